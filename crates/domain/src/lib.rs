@@ -1,0 +1,26 @@
+//! ClinicPay's domain: the clinic's words as types, and the rules of the product documents as pure
+//! functions. Nothing here does I/O, so every rule is testable in microseconds.
+
+pub mod card;
+pub mod clock;
+pub mod error;
+pub mod gateway;
+pub mod ids;
+pub mod money;
+pub mod patient;
+pub mod roles;
+pub mod settings;
+pub mod status;
+
+pub use card::{CardBrand, CardExpiry, DeletionCheck, NewCard, PaymentMethod};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::DomainError;
+pub use gateway::Gateway;
+pub use ids::*;
+pub use money::{Currency, Money};
+pub use patient::{NewPatient, Patient, PatientType};
+pub use roles::{Permission, Role};
+pub use settings::{OrganizationSettings, RecoverySettings, ReminderSettings, SettingKey};
+pub use status::{
+    InvoiceStatus, OrderKind, OrderStatus, PaymentStatus, RecoveryStatus, SubscriptionStatus,
+};

@@ -1,0 +1,179 @@
+//! Who may do what. This table is the only place permissions are decided; docs/architecture.md shows it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    FrontDesk,
+    BillingManager,
+    ItAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::FrontDesk, Role::BillingManager, Role::ItAdmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::FrontDesk => "front_desk",
+            Role::BillingManager => "billing_manager",
+            Role::ItAdmin => "it_admin",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Role::FrontDesk => "Front desk",
+            Role::BillingManager => "Billing manager",
+            Role::ItAdmin => "IT",
+        }
+    }
+
+    /// The permission matrix.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        use Role::*;
+        match permission {
+            ViewPatients | ViewActivity => true,
+            EditPatients | ManageCards | TakePayments | RefundWithinLimit | RetryRecovery => {
+                matches!(self, FrontDesk | BillingManager)
+            }
+            RefundAnyAmount | ViewReports | SendReminders => matches!(self, BillingManager),
+            ChangeSettings | RunBilling | VerifyAudit => matches!(self, BillingManager | ItAdmin),
+            ManageCredentials | ManageUpdates | ManageStaff | SeedDemo => matches!(self, ItAdmin),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == wanted)
+            .ok_or_else(|| {
+                DomainError::InvalidSetting(format!(
+                    "\"{}\" is not a role: use front_desk, billing_manager or it_admin.",
+                    s.trim()
+                ))
+            })
+    }
+}
+
+/// Something a staff member may or may not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    ViewPatients,
+    ViewActivity,
+    EditPatients,
+    ManageCards,
+    TakePayments,
+    RetryRecovery,
+    /// Refunds up to the organization's front-desk refund limit.
+    RefundWithinLimit,
+    RefundAnyAmount,
+    ViewReports,
+    SendReminders,
+    /// Organization settings: gateways, recovery, reminders, limits.
+    ChangeSettings,
+    RunBilling,
+    VerifyAudit,
+    /// Gateway and SMTP secrets in the OS keychain.
+    ManageCredentials,
+    ManageUpdates,
+    ManageStaff,
+    SeedDemo,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 17] = [
+        Permission::ViewPatients,
+        Permission::ViewActivity,
+        Permission::EditPatients,
+        Permission::ManageCards,
+        Permission::TakePayments,
+        Permission::RetryRecovery,
+        Permission::RefundWithinLimit,
+        Permission::RefundAnyAmount,
+        Permission::ViewReports,
+        Permission::SendReminders,
+        Permission::ChangeSettings,
+        Permission::RunBilling,
+        Permission::VerifyAudit,
+        Permission::ManageCredentials,
+        Permission::ManageUpdates,
+        Permission::ManageStaff,
+        Permission::SeedDemo,
+    ];
+
+    /// What staff are told they cannot do, completing "You cannot …".
+    pub fn describe(self) -> &'static str {
+        use Permission::*;
+        match self {
+            ViewPatients => "view patients",
+            ViewActivity => "view the activity log",
+            EditPatients => "add or change patients",
+            ManageCards => "add, change or delete saved cards",
+            TakePayments => "take payments",
+            RetryRecovery => "retry recovery orders",
+            RefundWithinLimit => "refund payments",
+            RefundAnyAmount => "refund above the front-desk refund limit",
+            ViewReports => "view billing reports",
+            SendReminders => "send card expiry reminders",
+            ChangeSettings => "change the clinic's payment settings",
+            RunBilling => "run billing",
+            VerifyAudit => "verify the activity log",
+            ManageCredentials => "manage gateway credentials",
+            ManageUpdates => "manage app updates",
+            ManageStaff => "manage staff accounts",
+            SeedDemo => "create the demo clinic",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_desk_cannot_change_gateway_settings_or_refund_above_the_limit() {
+        assert!(!Role::FrontDesk.allows(Permission::ChangeSettings));
+        assert!(!Role::FrontDesk.allows(Permission::RefundAnyAmount));
+        assert!(Role::FrontDesk.allows(Permission::RefundWithinLimit));
+        assert!(Role::FrontDesk.allows(Permission::ManageCards));
+    }
+
+    #[test]
+    fn only_it_manages_credentials_updates_and_staff() {
+        for p in [Permission::ManageCredentials, Permission::ManageUpdates, Permission::ManageStaff] {
+            assert!(Role::ItAdmin.allows(p));
+            assert!(!Role::BillingManager.allows(p));
+            assert!(!Role::FrontDesk.allows(p));
+        }
+    }
+
+    #[test]
+    fn every_permission_is_held_by_someone() {
+        for p in Permission::ALL {
+            assert!(Role::ALL.iter().any(|r| r.allows(p)), "{p:?} is held by no role");
+        }
+    }
+
+    #[test]
+    fn roles_read_back_from_what_it_types() {
+        assert_eq!("billing-manager".parse::<Role>().unwrap(), Role::BillingManager);
+        assert!("admin".parse::<Role>().is_err());
+    }
+}

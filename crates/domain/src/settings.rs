@@ -1,0 +1,383 @@
+//! The organization's payment settings, with the validation that keeps them coherent.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Currency, DomainError, Gateway, Money};
+
+/// How failed subscription and retry charges are recovered. The defaults follow document 000's
+/// "What Happens When Cards Expire": a retry in days 1-3, another in days 4-7, suspension from day 8,
+/// final notice and FAILED_FINAL from day 15.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoverySettings {
+    /// Days after the first failure on which an automatic retry runs, ascending.
+    pub retry_days: Vec<u32>,
+    /// At most this many automatic retries (never more than there are retry days).
+    pub max_attempts: u32,
+    /// From this day the subscription is suspended.
+    pub suspend_day: u32,
+    /// From this day the final notice goes out and recovery ends as FAILED_FINAL.
+    pub final_day: u32,
+    /// Promote a compatible non-default card to default when it succeeds for subscription or retry billing.
+    pub promote_successful_card: bool,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            retry_days: vec![2, 5],
+            max_attempts: 2,
+            suspend_day: 8,
+            final_day: 15,
+            promote_successful_card: true,
+        }
+    }
+}
+
+/// Card expiry reminders (document 000, "Expiry Notifications").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderSettings {
+    pub enabled: bool,
+    /// Days before expiry at which a reminder goes out; 0 means "at expiry".
+    pub thresholds: Vec<u32>,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        ReminderSettings {
+            enabled: false,
+            thresholds: vec![60, 30, 7, 0],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationSettings {
+    pub clinic_name: String,
+    pub active_gateway: Gateway,
+    pub fallback_gateway: Option<Gateway>,
+    pub currency: Currency,
+    /// Where the gateways' APIs are; None means the gateway's live address.
+    pub stripe_api_base: Option<String>,
+    pub nmi_api_base: Option<String>,
+    /// Front desk may refund up to this many minor units; above it needs a billing manager.
+    pub front_desk_refund_limit_minor: i64,
+    pub recovery: RecoverySettings,
+    pub reminders: ReminderSettings,
+}
+
+impl Default for OrganizationSettings {
+    fn default() -> Self {
+        OrganizationSettings {
+            clinic_name: "Clinic".into(),
+            active_gateway: Gateway::Stripe,
+            fallback_gateway: None,
+            currency: Currency::USD,
+            stripe_api_base: None,
+            nmi_api_base: None,
+            front_desk_refund_limit_minor: 10_000,
+            recovery: RecoverySettings::default(),
+            reminders: ReminderSettings::default(),
+        }
+    }
+}
+
+/// The settings staff can change, by the names `clinicpay settings set` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKey {
+    ClinicName,
+    Gateway,
+    FallbackGateway,
+    Currency,
+    StripeApiBase,
+    NmiApiBase,
+    FrontDeskRefundLimit,
+    RecoveryRetryDays,
+    RecoveryMaxAttempts,
+    RecoverySuspendDay,
+    RecoveryFinalDay,
+    RecoveryPromoteCard,
+    RemindersEnabled,
+    ReminderThresholds,
+}
+
+impl SettingKey {
+    pub const ALL: [SettingKey; 14] = [
+        SettingKey::ClinicName,
+        SettingKey::Gateway,
+        SettingKey::FallbackGateway,
+        SettingKey::Currency,
+        SettingKey::StripeApiBase,
+        SettingKey::NmiApiBase,
+        SettingKey::FrontDeskRefundLimit,
+        SettingKey::RecoveryRetryDays,
+        SettingKey::RecoveryMaxAttempts,
+        SettingKey::RecoverySuspendDay,
+        SettingKey::RecoveryFinalDay,
+        SettingKey::RecoveryPromoteCard,
+        SettingKey::RemindersEnabled,
+        SettingKey::ReminderThresholds,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingKey::ClinicName => "clinic-name",
+            SettingKey::Gateway => "gateway",
+            SettingKey::FallbackGateway => "fallback-gateway",
+            SettingKey::Currency => "currency",
+            SettingKey::StripeApiBase => "stripe.api-base",
+            SettingKey::NmiApiBase => "nmi.api-base",
+            SettingKey::FrontDeskRefundLimit => "refunds.front-desk-limit",
+            SettingKey::RecoveryRetryDays => "recovery.retry-days",
+            SettingKey::RecoveryMaxAttempts => "recovery.max-attempts",
+            SettingKey::RecoverySuspendDay => "recovery.suspend-day",
+            SettingKey::RecoveryFinalDay => "recovery.final-day",
+            SettingKey::RecoveryPromoteCard => "recovery.promote-successful-card",
+            SettingKey::RemindersEnabled => "reminders.enabled",
+            SettingKey::ReminderThresholds => "reminders.thresholds",
+        }
+    }
+
+    /// The current value, as `settings show` prints it and `settings set` reads it back.
+    pub fn value_of(self, s: &OrganizationSettings) -> String {
+        let days = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        match self {
+            SettingKey::ClinicName => s.clinic_name.clone(),
+            SettingKey::Gateway => s.active_gateway.as_str().into(),
+            SettingKey::FallbackGateway => s
+                .fallback_gateway
+                .map_or("none".into(), |g| g.as_str().into()),
+            SettingKey::Currency => s.currency.code().into(),
+            SettingKey::StripeApiBase => s.stripe_api_base.clone().unwrap_or_default(),
+            SettingKey::NmiApiBase => s.nmi_api_base.clone().unwrap_or_default(),
+            SettingKey::FrontDeskRefundLimit => {
+                Money::from_minor(s.front_desk_refund_limit_minor, s.currency).plain()
+            }
+            SettingKey::RecoveryRetryDays => days(&s.recovery.retry_days),
+            SettingKey::RecoveryMaxAttempts => s.recovery.max_attempts.to_string(),
+            SettingKey::RecoverySuspendDay => s.recovery.suspend_day.to_string(),
+            SettingKey::RecoveryFinalDay => s.recovery.final_day.to_string(),
+            SettingKey::RecoveryPromoteCard => s.recovery.promote_successful_card.to_string(),
+            SettingKey::RemindersEnabled => s.reminders.enabled.to_string(),
+            SettingKey::ReminderThresholds => days(&s.reminders.thresholds),
+        }
+    }
+
+    /// The settings with this key set to `value`, validated as a whole. `self` is unchanged on error.
+    pub fn apply(
+        self,
+        current: &OrganizationSettings,
+        value: &str,
+    ) -> Result<OrganizationSettings, DomainError> {
+        let mut s = current.clone();
+        let v = value.trim();
+        let name = self.name();
+        match self {
+            SettingKey::ClinicName => {
+                if v.is_empty() || v.chars().count() > 120 {
+                    return Err(invalid(format!(
+                        "the clinic name must be 1 to 120 characters, not \"{v}\"."
+                    )));
+                }
+                s.clinic_name = v.into();
+            }
+            SettingKey::Gateway => s.active_gateway = v.parse()?,
+            SettingKey::FallbackGateway => {
+                s.fallback_gateway = match v.to_ascii_lowercase().as_str() {
+                    "" | "none" | "off" => None,
+                    _ => Some(v.parse()?),
+                }
+            }
+            SettingKey::Currency => s.currency = v.parse()?,
+            SettingKey::StripeApiBase => s.stripe_api_base = parse_url(name, v)?,
+            SettingKey::NmiApiBase => s.nmi_api_base = parse_url(name, v)?,
+            SettingKey::FrontDeskRefundLimit => {
+                let m = Money::parse(v, s.currency)?;
+                if m.minor < 0 {
+                    return Err(invalid(format!("{name} cannot be negative.")));
+                }
+                s.front_desk_refund_limit_minor = m.minor;
+            }
+            SettingKey::RecoveryRetryDays => s.recovery.retry_days = parse_days(name, v)?,
+            SettingKey::RecoveryMaxAttempts => s.recovery.max_attempts = parse_number(name, v)?,
+            SettingKey::RecoverySuspendDay => s.recovery.suspend_day = parse_number(name, v)?,
+            SettingKey::RecoveryFinalDay => s.recovery.final_day = parse_number(name, v)?,
+            SettingKey::RecoveryPromoteCard => {
+                s.recovery.promote_successful_card = parse_bool(name, v)?
+            }
+            SettingKey::RemindersEnabled => s.reminders.enabled = parse_bool(name, v)?,
+            SettingKey::ReminderThresholds => {
+                let mut t = parse_days(name, v)?;
+                t.sort_unstable_by(|a, b| b.cmp(a));
+                t.dedup();
+                s.reminders.thresholds = t;
+            }
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+impl fmt::Display for SettingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SettingKey {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        SettingKey::ALL
+            .into_iter()
+            .find(|k| k.name() == wanted)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "\"{}\" is not a setting: use one of {}.",
+                    s.trim(),
+                    SettingKey::ALL.map(|k| k.name()).join(", ")
+                ))
+            })
+    }
+}
+
+impl OrganizationSettings {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if self.fallback_gateway == Some(self.active_gateway) {
+            return Err(invalid(format!(
+                "{} cannot be both the active and the fallback gateway: set fallback-gateway to the other gateway or to none.",
+                self.active_gateway
+            )));
+        }
+        let r = &self.recovery;
+        if r.retry_days.windows(2).any(|w| w[0] >= w[1]) || r.retry_days.contains(&0) {
+            return Err(invalid(
+                "recovery.retry-days must be days after the failure in ascending order, like 2,5."
+                    .into(),
+            ));
+        }
+        if r.max_attempts as usize > r.retry_days.len() {
+            return Err(invalid(format!(
+                "recovery.max-attempts is {} but only {} retry days are set: add retry days or lower the attempts.",
+                r.max_attempts,
+                r.retry_days.len()
+            )));
+        }
+        if r.suspend_day == 0 || r.suspend_day >= r.final_day {
+            return Err(invalid(format!(
+                "recovery.suspend-day ({}) must come before recovery.final-day ({}).",
+                r.suspend_day, r.final_day
+            )));
+        }
+        if r.retry_days.iter().any(|d| *d >= r.final_day) {
+            return Err(invalid(format!(
+                "every retry day must come before recovery.final-day ({}).",
+                r.final_day
+            )));
+        }
+        if self.reminders.thresholds.is_empty() {
+            return Err(invalid(
+                "reminders.thresholds needs at least one day, like 60,30,7,0.".into(),
+            ));
+        }
+        if self.reminders.thresholds.iter().any(|d| *d > 365) {
+            return Err(invalid(
+                "reminders.thresholds are days before expiry, at most 365.".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(msg: String) -> DomainError {
+    DomainError::InvalidSetting(msg)
+}
+
+fn parse_number(name: &str, v: &str) -> Result<u32, DomainError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 365)
+        .ok_or_else(|| invalid(format!("{name} must be a whole number of days up to 365, not \"{v}\".")))
+}
+
+fn parse_days(name: &str, v: &str) -> Result<Vec<u32>, DomainError> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|d| parse_number(name, d.trim()))
+        .collect()
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, DomainError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(invalid(format!("{name} must be true or false, not \"{v}\"."))),
+    }
+}
+
+fn parse_url(name: &str, v: &str) -> Result<Option<String>, DomainError> {
+    if v.is_empty() || v.eq_ignore_ascii_case("default") {
+        return Ok(None);
+    }
+    let ok = (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace);
+    if !ok {
+        return Err(invalid(format!(
+            "{name} must be a web address starting with https:// (or http:// for the local simulator), not \"{v}\"."
+        )));
+    }
+    Ok(Some(v.trim_end_matches('/').into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_recovery_follows_the_dunning_timeline_of_document_000() {
+        let s = OrganizationSettings::default();
+        assert!(s.validate().is_ok());
+        let r = &s.recovery;
+        assert!((1..=3).contains(&r.retry_days[0]));
+        assert!((4..=7).contains(&r.retry_days[1]));
+        assert_eq!((r.suspend_day, r.final_day), (8, 15));
+        assert_eq!(s.reminders.thresholds, vec![60, 30, 7, 0]);
+    }
+
+    #[test]
+    fn every_setting_reads_back_what_was_set() {
+        let s = OrganizationSettings::default();
+        for (key, value) in [
+            ("gateway", "nmi"),
+            ("fallback-gateway", "nmi"),
+            ("currency", "CAD"),
+            ("nmi.api-base", "http://127.0.0.1:9000"),
+            ("refunds.front-desk-limit", "250.00"),
+            ("recovery.retry-days", "1,4,6"),
+            ("reminders.thresholds", "30,7"),
+            ("reminders.enabled", "true"),
+            ("clinic-name", "Riverside Family Clinic"),
+        ] {
+            let k: SettingKey = key.parse().unwrap();
+            let changed = k.apply(&s, value).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+            assert_eq!(k.value_of(&changed), value);
+        }
+    }
+
+    #[test]
+    fn incoherent_settings_are_refused_with_what_to_do() {
+        let s = OrganizationSettings::default();
+        let set = |k: &str, v: &str| k.parse::<SettingKey>().unwrap().apply(&s, v);
+        assert!(set("fallback-gateway", "stripe").unwrap_err().to_string().contains("both the active and the fallback"));
+        assert!(set("gateway", "paypal").unwrap_err().to_string().contains("use stripe or nmi"));
+        assert!(set("recovery.suspend-day", "20").is_err());
+        assert!(set("recovery.retry-days", "5,2").is_err());
+        assert!(set("recovery.max-attempts", "3").unwrap_err().to_string().contains("only 2 retry days"));
+        assert!(set("reminders.enabled", "maybe").is_err());
+        assert!(set("refunds.front-desk-limit", "-5").is_err());
+        assert!(set("stripe.api-base", "ftp://x").is_err());
+        assert!("colour".parse::<SettingKey>().is_err());
+    }
+}

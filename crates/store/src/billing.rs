@@ -1,0 +1,300 @@
+//! Subscriptions, orders, invoices and payments: the records money moves through. The billing engine
+//! builds on these; the invariants that keep money safe are held here by the database itself:
+//! one succeeded payment per invoice, unique idempotency keys, one cycle order per subscription cycle,
+//! one open recovery order per subscription, one reminder per card and threshold.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{
+    Currency, Gateway, InvoiceId, InvoiceStatus, Money, OrderId, OrderKind, OrderStatus, PatientId,
+    PaymentId, PaymentMethodId, PaymentStatus, RecoveryStatus, StaffId, SubscriptionId,
+    SubscriptionStatus,
+};
+use serde::Serialize;
+
+use crate::{to_millis, Executor, Result, StoreError, Tx};
+
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub patient_id: PatientId,
+    pub plan: String,
+    pub amount: Money,
+    /// "month" or "week".
+    pub interval: String,
+    pub status: SubscriptionStatus,
+    pub next_cycle_at: DateTime<Utc>,
+    pub locked_gateway: Option<Gateway>,
+}
+
+pub async fn insert_subscription(
+    tx: &mut Tx,
+    s: &NewSubscription,
+    at: DateTime<Utc>,
+) -> Result<SubscriptionId> {
+    let id = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "INSERT INTO subscriptions (patient_id, plan, amount_minor, currency, billing_interval, status,
+             next_cycle_at, locked_gateway, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        s.patient_id.0,
+        &s.plan,
+        s.amount.minor,
+        s.amount.currency.code(),
+        &s.interval,
+        s.status.as_str(),
+        to_millis(s.next_cycle_at),
+        s.locked_gateway.map(Gateway::as_str),
+        to_millis(at)
+    )?;
+    Ok(SubscriptionId(id))
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub patient_id: PatientId,
+    pub subscription_id: Option<SubscriptionId>,
+    pub kind: OrderKind,
+    pub status: OrderStatus,
+    pub description: String,
+    pub amount: Money,
+    pub cycle_start_at: Option<DateTime<Utc>>,
+    pub locked_gateway: Option<Gateway>,
+    pub recovery_status: Option<RecoveryStatus>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub first_failed_at: Option<DateTime<Utc>>,
+    pub last_message: Option<String>,
+}
+
+pub async fn insert_order(tx: &mut Tx, o: &NewOrder, at: DateTime<Utc>) -> Result<OrderId> {
+    let id = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "INSERT INTO orders (patient_id, subscription_id, kind, status, description, amount_minor, currency,
+             cycle_start_at, locked_gateway, recovery_status, next_retry_at, attempts, first_failed_at,
+             last_message, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id",
+        o.patient_id.0,
+        o.subscription_id.map(|s| s.0),
+        o.kind.as_str(),
+        o.status.as_str(),
+        &o.description,
+        o.amount.minor,
+        o.amount.currency.code(),
+        o.cycle_start_at.map(to_millis),
+        o.locked_gateway.map(Gateway::as_str),
+        o.recovery_status.map(RecoveryStatus::as_str),
+        o.next_retry_at.map(to_millis),
+        o.attempts,
+        o.first_failed_at.map(to_millis),
+        o.last_message.as_deref(),
+        to_millis(at)
+    )?;
+    Ok(OrderId(id))
+}
+
+/// Moves an order's recovery on. The caller checked the transition with the domain rules.
+pub async fn set_recovery_status(
+    tx: &mut Tx,
+    order: OrderId,
+    status: RecoveryStatus,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE orders SET recovery_status = $1, updated_at = $2 WHERE id = $3",
+        status.as_str(),
+        to_millis(at),
+        order.0
+    )?;
+    Ok(())
+}
+
+pub async fn insert_invoice(
+    tx: &mut Tx,
+    patient: PatientId,
+    order: Option<OrderId>,
+    description: &str,
+    amount: Money,
+    status: InvoiceStatus,
+    at: DateTime<Utc>,
+) -> Result<InvoiceId> {
+    let paid_at = (status == InvoiceStatus::Paid).then(|| to_millis(at));
+    let id = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "INSERT INTO invoices (patient_id, order_id, description, amount_minor, currency, status, created_at, paid_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        patient.0,
+        order.map(|o| o.0),
+        description,
+        amount.minor,
+        amount.currency.code(),
+        status.as_str(),
+        to_millis(at),
+        paid_at
+    )?;
+    Ok(InvoiceId(id))
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub patient_id: PatientId,
+    pub invoice_id: Option<InvoiceId>,
+    pub order_id: Option<OrderId>,
+    pub payment_method_id: Option<PaymentMethodId>,
+    pub gateway: Gateway,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    pub idempotency_key: String,
+    pub gateway_reference: Option<String>,
+    pub decline_code: Option<String>,
+    pub decline_message: Option<String>,
+    pub created_by: Option<StaffId>,
+}
+
+/// Records a payment. A payment is written PENDING before the gateway is called; a second row with the
+/// same idempotency key is refused by the database.
+pub async fn insert_payment(tx: &mut Tx, p: &NewPayment, at: DateTime<Utc>) -> Result<PaymentId> {
+    let id = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "INSERT INTO payments (patient_id, invoice_id, order_id, payment_method_id, gateway, amount_minor,
+             currency, status, idempotency_key, gateway_reference, decline_code, decline_message,
+             created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+        p.patient_id.0,
+        p.invoice_id.map(|i| i.0),
+        p.order_id.map(|o| o.0),
+        p.payment_method_id.map(|m| m.0),
+        p.gateway.as_str(),
+        p.amount.minor,
+        p.amount.currency.code(),
+        p.status.as_str(),
+        &p.idempotency_key,
+        p.gateway_reference.as_deref(),
+        p.decline_code.as_deref(),
+        p.decline_message.as_deref(),
+        p.created_by.map(|s| s.0),
+        to_millis(at)
+    )?;
+    Ok(PaymentId(id))
+}
+
+/// Settles a payment's outcome, only from the status the caller saw (so two workers cannot both settle it).
+pub async fn set_payment_status(
+    tx: &mut Tx,
+    payment: PaymentId,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sql!(
+        tx,
+        execute,
+        "UPDATE payments SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        to.as_str(),
+        to_millis(at),
+        payment.0,
+        from.as_str()
+    )?;
+    Ok(done == 1)
+}
+
+/// Records that the reminder for `threshold_days` went out for a card. Returns false when it already had.
+pub async fn record_reminder(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    threshold_days: i64,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sql!(
+        tx,
+        execute,
+        "INSERT INTO reminders_sent (payment_method_id, threshold_days, status, sent_at)
+         VALUES ($1, $2, 'SENT', $3) ON CONFLICT (payment_method_id, threshold_days) DO NOTHING",
+        card.0,
+        threshold_days,
+        to_millis(at)
+    )?;
+    Ok(done == 1)
+}
+
+/// A payment as lists and reports show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PaymentSummary {
+    pub id: i64,
+    pub patient_id: i64,
+    pub invoice_id: Option<i64>,
+    pub gateway: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub decline_code: Option<String>,
+    pub decline_message: Option<String>,
+    pub created_at: i64,
+}
+
+impl PaymentSummary {
+    pub fn amount(&self) -> Result<Money> {
+        let c: Currency = self
+            .currency
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", self.id)))?;
+        Ok(Money::from_minor(self.amount_minor, c))
+    }
+}
+
+pub async fn payments_for_patient(
+    ex: &mut impl Executor,
+    patient: PatientId,
+) -> Result<Vec<PaymentSummary>> {
+    Ok(sql_as!(
+        ex,
+        PaymentSummary,
+        fetch_all,
+        "SELECT id, patient_id, invoice_id, gateway, amount_minor, currency, status, decline_code,
+             decline_message, created_at
+         FROM payments WHERE patient_id = $1 ORDER BY created_at DESC, id DESC",
+        patient.0
+    )?)
+}
+
+/// Counts of what a patient owes and how recovery stands, for the front-desk overview.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClinicCounts {
+    pub patients: i64,
+    pub active_cards: i64,
+    pub open_invoices: i64,
+    pub active_subscriptions: i64,
+    pub failed_payments: i64,
+    pub open_recoveries: i64,
+}
+
+pub async fn clinic_counts(ex: &mut impl Executor) -> Result<ClinicCounts> {
+    let (patients, active_cards, open_invoices, active_subscriptions, failed_payments, open_recoveries) =
+        sql_as!(
+            ex,
+            (i64, i64, i64, i64, i64, i64),
+            fetch_one,
+            "SELECT (SELECT COUNT(*) FROM patients),
+                    (SELECT COUNT(*) FROM payment_methods WHERE removed_at IS NULL),
+                    (SELECT COUNT(*) FROM invoices WHERE status = 'OPEN'),
+                    (SELECT COUNT(*) FROM subscriptions WHERE status <> 'CANCELLED'),
+                    (SELECT COUNT(*) FROM payments WHERE status = 'FAILED'),
+                    (SELECT COUNT(*) FROM orders WHERE recovery_status IN ('NEEDS_PAYMENT_METHOD', 'RETRY_SCHEDULED'))"
+        )?;
+    Ok(ClinicCounts {
+        patients,
+        active_cards,
+        open_invoices,
+        active_subscriptions,
+        failed_payments,
+        open_recoveries,
+    })
+}

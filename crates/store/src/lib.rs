@@ -1,0 +1,238 @@
+//! ClinicPay's store: one schema in two dialects (SQLite for a single desk, PostgreSQL for a clinic with
+//! several desks), reached through sqlx. Repositories are written once: the `sql!` family of macros runs
+//! the same statement on whichever database is open, so the two back ends cannot drift apart. Where the
+//! dialects really differ, a repository matches on [`Dialect`].
+//!
+//! Times are stored as UTC milliseconds, money as integer minor units.
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+mod error;
+#[macro_use]
+mod macros;
+pub mod activity;
+pub mod billing;
+pub mod organization;
+pub mod patients;
+pub mod payment_methods;
+pub mod staff;
+
+pub use error::{redact_url, StoreError};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Pools {
+    /// SQLite allows one writer: every transaction goes through a one-connection pool and starts with
+    /// BEGIN IMMEDIATE, so writers queue instead of failing with "database is locked"; reads use their own pool.
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// An open database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pools: Pools,
+}
+
+/// A connection to run statements on: a transaction or a pooled reader.
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// Anything statements can run on.
+pub trait Executor: Send {
+    fn conn(&mut self) -> Conn<'_>;
+}
+
+/// A unit of work: every change and its activity-log entry commit together or not at all.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Executor for Tx {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
+            Tx::Postgres(t) => Conn::Postgres(&mut *t),
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// A pooled connection for reads outside a transaction.
+pub enum Reader {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Executor for Reader {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Reader::Sqlite(c) => Conn::Sqlite(&mut *c),
+            Reader::Postgres(c) => Conn::Postgres(&mut *c),
+        }
+    }
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://path`, a plain file path, or `postgres://…`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::open_postgres(url).await?
+        } else {
+            Store::open_sqlite(url).await?
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Store> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot create the database folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::unavailable(url, e))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::unavailable(url, e))?;
+        Ok(Store {
+            pools: Pools::Sqlite { writer, reader },
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::unavailable(url, e))?
+            .application_name("clinicpay");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::unavailable(url, e))?;
+        Ok(Store {
+            pools: Pools::Postgres(pool),
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => sqlx::migrate!("../../migrations/sqlite")
+                .run(writer)
+                .await
+                .map_err(StoreError::Migration)?,
+            Pools::Postgres(pool) => sqlx::migrate!("../../migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(StoreError::Migration)?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.pools {
+            Pools::Sqlite { .. } => Dialect::Sqlite,
+            Pools::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Starts a unit of work.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A connection for reads that need no transaction.
+    pub async fn reader(&self) -> Result<Reader> {
+        Ok(match &self.pools {
+            Pools::Sqlite { reader, .. } => Reader::Sqlite(reader.acquire().await?),
+            Pools::Postgres(pool) => Reader::Postgres(pool.acquire().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// UTC milliseconds, as every time is stored.
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

@@ -1,0 +1,219 @@
+//! Patients, and the prefix index behind the search box: one row per name word, the email and the
+//! phone digits, compared byte-wise so the same range query serves both databases from a plain b-tree.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::patient::phone_digits;
+use clinicpay_domain::{NewPatient, Patient, PatientId, PatientType};
+
+use crate::{from_millis, to_millis, Executor, Result, StoreError, Tx};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    patient_type: String,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for Patient {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Patient {
+            id: PatientId(r.id),
+            patient_type: r
+                .patient_type
+                .parse::<PatientType>()
+                .map_err(|e| StoreError::Corrupt(format!("patient {}: {e}", r.id)))?,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+const COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.patient_type, p.created_at";
+
+/// The words a patient can be found by.
+pub fn search_terms(name: &str, email: &str, phone: Option<&str>) -> Vec<String> {
+    let mut terms: Vec<String> = name
+        .split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().replace('\'', ""))
+        .filter(|w| !w.is_empty())
+        .collect();
+    terms.push(email.trim().to_lowercase());
+    if let Some(p) = phone {
+        let digits = phone_digits(p);
+        // North American numbers are also found without their leading country code.
+        if digits.len() == 11 && digits.starts_with('1') {
+            terms.push(digits[1..].to_owned());
+        }
+        terms.push(digits);
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+pub async fn insert(tx: &mut Tx, p: &NewPatient, at: DateTime<Utc>) -> Result<Patient> {
+    let q = "INSERT INTO patients (name, email, phone, patient_type, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             RETURNING id, name, email, phone, patient_type, created_at";
+    let row = sql_as!(
+        tx,
+        Row,
+        fetch_one,
+        q,
+        &p.name,
+        &p.email,
+        p.phone.as_deref(),
+        p.patient_type.as_str(),
+        to_millis(at)
+    )?;
+    let patient: Patient = row.try_into()?;
+    write_terms(tx, patient.id, &p.name, &p.email, p.phone.as_deref()).await?;
+    Ok(patient)
+}
+
+async fn write_terms(
+    tx: &mut Tx,
+    id: PatientId,
+    name: &str,
+    email: &str,
+    phone: Option<&str>,
+) -> Result<()> {
+    for term in search_terms(name, email, phone) {
+        sql!(
+            tx,
+            execute,
+            "INSERT INTO patient_search_terms (term, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &term,
+            id.0
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn update(tx: &mut Tx, id: PatientId, p: &NewPatient, at: DateTime<Utc>) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE patients SET name = $1, email = $2, phone = $3, patient_type = $4, updated_at = $5 WHERE id = $6",
+        &p.name,
+        &p.email,
+        p.phone.as_deref(),
+        p.patient_type.as_str(),
+        to_millis(at),
+        id.0
+    )?;
+    sql!(
+        tx,
+        execute,
+        "DELETE FROM patient_search_terms WHERE patient_id = $1",
+        id.0
+    )?;
+    write_terms(tx, id, &p.name, &p.email, p.phone.as_deref()).await
+}
+
+pub async fn get(ex: &mut impl Executor, id: PatientId) -> Result<Option<Patient>> {
+    let q = format!("SELECT {COLUMNS} FROM patients p WHERE p.id = $1");
+    sql_as!(ex, Row, fetch_optional, &q, id.0)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
+pub async fn count(ex: &mut impl Executor) -> Result<i64> {
+    Ok(sql_scalar!(ex, i64, fetch_one, "SELECT COUNT(*) FROM patients")?)
+}
+
+/// Patients whose name words, email or phone start with what was typed, by name. Every word of the
+/// query must match (so "jo smi" finds John Smith). An empty query lists patients by name.
+pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<Vec<Patient>> {
+    let words = query_words(query);
+    if words.is_empty() {
+        let q = format!("SELECT {COLUMNS} FROM patients p ORDER BY p.name, p.id LIMIT $1");
+        return sql_as!(ex, Row, fetch_all, &q, limit)?
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect();
+    }
+    let mut q = format!("SELECT {COLUMNS} FROM patients p WHERE ");
+    for i in 0..words.len() {
+        if i > 0 {
+            q.push_str(" AND ");
+        }
+        q.push_str(&format!(
+            "p.id IN (SELECT patient_id FROM patient_search_terms WHERE term >= ${} AND term < ${})",
+            2 * i + 1,
+            2 * i + 2
+        ));
+    }
+    q.push_str(&format!(" ORDER BY p.name, p.id LIMIT ${}", 2 * words.len() + 1));
+    // Bind at run time: the number of words varies.
+    let rows: Vec<Row> = match ex.conn() {
+        crate::Conn::Sqlite(c) => {
+            let mut query = sqlx::query_as::<_, Row>(&q);
+            for w in &words {
+                query = query.bind(w.clone()).bind(format!("{w}\u{10FFFF}"));
+            }
+            query.bind(limit).fetch_all(c).await?
+        }
+        crate::Conn::Postgres(c) => {
+            let mut query = sqlx::query_as::<_, Row>(&q);
+            for w in &words {
+                query = query.bind(w.clone()).bind(format!("{w}\u{10FFFF}"));
+            }
+            query.bind(limit).fetch_all(c).await?
+        }
+    };
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
+/// The prefixes to look up: name words as typed (lowercase), or the digits of a phone number.
+fn query_words(query: &str) -> Vec<String> {
+    let q = query.trim().to_lowercase();
+    let looks_like_phone = !q.is_empty()
+        && q.chars().any(|c| c.is_ascii_digit())
+        && q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    if looks_like_phone {
+        return vec![phone_digits(&q)];
+    }
+    let mut words: Vec<String> = q
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w.contains('@') {
+                w.to_owned()
+            } else {
+                w.trim_matches(|c| c == '-' || c == '.').replace('\'', "")
+            }
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.truncate(4);
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patient_is_found_by_each_name_word_email_and_phone() {
+        let t = search_terms("Mary-Jane O'Neil", "MJ@Example.com", Some("+1 (555) 010-2030"));
+        for want in ["mary", "jane", "oneil", "mj@example.com", "15550102030", "5550102030"] {
+            assert!(t.contains(&want.to_owned()), "{want} not in {t:?}");
+        }
+    }
+
+    #[test]
+    fn a_typed_phone_number_is_searched_by_its_digits() {
+        assert_eq!(query_words("(555) 010"), vec!["555010"]);
+        assert_eq!(query_words("Jo Smi"), vec!["jo", "smi"]);
+        assert_eq!(query_words("o'neil"), vec!["oneil"]);
+        assert!(query_words("   ").is_empty());
+    }
+}

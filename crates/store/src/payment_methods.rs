@@ -1,0 +1,143 @@
+//! Saved cards. The database holds the one-default-card rule too (a partial unique index), so a race
+//! between two desks cannot leave a patient with two defaults.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{
+    CardBrand, CardExpiry, Gateway, NewCard, PatientId, PaymentMethod, PaymentMethodId,
+};
+
+use crate::{from_millis, to_millis, Executor, Result, StoreError, Tx};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    patient_id: i64,
+    gateway: String,
+    token: String,
+    brand: String,
+    last4: String,
+    exp_month: i64,
+    exp_year: i64,
+    cardholder_name: String,
+    nickname: Option<String>,
+    country: Option<String>,
+    fingerprint: Option<String>,
+    is_default: bool,
+    created_at: i64,
+    removed_at: Option<i64>,
+}
+
+impl TryFrom<Row> for PaymentMethod {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        let corrupt = |e: clinicpay_domain::DomainError| {
+            StoreError::Corrupt(format!("payment method {}: {e}", r.id))
+        };
+        Ok(PaymentMethod {
+            id: PaymentMethodId(r.id),
+            patient_id: PatientId(r.patient_id),
+            gateway: r.gateway.parse::<Gateway>().map_err(corrupt)?,
+            brand: CardBrand::from_gateway_name(&r.brand),
+            expiry: CardExpiry::new(r.exp_month as u32, r.exp_year as i32).map_err(corrupt)?,
+            token: r.token,
+            last4: r.last4,
+            cardholder_name: r.cardholder_name,
+            nickname: r.nickname,
+            country: r.country,
+            fingerprint: r.fingerprint,
+            is_default: r.is_default,
+            created_at: from_millis(r.created_at),
+            removed_at: r.removed_at.map(from_millis),
+        })
+    }
+}
+
+const COLUMNS: &str = "id, patient_id, gateway, token, brand, last4, exp_month, exp_year, cardholder_name,
+    nickname, country, fingerprint, is_default, created_at, removed_at";
+
+pub async fn insert(
+    tx: &mut Tx,
+    patient: PatientId,
+    card: &NewCard,
+    is_default: bool,
+    at: DateTime<Utc>,
+) -> Result<PaymentMethod> {
+    let q = format!(
+        "INSERT INTO payment_methods (patient_id, gateway, token, brand, last4, exp_month, exp_year,
+             cardholder_name, nickname, country, fingerprint, is_default, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+    );
+    sql_as!(
+        tx,
+        Row,
+        fetch_one,
+        &q,
+        patient.0,
+        card.gateway.as_str(),
+        &card.token,
+        card.brand.as_str(),
+        &card.last4,
+        card.expiry.month as i64,
+        card.expiry.year as i64,
+        &card.cardholder_name,
+        card.nickname.as_deref(),
+        card.country.as_deref(),
+        card.fingerprint.as_deref(),
+        is_default,
+        to_millis(at)
+    )?
+    .try_into()
+}
+
+pub async fn get(ex: &mut impl Executor, id: PaymentMethodId) -> Result<Option<PaymentMethod>> {
+    let q = format!("SELECT {COLUMNS} FROM payment_methods WHERE id = $1");
+    sql_as!(ex, Row, fetch_optional, &q, id.0)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
+/// The patient's saved cards that were not deleted, the default first, then newest first.
+pub async fn active_for_patient(
+    ex: &mut impl Executor,
+    patient: PatientId,
+) -> Result<Vec<PaymentMethod>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM payment_methods WHERE patient_id = $1 AND removed_at IS NULL
+         ORDER BY is_default DESC, created_at DESC, id DESC"
+    );
+    sql_as!(ex, Row, fetch_all, &q, patient.0)?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
+
+/// Makes `card` the patient's only default. The old default is cleared first so the unique index holds
+/// at every step.
+pub async fn set_default(tx: &mut Tx, patient: PatientId, card: PaymentMethodId) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET is_default = FALSE WHERE patient_id = $1 AND is_default AND id <> $2",
+        patient.0,
+        card.0
+    )?;
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET is_default = TRUE WHERE id = $1 AND removed_at IS NULL",
+        card.0
+    )?;
+    Ok(())
+}
+
+/// Marks the card deleted (the row stays for payments and the activity log that refer to it).
+pub async fn remove(tx: &mut Tx, card: PaymentMethodId, at: DateTime<Utc>) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET removed_at = $1, is_default = FALSE WHERE id = $2 AND removed_at IS NULL",
+        to_millis(at),
+        card.0
+    )?;
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The store's rules, on SQLite and on PostgreSQL alike.
+
+use chrono::{TimeZone, Utc};
+use clinicpay_domain::*;
+use clinicpay_store::billing::{self, NewOrder, NewPayment, NewSubscription};
+use clinicpay_store::{activity, organization, patients, payment_methods, staff, StoreError, Tx};
+use clinicpay_testkit::{on_both_databases, TestDb};
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+}
+
+fn usd(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::USD)
+}
+
+async fn patient(tx: &mut Tx, name: &str, email: &str, phone: Option<&str>) -> Patient {
+    let p = NewPatient {
+        name: name.into(),
+        email: email.into(),
+        phone: phone.map(Into::into),
+        patient_type: PatientType::Individual,
+    }
+    .validated()
+    .unwrap();
+    patients::insert(tx, &p, now()).await.unwrap()
+}
+
+fn card(gateway: Gateway, token: &str, last4: &str) -> NewCard {
+    NewCard {
+        gateway,
+        token: token.into(),
+        brand: CardBrand::Visa,
+        last4: last4.into(),
+        expiry: CardExpiry::new(12, 2030).unwrap(),
+        cardholder_name: "John Smith".into(),
+        nickname: None,
+        country: Some("US".into()),
+        fingerprint: None,
+    }
+}
+
+fn order(patient: PatientId, sub: Option<SubscriptionId>, recovery: Option<RecoveryStatus>) -> NewOrder {
+    NewOrder {
+        patient_id: patient,
+        subscription_id: sub,
+        kind: OrderKind::SubscriptionCycle,
+        status: OrderStatus::AwaitingPayment,
+        description: "Monthly care plan".into(),
+        amount: usd(4900),
+        cycle_start_at: None,
+        locked_gateway: None,
+        recovery_status: recovery,
+        next_retry_at: None,
+        attempts: 0,
+        first_failed_at: None,
+        last_message: None,
+    }
+}
+
+fn payment(patient: PatientId, invoice: InvoiceId, key: &str, status: PaymentStatus) -> NewPayment {
+    NewPayment {
+        patient_id: patient,
+        invoice_id: Some(invoice),
+        order_id: None,
+        payment_method_id: None,
+        gateway: Gateway::Stripe,
+        amount: usd(4900),
+        status,
+        idempotency_key: key.into(),
+        gateway_reference: None,
+        decline_code: None,
+        decline_message: None,
+        created_by: None,
+    }
+}
+
+fn entry(action: &str, patient: Option<i64>) -> activity::NewActivity {
+    activity::NewActivity {
+        at: now(),
+        actor_id: None,
+        actor_name: "test".into(),
+        action: action.into(),
+        subject_type: "patient".into(),
+        subject_id: patient.map(|p| p.to_string()).unwrap_or_default(),
+        patient_id: patient,
+        before: None,
+        after: Some(serde_json::json!({"n": action})),
+    }
+}
+
+async fn exec_raw(db: &TestDb, sql: &str) {
+    let mut tx = db.store.begin().await.unwrap();
+    match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query(sql).execute(&mut **t).await.unwrap();
+        }
+        Tx::Postgres(t) => {
+            sqlx::query(sql).execute(&mut **t).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+on_both_databases! {
+    async fn the_database_holds_one_default_card_per_patient(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "John Smith", "john@example.com", None).await;
+        payment_methods::insert(&mut tx, p.id, &card(Gateway::Stripe, "pm_1", "1234"), true, now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.store.begin().await.unwrap();
+        let err = payment_methods::insert(&mut tx, p.id, &card(Gateway::Stripe, "pm_2", "5678"), true, now())
+            .await
+            .unwrap_err();
+        assert!(err.is_duplicate(), "a second default must be refused by the database, got {err}");
+        tx.rollback().await.unwrap();
+
+        // set_default moves the single default.
+        let mut tx = db.store.begin().await.unwrap();
+        let second = payment_methods::insert(&mut tx, p.id, &card(Gateway::Nmi, "900001", "5678"), false, now()).await.unwrap();
+        payment_methods::set_default(&mut tx, p.id, second.id).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let cards = payment_methods::active_for_patient(&mut r, p.id).await.unwrap();
+        assert_eq!(cards.iter().filter(|c| c.is_default).count(), 1);
+        assert_eq!(cards[0].id, second.id, "the default is listed first");
+        assert_eq!(cards[0].gateway, Gateway::Nmi);
+    }
+
+    async fn a_deleted_card_leaves_the_list_but_keeps_its_row(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Jane Doe", "jane@example.com", None).await;
+        let c = payment_methods::insert(&mut tx, p.id, &card(Gateway::Stripe, "pm_9", "9012"), true, now()).await.unwrap();
+        payment_methods::remove(&mut tx, c.id, now()).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        assert!(payment_methods::active_for_patient(&mut r, p.id).await.unwrap().is_empty());
+        let gone = payment_methods::get(&mut r, c.id).await.unwrap().unwrap();
+        assert!(gone.removed_at.is_some() && !gone.is_default);
+    }
+
+    async fn an_invoice_is_paid_at_most_once(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Ann Lee", "ann@example.com", None).await;
+        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(4900), InvoiceStatus::Open, now()).await.unwrap();
+        billing::insert_payment(&mut tx, &payment(p.id, inv, "k1", PaymentStatus::Failed), now()).await.unwrap();
+        billing::insert_payment(&mut tx, &payment(p.id, inv, "k2", PaymentStatus::Succeeded), now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.store.begin().await.unwrap();
+        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "k3", PaymentStatus::Succeeded), now())
+            .await
+            .unwrap_err();
+        assert!(err.is_duplicate(), "{err}");
+        tx.rollback().await.unwrap();
+
+        // Settling a pending payment as succeeded is refused the same way.
+        let mut tx = db.store.begin().await.unwrap();
+        let pending = billing::insert_payment(&mut tx, &payment(p.id, inv, "k4", PaymentStatus::Pending), now()).await.unwrap();
+        let err = billing::set_payment_status(&mut tx, pending, PaymentStatus::Pending, PaymentStatus::Succeeded, now())
+            .await
+            .unwrap_err();
+        assert!(err.is_duplicate(), "{err}");
+        tx.rollback().await.unwrap();
+    }
+
+    async fn an_idempotency_key_is_used_once(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Bob Ray", "bob@example.com", None).await;
+        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
+        billing::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now()).await.unwrap();
+        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
+    }
+
+    async fn a_payment_outcome_is_settled_only_from_the_status_seen(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Cy Twombly", "cy@example.com", None).await;
+        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
+        let pay = billing::insert_payment(&mut tx, &payment(p.id, inv, "k", PaymentStatus::Pending), now()).await.unwrap();
+        assert!(billing::set_payment_status(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Unknown, now()).await.unwrap());
+        // A second worker that still believes it is PENDING changes nothing.
+        assert!(!billing::set_payment_status(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Failed, now()).await.unwrap());
+    }
+
+    async fn a_subscription_has_one_open_recovery_order_and_one_order_per_cycle(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Dee Dee", "dee@example.com", None).await;
+        let sub = billing::insert_subscription(&mut tx, &NewSubscription {
+            patient_id: p.id,
+            plan: "Care plan".into(),
+            amount: usd(4900),
+            interval: "month".into(),
+            status: SubscriptionStatus::Paused,
+            next_cycle_at: now(),
+            locked_gateway: Some(Gateway::Nmi),
+        }, now()).await.unwrap();
+        let first = billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::NeedsPaymentMethod)), now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.store.begin().await.unwrap();
+        let err = billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now())
+            .await
+            .unwrap_err();
+        assert!(err.is_duplicate(), "a second open recovery order must be refused: {err}");
+        tx.rollback().await.unwrap();
+
+        // Once the first is resolved, a new recovery may open.
+        let mut tx = db.store.begin().await.unwrap();
+        billing::set_recovery_status(&mut tx, first, RecoveryStatus::Resolved, now()).await.unwrap();
+        billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.store.begin().await.unwrap();
+        let cycle = NewOrder { cycle_start_at: Some(now()), ..order(p.id, Some(sub), None) };
+        billing::insert_order(&mut tx, &cycle, now()).await.unwrap();
+        let err = billing::insert_order(&mut tx, &cycle, now()).await.unwrap_err();
+        assert!(err.is_duplicate(), "one cycle order per subscription cycle: {err}");
+    }
+
+    async fn a_reminder_goes_out_once_per_card_and_threshold(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Eve Post", "eve@example.com", None).await;
+        let c = payment_methods::insert(&mut tx, p.id, &card(Gateway::Stripe, "pm_e", "4242"), true, now()).await.unwrap();
+        assert!(billing::record_reminder(&mut tx, c.id, 30, now()).await.unwrap());
+        assert!(!billing::record_reminder(&mut tx, c.id, 30, now()).await.unwrap());
+        assert!(billing::record_reminder(&mut tx, c.id, 7, now()).await.unwrap());
+    }
+
+    async fn patients_are_found_by_name_email_or_phone_prefix(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        patient(&mut tx, "John Smith", "john.smith@example.com", Some("+1 555 010 2030")).await;
+        patient(&mut tx, "Joanna Smithers", "jo@clinic.org", Some("555 999 0000")).await;
+        patient(&mut tx, "Acme Corp", "billing@acme.test", None).await;
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let names = |v: Vec<Patient>| v.into_iter().map(|p| p.name).collect::<Vec<_>>();
+        assert_eq!(names(patients::search(&mut r, "smi", 10).await.unwrap()), ["Joanna Smithers", "John Smith"]);
+        assert_eq!(names(patients::search(&mut r, "jo smith", 10).await.unwrap()), ["Joanna Smithers", "John Smith"]);
+        assert_eq!(names(patients::search(&mut r, "john sm", 10).await.unwrap()), ["John Smith"]);
+        assert_eq!(names(patients::search(&mut r, "SMITHERS", 10).await.unwrap()), ["Joanna Smithers"]);
+        assert_eq!(names(patients::search(&mut r, "billing@", 10).await.unwrap()), ["Acme Corp"]);
+        assert_eq!(names(patients::search(&mut r, "(555) 010", 10).await.unwrap()), ["John Smith"]);
+        assert_eq!(names(patients::search(&mut r, "1555010", 10).await.unwrap()), ["John Smith"]);
+        assert!(patients::search(&mut r, "zz", 10).await.unwrap().is_empty());
+        assert_eq!(patients::search(&mut r, "", 2).await.unwrap().len(), 2);
+    }
+
+    async fn settings_are_saved_and_read_back(db: &TestDb) {
+        let mut r = db.store.reader().await.unwrap();
+        assert!(organization::load(&mut r).await.unwrap().is_none());
+        drop(r);
+        let mut s = OrganizationSettings::default();
+        s.active_gateway = Gateway::Nmi;
+        s.recovery.retry_days = vec![1, 4, 6];
+        let mut tx = db.store.begin().await.unwrap();
+        organization::save(&mut tx, &s, now()).await.unwrap();
+        organization::save(&mut tx, &s, now()).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        assert_eq!(organization::load(&mut r).await.unwrap(), Some(s));
+    }
+
+    async fn staff_usernames_are_unique(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        staff::insert(&mut tx, "frontdesk", "Front Desk", Role::FrontDesk, "hash", now()).await.unwrap();
+        let err = staff::insert(&mut tx, "frontdesk", "Other", Role::ItAdmin, "hash", now()).await.unwrap_err();
+        assert!(err.is_duplicate());
+    }
+
+    async fn the_activity_chain_reports_an_edited_row(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        for i in 0..5 {
+            activity::append(&mut tx, entry(&format!("patient.updated.{i}"), Some(1))).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let report = activity::verify(&mut r).await.unwrap();
+        assert!(report.is_intact(), "{:?}", report.problems);
+        assert_eq!(report.entries, 5);
+        drop(r);
+
+        exec_raw(db, "UPDATE activity_log SET actor_name = 'someone else' WHERE seq = 3").await;
+        let mut r = db.store.reader().await.unwrap();
+        let report = activity::verify(&mut r).await.unwrap();
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(report.problems[0].seq, 3);
+    }
+
+    async fn the_activity_chain_reports_a_deleted_row(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        for i in 0..4 {
+            activity::append(&mut tx, entry(&format!("card.added.{i}"), None)).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        exec_raw(db, "DELETE FROM activity_log WHERE seq = 2").await;
+        let mut r = db.store.reader().await.unwrap();
+        let report = activity::verify(&mut r).await.unwrap();
+        assert!(report.problems.iter().any(|p| p.seq == 2 && p.problem.contains("missing")), "{:?}", report.problems);
+        drop(r);
+        // Deleting the newest entry is caught by the head.
+        exec_raw(db, "DELETE FROM activity_log WHERE seq = 4").await;
+        let mut r = db.store.reader().await.unwrap();
+        let report = activity::verify(&mut r).await.unwrap();
+        assert!(report.problems.iter().any(|p| p.seq == 4), "{:?}", report.problems);
+    }
+
+    async fn concurrent_writers_keep_one_unbroken_activity_chain(db: &TestDb) {
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    let mut tx = store.begin().await.unwrap();
+                    activity::append(&mut tx, entry(&format!("w{w}.{i}"), Some(w))).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut r = db.store.reader().await.unwrap();
+        let report = activity::verify(&mut r).await.unwrap();
+        assert_eq!(report.entries, 40);
+        assert!(report.is_intact(), "{:?}", report.problems);
+        assert_eq!(activity::for_patient(&mut r, 2, 100).await.unwrap().len(), 10);
+    }
+}
