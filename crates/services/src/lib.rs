@@ -1,1 +1,116 @@
+//! ClinicPay's use cases. Each public method is one thing a person at the clinic does: it checks who is
+//! asking, applies the domain rules, writes the change and its activity-log entry in one transaction,
+//! and answers in the clinic's words. The desktop shell and the CLI are thin layers over this crate.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{Clock, OrganizationSettings, Permission, Role, StaffId};
+use clinicpay_store::activity::NewActivity;
+use clinicpay_store::{organization, Store, Tx};
+use serde::Serialize;
+
+pub mod audit;
+pub mod cards;
+pub mod demo;
+mod error;
+pub mod overview;
+pub mod patients;
+pub mod settings;
+pub mod staff;
+
+pub use error::{ErrorCode, ServiceError};
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The staff member on whose behalf a service runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub id: StaffId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// Refuses unless the actor's role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(ServiceError::PermissionDenied(permission))
+        }
+    }
+}
+
+/// The services over one database and one clock.
+#[derive(Clone)]
+pub struct Services {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Services {
+        Services { store, clock }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The clinic's settings; a database that was never configured has the defaults.
+    pub(crate) async fn load_settings(&self) -> Result<OrganizationSettings> {
+        let mut r = self.store.reader().await?;
+        Ok(organization::load(&mut r).await?.unwrap_or_default())
+    }
+}
+
+/// One entry for the activity log, built up and then recorded in the transaction of the change.
+pub(crate) struct Change(NewActivity);
+
+impl Change {
+    pub(crate) fn new(
+        actor: Option<&Actor>,
+        at: DateTime<Utc>,
+        action: &str,
+        subject_type: &str,
+        subject_id: impl ToString,
+    ) -> Change {
+        Change(NewActivity {
+            at,
+            actor_id: actor.map(|a| a.id.0),
+            actor_name: actor.map_or_else(|| "ClinicPay setup".to_owned(), |a| a.username.clone()),
+            action: action.into(),
+            subject_type: subject_type.into(),
+            subject_id: subject_id.to_string(),
+            patient_id: None,
+            before: None,
+            after: None,
+        })
+    }
+
+    pub(crate) fn patient(mut self, id: clinicpay_domain::PatientId) -> Change {
+        self.0.patient_id = Some(id.0);
+        self
+    }
+
+    pub(crate) fn before(mut self, state: impl Serialize) -> Change {
+        self.0.before = serde_json::to_value(state).ok();
+        self
+    }
+
+    pub(crate) fn after(mut self, state: impl Serialize) -> Change {
+        self.0.after = serde_json::to_value(state).ok();
+        self
+    }
+
+    pub(crate) async fn record(self, tx: &mut Tx) -> Result<()> {
+        clinicpay_store::activity::append(tx, self.0).await?;
+        Ok(())
+    }
+}

@@ -298,3 +298,32 @@ pub async fn clinic_counts(ex: &mut impl Executor) -> Result<ClinicCounts> {
         open_recoveries,
     })
 }
+
+/// An order whose payment is being recovered, with the patient's name, for worklists.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RecoveryLine {
+    pub order_id: i64,
+    pub patient_id: i64,
+    pub patient_name: String,
+    pub recovery_status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub next_retry_at: Option<i64>,
+    pub last_message: Option<String>,
+}
+
+/// Open recovery orders, the ones needing a new card first, oldest failure first.
+pub async fn open_recoveries(ex: &mut impl Executor, limit: i64) -> Result<Vec<RecoveryLine>> {
+    Ok(sql_as!(
+        ex,
+        RecoveryLine,
+        fetch_all,
+        "SELECT o.id AS order_id, o.patient_id, p.name AS patient_name, o.recovery_status, o.amount_minor,
+             o.currency, o.next_retry_at, o.last_message
+         FROM orders o JOIN patients p ON p.id = o.patient_id
+         WHERE o.recovery_status IN ('NEEDS_PAYMENT_METHOD', 'RETRY_SCHEDULED')
+         ORDER BY CASE o.recovery_status WHEN 'NEEDS_PAYMENT_METHOD' THEN 0 ELSE 1 END, o.first_failed_at, o.id
+         LIMIT $1",
+        limit
+    )?)
+}

@@ -141,3 +141,16 @@ pub async fn remove(tx: &mut Tx, card: PaymentMethodId, at: DateTime<Utc>) -> Re
     )?;
     Ok(())
 }
+
+/// Saved cards whose expiry month lies between two months (inclusive), counted as year * 12 + month - 1.
+pub async fn count_expiring(ex: &mut impl Executor, from_month: i64, to_month: i64) -> Result<i64> {
+    Ok(sql_scalar!(
+        ex,
+        i64,
+        fetch_one,
+        "SELECT COUNT(*) FROM payment_methods
+         WHERE removed_at IS NULL AND exp_year * 12 + exp_month - 1 BETWEEN $1 AND $2",
+        from_month,
+        to_month
+    )?)
+}

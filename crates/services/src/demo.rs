@@ -1,0 +1,380 @@
+//! The demo clinic: a deterministic data set for training mode, tests and benchmarks. The same seed and
+//! clock always give the same clinic; `patients` scales it from a front desk's afternoon to 200,000.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use clinicpay_domain::{
+    CardBrand, CardExpiry, Currency, Gateway, InvoiceStatus, Money, NewCard, NewPatient, OrderKind,
+    OrderStatus, OrganizationSettings, PatientType, PaymentMethod, PaymentStatus, Permission,
+    RecoveryStatus, Role, SubscriptionStatus,
+};
+use clinicpay_store::billing::{self, NewOrder, NewPayment, NewSubscription};
+use clinicpay_store::{organization, patients, payment_methods, Tx};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::{Actor, Change, Result, ServiceError, Services};
+
+pub const DEMO_PASSWORD: &str = "demo";
+pub const DEFAULT_PATIENTS: u32 = 60;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedReport {
+    pub patients: u64,
+    pub cards: u64,
+    pub subscriptions: u64,
+    pub invoices: u64,
+    pub payments: u64,
+    pub failed_payments: u64,
+    pub recovery_orders: u64,
+    pub staff: Vec<String>,
+}
+
+const FIRST: &[&str] = &[
+    "John", "Jane", "Maria", "Wei", "Aisha", "Carlos", "Emma", "Liam", "Olivia", "Noah", "Sofia",
+    "Mateo", "Amara", "Hiro", "Priya", "Lucas", "Chloe", "Omar", "Grace", "Ethan", "Fatima", "Jack",
+    "Mia", "Ravi", "Zoe", "Samuel", "Ines", "Daniel", "Leila", "Tom",
+];
+const LAST: &[&str] = &[
+    "Smith", "Doe", "Garcia", "Chen", "Khan", "Rossi", "Nguyen", "Brown", "Okafor", "Tanaka", "Patel",
+    "Martin", "Silva", "Cohen", "Murphy", "Kowalski", "Dubois", "Haddad", "Larsen", "Walker", "Santos",
+    "Ibrahim", "Novak", "Fischer", "Moreau", "Reyes", "Adeyemi", "Lindqvist", "O'Brien", "Young",
+];
+const BUSINESS: &[&str] = &["Dental Group", "Physio LLC", "Family Practice", "Holdings", "Sports Club"];
+const PLANS: &[(&str, i64, &str)] = &[
+    ("Wellness membership", 4900, "month"),
+    ("Physio package", 3500, "week"),
+    ("Chronic care plan", 12900, "month"),
+];
+const NICKNAMES: &[&str] = &["Personal card", "Work card", "HSA card", "Family Visa", "Backup card"];
+
+/// Months from (year, month) as one number, for expiry arithmetic.
+fn month_index(y: i32, m: u32) -> i32 {
+    y * 12 + (m as i32 - 1)
+}
+
+impl Services {
+    /// Fills an empty database with the demo clinic. Only IT may seed, except on a brand-new database.
+    pub async fn seed_demo(&self, actor: Option<&Actor>, patients: u32, seed: u64) -> Result<SeedReport> {
+        let mut r = self.store().reader().await?;
+        let existing = organization::load(&mut r).await?;
+        let counts = billing::clinic_counts(&mut r).await?;
+        drop(r);
+        if let Some(a) = actor {
+            a.require(Permission::SeedDemo)?;
+        }
+        if existing.is_some() || counts.patients > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "This database already holds a clinic ({} patients): the demo clinic only goes into an empty database. Use another --db.",
+                counts.patients
+            )));
+        }
+        let now = self.now();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut report = SeedReport::default();
+        let settings = OrganizationSettings {
+            clinic_name: "Riverside Family Clinic (demo)".into(),
+            active_gateway: Gateway::Nmi,
+            fallback_gateway: Some(Gateway::Stripe),
+            currency: Currency::USD,
+            ..OrganizationSettings::default()
+        };
+        let mut tx = self.store().begin().await?;
+        self.initialise_settings(&mut tx, actor, &settings).await?;
+        tx.commit().await?;
+
+        for (name, display, role) in [
+            ("frontdesk", "Front Desk", Role::FrontDesk),
+            ("manager", "Billing Manager", Role::BillingManager),
+            ("it", "IT Admin", Role::ItAdmin),
+        ] {
+            let hash = crate::staff::hash_password(DEMO_PASSWORD)?;
+            let mut tx = self.store().begin().await?;
+            let m = clinicpay_store::staff::insert(&mut tx, name, display, role, &hash, now).await?;
+            Change::new(actor, now, "staff.added", "staff", m.id)
+                .after(serde_json::json!({"username": name, "role": role}))
+                .record(&mut tx)
+                .await?;
+            tx.commit().await?;
+            report.staff.push(name.into());
+        }
+
+        const BATCH: u32 = 1000;
+        let mut i = 0u32;
+        while i < patients {
+            let mut tx = self.store().begin().await?;
+            for n in i..(i + BATCH).min(patients) {
+                self.seed_patient(&mut tx, &mut rng, n, now, &mut report).await?;
+            }
+            tx.commit().await?;
+            i += BATCH;
+        }
+
+        let mut tx = self.store().begin().await?;
+        Change::new(actor, now, "demo.seeded", "organization", 1)
+            .after(&report)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn seed_patient(
+        &self,
+        tx: &mut Tx,
+        rng: &mut ChaCha8Rng,
+        n: u32,
+        now: DateTime<Utc>,
+        report: &mut SeedReport,
+    ) -> Result<()> {
+        let first = FIRST[rng.gen_range(0..FIRST.len())];
+        let last = LAST[rng.gen_range(0..LAST.len())];
+        let business = rng.gen_bool(0.1);
+        let (name, email) = if business {
+            let b = BUSINESS[rng.gen_range(0..BUSINESS.len())];
+            (
+                format!("{last} {b}"),
+                format!("billing{n}@{}.example.com", last.to_lowercase().replace('\'', "")),
+            )
+        } else {
+            (
+                format!("{first} {last}"),
+                format!("{}.{}{n}@example.com", first.to_lowercase(), last.to_lowercase().replace('\'', "")),
+            )
+        };
+        let phone = rng
+            .gen_bool(0.7)
+            .then(|| format!("+1 555 {:03} {:04}", rng.gen_range(100..1000), rng.gen_range(0..10000)));
+        let created = now - Duration::days(rng.gen_range(1..900));
+        let patient = patients::insert(
+            tx,
+            &NewPatient {
+                name,
+                email,
+                phone,
+                patient_type: if business { PatientType::Business } else { PatientType::Individual },
+            },
+            created,
+        )
+        .await?;
+        report.patients += 1;
+
+        let card_count = match rng.gen_range(0..100) {
+            0..=14 => 0,
+            15..=64 => 1,
+            65..=89 => 2,
+            _ => 3,
+        };
+        let this_month = month_index(now.year(), now.month());
+        let mut cards: Vec<PaymentMethod> = Vec::new();
+        for k in 0..card_count {
+            let gateway = if rng.gen_bool(0.55) { Gateway::Nmi } else { Gateway::Stripe };
+            let offset = match rng.gen_range(0..100) {
+                0..=7 => rng.gen_range(-8..0),
+                8..=19 => rng.gen_range(0..3),
+                _ => rng.gen_range(3..48),
+            };
+            let idx = this_month + offset;
+            let expiry = CardExpiry::new((idx % 12 + 1) as u32, idx / 12)?;
+            let (brand, last4) = match rng.gen_range(0..100) {
+                0..=49 => (CardBrand::Visa, format!("{:04}", rng.gen_range(0..10000))),
+                50..=79 => (CardBrand::Mastercard, format!("{:04}", rng.gen_range(0..10000))),
+                80..=91 => (CardBrand::Amex, format!("{:04}", rng.gen_range(0..10000))),
+                _ => (CardBrand::Discover, format!("{:04}", rng.gen_range(0..10000))),
+            };
+            let token = match gateway {
+                Gateway::Stripe => format!("pm_demo_{n}_{k}"),
+                Gateway::Nmi => format!("demo{n:07}{k}"),
+            };
+            let card = NewCard {
+                gateway,
+                token,
+                brand,
+                last4,
+                expiry,
+                cardholder_name: patient.name.clone(),
+                nickname: rng
+                    .gen_bool(0.3)
+                    .then(|| NICKNAMES[rng.gen_range(0..NICKNAMES.len())].to_owned()),
+                country: Some("US".into()),
+                fingerprint: None,
+            };
+            let added = created + Duration::days(k as i64 * 30);
+            cards.push(payment_methods::insert(tx, patient.id, &card, k == 0, added).await?);
+            report.cards += 1;
+        }
+        let default = cards.first().cloned();
+
+        // Invoices: most paid, some open, some with a failed attempt.
+        if rng.gen_bool(0.4) {
+            for v in 0..rng.gen_range(1..=2) {
+                let amount = Money::from_minor(rng.gen_range(75..=250) * 100, Currency::USD);
+                let at = now - Duration::days(rng.gen_range(1..120));
+                let roll = rng.gen_range(0..100);
+                let paid = roll < 60 && default.is_some();
+                let invoice = billing::insert_invoice(
+                    tx,
+                    patient.id,
+                    None,
+                    if v == 0 { "Office visit" } else { "Lab work" },
+                    amount,
+                    if paid { InvoiceStatus::Paid } else { InvoiceStatus::Open },
+                    at,
+                )
+                .await?;
+                report.invoices += 1;
+                let Some(card) = &default else { continue };
+                if paid || roll >= 85 {
+                    let (status, code, message) = if paid {
+                        (PaymentStatus::Succeeded, None, None)
+                    } else {
+                        decline(card.gateway, rng)
+                    };
+                    billing::insert_payment(
+                        tx,
+                        &NewPayment {
+                            patient_id: patient.id,
+                            invoice_id: Some(invoice),
+                            order_id: None,
+                            payment_method_id: Some(card.id),
+                            gateway: card.gateway,
+                            amount,
+                            status,
+                            idempotency_key: format!("demo-inv-{n}-{v}"),
+                            gateway_reference: Some(reference(card.gateway, n, v)),
+                            decline_code: code,
+                            decline_message: message,
+                            created_by: None,
+                        },
+                        at,
+                    )
+                    .await?;
+                    report.payments += 1;
+                    if status == PaymentStatus::Failed {
+                        report.failed_payments += 1;
+                    }
+                }
+            }
+        }
+
+        // Subscriptions: most running, some paused in recovery.
+        if let (Some(card), false) = (&default, business) {
+            if rng.gen_bool(0.25) {
+                let (plan, minor, interval) = PLANS[rng.gen_range(0..PLANS.len())];
+                let amount = Money::from_minor(minor, Currency::USD);
+                let in_recovery = rng.gen_bool(0.2);
+                let sub = billing::insert_subscription(
+                    tx,
+                    &NewSubscription {
+                        patient_id: patient.id,
+                        plan: plan.into(),
+                        amount,
+                        interval: interval.into(),
+                        status: if in_recovery { SubscriptionStatus::Paused } else { SubscriptionStatus::Active },
+                        next_cycle_at: now + Duration::days(rng.gen_range(1..30)),
+                        locked_gateway: Some(card.gateway),
+                    },
+                    created,
+                )
+                .await?;
+                report.subscriptions += 1;
+                if in_recovery {
+                    let failed_at = now - Duration::days(rng.gen_range(1..12));
+                    let usable = cards
+                        .iter()
+                        .any(|c| c.gateway == card.gateway && !c.expiry.is_expired(now));
+                    let (recovery, message) = if usable {
+                        let (_, _, m) = decline(card.gateway, rng);
+                        (RecoveryStatus::RetryScheduled, m)
+                    } else {
+                        (
+                            RecoveryStatus::NeedsPaymentMethod,
+                            Some(format!(
+                                "No {} payment method found — ask the patient to re-save the card.",
+                                card.gateway
+                            )),
+                        )
+                    };
+                    let order = billing::insert_order(
+                        tx,
+                        &NewOrder {
+                            patient_id: patient.id,
+                            subscription_id: Some(sub),
+                            kind: OrderKind::SubscriptionCycle,
+                            status: OrderStatus::AwaitingPayment,
+                            description: format!("{plan} — cycle"),
+                            amount,
+                            cycle_start_at: Some(failed_at),
+                            locked_gateway: Some(card.gateway),
+                            recovery_status: Some(recovery),
+                            next_retry_at: (recovery == RecoveryStatus::RetryScheduled)
+                                .then(|| now + Duration::days(rng.gen_range(1..4))),
+                            attempts: 1,
+                            first_failed_at: Some(failed_at),
+                            last_message: message.clone(),
+                        },
+                        failed_at,
+                    )
+                    .await?;
+                    let invoice = billing::insert_invoice(
+                        tx,
+                        patient.id,
+                        Some(order),
+                        &format!("{plan} — cycle"),
+                        amount,
+                        InvoiceStatus::Open,
+                        failed_at,
+                    )
+                    .await?;
+                    report.invoices += 1;
+                    report.recovery_orders += 1;
+                    if recovery == RecoveryStatus::RetryScheduled {
+                        let (_, code, _) = decline(card.gateway, rng);
+                        billing::insert_payment(
+                            tx,
+                            &NewPayment {
+                                patient_id: patient.id,
+                                invoice_id: Some(invoice),
+                                order_id: Some(order),
+                                payment_method_id: Some(card.id),
+                                gateway: card.gateway,
+                                amount,
+                                status: PaymentStatus::Failed,
+                                idempotency_key: format!("demo-sub-{n}"),
+                                gateway_reference: Some(reference(card.gateway, n, 9)),
+                                decline_code: code,
+                                decline_message: message,
+                                created_by: None,
+                            },
+                            failed_at,
+                        )
+                        .await?;
+                        report.payments += 1;
+                        report.failed_payments += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reference(gateway: Gateway, n: u32, v: u32) -> String {
+    match gateway {
+        Gateway::Stripe => format!("pi_demo_{n}_{v}"),
+        Gateway::Nmi => format!("{}", 9_000_000_000u64 + n as u64 * 10 + v as u64),
+    }
+}
+
+/// A realistic decline in the gateway's own words.
+fn decline(gateway: Gateway, rng: &mut ChaCha8Rng) -> (PaymentStatus, Option<String>, Option<String>) {
+    let (code, message) = match (gateway, rng.gen_range(0..3)) {
+        (Gateway::Nmi, 0) => ("202", "Insufficient funds"),
+        (Gateway::Nmi, 1) => ("223", "Expired card"),
+        (Gateway::Nmi, _) => ("201", "Do not honor"),
+        (Gateway::Stripe, 0) => ("insufficient_funds", "Your card has insufficient funds."),
+        (Gateway::Stripe, 1) => ("expired_card", "Your card has expired."),
+        (Gateway::Stripe, _) => ("do_not_honor", "Your card was declined."),
+    };
+    (PaymentStatus::Failed, Some(code.into()), Some(message.into()))
+}

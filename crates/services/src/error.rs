@@ -1,0 +1,129 @@
+use clinicpay_domain::{DomainError, Permission};
+use clinicpay_store::StoreError;
+use serde::Serialize;
+use thiserror::Error;
+
+/// What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SignInFailed,
+    NotSignedIn,
+    CardRule,
+    GatewayMismatch,
+    NoCompatibleCard,
+    Conflict,
+    Declined,
+    GatewayUnavailable,
+    OutcomeUnknown,
+    DatabaseUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::SignInFailed => "sign_in_failed",
+            ErrorCode::NotSignedIn => "not_signed_in",
+            ErrorCode::CardRule => "card_rule",
+            ErrorCode::GatewayMismatch => "gateway_mismatch",
+            ErrorCode::NoCompatibleCard => "no_compatible_card",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Declined => "declined",
+            ErrorCode::GatewayUnavailable => "gateway_unavailable",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
+            ErrorCode::DatabaseUnavailable => "database_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// The services' one error type. Every message is a sentence staff can act on.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("You cannot {what}: ask {who}.", what = .0.describe(), who = who_can(*.0))]
+    PermissionDenied(Permission),
+    #[error("The name or password is not right. Check them and try again.")]
+    SignInFailed,
+    #[error("{0}")]
+    NotSignedIn(String),
+    #[error("{0}")]
+    CardRule(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("The database is not available: {0}. Check the connection, or ask IT.")]
+    DatabaseUnavailable(String),
+    #[error("Something went wrong inside ClinicPay: {0}. Nothing was changed; if it happens again, escalate with this message.")]
+    Internal(String),
+}
+
+fn who_can(p: Permission) -> &'static str {
+    use clinicpay_domain::Role;
+    let holders: Vec<_> = Role::ALL.into_iter().filter(|r| r.allows(p)).collect();
+    match holders.as_slice() {
+        [Role::ItAdmin] => "IT",
+        [Role::BillingManager] => "a billing manager",
+        [Role::BillingManager, Role::ItAdmin] => "a billing manager or IT",
+        _ => "a colleague with the right role",
+    }
+}
+
+impl ServiceError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::NotFound(_) => ErrorCode::NotFound,
+            ServiceError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            ServiceError::SignInFailed => ErrorCode::SignInFailed,
+            ServiceError::NotSignedIn(_) => ErrorCode::NotSignedIn,
+            ServiceError::CardRule(_) => ErrorCode::CardRule,
+            ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
+            ServiceError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<DomainError> for ServiceError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::CardRule(m) | DomainError::InvalidTransition(m) => ServiceError::CardRule(capitalise(&m)),
+            DomainError::InvalidAmount(m)
+            | DomainError::InvalidCard(m)
+            | DomainError::InvalidPatient(m)
+            | DomainError::InvalidSetting(m)
+            | DomainError::Overflow(m) => ServiceError::Invalid(capitalise(&m)),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ServiceError::DatabaseUnavailable(m),
+            StoreError::Duplicate(m) => ServiceError::Conflict(format!(
+                "Someone else changed this at the same moment ({m}). Reload and try again."
+            )),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Domain messages start lower-case so they can be embedded; shown alone they start with a capital.
+pub(crate) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,129 @@
+//! Patients: add, find, and the profile the front desk opens.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{NewPatient, Patient, PatientId, Permission};
+use clinicpay_store::{activity, patients as repo, Executor};
+use serde::Serialize;
+
+use crate::cards::CardView;
+use crate::{Actor, Change, Result, ServiceError, Services};
+
+/// One line of a patient's activity, in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl From<activity::ActivityEntry> for ActivityView {
+    fn from(e: activity::ActivityEntry) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        ActivityView {
+            seq: e.seq,
+            at: e.at_time(),
+            actor: e.actor_name,
+            action: e.action,
+            subject_type: e.subject_type,
+            subject_id: e.subject_id,
+            before: parse(e.before_state),
+            after: parse(e.after_state),
+        }
+    }
+}
+
+/// Everything the patient profile shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientProfile {
+    pub patient: Patient,
+    pub cards: Vec<CardView>,
+    pub activity: Vec<ActivityView>,
+}
+
+pub const SEARCH_LIMIT: i64 = 50;
+
+impl Services {
+    pub async fn add_patient(&self, actor: &Actor, new: NewPatient) -> Result<Patient> {
+        actor.require(Permission::EditPatients)?;
+        let new = new.validated()?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let p = repo::insert(&mut tx, &new, now).await?;
+        Change::new(Some(actor), now, "patient.added", "patient", p.id)
+            .patient(p.id)
+            .after(&new)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    pub async fn update_patient(&self, actor: &Actor, id: PatientId, new: NewPatient) -> Result<Patient> {
+        actor.require(Permission::EditPatients)?;
+        let new = new.validated()?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let before = self.require_patient(&mut tx, id).await?;
+        repo::update(&mut tx, id, &new, now).await?;
+        Change::new(Some(actor), now, "patient.updated", "patient", id)
+            .patient(id)
+            .before(&before)
+            .after(&new)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Patient {
+            name: new.name,
+            email: new.email,
+            phone: new.phone,
+            patient_type: new.patient_type,
+            ..before
+        })
+    }
+
+    /// Patients whose name, email or phone start with what was typed (at most 50, by name).
+    pub async fn search_patients(&self, actor: &Actor, query: &str) -> Result<Vec<Patient>> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        Ok(repo::search(&mut r, query, SEARCH_LIMIT).await?)
+    }
+
+    pub async fn patient_profile(&self, actor: &Actor, id: PatientId) -> Result<PatientProfile> {
+        actor.require(Permission::ViewPatients)?;
+        let now = self.now();
+        let mut r = self.store().reader().await?;
+        let patient = self.require_patient(&mut r, id).await?;
+        let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, id)
+            .await?
+            .iter()
+            .map(|c| CardView::of(c, now))
+            .collect();
+        let activity = if actor.role.allows(Permission::ViewActivity) {
+            activity::for_patient(&mut r, id.0, 100)
+                .await?
+                .into_iter()
+                .map(ActivityView::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(PatientProfile {
+            patient,
+            cards,
+            activity,
+        })
+    }
+
+    pub(crate) async fn require_patient(&self, ex: &mut impl Executor, id: PatientId) -> Result<Patient> {
+        repo::get(ex, id).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "There is no patient {id}: search by name, email or phone to find the right one."
+            ))
+        })
+    }
+}
