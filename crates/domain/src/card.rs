@@ -109,7 +109,10 @@ impl CardExpiry {
 
     /// The last day the card can be charged.
     pub fn last_valid_day(self) -> NaiveDate {
-        self.expires_at().date_naive().pred_opt().expect("not the first day ever")
+        self.expires_at()
+            .date_naive()
+            .pred_opt()
+            .expect("not the first day ever")
     }
 
     pub fn is_expired(self, now: DateTime<Utc>) -> bool {
@@ -240,12 +243,12 @@ impl DeletionCheck {
 
 /// Picks the card to charge through `gateway`: the preferred one if it is compatible, otherwise the
 /// default if compatible, otherwise the compatible card expiring last. Expired cards are skipped.
-pub fn pick_compatible<'a>(
-    cards: &'a [PaymentMethod],
+pub fn pick_compatible(
+    cards: &[PaymentMethod],
     gateway: Gateway,
     preferred: Option<PaymentMethodId>,
     now: DateTime<Utc>,
-) -> Option<&'a PaymentMethod> {
+) -> Option<&PaymentMethod> {
     let usable = |c: &&PaymentMethod| c.usable_with(gateway) && !c.expiry.is_expired(now);
     if let Some(p) = preferred {
         if let Some(c) = cards.iter().filter(usable).find(|c| c.id == p) {
@@ -339,7 +342,12 @@ mod tests {
     #[test]
     fn the_first_card_becomes_default_and_later_cards_do_not() {
         assert!(new_card_becomes_default(&[]));
-        assert!(!new_card_becomes_default(&[card(1, Gateway::Stripe, true, (12, 2030))]));
+        assert!(!new_card_becomes_default(&[card(
+            1,
+            Gateway::Stripe,
+            true,
+            (12, 2030)
+        )]));
         let mut removed = card(1, Gateway::Stripe, false, (12, 2030));
         removed.removed_at = Some(at(2025, 1, 1));
         assert!(new_card_becomes_default(&[removed]));
@@ -354,7 +362,10 @@ mod tests {
         assert_eq!(exp.days_until_expiry(at(2026, 12, 19)), 12);
         assert_eq!(exp.days_until_expiry(at(2027, 1, 2)), -2);
         let feb = CardExpiry::new(2, 2028).unwrap();
-        assert_eq!(feb.last_valid_day(), NaiveDate::from_ymd_opt(2028, 2, 29).unwrap());
+        assert_eq!(
+            feb.last_valid_day(),
+            NaiveDate::from_ymd_opt(2028, 2, 29).unwrap()
+        );
         assert_eq!(exp.mm_yyyy(), "12/2026");
         assert_eq!(CardExpiry::new(3, 2027).unwrap().to_string(), "03/2027");
     }
@@ -373,7 +384,9 @@ mod tests {
             card(2, Gateway::Stripe, false, (12, 2030)),
         ];
         let err = DeletionCheck::evaluate(&cards[0], &cards, true).unwrap_err();
-        assert!(err.to_string().contains("set a different card as default first"));
+        assert!(err
+            .to_string()
+            .contains("set a different card as default first"));
         assert_eq!(
             DeletionCheck::evaluate(&cards[1], &cards, false).unwrap(),
             DeletionCheck::Allowed
@@ -413,25 +426,36 @@ mod tests {
         let pick = |g, p| pick_compatible(&cards, g, p, now).map(|c| c.id.0);
         assert_eq!(pick(Gateway::Nmi, Some(PaymentMethodId(2))), Some(2));
         assert_eq!(pick(Gateway::Nmi, Some(PaymentMethodId(1))), Some(3));
-        assert_eq!(pick(Gateway::Nmi, Some(PaymentMethodId(4))), Some(3), "expired card skipped");
+        assert_eq!(
+            pick(Gateway::Nmi, Some(PaymentMethodId(4))),
+            Some(3),
+            "expired card skipped"
+        );
         assert_eq!(pick(Gateway::Stripe, None), Some(1));
     }
 
     #[test]
     fn an_expired_or_deleted_card_cannot_become_default() {
         let now = at(2026, 6, 1);
-        assert!(card(1, Gateway::Stripe, false, (5, 2026)).check_can_become_default(now).is_err());
+        assert!(card(1, Gateway::Stripe, false, (5, 2026))
+            .check_can_become_default(now)
+            .is_err());
         let mut gone = card(2, Gateway::Stripe, false, (5, 2030));
         gone.removed_at = Some(now);
         assert!(gone.check_can_become_default(now).is_err());
-        assert!(card(3, Gateway::Stripe, false, (6, 2026)).check_can_become_default(now).is_ok());
+        assert!(card(3, Gateway::Stripe, false, (6, 2026))
+            .check_can_become_default(now)
+            .is_ok());
     }
 
     #[test]
     fn brands_from_either_gateway_read_the_same() {
         assert_eq!(CardBrand::from_gateway_name("visa"), CardBrand::Visa);
         assert_eq!(CardBrand::from_gateway_name("MC"), CardBrand::Mastercard);
-        assert_eq!(CardBrand::from_gateway_name("American Express"), CardBrand::Amex);
+        assert_eq!(
+            CardBrand::from_gateway_name("American Express"),
+            CardBrand::Amex
+        );
         assert_eq!(CardBrand::from_gateway_name("???"), CardBrand::Unknown);
     }
 
@@ -450,11 +474,26 @@ mod tests {
         };
         assert!(ok.validate().is_ok());
         for broken in [
-            NewCard { token: " ".into(), ..ok.clone() },
-            NewCard { last4: "11a1".into(), ..ok.clone() },
-            NewCard { cardholder_name: "".into(), ..ok.clone() },
-            NewCard { country: Some("USA".into()), ..ok.clone() },
-            NewCard { nickname: Some("x".repeat(41)), ..ok.clone() },
+            NewCard {
+                token: " ".into(),
+                ..ok.clone()
+            },
+            NewCard {
+                last4: "11a1".into(),
+                ..ok.clone()
+            },
+            NewCard {
+                cardholder_name: "".into(),
+                ..ok.clone()
+            },
+            NewCard {
+                country: Some("USA".into()),
+                ..ok.clone()
+            },
+            NewCard {
+                nickname: Some("x".repeat(41)),
+                ..ok.clone()
+            },
         ] {
             assert!(broken.validate().is_err(), "{broken:?}");
         }

@@ -144,8 +144,7 @@ impl Money {
         {
             return Err(bad());
         }
-        let overflow =
-            || DomainError::Overflow(format!("{} is too large an amount.", text.trim()));
+        let overflow = || DomainError::Overflow(format!("{} is too large an amount.", text.trim()));
         let whole: i64 = if whole.is_empty() {
             0
         } else {
@@ -268,7 +267,9 @@ mod tests {
 
     #[test]
     fn refuses_amounts_that_are_not_exact() {
-        for bad in ["", "abc", "12.345", "1e3", "12..3", "12.3.4", "$", "1 2", "0x10", "."] {
+        for bad in [
+            "", "abc", "12.345", "1e3", "12..3", "12.3.4", "$", "1 2", "0x10", ".",
+        ] {
             let err = usd(bad).unwrap_err();
             assert!(
                 err.to_string().contains("is not an amount"),

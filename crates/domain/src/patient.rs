@@ -92,7 +92,11 @@ impl NewPatient {
                 "\"{email}\" is not an email address: check it with the patient (like name@example.com)."
             )));
         }
-        let phone = match self.phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+        let phone = match self
+            .phone
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+        {
             None => None,
             Some(p) => {
                 let digits = phone_digits(&p);
@@ -137,9 +141,20 @@ mod tests {
 
     #[test]
     fn a_patient_needs_a_name_and_a_real_email() {
-        assert_eq!(new("  John   Smith ", "john@example.com", None).unwrap().name, "John Smith");
+        assert_eq!(
+            new("  John   Smith ", "john@example.com", None)
+                .unwrap()
+                .name,
+            "John Smith"
+        );
         assert!(new(" ", "john@example.com", None).is_err());
-        for bad in ["john", "john@", "@example.com", "john@example", "jo hn@example.com"] {
+        for bad in [
+            "john",
+            "john@",
+            "@example.com",
+            "john@example",
+            "jo hn@example.com",
+        ] {
             assert!(new("John", bad, None).is_err(), "{bad}");
         }
     }
@@ -151,6 +166,9 @@ mod tests {
         assert_eq!(phone_digits(p.phone.as_deref().unwrap()), "15551234567");
         assert!(new("Jane", "jane@example.com", Some("12")).is_err());
         assert!(new("Jane", "jane@example.com", Some("555-CALL-NOW")).is_err());
-        assert_eq!(new("Jane", "jane@example.com", Some("  ")).unwrap().phone, None);
+        assert_eq!(
+            new("Jane", "jane@example.com", Some("  ")).unwrap().phone,
+            None
+        );
     }
 }

@@ -157,7 +157,11 @@ mod tests {
 
     #[test]
     fn only_it_manages_credentials_updates_and_staff() {
-        for p in [Permission::ManageCredentials, Permission::ManageUpdates, Permission::ManageStaff] {
+        for p in [
+            Permission::ManageCredentials,
+            Permission::ManageUpdates,
+            Permission::ManageStaff,
+        ] {
             assert!(Role::ItAdmin.allows(p));
             assert!(!Role::BillingManager.allows(p));
             assert!(!Role::FrontDesk.allows(p));
@@ -167,13 +171,19 @@ mod tests {
     #[test]
     fn every_permission_is_held_by_someone() {
         for p in Permission::ALL {
-            assert!(Role::ALL.iter().any(|r| r.allows(p)), "{p:?} is held by no role");
+            assert!(
+                Role::ALL.iter().any(|r| r.allows(p)),
+                "{p:?} is held by no role"
+            );
         }
     }
 
     #[test]
     fn roles_read_back_from_what_it_types() {
-        assert_eq!("billing-manager".parse::<Role>().unwrap(), Role::BillingManager);
+        assert_eq!(
+            "billing-manager".parse::<Role>().unwrap(),
+            Role::BillingManager
+        );
         assert!("admin".parse::<Role>().is_err());
     }
 }

@@ -295,26 +295,27 @@ fn invalid(msg: String) -> DomainError {
 }
 
 fn parse_number(name: &str, v: &str) -> Result<u32, DomainError> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| *n <= 365)
-        .ok_or_else(|| invalid(format!("{name} must be a whole number of days up to 365, not \"{v}\".")))
+    v.parse::<u32>().ok().filter(|n| *n <= 365).ok_or_else(|| {
+        invalid(format!(
+            "{name} must be a whole number of days up to 365, not \"{v}\"."
+        ))
+    })
 }
 
 fn parse_days(name: &str, v: &str) -> Result<Vec<u32>, DomainError> {
     if v.is_empty() {
         return Ok(Vec::new());
     }
-    v.split(',')
-        .map(|d| parse_number(name, d.trim()))
-        .collect()
+    v.split(',').map(|d| parse_number(name, d.trim())).collect()
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, DomainError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(invalid(format!("{name} must be true or false, not \"{v}\"."))),
+        _ => Err(invalid(format!(
+            "{name} must be true or false, not \"{v}\"."
+        ))),
     }
 }
 
@@ -322,7 +323,8 @@ fn parse_url(name: &str, v: &str) -> Result<Option<String>, DomainError> {
     if v.is_empty() || v.eq_ignore_ascii_case("default") {
         return Ok(None);
     }
-    let ok = (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace);
+    let ok =
+        (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace);
     if !ok {
         return Err(invalid(format!(
             "{name} must be a web address starting with https:// (or http:// for the local simulator), not \"{v}\"."
@@ -361,7 +363,9 @@ mod tests {
             ("clinic-name", "Riverside Family Clinic"),
         ] {
             let k: SettingKey = key.parse().unwrap();
-            let changed = k.apply(&s, value).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+            let changed = k
+                .apply(&s, value)
+                .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
             assert_eq!(k.value_of(&changed), value);
         }
     }
@@ -370,11 +374,20 @@ mod tests {
     fn incoherent_settings_are_refused_with_what_to_do() {
         let s = OrganizationSettings::default();
         let set = |k: &str, v: &str| k.parse::<SettingKey>().unwrap().apply(&s, v);
-        assert!(set("fallback-gateway", "stripe").unwrap_err().to_string().contains("both the active and the fallback"));
-        assert!(set("gateway", "paypal").unwrap_err().to_string().contains("use stripe or nmi"));
+        assert!(set("fallback-gateway", "stripe")
+            .unwrap_err()
+            .to_string()
+            .contains("both the active and the fallback"));
+        assert!(set("gateway", "paypal")
+            .unwrap_err()
+            .to_string()
+            .contains("use stripe or nmi"));
         assert!(set("recovery.suspend-day", "20").is_err());
         assert!(set("recovery.retry-days", "5,2").is_err());
-        assert!(set("recovery.max-attempts", "3").unwrap_err().to_string().contains("only 2 retry days"));
+        assert!(set("recovery.max-attempts", "3")
+            .unwrap_err()
+            .to_string()
+            .contains("only 2 retry days"));
         assert!(set("reminders.enabled", "maybe").is_err());
         assert!(set("refunds.front-desk-limit", "-5").is_err());
         assert!(set("stripe.api-base", "ftp://x").is_err());

@@ -164,7 +164,10 @@ mod tests {
         let err = PaymentStatus::Failed
             .transition(PaymentStatus::Succeeded)
             .unwrap_err();
-        assert_eq!(err.to_string(), "a payment in status FAILED cannot become SUCCEEDED.");
+        assert_eq!(
+            err.to_string(),
+            "a payment in status FAILED cannot become SUCCEEDED."
+        );
         assert!(PaymentStatus::Succeeded.next().is_empty());
     }
 
@@ -195,8 +198,12 @@ mod tests {
     fn a_paid_invoice_cannot_reopen_and_an_order_awaiting_payment_can_be_paid() {
         assert!(InvoiceStatus::Paid.transition(InvoiceStatus::Open).is_err());
         assert!(InvoiceStatus::Open.transition(InvoiceStatus::Paid).is_ok());
-        assert!(OrderStatus::AwaitingPayment.transition(OrderStatus::Paid).is_ok());
-        assert!(OrderStatus::Cancelled.transition(OrderStatus::Paid).is_err());
+        assert!(OrderStatus::AwaitingPayment
+            .transition(OrderStatus::Paid)
+            .is_ok());
+        assert!(OrderStatus::Cancelled
+            .transition(OrderStatus::Paid)
+            .is_err());
     }
 
     #[test]

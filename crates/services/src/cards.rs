@@ -75,7 +75,12 @@ impl Services {
     }
 
     /// Saves a card the gateway has already tokenised. The first card becomes the default.
-    pub async fn save_card(&self, actor: &Actor, patient: PatientId, card: NewCard) -> Result<CardChange> {
+    pub async fn save_card(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        card: NewCard,
+    ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
         card.validate()?;
         let settings = self.load_settings().await?;
@@ -111,7 +116,11 @@ impl Services {
         })
     }
 
-    pub async fn set_default_card(&self, actor: &Actor, card: PaymentMethodId) -> Result<CardChange> {
+    pub async fn set_default_card(
+        &self,
+        actor: &Actor,
+        card: PaymentMethodId,
+    ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -123,12 +132,18 @@ impl Services {
             .find(|x| x.is_default)
             .map(|x| x.id.0);
         repo::set_default(&mut tx, c.patient_id, c.id).await?;
-        Change::new(Some(actor), now, "card.default_changed", "payment_method", c.id)
-            .patient(c.patient_id)
-            .before(serde_json::json!({ "default_card": before }))
-            .after(serde_json::json!({ "default_card": c.id.0 }))
-            .record(&mut tx)
-            .await?;
+        Change::new(
+            Some(actor),
+            now,
+            "card.default_changed",
+            "payment_method",
+            c.id,
+        )
+        .patient(c.patient_id)
+        .before(serde_json::json!({ "default_card": before }))
+        .after(serde_json::json!({ "default_card": c.id.0 }))
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         let mut updated = c.clone();
         updated.is_default = true;
@@ -139,7 +154,12 @@ impl Services {
     }
 
     /// Deletes a card under document 000's restrictions. The gateway-side deletion is the gateways layer's.
-    pub async fn delete_card(&self, actor: &Actor, card: PaymentMethodId, confirm_last: bool) -> Result<CardChange> {
+    pub async fn delete_card(
+        &self,
+        actor: &Actor,
+        card: PaymentMethodId,
+        confirm_last: bool,
+    ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
         let now = self.now();
         let mut tx = self.store().begin().await?;

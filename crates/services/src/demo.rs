@@ -32,21 +32,60 @@ pub struct SeedReport {
 
 const FIRST: &[&str] = &[
     "John", "Jane", "Maria", "Wei", "Aisha", "Carlos", "Emma", "Liam", "Olivia", "Noah", "Sofia",
-    "Mateo", "Amara", "Hiro", "Priya", "Lucas", "Chloe", "Omar", "Grace", "Ethan", "Fatima", "Jack",
-    "Mia", "Ravi", "Zoe", "Samuel", "Ines", "Daniel", "Leila", "Tom",
+    "Mateo", "Amara", "Hiro", "Priya", "Lucas", "Chloe", "Omar", "Grace", "Ethan", "Fatima",
+    "Jack", "Mia", "Ravi", "Zoe", "Samuel", "Ines", "Daniel", "Leila", "Tom",
 ];
 const LAST: &[&str] = &[
-    "Smith", "Doe", "Garcia", "Chen", "Khan", "Rossi", "Nguyen", "Brown", "Okafor", "Tanaka", "Patel",
-    "Martin", "Silva", "Cohen", "Murphy", "Kowalski", "Dubois", "Haddad", "Larsen", "Walker", "Santos",
-    "Ibrahim", "Novak", "Fischer", "Moreau", "Reyes", "Adeyemi", "Lindqvist", "O'Brien", "Young",
+    "Smith",
+    "Doe",
+    "Garcia",
+    "Chen",
+    "Khan",
+    "Rossi",
+    "Nguyen",
+    "Brown",
+    "Okafor",
+    "Tanaka",
+    "Patel",
+    "Martin",
+    "Silva",
+    "Cohen",
+    "Murphy",
+    "Kowalski",
+    "Dubois",
+    "Haddad",
+    "Larsen",
+    "Walker",
+    "Santos",
+    "Ibrahim",
+    "Novak",
+    "Fischer",
+    "Moreau",
+    "Reyes",
+    "Adeyemi",
+    "Lindqvist",
+    "O'Brien",
+    "Young",
 ];
-const BUSINESS: &[&str] = &["Dental Group", "Physio LLC", "Family Practice", "Holdings", "Sports Club"];
+const BUSINESS: &[&str] = &[
+    "Dental Group",
+    "Physio LLC",
+    "Family Practice",
+    "Holdings",
+    "Sports Club",
+];
 const PLANS: &[(&str, i64, &str)] = &[
     ("Wellness membership", 4900, "month"),
     ("Physio package", 3500, "week"),
     ("Chronic care plan", 12900, "month"),
 ];
-const NICKNAMES: &[&str] = &["Personal card", "Work card", "HSA card", "Family Visa", "Backup card"];
+const NICKNAMES: &[&str] = &[
+    "Personal card",
+    "Work card",
+    "HSA card",
+    "Family Visa",
+    "Backup card",
+];
 
 /// Months from (year, month) as one number, for expiry arithmetic.
 fn month_index(y: i32, m: u32) -> i32 {
@@ -55,7 +94,12 @@ fn month_index(y: i32, m: u32) -> i32 {
 
 impl Services {
     /// Fills an empty database with the demo clinic. Only IT may seed, except on a brand-new database.
-    pub async fn seed_demo(&self, actor: Option<&Actor>, patients: u32, seed: u64) -> Result<SeedReport> {
+    pub async fn seed_demo(
+        &self,
+        actor: Option<&Actor>,
+        patients: u32,
+        seed: u64,
+    ) -> Result<SeedReport> {
         let mut r = self.store().reader().await?;
         let existing = organization::load(&mut r).await?;
         let counts = billing::clinic_counts(&mut r).await?;
@@ -90,7 +134,8 @@ impl Services {
         ] {
             let hash = crate::staff::hash_password(DEMO_PASSWORD)?;
             let mut tx = self.store().begin().await?;
-            let m = clinicpay_store::staff::insert(&mut tx, name, display, role, &hash, now).await?;
+            let m =
+                clinicpay_store::staff::insert(&mut tx, name, display, role, &hash, now).await?;
             Change::new(actor, now, "staff.added", "staff", m.id)
                 .after(serde_json::json!({"username": name, "role": role}))
                 .record(&mut tx)
@@ -104,7 +149,8 @@ impl Services {
         while i < patients {
             let mut tx = self.store().begin().await?;
             for n in i..(i + BATCH).min(patients) {
-                self.seed_patient(&mut tx, &mut rng, n, now, &mut report).await?;
+                self.seed_patient(&mut tx, &mut rng, n, now, &mut report)
+                    .await?;
             }
             tx.commit().await?;
             i += BATCH;
@@ -134,17 +180,28 @@ impl Services {
             let b = BUSINESS[rng.gen_range(0..BUSINESS.len())];
             (
                 format!("{last} {b}"),
-                format!("billing{n}@{}.example.com", last.to_lowercase().replace('\'', "")),
+                format!(
+                    "billing{n}@{}.example.com",
+                    last.to_lowercase().replace('\'', "")
+                ),
             )
         } else {
             (
                 format!("{first} {last}"),
-                format!("{}.{}{n}@example.com", first.to_lowercase(), last.to_lowercase().replace('\'', "")),
+                format!(
+                    "{}.{}{n}@example.com",
+                    first.to_lowercase(),
+                    last.to_lowercase().replace('\'', "")
+                ),
             )
         };
-        let phone = rng
-            .gen_bool(0.7)
-            .then(|| format!("+1 555 {:03} {:04}", rng.gen_range(100..1000), rng.gen_range(0..10000)));
+        let phone = rng.gen_bool(0.7).then(|| {
+            format!(
+                "+1 555 {:03} {:04}",
+                rng.gen_range(100..1000),
+                rng.gen_range(0..10000)
+            )
+        });
         let created = now - Duration::days(rng.gen_range(1..900));
         let patient = patients::insert(
             tx,
@@ -152,7 +209,11 @@ impl Services {
                 name,
                 email,
                 phone,
-                patient_type: if business { PatientType::Business } else { PatientType::Individual },
+                patient_type: if business {
+                    PatientType::Business
+                } else {
+                    PatientType::Individual
+                },
             },
             created,
         )
@@ -168,7 +229,11 @@ impl Services {
         let this_month = month_index(now.year(), now.month());
         let mut cards: Vec<PaymentMethod> = Vec::new();
         for k in 0..card_count {
-            let gateway = if rng.gen_bool(0.55) { Gateway::Nmi } else { Gateway::Stripe };
+            let gateway = if rng.gen_bool(0.55) {
+                Gateway::Nmi
+            } else {
+                Gateway::Stripe
+            };
             let offset = match rng.gen_range(0..100) {
                 0..=7 => rng.gen_range(-8..0),
                 8..=19 => rng.gen_range(0..3),
@@ -178,9 +243,15 @@ impl Services {
             let expiry = CardExpiry::new((idx % 12 + 1) as u32, idx / 12)?;
             let (brand, last4) = match rng.gen_range(0..100) {
                 0..=49 => (CardBrand::Visa, format!("{:04}", rng.gen_range(0..10000))),
-                50..=79 => (CardBrand::Mastercard, format!("{:04}", rng.gen_range(0..10000))),
+                50..=79 => (
+                    CardBrand::Mastercard,
+                    format!("{:04}", rng.gen_range(0..10000)),
+                ),
                 80..=91 => (CardBrand::Amex, format!("{:04}", rng.gen_range(0..10000))),
-                _ => (CardBrand::Discover, format!("{:04}", rng.gen_range(0..10000))),
+                _ => (
+                    CardBrand::Discover,
+                    format!("{:04}", rng.gen_range(0..10000)),
+                ),
             };
             let token = match gateway {
                 Gateway::Stripe => format!("pm_demo_{n}_{k}"),
@@ -218,7 +289,11 @@ impl Services {
                     None,
                     if v == 0 { "Office visit" } else { "Lab work" },
                     amount,
-                    if paid { InvoiceStatus::Paid } else { InvoiceStatus::Open },
+                    if paid {
+                        InvoiceStatus::Paid
+                    } else {
+                        InvoiceStatus::Open
+                    },
                     at,
                 )
                 .await?;
@@ -228,7 +303,7 @@ impl Services {
                     let (status, code, message) = if paid {
                         (PaymentStatus::Succeeded, None, None)
                     } else {
-                        decline(card.gateway, rng)
+                        decline(card.gateway, rng, false)
                     };
                     billing::insert_payment(
                         tx,
@@ -262,7 +337,17 @@ impl Services {
             if rng.gen_bool(0.25) {
                 let (plan, minor, interval) = PLANS[rng.gen_range(0..PLANS.len())];
                 let amount = Money::from_minor(minor, Currency::USD);
-                let in_recovery = rng.gen_bool(0.2);
+                let in_recovery = rng.gen_bool(0.3);
+                // A patient whose cards are all Stripe's while the clinic bills through NMI has never been
+                // charged for this plan: nothing is locked yet and there is no compatible card.
+                let has_nmi = cards
+                    .iter()
+                    .any(|c| c.gateway == Gateway::Nmi && !c.expiry.is_expired(now));
+                let locked = if in_recovery && !has_nmi {
+                    None
+                } else {
+                    Some(card.gateway)
+                };
                 let sub = billing::insert_subscription(
                     tx,
                     &NewSubscription {
@@ -270,9 +355,13 @@ impl Services {
                         plan: plan.into(),
                         amount,
                         interval: interval.into(),
-                        status: if in_recovery { SubscriptionStatus::Paused } else { SubscriptionStatus::Active },
+                        status: if in_recovery {
+                            SubscriptionStatus::Paused
+                        } else {
+                            SubscriptionStatus::Active
+                        },
                         next_cycle_at: now + Duration::days(rng.gen_range(1..30)),
-                        locked_gateway: Some(card.gateway),
+                        locked_gateway: locked,
                     },
                     created,
                 )
@@ -280,19 +369,21 @@ impl Services {
                 report.subscriptions += 1;
                 if in_recovery {
                     let failed_at = now - Duration::days(rng.gen_range(1..12));
+                    let billing_gateway = locked.unwrap_or(Gateway::Nmi);
                     let usable = cards
                         .iter()
-                        .any(|c| c.gateway == card.gateway && !c.expiry.is_expired(now));
-                    let (recovery, message) = if usable {
-                        let (_, _, m) = decline(card.gateway, rng);
-                        (RecoveryStatus::RetryScheduled, m)
+                        .any(|c| c.gateway == billing_gateway && !c.expiry.is_expired(now));
+                    let (recovery, message, code) = if usable {
+                        let (_, code, m) = decline(card.gateway, rng, true);
+                        (RecoveryStatus::RetryScheduled, m, code)
                     } else {
                         (
                             RecoveryStatus::NeedsPaymentMethod,
                             Some(format!(
                                 "No {} payment method found — ask the patient to re-save the card.",
-                                card.gateway
+                                billing_gateway
                             )),
+                            None,
                         )
                     };
                     let order = billing::insert_order(
@@ -305,7 +396,7 @@ impl Services {
                             description: format!("{plan} — cycle"),
                             amount,
                             cycle_start_at: Some(failed_at),
-                            locked_gateway: Some(card.gateway),
+                            locked_gateway: locked,
                             recovery_status: Some(recovery),
                             next_retry_at: (recovery == RecoveryStatus::RetryScheduled)
                                 .then(|| now + Duration::days(rng.gen_range(1..4))),
@@ -329,7 +420,6 @@ impl Services {
                     report.invoices += 1;
                     report.recovery_orders += 1;
                     if recovery == RecoveryStatus::RetryScheduled {
-                        let (_, code, _) = decline(card.gateway, rng);
                         billing::insert_payment(
                             tx,
                             &NewPayment {
@@ -367,8 +457,18 @@ fn reference(gateway: Gateway, n: u32, v: u32) -> String {
 }
 
 /// A realistic decline in the gateway's own words.
-fn decline(gateway: Gateway, rng: &mut ChaCha8Rng) -> (PaymentStatus, Option<String>, Option<String>) {
-    let (code, message) = match (gateway, rng.gen_range(0..3)) {
+/// Recovery retries only follow declines worth retrying, so `retryable` leaves out the expired card.
+fn decline(
+    gateway: Gateway,
+    rng: &mut ChaCha8Rng,
+    retryable: bool,
+) -> (PaymentStatus, Option<String>, Option<String>) {
+    let pick = if retryable {
+        [0, 2][rng.gen_range(0..2)]
+    } else {
+        rng.gen_range(0..3)
+    };
+    let (code, message) = match (gateway, pick) {
         (Gateway::Nmi, 0) => ("202", "Insufficient funds"),
         (Gateway::Nmi, 1) => ("223", "Expired card"),
         (Gateway::Nmi, _) => ("201", "Do not honor"),
@@ -376,5 +476,9 @@ fn decline(gateway: Gateway, rng: &mut ChaCha8Rng) -> (PaymentStatus, Option<Str
         (Gateway::Stripe, 1) => ("expired_card", "Your card has expired."),
         (Gateway::Stripe, _) => ("do_not_honor", "Your card was declined."),
     };
-    (PaymentStatus::Failed, Some(code.into()), Some(message.into()))
+    (
+        PaymentStatus::Failed,
+        Some(code.into()),
+        Some(message.into()),
+    )
 }

@@ -16,6 +16,7 @@ pub enum ErrorCode {
     GatewayMismatch,
     NoCompatibleCard,
     Conflict,
+    ActivityLogTampered,
     Declined,
     GatewayUnavailable,
     OutcomeUnknown,
@@ -24,6 +25,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The `clinicpay` exit code for this error (DESIGN.md, "CLI contract").
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorCode::Declined => 4,
+            ErrorCode::GatewayUnavailable
+            | ErrorCode::OutcomeUnknown
+            | ErrorCode::DatabaseUnavailable
+            | ErrorCode::Internal => 5,
+            _ => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidInput => "invalid_input",
@@ -35,6 +48,7 @@ impl ErrorCode {
             ErrorCode::GatewayMismatch => "gateway_mismatch",
             ErrorCode::NoCompatibleCard => "no_compatible_card",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::ActivityLogTampered => "activity_log_tampered",
             ErrorCode::Declined => "declined",
             ErrorCode::GatewayUnavailable => "gateway_unavailable",
             ErrorCode::OutcomeUnknown => "outcome_unknown",
@@ -61,6 +75,8 @@ pub enum ServiceError {
     CardRule(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("The activity log was changed behind ClinicPay's back: {0}. Keep the database as it is and escalate to IT.")]
+    ActivityLogTampered(String),
     #[error("The database is not available: {0}. Check the connection, or ask IT.")]
     DatabaseUnavailable(String),
     #[error("Something went wrong inside ClinicPay: {0}. Nothing was changed; if it happens again, escalate with this message.")]
@@ -88,6 +104,7 @@ impl ServiceError {
             ServiceError::NotSignedIn(_) => ErrorCode::NotSignedIn,
             ServiceError::CardRule(_) => ErrorCode::CardRule,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::ActivityLogTampered(_) => ErrorCode::ActivityLogTampered,
             ServiceError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
@@ -97,7 +114,9 @@ impl ServiceError {
 impl From<DomainError> for ServiceError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::CardRule(m) | DomainError::InvalidTransition(m) => ServiceError::CardRule(capitalise(&m)),
+            DomainError::CardRule(m) | DomainError::InvalidTransition(m) => {
+                ServiceError::CardRule(capitalise(&m))
+            }
             DomainError::InvalidAmount(m)
             | DomainError::InvalidCard(m)
             | DomainError::InvalidPatient(m)

@@ -33,7 +33,8 @@ impl Services {
         // Months are whole: "within 30 days" counts cards whose last valid day is within 30 days.
         let horizon = month_index(now + Duration::days(30)) - 1;
         let cards_expired = payment_methods::count_expiring(&mut r, 0, this_month - 1).await?;
-        let cards_expiring = payment_methods::count_expiring(&mut r, this_month, horizon.max(this_month)).await?;
+        let cards_expiring =
+            payment_methods::count_expiring(&mut r, this_month, horizon.max(this_month)).await?;
         let needs_attention = billing::open_recoveries(&mut r, 10).await?;
         Ok(FrontDeskOverview {
             clinic_name: settings.clinic_name,

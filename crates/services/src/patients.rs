@@ -63,7 +63,12 @@ impl Services {
         Ok(p)
     }
 
-    pub async fn update_patient(&self, actor: &Actor, id: PatientId, new: NewPatient) -> Result<Patient> {
+    pub async fn update_patient(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        new: NewPatient,
+    ) -> Result<Patient> {
         actor.require(Permission::EditPatients)?;
         let new = new.validated()?;
         let now = self.now();
@@ -119,7 +124,11 @@ impl Services {
         })
     }
 
-    pub(crate) async fn require_patient(&self, ex: &mut impl Executor, id: PatientId) -> Result<Patient> {
+    pub(crate) async fn require_patient(
+        &self,
+        ex: &mut impl Executor,
+        id: PatientId,
+    ) -> Result<Patient> {
         repo::get(ex, id).await?.ok_or_else(|| {
             ServiceError::NotFound(format!(
                 "There is no patient {id}: search by name, email or phone to find the right one."

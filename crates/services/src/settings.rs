@@ -50,7 +50,12 @@ impl Services {
     }
 
     /// Changes one setting. Invalid values and incoherent combinations are refused and change nothing.
-    pub async fn set_setting(&self, actor: &Actor, key: &str, value: &str) -> Result<SettingChanged> {
+    pub async fn set_setting(
+        &self,
+        actor: &Actor,
+        key: &str,
+        value: &str,
+    ) -> Result<SettingChanged> {
         actor.require(Permission::ChangeSettings)?;
         let key: SettingKey = key.parse()?;
         let now = self.now();
@@ -59,7 +64,8 @@ impl Services {
         let changed = key.apply(&current, value)?;
         if key == SettingKey::Currency && changed.currency != current.currency {
             let counts = clinicpay_store::billing::clinic_counts(&mut tx).await?;
-            let money_moved = counts.open_invoices + counts.failed_payments + counts.active_subscriptions;
+            let money_moved =
+                counts.open_invoices + counts.failed_payments + counts.active_subscriptions;
             if money_moved > 0 {
                 return Err(ServiceError::Invalid(format!(
                     "The currency cannot change from {} once invoices or payments exist: amounts already recorded are in {}.",
@@ -79,7 +85,12 @@ impl Services {
         let message = if before == after {
             format!("{} was already {}.", key.name(), show(&after))
         } else {
-            format!("{} is now {} (was {}).", key.name(), show(&after), show(&before))
+            format!(
+                "{} is now {} (was {}).",
+                key.name(),
+                show(&after),
+                show(&before)
+            )
         };
         Ok(SettingChanged {
             key: key.name(),
@@ -99,10 +110,16 @@ impl Services {
         settings.validate()?;
         let now = self.now();
         organization::save(tx, settings, now).await?;
-        Change::new(actor, now, "settings.initialised", "setting", "organization")
-            .after(settings)
-            .record(tx)
-            .await
+        Change::new(
+            actor,
+            now,
+            "settings.initialised",
+            "setting",
+            "organization",
+        )
+        .after(settings)
+        .record(tx)
+        .await
     }
 }
 

@@ -1,6 +1,8 @@
 //! Staff accounts and signing in.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use clinicpay_domain::{Permission, Role};
 use clinicpay_store::staff::{self as repo, StaffMember};
@@ -50,7 +52,8 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
 fn check_username(username: &str) -> Result<String> {
     let u = username.trim().to_ascii_lowercase();
     let ok = (2..=40).contains(&u.len())
-        && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
     if !ok {
         return Err(ServiceError::Invalid(format!(
             "\"{}\" cannot be a sign-in name: use 2 to 40 letters, digits, dots, dashes or underscores.",
@@ -119,7 +122,11 @@ impl Services {
     pub async fn list_staff(&self, actor: &Actor) -> Result<Vec<StaffView>> {
         actor.require(Permission::ViewPatients)?;
         let mut r = self.store().reader().await?;
-        Ok(repo::list(&mut r).await?.iter().map(StaffView::from).collect())
+        Ok(repo::list(&mut r)
+            .await?
+            .iter()
+            .map(StaffView::from)
+            .collect())
     }
 
     /// Checks a name and password. Unknown names take as long as wrong passwords.
@@ -129,7 +136,10 @@ impl Services {
         drop(r);
         // A fixed hash to verify against when the name is unknown, so timing does not tell names apart.
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$S3X5bNW0s6Ym4M3rFxR2lHq5QhMcrkA6Td8F9tqkJ0s";
-        let hash = member.as_ref().map_or(DUMMY, |m| m.password_hash.as_str()).to_owned();
+        let hash = member
+            .as_ref()
+            .map_or(DUMMY, |m| m.password_hash.as_str())
+            .to_owned();
         let password = password.to_owned();
         // Argon2 is deliberately slow: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))

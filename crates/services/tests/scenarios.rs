@@ -17,23 +17,46 @@ fn services(db: &TestDb) -> Services {
 
 /// A clinic on `gateway` with an IT account, a billing manager and a front-desk account.
 async fn clinic(s: &Services, gateway: Gateway) -> (Actor, Actor, Actor) {
-    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it").await.unwrap();
+    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it")
+        .await
+        .unwrap();
     let it = s.actor_by_username("it").await.unwrap();
-    s.add_staff(Some(&it), "manager", "Billing Manager", Role::BillingManager, "secret-m").await.unwrap();
-    s.add_staff(Some(&it), "frontdesk", "Front Desk", Role::FrontDesk, "secret-f").await.unwrap();
+    s.add_staff(
+        Some(&it),
+        "manager",
+        "Billing Manager",
+        Role::BillingManager,
+        "secret-m",
+    )
+    .await
+    .unwrap();
+    s.add_staff(
+        Some(&it),
+        "frontdesk",
+        "Front Desk",
+        Role::FrontDesk,
+        "secret-f",
+    )
+    .await
+    .unwrap();
     let manager = s.actor_by_username("manager").await.unwrap();
-    s.set_setting(&manager, "gateway", gateway.as_str()).await.unwrap();
+    s.set_setting(&manager, "gateway", gateway.as_str())
+        .await
+        .unwrap();
     let desk = s.actor_by_username("frontdesk").await.unwrap();
     (it, manager, desk)
 }
 
 async fn john(s: &Services, desk: &Actor) -> Patient {
-    s.add_patient(desk, NewPatient {
-        name: "John Smith".into(),
-        email: "john@example.com".into(),
-        phone: Some("+1 555 010 2030".into()),
-        patient_type: PatientType::Individual,
-    })
+    s.add_patient(
+        desk,
+        NewPatient {
+            name: "John Smith".into(),
+            email: "john@example.com".into(),
+            phone: Some("+1 555 010 2030".into()),
+            patient_type: PatientType::Individual,
+        },
+    )
     .await
     .unwrap()
 }
@@ -264,14 +287,26 @@ on_both_databases! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_clinic_is_the_same_for_the_same_seed() {
     let mut shapes = Vec::new();
-    for backend in [clinicpay_testkit::Backend::Sqlite, clinicpay_testkit::Backend::Postgres] {
+    for backend in [
+        clinicpay_testkit::Backend::Sqlite,
+        clinicpay_testkit::Backend::Postgres,
+    ] {
         let db = TestDb::new(backend).await;
         let s = services(&db);
         let report = s.seed_demo(None, 120, 42).await.unwrap();
         let desk = s.actor_by_username("frontdesk").await.unwrap();
-        let found: Vec<_> = s.search_patients(&desk, "s").await.unwrap().into_iter().map(|p| (p.id, p.name, p.email)).collect();
+        let found: Vec<_> = s
+            .search_patients(&desk, "s")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.id, p.name, p.email))
+            .collect();
         let overview = s.front_desk_overview(&desk).await.unwrap();
-        shapes.push(format!("{report:?} {found:?} {:?} {}", overview.counts, overview.cards_expired));
+        shapes.push(format!(
+            "{report:?} {found:?} {:?} {}",
+            overview.counts, overview.cards_expired
+        ));
         db.drop_db().await;
     }
     assert_eq!(shapes[0], shapes[1]);

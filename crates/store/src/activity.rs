@@ -177,7 +177,14 @@ pub async fn for_patient(
     let q = format!(
         "SELECT {COLUMNS} FROM activity_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2"
     );
-    Ok(sql_as!(ex, ActivityEntry, fetch_all, &q, patient_id, limit)?)
+    Ok(sql_as!(
+        ex,
+        ActivityEntry,
+        fetch_all,
+        &q,
+        patient_id,
+        limit
+    )?)
 }
 
 /// The newest entries of the whole clinic, newest first.

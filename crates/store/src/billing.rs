@@ -226,27 +226,56 @@ pub async fn record_reminder(
 }
 
 /// A payment as lists and reports show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PaymentSummary {
     pub id: i64,
     pub patient_id: i64,
     pub invoice_id: Option<i64>,
-    pub gateway: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub status: String,
+    pub gateway: Gateway,
+    pub amount: Money,
+    pub status: PaymentStatus,
     pub decline_code: Option<String>,
     pub decline_message: Option<String>,
-    pub created_at: i64,
+    pub created_at: DateTime<Utc>,
 }
 
-impl PaymentSummary {
-    pub fn amount(&self) -> Result<Money> {
-        let c: Currency = self
-            .currency
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", self.id)))?;
-        Ok(Money::from_minor(self.amount_minor, c))
+#[derive(sqlx::FromRow)]
+struct PaymentSummaryRow {
+    id: i64,
+    patient_id: i64,
+    invoice_id: Option<i64>,
+    gateway: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    decline_code: Option<String>,
+    decline_message: Option<String>,
+    created_at: i64,
+}
+
+fn corrupt(what: &str, id: i64) -> impl Fn(clinicpay_domain::DomainError) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what} {id}: {e}"))
+}
+
+pub(crate) fn money_of(minor: i64, currency: &str, what: &str, id: i64) -> Result<Money> {
+    let c: Currency = currency.parse().map_err(corrupt(what, id))?;
+    Ok(Money::from_minor(minor, c))
+}
+
+impl TryFrom<PaymentSummaryRow> for PaymentSummary {
+    type Error = StoreError;
+    fn try_from(r: PaymentSummaryRow) -> Result<Self> {
+        Ok(PaymentSummary {
+            amount: money_of(r.amount_minor, &r.currency, "payment", r.id)?,
+            gateway: r.gateway.parse().map_err(corrupt("payment", r.id))?,
+            status: r.status.parse().map_err(corrupt("payment", r.id))?,
+            id: r.id,
+            patient_id: r.patient_id,
+            invoice_id: r.invoice_id,
+            decline_code: r.decline_code,
+            decline_message: r.decline_message,
+            created_at: crate::from_millis(r.created_at),
+        })
     }
 }
 
@@ -254,15 +283,18 @@ pub async fn payments_for_patient(
     ex: &mut impl Executor,
     patient: PatientId,
 ) -> Result<Vec<PaymentSummary>> {
-    Ok(sql_as!(
+    sql_as!(
         ex,
-        PaymentSummary,
+        PaymentSummaryRow,
         fetch_all,
         "SELECT id, patient_id, invoice_id, gateway, amount_minor, currency, status, decline_code,
              decline_message, created_at
          FROM payments WHERE patient_id = $1 ORDER BY created_at DESC, id DESC",
         patient.0
-    )?)
+    )?
+    .into_iter()
+    .map(TryInto::try_into)
+    .collect()
 }
 
 /// Counts of what a patient owes and how recovery stands, for the front-desk overview.
@@ -300,23 +332,34 @@ pub async fn clinic_counts(ex: &mut impl Executor) -> Result<ClinicCounts> {
 }
 
 /// An order whose payment is being recovered, with the patient's name, for worklists.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RecoveryLine {
     pub order_id: i64,
     pub patient_id: i64,
     pub patient_name: String,
-    pub recovery_status: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub next_retry_at: Option<i64>,
+    pub recovery_status: RecoveryStatus,
+    pub amount: Money,
+    pub next_retry_at: Option<DateTime<Utc>>,
     pub last_message: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecoveryRow {
+    order_id: i64,
+    patient_id: i64,
+    patient_name: String,
+    recovery_status: String,
+    amount_minor: i64,
+    currency: String,
+    next_retry_at: Option<i64>,
+    last_message: Option<String>,
 }
 
 /// Open recovery orders, the ones needing a new card first, oldest failure first.
 pub async fn open_recoveries(ex: &mut impl Executor, limit: i64) -> Result<Vec<RecoveryLine>> {
-    Ok(sql_as!(
+    sql_as!(
         ex,
-        RecoveryLine,
+        RecoveryRow,
         fetch_all,
         "SELECT o.id AS order_id, o.patient_id, p.name AS patient_name, o.recovery_status, o.amount_minor,
              o.currency, o.next_retry_at, o.last_message
@@ -325,5 +368,18 @@ pub async fn open_recoveries(ex: &mut impl Executor, limit: i64) -> Result<Vec<R
          ORDER BY CASE o.recovery_status WHEN 'NEEDS_PAYMENT_METHOD' THEN 0 ELSE 1 END, o.first_failed_at, o.id
          LIMIT $1",
         limit
-    )?)
+    )?
+    .into_iter()
+    .map(|r| {
+        Ok(RecoveryLine {
+            amount: money_of(r.amount_minor, &r.currency, "order", r.order_id)?,
+            recovery_status: r.recovery_status.parse().map_err(corrupt("order", r.order_id))?,
+            order_id: r.order_id,
+            patient_id: r.patient_id,
+            patient_name: r.patient_name,
+            next_retry_at: r.next_retry_at.map(crate::from_millis),
+            last_message: r.last_message,
+        })
+    })
+    .collect()
 }

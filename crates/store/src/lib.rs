@@ -37,7 +37,10 @@ pub enum Dialect {
 enum Pools {
     /// SQLite allows one writer: every transaction goes through a one-connection pool and starts with
     /// BEGIN IMMEDIATE, so writers queue instead of failing with "database is locked"; reads use their own pool.
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 

@@ -126,7 +126,12 @@ pub async fn get(ex: &mut impl Executor, id: PatientId) -> Result<Option<Patient
 }
 
 pub async fn count(ex: &mut impl Executor) -> Result<i64> {
-    Ok(sql_scalar!(ex, i64, fetch_one, "SELECT COUNT(*) FROM patients")?)
+    Ok(sql_scalar!(
+        ex,
+        i64,
+        fetch_one,
+        "SELECT COUNT(*) FROM patients"
+    )?)
 }
 
 /// Patients whose name words, email or phone start with what was typed, by name. Every word of the
@@ -151,7 +156,10 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
             2 * i + 2
         ));
     }
-    q.push_str(&format!(" ORDER BY p.name, p.id LIMIT ${}", 2 * words.len() + 1));
+    q.push_str(&format!(
+        " ORDER BY p.name, p.id LIMIT ${}",
+        2 * words.len() + 1
+    ));
     // Bind at run time: the number of words varies.
     let rows: Vec<Row> = match ex.conn() {
         crate::Conn::Sqlite(c) => {
@@ -177,7 +185,8 @@ fn query_words(query: &str) -> Vec<String> {
     let q = query.trim().to_lowercase();
     let looks_like_phone = !q.is_empty()
         && q.chars().any(|c| c.is_ascii_digit())
-        && q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        && q.chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if looks_like_phone {
         return vec![phone_digits(&q)];
     }
@@ -203,8 +212,19 @@ mod tests {
 
     #[test]
     fn a_patient_is_found_by_each_name_word_email_and_phone() {
-        let t = search_terms("Mary-Jane O'Neil", "MJ@Example.com", Some("+1 (555) 010-2030"));
-        for want in ["mary", "jane", "oneil", "mj@example.com", "15550102030", "5550102030"] {
+        let t = search_terms(
+            "Mary-Jane O'Neil",
+            "MJ@Example.com",
+            Some("+1 (555) 010-2030"),
+        );
+        for want in [
+            "mary",
+            "jane",
+            "oneil",
+            "mj@example.com",
+            "15550102030",
+            "5550102030",
+        ] {
             assert!(t.contains(&want.to_owned()), "{want} not in {t:?}");
         }
     }

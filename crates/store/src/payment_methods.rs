@@ -52,7 +52,8 @@ impl TryFrom<Row> for PaymentMethod {
     }
 }
 
-const COLUMNS: &str = "id, patient_id, gateway, token, brand, last4, exp_month, exp_year, cardholder_name,
+const COLUMNS: &str =
+    "id, patient_id, gateway, token, brand, last4, exp_month, exp_year, cardholder_name,
     nickname, country, fingerprint, is_default, created_at, removed_at";
 
 pub async fn insert(

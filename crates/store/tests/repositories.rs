@@ -40,7 +40,11 @@ fn card(gateway: Gateway, token: &str, last4: &str) -> NewCard {
     }
 }
 
-fn order(patient: PatientId, sub: Option<SubscriptionId>, recovery: Option<RecoveryStatus>) -> NewOrder {
+fn order(
+    patient: PatientId,
+    sub: Option<SubscriptionId>,
+    recovery: Option<RecoveryStatus>,
+) -> NewOrder {
     NewOrder {
         patient_id: patient,
         subscription_id: sub,
@@ -253,8 +257,7 @@ on_both_databases! {
         let mut r = db.store.reader().await.unwrap();
         assert!(organization::load(&mut r).await.unwrap().is_none());
         drop(r);
-        let mut s = OrganizationSettings::default();
-        s.active_gateway = Gateway::Nmi;
+        let mut s = OrganizationSettings { active_gateway: Gateway::Nmi, ..Default::default() };
         s.recovery.retry_days = vec![1, 4, 6];
         let mut tx = db.store.begin().await.unwrap();
         organization::save(&mut tx, &s, now()).await.unwrap();

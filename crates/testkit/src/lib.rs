@@ -64,7 +64,9 @@ impl TestDb {
                 admin.close().await.ok();
                 let sep = if admin_url.contains('?') { '&' } else { '?' };
                 let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
-                let store = Store::open(&url).await.expect("open PostgreSQL test schema");
+                let store = Store::open(&url)
+                    .await
+                    .expect("open PostgreSQL test schema");
                 TestDb {
                     url,
                     store,
@@ -133,4 +135,72 @@ macro_rules! on_both_databases {
             }
         }
     )*};
+}
+
+/// A summary of everything stored: row counts of every table, the settings and the activity-log head.
+/// Two equal fingerprints mean a refused command changed nothing.
+pub async fn fingerprint(db: &TestDb) -> String {
+    const TABLES: &[&str] = &[
+        "organizations",
+        "staff",
+        "patients",
+        "patient_search_terms",
+        "payment_methods",
+        "subscriptions",
+        "orders",
+        "invoices",
+        "payments",
+        "refunds",
+        "processor_log",
+        "activity_log",
+        "reminders_sent",
+        "escalations",
+    ];
+    let mut parts = Vec::new();
+    let mut tx = db.store.begin().await.expect("begin");
+    for t in TABLES {
+        let q = format!("SELECT COUNT(*) FROM {t}");
+        let n: i64 = raw_scalar(&mut tx, &q).await;
+        parts.push(format!("{t}={n}"));
+    }
+    let settings: String = raw_scalar(
+        &mut tx,
+        "SELECT COALESCE(MAX(settings), '') FROM organizations",
+    )
+    .await;
+    let head: String = raw_scalar(&mut tx, "SELECT seq || ':' || hash FROM activity_head").await;
+    let cards: String = raw_scalar(
+        &mut tx,
+        "SELECT COALESCE(SUM(id * (CASE WHEN is_default THEN 3 ELSE 1 END) * (CASE WHEN removed_at IS NULL THEN 1 ELSE 7 END)), 0) || ''
+         FROM payment_methods",
+    )
+    .await;
+    tx.rollback().await.ok();
+    parts.push(format!("settings={settings} head={head} cards={cards}"));
+    parts.join(" ")
+}
+
+/// Runs one raw statement returning a single value, on either database.
+pub async fn raw_scalar<T>(tx: &mut clinicpay_store::Tx, sql: &str) -> T
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    match tx {
+        clinicpay_store::Tx::Sqlite(t) => sqlx::query_scalar(sql).fetch_one(&mut **t).await,
+        clinicpay_store::Tx::Postgres(t) => sqlx::query_scalar(sql).fetch_one(&mut **t).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs one raw statement on either database, as someone editing the database behind the app would.
+pub async fn raw_execute(db: &TestDb, sql: &str) {
+    let mut tx = db.store.begin().await.expect("begin");
+    match &mut tx {
+        clinicpay_store::Tx::Sqlite(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ()),
+        clinicpay_store::Tx::Postgres(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    tx.commit().await.expect("commit");
 }

@@ -1,0 +1,238 @@
+//! How results are printed: one JSON value with --json, otherwise tables and sentences for people.
+
+use std::process::ExitCode;
+
+use clinicpay_domain::Patient;
+use clinicpay_services::cards::CardView;
+use clinicpay_services::demo::SeedReport;
+use clinicpay_services::overview::FrontDeskOverview;
+use clinicpay_services::patients::PatientProfile;
+use clinicpay_services::settings::{SettingChanged, SettingsView};
+use clinicpay_services::staff::StaffView;
+use clinicpay_services::ServiceError;
+use clinicpay_store::activity::ChainReport;
+use comfy_table::{presets::UTF8_HORIZONTAL_ONLY, Table};
+use serde::Serialize;
+
+pub struct Out {
+    pub json: bool,
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_HORIZONTAL_ONLY)
+        .set_header(header.to_vec());
+    t
+}
+
+impl Out {
+    fn json<T: Serialize + ?Sized>(&self, value: &T) -> bool {
+        if self.json {
+            match serde_json::to_string(value) {
+                Ok(s) => println!("{s}"),
+                Err(e) => println!(
+                    r#"{{"error":{{"code":"internal","message":"cannot print the answer: {e}"}}}}"#
+                ),
+            }
+        }
+        self.json
+    }
+
+    /// Prints the error and answers the contract's exit code.
+    pub fn error(&self, e: &ServiceError) -> ExitCode {
+        let code = e.code();
+        if self.json {
+            let v = serde_json::json!({"error": {"code": code.as_str(), "message": e.to_string()}});
+            println!("{v}");
+        } else {
+            eprintln!("{e}");
+        }
+        ExitCode::from(code.exit_code() as u8)
+    }
+
+    pub fn migrated(&self, url: &str) {
+        if !self.json(&serde_json::json!({"migrated": true, "database": url})) {
+            println!("The database at {url} is up to date.");
+        }
+    }
+
+    pub fn seeded(&self, r: &SeedReport) {
+        if !self.json(r) {
+            println!(
+                "The demo clinic is ready: {} patients, {} saved cards, {} subscriptions, {} invoices, {} payments ({} failed), {} orders in recovery.",
+                r.patients, r.cards, r.subscriptions, r.invoices, r.payments, r.failed_payments, r.recovery_orders
+            );
+            println!(
+                "Sign in as {} with the password \"{}\".",
+                r.staff.join(", "),
+                clinicpay_services::demo::DEMO_PASSWORD
+            );
+        }
+    }
+
+    pub fn staff(&self, staff: &[StaffView]) {
+        if !self.json(staff) {
+            let mut t = table(&["Sign-in name", "Name", "Role", "Active"]);
+            for s in staff {
+                t.add_row(vec![
+                    s.username.clone(),
+                    s.display_name.clone(),
+                    s.role.display_name().to_owned(),
+                    if s.active { "yes" } else { "no" }.to_owned(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn settings(&self, s: &SettingsView) {
+        if !self.json(&s.values) {
+            let mut t = table(&["Setting", "Value"]);
+            for v in &s.values {
+                t.add_row(vec![
+                    v.key.to_owned(),
+                    if v.value.is_empty() {
+                        "(default)".into()
+                    } else {
+                        v.value.clone()
+                    },
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn setting_changed(&self, c: &SettingChanged) {
+        if !self.json(c) {
+            println!("{}", c.message);
+        }
+    }
+
+    pub fn patients(&self, patients: &[Patient]) {
+        if !self.json(patients) {
+            if patients.is_empty() {
+                println!("No patient matches. Search by the start of a name, an email or a phone number.");
+                return;
+            }
+            let mut t = table(&["#", "Name", "Email", "Phone", "Type"]);
+            for p in patients {
+                t.add_row(vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.email.clone(),
+                    p.phone.clone().unwrap_or_default(),
+                    p.patient_type.to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    fn card_table(cards: &[CardView]) -> Table {
+        let mut t = table(&[
+            "#", "Nickname", "Issuer", "Expiry", "Added", "Default", "Gateway",
+        ]);
+        for c in cards {
+            let expiry = if c.expired {
+                format!("{} EXPIRED", c.expiry)
+            } else if c.days_until_expiry <= 60 {
+                format!("{} (expires in {} days)", c.expiry, c.days_until_expiry)
+            } else {
+                c.expiry.clone()
+            };
+            t.add_row(vec![
+                c.id.to_string(),
+                c.nickname.clone().unwrap_or_default(),
+                format!("{} ••{}", c.brand, c.last4),
+                expiry,
+                c.added_at.format("%Y-%m-%d").to_string(),
+                if c.is_default { "✓" } else { "" }.to_owned(),
+                c.gateway.display_name().to_owned(),
+            ]);
+        }
+        t
+    }
+
+    pub fn cards(&self, cards: &[CardView]) {
+        if !self.json(cards) {
+            if cards.is_empty() {
+                println!(
+                    "No saved cards. Add one with the patient, in the active gateway's card form."
+                );
+            } else {
+                println!("{}", Self::card_table(cards));
+            }
+        }
+    }
+
+    pub fn profile(&self, p: &PatientProfile) {
+        if !self.json(p) {
+            let pt = &p.patient;
+            println!(
+                "{} (#{}) · {} · {}",
+                pt.name, pt.id, pt.patient_type, pt.email
+            );
+            if let Some(phone) = &pt.phone {
+                println!("Phone {phone}");
+            }
+            println!("\nPayment methods");
+            if p.cards.is_empty() {
+                println!("  No saved cards.");
+            } else {
+                println!("{}", Self::card_table(&p.cards));
+            }
+            println!("\nActivity");
+            if p.activity.is_empty() {
+                println!("  No changes recorded for this patient yet.");
+                return;
+            }
+            let mut t = table(&["When", "Who", "What"]);
+            for e in p.activity.iter().take(20) {
+                t.add_row(vec![
+                    e.at.format("%Y-%m-%d %H:%M").to_string(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn audit(&self, r: &ChainReport) {
+        if !self.json(&serde_json::json!({"intact": r.is_intact(), "entries": r.entries, "problems": r.problems})) {
+            println!("The activity log is intact: {} entries, each chained to the one before.", r.entries);
+        }
+    }
+
+    pub fn overview(&self, o: &FrontDeskOverview) {
+        if !self.json(o) {
+            let c = &o.counts;
+            println!(
+                "{} — taking cards through {}",
+                o.clinic_name, o.active_gateway
+            );
+            println!(
+                "{} patients · {} saved cards · {} open invoices · {} subscriptions · {} failed payments",
+                c.patients, c.active_cards, c.open_invoices, c.active_subscriptions, c.failed_payments
+            );
+            println!(
+                "Cards: {} expired, {} expiring within 30 days · {} orders in payment recovery",
+                o.cards_expired, o.cards_expiring_within_30_days, c.open_recoveries
+            );
+            if !o.needs_attention.is_empty() {
+                println!("\nNeeds attention");
+                let mut t = table(&["Order", "Patient", "Recovery", "Amount", "Last message"]);
+                for r in &o.needs_attention {
+                    t.add_row(vec![
+                        format!("#{}", r.order_id),
+                        format!("{} (#{})", r.patient_name, r.patient_id),
+                        r.recovery_status.to_string(),
+                        r.amount.to_string(),
+                        r.last_message.clone().unwrap_or_default(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The `clinicpay` CLI contract of DESIGN.md: names, JSON shapes and exit codes, on both databases.
+//! Bad input prints one clear sentence, exits with the contract's code, and changes nothing.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use clinicpay_testkit::{fingerprint, on_both_databases, raw_execute, TestDb};
+use serde_json::Value;
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+
+fn clinicpay(db: &TestDb, args: &[&str]) -> Output {
+    clinicpay_with_stdin(db, args, "")
+}
+
+fn clinicpay_with_stdin(db: &TestDb, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+        .args(["--db", &db.url, "--now", NOW])
+        .args(args)
+        .env_remove("CLINICPAY_STAFF")
+        .env_remove("CLINICPAY_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run clinicpay");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs with --json and answers (exit code, parsed stdout).
+fn json(db: &TestDb, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = clinicpay(db, &all);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not one JSON value ({e}): {text:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), value)
+}
+
+async fn demo(db: &TestDb) {
+    let (code, v) = json(db, &["demo", "seed", "--patients", "30", "--seed", "3"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["patients"], 30);
+}
+
+on_both_databases! {
+    async fn bad_input_is_refused_with_a_clear_sentence_and_changes_nothing(db: &TestDb) {
+        demo(db).await;
+        let before = fingerprint(db).await;
+        let cases: &[(&[&str], i32, &str)] = &[
+            (&["--as", "frontdesk", "patients", "show", "999999"], 3, "not_found"),
+            (&["--as", "frontdesk", "cards", "list", "999999"], 3, "not_found"),
+            (&["--as", "frontdesk", "settings", "set", "gateway", "stripe"], 3, "permission_denied"),
+            (&["--as", "manager", "settings", "set", "gateway", "paypal"], 3, "invalid_input"),
+            (&["--as", "manager", "settings", "set", "refunds.front-desk-limit", "12.345"], 3, "invalid_input"),
+            (&["--as", "manager", "settings", "set", "refunds.front-desk-limit", "ten dollars"], 3, "invalid_input"),
+            (&["--as", "manager", "settings", "set", "recovery.final-day", "5"], 3, "invalid_input"),
+            (&["--as", "manager", "settings", "set", "no.such.setting", "1"], 3, "invalid_input"),
+            (&["--as", "frontdesk", "patients", "add", "--name", "Jane Roe", "--email", "not-an-email"], 3, "invalid_input"),
+            (&["--as", "it", "patients", "add", "--name", "Jane Roe", "--email", "jane@example.com"], 3, "permission_denied"),
+            (&["--as", "nobody", "patients", "search", "smith"], 3, "not_found"),
+            (&["patients", "search", "smith"], 3, "not_signed_in"),
+            (&["--as", "frontdesk", "audit", "verify"], 3, "permission_denied"),
+            (&["--as", "it", "demo", "seed"], 3, "conflict"),
+        ];
+        for (args, want_exit, want_code) in cases {
+            let (code, v) = json(db, args);
+            assert_eq!(code, *want_exit, "{args:?} -> {v}");
+            assert_eq!(v["error"]["code"], *want_code, "{args:?} -> {v}");
+            let message = v["error"]["message"].as_str().unwrap();
+            assert!(message.ends_with('.') && message.len() > 20, "{args:?}: not a clear sentence: {message}");
+        }
+        // Without --json the sentence goes to stderr, nothing to stdout.
+        let out = clinicpay(db, &["--as", "frontdesk", "settings", "set", "gateway", "stripe"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "You cannot change the clinic's payment settings: ask a billing manager or IT."
+        );
+        assert_eq!(fingerprint(db).await, before, "a refused command changed the database");
+    }
+
+    async fn usage_errors_exit_with_2(db: &TestDb) {
+        for args in [&["staff", "add", "x", "--role", "admin"][..], &["patients", "show", "abc"], &["no-such-command"], &["--now", "yesterday", "overview"]] {
+            let out = clinicpay(db, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
+    async fn audit_verify_reports_a_row_edited_behind_the_apps_back(db: &TestDb) {
+        demo(db).await;
+        let (code, v) = json(db, &["--as", "it", "audit", "verify"]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["intact"], true);
+        let entries = v["entries"].as_i64().unwrap();
+        assert!(entries >= 5);
+
+        raw_execute(db, "UPDATE activity_log SET after_state = '{\"role\":\"it_admin\"}' WHERE seq = 3").await;
+        let (code, v) = json(db, &["--as", "it", "audit", "verify"]);
+        assert_eq!(code, 3, "{v}");
+        assert_eq!(v["error"]["code"], "activity_log_tampered");
+        assert!(v["error"]["message"].as_str().unwrap().contains("entry 3 was changed after it was written"), "{v}");
+
+        let out = clinicpay(db, &["--as", "manager", "audit", "verify"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("entry 3"));
+    }
+
+    async fn staff_settings_patients_and_cards_speak_the_contracts_json(db: &TestDb) {
+        // A new clinic: the first account is IT's, its password read from stdin.
+        let out = clinicpay_with_stdin(db, &["--json", "staff", "add", "alex", "--role", "it_admin"], "s3cret-pass\n");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let out = clinicpay_with_stdin(db, &["--json", "--as", "alex", "staff", "add", "bea", "--role", "billing_manager"], "pw-bea\n");
+        assert_eq!(out.status.code(), Some(0));
+        let out = clinicpay_with_stdin(db, &["--json", "--as", "alex", "staff", "add", "cy", "--role", "front_desk"], "pw-cy\n");
+        assert_eq!(out.status.code(), Some(0));
+        let (_, staff) = json(db, &["--as", "cy", "staff", "list"]);
+        assert_eq!(staff.as_array().unwrap().len(), 3);
+        assert!(!staff.to_string().contains("argon2"), "password hashes must not be printed");
+
+        let (code, v) = json(db, &["--as", "bea", "settings", "set", "gateway", "nmi"]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["after"], "nmi");
+        let (_, shown) = json(db, &["--as", "cy", "settings", "show"]);
+        let gateway = shown.as_array().unwrap().iter().find(|s| s["key"] == "gateway").unwrap();
+        assert_eq!(gateway["value"], "nmi");
+
+        let (code, p) = json(db, &["--as", "cy", "patients", "add", "--name", "Acme Dental Group", "--email", "ap@acme.test", "--phone", "+1 555 777 1234", "--type", "business"]);
+        assert_eq!(code, 0, "{p}");
+        let id = p[0]["id"].as_i64().unwrap();
+        assert_eq!(p[0]["patient_type"], "business");
+        let (_, found) = json(db, &["--as", "cy", "patients", "search", "acme", "den"]);
+        assert_eq!(found[0]["id"], id);
+        let (_, found) = json(db, &["--as", "cy", "patients", "search", "555777"]);
+        assert_eq!(found[0]["id"], id);
+        let (code, profile) = json(db, &["--as", "cy", "patients", "show", &id.to_string()]);
+        assert_eq!(code, 0);
+        assert_eq!(profile["patient"]["name"], "Acme Dental Group");
+        assert_eq!(profile["activity"][0]["action"], "patient.added");
+        assert_eq!(profile["activity"][0]["actor"], "cy");
+        let (code, cards) = json(db, &["--as", "cy", "cards", "list", &id.to_string()]);
+        assert_eq!((code, cards), (0, serde_json::json!([])));
+    }
+
+    async fn the_overview_prints_amounts_as_minor_units_and_currency(db: &TestDb) {
+        demo(db).await;
+        let (code, v) = json(db, &["--as", "frontdesk", "overview"]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["counts"]["patients"], 30);
+        assert_eq!(v["active_gateway"], "nmi");
+        for line in v["needs_attention"].as_array().unwrap() {
+            assert!(line["amount"]["minor"].as_i64().unwrap() > 0, "{line}");
+            assert_eq!(line["amount"]["currency"], "USD");
+        }
+        // Cards print their display metadata, never the gateway token.
+        let (_, patients) = json(db, &["--as", "frontdesk", "patients", "search", ""]);
+        for p in patients.as_array().unwrap().iter().take(10) {
+            let (_, cards) = json(db, &["--as", "frontdesk", "cards", "list", &p["id"].to_string()]);
+            let text = cards.to_string();
+            assert!(!text.contains("pm_demo") && !text.contains("\"token\""), "{text}");
+            if let Some(first) = cards.as_array().unwrap().first() {
+                assert_eq!(first["is_default"], true, "the default card is listed first: {text}");
+                assert!(first["expiry"].as_str().unwrap().len() == 7, "MM/YYYY: {text}");
+            }
+        }
+    }
+}
