@@ -136,7 +136,12 @@ pub async fn count(ex: &mut impl Executor) -> Result<i64> {
 
 /// Patients whose name words, email or phone start with what was typed, by name. Every word of the
 /// query must match (so "jo smi" finds John Smith). An empty query lists patients by name.
+///
+/// Two plans, chosen by how many patients the most selective word matches: a narrow word drives the
+/// search from the term index and sorts its few matches; when every word is broad (a single letter, a
+/// common area code) the patients are walked in name order, which finds the first page at once.
 pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<Vec<Patient>> {
+    const NARROW: i64 = 2_000;
     let words = query_words(query);
     if words.is_empty() {
         let q = format!("SELECT {COLUMNS} FROM patients p ORDER BY p.name, p.id LIMIT $1");
@@ -145,34 +150,58 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
             .map(TryInto::try_into)
             .collect();
     }
-    let mut q = format!("SELECT {COLUMNS} FROM patients p WHERE ");
-    for i in 0..words.len() {
-        if i > 0 {
-            q.push_str(" AND ");
+    let mut ranges: Vec<(i64, String, String)> = Vec::with_capacity(words.len());
+    for w in words {
+        let upper = format!("{w}\u{10FFFF}");
+        let matches = sql_scalar!(
+            ex,
+            i64,
+            fetch_one,
+            "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= $1 AND term < $2 LIMIT $3) AS t",
+            &w,
+            &upper,
+            NARROW + 1
+        )?;
+        if matches == 0 {
+            return Ok(Vec::new());
         }
-        q.push_str(&format!(
-            "p.id IN (SELECT patient_id FROM patient_search_terms WHERE term >= ${} AND term < ${})",
+        ranges.push((matches, w, upper));
+    }
+    ranges.sort();
+    let exists = |i: usize| {
+        format!(
+            "EXISTS (SELECT 1 FROM patient_search_terms t WHERE t.patient_id = p.id AND t.term >= ${} AND t.term < ${})",
             2 * i + 1,
             2 * i + 2
-        ));
+        )
+    };
+    let mut conditions: Vec<String> = (0..ranges.len()).map(exists).collect();
+    if ranges[0].0 <= NARROW {
+        conditions[0] =
+            "p.id IN (SELECT patient_id FROM patient_search_terms WHERE term >= $1 AND term < $2)".into();
     }
-    q.push_str(&format!(
-        " ORDER BY p.name, p.id LIMIT ${}",
-        2 * words.len() + 1
-    ));
-    // Bind at run time: the number of words varies.
+    let q = format!(
+        "SELECT {COLUMNS} FROM patients p WHERE {} ORDER BY p.name, p.id LIMIT ${}",
+        conditions.join(" AND "),
+        2 * ranges.len() + 1
+    );
+    let binds: Vec<&str> = ranges
+        .iter()
+        .flat_map(|(_, lower, upper)| [lower.as_str(), upper.as_str()])
+        .collect();
+    // The number of words varies, so the values are bound in a loop.
     let rows: Vec<Row> = match ex.conn() {
         crate::Conn::Sqlite(c) => {
             let mut query = sqlx::query_as::<_, Row>(&q);
-            for w in &words {
-                query = query.bind(w.clone()).bind(format!("{w}\u{10FFFF}"));
+            for b in &binds {
+                query = query.bind(*b);
             }
             query.bind(limit).fetch_all(c).await?
         }
         crate::Conn::Postgres(c) => {
             let mut query = sqlx::query_as::<_, Row>(&q);
-            for w in &words {
-                query = query.bind(w.clone()).bind(format!("{w}\u{10FFFF}"));
+            for b in &binds {
+                query = query.bind(*b);
             }
             query.bind(limit).fetch_all(c).await?
         }

@@ -1,0 +1,66 @@
+# Shared by scripts/*.sh: installs what a fresh Debian machine lacks, quietly, and only once.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { printf '\n== %s\n' "$*"; }
+
+sudo_if_needed() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+# apt_install PKG...: installs the Debian packages that are missing. A private archive folder avoids the
+# "cannot access archive" failures some images' docker-clean hooks cause.
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    if [ -z "$APT_UPDATED" ]; then
+        sudo_if_needed apt-get update -qq
+        APT_UPDATED=1
+    fi
+    mkdir -p /tmp/clinicpay-apt/partial
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get -o Dir::Cache::Archives=/tmp/clinicpay-apt/ \
+        install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null 2>&1 || {
+        echo "Rust (cargo) is not installed: install it with rustup (https://rustup.rs) and run this again." >&2
+        exit 1
+    }
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+}
+
+ensure_build_tools() {
+    apt_install build-essential pkg-config
+}
+
+# ensure_postgres: a PostgreSQL answering on 127.0.0.1:5432; the machine's own if it runs one,
+# otherwise Debian's, installed and started here.
+ensure_postgres() {
+    if command -v pg_isready >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -p 5432 -q; then
+        return 0
+    fi
+    apt_install postgresql postgresql-client
+    local version
+    version="$(ls /etc/postgresql | sort -n | tail -1)"
+    say "starting PostgreSQL $version"
+    sudo_if_needed pg_ctlcluster --skip-systemctl-redirect "$version" main start || sudo_if_needed pg_ctlcluster "$version" main start
+    for _ in $(seq 1 30); do
+        pg_isready -h 127.0.0.1 -p 5432 -q && break
+        sleep 1
+    done
+    pg_isready -h 127.0.0.1 -p 5432 -q || { echo "PostgreSQL did not start on 127.0.0.1:5432." >&2; exit 1; }
+    # The tests sign in as postgres/postgres; a server that trusts local connections ignores the password.
+    sudo_if_needed su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\""
+}
