@@ -33,13 +33,15 @@ CREATE TABLE patients (
 );
 CREATE INDEX patients_name ON patients (name);
 
--- One row per searchable word of a patient (name words, email, phone digits), for prefix search.
+-- One row per searchable word of a patient (name words, email, phone digits), with the patient's
+-- lower-cased name, so a prefix range is read in (word, name) order and the first page needs no sort.
 CREATE TABLE patient_search_terms (
     term            TEXT    NOT NULL,
+    sort_key        TEXT    NOT NULL,
     patient_id      INTEGER NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
-    PRIMARY KEY (term, patient_id)
+    PRIMARY KEY (term, sort_key, patient_id)
 ) WITHOUT ROWID;
-CREATE INDEX patient_search_terms_patient ON patient_search_terms (patient_id);
+CREATE INDEX patient_search_terms_patient ON patient_search_terms (patient_id, term);
 
 CREATE TABLE payment_methods (
     id              INTEGER PRIMARY KEY,

@@ -16,7 +16,19 @@ use clinicpay_services::Services;
 use clinicpay_store::{billing, Store};
 
 const QUERIES: &[&str] = &[
-    "s", "sm", "smi", "smith", "john", "jo sm", "maria gar", "o'b", "zz", "555", "555 12", "emma.", "billing1",
+    "s",
+    "sm",
+    "smi",
+    "smith",
+    "john",
+    "jo sm",
+    "maria gar",
+    "o'b",
+    "zz",
+    "555",
+    "555 12",
+    "emma.",
+    "billing1",
 ];
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -31,14 +43,24 @@ fn ms(d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     if args.get(1).map(String::as_str) != Some("search") {
         eprintln!("usage: clinicpay-bench search [--db URL] [--patients N]");
         std::process::exit(2);
     }
-    let patients: u32 = arg("--patients").and_then(|p| p.parse().ok()).unwrap_or(200_000);
+    let patients: u32 = arg("--patients")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(200_000);
     let db = arg("--db").unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("clinicpay-bench-{patients}.db")).display().to_string()
+        std::env::temp_dir()
+            .join(format!("clinicpay-bench-{patients}.db"))
+            .display()
+            .to_string()
     });
     let store = match Store::open(&db).await {
         Ok(s) => s,
@@ -48,7 +70,10 @@ async fn main() {
         }
     };
     let s = Services::new(store.clone(), Arc::new(SystemClock));
-    let existing = billing::clinic_counts(&mut store.reader().await.expect("reader")).await.expect("counts").patients;
+    let existing = billing::clinic_counts(&mut store.reader().await.expect("reader"))
+        .await
+        .expect("counts")
+        .patients;
     println!("database: {}", clinicpay_store::redact_url(&db));
     if existing == 0 {
         let t = Instant::now();
@@ -69,7 +94,10 @@ async fn main() {
     let desk = s.actor_by_username("frontdesk").await.expect("demo staff");
 
     println!("\npatient search through the services (30 runs each, after one warm-up):");
-    println!("{:<12} {:>8} {:>10} {:>10} {:>10}", "query", "results", "p50", "p95", "max");
+    println!(
+        "{:<12} {:>8} {:>10} {:>10} {:>10}",
+        "query", "results", "p50", "p95", "max"
+    );
     let mut all = Vec::new();
     for q in QUERIES {
         let results = s.search_patients(&desk, q).await.expect("search").len();
@@ -109,14 +137,32 @@ async fn main() {
         for _ in 0..10 {
             let t = Instant::now();
             let out = Command::new(&cli)
-                .args(["--db", &db, "--as", "frontdesk", "--json", "patients", "search", q])
+                .args([
+                    "--db",
+                    &db,
+                    "--as",
+                    "frontdesk",
+                    "--json",
+                    "patients",
+                    "search",
+                    q,
+                ])
                 .output()
                 .expect("run clinicpay");
             times.push(t.elapsed());
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         times.sort();
-        println!("{:<12} p50 {} · max {}", format!("{q:?}"), ms(percentile(&times, 0.5)), ms(*times.last().unwrap()));
+        println!(
+            "{:<12} p50 {} · max {}",
+            format!("{q:?}"),
+            ms(percentile(&times, 0.5)),
+            ms(*times.last().unwrap())
+        );
     }
     store.close().await;
 }

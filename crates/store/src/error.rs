@@ -60,8 +60,10 @@ impl From<sqlx::Error> for StoreError {
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         if let Some((creds, host)) = rest.rsplit_once('@') {
-            let user = creds.split(':').next().unwrap_or("");
-            return format!("{scheme}://{user}:***@{host}");
+            if let Some((user, _password)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+            return format!("{scheme}://{creds}@{host}");
         }
     }
     url.to_owned()
@@ -76,5 +78,9 @@ mod tests {
             "postgres://clinic:***@db.local:5432/cp"
         );
         assert_eq!(super::redact_url("/tmp/a.db"), "/tmp/a.db");
+        assert_eq!(
+            super::redact_url("postgres://postgres@127.0.0.1/cp"),
+            "postgres://postgres@127.0.0.1/cp"
+        );
     }
 }

@@ -85,12 +85,15 @@ async fn write_terms(
     email: &str,
     phone: Option<&str>,
 ) -> Result<()> {
+    let sort_key = name.to_lowercase();
     for term in search_terms(name, email, phone) {
         sql!(
             tx,
             execute,
-            "INSERT INTO patient_search_terms (term, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO patient_search_terms (term, sort_key, patient_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
             &term,
+            &sort_key,
             id.0
         )?;
     }
@@ -134,14 +137,15 @@ pub async fn count(ex: &mut impl Executor) -> Result<i64> {
     )?)
 }
 
-/// Patients whose name words, email or phone start with what was typed, by name. Every word of the
-/// query must match (so "jo smi" finds John Smith). An empty query lists patients by name.
+/// Patients whose name words, email or phone start with what was typed. Every word of the query must
+/// match (so "jo smi" finds John Smith). Results come in the order of the matched word, then name:
+/// "smi" lists the Smiths by name, then the Smithers. An empty query lists patients by name.
 ///
-/// Two plans, chosen by how many patients the most selective word matches: a narrow word drives the
-/// search from the term index and sorts its few matches; when every word is broad (a single letter, a
-/// common area code) the patients are walked in name order, which finds the first page at once.
+/// The most selective word drives the query: its prefix range is read from the term index already in
+/// (word, name) order, the other words are checked per patient, and reading stops after one page. So a
+/// single letter at 200,000 patients costs about what a full name does.
 pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<Vec<Patient>> {
-    const NARROW: i64 = 2_000;
+    const CAP: i64 = 5_000;
     let words = query_words(query);
     if words.is_empty() {
         let q = format!("SELECT {COLUMNS} FROM patients p ORDER BY p.name, p.id LIMIT $1");
@@ -150,60 +154,102 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
             .map(TryInto::try_into)
             .collect();
     }
+    let single_word = words.len() == 1;
     let mut ranges: Vec<(i64, String, String)> = Vec::with_capacity(words.len());
     for w in words {
         let upper = format!("{w}\u{10FFFF}");
-        let matches = sql_scalar!(
-            ex,
-            i64,
-            fetch_one,
-            "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= $1 AND term < $2 LIMIT $3) AS t",
-            &w,
-            &upper,
-            NARROW + 1
-        )?;
+        let matches = if single_word {
+            CAP // one word: nothing to choose between
+        } else {
+            sql_scalar!(
+                ex,
+                i64,
+                fetch_one,
+                "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= $1 AND term < $2 LIMIT $3) AS t",
+                &w,
+                &upper,
+                CAP
+            )?
+        };
         if matches == 0 {
             return Ok(Vec::new());
         }
         ranges.push((matches, w, upper));
     }
     ranges.sort();
-    let exists = |i: usize| {
-        format!(
-            "EXISTS (SELECT 1 FROM patient_search_terms t WHERE t.patient_id = p.id AND t.term >= ${} AND t.term < ${})",
+    let mut q = String::from(
+        "SELECT t.patient_id FROM patient_search_terms t WHERE t.term >= $1 AND t.term < $2",
+    );
+    for i in 1..ranges.len() {
+        q.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM patient_search_terms o WHERE o.patient_id = t.patient_id \
+             AND o.term >= ${} AND o.term < ${})",
             2 * i + 1,
             2 * i + 2
-        )
-    };
-    let mut conditions: Vec<String> = (0..ranges.len()).map(exists).collect();
-    if ranges[0].0 <= NARROW {
-        conditions[0] =
-            "p.id IN (SELECT patient_id FROM patient_search_terms WHERE term >= $1 AND term < $2)".into();
+        ));
     }
-    let q = format!(
-        "SELECT {COLUMNS} FROM patients p WHERE {} ORDER BY p.name, p.id LIMIT ${}",
-        conditions.join(" AND "),
+    // A patient can match one word through several terms (name and email): read a little more, dedupe.
+    q.push_str(&format!(
+        " ORDER BY t.term, t.sort_key, t.patient_id LIMIT ${}",
         2 * ranges.len() + 1
-    );
+    ));
     let binds: Vec<&str> = ranges
         .iter()
         .flat_map(|(_, lower, upper)| [lower.as_str(), upper.as_str()])
         .collect();
-    // The number of words varies, so the values are bound in a loop.
+    let ids: Vec<i64> = match ex.conn() {
+        crate::Conn::Sqlite(c) => {
+            let mut query = sqlx::query_scalar::<_, i64>(&q);
+            for b in &binds {
+                query = query.bind(*b);
+            }
+            query.bind(limit * 4).fetch_all(c).await?
+        }
+        crate::Conn::Postgres(c) => {
+            let mut query = sqlx::query_scalar::<_, i64>(&q);
+            for b in &binds {
+                query = query.bind(*b);
+            }
+            query.bind(limit * 4).fetch_all(c).await?
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .filter(|id| seen.insert(*id))
+        .take(limit.max(0) as usize)
+        .collect();
+    let mut patients = by_ids(ex, &ids).await?;
+    let position: std::collections::HashMap<i64, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    patients.sort_by_key(|p| position.get(&p.id.0).copied().unwrap_or(usize::MAX));
+    Ok(patients)
+}
+
+/// The patients with these ids, in no particular order.
+pub async fn by_ids(ex: &mut impl Executor, ids: &[i64]) -> Result<Vec<Patient>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let q = format!(
+        "SELECT {COLUMNS} FROM patients p WHERE p.id IN ({})",
+        placeholders.join(", ")
+    );
     let rows: Vec<Row> = match ex.conn() {
         crate::Conn::Sqlite(c) => {
             let mut query = sqlx::query_as::<_, Row>(&q);
-            for b in &binds {
-                query = query.bind(*b);
+            for id in ids {
+                query = query.bind(*id);
             }
-            query.bind(limit).fetch_all(c).await?
+            query.fetch_all(c).await?
         }
         crate::Conn::Postgres(c) => {
             let mut query = sqlx::query_as::<_, Row>(&q);
-            for b in &binds {
-                query = query.bind(*b);
+            for id in ids {
+                query = query.bind(*id);
             }
-            query.bind(limit).fetch_all(c).await?
+            query.fetch_all(c).await?
         }
     };
     rows.into_iter().map(TryInto::try_into).collect()

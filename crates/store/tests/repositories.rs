@@ -242,8 +242,11 @@ on_both_databases! {
         tx.commit().await.unwrap();
         let mut r = db.store.reader().await.unwrap();
         let names = |v: Vec<Patient>| v.into_iter().map(|p| p.name).collect::<Vec<_>>();
-        assert_eq!(names(patients::search(&mut r, "smi", 10).await.unwrap()), ["Joanna Smithers", "John Smith"]);
-        assert_eq!(names(patients::search(&mut r, "jo smith", 10).await.unwrap()), ["Joanna Smithers", "John Smith"]);
+        // In the order of the matched word, then by name.
+        assert_eq!(names(patients::search(&mut r, "smi", 10).await.unwrap()), ["John Smith", "Joanna Smithers"]);
+        assert_eq!(names(patients::search(&mut r, "jo smith", 10).await.unwrap()), ["John Smith", "Joanna Smithers"]);
+        assert_eq!(names(patients::search(&mut r, "j", 10).await.unwrap()), ["Joanna Smithers", "John Smith"]);
+        assert_eq!(patients::search(&mut r, "j", 1).await.unwrap().len(), 1, "a patient matching twice is listed once");
         assert_eq!(names(patients::search(&mut r, "john sm", 10).await.unwrap()), ["John Smith"]);
         assert_eq!(names(patients::search(&mut r, "SMITHERS", 10).await.unwrap()), ["Joanna Smithers"]);
         assert_eq!(names(patients::search(&mut r, "billing@", 10).await.unwrap()), ["Acme Corp"]);
