@@ -28,6 +28,8 @@ CREATE TABLE patients (
     patient_type    TEXT    NOT NULL CHECK (patient_type IN ('individual', 'business')),
     stripe_customer_id TEXT,
     nmi_customer_ref   TEXT,
+    -- Every searchable word of the patient, space-separated and lower-cased: ' john smith john@x.com 5550102 '.
+    search_text     TEXT    NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );

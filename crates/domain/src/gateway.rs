@@ -6,6 +6,7 @@ use crate::DomainError;
 
 /// A payment processor. A saved card belongs to exactly one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum Gateway {
     Stripe,

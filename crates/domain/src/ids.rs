@@ -9,7 +9,11 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub i64);
+        #[cfg_attr(feature = "specta", derive(specta::Type))]
+        pub struct $name(
+            // Ids stay far below 2^53, so TypeScript's number holds them exactly.
+            #[cfg_attr(feature = "specta", specta(type = f64))] pub i64,
+        );
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,6 +8,7 @@ use crate::DomainError;
 
 /// The currencies a clinic can bill in, with their minor-unit exponent from ISO 4217.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Currency {
     USD,
     CAD,
@@ -87,7 +88,10 @@ impl FromStr for Currency {
 
 /// An exact amount: `minor` units of `currency` (cents for USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Money {
+    /// Exact in TypeScript up to 2^53 minor units (90 trillion dollars).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub minor: i64,
     pub currency: Currency,
 }

@@ -9,6 +9,7 @@ use crate::{DomainError, PatientId};
 
 /// Document 000's "Customer Type" filter: individual or business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum PatientType {
     Individual,
@@ -44,6 +45,7 @@ impl FromStr for PatientType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Patient {
     pub id: PatientId,
     pub name: String,

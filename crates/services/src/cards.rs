@@ -10,9 +10,10 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// A saved card as the Payment Methods table shows it. The gateway token is never included.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CardView {
-    pub id: i64,
-    pub patient_id: i64,
+    pub id: PaymentMethodId,
+    pub patient_id: PatientId,
     pub gateway: Gateway,
     pub brand: String,
     pub last4: String,
@@ -22,7 +23,8 @@ pub struct CardView {
     pub expiry: String,
     pub exp_month: u32,
     pub exp_year: i32,
-    pub days_until_expiry: i64,
+    /// 0 on the last valid day, negative once expired.
+    pub days_until_expiry: i32,
     pub expired: bool,
     pub cardholder_name: String,
     pub nickname: Option<String>,
@@ -34,8 +36,8 @@ pub struct CardView {
 impl CardView {
     pub fn of(c: &PaymentMethod, now: DateTime<Utc>) -> CardView {
         CardView {
-            id: c.id.0,
-            patient_id: c.patient_id.0,
+            id: c.id,
+            patient_id: c.patient_id,
             gateway: c.gateway,
             brand: c.brand.display_name().into(),
             last4: c.last4.clone(),
@@ -43,7 +45,7 @@ impl CardView {
             expiry: c.expiry.mm_yyyy(),
             exp_month: c.expiry.month,
             exp_year: c.expiry.year,
-            days_until_expiry: c.expiry.days_until_expiry(now),
+            days_until_expiry: c.expiry.days_until_expiry(now).clamp(-99_999, 99_999) as i32,
             expired: c.expiry.is_expired(now),
             cardholder_name: c.cardholder_name.clone(),
             nickname: c.nickname.clone(),
@@ -56,6 +58,7 @@ impl CardView {
 
 /// What a card change answers: the card and the sentence to show.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CardChange {
     pub card: CardView,
     pub message: String,

@@ -5,6 +5,7 @@ use thiserror::Error;
 
 /// What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidInput,

@@ -10,35 +10,56 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// One line of a patient's activity, in words.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ActivityView {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub seq: i64,
     pub at: DateTime<Utc>,
+    /// The staff member's sign-in name.
     pub actor: String,
+    /// The machine name, e.g. `card.added`.
     pub action: String,
-    pub subject_type: String,
-    pub subject_id: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
+    /// What happened, for people: "Card added: Visa ending in 1234".
+    pub summary: String,
 }
 
 impl From<activity::ActivityEntry> for ActivityView {
     fn from(e: activity::ActivityEntry) -> Self {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let parse = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .unwrap_or_default()
+        };
+        let (before, after) = (parse(&e.before_state), parse(&e.after_state));
+        let text =
+            |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let summary = match e.action.as_str() {
+            "patient.added" => "Patient added".to_owned(),
+            "patient.updated" => "Patient details changed".to_owned(),
+            "card.added" => match text(&after, "description") {
+                Some(d) => format!("Card added: {d}"),
+                None => "Card added".to_owned(),
+            },
+            "card.default_changed" => "Default card changed".to_owned(),
+            "card.deleted" => match text(&before, "description") {
+                Some(d) => format!("Card deleted: {d}"),
+                None => "Card deleted".to_owned(),
+            },
+            other => other.replace(['.', '_'], " "),
+        };
         ActivityView {
             seq: e.seq,
             at: e.at_time(),
             actor: e.actor_name,
             action: e.action,
-            subject_type: e.subject_type,
-            subject_id: e.subject_id,
-            before: parse(e.before_state),
-            after: parse(e.after_state),
+            summary,
         }
     }
 }
 
 /// Everything the patient profile shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PatientProfile {
     pub patient: Patient,
     pub cards: Vec<CardView>,

@@ -99,7 +99,7 @@ on_both_databases! {
         let p = john(&s, &desk).await;
         s.save_card(&desk, p.id, card(Gateway::Nmi, "100001", "1234")).await.unwrap();
         let second = s.save_card(&desk, p.id, card(Gateway::Nmi, "100002", "5678")).await.unwrap();
-        let changed = s.set_default_card(&desk, PaymentMethodId(second.card.id)).await.unwrap();
+        let changed = s.set_default_card(&desk, second.card.id).await.unwrap();
         assert_eq!(changed.message, "Visa ending in 5678 is now your default payment method.");
         let cards = s.list_cards(&desk, p.id).await.unwrap();
         assert_eq!(cards.iter().filter(|c| c.is_default).map(|c| c.last4.as_str()).collect::<Vec<_>>(), ["5678"]);
@@ -112,7 +112,7 @@ on_both_databases! {
         let default = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
         s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_2", "5678")).await.unwrap();
         let log_before = activity_count(&s, &it).await;
-        let err = s.delete_card(&desk, PaymentMethodId(default.card.id), true).await.unwrap_err();
+        let err = s.delete_card(&desk, default.card.id, true).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::CardRule);
         assert!(err.to_string().contains("Set a different card as default first") || err.to_string().contains("set a different card as default first"), "{err}");
         assert_eq!(s.list_cards(&desk, p.id).await.unwrap().len(), 2, "nothing was deleted");
@@ -124,11 +124,11 @@ on_both_databases! {
         let (_, _, desk) = clinic(&s, Gateway::Stripe).await;
         let p = john(&s, &desk).await;
         let only = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
-        let err = s.delete_card(&desk, PaymentMethodId(only.card.id), false).await.unwrap_err();
+        let err = s.delete_card(&desk, only.card.id, false).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::CardRule);
         assert!(err.to_string().contains("may be suspended"), "{err}");
         assert_eq!(s.list_cards(&desk, p.id).await.unwrap().len(), 1);
-        let done = s.delete_card(&desk, PaymentMethodId(only.card.id), true).await.unwrap();
+        let done = s.delete_card(&desk, only.card.id, true).await.unwrap();
         assert!(done.message.starts_with("Visa ending in 1234 has been deleted."), "{}", done.message);
         assert!(s.list_cards(&desk, p.id).await.unwrap().is_empty());
     }
@@ -139,7 +139,7 @@ on_both_databases! {
         let p = john(&s, &desk).await;
         s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
         let other = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_2", "5678")).await.unwrap();
-        s.delete_card(&desk, PaymentMethodId(other.card.id), false).await.unwrap();
+        s.delete_card(&desk, other.card.id, false).await.unwrap();
         let left = s.list_cards(&desk, p.id).await.unwrap();
         assert_eq!(left.len(), 1);
         assert!(left[0].is_default);
@@ -171,8 +171,8 @@ on_both_databases! {
         let p = john(&s, &desk).await;
         let a = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
         let b = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_2", "5678")).await.unwrap();
-        s.set_default_card(&desk, PaymentMethodId(b.card.id)).await.unwrap();
-        s.delete_card(&desk, PaymentMethodId(a.card.id), false).await.unwrap();
+        s.set_default_card(&desk, b.card.id).await.unwrap();
+        s.delete_card(&desk, a.card.id, false).await.unwrap();
         let profile = s.patient_profile(&desk, p.id).await.unwrap();
         let actions: Vec<_> = profile.activity.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
         assert_eq!(actions, [
@@ -182,9 +182,12 @@ on_both_databases! {
             ("card.added", "frontdesk"),
             ("patient.added", "frontdesk"),
         ]);
+        assert_eq!(profile.activity[0].summary, "Card deleted: Visa ending in 1234");
+        assert_eq!(profile.activity[2].summary, "Card added: Visa ending in 5678");
         // No gateway token is written to the log.
-        for e in &profile.activity {
-            let text = format!("{:?}{:?}", e.before, e.after);
+        let mut r = db.store.reader().await.unwrap();
+        for e in clinicpay_store::activity::recent(&mut r, 100).await.unwrap() {
+            let text = format!("{:?}{:?}", e.before_state, e.after_state);
             assert!(!text.contains("pm_1") && !text.contains("pm_2"), "token leaked into the log: {text}");
         }
         assert!(s.verify_activity_log(&it).await.unwrap().is_intact());

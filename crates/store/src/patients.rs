@@ -36,7 +36,7 @@ impl TryFrom<Row> for Patient {
 
 const COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.patient_type, p.created_at";
 
-/// The words a patient can be found by.
+/// The words a patient can be found by, name words first in the order written.
 pub fn search_terms(name: &str, email: &str, phone: Option<&str>) -> Vec<String> {
     let mut terms: Vec<String> = name
         .split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.')
@@ -53,14 +53,25 @@ pub fn search_terms(name: &str, email: &str, phone: Option<&str>) -> Vec<String>
         }
         terms.push(digits);
     }
-    terms.sort();
-    terms.dedup();
+    let mut seen = std::collections::HashSet::new();
+    terms.retain(|t| seen.insert(t.clone()));
     terms
 }
 
+/// The patient's words as one string with a space before each, so "some word starts with w" is
+/// `LIKE '% w%'` on both databases.
+fn search_text(name: &str, email: &str, phone: Option<&str>) -> String {
+    let mut s = String::from(" ");
+    for t in search_terms(name, email, phone) {
+        s.push_str(&t);
+        s.push(' ');
+    }
+    s
+}
+
 pub async fn insert(tx: &mut Tx, p: &NewPatient, at: DateTime<Utc>) -> Result<Patient> {
-    let q = "INSERT INTO patients (name, email, phone, patient_type, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)
+    let q = "INSERT INTO patients (name, email, phone, patient_type, search_text, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
              RETURNING id, name, email, phone, patient_type, created_at";
     let row = sql_as!(
         tx,
@@ -71,6 +82,7 @@ pub async fn insert(tx: &mut Tx, p: &NewPatient, at: DateTime<Utc>) -> Result<Pa
         &p.email,
         p.phone.as_deref(),
         p.patient_type.as_str(),
+        search_text(&p.name, &p.email, p.phone.as_deref()),
         to_millis(at)
     )?;
     let patient: Patient = row.try_into()?;
@@ -104,11 +116,13 @@ pub async fn update(tx: &mut Tx, id: PatientId, p: &NewPatient, at: DateTime<Utc
     sql!(
         tx,
         execute,
-        "UPDATE patients SET name = $1, email = $2, phone = $3, patient_type = $4, updated_at = $5 WHERE id = $6",
+        "UPDATE patients SET name = $1, email = $2, phone = $3, patient_type = $4, search_text = $5,
+             updated_at = $6 WHERE id = $7",
         &p.name,
         &p.email,
         p.phone.as_deref(),
         p.patient_type.as_str(),
+        search_text(&p.name, &p.email, p.phone.as_deref()),
         to_millis(at),
         id.0
     )?;
@@ -142,8 +156,9 @@ pub async fn count(ex: &mut impl Executor) -> Result<i64> {
 /// "smi" lists the Smiths by name, then the Smithers. An empty query lists patients by name.
 ///
 /// The most selective word drives the query: its prefix range is read from the term index already in
-/// (word, name) order, the other words are checked per patient, and reading stops after one page. So a
-/// single letter at 200,000 patients costs about what a full name does.
+/// (word, name) order, each patient reached is checked against the other words in its `search_text`,
+/// and reading stops after one page. So a single letter at 200,000 patients costs about what a full
+/// name does.
 pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<Vec<Patient>> {
     const CAP: i64 = 5_000;
     let words = query_words(query);
@@ -154,105 +169,77 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
             .map(TryInto::try_into)
             .collect();
     }
-    let single_word = words.len() == 1;
-    let mut ranges: Vec<(i64, String, String)> = Vec::with_capacity(words.len());
-    for w in words {
-        let upper = format!("{w}\u{10FFFF}");
-        let matches = if single_word {
-            CAP // one word: nothing to choose between
+    // How many terms each word matches (up to CAP), to pick the most selective one to drive.
+    let mut ranked: Vec<(i64, String)> = Vec::with_capacity(words.len());
+    for w in words.iter() {
+        let matches = if words.len() == 1 {
+            0
         } else {
             sql_scalar!(
                 ex,
                 i64,
                 fetch_one,
                 "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= $1 AND term < $2 LIMIT $3) AS t",
-                &w,
-                &upper,
+                w,
+                format!("{w}\u{10FFFF}"),
                 CAP
             )?
         };
-        if matches == 0 {
-            return Ok(Vec::new());
-        }
-        ranges.push((matches, w, upper));
+        ranked.push((matches, w.clone()));
     }
-    ranges.sort();
-    let mut q = String::from(
-        "SELECT t.patient_id FROM patient_search_terms t WHERE t.term >= $1 AND t.term < $2",
+    ranked.sort();
+    let driver = &ranked[0].1;
+    let others: Vec<String> = ranked[1..]
+        .iter()
+        .map(|(_, w)| format!("% {}%", escape_like(w)))
+        .collect();
+    let mut q = format!(
+        "SELECT {COLUMNS} FROM patient_search_terms t JOIN patients p ON p.id = t.patient_id
+         WHERE t.term >= $1 AND t.term < $2"
     );
-    for i in 1..ranges.len() {
-        q.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM patient_search_terms o WHERE o.patient_id = t.patient_id \
-             AND o.term >= ${} AND o.term < ${})",
-            2 * i + 1,
-            2 * i + 2
-        ));
+    for i in 0..others.len() {
+        q.push_str(&format!(" AND p.search_text LIKE ${} ESCAPE '\\'", i + 3));
     }
     // A patient can match one word through several terms (name and email): read a little more, dedupe.
     q.push_str(&format!(
         " ORDER BY t.term, t.sort_key, t.patient_id LIMIT ${}",
-        2 * ranges.len() + 1
+        others.len() + 3
     ));
-    let binds: Vec<&str> = ranges
-        .iter()
-        .flat_map(|(_, lower, upper)| [lower.as_str(), upper.as_str()])
-        .collect();
-    let ids: Vec<i64> = match ex.conn() {
+    let upper = format!("{driver}\u{10FFFF}");
+    let rows: Vec<Row> = match ex.conn() {
         crate::Conn::Sqlite(c) => {
-            let mut query = sqlx::query_scalar::<_, i64>(&q);
-            for b in &binds {
-                query = query.bind(*b);
+            let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
+            for o in &others {
+                query = query.bind(o);
             }
             query.bind(limit * 4).fetch_all(c).await?
         }
         crate::Conn::Postgres(c) => {
-            let mut query = sqlx::query_scalar::<_, i64>(&q);
-            for b in &binds {
-                query = query.bind(*b);
+            let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
+            for o in &others {
+                query = query.bind(o);
             }
             query.bind(limit * 4).fetch_all(c).await?
         }
     };
     let mut seen = std::collections::HashSet::new();
-    let ids: Vec<i64> = ids
-        .into_iter()
-        .filter(|id| seen.insert(*id))
+    rows.into_iter()
+        .filter(|r| seen.insert(r.id))
         .take(limit.max(0) as usize)
-        .collect();
-    let mut patients = by_ids(ex, &ids).await?;
-    let position: std::collections::HashMap<i64, usize> =
-        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    patients.sort_by_key(|p| position.get(&p.id.0).copied().unwrap_or(usize::MAX));
-    Ok(patients)
+        .map(TryInto::try_into)
+        .collect()
 }
 
-/// The patients with these ids, in no particular order.
-pub async fn by_ids(ex: &mut impl Executor, ids: &[i64]) -> Result<Vec<Patient>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+/// Makes typed text literal inside a LIKE pattern (emails carry `_`).
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let q = format!(
-        "SELECT {COLUMNS} FROM patients p WHERE p.id IN ({})",
-        placeholders.join(", ")
-    );
-    let rows: Vec<Row> = match ex.conn() {
-        crate::Conn::Sqlite(c) => {
-            let mut query = sqlx::query_as::<_, Row>(&q);
-            for id in ids {
-                query = query.bind(*id);
-            }
-            query.fetch_all(c).await?
-        }
-        crate::Conn::Postgres(c) => {
-            let mut query = sqlx::query_as::<_, Row>(&q);
-            for id in ids {
-                query = query.bind(*id);
-            }
-            query.fetch_all(c).await?
-        }
-    };
-    rows.into_iter().map(TryInto::try_into).collect()
+    out
 }
 
 /// The prefixes to look up: name words as typed (lowercase), or the digits of a phone number.

@@ -253,6 +253,11 @@ on_both_databases! {
         assert_eq!(names(patients::search(&mut r, "(555) 010", 10).await.unwrap()), ["John Smith"]);
         assert_eq!(names(patients::search(&mut r, "1555010", 10).await.unwrap()), ["John Smith"]);
         assert!(patients::search(&mut r, "zz", 10).await.unwrap().is_empty());
+        // Words of different kinds combine, and typed `_` or `%` are taken literally.
+        assert_eq!(names(patients::search(&mut r, "john 555", 10).await.unwrap()), ["John Smith"]);
+        assert_eq!(names(patients::search(&mut r, "smi jo@", 10).await.unwrap()), ["Joanna Smithers"]);
+        assert!(patients::search(&mut r, "smi j_", 10).await.unwrap().is_empty());
+        assert!(patients::search(&mut r, "smi %", 10).await.unwrap().is_empty());
         assert_eq!(patients::search(&mut r, "", 2).await.unwrap().len(), 2);
     }
 
