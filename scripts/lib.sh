@@ -64,3 +64,65 @@ ensure_postgres() {
     # The tests sign in as postgres/postgres; a server that trusts local connections ignores the password.
     sudo_if_needed su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\""
 }
+
+TOOLS="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/tools"
+
+# What Tauri 2 needs to compile and link on Linux (reference/machine.md).
+ensure_desktop_build_deps() {
+    apt_install build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
+}
+
+ensure_node() {
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    if [ "$major" -lt 20 ]; then
+        apt_install nodejs npm
+        major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+        [ "$major" -ge 20 ] || { echo "ClinicPay's window needs Node.js 20 or newer to build; this machine has $(node --version 2>/dev/null || echo none)." >&2; exit 1; }
+    fi
+}
+
+# ui/node_modules, installed from the lock file, again only when the lock file changed.
+ensure_ui_packages() {
+    ensure_node
+    local stamp="$ROOT/ui/node_modules/.clinicpay-lock"
+    local want
+    want="$(sha256sum "$ROOT/ui/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing the window's npm packages"
+        (cd "$ROOT/ui" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$stamp"
+    fi
+}
+
+build_ui() {
+    ensure_ui_packages
+    say "building the window (TypeScript strict, Vite)"
+    (cd "$ROOT/ui" && npm run --silent build)
+}
+
+# Xvfb, WebKitWebDriver and tauri-driver for the end-to-end tests.
+ensure_e2e_tools() {
+    apt_install xvfb x11-utils webkit2gtk-driver xauth imagemagick
+    ensure_ui_packages
+    if [ ! -x "$TOOLS/bin/tauri-driver" ]; then
+        say "installing tauri-driver 2.1.0"
+        CARGO_TARGET_DIR="$TOOLS/build" cargo install tauri-driver --locked --version 2.1.0 --root "$TOOLS" --quiet
+    fi
+}
+
+# A virtual display for the window when the machine has none (or always, for tests: CLINICPAY_XVFB=1).
+start_xvfb() {
+    local display="${CLINICPAY_XVFB_DISPLAY:-:99}"
+    if [ -z "${DISPLAY:-}" ] || [ "${CLINICPAY_XVFB:-}" = 1 ]; then
+        if ! xdpyinfo -display "$display" >/dev/null 2>&1; then
+            Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+            XVFB_PID=$!
+            for _ in $(seq 1 50); do
+                xdpyinfo -display "$display" >/dev/null 2>&1 && break
+                sleep 0.1
+            done
+        fi
+        export DISPLAY="$display"
+    fi
+}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs what is missing, checks formatting and lints, then runs
-# every test on SQLite and on PostgreSQL.
+# The whole test suite, as CI runs it: installs what is missing, checks formatting, lints and strict
+# TypeScript, runs every test on SQLite and on PostgreSQL (including the check that ui/src/bindings.ts
+# matches the commands), then the end-to-end tests of the real window.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 ensure_rust
-ensure_build_tools
+ensure_desktop_build_deps
 ensure_postgres
 export CLINICPAY_TEST_PG="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
@@ -14,6 +15,9 @@ if command -v psql >/dev/null 2>&1; then
     psql "$CLINICPAY_TEST_PG" -Atqc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cp\_t\_%'" 2>/dev/null |
         while read -r schema; do psql "$CLINICPAY_TEST_PG" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; done
 fi
+
+# The window: strict TypeScript and the Vite build (the desktop crate embeds ui/dist).
+build_ui
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -27,4 +31,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+# The real window, driven through WebDriver under Xvfb (screenshots in $CARGO_TARGET_DIR/e2e-screenshots).
+"$ROOT/scripts/e2e.sh"
 say "all tests passed"

@@ -167,13 +167,11 @@ pub fn database_url(db: Option<String>) -> Result<String, ServiceError> {
     if let Some(db) = db.filter(|d| !d.trim().is_empty()) {
         return Ok(db);
     }
-    let dirs =
-        directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay").ok_or_else(|| {
-            ServiceError::Invalid(
-                "There is no app-data folder for this user: give the database with --db.".into(),
-            )
-        })?;
-    Ok(dirs.data_dir().join("clinicpay.db").display().to_string())
+    clinicpay_store::default_database_url().ok_or_else(|| {
+        ServiceError::Invalid(
+            "There is no app-data folder for this user: give the database with --db.".into(),
+        )
+    })
 }
 
 async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {

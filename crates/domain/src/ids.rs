@@ -11,8 +11,8 @@ macro_rules! typed_id {
         #[serde(transparent)]
         #[cfg_attr(feature = "specta", derive(specta::Type))]
         pub struct $name(
-            // Ids stay far below 2^53, so TypeScript's number holds them exactly.
-            #[cfg_attr(feature = "specta", specta(type = f64))] pub i64,
+            // Exported to TypeScript as number: ids stay far below 2^53.
+            #[cfg_attr(feature = "specta", specta(type = i32))] pub i64,
         );
 
         impl fmt::Display for $name {

@@ -90,8 +90,8 @@ impl FromStr for Currency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Money {
-    /// Exact in TypeScript up to 2^53 minor units (90 trillion dollars).
-    #[cfg_attr(feature = "specta", specta(type = f64))]
+    /// A number in TypeScript: exact up to 2^53 minor units (90 trillion dollars).
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub minor: i64,
     pub currency: Currency,
 }

@@ -65,6 +65,9 @@ pub struct OrganizationSettings {
     pub front_desk_refund_limit_minor: i64,
     pub recovery: RecoverySettings,
     pub reminders: ReminderSettings,
+    /// The demo clinic: the app shows the training banner and talks to the built-in simulators.
+    #[serde(default)]
+    pub training_mode: bool,
 }
 
 impl Default for OrganizationSettings {
@@ -79,6 +82,7 @@ impl Default for OrganizationSettings {
             front_desk_refund_limit_minor: 10_000,
             recovery: RecoverySettings::default(),
             reminders: ReminderSettings::default(),
+            training_mode: false,
         }
     }
 }

@@ -121,6 +121,7 @@ impl Services {
             active_gateway: Gateway::Nmi,
             fallback_gateway: Some(Gateway::Stripe),
             currency: Currency::USD,
+            training_mode: true,
             ..OrganizationSettings::default()
         };
         let mut tx = self.store().begin().await?;

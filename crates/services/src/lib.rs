@@ -12,6 +12,7 @@ use serde::Serialize;
 
 pub mod audit;
 pub mod cards;
+pub mod clinic;
 pub mod demo;
 mod error;
 pub mod overview;

@@ -12,7 +12,7 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ActivityView {
-    #[cfg_attr(feature = "specta", specta(type = f64))]
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub seq: i64,
     pub at: DateTime<Utc>,
     /// The staff member's sign-in name.

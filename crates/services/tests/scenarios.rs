@@ -246,6 +246,8 @@ on_both_databases! {
 
     async fn only_it_adds_staff_and_the_first_account_is_it(db: &TestDb) {
         let s = services(db);
+        let info = s.clinic_info().await.unwrap();
+        assert!(!info.configured && !info.training_mode, "{info:?}");
         let err = s.add_staff(None, "desk", "Desk", Role::FrontDesk, "pw12").await.unwrap_err();
         assert!(err.to_string().contains("must be IT's"), "{err}");
         let (_, manager, _) = clinic(&s, Gateway::Stripe).await;
@@ -282,6 +284,8 @@ on_both_databases! {
         let overview = s.front_desk_overview(&desk).await.unwrap();
         assert_eq!(overview.counts.patients, 40);
         assert_eq!(overview.active_gateway, Gateway::Nmi);
+        let info = s.clinic_info().await.unwrap();
+        assert!(info.training_mode && info.configured, "the demo clinic runs in training mode: {info:?}");
         assert!(s.verify_activity_log(&it).await.unwrap().is_intact());
     }
 }

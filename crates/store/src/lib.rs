@@ -229,6 +229,14 @@ impl Store {
     }
 }
 
+/// The single-desk database: `clinicpay.db` in the OS app-data folder
+/// (`~/.local/share/clinicpay` on Linux, `%APPDATA%\\ClinicPay\\ClinicPay\\data` on Windows,
+/// `~/Library/Application Support/com.ClinicPay.ClinicPay` on macOS).
+pub fn default_database_url() -> Option<String> {
+    directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay")
+        .map(|d| d.data_dir().join("clinicpay.db").display().to_string())
+}
+
 /// UTC milliseconds, as every time is stored.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -1,0 +1,67 @@
+import { useState, type FormEvent } from "react";
+import { commands, type ClinicInfo, type Session } from "../bindings";
+import { call, messageOf } from "../api";
+
+export function SignIn({ clinic, onSignedIn }: { clinic: ClinicInfo; onSignedIn: (s: Session) => void }) {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      onSignedIn(await call(commands.signIn(username, password)));
+    } catch (err) {
+      setError(messageOf(err));
+      setPassword("");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="center-screen">
+      <form className="panel sign-in" onSubmit={(e) => void submit(e)} aria-labelledby="sign-in-title">
+        <p className="brand">ClinicPay</p>
+        <h1 id="sign-in-title">Sign in to {clinic.clinic_name}</h1>
+        <label>
+          Sign-in name
+          <input
+            name="username"
+            autoComplete="username"
+            autoFocus
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            required
+          />
+        </label>
+        <label>
+          Password
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
+        </label>
+        {error && (
+          <p className="form-error" role="alert" data-testid="sign-in-error">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+        {clinic.training_mode && (
+          <p className="muted small">Demo clinic: sign in as frontdesk, manager or it with the password demo.</p>
+        )}
+      </form>
+    </div>
+  );
+}
