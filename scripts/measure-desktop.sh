@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Prints the desktop figures: launch to a usable window, and idle memory, for ClinicPay (release build,
+# demo clinic) next to a hello-world Tauri 2 app scaffolded and built here in the same run.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_rust
+ensure_desktop_build_deps
+ensure_e2e_tools
+build_ui
+say "building ClinicPay (release)"
+cargo build --release --locked -p clinicpay-cli -p clinicpay-desktop --features clinicpay-desktop/custom-protocol
+
+HELLO="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/hello-tauri"
+if [ ! -d "$HELLO/src-tauri" ]; then
+    say "scaffolding a hello-world Tauri 2 app"
+    rm -rf "$HELLO"
+    mkdir -p "$(dirname "$HELLO")"
+    (cd "$(dirname "$HELLO")" && npx --yes create-tauri-app@4.7.4 hello-tauri --template vanilla-ts --manager npm --identifier com.example.hello --yes >/dev/null)
+fi
+say "building the hello-world app (release)"
+(cd "$HELLO" && npm install --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null)
+(cd "$HELLO/src-tauri" && cargo build --release --features tauri/custom-protocol --quiet)
+
+WORK="$(mktemp -d /tmp/clinicpay-measure.XXXXXX)"
+DB="$WORK/clinic.db"
+"$CARGO_TARGET_DIR/release/clinicpay" --db "$DB" demo seed --patients 2000 >/dev/null
+cleanup() {
+    [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
+    [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+CLINICPAY_XVFB=1 start_xvfb
+"$TOOLS/bin/tauri-driver" --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$WORK/driver.log" 2>&1 &
+DRIVER_PID=$!
+sleep 1
+
+say "figures"
+HELLO_BIN="$(find "$CARGO_TARGET_DIR/release" -maxdepth 1 -type f -executable -name 'hello-tauri*' | head -1)"
+(cd ui && node bench/startup.mjs "hello-world" "$HELLO_BIN" "#greet-input")
+(cd ui && node bench/startup.mjs "ClinicPay" "$CARGO_TARGET_DIR/release/clinicpay-desktop" 'input[name="username"]' --db "$DB")
+ls -l "$CARGO_TARGET_DIR/release/clinicpay-desktop" "$HELLO_BIN" | awk '{printf "binary %s: %.1f MiB\n", $9, $5/1048576}'

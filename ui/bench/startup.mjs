@@ -1,0 +1,82 @@
+// Measures what a person waits for when ClinicPay opens, next to a hello-world Tauri 2 app built on the
+// same machine in the same run: the time from launch to a usable window, and the memory the app and its
+// WebKit processes hold once idle. A program that prints figures; it asserts nothing.
+//
+//   node bench/startup.mjs <name> <binary> <css selector of the first usable control> [args…]
+import { readFileSync, readdirSync } from "node:fs";
+import { remote } from "webdriverio";
+
+const [name, binary, selector, ...args] = process.argv.slice(2);
+const port = Number(process.env.CLINICPAY_E2E_DRIVER_PORT ?? 4444);
+const runs = Number(process.env.RUNS ?? 5);
+
+function pss(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid) {
+  const out = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(d), ...children(Number(d)));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function appPid() {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0")[0];
+      if (cmd === binary) return Number(d);
+    } catch {
+      /* gone */
+    }
+  }
+  return null;
+}
+
+const starts = [];
+let memory = null;
+for (let i = 0; i < runs; i++) {
+  const t0 = performance.now();
+  const browser = await remote({
+    hostname: "127.0.0.1",
+    port,
+    logLevel: "error",
+    capabilities: { "wdio:enforceWebDriverClassic": true, "tauri:options": { application: binary, args } },
+  });
+  await browser.$(selector).waitForDisplayed({ timeout: 30_000, interval: 10 });
+  starts.push(performance.now() - t0);
+  if (i === runs - 1) {
+    await new Promise((r) => setTimeout(r, 5000));
+    const pid = appPid();
+    if (pid) {
+      const all = [pid, ...children(pid)];
+      memory = { processes: all.length, pssMiB: all.reduce((s, p) => s + pss(p), 0) / 1024, appMiB: pss(pid) / 1024 };
+    }
+  }
+  await browser.deleteSession();
+  await new Promise((r) => setTimeout(r, 500));
+}
+starts.sort((a, b) => a - b);
+const ms = (x) => `${x.toFixed(0)} ms`;
+console.log(
+  `${name.padEnd(12)} launch → usable window: first ${ms(starts[0])}… median ${ms(starts[Math.floor(starts.length / 2)])}, max ${ms(starts.at(-1))} (${runs} launches through tauri-driver)`,
+);
+if (memory) {
+  console.log(
+    `${name.padEnd(12)} idle memory (PSS, 5 s after the window is usable): ${memory.pssMiB.toFixed(1)} MiB in ${memory.processes} processes (the app's own process ${memory.appMiB.toFixed(1)} MiB)`,
+  );
+}
