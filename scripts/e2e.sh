@@ -20,21 +20,9 @@ mkdir -p "$SHOTS"
 DB="$WORK/clinic.db"
 "$CARGO_TARGET_DIR/debug/clinicpay" --db "$DB" demo seed --patients 300 --seed 11 >/dev/null
 
-cleanup() {
-    [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
-    [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-CLINICPAY_XVFB=1 start_xvfb
+trap 'stop_window_driver; rm -rf "$WORK"' EXIT
 say "starting tauri-driver"
-CLINICPAY_DB="$DB" "$TOOLS/bin/tauri-driver" --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$WORK/driver.log" 2>&1 &
-DRIVER_PID=$!
-for _ in $(seq 1 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break
-    sleep 0.2
-done
+start_window_driver "$WORK/driver.log"
 
 say "end-to-end tests of the window"
 status=0

@@ -126,3 +126,23 @@ start_xvfb() {
         export DISPLAY="$display"
     fi
 }
+
+# start_window_driver LOGFILE: a virtual display, then tauri-driver (over WebKitWebDriver) on port 4444,
+# ready for WebDriver sessions. stop_window_driver ends both.
+start_window_driver() {
+    CLINICPAY_XVFB=1 start_xvfb
+    "$TOOLS/bin/tauri-driver" --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$1" 2>&1 &
+    DRIVER_PID=$!
+    for _ in $(seq 1 50); do
+        (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && return 0
+        sleep 0.2
+    done
+    echo "tauri-driver did not start; its log:" >&2
+    cat "$1" >&2
+    return 1
+}
+
+stop_window_driver() {
+    [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
+    [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
+}

@@ -25,16 +25,8 @@ say "building the hello-world app (release)"
 WORK="$(mktemp -d /tmp/clinicpay-measure.XXXXXX)"
 DB="$WORK/clinic.db"
 "$CARGO_TARGET_DIR/release/clinicpay" --db "$DB" demo seed --patients 2000 >/dev/null
-cleanup() {
-    [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
-    [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-CLINICPAY_XVFB=1 start_xvfb
-"$TOOLS/bin/tauri-driver" --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$WORK/driver.log" 2>&1 &
-DRIVER_PID=$!
-sleep 1
+trap 'stop_window_driver; rm -rf "$WORK"' EXIT
+start_window_driver "$WORK/driver.log"
 
 say "figures"
 HELLO_BIN="$(find "$CARGO_TARGET_DIR/release" -maxdepth 1 -type f -executable -name 'hello-tauri*' | head -1)"

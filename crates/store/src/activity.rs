@@ -108,61 +108,47 @@ pub async fn append(tx: &mut Tx, entry: NewActivity) -> Result<ActivityEntry> {
         fetch_one,
         "UPDATE activity_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
     )?;
-    let before = entry.before.map(|v| v.to_string());
-    let after = entry.after.map(|v| v.to_string());
-    let at = to_millis(entry.at);
-    let hash = entry_hash(
+    let mut e = ActivityEntry {
         seq,
-        at,
-        entry.actor_id,
-        &entry.actor_name,
-        &entry.action,
-        &entry.subject_type,
-        &entry.subject_id,
-        entry.patient_id,
-        before.as_deref(),
-        after.as_deref(),
-        &prev_hash,
-    );
-    sql!(
-        tx,
-        execute,
-        "INSERT INTO activity_log (seq, at, actor_id, actor_name, action, subject_type, subject_id,
-             patient_id, before_state, after_state, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        seq,
-        at,
-        entry.actor_id,
-        &entry.actor_name,
-        &entry.action,
-        &entry.subject_type,
-        &entry.subject_id,
-        entry.patient_id,
-        before.as_deref(),
-        after.as_deref(),
-        &prev_hash,
-        &hash
-    )?;
-    sql!(
-        tx,
-        execute,
-        "UPDATE activity_head SET hash = $1 WHERE id = 1",
-        &hash
-    )?;
-    Ok(ActivityEntry {
-        seq,
-        at,
+        at: to_millis(entry.at),
         actor_id: entry.actor_id,
         actor_name: entry.actor_name,
         action: entry.action,
         subject_type: entry.subject_type,
         subject_id: entry.subject_id,
         patient_id: entry.patient_id,
-        before_state: before,
-        after_state: after,
+        before_state: entry.before.map(|v| v.to_string()),
+        after_state: entry.after.map(|v| v.to_string()),
         prev_hash,
-        hash,
-    })
+        hash: String::new(),
+    };
+    e.hash = e.expected_hash();
+    sql!(
+        tx,
+        execute,
+        "INSERT INTO activity_log (seq, at, actor_id, actor_name, action, subject_type, subject_id,
+             patient_id, before_state, after_state, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        e.seq,
+        e.at,
+        e.actor_id,
+        &e.actor_name,
+        &e.action,
+        &e.subject_type,
+        &e.subject_id,
+        e.patient_id,
+        e.before_state.as_deref(),
+        e.after_state.as_deref(),
+        &e.prev_hash,
+        &e.hash
+    )?;
+    sql!(
+        tx,
+        execute,
+        "UPDATE activity_head SET hash = $1 WHERE id = 1",
+        &e.hash
+    )?;
+    Ok(e)
 }
 
 const COLUMNS: &str = "seq, at, actor_id, actor_name, action, subject_type, subject_id, patient_id,
