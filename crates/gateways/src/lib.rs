@@ -1,0 +1,176 @@
+//! ClinicPay's payment gateways. Each client speaks its gateway's wire format exactly and answers in
+//! ClinicPay's terms: a charge is succeeded, declined (with the gateway's own code and message), a
+//! retryable failure (it certainly did not happen), or unknown (it may have happened: look it up, never
+//! charge again). Every call is written to the processor log with secrets and card data redacted.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clinicpay_domain::{CardBrand, Gateway, Money};
+use serde::Serialize;
+use thiserror::Error;
+
+pub mod nmi;
+pub mod redact;
+
+/// A secret (API key) that never shows in Debug output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How long any one gateway call may take before its outcome counts as unknown.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The card a gateway holds for a patient, as display metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedCard {
+    /// The gateway's reference: NMI customer vault id, Stripe PaymentMethod id.
+    pub token: String,
+    pub brand: CardBrand,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+}
+
+/// Who the card belongs to, for the gateway's customer record.
+#[derive(Debug, Clone, Default)]
+pub struct CardHolder {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    /// Our payment's idempotency key: NMI `orderid`, Stripe `Idempotency-Key`.
+    pub payment_key: String,
+    /// The saved card's gateway reference.
+    pub card_token: String,
+    pub amount: Money,
+}
+
+/// What became of a charge (or refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ChargeOutcome {
+    Succeeded {
+        reference: String,
+    },
+    /// The bank or gateway said no. `code` and `message` are the gateway's own.
+    Declined {
+        code: String,
+        message: String,
+        reference: Option<String>,
+    },
+    /// Certainly not done (nothing reached the gateway, or it refused before acting): safe to try again.
+    RetryableFailure {
+        message: String,
+    },
+    /// Maybe done: the reply was lost. Only a look-up may settle it.
+    Unknown {
+        message: String,
+    },
+}
+
+/// What a look-up by our payment key found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum LookupOutcome {
+    /// The gateway has no charge with our key: it never happened.
+    NotFound,
+    Found(ChargeOutcome),
+}
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    /// The gateway refused the request itself (bad token, bad key, invalid field): nothing happened.
+    #[error("{gateway} refused the request: {message}")]
+    Rejected {
+        gateway: Gateway,
+        code: String,
+        message: String,
+    },
+    /// The credentials do not work.
+    #[error("{gateway} did not accept ClinicPay's credentials: {message}")]
+    Unauthorized { gateway: Gateway, message: String },
+    /// The gateway could not be reached or answered in a way we cannot read.
+    #[error("{gateway} is not answering properly: {message}")]
+    Unavailable { gateway: Gateway, message: String },
+}
+
+/// One call to a gateway, as the processor log stores it (already redacted).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessorLogEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub gateway: Gateway,
+    pub operation: String,
+    pub payment_key: Option<String>,
+    pub http_status: Option<u16>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub request: String,
+    pub response: String,
+}
+
+/// Where clients write their processor log. The services store it in the database.
+#[async_trait]
+pub trait ProcessorLog: Send + Sync {
+    async fn record(&self, entry: ProcessorLogEntry);
+}
+
+/// A processor log held in memory (for tools and tests that have no database).
+#[derive(Default)]
+pub struct MemoryLog(pub std::sync::Mutex<Vec<ProcessorLogEntry>>);
+
+#[async_trait]
+impl ProcessorLog for MemoryLog {
+    async fn record(&self, entry: ProcessorLogEntry) {
+        self.0.lock().expect("log").push(entry);
+    }
+}
+
+impl MemoryLog {
+    pub fn entries(&self) -> Vec<ProcessorLogEntry> {
+        self.0.lock().expect("log").clone()
+    }
+}
+
+/// One interface for both gateways.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    fn gateway(&self) -> Gateway;
+    /// Saves the card behind a hosted-field token for later, off-session charges.
+    async fn save_card(
+        &self,
+        holder: &CardHolder,
+        hosted_token: &str,
+    ) -> Result<SavedCard, GatewayError>;
+    /// The brand, last four and expiry the gateway holds for a saved card.
+    async fn card_details(&self, card_token: &str) -> Result<SavedCard, GatewayError>;
+    async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome;
+    /// Finds the charge made with our payment key, if any.
+    async fn lookup(&self, payment_key: &str) -> Result<LookupOutcome, GatewayError>;
+    /// Refunds all (None) or part of a charge, against the original transaction.
+    async fn refund(
+        &self,
+        charge_reference: &str,
+        amount: Option<Money>,
+        refund_key: &str,
+    ) -> ChargeOutcome;
+    async fn delete_card(&self, card_token: &str) -> Result<(), GatewayError>;
+    /// A harmless call that proves the credentials work.
+    async fn check(&self) -> Result<(), GatewayError>;
+}

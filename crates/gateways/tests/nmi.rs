@@ -1,0 +1,313 @@
+//! The NMI client against the simulator, which speaks NMI's documented formats: cards, charges,
+//! declines with NMI's own words, refunds, deletion, and every fault the network can produce.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clinicpay_domain::{CardBrand, Currency, Money};
+use clinicpay_gateways::nmi::NmiClient;
+use clinicpay_gateways::*;
+use clinicpay_sim::{Fault, SimConfig, Simulator};
+
+const KEY: &str = "sim-security-key-6457Thfj624V5r7W";
+
+async fn setup(timeout: Duration) -> (Simulator, NmiClient, Arc<MemoryLog>) {
+    let sim = Simulator::start(SimConfig {
+        nmi_security_key: Some(KEY.into()),
+        port: 0,
+    })
+    .await
+    .unwrap();
+    let log = Arc::new(MemoryLog::default());
+    let client = NmiClient::new(
+        Some(&sim.base_url()),
+        Secret::new(KEY),
+        log.clone(),
+        timeout,
+    );
+    (sim, client, log)
+}
+
+fn usd(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::USD)
+}
+
+fn holder() -> CardHolder {
+    CardHolder {
+        name: "John Smith".into(),
+        email: "john@example.com".into(),
+    }
+}
+
+async fn saved(sim: &Simulator, client: &NmiClient, number: &str) -> SavedCard {
+    let token = sim.payment_token(number, "1230");
+    client.save_card(&holder(), &token).await.unwrap()
+}
+
+fn charge(card: &SavedCard, key: &str, minor: i64) -> ChargeRequest {
+    ChargeRequest {
+        payment_key: key.into(),
+        card_token: card.token.clone(),
+        amount: usd(minor),
+    }
+}
+
+fn sales(sim: &Simulator) -> usize {
+    sim.transactions()
+        .iter()
+        .filter(|t| t.kind == "sale" && t.success)
+        .count()
+}
+
+#[tokio::test]
+async fn a_collect_js_token_is_vaulted_and_its_brand_last4_and_expiry_read_back() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "5431111111111111").await;
+    assert_eq!(
+        (
+            card.brand,
+            card.last4.as_str(),
+            card.exp_month,
+            card.exp_year
+        ),
+        (CardBrand::Mastercard, "1111", 12, 2030)
+    );
+    assert_eq!(sim.vault_size(), 1);
+    // Tokens are single-use, as Collect.js tokens are.
+    let token = sim.payment_token("4111111111111111", "1230");
+    client.save_card(&holder(), &token).await.unwrap();
+    let err = client.save_card(&holder(), &token).await.unwrap_err();
+    assert!(matches!(err, GatewayError::Rejected { .. }), "{err}");
+    assert!(err.to_string().contains("Invalid payment_token"), "{err}");
+}
+
+#[tokio::test]
+async fn a_saved_card_is_charged_off_session_once() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    let outcome = client.charge(&charge(&card, "pay-1", 4900)).await;
+    let ChargeOutcome::Succeeded { reference } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    let t = sim
+        .transactions()
+        .into_iter()
+        .find(|t| &t.transaction_id == reference)
+        .unwrap();
+    assert_eq!(
+        (t.order_id.as_str(), t.amount_minor, t.kind.as_str()),
+        ("pay-1", 4900, "sale")
+    );
+    assert_eq!(
+        client.lookup("pay-1").await.unwrap(),
+        LookupOutcome::Found(outcome)
+    );
+    assert_eq!(
+        client.lookup("pay-never").await.unwrap(),
+        LookupOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn nmi_test_mode_declines_carry_nmis_own_code_and_message() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    for (number, minor, code, message) in [
+        ("4000000000009995", 4900, "202", "Insufficient funds"),
+        ("4000000000000002", 4900, "200", "DECLINE"),
+        ("4000000000000069", 4900, "223", "Expired card"),
+        (
+            "4000000000000259",
+            4900,
+            "261",
+            "Declined-Stop all recurring payments",
+        ),
+        // Test mode declines any amount under 1.00.
+        ("4111111111111111", 50, "200", "DECLINE"),
+    ] {
+        let card = saved(&sim, &client, number).await;
+        let outcome = client
+            .charge(&charge(&card, &format!("pay-{number}-{minor}"), minor))
+            .await;
+        match outcome {
+            ChargeOutcome::Declined {
+                code: c,
+                message: m,
+                ..
+            } => assert_eq!((c.as_str(), m.as_str()), (code, message)),
+            other => panic!("{number}: {other:?}"),
+        }
+    }
+    assert_eq!(sales(&sim), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_charge_was_taken_is_unknown_and_the_lookup_finds_the_charge() {
+    let (sim, client, _) = setup(Duration::from_millis(800)).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    sim.inject("/api/transact.php", 1, Fault::HangAfterCommit);
+    let outcome = client.charge(&charge(&card, "pay-timeout", 12_345)).await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "never 'failed': {outcome:?}"
+    );
+    assert_eq!(sales(&sim), 1, "the gateway did take the money");
+    let found = client.lookup("pay-timeout").await.unwrap();
+    assert!(
+        matches!(found, LookupOutcome::Found(ChargeOutcome::Succeeded { .. })),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_unknown_and_the_lookup_tells_whether_money_moved() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+    let outcome = client.charge(&charge(&card, "pay-drop-after", 2000)).await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        client.lookup("pay-drop-after").await.unwrap(),
+        LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
+    ));
+
+    sim.inject("/api/transact.php", 1, Fault::DropBeforeCommit);
+    let outcome = client.charge(&charge(&card, "pay-drop-before", 2000)).await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        client.lookup("pay-drop-before").await.unwrap(),
+        LookupOutcome::NotFound
+    );
+    assert_eq!(sales(&sim), 1);
+}
+
+#[tokio::test]
+async fn a_5xx_or_a_malformed_answer_is_unknown_never_failed() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    sim.inject("/api/transact.php", 1, Fault::Status(503));
+    assert!(matches!(
+        client.charge(&charge(&card, "pay-503", 1500)).await,
+        ChargeOutcome::Unknown { .. }
+    ));
+    assert_eq!(
+        client.lookup("pay-503").await.unwrap(),
+        LookupOutcome::NotFound
+    );
+    sim.inject("/api/transact.php", 1, Fault::MalformedBody);
+    assert!(matches!(
+        client.charge(&charge(&card, "pay-html", 1500)).await,
+        ChargeOutcome::Unknown { .. }
+    ));
+    assert!(matches!(
+        client.lookup("pay-html").await.unwrap(),
+        LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_gateway_that_cannot_be_reached_is_a_retryable_failure() {
+    let log = Arc::new(MemoryLog::default());
+    // Nothing listens on port 9 of this machine.
+    let client = NmiClient::new(
+        Some("http://127.0.0.1:9"),
+        Secret::new(KEY),
+        log,
+        Duration::from_secs(2),
+    );
+    let outcome = client
+        .charge(&ChargeRequest {
+            payment_key: "pay-x".into(),
+            card_token: "1".into(),
+            amount: usd(1000),
+        })
+        .await;
+    assert!(
+        matches!(outcome, ChargeOutcome::RetryableFailure { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn refunds_go_against_the_original_transaction_in_full_or_in_part() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    let ChargeOutcome::Succeeded { reference } =
+        client.charge(&charge(&card, "pay-r", 10_000)).await
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        client.refund(&reference, Some(usd(2_500)), "ref-1").await,
+        ChargeOutcome::Succeeded { .. }
+    ));
+    let over = client.refund(&reference, Some(usd(8_000)), "ref-2").await;
+    match over {
+        ChargeOutcome::Declined { message, .. } => assert_eq!(
+            message,
+            "Refund amount may not exceed the transaction balance"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        client.refund(&reference, None, "ref-3").await,
+        ChargeOutcome::Succeeded { .. }
+    ));
+    let refunded: i64 = sim
+        .transactions()
+        .iter()
+        .filter(|t| t.kind == "refund")
+        .map(|t| t.amount_minor)
+        .sum();
+    assert_eq!(refunded, 10_000);
+}
+
+#[tokio::test]
+async fn deleting_a_card_deletes_the_vault_customer() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    client.delete_card(&card.token).await.unwrap();
+    assert_eq!(sim.vault_size(), 0);
+    let err = client.delete_card(&card.token).await.unwrap_err();
+    assert!(
+        err.to_string().contains("Invalid Customer Vault Id"),
+        "{err}"
+    );
+    assert!(client.card_details(&card.token).await.is_err());
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_named_as_such_and_no_secret_or_card_number_is_logged() {
+    let (sim, client, log) = setup(DEFAULT_TIMEOUT).await;
+    client.check().await.unwrap();
+    let card = saved(&sim, &client, "4111111111111111").await;
+    client.charge(&charge(&card, "pay-log", 4200)).await;
+    let bad = NmiClient::new(
+        Some(&sim.base_url()),
+        Secret::new("wrong-key"),
+        log.clone(),
+        DEFAULT_TIMEOUT,
+    );
+    assert!(matches!(
+        bad.check().await,
+        Err(GatewayError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        bad.charge(&charge(&card, "pay-bad", 4200)).await,
+        ChargeOutcome::Declined { .. }
+    ));
+
+    let entries = log.entries();
+    assert!(entries.iter().any(|e| e.operation == "sale"
+        && e.payment_key.as_deref() == Some("pay-log")
+        && e.outcome == "approved"));
+    let all = format!("{entries:?}");
+    for secret in [KEY, "wrong-key", "4111111111111111"] {
+        assert!(!all.contains(secret), "{secret} reached the processor log");
+    }
+}

@@ -1,0 +1,501 @@
+//! NMI's Payment API and Query API, as NMI documents them (../shared/reference/nmi.md).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, Utc};
+
+use crate::cards::{behaviour_of, brand_of, masked, CardBehaviour};
+use crate::{Fault, Shared};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Card {
+    number: String,
+    /// MMYY.
+    exp: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VaultRecord {
+    card: Card,
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+/// One entry of the simulator's ledger: what NMI would have on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub order_id: String,
+    /// sale, auth, validate, capture, void, refund.
+    pub kind: String,
+    pub amount_minor: i64,
+    pub success: bool,
+    pub response_code: u16,
+    pub response_text: String,
+    /// complete, pendingsettlement, pending, canceled, failed.
+    pub condition: String,
+    pub vault_id: Option<String>,
+    /// The sale a refund, capture or void refers to.
+    pub parent: Option<String>,
+    masked_card: String,
+    exp: String,
+    brand: String,
+    at: String,
+}
+
+#[derive(Debug, Default)]
+pub struct NmiState {
+    security_key: Option<String>,
+    tokens: HashMap<String, Card>,
+    pub(crate) vault: HashMap<String, VaultRecord>,
+    pub ledger: Vec<Transaction>,
+    next_id: u64,
+}
+
+type Fields = HashMap<String, String>;
+
+fn reply(pairs: &[(&str, String)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+fn error(text: &str) -> String {
+    reply(&[
+        ("response", "3".into()),
+        ("responsetext", text.into()),
+        ("authcode", String::new()),
+        ("transactionid", String::new()),
+        ("response_code", "300".into()),
+    ])
+}
+
+/// "12.34" in major units to minor units; NMI takes amounts with at most two decimals.
+fn parse_amount(s: &str) -> Option<i64> {
+    let (w, f) = s.split_once('.').unwrap_or((s, ""));
+    if w.is_empty() && f.is_empty()
+        || f.len() > 2
+        || !w.chars().chain(f.chars()).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = if w.is_empty() { 0 } else { w.parse().ok()? };
+    let frac: i64 = format!("{f:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(frac)
+}
+
+fn amount_text(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn card_expired(exp: &str) -> bool {
+    let (Ok(m), Ok(y)) = (exp[..2].parse::<u32>(), exp[2..].parse::<i32>()) else {
+        return true;
+    };
+    let now = Utc::now();
+    let (ny, nm) = (now.year() % 100, now.month());
+    y < ny || (y == ny && m < nm)
+}
+
+impl NmiState {
+    pub fn new(security_key: Option<String>) -> NmiState {
+        NmiState {
+            security_key,
+            next_id: 10_000_000_000,
+            ..NmiState::default()
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
+
+    pub(crate) fn tokenize(&mut self, number: &str, exp: &str) -> String {
+        let token = format!(
+            "{:08x}-{:04x}-{:04x}-{:012x}",
+            rand::random::<u32>(),
+            rand::random::<u16>(),
+            rand::random::<u16>(),
+            rand::random::<u64>() & 0xffff_ffff_ffff
+        );
+        self.tokens.insert(
+            token.clone(),
+            Card {
+                number: number.into(),
+                exp: exp.into(),
+            },
+        );
+        token
+    }
+
+    fn authenticated(&self, f: &Fields) -> bool {
+        match (f.get("security_key"), &self.security_key) {
+            (Some(k), Some(want)) => k == want,
+            (Some(k), None) => !k.is_empty(),
+            (None, _) => false,
+        }
+    }
+
+    /// The card a request pays with: a single-use token, a vault record, or raw fields.
+    fn card_of(&mut self, f: &Fields) -> Result<(Card, Option<String>), String> {
+        if let Some(t) = f.get("payment_token") {
+            return self
+                .tokens
+                .remove(t)
+                .map(|c| (c, None))
+                .ok_or_else(|| error("Invalid payment_token"));
+        }
+        if let Some(v) = f.get("customer_vault_id") {
+            return self
+                .vault
+                .get(v)
+                .map(|r| (r.card.clone(), Some(v.clone())))
+                .ok_or_else(|| error(&format!("Invalid Customer Vault Id REFID:{v}")));
+        }
+        match (f.get("ccnumber"), f.get("ccexp")) {
+            (Some(n), Some(e)) => Ok((
+                Card {
+                    number: n.clone(),
+                    exp: e.clone(),
+                },
+                None,
+            )),
+            _ => Err(error("No payment information was provided")),
+        }
+    }
+
+    pub(crate) fn transact(&mut self, f: &Fields) -> String {
+        if !self.authenticated(f) {
+            return error("Authentication Failed");
+        }
+        if let Some(op) = f.get("customer_vault") {
+            return self.vault_op(op, f);
+        }
+        match f.get("type").map(String::as_str) {
+            Some(kind @ ("sale" | "auth" | "validate")) => self.charge(kind, f),
+            Some("refund") => self.refund(f),
+            Some("void") => self.void(f),
+            Some(other) => error(&format!("Invalid Transaction Type REFID:{other}")),
+            None => error("Transaction type is required"),
+        }
+    }
+
+    fn vault_op(&mut self, op: &str, f: &Fields) -> String {
+        let ok = |text: &str, id: &str| {
+            reply(&[
+                ("response", "1".into()),
+                ("responsetext", text.into()),
+                ("authcode", String::new()),
+                ("transactionid", String::new()),
+                ("response_code", "100".into()),
+                ("customer_vault_id", id.into()),
+            ])
+        };
+        match op {
+            "add_customer" | "update_customer" => {
+                let (card, _) = match self.card_of(&Fields::from_iter(
+                    f.iter()
+                        .filter(|(k, _)| *k != "customer_vault_id")
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                )) {
+                    Ok(c) => c,
+                    Err(e) => return e,
+                };
+                let id = match (op, f.get("customer_vault_id")) {
+                    ("update_customer", Some(id)) if self.vault.contains_key(id) => id.clone(),
+                    ("update_customer", _) => return error("Invalid Customer Vault Id"),
+                    (_, Some(id)) if self.vault.contains_key(id) => {
+                        return error(&format!("Duplicate Customer Vault Id REFID:{id}"))
+                    }
+                    (_, Some(id)) => id.clone(),
+                    (_, None) => self.next(),
+                };
+                let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+                self.vault.insert(
+                    id.clone(),
+                    VaultRecord {
+                        card,
+                        first_name: get("first_name"),
+                        last_name: get("last_name"),
+                        email: get("email"),
+                    },
+                );
+                ok(
+                    if op == "add_customer" {
+                        "Customer Added"
+                    } else {
+                        "Customer Update Successful"
+                    },
+                    &id,
+                )
+            }
+            "delete_customer" => match f.get("customer_vault_id") {
+                Some(id) if self.vault.remove(id).is_some() => ok("Customer Deleted", id),
+                _ => error("Invalid Customer Vault Id"),
+            },
+            other => error(&format!("Invalid Customer Vault Action REFID:{other}")),
+        }
+    }
+
+    fn record(&mut self, t: Transaction) -> Transaction {
+        self.ledger.push(t.clone());
+        t
+    }
+
+    fn charge(&mut self, kind: &str, f: &Fields) -> String {
+        let (card, vault_id) = match self.card_of(f) {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let amount = match f.get("amount").map(|a| parse_amount(a)) {
+            Some(Some(a)) => a,
+            None if kind == "validate" => 0,
+            _ => return error("Invalid amount REFID:amount"),
+        };
+        let (code, text): (u16, &str) = if kind != "validate" && amount < 100 {
+            // NMI test mode declines amounts below 1.00.
+            (200, "DECLINE")
+        } else if card.exp.len() != 4 || card_expired(&card.exp) {
+            (223, "Expired card")
+        } else {
+            match behaviour_of(&card.number) {
+                CardBehaviour::Approve => (100, "SUCCESS"),
+                CardBehaviour::Decline(c, t) => (c, t),
+            }
+        };
+        let success = code == 100;
+        let id = self.next();
+        let t = self.record(Transaction {
+            transaction_id: id.clone(),
+            order_id: f.get("orderid").cloned().unwrap_or_default(),
+            kind: kind.into(),
+            amount_minor: amount,
+            success,
+            response_code: code,
+            response_text: text.into(),
+            condition: match (success, kind) {
+                (false, _) => "failed",
+                (true, "auth") => "pending",
+                (true, "validate") => "complete",
+                (true, _) => "pendingsettlement",
+            }
+            .into(),
+            vault_id,
+            parent: None,
+            masked_card: masked(&card.number),
+            exp: card.exp.clone(),
+            brand: brand_of(&card.number).into(),
+            at: Utc::now().format("%Y%m%d%H%M%S").to_string(),
+        });
+        reply(&[
+            ("response", if success { "1" } else { "2" }.into()),
+            ("responsetext", t.response_text.clone()),
+            (
+                "authcode",
+                if success {
+                    format!("{:06}", rand::random::<u32>() % 1_000_000)
+                } else {
+                    String::new()
+                },
+            ),
+            ("transactionid", t.transaction_id.clone()),
+            ("avsresponse", "N".into()),
+            ("cvvresponse", if success { "M" } else { "" }.into()),
+            ("orderid", t.order_id.clone()),
+            ("type", kind.into()),
+            ("response_code", code.to_string()),
+        ])
+    }
+
+    fn refund(&mut self, f: &Fields) -> String {
+        let Some(parent_id) = f.get("transactionid") else {
+            return error("Transaction ID is required");
+        };
+        let Some(parent) = self
+            .ledger
+            .iter()
+            .find(|t| &t.transaction_id == parent_id && t.success && t.kind == "sale")
+            .cloned()
+        else {
+            return error(&format!("Transaction not found REFID:{parent_id}"));
+        };
+        let refunded: i64 = self
+            .ledger
+            .iter()
+            .filter(|t| t.kind == "refund" && t.success && t.parent.as_ref() == Some(parent_id))
+            .map(|t| t.amount_minor)
+            .sum();
+        let amount = match f.get("amount") {
+            Some(a) => match parse_amount(a) {
+                Some(a) if a > 0 => a,
+                _ => return error("Invalid amount REFID:amount"),
+            },
+            None => parent.amount_minor - refunded,
+        };
+        if amount > parent.amount_minor - refunded {
+            return error("Refund amount may not exceed the transaction balance");
+        }
+        let id = self.next();
+        let t = self.record(Transaction {
+            transaction_id: id,
+            order_id: f.get("orderid").cloned().unwrap_or_default(),
+            kind: "refund".into(),
+            amount_minor: amount,
+            success: true,
+            response_code: 100,
+            response_text: "SUCCESS".into(),
+            condition: "pendingsettlement".into(),
+            parent: Some(parent_id.clone()),
+            ..parent
+        });
+        reply(&[
+            ("response", "1".into()),
+            ("responsetext", "SUCCESS".into()),
+            ("authcode", String::new()),
+            ("transactionid", t.transaction_id),
+            ("orderid", t.order_id),
+            ("type", "refund".into()),
+            ("response_code", "100".into()),
+        ])
+    }
+
+    fn void(&mut self, f: &Fields) -> String {
+        let Some(id) = f.get("transactionid") else {
+            return error("Transaction ID is required");
+        };
+        match self
+            .ledger
+            .iter_mut()
+            .find(|t| &t.transaction_id == id && t.success)
+        {
+            Some(t) if t.condition == "pendingsettlement" || t.condition == "pending" => {
+                t.condition = "canceled".into();
+                reply(&[
+                    ("response", "1".into()),
+                    ("responsetext", "Transaction Void Successful".into()),
+                    ("transactionid", id.clone()),
+                    ("type", "void".into()),
+                    ("response_code", "100".into()),
+                ])
+            }
+            _ => error(&format!(
+                "Only transactions pending settlement can be voided REFID:{id}"
+            )),
+        }
+    }
+
+    pub(crate) fn query(&self, f: &Fields) -> String {
+        if !self.authenticated(f) {
+            return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nm_response><error_response>Authentication Failed</error_response></nm_response>\n".into();
+        }
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nm_response>\n");
+        if f.get("report_type").map(String::as_str) == Some("customer_vault") {
+            let ids: Vec<&String> = match f.get("customer_vault_id") {
+                Some(id) => self.vault.keys().filter(|k| *k == id).collect(),
+                None => self.vault.keys().collect(),
+            };
+            if !ids.is_empty() {
+                out.push_str("\t<customer_vault>\n");
+                for id in ids {
+                    let r = &self.vault[id];
+                    out.push_str(&format!(
+                        "\t\t<customer id=\"{id}\">\n\t\t\t<first_name>{}</first_name>\n\t\t\t<last_name>{}</last_name>\n\t\t\t<email>{}</email>\n\t\t\t<cc_number>{}</cc_number>\n\t\t\t<cc_exp>{}</cc_exp>\n\t\t\t<cc_type>{}</cc_type>\n\t\t\t<customer_vault_id>{id}</customer_vault_id>\n\t\t</customer>\n",
+                        xml_escape(&r.first_name), xml_escape(&r.last_name), xml_escape(&r.email),
+                        masked(&r.card.number), r.card.exp, brand_of(&r.card.number)
+                    ));
+                }
+                out.push_str("\t</customer_vault>\n");
+            }
+        } else {
+            let matches = self.ledger.iter().filter(|t| {
+                f.get("order_id").is_none_or(|o| &t.order_id == o)
+                    && f.get("transaction_id")
+                        .is_none_or(|i| &t.transaction_id == i)
+            });
+            for t in matches {
+                out.push_str(&format!(
+                    "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n\t\t<action>\n\t\t\t<amount>{}</amount>\n\t\t\t<action_type>{}</action_type>\n\t\t\t<date>{}</date>\n\t\t\t<success>{}</success>\n\t\t\t<response_text>{}</response_text>\n\t\t\t<response_code>{}</response_code>\n\t\t</action>\n\t</transaction>\n",
+                    t.transaction_id, t.condition, xml_escape(&t.order_id), t.masked_card, t.exp, t.brand,
+                    t.vault_id.clone().unwrap_or_default(), amount_text(t.amount_minor), t.kind, t.at,
+                    u8::from(t.success), xml_escape(&t.response_text), t.response_code
+                ));
+            }
+        }
+        out.push_str("</nm_response>\n");
+        out
+    }
+}
+
+/// Applies the request's fault, if any, around `work`.
+async fn with_faults(
+    shared: &Arc<Mutex<Shared>>,
+    path: &str,
+    content_type: &'static str,
+    work: impl FnOnce(&mut Shared) -> String,
+) -> Response {
+    let fault = shared.lock().expect("sim state").take_fault(path);
+    match &fault {
+        Some(Fault::Latency(d)) => tokio::time::sleep(*d).await,
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, "simulated gateway failure").into_response();
+        }
+        Some(Fault::DropBeforeCommit) => panic!("simulated dropped connection (before the work)"),
+        _ => {}
+    }
+    let body = work(&mut shared.lock().expect("sim state"));
+    match fault {
+        Some(Fault::HangAfterCommit) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            body.into_response()
+        }
+        Some(Fault::DropAfterCommit) => panic!("simulated dropped connection (after the work)"),
+        Some(Fault::MalformedBody) => (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>502 Bad Gateway</body>",
+        )
+            .into_response(),
+        _ => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+    }
+}
+
+fn fields(body: &str) -> Fields {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(body)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+pub(crate) async fn transact(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
+    let f = fields(&body);
+    with_faults(
+        &shared,
+        "/api/transact.php",
+        "text/html; charset=UTF-8",
+        move |s| s.nmi.transact(&f),
+    )
+    .await
+}
+
+pub(crate) async fn query(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
+    let f = fields(&body);
+    with_faults(
+        &shared,
+        "/api/query.php",
+        "text/xml; charset=UTF-8",
+        move |s| s.nmi.query(&f),
+    )
+    .await
+}
