@@ -177,13 +177,16 @@ CREATE TABLE processor_log (
     operation       TEXT    NOT NULL,
     patient_id      INTEGER,
     payment_id      INTEGER,
+    -- Our payment's idempotency key as sent to the gateway (NMI orderid, Stripe Idempotency-Key).
+    payment_key     TEXT,
     http_status     INTEGER,
     duration_ms     INTEGER NOT NULL,
     outcome         TEXT    NOT NULL,
     request         TEXT    NOT NULL,
     response        TEXT    NOT NULL
 );
-CREATE INDEX processor_log_payment ON processor_log (payment_id);
+CREATE INDEX processor_log_payment ON processor_log (payment_key);
+CREATE INDEX processor_log_at ON processor_log (at);
 CREATE INDEX processor_log_patient ON processor_log (patient_id);
 
 -- Who changed what. Each row's hash covers the row and the previous row's hash.

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use clinicpay_domain::{Clock, FixedClock, NewPatient, PatientId, PatientType, Role, SystemClock};
+use clinicpay_domain::{
+    Clock, FixedClock, NewPatient, PatientId, PatientType, PaymentId, Role, SystemClock,
+};
 use clinicpay_services::{Actor, ServiceError, Services};
 use clinicpay_store::Store;
 
 mod output;
+mod sim;
 use output::Out;
 
 #[derive(Parser)]
@@ -69,6 +72,41 @@ enum Command {
     Audit(AuditCommand),
     /// The front desk's overview: counts, expiring cards, who needs a call.
     Overview,
+    /// Redacted gateway calls, newest first.
+    ProcessorLog {
+        /// Only the calls of this payment (our payment number).
+        #[arg(long)]
+        payment: Option<PaymentId>,
+        /// Only the calls made for this patient.
+        #[arg(long)]
+        patient: Option<PatientId>,
+    },
+    /// The built-in gateway simulator.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Serve NMI's Payment and Query APIs and the Collect.js stand-in until stopped; prints the base URL.
+    Serve {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// A hosted-field token from a running simulator, as the card form would make it.
+    Token {
+        /// The simulator's base URL (as `sim serve` printed it).
+        #[arg(long = "sim")]
+        sim: String,
+        #[arg(long)]
+        gateway: clinicpay_domain::Gateway,
+        /// A test card number (the simulator's; never a real card).
+        #[arg(long)]
+        card: String,
+        /// Expiry as MM/YY.
+        #[arg(long, default_value = "12/30")]
+        exp: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +213,9 @@ pub fn database_url(db: Option<String>) -> Result<String, ServiceError> {
 }
 
 async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
+    if let Command::Sim(command) = cli.command {
+        return sim::run(command, out).await;
+    }
     let url = database_url(cli.db)?;
     let store = Store::open(&url).await?;
     let clock: Arc<dyn Clock> = match cli.now {
@@ -244,6 +285,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
         }
         Command::Overview => out.overview(&s.front_desk_overview(&actor().await?).await?),
+        Command::ProcessorLog { payment, patient } => {
+            out.processor_log(&s.processor_log(&actor().await?, payment, patient).await?)
+        }
+        Command::Sim(_) => unreachable!("handled before the database is opened"),
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::ServiceError;
 use clinicpay_store::activity::ChainReport;
+use clinicpay_store::processor_log::LogEntry;
 use comfy_table::{presets::UTF8_HORIZONTAL_ONLY, Table};
 use serde::Serialize;
 
@@ -233,6 +234,46 @@ impl Out {
                 }
                 println!("{t}");
             }
+        }
+    }
+
+    pub fn processor_log(&self, entries: &[LogEntry]) {
+        if !self.json(entries) {
+            if entries.is_empty() {
+                println!("No gateway calls recorded for this.");
+                return;
+            }
+            let mut t = table(&[
+                "When", "Gateway", "Call", "Payment", "HTTP", "Took", "Outcome",
+            ]);
+            for e in entries {
+                t.add_row(vec![
+                    e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    e.gateway.clone(),
+                    e.operation.clone(),
+                    e.payment_key.clone().unwrap_or_default(),
+                    e.http_status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "—".into()),
+                    format!("{} ms", e.duration_ms),
+                    e.outcome.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn sim_serving(&self, base_url: &str) {
+        if !self.json(&serde_json::json!({"base_url": base_url})) {
+            println!("{base_url}");
+        }
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+    }
+
+    pub fn sim_token(&self, token: &str) {
+        if !self.json(&serde_json::json!({"token": token})) {
+            println!("{token}");
         }
     }
 }

@@ -152,6 +152,8 @@ on_both_databases! {
         assert_eq!(profile["activity"][0]["actor"], "cy");
         let (code, cards) = json(db, &["--as", "cy", "cards", "list", &id.to_string()]);
         assert_eq!((code, cards), (0, serde_json::json!([])));
+        let (code, log) = json(db, &["--as", "cy", "processor-log", "--patient", &id.to_string()]);
+        assert_eq!((code, log), (0, serde_json::json!([])));
     }
 
     async fn the_overview_prints_amounts_as_minor_units_and_currency(db: &TestDb) {
@@ -176,4 +178,58 @@ on_both_databases! {
             }
         }
     }
+}
+
+/// `clinicpay sim serve` prints its base URL and serves; `sim token` turns a test card into a single-use
+/// Collect.js token through it, and refuses what the hosted fields would refuse.
+#[test]
+fn the_simulator_serves_and_makes_hosted_field_tokens() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+        .args(["sim", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the simulator");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let token = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+            .args(["--json", "sim", "token", "--sim", &base])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        )
+    };
+    let (code, v) = token(&[
+        "--gateway",
+        "nmi",
+        "--card",
+        "4111111111111111",
+        "--exp",
+        "12/30",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let t = v["token"].as_str().unwrap();
+    assert!(t.len() >= 30 && !t.contains("4111"), "{t}");
+    let (code, v) = token(&["--gateway", "nmi", "--card", "4111111111111112"]);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (3, Some("invalid_input")),
+        "{v}"
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Card number is invalid"));
+    server.kill().ok();
+    server.wait().ok();
 }

@@ -17,6 +17,7 @@ pub mod demo;
 mod error;
 pub mod overview;
 pub mod patients;
+pub mod processor_log;
 pub mod settings;
 pub mod staff;
 

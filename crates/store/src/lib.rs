@@ -21,6 +21,7 @@ pub mod billing;
 pub mod organization;
 pub mod patients;
 pub mod payment_methods;
+pub mod processor_log;
 pub mod staff;
 
 pub use error::{redact_url, StoreError};

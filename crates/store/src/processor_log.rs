@@ -1,0 +1,111 @@
+//! Every call to a gateway, as the gateways layer redacted it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{from_millis, to_millis, Executor, Result, Tx};
+
+#[derive(Debug, Clone)]
+pub struct NewLogEntry {
+    pub at: DateTime<Utc>,
+    pub gateway: String,
+    pub operation: String,
+    pub patient_id: Option<i64>,
+    pub payment_key: Option<String>,
+    pub http_status: Option<i64>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub request: String,
+    pub response: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub gateway: String,
+    pub operation: String,
+    pub patient_id: Option<i64>,
+    pub payment_key: Option<String>,
+    pub http_status: Option<i64>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub request: String,
+    pub response: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: i64,
+    gateway: String,
+    operation: String,
+    patient_id: Option<i64>,
+    payment_key: Option<String>,
+    http_status: Option<i64>,
+    duration_ms: i64,
+    outcome: String,
+    request: String,
+    response: String,
+}
+
+pub async fn insert(tx: &mut Tx, e: &NewLogEntry) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "INSERT INTO processor_log (at, gateway, operation, patient_id, payment_key, http_status, duration_ms,
+             outcome, request, response)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        to_millis(e.at),
+        &e.gateway,
+        &e.operation,
+        e.patient_id,
+        e.payment_key.as_deref(),
+        e.http_status,
+        e.duration_ms,
+        &e.outcome,
+        &e.request,
+        &e.response
+    )?;
+    Ok(())
+}
+
+/// The newest entries, optionally only those of one payment (by our payment id) or one patient.
+pub async fn list(
+    ex: &mut impl Executor,
+    payment_id: Option<i64>,
+    patient_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LogEntry>> {
+    let rows = sql_as!(
+        ex,
+        Row,
+        fetch_all,
+        "SELECT id, at, gateway, operation, patient_id, payment_key, http_status, duration_ms, outcome, request,
+             response
+         FROM processor_log l
+         WHERE ($1 IS NULL OR l.payment_key IN (SELECT idempotency_key FROM payments WHERE id = $1))
+           AND ($2 IS NULL OR l.patient_id = $2
+                OR l.payment_key IN (SELECT idempotency_key FROM payments WHERE patient_id = $2))
+         ORDER BY l.id DESC LIMIT $3",
+        payment_id,
+        patient_id,
+        limit
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LogEntry {
+            id: r.id,
+            at: from_millis(r.at),
+            gateway: r.gateway,
+            operation: r.operation,
+            patient_id: r.patient_id,
+            payment_key: r.payment_key,
+            http_status: r.http_status,
+            duration_ms: r.duration_ms,
+            outcome: r.outcome,
+            request: r.request,
+            response: r.response,
+        })
+        .collect())
+}
