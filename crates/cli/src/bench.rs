@@ -2,6 +2,7 @@
 //! not a test: speed is reported, never asserted.
 //!
 //!   clinicpay-bench search [--db URL] [--patients 200000]
+//!   clinicpay-bench gateways [--calls 1000]
 //!
 //! Seeds the demo clinic with N patients into an empty database (timing it), then times patient search
 //! as the services answer it and as a `clinicpay patients search` process answers it end to end.
@@ -49,9 +50,18 @@ async fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    if args.get(1).map(String::as_str) != Some("search") {
-        eprintln!("usage: clinicpay-bench search [--db URL] [--patients N]");
-        std::process::exit(2);
+    match args.get(1).map(String::as_str) {
+        Some("search") => {}
+        Some("gateways") => {
+            let calls = arg("--calls").and_then(|c| c.parse().ok()).unwrap_or(1000);
+            return gateways(calls).await;
+        }
+        _ => {
+            eprintln!(
+                "usage: clinicpay-bench search [--db URL] [--patients N] | gateways [--calls N]"
+            );
+            std::process::exit(2);
+        }
     }
     let patients: u32 = arg("--patients")
         .and_then(|p| p.parse().ok())
@@ -165,4 +175,107 @@ async fn main() {
         );
     }
     store.close().await;
+}
+
+/// What the NMI client adds over the simulator's own answer time: the same requests sent raw with
+/// reqwest, then through the client (form building, reply parsing, outcome mapping, redaction, log entry).
+async fn gateways(calls: usize) {
+    use clinicpay_domain::{Currency, Money};
+    use clinicpay_gateways::nmi::NmiClient;
+    use clinicpay_gateways::{
+        CardHolder, ChargeRequest, MemoryLog, PaymentGateway, Secret, DEFAULT_TIMEOUT,
+    };
+    use clinicpay_sim::{SimConfig, Simulator};
+
+    let key = "bench-key";
+    let sim = Simulator::start(SimConfig {
+        nmi_security_key: Some(key.into()),
+        port: 0,
+    })
+    .await
+    .expect("simulator");
+    let client = NmiClient::new(
+        Some(&sim.base_url()),
+        Secret::new(key),
+        Arc::new(MemoryLog::default()),
+        DEFAULT_TIMEOUT,
+    );
+    let token = sim.payment_token("4111111111111111", "1230");
+    let card = client
+        .save_card(
+            &CardHolder {
+                name: "Bench Mark".into(),
+                email: "bench@example.com".into(),
+            },
+            &token,
+        )
+        .await
+        .expect("save card");
+    let raw = reqwest::Client::new();
+    let transact = format!("{}/api/transact.php", sim.base_url());
+    let query = format!("{}/api/query.php", sim.base_url());
+
+    let mut raw_sale = Vec::with_capacity(calls);
+    let mut client_sale = Vec::with_capacity(calls);
+    let mut raw_query = Vec::with_capacity(calls);
+    let mut client_lookup = Vec::with_capacity(calls);
+    for i in 0..calls {
+        // Interleaved, so both see the same machine.
+        let order = format!("raw-{i}");
+        let t = Instant::now();
+        raw.post(&transact)
+            .form(&[
+                ("security_key", key),
+                ("type", "sale"),
+                ("customer_vault_id", &card.token),
+                ("amount", "12.34"),
+                ("currency", "USD"),
+                ("orderid", &order),
+            ])
+            .send()
+            .await
+            .expect("raw sale")
+            .text()
+            .await
+            .expect("raw body");
+        raw_sale.push(t.elapsed());
+
+        let t = Instant::now();
+        client
+            .charge(&ChargeRequest {
+                payment_key: format!("client-{i}"),
+                card_token: card.token.clone(),
+                amount: Money::from_minor(1234, Currency::USD),
+            })
+            .await;
+        client_sale.push(t.elapsed());
+
+        let t = Instant::now();
+        raw.post(&query)
+            .form(&[("security_key", key), ("order_id", order.as_str())])
+            .send()
+            .await
+            .expect("raw query")
+            .text()
+            .await
+            .expect("raw xml");
+        raw_query.push(t.elapsed());
+
+        let t = Instant::now();
+        client.lookup(&format!("client-{i}")).await.expect("lookup");
+        client_lookup.push(t.elapsed());
+    }
+    let report = |name: &str, raw: &mut Vec<Duration>, ours: &mut Vec<Duration>| {
+        raw.sort();
+        ours.sort();
+        let (r50, r95) = (percentile(raw, 0.5), percentile(raw, 0.95));
+        let (o50, o95) = (percentile(ours, 0.5), percentile(ours, 0.95));
+        println!(
+            "{name:<8} simulator alone p50 {} p95 {} · through the client p50 {} p95 {} · added p50 {} p95 {}",
+            ms(r50), ms(r95), ms(o50), ms(o95), ms(o50.saturating_sub(r50)), ms(o95.saturating_sub(r95))
+        );
+    };
+    println!("NMI client over the simulator, {calls} calls each (interleaved, one connection pool each):");
+    report("sale", &mut raw_sale, &mut client_sale);
+    report("lookup", &mut raw_query, &mut client_lookup);
 }
