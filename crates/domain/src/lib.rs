@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod clock;
+pub mod decline;
 pub mod error;
 pub mod gateway;
 pub mod ids;
