@@ -246,7 +246,7 @@ impl Out {
             let mut t = table(&[
                 "When", "Gateway", "Call", "Payment", "HTTP", "Took", "Outcome",
             ]);
-            for e in entries {
+            for e in entries.iter().map(|e| &e.call) {
                 t.add_row(vec![
                     e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                     e.gateway.clone(),

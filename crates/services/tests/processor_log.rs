@@ -32,9 +32,9 @@ on_both_databases! {
         assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }), "{outcome:?}");
 
         let entries = s.processor_log(&desk, None, Some(patient)).await.unwrap();
-        let ops: Vec<&str> = entries.iter().rev().map(|e| e.operation.as_str()).collect();
+        let ops: Vec<&str> = entries.iter().rev().map(|e| e.call.operation.as_str()).collect();
         assert_eq!(ops, ["vault.add_customer", "vault.report", "sale"]);
-        let sale = &entries[0];
+        let sale = &entries[0].call;
         assert_eq!((sale.payment_key.as_deref(), sale.http_status, sale.outcome.as_str()), (Some("log-test-1"), Some(200), "approved"));
         assert!(sale.request.contains("amount=25.00") && sale.request.contains("security_key=%5Bredacted%5D"), "{}", sale.request);
 

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::{from_millis, to_millis, Executor, Result, Tx};
 
-#[derive(Debug, Clone)]
+/// One gateway call, already redacted by the gateways layer.
+#[derive(Debug, Clone, Serialize)]
 pub struct NewLogEntry {
     pub at: DateTime<Utc>,
     pub gateway: String,
@@ -19,19 +20,12 @@ pub struct NewLogEntry {
     pub response: String,
 }
 
+/// A stored call: its row number and what was recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub id: i64,
-    pub at: DateTime<Utc>,
-    pub gateway: String,
-    pub operation: String,
-    pub patient_id: Option<i64>,
-    pub payment_key: Option<String>,
-    pub http_status: Option<i64>,
-    pub duration_ms: i64,
-    pub outcome: String,
-    pub request: String,
-    pub response: String,
+    #[serde(flatten)]
+    pub call: NewLogEntry,
 }
 
 #[derive(sqlx::FromRow)]
@@ -96,16 +90,18 @@ pub async fn list(
         .into_iter()
         .map(|r| LogEntry {
             id: r.id,
-            at: from_millis(r.at),
-            gateway: r.gateway,
-            operation: r.operation,
-            patient_id: r.patient_id,
-            payment_key: r.payment_key,
-            http_status: r.http_status,
-            duration_ms: r.duration_ms,
-            outcome: r.outcome,
-            request: r.request,
-            response: r.response,
+            call: NewLogEntry {
+                at: from_millis(r.at),
+                gateway: r.gateway,
+                operation: r.operation,
+                patient_id: r.patient_id,
+                payment_key: r.payment_key,
+                http_status: r.http_status,
+                duration_ms: r.duration_ms,
+                outcome: r.outcome,
+                request: r.request,
+                response: r.response,
+            },
         })
         .collect())
 }
