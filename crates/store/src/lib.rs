@@ -18,10 +18,12 @@ mod error;
 mod macros;
 pub mod activity;
 pub mod billing;
+pub mod ledger;
 pub mod organization;
 pub mod patients;
 pub mod payment_methods;
 pub mod processor_log;
+pub mod singleton;
 pub mod staff;
 
 pub use error::{redact_url, StoreError};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use clinicpay_domain::patient::phone_digits;
-use clinicpay_domain::{NewPatient, Patient, PatientId, PatientType};
+use clinicpay_domain::{Gateway, NewPatient, Patient, PatientId, PatientType};
 
 use crate::{from_millis, to_millis, Executor, Result, StoreError, Tx};
 
@@ -266,6 +266,40 @@ fn query_words(query: &str) -> Vec<String> {
         .collect();
     words.truncate(4);
     words
+}
+
+fn customer_column(gateway: Gateway) -> &'static str {
+    match gateway {
+        Gateway::Stripe => "stripe_customer_id",
+        Gateway::Nmi => "nmi_customer_ref",
+    }
+}
+
+/// The patient's customer record at a gateway (Stripe `cus_…`), if one was made.
+pub async fn gateway_customer(
+    ex: &mut impl Executor,
+    id: PatientId,
+    gateway: Gateway,
+) -> Result<Option<String>> {
+    let q = format!(
+        "SELECT {} FROM patients WHERE id = $1",
+        customer_column(gateway)
+    );
+    Ok(sql_scalar!(ex, Option<String>, fetch_optional, &q, id.0)?.flatten())
+}
+
+pub async fn set_gateway_customer(
+    tx: &mut Tx,
+    id: PatientId,
+    gateway: Gateway,
+    customer: &str,
+) -> Result<()> {
+    let q = format!(
+        "UPDATE patients SET {} = $1 WHERE id = $2",
+        customer_column(gateway)
+    );
+    sql!(tx, execute, &q, customer, id.0)?;
+    Ok(())
 }
 
 #[cfg(test)]

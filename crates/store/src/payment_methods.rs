@@ -25,6 +25,7 @@ struct Row {
     is_default: bool,
     created_at: i64,
     removed_at: Option<i64>,
+    details_missing: bool,
 }
 
 impl TryFrom<Row> for PaymentMethod {
@@ -48,13 +49,14 @@ impl TryFrom<Row> for PaymentMethod {
             is_default: r.is_default,
             created_at: from_millis(r.created_at),
             removed_at: r.removed_at.map(from_millis),
+            details_missing: r.details_missing,
         })
     }
 }
 
 const COLUMNS: &str =
     "id, patient_id, gateway, token, brand, last4, exp_month, exp_year, cardholder_name,
-    nickname, country, fingerprint, is_default, created_at, removed_at";
+    nickname, country, fingerprint, is_default, created_at, removed_at, details_missing";
 
 pub async fn insert(
     tx: &mut Tx,
@@ -126,6 +128,63 @@ pub async fn set_default(tx: &mut Tx, patient: PatientId, card: PaymentMethodId)
         tx,
         execute,
         "UPDATE payment_methods SET is_default = TRUE WHERE id = $1 AND removed_at IS NULL",
+        card.0
+    )?;
+    Ok(())
+}
+
+/// Placeholders an imported card holds until the gateway's details are filled in (see migration 0002).
+pub const MISSING_LAST4: &str = "····";
+
+/// Records a card imported from a gateway without its display details (older NMI vault records).
+pub async fn insert_imported(
+    tx: &mut Tx,
+    patient: PatientId,
+    gateway: Gateway,
+    token: &str,
+    cardholder_name: &str,
+    is_default: bool,
+    at: DateTime<Utc>,
+) -> Result<PaymentMethod> {
+    let q = format!(
+        "INSERT INTO payment_methods (patient_id, gateway, token, brand, last4, exp_month, exp_year,
+             cardholder_name, is_default, created_at, details_missing)
+         VALUES ($1, $2, $3, 'unknown', $4, 12, 2099, $5, $6, $7, TRUE) RETURNING {COLUMNS}"
+    );
+    sql_as!(
+        tx,
+        Row,
+        fetch_one,
+        &q,
+        patient.0,
+        gateway.as_str(),
+        token,
+        MISSING_LAST4,
+        cardholder_name,
+        is_default,
+        to_millis(at)
+    )?
+    .try_into()
+}
+
+/// Fills in the details the gateway holds for a card that was imported without them.
+pub async fn fill_details(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    brand: CardBrand,
+    last4: &str,
+    expiry: CardExpiry,
+) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET brand = $1, last4 = $2, exp_month = $3, exp_year = $4,
+             details_missing = FALSE
+         WHERE id = $5 AND details_missing",
+        brand.as_str(),
+        last4,
+        expiry.month as i64,
+        expiry.year as i64,
         card.0
     )?;
     Ok(())

@@ -159,14 +159,38 @@ on_both_databases! {
         assert!(err.is_duplicate(), "{err}");
         tx.rollback().await.unwrap();
 
-        // Settling a pending payment as succeeded is refused the same way.
+        // No further attempt can even be recorded once the invoice is paid (it would reach the gateway).
         let mut tx = db.store.begin().await.unwrap();
-        let pending = billing::insert_payment(&mut tx, &payment(p.id, inv, "k4", PaymentStatus::Pending), now()).await.unwrap();
-        let err = billing::set_payment_status(&mut tx, pending, PaymentStatus::Pending, PaymentStatus::Succeeded, now())
-            .await
-            .unwrap_err();
+        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "k4", PaymentStatus::Pending), now()).await.unwrap_err();
         assert!(err.is_duplicate(), "{err}");
         tx.rollback().await.unwrap();
+
+        // While one attempt is being charged or waits for its outcome, a second one is refused.
+        let mut tx = db.store.begin().await.unwrap();
+        let other = billing::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
+        billing::insert_payment(&mut tx, &payment(p.id, other, "k5", PaymentStatus::Pending), now()).await.unwrap();
+        let err = billing::insert_payment(&mut tx, &payment(p.id, other, "k6", PaymentStatus::Pending), now()).await.unwrap_err();
+        assert!(err.is_duplicate(), "{err}");
+        tx.rollback().await.unwrap();
+        let mut tx = db.store.begin().await.unwrap();
+        let other = billing::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
+        let pending = billing::insert_payment(&mut tx, &payment(p.id, other, "k7", PaymentStatus::Pending), now()).await.unwrap();
+        // Once it failed, the next attempt may be recorded.
+        assert!(billing::set_payment_status(&mut tx, pending, PaymentStatus::Pending, PaymentStatus::Failed, now()).await.unwrap());
+        billing::insert_payment(&mut tx, &payment(p.id, other, "k8", PaymentStatus::Pending), now()).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn a_singleton_job_runs_in_one_worker_at_a_time(db: &TestDb) {
+        let ttl = chrono::Duration::minutes(10);
+        let first = db.store.try_singleton("janitor", "worker-a", now(), ttl).await.unwrap().expect("free");
+        assert!(db.store.try_singleton("janitor", "worker-b", now(), ttl).await.unwrap().is_none());
+        // Another job is not blocked by it.
+        let other = db.store.try_singleton("reminders", "worker-b", now(), ttl).await.unwrap().expect("free");
+        first.release().await.unwrap();
+        let second = db.store.try_singleton("janitor", "worker-b", now(), ttl).await.unwrap().expect("released");
+        second.release().await.unwrap();
+        other.release().await.unwrap();
     }
 
     async fn an_idempotency_key_is_used_once(db: &TestDb) {
