@@ -155,11 +155,18 @@ pub struct PaymentMethod {
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub removed_at: Option<DateTime<Utc>>,
+    /// Imported without brand, last four or expiry (older NMI vault records): those fields hold
+    /// placeholders until the gateway's details are filled in.
+    #[serde(default)]
+    pub details_missing: bool,
 }
 
 impl PaymentMethod {
     /// "Visa ending in 1234", the documents' way of naming a card.
     pub fn describe(&self) -> String {
+        if self.details_missing {
+            return format!("{} card (brand and last four not yet loaded)", self.gateway);
+        }
         format!("{} ending in {}", self.brand, self.last4)
     }
 
@@ -336,6 +343,7 @@ mod tests {
             is_default: default,
             created_at: at(2024, 1, id as u32),
             removed_at: None,
+            details_missing: false,
         }
     }
 

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 pub mod nmi;
 pub mod redact;
+pub mod stripe;
 
 /// A secret (API key) that never shows in Debug output or logs.
 #[derive(Clone)]
@@ -32,6 +33,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The `code` of a [`GatewayError::Rejected`] when the gateway has no such card (already deleted).
+pub const NOT_FOUND: &str = "not_found";
+
 /// How long any one gateway call may take before its outcome counts as unknown.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -44,6 +48,12 @@ pub struct SavedCard {
     pub last4: String,
     pub exp_month: u32,
     pub exp_year: i32,
+    /// The gateway's customer the card is saved under (Stripe `cus_…`); NMI vault records stand alone.
+    pub customer: Option<String>,
+    /// The issuing country (ISO 3166 alpha-2), when the gateway tells.
+    pub country: Option<String>,
+    /// The gateway's fingerprint of the card number, to spot the same card saved twice.
+    pub fingerprint: Option<String>,
 }
 
 /// Who the card belongs to, for the gateway's customer record.
@@ -51,6 +61,10 @@ pub struct SavedCard {
 pub struct CardHolder {
     pub name: String,
     pub email: String,
+    /// Our patient id, written into the gateway's customer metadata.
+    pub patient_ref: String,
+    /// The patient's existing customer at this gateway (Stripe `cus_…`), if one was made before.
+    pub customer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +73,8 @@ pub struct ChargeRequest {
     pub payment_key: String,
     /// The saved card's gateway reference.
     pub card_token: String,
+    /// The gateway customer the card is saved under (Stripe needs it to charge and to look up).
+    pub customer: Option<String>,
     pub amount: Money,
 }
 
@@ -161,8 +177,8 @@ pub trait PaymentGateway: Send + Sync {
     /// The brand, last four and expiry the gateway holds for a saved card.
     async fn card_details(&self, card_token: &str) -> Result<SavedCard, GatewayError>;
     async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome;
-    /// Finds the charge made with our payment key, if any.
-    async fn lookup(&self, payment_key: &str) -> Result<LookupOutcome, GatewayError>;
+    /// Finds the charge made for this request (by its payment key), if any, without charging.
+    async fn lookup(&self, request: &ChargeRequest) -> Result<LookupOutcome, GatewayError>;
     /// Refunds all (None) or part of a charge, against the original transaction.
     async fn refund(
         &self,
@@ -170,6 +186,12 @@ pub trait PaymentGateway: Send + Sync {
         amount: Option<Money>,
         refund_key: &str,
     ) -> ChargeOutcome;
+    /// Finds the refund made with our refund key against a charge, if any, without refunding.
+    async fn lookup_refund(
+        &self,
+        charge_reference: &str,
+        refund_key: &str,
+    ) -> Result<LookupOutcome, GatewayError>;
     async fn delete_card(&self, card_token: &str) -> Result<(), GatewayError>;
     /// A harmless call that proves the credentials work.
     async fn check(&self) -> Result<(), GatewayError>;

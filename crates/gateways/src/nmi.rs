@@ -317,6 +317,9 @@ fn saved_card(token: &str, r: &Record) -> Option<SavedCard> {
         last4,
         exp_month,
         exp_year,
+        customer: None,
+        country: None,
+        fingerprint: None,
     })
 }
 
@@ -426,6 +429,10 @@ impl PaymentGateway for NmiClient {
                 let f = parse_reply(&body);
                 let get = |k: &str| f.get(k).cloned().unwrap_or_default();
                 match (status, f.get("response").map(String::as_str)) {
+                    // Rate limited: refused before anything was done.
+                    (429, _) => ChargeOutcome::RetryableFailure {
+                        message: "NMI asked ClinicPay to slow down (HTTP 429)".into(),
+                    },
                     (200, Some("1")) => ChargeOutcome::Succeeded {
                         reference: get("transactionid"),
                     },
@@ -455,7 +462,8 @@ impl PaymentGateway for NmiClient {
         }
     }
 
-    async fn lookup(&self, payment_key: &str) -> Result<LookupOutcome, GatewayError> {
+    async fn lookup(&self, request: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {
+        let payment_key = request.payment_key.as_str();
         let records = self
             .query(
                 "query.order",
@@ -532,6 +540,37 @@ impl PaymentGateway for NmiClient {
         }
     }
 
+    async fn lookup_refund(
+        &self,
+        _charge_reference: &str,
+        refund_key: &str,
+    ) -> Result<LookupOutcome, GatewayError> {
+        let records = self
+            .query(
+                "query.refund",
+                Some(refund_key),
+                &[("order_id", refund_key)],
+            )
+            .await?;
+        let refunds: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.get("action_action_type").map(String::as_str) == Some("refund"))
+            .collect();
+        Ok(match refunds.last() {
+            None => LookupOutcome::NotFound,
+            Some(r) if r.get("action_success").map(String::as_str) == Some("1") => {
+                LookupOutcome::Found(ChargeOutcome::Succeeded {
+                    reference: r.get("transaction_id").cloned().unwrap_or_default(),
+                })
+            }
+            Some(r) => LookupOutcome::Found(ChargeOutcome::Declined {
+                code: r.get("action_response_code").cloned().unwrap_or_default(),
+                message: r.get("action_response_text").cloned().unwrap_or_default(),
+                reference: r.get("transaction_id").cloned(),
+            }),
+        })
+    }
+
     async fn delete_card(&self, card_token: &str) -> Result<(), GatewayError> {
         let sent = self
             .post(
@@ -546,10 +585,20 @@ impl PaymentGateway for NmiClient {
             .await;
         let f = self.payment_reply(sent)?;
         if f.get("response").map(String::as_str) == Some("1") {
-            Ok(())
-        } else {
-            Err(self.refusal(&f))
+            return Ok(());
         }
+        let text = f.get("responsetext").cloned().unwrap_or_default();
+        if text
+            .to_ascii_lowercase()
+            .contains("invalid customer vault id")
+        {
+            return Err(GatewayError::Rejected {
+                gateway: Gateway::Nmi,
+                code: crate::NOT_FOUND.into(),
+                message: text,
+            });
+        }
+        Err(self.refusal(&f))
     }
 
     async fn check(&self) -> Result<(), GatewayError> {

@@ -7,9 +7,48 @@ const SECRET_FIELDS: &[&str] = &[
     "ccnumber",
     "password",
     "authorization",
+    "card[number]",
+    "card[cvc]",
+    "cvc",
 ];
 /// Fields holding tokens: only a short prefix is kept, enough to match log lines together.
 const TOKEN_FIELDS: &[&str] = &["payment_token", "client_secret"];
+/// JSON members holding a card number in full (only the simulator's own card objects could).
+const JSON_SECRET_MEMBERS: &[&str] = &["number", "cvc", "secret", "client_secret"];
+
+/// Redacts a JSON reply member by member: secrets and client secrets go, card numbers anywhere are masked.
+pub fn json(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            scrub(&mut v);
+            v.to_string()
+        }
+        Err(_) => text(body),
+    }
+}
+
+fn scrub(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, member) in map.iter_mut() {
+                if JSON_SECRET_MEMBERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    if let serde_json::Value::String(s) = member {
+                        *s = if k == "client_secret" {
+                            token_prefix(s)
+                        } else {
+                            "[redacted]".into()
+                        };
+                    }
+                } else {
+                    scrub(member);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+        serde_json::Value::String(s) => *s = text(s),
+        _ => {}
+    }
+}
 
 /// Redacts a form-encoded or `key=value&…` body field by field, then masks digit runs that look like
 /// card numbers anywhere in what is left.
@@ -115,6 +154,24 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("payment_token=000000"), "{r}");
+    }
+
+    #[test]
+    fn stripe_json_keeps_ids_and_loses_client_secrets_and_numbers() {
+        let body = r#"{"id":"seti_1","client_secret":"seti_1_secret_abcdef","card":{"number":"4242424242424242","last4":"4242"},"note":"4000 0000 0000 0002"}"#;
+        let r = json(body);
+        assert!(
+            r.contains("\"id\":\"seti_1\"") && r.contains("\"last4\":\"4242\""),
+            "{r}"
+        );
+        assert!(
+            !r.contains("secret_abcdef") && !r.contains("4242424242424242"),
+            "{r}"
+        );
+        assert!(r.contains("[card ••0002]"), "{r}");
+        let form_body = "card[number]=4242424242424242&card[cvc]=123&type=card";
+        let f = form(form_body);
+        assert!(!f.contains("4242424242424242") && !f.contains("123"), "{f}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ const KEY: &str = "sim-security-key-6457Thfj624V5r7W";
 async fn setup(timeout: Duration) -> (Simulator, NmiClient, Arc<MemoryLog>) {
     let sim = Simulator::start(SimConfig {
         nmi_security_key: Some(KEY.into()),
-        port: 0,
+        ..SimConfig::default()
     })
     .await
     .unwrap();
@@ -36,6 +36,8 @@ fn holder() -> CardHolder {
     CardHolder {
         name: "John Smith".into(),
         email: "john@example.com".into(),
+        patient_ref: "1".into(),
+        customer: None,
     }
 }
 
@@ -48,6 +50,7 @@ fn charge(card: &SavedCard, key: &str, minor: i64) -> ChargeRequest {
     ChargeRequest {
         payment_key: key.into(),
         card_token: card.token.clone(),
+        customer: None,
         amount: usd(minor),
     }
 }
@@ -99,11 +102,11 @@ async fn a_saved_card_is_charged_off_session_once() {
         ("pay-1", 4900, "sale")
     );
     assert_eq!(
-        client.lookup("pay-1").await.unwrap(),
+        client.lookup(&charge(&card, "pay-1", 0)).await.unwrap(),
         LookupOutcome::Found(outcome)
     );
     assert_eq!(
-        client.lookup("pay-never").await.unwrap(),
+        client.lookup(&charge(&card, "pay-never", 0)).await.unwrap(),
         LookupOutcome::NotFound
     );
 }
@@ -141,6 +144,26 @@ async fn nmi_test_mode_declines_carry_nmis_own_code_and_message() {
 }
 
 #[tokio::test]
+async fn staff_read_each_nmi_decline_with_its_reason_next_step_and_nmis_own_words() {
+    use clinicpay_domain::{decline, Gateway};
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    for (number, said) in [
+        ("4000000000009995", "The bank declined: insufficient funds. ClinicPay retries on the next scheduled day; the patient can also pay with another card. (NMI 202: Insufficient funds)"),
+        ("4000000000000069", "The card has expired. Ask the patient for another card; this one will not be charged again. (NMI 223: Expired card)"),
+        ("4000000000000259", "The bank asked to stop recurring charges on this card. Do not charge this card again for the plan; ask the patient how they want to pay. (NMI 261: Declined-Stop all recurring payments)"),
+    ] {
+        let card = saved(&sim, &client, number).await;
+        let ChargeOutcome::Declined { code, message, .. } =
+            client.charge(&charge(&card, &format!("staff-{number}"), 4900)).await
+        else {
+            panic!("{number} was not declined")
+        };
+        let advice = decline::advise(Gateway::Nmi, &code);
+        assert_eq!(advice.staff_message(Gateway::Nmi, &code, &message), said);
+    }
+}
+
+#[tokio::test]
 async fn a_timeout_after_the_charge_was_taken_is_unknown_and_the_lookup_finds_the_charge() {
     let (sim, client, _) = setup(Duration::from_millis(800)).await;
     let card = saved(&sim, &client, "4111111111111111").await;
@@ -151,7 +174,10 @@ async fn a_timeout_after_the_charge_was_taken_is_unknown_and_the_lookup_finds_th
         "never 'failed': {outcome:?}"
     );
     assert_eq!(sales(&sim), 1, "the gateway did take the money");
-    let found = client.lookup("pay-timeout").await.unwrap();
+    let found = client
+        .lookup(&charge(&card, "pay-timeout", 0))
+        .await
+        .unwrap();
     assert!(
         matches!(found, LookupOutcome::Found(ChargeOutcome::Succeeded { .. })),
         "{found:?}"
@@ -169,7 +195,10 @@ async fn a_dropped_connection_is_unknown_and_the_lookup_tells_whether_money_move
         "{outcome:?}"
     );
     assert!(matches!(
-        client.lookup("pay-drop-after").await.unwrap(),
+        client
+            .lookup(&charge(&card, "pay-drop-after", 0))
+            .await
+            .unwrap(),
         LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
     ));
 
@@ -180,7 +209,10 @@ async fn a_dropped_connection_is_unknown_and_the_lookup_tells_whether_money_move
         "{outcome:?}"
     );
     assert_eq!(
-        client.lookup("pay-drop-before").await.unwrap(),
+        client
+            .lookup(&charge(&card, "pay-drop-before", 0))
+            .await
+            .unwrap(),
         LookupOutcome::NotFound
     );
     assert_eq!(sales(&sim), 1);
@@ -196,7 +228,7 @@ async fn a_5xx_or_a_malformed_answer_is_unknown_never_failed() {
         ChargeOutcome::Unknown { .. }
     ));
     assert_eq!(
-        client.lookup("pay-503").await.unwrap(),
+        client.lookup(&charge(&card, "pay-503", 0)).await.unwrap(),
         LookupOutcome::NotFound
     );
     sim.inject("/api/transact.php", 1, Fault::MalformedBody);
@@ -205,7 +237,7 @@ async fn a_5xx_or_a_malformed_answer_is_unknown_never_failed() {
         ChargeOutcome::Unknown { .. }
     ));
     assert!(matches!(
-        client.lookup("pay-html").await.unwrap(),
+        client.lookup(&charge(&card, "pay-html", 0)).await.unwrap(),
         LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
     ));
 }
@@ -224,6 +256,7 @@ async fn a_gateway_that_cannot_be_reached_is_a_retryable_failure() {
         .charge(&ChargeRequest {
             payment_key: "pay-x".into(),
             card_token: "1".into(),
+            customer: None,
             amount: usd(1000),
         })
         .await;
@@ -277,6 +310,10 @@ async fn deleting_a_card_deletes_the_vault_customer() {
     assert!(
         err.to_string().contains("Invalid Customer Vault Id"),
         "{err}"
+    );
+    assert!(
+        matches!(&err, GatewayError::Rejected { code, .. } if code == NOT_FOUND),
+        "{err:?}"
     );
     assert!(client.card_details(&card.token).await.is_err());
 }

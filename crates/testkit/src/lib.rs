@@ -2,6 +2,9 @@
 //! PostgreSQL in a fresh schema of the server on 127.0.0.1:5432 (or `CLINICPAY_TEST_PG`). A test never
 //! skips when PostgreSQL is missing: it fails and says how to start it.
 
+pub mod localstripe;
+pub use localstripe::LocalStripe;
+
 use clinicpay_store::Store;
 use sqlx::Connection;
 use std::path::PathBuf;
@@ -135,6 +138,55 @@ macro_rules! on_both_databases {
             }
         }
     )*};
+}
+
+/// Every row of every table as text (JSON per row), to search the whole database for what must never be
+/// stored: card numbers, CVCs, API secrets.
+pub async fn dump_text(db: &TestDb) -> String {
+    let mut out = String::new();
+    let mut tx = db.store.begin().await.expect("begin");
+    match &mut tx {
+        clinicpay_store::Tx::Sqlite(t) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(&mut **t)
+            .await
+            .expect("tables");
+            for table in tables {
+                let columns: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                        .fetch_all(&mut **t)
+                        .await
+                        .expect("columns");
+                let quoted: Vec<String> = columns.iter().map(|c| format!("quote({c})")).collect();
+                let q = format!("SELECT json_array({}) FROM \"{table}\"", quoted.join(", "));
+                let rows: Vec<String> = sqlx::query_scalar(&q)
+                    .fetch_all(&mut **t)
+                    .await
+                    .unwrap_or_else(|e| panic!("{q}: {e}"));
+                out.push_str(&format!("{table}: {}\n", rows.join("\n")));
+            }
+        }
+        clinicpay_store::Tx::Postgres(t) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(&mut **t)
+            .await
+            .expect("tables");
+            for table in tables {
+                let q = format!("SELECT row_to_json(x)::text FROM \"{table}\" x");
+                let rows: Vec<String> = sqlx::query_scalar(&q)
+                    .fetch_all(&mut **t)
+                    .await
+                    .unwrap_or_else(|e| panic!("{q}: {e}"));
+                out.push_str(&format!("{table}: {}\n", rows.join("\n")));
+            }
+        }
+    }
+    tx.rollback().await.ok();
+    out
 }
 
 /// A summary of everything stored: row counts of every table, the settings and the activity-log head.
