@@ -3,21 +3,30 @@
 //! (`/api/query.php`, XML out), a customer vault, a transaction ledger, test-mode behaviours, and a
 //! Collect.js stand-in that turns typed test card numbers into single-use payment tokens.
 //!
+//! Under `/stripe` it also serves the subset of Stripe's API ClinicPay uses (customers, setup intents,
+//! payment methods, payment intents, refunds) as Stripe documents it, including what localstripe lacks:
+//! `Idempotency-Key` replay, `decline_code`s, 429s and lost replies.
+//!
 //! Tests put it under faults per request: latency, an HTTP status (5xx, 429), a reply lost *after* the
 //! charge was recorded, a dropped connection, a malformed body.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 pub mod cards;
 mod collect;
 mod nmi;
+mod stripe;
 
 pub use nmi::{NmiState, Transaction};
+pub use stripe::StripeState;
 
 /// Something to go wrong with the next matching requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +55,71 @@ struct FaultRule {
 #[derive(Default)]
 pub(crate) struct Shared {
     pub nmi: NmiState,
+    pub stripe: StripeState,
     faults: Vec<FaultRule>,
     pub requests: usize,
+    state_file: Option<PathBuf>,
+    /// Requests per second the gateway accepts before answering 429, like a real gateway's rate limit.
+    rate: Option<RateLimit>,
+    pub(crate) rate_limited: usize,
+}
+
+/// A token bucket refilled at `per_second`, holding at most one second's worth.
+#[derive(Debug, Clone)]
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second.max(1.0));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What `--state FILE` keeps between runs: the vault, the ledger and the Stripe objects.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    nmi: NmiState,
+    stripe: StripeState,
+}
+
+impl Shared {
+    /// Writes the gateways' state to the state file, if there is one (whole file, then renamed, so a
+    /// crash never leaves half a file).
+    fn persist(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let saved = serde_json::json!({ "nmi": &self.nmi, "stripe": &self.stripe });
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, saved.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
 }
 
 impl Shared {
     /// The fault for this request, if a rule matches; uses up one of its times.
     pub(crate) fn take_fault(&mut self, path: &str) -> Option<Fault> {
         self.requests += 1;
+        // Over the rate limit: refused before any work, as a gateway's 429 is.
+        if let Some(rate) = self.rate.as_mut() {
+            if !rate.allow() {
+                self.rate_limited += 1;
+                return Some(Fault::Status(429));
+            }
+        }
         let rule = self
             .faults
             .iter_mut()
@@ -75,14 +141,65 @@ pub struct Simulator {
 pub struct SimConfig {
     /// The NMI security key it accepts; None accepts any non-empty key.
     pub nmi_security_key: Option<String>,
+    /// The Stripe secret key it accepts; None accepts any non-empty `sk_…` key.
+    pub stripe_secret_key: Option<String>,
     /// 0 picks a free port.
     pub port: u16,
+    /// Keep the vault, ledger and Stripe objects in this file across restarts (training mode).
+    pub state_file: Option<PathBuf>,
+    /// Answer 429 beyond this many requests per second (None: no limit).
+    pub rate_limit_per_second: Option<u32>,
+}
+
+/// The message a dropped-connection fault panics with: the handler's task ends without an answer and
+/// hyper closes the connection, which is what the client must see.
+const DROPPED: &str = "simulated dropped connection";
+
+/// Keeps the simulated drops out of the process's error output (they are the point, not a bug); every
+/// other panic is reported as before.
+fn quiet_simulated_drops() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !message.starts_with(DROPPED) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        quiet_simulated_drops();
+        let (mut nmi, mut stripe) = match config.state_file.as_deref().map(std::fs::read_to_string)
+        {
+            Some(Ok(text)) => {
+                let saved: SavedState = serde_json::from_str(&text).map_err(|e| {
+                    std::io::Error::other(format!("the simulator's state file is unreadable ({e})"))
+                })?;
+                (saved.nmi, saved.stripe)
+            }
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => (NmiState::new(None), StripeState::default()),
+        };
+        nmi.security_key = config.nmi_security_key.clone();
+        stripe.secret_key = config.stripe_secret_key.clone();
         let shared = Arc::new(Mutex::new(Shared {
-            nmi: NmiState::new(config.nmi_security_key.clone()),
+            nmi,
+            stripe,
+            state_file: config.state_file.clone(),
+            rate: config.rate_limit_per_second.map(|r| RateLimit {
+                per_second: f64::from(r),
+                tokens: f64::from(r),
+                last: std::time::Instant::now(),
+            }),
             ..Shared::default()
         }));
         let app = Router::new()
@@ -90,6 +207,7 @@ impl Simulator {
             .route("/api/query.php", post(nmi::query))
             .route("/token/Collect.js", get(collect::script))
             .route("/token/tokenize", post(collect::tokenize))
+            .route("/stripe/{*rest}", any(stripe::handle))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
@@ -126,6 +244,16 @@ impl Simulator {
             });
     }
 
+    /// Requests refused with 429 by the rate limit.
+    pub fn rate_limited(&self) -> usize {
+        self.shared.lock().expect("sim state").rate_limited
+    }
+
+    /// Removes every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.shared.lock().expect("sim state").faults.clear();
+    }
+
     /// A single-use payment token for a card, as Collect.js would hand it to the page.
     pub fn payment_token(&self, number: &str, exp_mmyy: &str) -> String {
         self.shared
@@ -140,6 +268,72 @@ impl Simulator {
         self.shared.lock().expect("sim state").nmi.ledger.clone()
     }
 
+    /// Every PaymentIntent the Stripe side holds, oldest first, as Stripe would show them.
+    pub fn stripe_payment_intents(&self) -> Vec<serde_json::Value> {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .payment_intents()
+    }
+
+    /// Every refund the Stripe side holds, oldest first.
+    pub fn stripe_refunds(&self) -> Vec<serde_json::Value> {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .refunds
+            .clone()
+    }
+
+    /// A Stripe PaymentMethod for a card, as Stripe.js would create it from the card element.
+    pub fn stripe_payment_method(&self, number: &str, exp_month: u32, exp_year: i32) -> String {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .create_payment_method(number, exp_month, exp_year, "")
+    }
+
+    /// Stripe PaymentMethods attached to a customer (saved cards, as Stripe holds them).
+    pub fn stripe_attached_cards(&self) -> usize {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .attached_cards()
+    }
+
+    pub fn stripe_customers(&self) -> usize {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .customer_count()
+    }
+
+    /// Puts a card straight into the NMI vault, as an older system would have, and answers its vault id.
+    pub fn vault_card(&self, number: &str, exp_mmyy: &str) -> String {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .nmi
+            .vault_card(number, exp_mmyy)
+    }
+
+    /// The customer vault ids NMI holds.
+    pub fn vault_ids(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .nmi
+            .vault
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn vault_size(&self) -> usize {
         self.shared.lock().expect("sim state").nmi.vault.len()
     }
@@ -147,6 +341,60 @@ impl Simulator {
     /// Requests served so far (including faulted ones).
     pub fn requests(&self) -> usize {
         self.shared.lock().expect("sim state").requests
+    }
+}
+
+/// Applies the request's fault, if any, around `work`, which answers (status, content type, body).
+pub(crate) async fn with_faults(
+    shared: &Arc<Mutex<Shared>>,
+    path: &str,
+    work: impl FnOnce(&mut Shared) -> (StatusCode, &'static str, String),
+) -> Response {
+    let fault = shared.lock().expect("sim state").take_fault(path);
+    match &fault {
+        Some(Fault::Latency(d)) => tokio::time::sleep(*d).await,
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if path.starts_with("/stripe") {
+                let kind = if *code == 429 {
+                    "rate_limit_error"
+                } else {
+                    "api_error"
+                };
+                let body = serde_json::json!({"error": {
+                    "type": kind,
+                    "message": format!("Simulated HTTP {code} from the Stripe simulator."),
+                }});
+                return (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response();
+            }
+            return (status, "simulated gateway failure").into_response();
+        }
+        Some(Fault::DropBeforeCommit) => panic!("{DROPPED} (before the work)"),
+        _ => {}
+    }
+    let (status, content_type, body) = {
+        let mut state = shared.lock().expect("sim state");
+        let answer = work(&mut state);
+        state.persist();
+        answer
+    };
+    match fault {
+        Some(Fault::HangAfterCommit) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            body.into_response()
+        }
+        Some(Fault::DropAfterCommit) => panic!("{DROPPED} (after the work)"),
+        Some(Fault::MalformedBody) => (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>502 Bad Gateway</body>",
+        )
+            .into_response(),
+        _ => (status, [(header::CONTENT_TYPE, content_type)], body).into_response(),
     }
 }
 

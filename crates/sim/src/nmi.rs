@@ -2,24 +2,25 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{Datelike, Utc};
 
-use crate::cards::{behaviour_of, brand_of, masked, CardBehaviour};
-use crate::{Fault, Shared};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone)]
+use crate::cards::{behaviour_of, brand_of, masked, CardBehaviour};
+use crate::{with_faults, Shared};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Card {
     number: String,
     /// MMYY.
     exp: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct VaultRecord {
     card: Card,
     first_name: String,
@@ -28,7 +29,7 @@ pub(crate) struct VaultRecord {
 }
 
 /// One entry of the simulator's ledger: what NMI would have on record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub transaction_id: String,
     pub order_id: String,
@@ -49,9 +50,11 @@ pub struct Transaction {
     at: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct NmiState {
-    security_key: Option<String>,
+    /// Comes from the command line each start, never from the state file.
+    #[serde(skip)]
+    pub(crate) security_key: Option<String>,
     tokens: HashMap<String, Card>,
     pub(crate) vault: HashMap<String, VaultRecord>,
     pub ledger: Vec<Transaction>,
@@ -138,6 +141,24 @@ impl NmiState {
             },
         );
         token
+    }
+
+    /// A vault record made outside the Payment API (an older system's import).
+    pub(crate) fn vault_card(&mut self, number: &str, exp: &str) -> String {
+        let id = self.next();
+        self.vault.insert(
+            id.clone(),
+            VaultRecord {
+                card: Card {
+                    number: number.into(),
+                    exp: exp.into(),
+                },
+                first_name: String::new(),
+                last_name: String::new(),
+                email: String::new(),
+            },
+        );
+        id
     }
 
     fn authenticated(&self, f: &Fields) -> bool {
@@ -438,39 +459,6 @@ impl NmiState {
     }
 }
 
-/// Applies the request's fault, if any, around `work`.
-async fn with_faults(
-    shared: &Arc<Mutex<Shared>>,
-    path: &str,
-    content_type: &'static str,
-    work: impl FnOnce(&mut Shared) -> String,
-) -> Response {
-    let fault = shared.lock().expect("sim state").take_fault(path);
-    match &fault {
-        Some(Fault::Latency(d)) => tokio::time::sleep(*d).await,
-        Some(Fault::Status(code)) => {
-            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (status, "simulated gateway failure").into_response();
-        }
-        Some(Fault::DropBeforeCommit) => panic!("simulated dropped connection (before the work)"),
-        _ => {}
-    }
-    let body = work(&mut shared.lock().expect("sim state"));
-    match fault {
-        Some(Fault::HangAfterCommit) => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            body.into_response()
-        }
-        Some(Fault::DropAfterCommit) => panic!("simulated dropped connection (after the work)"),
-        Some(Fault::MalformedBody) => (
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>502 Bad Gateway</body>",
-        )
-            .into_response(),
-        _ => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
-    }
-}
-
 fn fields(body: &str) -> Fields {
     serde_urlencoded::from_str::<Vec<(String, String)>>(body)
         .unwrap_or_default()
@@ -480,22 +468,20 @@ fn fields(body: &str) -> Fields {
 
 pub(crate) async fn transact(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
     let f = fields(&body);
-    with_faults(
-        &shared,
-        "/api/transact.php",
-        "text/html; charset=UTF-8",
-        move |s| s.nmi.transact(&f),
-    )
+    with_faults(&shared, "/api/transact.php", move |s| {
+        (
+            StatusCode::OK,
+            "text/html; charset=UTF-8",
+            s.nmi.transact(&f),
+        )
+    })
     .await
 }
 
 pub(crate) async fn query(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
     let f = fields(&body);
-    with_faults(
-        &shared,
-        "/api/query.php",
-        "text/xml; charset=UTF-8",
-        move |s| s.nmi.query(&f),
-    )
+    with_faults(&shared, "/api/query.php", move |s| {
+        (StatusCode::OK, "text/xml; charset=UTF-8", s.nmi.query(&f))
+    })
     .await
 }

@@ -1,0 +1,730 @@
+//! The subset of Stripe's API ClinicPay uses, as Stripe documents it (../shared/reference/stripe.md):
+//! form-encoded requests, JSON objects back, `Authorization: Bearer sk_…`, and `Idempotency-Key`
+//! replay (same key and parameters → the first answer again; other parameters → 400
+//! `idempotency_error`). Test cards behave as on Stripe: the ones Stripe declines when they are set up
+//! for later fail at setup/attach with their `decline_code`; 4000000000000341 attaches and then fails
+//! when charged; 4000002500003155 needs the patient present.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::cards::{brand_of, luhn_ok};
+use crate::{with_faults, Shared};
+
+type Fields = HashMap<String, String>;
+type Answer = (StatusCode, Value);
+
+/// What a Stripe test card does.
+enum StripeCard {
+    Approve,
+    /// Declined whenever the card is verified: at setup, attach or charge (code, decline_code, message).
+    Declines(&'static str, &'static str, &'static str),
+    /// Attaches, then every charge is declined.
+    ChargeDeclines(&'static str, &'static str, &'static str),
+    /// Off-session charges need the cardholder to authenticate.
+    NeedsAuthentication,
+}
+
+fn card_behaviour(number: &str) -> StripeCard {
+    use StripeCard::*;
+    match number {
+        "4000000000000002" => Declines(
+            "card_declined",
+            "generic_decline",
+            "Your card was declined.",
+        ),
+        "4000000000009995" => Declines(
+            "card_declined",
+            "insufficient_funds",
+            "Your card has insufficient funds.",
+        ),
+        "4000000000009987" => Declines("card_declined", "lost_card", "Your card was declined."),
+        "4000000000009979" => Declines("card_declined", "stolen_card", "Your card was declined."),
+        "4000000000000069" => Declines("expired_card", "expired_card", "Your card has expired."),
+        "4000000000000127" => Declines(
+            "incorrect_cvc",
+            "incorrect_cvc",
+            "Your card's security code is incorrect.",
+        ),
+        "4000000000000119" => Declines(
+            "processing_error",
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+        "4000000000000341" => ChargeDeclines(
+            "card_declined",
+            "generic_decline",
+            "Your card was declined.",
+        ),
+        "4000002500003155" | "4000002760003184" => NeedsAuthentication,
+        _ => Approve,
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Card {
+    number: String,
+    json: Value,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+pub struct StripeState {
+    /// Comes from the command line each start, never from the state file.
+    #[serde(skip)]
+    pub(crate) secret_key: Option<String>,
+    next: u64,
+    customers: HashMap<String, Value>,
+    payment_methods: HashMap<String, Card>,
+    setup_intents: HashMap<String, Value>,
+    intents: Vec<Value>,
+    pub(crate) refunds: Vec<Value>,
+    /// Idempotency-Key → (what was asked, the answer given).
+    idempotency: HashMap<String, (String, u16, Value)>,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn error(status: u16, kind: &str, code: &str, message: &str) -> Answer {
+    let mut e = json!({"type": kind, "message": message});
+    if !code.is_empty() {
+        e["code"] = json!(code);
+    }
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        json!({ "error": e }),
+    )
+}
+
+fn missing(name: &str) -> Answer {
+    error(
+        400,
+        "invalid_request_error",
+        "parameter_missing",
+        &format!("Missing required param: {name}."),
+    )
+}
+
+fn no_such(kind: &str, id: &str) -> Answer {
+    error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        &format!("No such {kind}: '{id}'"),
+    )
+}
+
+fn list(data: Vec<Value>, url: &str) -> Answer {
+    (
+        StatusCode::OK,
+        json!({"object": "list", "data": data, "has_more": false, "url": url}),
+    )
+}
+
+fn metadata(f: &Fields) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in f {
+        if let Some(name) = k
+            .strip_prefix("metadata[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            m.insert(name.to_owned(), json!(v));
+        }
+    }
+    Value::Object(m)
+}
+
+impl StripeState {
+    pub fn new(secret_key: Option<String>) -> StripeState {
+        StripeState {
+            secret_key,
+            ..StripeState::default()
+        }
+    }
+
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}_sim{:014}", self.next)
+    }
+
+    pub(crate) fn attached_cards(&self) -> usize {
+        self.payment_methods
+            .values()
+            .filter(|c| !c.json["customer"].is_null())
+            .count()
+    }
+
+    pub(crate) fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub(crate) fn payment_intents(&self) -> Vec<Value> {
+        self.intents.clone()
+    }
+
+    /// A PaymentMethod for a card, as Stripe.js makes it in the page from the card element.
+    pub(crate) fn create_payment_method(
+        &mut self,
+        number: &str,
+        exp_month: u32,
+        exp_year: i32,
+        name: &str,
+    ) -> String {
+        let id = self.id("pm");
+        let json = json!({
+            "id": id,
+            "object": "payment_method",
+            "type": "card",
+            "created": now(),
+            "customer": null,
+            "livemode": false,
+            "metadata": {},
+            "billing_details": {"name": if name.is_empty() { Value::Null } else { json!(name) }},
+            "card": {
+                "brand": brand_of(number),
+                "last4": &number[number.len() - 4..],
+                "exp_month": exp_month,
+                "exp_year": exp_year,
+                "country": "US",
+                "funding": "credit",
+                // Stripe's fingerprint is per card number and account; any stable digest serves.
+                "fingerprint": format!("fp{:016x}", fnv(number)),
+            },
+        });
+        self.payment_methods.insert(
+            id.clone(),
+            Card {
+                number: number.into(),
+                json,
+            },
+        );
+        id
+    }
+
+    /// Who may call: the secret key for everything, the publishable key only for what Stripe.js does.
+    fn authorised(&self, headers: &HeaderMap, method: &Method, path: &str) -> Result<(), Answer> {
+        let key = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let publishable_ok = *method == Method::POST && path == "/v1/payment_methods";
+        let ok = match &self.secret_key {
+            Some(want) => key == want || (publishable_ok && key.starts_with("pk_")),
+            None => key.starts_with("sk_") || (publishable_ok && key.starts_with("pk_")),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(error(
+                401,
+                "invalid_request_error",
+                "",
+                "Invalid API Key provided.",
+            ))
+        }
+    }
+
+    /// Serves one request, replaying the first answer for a repeated Idempotency-Key.
+    fn serve(&mut self, method: Method, path: &str, headers: &HeaderMap, body: &str) -> Answer {
+        if let Err(refused) = self.authorised(headers, &method, path) {
+            return refused;
+        }
+        let f: Fields = serde_urlencoded::from_str::<Vec<(String, String)>>(body)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| method == Method::POST)
+            .map(str::to_owned);
+        let asked = {
+            let mut sorted: Vec<_> = f.iter().collect();
+            sorted.sort();
+            format!("{path} {sorted:?}")
+        };
+        if let Some(k) = &key {
+            if let Some((first, status, answer)) = self.idempotency.get(k) {
+                if *first != asked {
+                    return error(
+                        400,
+                        "idempotency_error",
+                        "",
+                        &format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{k}' if you meant to execute a different request."),
+                    );
+                }
+                return (
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                    answer.clone(),
+                );
+            }
+        }
+        let (status, answer) = self.route(&method, path, &f);
+        // Stripe keeps the answer once the endpoint began its work; a request refused while its
+        // parameters were checked is not kept, so the same key can be used again with good ones.
+        let validation_failure =
+            status == StatusCode::BAD_REQUEST && answer["error"]["type"] == "invalid_request_error";
+        if let (Some(k), false) = (key, validation_failure) {
+            self.idempotency
+                .insert(k, (asked, status.as_u16(), answer.clone()));
+        }
+        (status, answer)
+    }
+
+    fn route(&mut self, method: &Method, path: &str, f: &Fields) -> Answer {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method.as_str(), parts.as_slice()) {
+            ("POST", ["v1", "customers"]) => self.create_customer(f),
+            ("GET", ["v1", "customers"]) => {
+                let mut all: Vec<Value> = self.customers.values().cloned().collect();
+                all.sort_by_key(|c| std::cmp::Reverse(c["created"].as_i64()));
+                let limit = f.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+                all.truncate(limit);
+                list(all, "/v1/customers")
+            }
+            ("GET", ["v1", "customers", id]) => match self.customers.get(*id) {
+                Some(c) => (StatusCode::OK, c.clone()),
+                None => no_such("customer", id),
+            },
+            ("POST", ["v1", "payment_methods"]) => self.create_payment_method_from(f),
+            ("GET", ["v1", "payment_methods"]) => {
+                let customer = f.get("customer").cloned().unwrap_or_default();
+                let mut cards: Vec<Value> = self
+                    .payment_methods
+                    .values()
+                    .filter(|c| c.json["customer"] == json!(customer))
+                    .map(|c| c.json.clone())
+                    .collect();
+                cards.sort_by_key(|c| std::cmp::Reverse(c["created"].as_i64()));
+                list(cards, "/v1/payment_methods")
+            }
+            ("GET", ["v1", "payment_methods", id]) => match self.payment_methods.get(*id) {
+                Some(c) => (StatusCode::OK, c.json.clone()),
+                None => no_such("PaymentMethod", id),
+            },
+            ("POST", ["v1", "payment_methods", id, "attach"]) => {
+                let Some(customer) = f.get("customer").cloned() else {
+                    return missing("customer");
+                };
+                self.attach(id, &customer)
+            }
+            ("POST", ["v1", "payment_methods", id, "detach"]) => self.detach(id),
+            ("POST", ["v1", "setup_intents"]) => self.create_setup_intent(f),
+            ("GET", ["v1", "setup_intents", id]) => match self.setup_intents.get(*id) {
+                Some(s) => (StatusCode::OK, s.clone()),
+                None => no_such("setupintent", id),
+            },
+            ("POST", ["v1", "setup_intents", id, "confirm"]) => self.confirm_setup(id, f),
+            ("POST", ["v1", "payment_intents"]) => self.create_payment_intent(f),
+            ("GET", ["v1", "payment_intents"]) => {
+                let customer = f.get("customer");
+                let mut found: Vec<Value> = self
+                    .intents
+                    .iter()
+                    .filter(|pi| customer.is_none_or(|c| pi["customer"] == json!(c)))
+                    .cloned()
+                    .collect();
+                found.reverse();
+                let limit = f.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+                found.truncate(limit);
+                list(found, "/v1/payment_intents")
+            }
+            ("GET", ["v1", "payment_intents", id]) => {
+                match self.intents.iter().find(|pi| pi["id"] == json!(id)) {
+                    Some(pi) => (StatusCode::OK, pi.clone()),
+                    None => no_such("payment_intent", id),
+                }
+            }
+            ("POST", ["v1", "refunds"]) => self.refund(f),
+            ("GET", ["v1", "refunds"]) => {
+                let pi = f.get("payment_intent");
+                let mut found: Vec<Value> = self
+                    .refunds
+                    .iter()
+                    .filter(|r| pi.is_none_or(|p| r["payment_intent"] == json!(p)))
+                    .cloned()
+                    .collect();
+                found.reverse();
+                list(found, "/v1/refunds")
+            }
+            _ => error(
+                404,
+                "invalid_request_error",
+                "",
+                &format!(
+                    "Unrecognized request URL ({} /{}). The simulator serves the part of Stripe's API ClinicPay uses.",
+                    method,
+                    parts.join("/")
+                ),
+            ),
+        }
+    }
+
+    fn create_customer(&mut self, f: &Fields) -> Answer {
+        let id = self.id("cus");
+        let c = json!({
+            "id": id,
+            "object": "customer",
+            "created": now(),
+            "name": f.get("name"),
+            "email": f.get("email"),
+            "metadata": metadata(f),
+            "livemode": false,
+        });
+        self.customers.insert(id, c.clone());
+        (StatusCode::OK, c)
+    }
+
+    fn create_payment_method_from(&mut self, f: &Fields) -> Answer {
+        if f.get("type").map(String::as_str) != Some("card") {
+            return missing("type");
+        }
+        let number: String = f
+            .get("card[number]")
+            .map(|n| n.chars().filter(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        if !luhn_ok(&number) {
+            return error(
+                402,
+                "card_error",
+                "incorrect_number",
+                "Your card number is incorrect.",
+            );
+        }
+        let month: u32 = f
+            .get("card[exp_month]")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let mut year: i32 = f
+            .get("card[exp_year]")
+            .and_then(|y| y.parse().ok())
+            .unwrap_or(0);
+        if year < 100 {
+            year += 2000;
+        }
+        if !(1..=12).contains(&month) {
+            return error(
+                402,
+                "card_error",
+                "invalid_expiry_month",
+                "Your card's expiration month is invalid.",
+            );
+        }
+        let today = chrono::Utc::now().date_naive();
+        use chrono::Datelike;
+        if (year, month) < (today.year(), today.month()) {
+            return error(
+                402,
+                "card_error",
+                "invalid_expiry_year",
+                "Your card's expiration year is in the past.",
+            );
+        }
+        let name = f.get("billing_details[name]").cloned().unwrap_or_default();
+        let id = self.create_payment_method(&number, month, year, &name);
+        (StatusCode::OK, self.payment_methods[&id].json.clone())
+    }
+
+    /// Verifies the card with its bank, as attaching and setting up do on Stripe.
+    fn verify(&self, pm: &str) -> Result<(), Answer> {
+        let Some(card) = self.payment_methods.get(pm) else {
+            return Err(no_such("PaymentMethod", pm));
+        };
+        if let StripeCard::Declines(code, decline, message) = card_behaviour(&card.number) {
+            let (status, mut body) = error(402, "card_error", code, message);
+            body["error"]["decline_code"] = json!(decline);
+            return Err((status, body));
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, pm: &str, customer: &str) -> Answer {
+        if !self.customers.contains_key(customer) {
+            return no_such("customer", customer);
+        }
+        if let Err(declined) = self.verify(pm) {
+            return declined;
+        }
+        let card = self.payment_methods.get_mut(pm).expect("verified above");
+        match card.json["customer"].as_str() {
+            Some(c) if c != customer => error(
+                400,
+                "invalid_request_error",
+                "",
+                "The payment method you provided has already been attached to a customer.",
+            ),
+            _ => {
+                card.json["customer"] = json!(customer);
+                (StatusCode::OK, card.json.clone())
+            }
+        }
+    }
+
+    fn detach(&mut self, pm: &str) -> Answer {
+        let Some(card) = self.payment_methods.get_mut(pm) else {
+            return no_such("PaymentMethod", pm);
+        };
+        if card.json["customer"].is_null() {
+            return error(
+                400,
+                "invalid_request_error",
+                "",
+                "The payment method you provided is not attached to a customer so detachment is impossible.",
+            );
+        }
+        card.json["customer"] = Value::Null;
+        (StatusCode::OK, card.json.clone())
+    }
+
+    fn create_setup_intent(&mut self, f: &Fields) -> Answer {
+        if let Some(c) = f.get("customer") {
+            if !self.customers.contains_key(c) {
+                return no_such("customer", c);
+            }
+        }
+        let id = self.id("seti");
+        let seti = json!({
+            "id": id,
+            "object": "setup_intent",
+            "created": now(),
+            "client_secret": format!("{id}_secret_{:016x}", rand::random::<u64>()),
+            "customer": f.get("customer"),
+            "usage": f.get("usage").map(String::as_str).unwrap_or("off_session"),
+            "payment_method": null,
+            "payment_method_types": ["card"],
+            "status": "requires_payment_method",
+            "last_setup_error": null,
+        });
+        self.setup_intents.insert(id, seti.clone());
+        (StatusCode::OK, seti)
+    }
+
+    fn confirm_setup(&mut self, id: &str, f: &Fields) -> Answer {
+        let Some(seti) = self.setup_intents.get(id).cloned() else {
+            return no_such("setupintent", id);
+        };
+        if seti["status"] == "succeeded" {
+            return error(
+                400,
+                "invalid_request_error",
+                "setup_intent_unexpected_state",
+                "You cannot confirm this SetupIntent because it has already succeeded.",
+            );
+        }
+        let Some(pm) = f.get("payment_method").cloned() else {
+            return missing("payment_method");
+        };
+        let mut seti = seti;
+        seti["payment_method"] = json!(pm);
+        let result = match self.verify(&pm) {
+            Err((status, mut body)) => {
+                seti["status"] = json!("requires_payment_method");
+                seti["last_setup_error"] = body["error"].clone();
+                body["error"]["setup_intent"] = seti.clone();
+                (status, body)
+            }
+            Ok(()) => {
+                if let Some(customer) = seti["customer"].as_str().map(str::to_owned) {
+                    let (status, body) = self.attach(&pm, &customer);
+                    if status != StatusCode::OK {
+                        return (status, body);
+                    }
+                }
+                seti["status"] = json!("succeeded");
+                (StatusCode::OK, seti.clone())
+            }
+        };
+        self.setup_intents.insert(id.to_owned(), seti);
+        result
+    }
+
+    fn create_payment_intent(&mut self, f: &Fields) -> Answer {
+        let Some(amount) = f.get("amount").and_then(|a| a.parse::<i64>().ok()) else {
+            return missing("amount");
+        };
+        let Some(currency) = f.get("currency").cloned() else {
+            return missing("currency");
+        };
+        if amount < 50 {
+            return error(
+                400,
+                "invalid_request_error",
+                "amount_too_small",
+                "Amount must be at least $0.50 usd",
+            );
+        }
+        let customer = f.get("customer").cloned();
+        let pm = f.get("payment_method").cloned();
+        if let Some(pm) = &pm {
+            let Some(card) = self.payment_methods.get(pm) else {
+                return no_such("PaymentMethod", pm);
+            };
+            if let Some(owner) = card.json["customer"].as_str() {
+                if customer.as_deref() != Some(owner) {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "",
+                        "The provided PaymentMethod belongs to a Customer; pass that Customer's id in the `customer` parameter.",
+                    );
+                }
+            }
+        }
+        let id = self.id("pi");
+        let mut pi = json!({
+            "id": id,
+            "object": "payment_intent",
+            "created": now(),
+            "amount": amount,
+            "amount_received": 0,
+            "currency": currency,
+            "customer": customer,
+            "payment_method": pm,
+            "metadata": metadata(f),
+            "status": "requires_payment_method",
+            "latest_charge": null,
+            "last_payment_error": null,
+            "livemode": false,
+        });
+        let confirm = f.get("confirm").map(String::as_str) == Some("true");
+        let Some(pm) = pm.filter(|_| confirm) else {
+            self.intents.push(pi.clone());
+            return (StatusCode::OK, pi);
+        };
+        let number = self.payment_methods[&pm].number.clone();
+        let decline = match card_behaviour(&number) {
+            StripeCard::Approve => None,
+            StripeCard::Declines(c, d, m) | StripeCard::ChargeDeclines(c, d, m) => Some((c, d, m)),
+            StripeCard::NeedsAuthentication => Some((
+                "authentication_required",
+                "authentication_required",
+                "Your card was declined. This transaction requires authentication.",
+            )),
+        };
+        match decline {
+            None => {
+                let charge = self.id("ch");
+                pi["status"] = json!("succeeded");
+                pi["amount_received"] = json!(amount);
+                pi["latest_charge"] = json!(charge);
+                self.intents.push(pi.clone());
+                (StatusCode::OK, pi)
+            }
+            Some((code, decline_code, message)) => {
+                let charge = self.id("ch");
+                let e = json!({
+                    "type": "card_error",
+                    "code": code,
+                    "decline_code": decline_code,
+                    "message": message,
+                    "charge": charge,
+                });
+                pi["last_payment_error"] = e.clone();
+                pi["latest_charge"] = json!(charge);
+                self.intents.push(pi.clone());
+                let mut e = e;
+                e["payment_intent"] = pi;
+                (StatusCode::PAYMENT_REQUIRED, json!({ "error": e }))
+            }
+        }
+    }
+
+    fn refund(&mut self, f: &Fields) -> Answer {
+        let Some(pi_id) = f.get("payment_intent") else {
+            return missing("payment_intent");
+        };
+        let Some(pi) = self.intents.iter().find(|pi| pi["id"] == json!(pi_id)) else {
+            return no_such("payment_intent", pi_id);
+        };
+        if pi["status"] != "succeeded" {
+            return error(
+                400,
+                "invalid_request_error",
+                "charge_not_refundable",
+                "This PaymentIntent does not have a successful charge to refund.",
+            );
+        }
+        let received = pi["amount_received"].as_i64().unwrap_or(0);
+        let currency = pi["currency"].clone();
+        let refunded: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r["payment_intent"] == json!(pi_id))
+            .map(|r| r["amount"].as_i64().unwrap_or(0))
+            .sum();
+        let left = received - refunded;
+        if left == 0 {
+            return error(
+                400,
+                "invalid_request_error",
+                "charge_already_refunded",
+                &format!("Charge for PaymentIntent {pi_id} has already been refunded."),
+            );
+        }
+        let amount = match f.get("amount").map(|a| a.parse::<i64>()) {
+            None => left,
+            Some(Ok(a)) if a > 0 && a <= left => a,
+            Some(_) => {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "amount_too_large",
+                    &format!(
+                        "Refund amount ({}) is greater than unrefunded amount on charge ({left})",
+                        f["amount"]
+                    ),
+                )
+            }
+        };
+        let id = self.id("re");
+        let r = json!({
+            "id": id,
+            "object": "refund",
+            "created": now(),
+            "amount": amount,
+            "currency": currency,
+            "payment_intent": pi_id,
+            "metadata": metadata(f),
+            "status": "succeeded",
+        });
+        self.refunds.push(r.clone());
+        (StatusCode::OK, r)
+    }
+}
+
+/// FNV-1a: a stable digest for fingerprints, not a security measure.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+pub(crate) async fn handle(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let full = uri.path().to_owned();
+    let path = full.trim_start_matches("/stripe").to_owned();
+    // A GET's parameters come in the query string.
+    let params = if method == Method::GET {
+        uri.query().unwrap_or_default().to_owned()
+    } else {
+        body
+    };
+    with_faults(&shared, &full, move |s| {
+        let (status, answer) = s.stripe.serve(method, &path, &headers, &params);
+        (status, "application/json", answer.to_string())
+    })
+    .await
+}

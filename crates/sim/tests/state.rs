@@ -1,0 +1,78 @@
+//! `sim serve --state FILE`: a training desk keeps its simulated gateways' saved cards and ledger when
+//! the app restarts, so the cards in its database still charge.
+
+use clinicpay_sim::{SimConfig, Simulator};
+
+#[tokio::test]
+async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file() {
+    let dir = std::env::temp_dir().join(format!("clinicpay-sim-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sim.json");
+    let _ = std::fs::remove_file(&file);
+    let config = SimConfig {
+        state_file: Some(file.clone()),
+        ..SimConfig::default()
+    };
+    let http = reqwest::Client::new();
+    let (vault_id, pm) = {
+        let sim = Simulator::start(config.clone()).await.unwrap();
+        let token = sim.payment_token("4111111111111111", "1230");
+        let reply = http
+            .post(format!("{}/api/transact.php", sim.base_url()))
+            .form(&[
+                ("security_key", "any-key"),
+                ("customer_vault", "add_customer"),
+                ("payment_token", token.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let fields: Vec<(String, String)> = serde_urlencoded::from_str(&reply).unwrap();
+        let vault_id = fields
+            .iter()
+            .find(|(k, _)| k == "customer_vault_id")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let pm = sim.stripe_payment_method("4242424242424242", 12, 2030);
+        // A request after the payment method was made writes it to the file as well.
+        http.get(format!("{}/stripe/v1/payment_methods/{pm}", sim.base_url()))
+            .bearer_auth("sk_test_x")
+            .send()
+            .await
+            .unwrap();
+        (vault_id, pm)
+    };
+    assert!(file.exists());
+    let again = Simulator::start(config).await.unwrap();
+    assert_eq!(again.vault_ids(), vec![vault_id]);
+    let pm_reply: serde_json::Value = http
+        .get(format!(
+            "{}/stripe/v1/payment_methods/{pm}",
+            again.base_url()
+        ))
+        .bearer_auth("sk_test_x")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pm_reply["card"]["last4"], "4242");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // A damaged state file is refused, never silently replaced.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&file, "{not json").unwrap();
+    let err = Simulator::start(SimConfig {
+        state_file: Some(file.clone()),
+        ..SimConfig::default()
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("unreadable"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
