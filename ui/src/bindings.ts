@@ -51,6 +51,8 @@ export type CardView_Deserialize = {
 	country?: string | null,
 	is_default: boolean,
 	added_at: string,
+	/**  Imported without brand, last four and expiry, and the gateway could not fill them in yet. */
+	details_missing: boolean,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -74,6 +76,8 @@ export type CardView_Serialize = {
 	country: string | null,
 	is_default: boolean,
 	added_at: string,
+	/**  Imported without brand, last four and expiry, and the gateway could not fill them in yet. */
+	details_missing: boolean,
 };
 
 export type ClinicInfo = {
@@ -86,7 +90,7 @@ export type ClinicInfo = {
 };
 
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */
-export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
+export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
 
 /**  A payment processor. A saved card belongs to exactly one of them. */
 export type Gateway = "stripe" | "nmi";

@@ -2,11 +2,54 @@
 
 use chrono::{DateTime, Utc};
 use clinicpay_domain::card::{new_card_becomes_default, DeletionCheck};
-use clinicpay_domain::{Gateway, NewCard, PatientId, PaymentMethod, PaymentMethodId, Permission};
-use clinicpay_store::payment_methods as repo;
-use serde::Serialize;
+use clinicpay_domain::{
+    CardExpiry, Gateway, NewCard, PatientId, PaymentMethod, PaymentMethodId, Permission,
+};
+use clinicpay_gateways::{CardHolder, GatewayError};
+use clinicpay_store::{patients, payment_methods as repo};
+use serde::{Deserialize, Serialize};
 
+use crate::gateways::card_refusal;
 use crate::{Actor, Change, Result, ServiceError, Services};
+
+/// A card the patient typed into the active gateway's hosted fields, as the page hands it over.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AddCard {
+    /// The gateway whose card form made the token.
+    pub gateway: Gateway,
+    /// Stripe: the PaymentMethod (`pm_…`) or confirmed SetupIntent (`seti_…`); NMI: the Collect.js payment token.
+    pub token: String,
+    /// As typed in the form; the patient's name when empty.
+    pub cardholder_name: Option<String>,
+    /// ISO 3166 alpha-2; the gateway's issuing country when empty.
+    pub country: Option<String>,
+    pub nickname: Option<String>,
+}
+
+/// Published when a patient's card is saved: billing retries that patient's recovery orders at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardSaved {
+    pub patient_id: PatientId,
+    pub card_id: PaymentMethodId,
+    pub gateway: Gateway,
+}
+
+/// Which gateway a hosted-field token comes from, by its shape: Stripe's ids carry a type prefix.
+pub fn token_gateway(token: &str) -> Gateway {
+    const STRIPE_PREFIXES: [&str; 5] = ["pm_", "seti_", "tok_", "src_", "card_"];
+    if STRIPE_PREFIXES.iter().any(|p| token.starts_with(p)) {
+        Gateway::Stripe
+    } else {
+        Gateway::Nmi
+    }
+}
+
+fn mismatch(entered: Gateway, active: Gateway) -> ServiceError {
+    ServiceError::GatewayMismatch(format!(
+        "This card was entered for {entered}, but the clinic now takes cards through {active}: enter the card again."
+    ))
+}
 
 /// A saved card as the Payment Methods table shows it. The gateway token is never included.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +74,8 @@ pub struct CardView {
     pub country: Option<String>,
     pub is_default: bool,
     pub added_at: DateTime<Utc>,
+    /// Imported without brand, last four and expiry, and the gateway could not fill them in yet.
+    pub details_missing: bool,
 }
 
 impl CardView {
@@ -52,6 +97,7 @@ impl CardView {
             country: c.country.clone(),
             is_default: c.is_default,
             added_at: c.created_at,
+            details_missing: c.details_missing,
         }
     }
 }
@@ -69,31 +115,234 @@ impl Services {
         actor.require(Permission::ViewPatients)?;
         let mut r = self.store().reader().await?;
         self.require_patient(&mut r, patient).await?;
+        let mut cards = repo::active_for_patient(&mut r, patient).await?;
+        drop(r);
+        if cards.iter().any(|c| c.details_missing) {
+            self.backfill_details(&mut cards).await;
+        }
         let now = self.now();
-        Ok(repo::active_for_patient(&mut r, patient)
-            .await?
-            .iter()
-            .map(|c| CardView::of(c, now))
-            .collect())
+        Ok(cards.iter().map(|c| CardView::of(c, now)).collect())
     }
 
-    /// Saves a card the gateway has already tokenised. The first card becomes the default.
-    pub async fn save_card(
+    /// Fills brand, last four and expiry of imported cards from their gateway (document 003: "for some
+    /// imported or older NMI methods, card metadata may be backfilled when payment methods are loaded").
+    /// A gateway that cannot answer now leaves the card as it is: listing never fails for this.
+    async fn backfill_details(&self, cards: &mut [PaymentMethod]) {
+        let Ok(settings) = self.load_settings().await else {
+            return;
+        };
+        for card in cards.iter_mut().filter(|c| c.details_missing) {
+            let Ok(client) = self
+                .gateway_client(card.gateway, &settings, Some(card.patient_id))
+                .await
+            else {
+                continue;
+            };
+            let Ok(details) = client.card_details(&card.token).await else {
+                continue;
+            };
+            let Ok(expiry) = CardExpiry::new(details.exp_month, details.exp_year) else {
+                continue;
+            };
+            let filled = async {
+                let now = self.now();
+                let mut tx = self.store().begin().await?;
+                repo::fill_details(&mut tx, card.id, details.brand, &details.last4, expiry).await?;
+                Change::new(None, now, "card.details_filled", "payment_method", card.id)
+                    .by_system("ClinicPay (from the gateway)")
+                    .patient(card.patient_id)
+                    .after(serde_json::json!({
+                        "brand": details.brand.display_name(),
+                        "last4": details.last4,
+                        "expiry": expiry.mm_yyyy(),
+                        "from": card.gateway.as_str(),
+                    }))
+                    .record(&mut tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, ServiceError>(())
+            }
+            .await;
+            if filled.is_ok() {
+                card.brand = details.brand;
+                card.last4 = details.last4;
+                card.expiry = expiry;
+                card.details_missing = false;
+            }
+        }
+    }
+
+    /// Records a card imported from a gateway's vault without its display details (a migration from an
+    /// older system); the details are filled in from the gateway when the patient's cards are loaded.
+    pub async fn import_card(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        gateway: Gateway,
+        token: &str,
+    ) -> Result<CardChange> {
+        actor.require(Permission::ManageCards)?;
+        if token.trim().is_empty() {
+            return Err(ServiceError::Invalid(
+                "No gateway reference was given for the imported card.".into(),
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let person = self.require_patient(&mut tx, patient).await?;
+        let existing = repo::active_for_patient(&mut tx, patient).await?;
+        let saved = repo::insert_imported(
+            &mut tx,
+            patient,
+            gateway,
+            token.trim(),
+            &person.name,
+            new_card_becomes_default(&existing),
+            now,
+        )
+        .await?;
+        let view = CardView::of(&saved, now);
+        Change::new(
+            Some(actor),
+            now,
+            "card.imported",
+            "payment_method",
+            saved.id,
+        )
+        .patient(patient)
+        .after(&view)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CardChange {
+            message: format!("{} was imported.", saved.describe()),
+            card: view,
+        })
+    }
+
+    /// Saves the card behind a hosted-field token at the clinic's active gateway, then records it here.
+    /// The first card becomes the default. A token of the other gateway is refused before any call.
+    pub async fn add_card(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        input: AddCard,
+    ) -> Result<CardChange> {
+        actor.require(Permission::ManageCards)?;
+        let token = input.token.trim();
+        if token.is_empty() {
+            return Err(ServiceError::Invalid(
+                "No card token was given: enter the card in the card form first.".into(),
+            ));
+        }
+        let settings = self.load_settings().await?;
+        let active = settings.active_gateway;
+        if input.gateway != active {
+            return Err(mismatch(input.gateway, active));
+        }
+        if token_gateway(token) != active {
+            return Err(mismatch(token_gateway(token), active));
+        }
+        let new_card = self.vault_card(actor, patient, &input, &settings).await?;
+        let client = self
+            .gateway_client(active, &settings, Some(patient))
+            .await?;
+        let token = new_card.token.clone();
+        let recorded = self.record_card(actor, patient, new_card).await;
+        if recorded.is_err() {
+            // Not kept here, so not kept there: a card the clinic cannot see must not stay chargeable.
+            let _ = client.delete_card(&token).await;
+        }
+        let change = recorded?;
+        let _ = self.events.send(CardSaved {
+            patient_id: patient,
+            card_id: change.card.id,
+            gateway: active,
+        });
+        Ok(change)
+    }
+
+    /// Every "card saved" from now on (billing listens to retry recovery orders).
+    pub fn card_saved_events(&self) -> tokio::sync::broadcast::Receiver<CardSaved> {
+        self.events.subscribe()
+    }
+
+    /// Saves the card behind a hosted-field token at the active gateway (under the patient's customer
+    /// there, made and remembered on first use) and answers what to record. Nothing is recorded yet.
+    pub(crate) async fn vault_card(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        input: &AddCard,
+        settings: &clinicpay_domain::OrganizationSettings,
+    ) -> Result<NewCard> {
+        let active = settings.active_gateway;
+        let (person, customer) = {
+            let mut r = self.store().reader().await?;
+            let person = self.require_patient(&mut r, patient).await?;
+            let customer = patients::gateway_customer(&mut r, patient, active).await?;
+            (person, customer)
+        };
+        let client = self.gateway_client(active, settings, Some(patient)).await?;
+        let holder = CardHolder {
+            name: input
+                .cardholder_name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| person.name.clone()),
+            email: person.email.clone(),
+            patient_ref: patient.0.to_string(),
+            customer: customer.clone(),
+        };
+        let at_gateway = client
+            .save_card(&holder, input.token.trim())
+            .await
+            .map_err(card_refusal)?;
+        if let Some(new) = at_gateway
+            .customer
+            .as_ref()
+            .filter(|c| Some(*c) != customer.as_ref())
+        {
+            let now = self.now();
+            let mut tx = self.store().begin().await?;
+            patients::set_gateway_customer(&mut tx, patient, active, new).await?;
+            Change::new(
+                Some(actor),
+                now,
+                "patient.gateway_customer_created",
+                "patient",
+                patient,
+            )
+            .patient(patient)
+            .after(serde_json::json!({ "gateway": active.as_str(), "customer": new }))
+            .record(&mut tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(NewCard {
+            gateway: active,
+            token: at_gateway.token.clone(),
+            brand: at_gateway.brand,
+            last4: at_gateway.last4.clone(),
+            expiry: CardExpiry::new(at_gateway.exp_month, at_gateway.exp_year)?,
+            cardholder_name: holder.name.clone(),
+            nickname: input.nickname.clone().filter(|n| !n.trim().is_empty()),
+            country: input
+                .country
+                .clone()
+                .filter(|c| !c.trim().is_empty())
+                .or(at_gateway.country.clone()),
+            fingerprint: at_gateway.fingerprint.clone(),
+        })
+    }
+
+    async fn record_card(
         &self,
         actor: &Actor,
         patient: PatientId,
         card: NewCard,
     ) -> Result<CardChange> {
-        actor.require(Permission::ManageCards)?;
         card.validate()?;
-        let settings = self.load_settings().await?;
-        if card.gateway != settings.active_gateway {
-            return Err(ServiceError::Invalid(format!(
-                "The clinic takes cards through {active}, so a {other} card cannot be saved. Enter the card again in the {active} card form.",
-                active = settings.active_gateway,
-                other = card.gateway
-            )));
-        }
         let now = self.now();
         if card.expiry.is_expired(now) {
             return Err(ServiceError::Invalid(format!(
@@ -117,6 +366,26 @@ impl Services {
             message: format!("Your {} has been added to your account.", saved.describe()),
             card: view,
         })
+    }
+
+    /// Records a card whose metadata is already known (demo data, imports), without a gateway call.
+    pub async fn save_card(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        card: NewCard,
+    ) -> Result<CardChange> {
+        actor.require(Permission::ManageCards)?;
+        card.validate()?;
+        let settings = self.load_settings().await?;
+        if card.gateway != settings.active_gateway {
+            return Err(ServiceError::Invalid(format!(
+                "The clinic takes cards through {active}, so a {other} card cannot be saved. Enter the card again in the {active} card form.",
+                active = settings.active_gateway,
+                other = card.gateway
+            )));
+        }
+        self.record_card(actor, patient, card).await
     }
 
     pub async fn set_default_card(
@@ -156,7 +425,7 @@ impl Services {
         })
     }
 
-    /// Deletes a card under document 000's restrictions. The gateway-side deletion is the gateways layer's.
+    /// Deletes a card under document 000's restrictions: at its gateway first, then here.
     pub async fn delete_card(
         &self,
         actor: &Actor,
@@ -164,6 +433,33 @@ impl Services {
         confirm_last: bool,
     ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
+        // The rules first, so a refused deletion never reaches the gateway.
+        let c = {
+            let mut r = self.store().reader().await?;
+            let c = self.require_card(&mut r, card).await?;
+            let cards = repo::active_for_patient(&mut r, c.patient_id).await?;
+            DeletionCheck::evaluate(&c, &cards, confirm_last)?;
+            c
+        };
+        // Then at the card's own gateway (not necessarily the active one): if that fails, the card stays.
+        let settings = self.load_settings().await?;
+        let client = self
+            .gateway_client(c.gateway, &settings, Some(c.patient_id))
+            .await?;
+        let at_gateway = match client.delete_card(&c.token).await {
+            Ok(()) => "deleted",
+            Err(GatewayError::Rejected { code, .. }) if code == clinicpay_gateways::NOT_FOUND => {
+                "already gone"
+            }
+            Err(e) => {
+                return Err(match ServiceError::from(e) {
+                    ServiceError::GatewayUnavailable(m) => {
+                        ServiceError::GatewayUnavailable(format!("The card was not deleted: {m}"))
+                    }
+                    other => other,
+                })
+            }
+        };
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let c = self.require_card(&mut tx, card).await?;
@@ -176,6 +472,7 @@ impl Services {
             .after(serde_json::json!({
                 "deleted": true,
                 "was_last_card": check == DeletionCheck::AllowedLastCardConfirmed,
+                "at_gateway": at_gateway,
             }))
             .record(&mut tx)
             .await?;

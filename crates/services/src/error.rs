@@ -15,6 +15,10 @@ pub enum ErrorCode {
     NotSignedIn,
     CardRule,
     GatewayMismatch,
+    GatewayRefused,
+    CredentialsMissing,
+    CredentialsRefused,
+    KeychainUnavailable,
     NoCompatibleCard,
     Conflict,
     ActivityLogTampered,
@@ -31,6 +35,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Declined => 4,
             ErrorCode::GatewayUnavailable
+            | ErrorCode::KeychainUnavailable
             | ErrorCode::OutcomeUnknown
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::Internal => 5,
@@ -47,6 +52,10 @@ impl ErrorCode {
             ErrorCode::NotSignedIn => "not_signed_in",
             ErrorCode::CardRule => "card_rule",
             ErrorCode::GatewayMismatch => "gateway_mismatch",
+            ErrorCode::GatewayRefused => "gateway_refused",
+            ErrorCode::CredentialsMissing => "credentials_missing",
+            ErrorCode::CredentialsRefused => "credentials_refused",
+            ErrorCode::KeychainUnavailable => "keychain_unavailable",
             ErrorCode::NoCompatibleCard => "no_compatible_card",
             ErrorCode::Conflict => "conflict",
             ErrorCode::ActivityLogTampered => "activity_log_tampered",
@@ -76,6 +85,29 @@ pub enum ServiceError {
     CardRule(String),
     #[error("{0}")]
     Conflict(String),
+    /// A card of one gateway offered where the clinic uses the other.
+    #[error("{0}")]
+    GatewayMismatch(String),
+    /// The bank or gateway declined the card.
+    #[error("{0}")]
+    Declined(String),
+    /// The gateway refused the request itself (an unknown token, a field it does not accept).
+    #[error("{0}")]
+    GatewayRefused(String),
+    #[error("{0}")]
+    GatewayUnavailable(String),
+    /// The gateway was asked to charge and its answer was lost: only a look-up may settle it.
+    #[error("{0}")]
+    OutcomeUnknown(String),
+    /// The patient has no card for the gateway being charged.
+    #[error("{0}")]
+    NoCompatibleCard(String),
+    #[error("{0}")]
+    CredentialsMissing(String),
+    #[error("{0}")]
+    CredentialsRefused(String),
+    #[error("{0}")]
+    KeychainUnavailable(String),
     #[error("The activity log was changed behind ClinicPay's back: {0}. Keep the database as it is and escalate to IT.")]
     ActivityLogTampered(String),
     #[error("The database is not available: {0}. Check the connection, or ask IT.")]
@@ -105,6 +137,15 @@ impl ServiceError {
             ServiceError::NotSignedIn(_) => ErrorCode::NotSignedIn,
             ServiceError::CardRule(_) => ErrorCode::CardRule,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::GatewayMismatch(_) => ErrorCode::GatewayMismatch,
+            ServiceError::Declined(_) => ErrorCode::Declined,
+            ServiceError::GatewayRefused(_) => ErrorCode::GatewayRefused,
+            ServiceError::GatewayUnavailable(_) => ErrorCode::GatewayUnavailable,
+            ServiceError::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
+            ServiceError::NoCompatibleCard(_) => ErrorCode::NoCompatibleCard,
+            ServiceError::CredentialsMissing(_) => ErrorCode::CredentialsMissing,
+            ServiceError::CredentialsRefused(_) => ErrorCode::CredentialsRefused,
+            ServiceError::KeychainUnavailable(_) => ErrorCode::KeychainUnavailable,
             ServiceError::ActivityLogTampered(_) => ErrorCode::ActivityLogTampered,
             ServiceError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
@@ -135,6 +176,30 @@ impl From<StoreError> for ServiceError {
                 "Someone else changed this at the same moment ({m}). Reload and try again."
             )),
             other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<clinicpay_gateways::GatewayError> for ServiceError {
+    fn from(e: clinicpay_gateways::GatewayError) -> Self {
+        use clinicpay_gateways::GatewayError;
+        match e {
+            GatewayError::Rejected {
+                gateway, message, ..
+            } => ServiceError::GatewayRefused(format!(
+                "{gateway} refused the request: {message} Nothing was changed."
+            )),
+            GatewayError::Unauthorized { gateway, message } => {
+                ServiceError::CredentialsRefused(format!(
+                    "{gateway} did not accept the credentials stored on this computer ({message}). IT can replace them with `clinicpay gateway credentials set {}`.",
+                    gateway.as_str()
+                ))
+            }
+            GatewayError::Unavailable { gateway, message } => {
+                ServiceError::GatewayUnavailable(format!(
+                    "{gateway} is not answering properly ({message}). Nothing was changed: try again in a minute."
+                ))
+            }
         }
     }
 }

@@ -11,15 +11,19 @@ use clinicpay_store::{organization, Store, Tx};
 use serde::Serialize;
 
 pub mod audit;
+pub mod billing;
 pub mod cards;
 pub mod clinic;
+pub mod credentials;
 pub mod demo;
 mod error;
+pub mod gateways;
 pub mod overview;
 pub mod patients;
 pub mod processor_log;
 pub mod settings;
 pub mod staff;
+pub mod subscriptions;
 
 pub use error::{ErrorCode, ServiceError};
 
@@ -50,11 +54,41 @@ impl Actor {
 pub struct Services {
     store: Store,
     clock: Arc<dyn Clock>,
+    credentials: Arc<dyn credentials::CredentialStore>,
+    events: tokio::sync::broadcast::Sender<cards::CardSaved>,
+    /// Names this process when it takes a singleton job.
+    worker_id: Arc<str>,
+    /// Gateway secrets read from the keychain by this process (never written anywhere).
+    secrets: Arc<
+        tokio::sync::Mutex<
+            std::collections::HashMap<clinicpay_domain::Gateway, clinicpay_gateways::Secret>,
+        >,
+    >,
 }
 
 impl Services {
+    /// Services whose gateway secrets come from this computer's keychain.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Services {
-        Services { store, clock }
+        Services::with_credentials(store, clock, Arc::new(credentials::Keychain::from_env()))
+    }
+
+    pub fn with_credentials(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        credentials: Arc<dyn credentials::CredentialStore>,
+    ) -> Services {
+        Services {
+            store,
+            clock,
+            credentials,
+            events: tokio::sync::broadcast::channel(256).0,
+            worker_id: format!("pid{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
+            secrets: Arc::default(),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
     }
 
     pub fn store(&self) -> &Store {
@@ -94,6 +128,12 @@ impl Change {
             before: None,
             after: None,
         })
+    }
+
+    /// Names the automatic process that made a change nobody asked for by hand.
+    pub(crate) fn by_system(mut self, name: &str) -> Change {
+        self.0.actor_name = name.into();
+        self
     }
 
     pub(crate) fn patient(mut self, id: clinicpay_domain::PatientId) -> Change {

@@ -41,6 +41,13 @@ impl From<activity::ActivityEntry> for ActivityView {
                 None => "Card added".to_owned(),
             },
             "card.default_changed" => "Default card changed".to_owned(),
+            "card.imported" => "Card imported without its details".to_owned(),
+            "card.details_filled" => match (text(&after, "brand"), text(&after, "last4")) {
+                (Some(b), Some(l)) => {
+                    format!("Card details loaded from the gateway: {b} ending in {l}")
+                }
+                _ => "Card details loaded from the gateway".to_owned(),
+            },
             "card.deleted" => match text(&before, "description") {
                 Some(d) => format!("Card deleted: {d}"),
                 None => "Card deleted".to_owned(),

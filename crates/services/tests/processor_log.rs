@@ -20,14 +20,14 @@ on_both_databases! {
         let s = Services::new(db.store.clone(), Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap())));
         s.seed_demo(None, 3, 5).await.unwrap();
         let desk = s.actor_by_username("frontdesk").await.unwrap();
-        let sim = Simulator::start(SimConfig { nmi_security_key: Some(KEY.into()), port: 0 }).await.unwrap();
+        let sim = Simulator::start(SimConfig { nmi_security_key: Some(KEY.into()), ..SimConfig::default() }).await.unwrap();
         let patient = PatientId(1);
         let client = NmiClient::new(Some(&sim.base_url()), Secret::new(KEY), Arc::new(s.processor_log_sink(Some(patient))), DEFAULT_TIMEOUT);
 
         let token = sim.payment_token("4111111111111111", "1230");
-        let card = client.save_card(&CardHolder { name: "John Smith".into(), email: "j@example.com".into() }, &token).await.unwrap();
+        let card = client.save_card(&CardHolder { name: "John Smith".into(), email: "j@example.com".into(), patient_ref: "1".into(), customer: None }, &token).await.unwrap();
         let outcome = client
-            .charge(&ChargeRequest { payment_key: "log-test-1".into(), card_token: card.token.clone(), amount: Money::from_minor(2500, Currency::USD) })
+            .charge(&ChargeRequest { payment_key: "log-test-1".into(), card_token: card.token.clone(), customer: None, amount: Money::from_minor(2500, Currency::USD) })
             .await;
         assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }), "{outcome:?}");
 

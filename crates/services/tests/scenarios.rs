@@ -119,32 +119,6 @@ on_both_databases! {
         assert_eq!(activity_count(&s, &it).await, log_before, "nothing was logged");
     }
 
-    async fn deleting_the_last_card_needs_confirmation_that_billing_may_be_suspended(db: &TestDb) {
-        let s = services(db);
-        let (_, _, desk) = clinic(&s, Gateway::Stripe).await;
-        let p = john(&s, &desk).await;
-        let only = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
-        let err = s.delete_card(&desk, only.card.id, false).await.unwrap_err();
-        assert_eq!(err.code(), ErrorCode::CardRule);
-        assert!(err.to_string().contains("may be suspended"), "{err}");
-        assert_eq!(s.list_cards(&desk, p.id).await.unwrap().len(), 1);
-        let done = s.delete_card(&desk, only.card.id, true).await.unwrap();
-        assert!(done.message.starts_with("Visa ending in 1234 has been deleted."), "{}", done.message);
-        assert!(s.list_cards(&desk, p.id).await.unwrap().is_empty());
-    }
-
-    async fn a_non_default_card_can_be_deleted_without_confirmation(db: &TestDb) {
-        let s = services(db);
-        let (_, _, desk) = clinic(&s, Gateway::Stripe).await;
-        let p = john(&s, &desk).await;
-        s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
-        let other = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_2", "5678")).await.unwrap();
-        s.delete_card(&desk, other.card.id, false).await.unwrap();
-        let left = s.list_cards(&desk, p.id).await.unwrap();
-        assert_eq!(left.len(), 1);
-        assert!(left[0].is_default);
-    }
-
     async fn a_card_token_of_the_other_gateway_is_refused(db: &TestDb) {
         let s = services(db);
         let (_, _, desk) = clinic(&s, Gateway::Nmi).await;
@@ -163,34 +137,6 @@ on_both_databases! {
         old.expiry = CardExpiry::new(10, 2026).unwrap();
         let err = s.save_card(&desk, p.id, old).await.unwrap_err();
         assert!(err.to_string().contains("expired 10/2026"), "{err}");
-    }
-
-    async fn every_card_change_is_in_the_activity_log_with_who_did_it(db: &TestDb) {
-        let s = services(db);
-        let (it, _, desk) = clinic(&s, Gateway::Stripe).await;
-        let p = john(&s, &desk).await;
-        let a = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_1", "1234")).await.unwrap();
-        let b = s.save_card(&desk, p.id, card(Gateway::Stripe, "pm_2", "5678")).await.unwrap();
-        s.set_default_card(&desk, b.card.id).await.unwrap();
-        s.delete_card(&desk, a.card.id, false).await.unwrap();
-        let profile = s.patient_profile(&desk, p.id).await.unwrap();
-        let actions: Vec<_> = profile.activity.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
-        assert_eq!(actions, [
-            ("card.deleted", "frontdesk"),
-            ("card.default_changed", "frontdesk"),
-            ("card.added", "frontdesk"),
-            ("card.added", "frontdesk"),
-            ("patient.added", "frontdesk"),
-        ]);
-        assert_eq!(profile.activity[0].summary, "Card deleted: Visa ending in 1234");
-        assert_eq!(profile.activity[2].summary, "Card added: Visa ending in 5678");
-        // No gateway token is written to the log.
-        let mut r = db.store.reader().await.unwrap();
-        for e in clinicpay_store::activity::recent(&mut r, 100).await.unwrap() {
-            let text = format!("{:?}{:?}", e.before_state, e.after_state);
-            assert!(!text.contains("pm_1") && !text.contains("pm_2"), "token leaked into the log: {text}");
-        }
-        assert!(s.verify_activity_log(&it).await.unwrap().is_intact());
     }
 
     async fn front_desk_cannot_change_gateway_settings(db: &TestDb) {
