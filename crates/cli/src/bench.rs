@@ -54,11 +54,20 @@ async fn main() {
         Some("search") => {}
         Some("gateways") => {
             let calls = arg("--calls").and_then(|c| c.parse().ok()).unwrap_or(1000);
-            return gateways(calls).await;
+            gateways(calls).await;
+            return stripe_gateway(calls).await;
+        }
+        Some("sweep") => {
+            let orders = arg("--orders")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(10_000);
+            let rate = arg("--rate").and_then(|c| c.parse().ok()).unwrap_or(100);
+            let workers = arg("--workers").and_then(|c| c.parse().ok()).unwrap_or(1);
+            return sweep(orders, rate, workers, arg("--db")).await;
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench search [--db URL] [--patients N] | gateways [--calls N]"
+                "usage: clinicpay-bench search [--db URL] [--patients N] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
             );
             std::process::exit(2);
         }
@@ -190,7 +199,7 @@ async fn gateways(calls: usize) {
     let key = "bench-key";
     let sim = Simulator::start(SimConfig {
         nmi_security_key: Some(key.into()),
-        port: 0,
+        ..SimConfig::default()
     })
     .await
     .expect("simulator");
@@ -206,6 +215,8 @@ async fn gateways(calls: usize) {
             &CardHolder {
                 name: "Bench Mark".into(),
                 email: "bench@example.com".into(),
+                patient_ref: "1".into(),
+                customer: None,
             },
             &token,
         )
@@ -240,14 +251,14 @@ async fn gateways(calls: usize) {
             .expect("raw body");
         raw_sale.push(t.elapsed());
 
+        let request = ChargeRequest {
+            payment_key: format!("client-{i}"),
+            card_token: card.token.clone(),
+            customer: None,
+            amount: Money::from_minor(1234, Currency::USD),
+        };
         let t = Instant::now();
-        client
-            .charge(&ChargeRequest {
-                payment_key: format!("client-{i}"),
-                card_token: card.token.clone(),
-                amount: Money::from_minor(1234, Currency::USD),
-            })
-            .await;
+        client.charge(&request).await;
         client_sale.push(t.elapsed());
 
         let t = Instant::now();
@@ -262,7 +273,7 @@ async fn gateways(calls: usize) {
         raw_query.push(t.elapsed());
 
         let t = Instant::now();
-        client.lookup(&format!("client-{i}")).await.expect("lookup");
+        client.lookup(&request).await.expect("lookup");
         client_lookup.push(t.elapsed());
     }
     let report = |name: &str, raw: &mut Vec<Duration>, ours: &mut Vec<Duration>| {
@@ -278,4 +289,243 @@ async fn gateways(calls: usize) {
     println!("NMI client over the simulator, {calls} calls each (interleaved, one connection pool each):");
     report("sale", &mut raw_sale, &mut client_sale);
     report("lookup", &mut raw_query, &mut client_lookup);
+}
+
+/// What the Stripe client adds over the simulator's Stripe subset: raw requests with reqwest against
+/// the same calls through the client (idempotency header, form, JSON parsing, outcome, redaction, log).
+async fn stripe_gateway(calls: usize) {
+    use clinicpay_domain::{Currency, Money};
+    use clinicpay_gateways::stripe::StripeClient;
+    use clinicpay_gateways::{
+        CardHolder, ChargeRequest, MemoryLog, PaymentGateway, Secret, DEFAULT_TIMEOUT,
+    };
+    use clinicpay_sim::{SimConfig, Simulator};
+
+    let key = "sk_test_bench";
+    let sim = Simulator::start(SimConfig {
+        stripe_secret_key: Some(key.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let base = format!("{}/stripe", sim.base_url());
+    let client = StripeClient::new(
+        Some(&base),
+        Secret::new(key),
+        Arc::new(MemoryLog::default()),
+        DEFAULT_TIMEOUT,
+    );
+    let pm = sim.stripe_payment_method("4242424242424242", 12, 2030);
+    let card = client
+        .save_card(
+            &CardHolder {
+                name: "Bench Mark".into(),
+                email: "bench@example.com".into(),
+                patient_ref: "1".into(),
+                customer: None,
+            },
+            &pm,
+        )
+        .await
+        .expect("save card");
+    let customer = card.customer.clone().expect("customer");
+    let raw = reqwest::Client::new();
+    let (mut raw_sale, mut client_sale, mut raw_list, mut client_lookup) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..calls {
+        let order = format!("raw-{i}");
+        let t = Instant::now();
+        raw.post(format!("{base}/v1/payment_intents"))
+            .bearer_auth(key)
+            .header("Idempotency-Key", &order)
+            .form(&[
+                ("amount", "1234"),
+                ("currency", "usd"),
+                ("payment_method", card.token.as_str()),
+                ("customer", customer.as_str()),
+                ("off_session", "true"),
+                ("confirm", "true"),
+                ("metadata[clinicpay_payment]", order.as_str()),
+            ])
+            .send()
+            .await
+            .expect("raw sale")
+            .text()
+            .await
+            .expect("raw body");
+        raw_sale.push(t.elapsed());
+
+        let request = ChargeRequest {
+            payment_key: format!("client-{i}"),
+            card_token: card.token.clone(),
+            customer: Some(customer.clone()),
+            amount: Money::from_minor(1234, Currency::USD),
+        };
+        let t = Instant::now();
+        client.charge(&request).await;
+        client_sale.push(t.elapsed());
+
+        let t = Instant::now();
+        raw.get(format!(
+            "{base}/v1/payment_intents?customer={customer}&limit=100"
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("raw list")
+        .text()
+        .await
+        .expect("raw list body");
+        raw_list.push(t.elapsed());
+
+        let t = Instant::now();
+        client.lookup(&request).await.expect("lookup");
+        client_lookup.push(t.elapsed());
+    }
+    println!("Stripe client over the simulator's Stripe subset, {calls} calls each (interleaved):");
+    for (name, raw, ours) in [
+        ("charge", &mut raw_sale, &mut client_sale),
+        ("lookup", &mut raw_list, &mut client_lookup),
+    ] {
+        raw.sort();
+        ours.sort();
+        let (r50, r95) = (percentile(raw, 0.5), percentile(raw, 0.95));
+        let (o50, o95) = (percentile(ours, 0.5), percentile(ours, 0.95));
+        println!(
+            "{name:<8} simulator alone p50 {} p95 {} · through the client p50 {} p95 {} · added p50 {} p95 {}",
+            ms(r50), ms(r95), ms(o50), ms(o95), ms(o50.saturating_sub(r50)), ms(o95.saturating_sub(r95))
+        );
+    }
+}
+
+/// A sweep of `orders` due subscription cycles against the NMI simulator limited to `rate` requests a
+/// second, by `workers` workers at once on one database: throughput as a share of the limit, and
+/// duplicate charges (none allowed).
+async fn sweep(orders: usize, rate: u32, workers: usize, db: Option<String>) {
+    use clinicpay_domain::{
+        CardBrand, CardExpiry, Currency, FixedClock, Gateway, Money, NewCard, NewPatient,
+        OrganizationSettings, PatientType, SubscriptionStatus,
+    };
+    use clinicpay_services::Services;
+    use clinicpay_sim::{SimConfig, Simulator};
+    use clinicpay_store::billing::{insert_subscription, NewSubscription};
+    use clinicpay_store::{organization, patients, payment_methods};
+
+    let sim = Simulator::start(SimConfig {
+        rate_limit_per_second: Some(rate),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let url = db.unwrap_or_else(|| {
+        let path = std::env::temp_dir().join(format!("clinicpay-sweep-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path.display().to_string()
+    });
+    let store = clinicpay_store::Store::open(&url).await.expect("database");
+    let now = chrono::Utc::now();
+    let setup = Instant::now();
+    {
+        let mut tx = store.begin().await.expect("begin");
+        let settings = OrganizationSettings {
+            active_gateway: Gateway::Nmi,
+            nmi_api_base: Some(sim.base_url()),
+            training_mode: true,
+            ..OrganizationSettings::default()
+        };
+        organization::save(&mut tx, &settings, now)
+            .await
+            .expect("settings");
+        for i in 0..orders {
+            let p = patients::insert(
+                &mut tx,
+                &NewPatient {
+                    name: format!("Sweep Patient {i}"),
+                    email: format!("sweep{i}@example.com"),
+                    phone: None,
+                    patient_type: PatientType::Individual,
+                },
+                now,
+            )
+            .await
+            .expect("patient");
+            let vault_id = sim.vault_card("4111111111111111", "1230");
+            payment_methods::insert(
+                &mut tx,
+                p.id,
+                &NewCard {
+                    gateway: Gateway::Nmi,
+                    token: vault_id,
+                    brand: CardBrand::Visa,
+                    last4: "1111".into(),
+                    expiry: CardExpiry::new(12, 2030).expect("expiry"),
+                    cardholder_name: p.name.clone(),
+                    nickname: None,
+                    country: None,
+                    fingerprint: None,
+                },
+                true,
+                now,
+            )
+            .await
+            .expect("card");
+            insert_subscription(
+                &mut tx,
+                &NewSubscription {
+                    patient_id: p.id,
+                    plan: "Sweep".into(),
+                    amount: Money::from_minor(1_000, Currency::USD),
+                    interval: "month".into(),
+                    status: SubscriptionStatus::Active,
+                    next_cycle_at: now,
+                    locked_gateway: None,
+                },
+                now,
+            )
+            .await
+            .expect("subscription");
+        }
+        tx.commit().await.expect("commit");
+    }
+    println!(
+        "{orders} due cycles set up in {:.1} s ({}); simulator limited to {rate} requests/s",
+        setup.elapsed().as_secs_f64(),
+        clinicpay_store::redact_url(&url)
+    );
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let services = Services::new(store.clone(), Arc::new(FixedClock(now)));
+        running.spawn(async move {
+            loop {
+                let report = services.run_worker_pass().await.expect("worker pass");
+                if report.cycles_billed == 0 {
+                    break;
+                }
+            }
+        });
+    }
+    while running.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let sales: Vec<_> = sim
+        .transactions()
+        .into_iter()
+        .filter(|t| t.kind == "sale" && t.success)
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = sales.iter().map(|t| &t.order_id).collect();
+    let per_vault: std::collections::BTreeMap<_, usize> =
+        sales.iter().fold(Default::default(), |mut m, t| {
+            *m.entry(t.vault_id.clone()).or_default() += 1;
+            m
+        });
+    let duplicates = sales.len() - distinct.len() + per_vault.values().filter(|n| **n > 1).count();
+    let throughput = sales.len() as f64 / elapsed;
+    println!(
+        "{workers} worker(s): {} of {orders} cycles charged in {elapsed:.1} s = {throughput:.1} charges/s = {:.1}% of the limit; {} answered 429 and were paced; {} left for the next pass; duplicate charges: {duplicates}",
+        sales.len(),
+        100.0 * throughput / f64::from(rate),
+        sim.rate_limited(),
+        orders - distinct.len()
+    );
+    store.close().await;
 }

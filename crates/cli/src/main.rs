@@ -9,8 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use clinicpay_domain::{
-    Clock, FixedClock, NewPatient, PatientId, PatientType, PaymentId, Role, SystemClock,
+    Clock, FixedClock, Gateway, InvoiceId, NewPatient, OrderId, PatientId, PatientType, PaymentId,
+    PaymentMethodId, RecoveryStatus, Role, SubscriptionId, SystemClock,
 };
+use clinicpay_gateways::Secret;
+use clinicpay_services::billing::CheckoutSource;
+use clinicpay_services::cards::AddCard;
+use clinicpay_services::credentials::secret_name;
+use clinicpay_services::gateways::check_failure;
 use clinicpay_services::{Actor, ServiceError, Services};
 use clinicpay_store::Store;
 
@@ -67,6 +73,48 @@ enum Command {
     /// Saved cards.
     #[command(subcommand)]
     Cards(CardsCommand),
+    /// Gateway credentials and checks.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Takes one payment now, with a saved card or a card token from the hosted fields.
+    Checkout {
+        patient: PatientId,
+        #[arg(long)]
+        amount: String,
+        /// A saved card of the patient.
+        #[arg(long, conflicts_with_all = ["token", "gateway", "save"])]
+        card: Option<PaymentMethodId>,
+        /// A hosted-field token of the active gateway.
+        #[arg(long, requires = "gateway", required_unless_present = "card")]
+        token: Option<String>,
+        #[arg(long)]
+        gateway: Option<Gateway>,
+        /// Keep the new card as a saved card.
+        #[arg(long)]
+        save: bool,
+    },
+    /// Invoices.
+    #[command(subcommand)]
+    Invoices(InvoicesCommand),
+    /// Subscriptions and plan switches.
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
+    /// Orders, recovery and retries.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// Payments.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+    /// Refunds.
+    #[command(subcommand)]
+    Refunds(RefundsCommand),
+    /// Runs due work: settles payments whose outcome is unknown (and, as the billing engine grows,
+    /// subscription cycles, recovery retries and reminders), until stopped.
+    Worker {
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// The activity log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -88,10 +136,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SimCommand {
-    /// Serve NMI's Payment and Query APIs and the Collect.js stand-in until stopped; prints the base URL.
+    /// Serve NMI's Payment and Query APIs, a Stripe-compatible subset under /stripe and the hosted-field
+    /// stand-ins until stopped; prints the base URL.
     Serve {
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Keep the simulated gateways' vault, ledger and Stripe objects in this file across restarts.
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+        /// Accept only this NMI security key (any non-empty key otherwise). A simulator key, not a real one.
+        #[arg(long)]
+        nmi_key: Option<String>,
+        /// Accept only this Stripe secret key (any `sk_…` key otherwise). A simulator key, not a real one.
+        #[arg(long)]
+        stripe_key: Option<String>,
     },
     /// A hosted-field token from a running simulator, as the card form would make it.
     Token {
@@ -173,6 +231,125 @@ struct PatientArgs {
 enum CardsCommand {
     /// A patient's saved cards, the default first.
     List { patient: PatientId },
+    /// Saves a card from a hosted-field token of the active gateway.
+    Add {
+        patient: PatientId,
+        #[arg(long)]
+        gateway: Gateway,
+        #[arg(long)]
+        token: String,
+        /// The cardholder's name as typed; the patient's name when left out.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        nickname: Option<String>,
+    },
+    /// Makes a card the patient's default.
+    Default { card: PaymentMethodId },
+    /// Deletes a card at its gateway, then here.
+    Delete {
+        card: PaymentMethodId,
+        /// Required to delete the patient's last card.
+        #[arg(long)]
+        confirm_last: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum InvoicesCommand {
+    /// An invoice for the patient.
+    Create {
+        patient: PatientId,
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Pays an open invoice on the active gateway.
+    Pay {
+        invoice: InvoiceId,
+        /// The card the patient chose; another card of the active gateway is used if it does not match.
+        #[arg(long)]
+        card: Option<PaymentMethodId>,
+    },
+    /// Invoices, newest first.
+    List { patient: Option<PatientId> },
+}
+
+#[derive(Subcommand)]
+enum OrdersCommand {
+    /// Orders, newest first.
+    List {
+        #[arg(long)]
+        recovery: Option<RecoveryStatus>,
+        patient: Option<PatientId>,
+    },
+    /// An order with its invoice and every payment attempt.
+    Show { order: OrderId },
+    /// Retries a subscription-cycle or switch-payoff order now.
+    Retry {
+        order: OrderId,
+        /// Charge through this gateway instead of the active one.
+        #[arg(long)]
+        gateway: Option<Gateway>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionsCommand {
+    /// A subscription whose first cycle is billed by the worker's next pass.
+    Create {
+        patient: PatientId,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long, value_parser = ["month", "week"])]
+        every: String,
+    },
+    /// Subscriptions, newest first.
+    List { patient: Option<PatientId> },
+    /// Moves a subscription to another plan; the difference for the rest of the cycle is charged now.
+    Switch {
+        subscription: SubscriptionId,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        amount: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Payments, newest first.
+    List { patient: Option<PatientId> },
+}
+
+#[derive(Subcommand)]
+enum RefundsCommand {
+    /// Refunds a payment (all that is left, or --amount) through the gateway that took it.
+    Create {
+        payment: PaymentId,
+        #[arg(long)]
+        amount: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Gateway secrets in this computer's keychain.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// Makes a harmless call to each gateway and says whether this computer's credentials work.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Stores the gateway's secret, read from standard input, in this computer's keychain.
+    Set { gateway: Gateway },
 }
 
 #[derive(Subcommand)]
@@ -194,10 +371,13 @@ fn main() -> ExitCode {
             return out.error(&ServiceError::Internal(format!("cannot start ({e})")));
         }
     };
-    match runtime.block_on(run(cli, &out)) {
+    let code = match runtime.block_on(run(cli, &out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => out.error(&e),
-    }
+    };
+    // A keychain call stuck behind an unanswered unlock prompt must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// The database the CLI opens: --db, CLINICPAY_DB, or the SQLite file in the OS app-data folder.
@@ -281,6 +461,151 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         Command::Cards(CardsCommand::List { patient }) => {
             out.cards(&s.list_cards(&actor().await?, patient).await?)
         }
+        Command::Cards(CardsCommand::Add {
+            patient,
+            gateway,
+            token,
+            name,
+            country,
+            nickname,
+        }) => {
+            let card = AddCard {
+                gateway,
+                token,
+                cardholder_name: name,
+                country,
+                nickname,
+            };
+            let change = s.add_card(&actor().await?, patient, card).await?;
+            // A saved card retries the patient's recovery orders (the desktop app does it in the background).
+            let _ = s.retry_recovery_for_patient(patient).await;
+            out.card_change(&change)
+        }
+        Command::Cards(CardsCommand::Default { card }) => {
+            out.card_change(&s.set_default_card(&actor().await?, card).await?)
+        }
+        Command::Cards(CardsCommand::Delete { card, confirm_last }) => {
+            out.card_change(&s.delete_card(&actor().await?, card, confirm_last).await?)
+        }
+        Command::Gateway(GatewayCommand::Credentials(CredentialsCommand::Set { gateway })) => {
+            let a = actor().await?;
+            let secret = read_secret(gateway)?;
+            out.credentials_stored(&s.set_gateway_credentials(&a, gateway, secret).await?)
+        }
+        Command::Checkout {
+            patient,
+            amount,
+            card,
+            token,
+            gateway,
+            save,
+        } => {
+            let a = actor().await?;
+            let amount = s.parse_amount(&amount).await?;
+            let source = match (card, token, gateway) {
+                (Some(card), _, _) => CheckoutSource::SavedCard(card),
+                (None, Some(token), Some(gateway)) => CheckoutSource::NewCard {
+                    card: AddCard {
+                        gateway,
+                        token,
+                        cardholder_name: None,
+                        country: None,
+                        nickname: None,
+                    },
+                    save,
+                },
+                _ => {
+                    return Err(ServiceError::Invalid(
+                        "Give --card CARD, or --token T --gateway G from the card form.".into(),
+                    ))
+                }
+            };
+            out.payment(&s.checkout(&a, patient, amount, source).await?)
+        }
+        Command::Invoices(InvoicesCommand::Create {
+            patient,
+            amount,
+            description,
+        }) => {
+            let a = actor().await?;
+            let amount = s.parse_amount(&amount).await?;
+            out.invoices(&[s.create_invoice(&a, patient, amount, &description).await?])
+        }
+        Command::Invoices(InvoicesCommand::Pay { invoice, card }) => {
+            out.payment(&s.pay_invoice(&actor().await?, invoice, card).await?)
+        }
+        Command::Invoices(InvoicesCommand::List { patient }) => {
+            out.invoices(&s.list_invoices(&actor().await?, patient).await?)
+        }
+        Command::Orders(OrdersCommand::List { recovery, patient }) => {
+            out.orders(&s.list_orders(&actor().await?, patient, recovery).await?)
+        }
+        Command::Orders(OrdersCommand::Show { order }) => {
+            out.order(&s.order_details(&actor().await?, order).await?)
+        }
+        Command::Orders(OrdersCommand::Retry { order, gateway }) => {
+            out.payment(&s.retry_order(&actor().await?, order, gateway).await?)
+        }
+        Command::Subscriptions(SubscriptionsCommand::Create {
+            patient,
+            plan,
+            amount,
+            every,
+        }) => {
+            let a = actor().await?;
+            let amount = s.parse_amount(&amount).await?;
+            out.subscriptions(&[s
+                .create_subscription(&a, patient, &plan, amount, &every)
+                .await?])
+        }
+        Command::Subscriptions(SubscriptionsCommand::List { patient }) => {
+            out.subscriptions(&s.list_subscriptions(&actor().await?, patient).await?)
+        }
+        Command::Subscriptions(SubscriptionsCommand::Switch {
+            subscription,
+            plan,
+            amount,
+        }) => {
+            let a = actor().await?;
+            let amount = s.parse_amount(&amount).await?;
+            out.switched(&s.switch_plan(&a, subscription, &plan, amount).await?)
+        }
+        Command::Payments(PaymentsCommand::List { patient }) => {
+            out.payments(&s.list_payments(&actor().await?, patient).await?)
+        }
+        Command::Refunds(RefundsCommand::Create { payment, amount }) => {
+            let a = actor().await?;
+            let amount = match amount {
+                Some(text) => Some(s.parse_amount(&text).await?),
+                None => None,
+            };
+            out.refund(&s.refund_payment(&a, payment, amount).await?)
+        }
+        Command::Worker { once } => loop {
+            let report = s.run_worker_pass().await?;
+            if once {
+                out.worker_pass(&report);
+                break;
+            }
+            // Between passes a signal (Ctrl+C, or SIGTERM from a service manager) ends the worker;
+            // a pass under way is finished first, so no attempt is left half-recorded.
+            tokio::select! {
+                _ = stop_signal() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            }
+        },
+        Command::Gateway(GatewayCommand::Check) => {
+            let report = s.check_gateways(&actor().await?).await?;
+            // With --json a failed check prints only the error object: one JSON value per run.
+            match check_failure(&report) {
+                Some(failure) if out.json => return Err(failure),
+                Some(failure) => {
+                    out.gateway_checks(&report);
+                    return Err(failure);
+                }
+                None => out.gateway_checks(&report),
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
         }
@@ -314,4 +639,40 @@ fn read_password() -> Result<String, ServiceError> {
         ));
     }
     Ok(pw)
+}
+
+/// A gateway secret from standard input (never an argument: arguments show in process lists and shell
+/// history). One line; surrounding whitespace from a paste or `echo` is dropped.
+fn read_secret(gateway: Gateway) -> Result<Secret, ServiceError> {
+    let mut buf = String::new();
+    std::io::stdin().read_to_string(&mut buf).map_err(|e| {
+        ServiceError::Invalid(format!(
+            "Cannot read the {} from standard input ({e}).",
+            secret_name(gateway)
+        ))
+    })?;
+    Ok(Secret::new(buf.trim()))
+}
+
+/// Resolves when the process is asked to stop: Ctrl+C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -3,14 +3,19 @@
 use std::process::ExitCode;
 
 use clinicpay_domain::Patient;
-use clinicpay_services::cards::CardView;
+use clinicpay_services::billing::{OrderDetails, PaymentResult, RefundResult};
+use clinicpay_services::cards::{CardChange, CardView};
+use clinicpay_services::credentials::CredentialsStored;
 use clinicpay_services::demo::SeedReport;
+use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
+use clinicpay_services::subscriptions::{SwitchResult, WorkerReport};
 use clinicpay_services::ServiceError;
 use clinicpay_store::activity::ChainReport;
+use clinicpay_store::ledger::{Invoice, Order, Payment, Subscription};
 use clinicpay_store::processor_log::LogEntry;
 use comfy_table::{presets::UTF8_HORIZONTAL_ONLY, Table};
 use serde::Serialize;
@@ -274,6 +279,207 @@ impl Out {
     pub fn sim_token(&self, token: &str) {
         if !self.json(&serde_json::json!({"token": token})) {
             println!("{token}");
+        }
+    }
+
+    pub fn card_change(&self, c: &CardChange) {
+        if !self.json(c) {
+            println!("{}", c.message);
+            println!("{}", Self::card_table(std::slice::from_ref(&c.card)));
+        }
+    }
+
+    pub fn credentials_stored(&self, c: &CredentialsStored) {
+        if !self.json(c) {
+            println!("{}", c.message);
+        }
+    }
+
+    pub fn gateway_checks(&self, checks: &[GatewayCheck]) {
+        if !self.json(checks) {
+            let mut t = table(&["Gateway", "Active", "Works", "What was found"]);
+            for c in checks {
+                t.add_row(vec![
+                    c.gateway.to_string(),
+                    if c.active { "active" } else { "" }.into(),
+                    if c.works { "yes" } else { "no" }.into(),
+                    c.message.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn payment(&self, p: &PaymentResult) {
+        if !self.json(p) {
+            println!("{}", p.message);
+            println!("{}", Self::payment_table(std::slice::from_ref(&p.payment)));
+        }
+    }
+
+    pub fn refund(&self, r: &RefundResult) {
+        if !self.json(r) {
+            println!("{}", r.message);
+        }
+    }
+
+    pub fn invoices(&self, invoices: &[Invoice]) {
+        if !self.json(invoices) {
+            let mut t = table(&[
+                "Invoice",
+                "Patient",
+                "Description",
+                "Amount",
+                "Status",
+                "Created",
+            ]);
+            for i in invoices {
+                t.add_row(vec![
+                    i.id.to_string(),
+                    i.patient_id.to_string(),
+                    i.description.clone(),
+                    i.amount.to_string(),
+                    i.status.as_str().into(),
+                    i.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn orders(&self, orders: &[Order]) {
+        if !self.json(orders) {
+            let mut t = table(&[
+                "Order",
+                "Patient",
+                "Kind",
+                "Amount",
+                "Status",
+                "Recovery",
+                "Gateway",
+                "Last message",
+            ]);
+            for o in orders {
+                t.add_row(vec![
+                    o.id.to_string(),
+                    o.patient_id.to_string(),
+                    o.kind.as_str().into(),
+                    o.amount.to_string(),
+                    o.status.as_str().into(),
+                    o.recovery_status.map(|r| r.as_str()).unwrap_or("").into(),
+                    o.locked_gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    o.last_message.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn order(&self, d: &OrderDetails) {
+        if !self.json(d) {
+            println!("{}", {
+                let mut t = table(&[
+                    "Order",
+                    "Kind",
+                    "Amount",
+                    "Status",
+                    "Recovery",
+                    "Locked gateway",
+                ]);
+                t.add_row(vec![
+                    d.order.id.to_string(),
+                    d.order.kind.as_str().into(),
+                    d.order.amount.to_string(),
+                    d.order.status.as_str().into(),
+                    d.order
+                        .recovery_status
+                        .map(|r| r.as_str())
+                        .unwrap_or("")
+                        .into(),
+                    d.order
+                        .locked_gateway
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                ]);
+                t
+            });
+            if let Some(i) = &d.invoice {
+                println!("Invoice {}: {} {}", i.id, i.amount, i.status.as_str());
+            }
+            println!("{}", Self::payment_table(&d.payments));
+        }
+    }
+
+    pub fn payments(&self, payments: &[Payment]) {
+        if !self.json(payments) {
+            println!("{}", Self::payment_table(payments));
+        }
+    }
+
+    fn payment_table(payments: &[Payment]) -> Table {
+        let mut t = table(&[
+            "Payment", "Patient", "Invoice", "Gateway", "Amount", "Status", "Decline", "When",
+        ]);
+        for p in payments {
+            t.add_row(vec![
+                p.id.to_string(),
+                p.patient_id.to_string(),
+                p.invoice_id.map(|i| i.to_string()).unwrap_or_default(),
+                p.gateway.to_string(),
+                p.amount.to_string(),
+                p.status.as_str().into(),
+                p.decline_message.clone().unwrap_or_default(),
+                p.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            ]);
+        }
+        t
+    }
+
+    pub fn worker_pass(&self, r: &WorkerReport) {
+        if !self.json(r) {
+            println!(
+                "Cycles billed {} (paid {}) · retries {} (paid {}) · need a card {} · suspended {} · failed final {}",
+                r.cycles_billed, r.cycles_paid, r.retries_run, r.retries_paid, r.needs_payment_method, r.suspended, r.failed_final
+            );
+            let j = &r.janitor;
+            println!(
+                "Unsettled payments looked at {} · found paid {} · found not paid {} · still unknown {}",
+                j.looked_at, j.found_paid, j.found_not_paid, j.still_unknown
+            );
+        }
+    }
+
+    pub fn subscriptions(&self, subs: &[Subscription]) {
+        if !self.json(subs) {
+            let mut t = table(&[
+                "Subscription",
+                "Patient",
+                "Plan",
+                "Amount",
+                "Every",
+                "Status",
+                "Next cycle",
+                "Gateway",
+            ]);
+            for s in subs {
+                t.add_row(vec![
+                    s.id.to_string(),
+                    s.patient_id.to_string(),
+                    s.plan.clone(),
+                    s.amount.to_string(),
+                    s.interval.clone(),
+                    s.status.as_str().into(),
+                    s.next_cycle_at.format("%Y-%m-%d").to_string(),
+                    s.locked_gateway.map(|g| g.to_string()).unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn switched(&self, r: &SwitchResult) {
+        if !self.json(r) {
+            println!("{}", r.message);
         }
     }
 }

@@ -9,16 +9,30 @@ use crate::SimCommand;
 
 pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
     match command {
-        SimCommand::Serve { port } => {
+        SimCommand::Serve {
+            port,
+            state,
+            nmi_key,
+            stripe_key,
+        } => {
             let sim = Simulator::start(SimConfig {
-                nmi_security_key: None,
                 port,
+                state_file: state.clone(),
+                nmi_security_key: nmi_key,
+                stripe_secret_key: stripe_key,
+                ..SimConfig::default()
             })
             .await
             .map_err(|e| {
-                ServiceError::Invalid(format!(
-                    "The simulator cannot listen on port {port} ({e}): pick another --port."
-                ))
+                ServiceError::Invalid(match &state {
+                    Some(file) if e.kind() != std::io::ErrorKind::AddrInUse => format!(
+                        "The simulator cannot start from its state file {} ({e}): move the file away to start empty.",
+                        file.display()
+                    ),
+                    _ => format!(
+                        "The simulator cannot listen on port {port} ({e}): pick another --port."
+                    ),
+                })
             })?;
             out.sim_serving(&sim.base_url());
             // Serve until the process is stopped (Ctrl+C or a signal).
@@ -31,10 +45,8 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             card,
             exp,
         } => {
-            if gateway != Gateway::Nmi {
-                return Err(ServiceError::Invalid(
-                    "The simulator makes NMI Collect.js tokens so far; Stripe test tokens come with the Stripe stand-in.".into(),
-                ));
+            if gateway == Gateway::Stripe {
+                return stripe_token(&sim, &card, &exp, out).await;
             }
             let exp: String = exp.chars().filter(char::is_ascii_digit).collect();
             let reply: serde_json::Value = reqwest::Client::new()
@@ -61,5 +73,55 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
                 ))),
             }
         }
+    }
+}
+
+/// A Stripe PaymentMethod from the simulator's Stripe subset, made as Stripe.js makes it in the page
+/// (with the publishable key; the card number goes to the "gateway", never to ClinicPay).
+async fn stripe_token(sim: &str, card: &str, exp: &str, out: &Out) -> Result<(), ServiceError> {
+    let digits: String = exp.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() != 4 {
+        return Err(ServiceError::Invalid(format!(
+            "\"{exp}\" is not an expiry: give it as MM/YY, e.g. 12/30."
+        )));
+    }
+    let (month, year) = digits.split_at(2);
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/stripe/v1/payment_methods",
+            sim.trim_end_matches('/')
+        ))
+        .bearer_auth("pk_test_clinicpay_simulator")
+        .form(&[
+            ("type", "card"),
+            ("card[number]", card),
+            ("card[exp_month]", month),
+            ("card[exp_year]", year),
+        ])
+        .send()
+        .await
+        .map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The simulator at {sim} did not answer ({e}): is `clinicpay sim serve` running?"
+            ))
+        })?
+        .json()
+        .await
+        .map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The simulator at {sim} answered something unexpected ({e})."
+            ))
+        })?;
+    match reply["id"].as_str() {
+        Some(id) => {
+            out.sim_token(id);
+            Ok(())
+        }
+        None => Err(ServiceError::Invalid(format!(
+            "The simulator refused the card: {}",
+            reply["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given")
+        ))),
     }
 }

@@ -233,3 +233,53 @@ fn the_simulator_serves_and_makes_hosted_field_tokens() {
     server.kill().ok();
     server.wait().ok();
 }
+
+/// A plain HTTP/1.1 form POST, to talk to the simulator as a gateway client would.
+fn post_form(base: &str, path: &str, body: &str) -> String {
+    use std::io::Read;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// `sim serve --nmi-key K` accepts only that key, as a real NMI account accepts only its own.
+#[test]
+fn the_simulator_accepts_only_the_key_it_was_given() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+        .args(["sim", "serve", "--nmi-key", "the-right-sim-key"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the simulator");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_owned();
+    let wrong = post_form(
+        &base,
+        "/api/query.php",
+        "security_key=another-key&order_id=x",
+    );
+    assert!(wrong.contains("Authentication Failed"), "{wrong}");
+    let right = post_form(
+        &base,
+        "/api/query.php",
+        "security_key=the-right-sim-key&order_id=x",
+    );
+    assert!(
+        right.contains("<nm_response>") && !right.contains("Authentication Failed"),
+        "{right}"
+    );
+    server.kill().ok();
+    server.wait().ok();
+}
