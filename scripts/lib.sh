@@ -72,6 +72,23 @@ ensure_desktop_build_deps() {
     apt_install build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
 }
 
+# A private D-Bus session with an unlocked gnome-keyring: the real Secret Service the keychain tests use.
+ensure_keychain_tools() {
+    apt_install dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config
+}
+
+# localstripe (PyPI) in a private virtualenv: the Stripe client's tests run against it.
+LOCALSTRIPE_VERSION=1.15.10
+ensure_localstripe() {
+    local venv="$HOME/.cache/clinicpay/venv"
+    if [ "$("$venv/bin/pip" show localstripe 2>/dev/null | sed -n 's/^Version: //p')" != "$LOCALSTRIPE_VERSION" ]; then
+        say "installing localstripe $LOCALSTRIPE_VERSION"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "localstripe==$LOCALSTRIPE_VERSION"
+    fi
+    export CLINICPAY_LOCALSTRIPE="$venv/bin/localstripe"
+}
+
 ensure_node() {
     local major
     major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, checks formatting, lints and strict
-# TypeScript, runs every test on SQLite and on PostgreSQL (including the check that ui/src/bindings.ts
+# TypeScript, runs every test on SQLite and on PostgreSQL, the Stripe client against localstripe and the
+# keychain against a private gnome-keyring (including the check that ui/src/bindings.ts
 # matches the commands), then the end-to-end tests of the real window.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -8,6 +9,8 @@ cd "$ROOT"
 ensure_rust
 ensure_desktop_build_deps
 ensure_postgres
+ensure_keychain_tools
+ensure_localstripe
 export CLINICPAY_TEST_PG="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 # Test schemas left by an interrupted earlier run.
@@ -25,11 +28,11 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "tests (SQLite and PostgreSQL)"
+say "tests (SQLite and PostgreSQL, localstripe, the Secret Service keychain)"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
+    "$ROOT/scripts/with-keychain.sh" cargo nextest run --workspace --locked --no-fail-fast
 else
-    cargo test --workspace --locked --no-fail-fast
+    "$ROOT/scripts/with-keychain.sh" cargo test --workspace --locked --no-fail-fast
 fi
 # The real window, driven through WebDriver under Xvfb (screenshots in $CARGO_TARGET_DIR/e2e-screenshots).
 "$ROOT/scripts/e2e.sh"
