@@ -68,6 +68,19 @@ pub struct OrganizationSettings {
     /// The demo clinic: the app shows the training banner and talks to the built-in simulators.
     #[serde(default)]
     pub training_mode: bool,
+    /// Stripe's publishable key (`pk_…`) for Stripe Elements: public by design, so it may live here.
+    #[serde(default)]
+    pub stripe_publishable_key: Option<String>,
+    /// NMI's Collect.js tokenization key: public by design (it only makes single-use tokens).
+    #[serde(default)]
+    pub nmi_tokenization_key: Option<String>,
+    /// A desk left alone this many minutes locks and asks for the password again (0: never).
+    #[serde(default = "default_lock_minutes")]
+    pub desk_lock_minutes: u32,
+}
+
+fn default_lock_minutes() -> u32 {
+    5
 }
 
 impl Default for OrganizationSettings {
@@ -83,6 +96,9 @@ impl Default for OrganizationSettings {
             recovery: RecoverySettings::default(),
             reminders: ReminderSettings::default(),
             training_mode: false,
+            stripe_publishable_key: None,
+            nmi_tokenization_key: None,
+            desk_lock_minutes: default_lock_minutes(),
         }
     }
 }
@@ -104,10 +120,13 @@ pub enum SettingKey {
     RecoveryPromoteCard,
     RemindersEnabled,
     ReminderThresholds,
+    StripePublishableKey,
+    NmiTokenizationKey,
+    DeskLockMinutes,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 14] = [
+    pub const ALL: [SettingKey; 17] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -122,6 +141,9 @@ impl SettingKey {
         SettingKey::RecoveryPromoteCard,
         SettingKey::RemindersEnabled,
         SettingKey::ReminderThresholds,
+        SettingKey::StripePublishableKey,
+        SettingKey::NmiTokenizationKey,
+        SettingKey::DeskLockMinutes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -140,6 +162,9 @@ impl SettingKey {
             SettingKey::RecoveryPromoteCard => "recovery.promote-successful-card",
             SettingKey::RemindersEnabled => "reminders.enabled",
             SettingKey::ReminderThresholds => "reminders.thresholds",
+            SettingKey::StripePublishableKey => "stripe.publishable-key",
+            SettingKey::NmiTokenizationKey => "nmi.tokenization-key",
+            SettingKey::DeskLockMinutes => "desk.lock-after-minutes",
         }
     }
 
@@ -165,6 +190,9 @@ impl SettingKey {
             SettingKey::RecoveryPromoteCard => s.recovery.promote_successful_card.to_string(),
             SettingKey::RemindersEnabled => s.reminders.enabled.to_string(),
             SettingKey::ReminderThresholds => days(&s.reminders.thresholds),
+            SettingKey::StripePublishableKey => s.stripe_publishable_key.clone().unwrap_or_default(),
+            SettingKey::NmiTokenizationKey => s.nmi_tokenization_key.clone().unwrap_or_default(),
+            SettingKey::DeskLockMinutes => s.desk_lock_minutes.to_string(),
         }
     }
 
@@ -216,6 +244,20 @@ impl SettingKey {
                 t.sort_unstable_by(|a, b| b.cmp(a));
                 t.dedup();
                 s.reminders.thresholds = t;
+            }
+            SettingKey::StripePublishableKey => {
+                s.stripe_publishable_key = parse_public_key(name, v, Gateway::Stripe)?
+            }
+            SettingKey::NmiTokenizationKey => {
+                s.nmi_tokenization_key = parse_public_key(name, v, Gateway::Nmi)?
+            }
+            SettingKey::DeskLockMinutes => {
+                let m = v.parse::<u32>().ok().filter(|m| *m <= 240).ok_or_else(|| {
+                    invalid(format!(
+                        "{name} must be a whole number of minutes from 0 (never lock) to 240, not \"{v}\"."
+                    ))
+                })?;
+                s.desk_lock_minutes = m;
             }
         }
         s.validate()?;
@@ -323,6 +365,30 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, DomainError> {
     }
 }
 
+/// A gateway's public browser key. Secret keys are refused: they belong in the keychain, and this
+/// setting is stored in the database where every desk can read it.
+fn parse_public_key(name: &str, v: &str, gateway: Gateway) -> Result<Option<String>, DomainError> {
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let shaped = v.len() <= 200
+        && v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match gateway {
+        Gateway::Stripe if v.starts_with("sk_") || v.starts_with("rk_") => Err(invalid(format!(
+            "{name} takes the publishable key (pk_…), and this is a secret key: do not store it here. Put secret keys in this computer's keychain with `clinicpay gateway credentials set stripe`."
+        ))),
+        Gateway::Stripe if !(v.starts_with("pk_") && shaped) => Err(invalid(format!(
+            "{name} must be Stripe's publishable key, which starts with pk_live_ or pk_test_."
+        ))),
+        Gateway::Nmi if !(shaped && v.len() >= 16 && v.contains('-')) => Err(invalid(format!(
+            "{name} must be the Collect.js tokenization key from NMI's merchant portal (Settings → Security Keys, \"Tokenization\"), like 5mN8N7-jhr55W-N22pxX-uAW2s9."
+        ))),
+        _ => Ok(Some(v.to_owned())),
+    }
+}
+
 fn parse_url(name: &str, v: &str) -> Result<Option<String>, DomainError> {
     if v.is_empty() || v.eq_ignore_ascii_case("default") {
         return Ok(None);
@@ -365,6 +431,9 @@ mod tests {
             ("reminders.thresholds", "30,7"),
             ("reminders.enabled", "true"),
             ("clinic-name", "Riverside Family Clinic"),
+            ("stripe.publishable-key", "pk_test_51Hclinic"),
+            ("nmi.tokenization-key", "5mN8N7-jhr55W-N22pxX-uAW2s9"),
+            ("desk.lock-after-minutes", "15"),
         ] {
             let k: SettingKey = key.parse().unwrap();
             let changed = k
@@ -396,5 +465,30 @@ mod tests {
         assert!(set("refunds.front-desk-limit", "-5").is_err());
         assert!(set("stripe.api-base", "ftp://x").is_err());
         assert!("colour".parse::<SettingKey>().is_err());
+        assert!(set("desk.lock-after-minutes", "600").is_err());
+    }
+
+    #[test]
+    fn a_secret_key_pasted_as_the_publishable_key_is_refused_and_not_stored() {
+        let s = OrganizationSettings::default();
+        let k: SettingKey = "stripe.publishable-key".parse().unwrap();
+        let e = k.apply(&s, "sk_live_abcdef123456").unwrap_err().to_string();
+        assert!(e.contains("secret key") && e.contains("keychain"), "{e}");
+        assert!(!e.contains("sk_live_abcdef123456"), "the refusal does not repeat the secret");
+        let nmi: SettingKey = "nmi.tokenization-key".parse().unwrap();
+        assert!(nmi.apply(&s, "short").is_err());
+        assert_eq!(k.apply(&s, "none").unwrap().stripe_publishable_key, None);
+    }
+
+    #[test]
+    fn settings_saved_before_the_desk_keys_existed_still_load() {
+        let mut old = serde_json::to_value(OrganizationSettings::default()).unwrap();
+        let map = old.as_object_mut().unwrap();
+        map.remove("stripe_publishable_key");
+        map.remove("nmi_tokenization_key");
+        map.remove("desk_lock_minutes");
+        let loaded: OrganizationSettings = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded.desk_lock_minutes, 5);
+        assert_eq!(loaded.stripe_publishable_key, None);
     }
 }

@@ -1,41 +1,15 @@
-//! A stand-in for NMI's Collect.js: a script that tokenises a typed test card through this simulator.
-//! Real card numbers never reach ClinicPay; here they reach only the simulator, as they would reach NMI.
+//! Direct tokenisation of a test card (what `clinicpay sim token` and tests use). The page's hosted
+//! fields are in `hosted.rs`; card numbers reach only the simulator, as they would reach NMI.
 
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Form;
 use serde::Deserialize;
 
 use crate::cards::luhn_ok;
 use crate::Shared;
-
-const SCRIPT: &str = r#"// ClinicPay simulator: a stand-in for NMI Collect.js (training mode and tests only).
-(function () {
-  var base = (document.currentScript && document.currentScript.src || "").replace(/\/token\/Collect\.js.*$/, "");
-  window.CollectJS = {
-    config: {},
-    configure: function (config) { this.config = config || {}; },
-    startPaymentRequest: function () {},
-    tokenize: function (card) {
-      var cfg = this.config;
-      var body = new URLSearchParams({ ccnumber: card.number, ccexp: card.exp, cvv: card.cvv || "" });
-      return fetch(base + "/token/tokenize", { method: "POST", body: body })
-        .then(function (r) { return r.json(); })
-        .then(function (reply) {
-          if (reply.token && cfg.callback) cfg.callback(reply);
-          return reply;
-        });
-    }
-  };
-})();
-"#;
-
-pub(crate) async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/javascript")], SCRIPT)
-}
 
 #[derive(Deserialize)]
 pub(crate) struct CardForm {

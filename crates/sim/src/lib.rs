@@ -1,7 +1,8 @@
 //! ClinicPay's gateway simulator. NMI has no public fake, so this one follows NMI's documented formats
 //! field by field: the Payment API (`/api/transact.php`, form in, `key=value` out), the Query API
 //! (`/api/query.php`, XML out), a customer vault, a transaction ledger, test-mode behaviours, and a
-//! Collect.js stand-in that turns typed test card numbers into single-use payment tokens.
+//! Collect.js stand-in whose card fields (frames on the simulator's origin) turn typed test card numbers
+//! into single-use payment tokens; `/js.stripe.com/v3/` is the same for Stripe.js's card Element.
 //!
 //! Under `/stripe` it also serves the subset of Stripe's API ClinicPay uses (customers, setup intents,
 //! payment methods, payment intents, refunds) as Stripe documents it, including what localstripe lacks:
@@ -22,6 +23,7 @@ use axum::Router;
 
 pub mod cards;
 mod collect;
+mod hosted;
 mod nmi;
 mod stripe;
 
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     /// Requests per second the gateway accepts before answering 429, like a real gateway's rate limit.
     rate: Option<RateLimit>,
     pub(crate) rate_limited: usize,
+    /// What the hosted-field frames sent, by session, until the token is made (never persisted).
+    pub(crate) hosted: std::collections::HashMap<String, hosted::Typed>,
 }
 
 /// A token bucket refilled at `per_second`, holding at most one second's worth.
@@ -205,8 +209,24 @@ impl Simulator {
         let app = Router::new()
             .route("/api/transact.php", post(nmi::transact))
             .route("/api/query.php", post(nmi::query))
-            .route("/token/Collect.js", get(collect::script))
+            .route("/token/Collect.js", get(hosted::collect_script))
+            .route("/token/field", get(hosted::collect_field))
+            .route("/token/session/{session}/field", post(hosted::field_values))
+            .route(
+                "/token/session/{session}/tokenize",
+                post(hosted::collect_tokenize),
+            )
             .route("/token/tokenize", post(collect::tokenize))
+            .route("/js.stripe.com/v3/", get(hosted::stripe_script))
+            .route("/js.stripe.com/elements/card", get(hosted::stripe_card_frame))
+            .route(
+                "/js.stripe.com/elements/{session}/field",
+                post(hosted::field_values),
+            )
+            .route(
+                "/js.stripe.com/elements/{session}/payment_method",
+                post(hosted::stripe_payment_method),
+            )
             .route("/stripe/{*rest}", any(stripe::handle))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;

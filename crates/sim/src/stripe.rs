@@ -383,7 +383,7 @@ impl StripeState {
         (StatusCode::OK, c)
     }
 
-    fn create_payment_method_from(&mut self, f: &Fields) -> Answer {
+    pub(crate) fn create_payment_method_from(&mut self, f: &Fields) -> Answer {
         if f.get("type").map(String::as_str) != Some("card") {
             return missing("type");
         }
@@ -430,6 +430,10 @@ impl StripeState {
         }
         let name = f.get("billing_details[name]").cloned().unwrap_or_default();
         let id = self.create_payment_method(&number, month, year, &name);
+        if let Some(country) = f.get("billing_details[address][country]") {
+            let card = self.payment_methods.get_mut(&id).expect("just made");
+            card.json["billing_details"]["address"] = json!({ "country": country });
+        }
         (StatusCode::OK, self.payment_methods[&id].json.clone())
     }
 
