@@ -24,6 +24,14 @@ impl Gateway {
         }
     }
 
+    /// The other one of the two.
+    pub fn other(self) -> Gateway {
+        match self {
+            Gateway::Stripe => Gateway::Nmi,
+            Gateway::Nmi => Gateway::Stripe,
+        }
+    }
+
     /// The name staff know it by.
     pub fn display_name(self) -> &'static str {
         match self {

@@ -190,7 +190,9 @@ impl SettingKey {
             SettingKey::RecoveryPromoteCard => s.recovery.promote_successful_card.to_string(),
             SettingKey::RemindersEnabled => s.reminders.enabled.to_string(),
             SettingKey::ReminderThresholds => days(&s.reminders.thresholds),
-            SettingKey::StripePublishableKey => s.stripe_publishable_key.clone().unwrap_or_default(),
+            SettingKey::StripePublishableKey => {
+                s.stripe_publishable_key.clone().unwrap_or_default()
+            }
             SettingKey::NmiTokenizationKey => s.nmi_tokenization_key.clone().unwrap_or_default(),
             SettingKey::DeskLockMinutes => s.desk_lock_minutes.to_string(),
         }
@@ -372,8 +374,7 @@ fn parse_public_key(name: &str, v: &str, gateway: Gateway) -> Result<Option<Stri
         return Ok(None);
     }
     let shaped = v.len() <= 200
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     match gateway {
         Gateway::Stripe if v.starts_with("sk_") || v.starts_with("rk_") => Err(invalid(format!(
@@ -474,7 +475,10 @@ mod tests {
         let k: SettingKey = "stripe.publishable-key".parse().unwrap();
         let e = k.apply(&s, "sk_live_abcdef123456").unwrap_err().to_string();
         assert!(e.contains("secret key") && e.contains("keychain"), "{e}");
-        assert!(!e.contains("sk_live_abcdef123456"), "the refusal does not repeat the secret");
+        assert!(
+            !e.contains("sk_live_abcdef123456"),
+            "the refusal does not repeat the secret"
+        );
         let nmi: SettingKey = "nmi.tokenization-key".parse().unwrap();
         assert!(nmi.apply(&s, "short").is_err());
         assert_eq!(k.apply(&s, "none").unwrap().stripe_publishable_key, None);

@@ -14,6 +14,8 @@ pub struct ClinicInfo {
     pub training_mode: bool,
     /// False for a database nobody has set up yet.
     pub configured: bool,
+    /// The desk locks after this many idle minutes (0: never).
+    pub desk_lock_minutes: u32,
 }
 
 impl Services {
@@ -28,6 +30,7 @@ impl Services {
             active_gateway: s.active_gateway,
             training_mode: s.training_mode,
             configured,
+            desk_lock_minutes: s.desk_lock_minutes,
         })
     }
 }

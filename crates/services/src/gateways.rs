@@ -39,9 +39,16 @@ impl Services {
         settings: &OrganizationSettings,
         patient: Option<PatientId>,
     ) -> Result<Box<dyn PaymentGateway>> {
-        let base = match gateway {
+        let configured = match gateway {
             Gateway::Stripe => settings.stripe_api_base.clone(),
             Gateway::Nmi => settings.nmi_api_base.clone(),
+        };
+        let base = match (settings.training_mode, self.training_simulator()) {
+            (true, Some(sim)) => Some(match gateway {
+                Gateway::Stripe => format!("{sim}/stripe"),
+                Gateway::Nmi => sim.to_owned(),
+            }),
+            _ => configured,
         };
         let secret = if settings.training_mode {
             if base.is_none() {

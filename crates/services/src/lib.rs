@@ -16,6 +16,7 @@ pub mod cards;
 pub mod clinic;
 pub mod credentials;
 pub mod demo;
+pub mod desk;
 mod error;
 pub mod gateways;
 pub mod overview;
@@ -64,6 +65,8 @@ pub struct Services {
             std::collections::HashMap<clinicpay_domain::Gateway, clinicpay_gateways::Secret>,
         >,
     >,
+    /// The simulator this process started for training mode (the desktop app starts its own).
+    training_simulator: Option<Arc<str>>,
 }
 
 impl Services {
@@ -84,7 +87,19 @@ impl Services {
             events: tokio::sync::broadcast::channel(256).0,
             worker_id: format!("pid{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
             secrets: Arc::default(),
+            training_simulator: None,
         }
+    }
+
+    /// In training mode, talk to this simulator (`http://127.0.0.1:PORT`) whatever the settings say:
+    /// the desktop app starts one inside itself, on a port that changes with every start.
+    pub fn with_training_simulator(mut self, base_url: impl Into<String>) -> Services {
+        self.training_simulator = Some(Arc::from(base_url.into()));
+        self
+    }
+
+    pub(crate) fn training_simulator(&self) -> Option<&str> {
+        self.training_simulator.as_deref()
     }
 
     pub fn worker_id(&self) -> &str {

@@ -251,11 +251,7 @@ input[aria-invalid=true]{{border-color:#b42318}}
 }
 
 fn html(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 fn script(body: &'static str) -> Response {
@@ -322,7 +318,13 @@ pub(crate) async fn stripe_card_frame(Query(q): Query<FrameQuery>) -> Response {
     html(frame_page(
         &q.session,
         &[
-            ("number", "Card number", "1234 1234 1234 1234", "cc-number", 23),
+            (
+                "number",
+                "Card number",
+                "1234 1234 1234 1234",
+                "cc-number",
+                23,
+            ),
             ("exp", "Expiration date MM / YY", "MM / YY", "cc-exp", 5),
             ("cvc", "CVC", "CVC", "cc-csc", 4),
         ],

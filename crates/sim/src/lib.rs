@@ -218,7 +218,10 @@ impl Simulator {
             )
             .route("/token/tokenize", post(collect::tokenize))
             .route("/js.stripe.com/v3/", get(hosted::stripe_script))
-            .route("/js.stripe.com/elements/card", get(hosted::stripe_card_frame))
+            .route(
+                "/js.stripe.com/elements/card",
+                get(hosted::stripe_card_frame),
+            )
             .route(
                 "/js.stripe.com/elements/{session}/field",
                 post(hosted::field_values),

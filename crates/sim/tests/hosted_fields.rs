@@ -104,7 +104,11 @@ async fn the_stripe_card_element_makes_a_payment_method_with_the_publishable_key
     post(
         &http,
         field.clone(),
-        &[("number", "4242424242424242"), ("exp", "1230"), ("cvc", "123")],
+        &[
+            ("number", "4242424242424242"),
+            ("exp", "1230"),
+            ("cvc", "123"),
+        ],
     )
     .await;
     let no_key = http
@@ -134,7 +138,11 @@ async fn the_stripe_card_element_makes_a_payment_method_with_the_publishable_key
     post(
         &http,
         field,
-        &[("number", "4242424242424242"), ("exp", "0120"), ("cvc", "123")],
+        &[
+            ("number", "4242424242424242"),
+            ("exp", "0120"),
+            ("cvc", "123"),
+        ],
     )
     .await;
     let refused = post(&http, make, &[("key", "pk_test_training")]).await;

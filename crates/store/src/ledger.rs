@@ -19,6 +19,7 @@ fn corrupt(what: &'static str, id: i64) -> impl Fn(clinicpay_domain::DomainError
 // ---------------------------------------------------------------- invoices
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Invoice {
     pub id: InvoiceId,
     pub patient_id: PatientId,
@@ -119,6 +120,7 @@ pub async fn set_invoice_status(
 // ---------------------------------------------------------------- orders
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Order {
     pub id: OrderId,
     pub patient_id: PatientId,
@@ -131,6 +133,7 @@ pub struct Order {
     pub locked_gateway: Option<Gateway>,
     pub recovery_status: Option<RecoveryStatus>,
     pub next_retry_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub attempts: i64,
     pub first_failed_at: Option<DateTime<Utc>>,
     pub last_message: Option<String>,
@@ -297,6 +300,7 @@ pub async fn set_recovery(
 // ---------------------------------------------------------------- payments
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Payment {
     pub id: PaymentId,
     pub patient_id: PatientId,
@@ -440,7 +444,9 @@ pub async fn settle_payment(
 // ---------------------------------------------------------------- refunds
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Refund {
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub id: i64,
     pub payment_id: PaymentId,
     pub gateway: Gateway,
@@ -578,6 +584,7 @@ pub async fn payments_of_order(ex: &mut impl Executor, order: OrderId) -> Result
 // ---------------------------------------------------------------- subscriptions
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Subscription {
     pub id: SubscriptionId,
     pub patient_id: PatientId,

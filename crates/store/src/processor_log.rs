@@ -7,13 +7,17 @@ use crate::{from_millis, to_millis, Executor, Result, Tx};
 
 /// One gateway call, already redacted by the gateways layer.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct NewLogEntry {
     pub at: DateTime<Utc>,
     pub gateway: String,
     pub operation: String,
+    #[cfg_attr(feature = "specta", specta(type = Option<i32>))]
     pub patient_id: Option<i64>,
     pub payment_key: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<i32>))]
     pub http_status: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub duration_ms: i64,
     pub outcome: String,
     pub request: String,
@@ -22,7 +26,9 @@ pub struct NewLogEntry {
 
 /// A stored call: its row number and what was recorded.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LogEntry {
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub id: i64,
     #[serde(flatten)]
     pub call: NewLogEntry,
