@@ -92,6 +92,14 @@ pub struct EscalationReport {
     pub text: String,
 }
 
+/// Where the escalation PDF was saved, and the same report as text for the clipboard.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SavedReport {
+    pub path: String,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReportLine {
@@ -228,6 +236,39 @@ impl Services {
             details,
             checks,
             text,
+        })
+    }
+
+    /// Writes the escalation report as a PDF into `folder` (made if missing), named after the patient
+    /// and the minute, and gives back its path and the text.
+    pub async fn save_escalation_pdf(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        order: Option<OrderId>,
+        folder: &std::path::Path,
+    ) -> Result<SavedReport> {
+        let report = self.escalation_report(actor, patient, order).await?;
+        let bytes = crate::report_pdf::escalation_pdf(&report);
+        let name = format!(
+            "ClinicPay escalation - patient {patient}{} - {}.pdf",
+            order.map(|o| format!(" order {o}")).unwrap_or_default(),
+            self.now().format("%Y-%m-%d %H%M")
+        );
+        let path = folder.join(name);
+        let write = async {
+            tokio::fs::create_dir_all(folder).await?;
+            tokio::fs::write(&path, bytes).await
+        };
+        write.await.map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The PDF could not be saved in {} ({e}). The report is still on the clipboard: paste it into the ticket.",
+                folder.display()
+            ))
+        })?;
+        Ok(SavedReport {
+            path: path.display().to_string(),
+            text: report.text,
         })
     }
 

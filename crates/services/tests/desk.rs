@@ -89,6 +89,18 @@ on_both_databases! {
         assert!(report.text.contains("Visa ••0341 on Stripe (expires 12/2030), default"), "{}", report.text);
         assert!(report.text.contains("Processor log reference: entry "), "{}", report.text);
         assert!(!report.text.contains(STRIPE_KEY) && !report.text.contains("4000000000000341"), "no secret and no card number");
+
+        // The same report as a PDF that a PDF reader reads back.
+        let folder = std::env::temp_dir().join(format!("clinicpay-escalation-{}-{:?}", std::process::id(), db.backend()));
+        let saved = c.s.save_escalation_pdf(&c.desk, c.patient, None, &folder).await.unwrap();
+        assert!(saved.path.ends_with(".pdf"), "{}", saved.path);
+        let pdf = lopdf::Document::load(&saved.path).expect("a readable PDF");
+        let pages: Vec<u32> = pdf.get_pages().keys().copied().collect();
+        let text = pdf.extract_text(&pages).unwrap();
+        assert!(text.contains("Gateway decline/error message: Your card was declined."), "{text}");
+        assert!(text.contains("John Smith"), "{text}");
+        assert_eq!(saved.text, report.text);
+        std::fs::remove_dir_all(&folder).ok();
     }
 
     async fn the_card_form_is_the_gateways_own_script_with_the_public_key_or_a_clear_refusal(db: &TestDb) {
