@@ -1,10 +1,19 @@
 //! The window's commands: each reads the state, calls one service, and maps the error.
 
-use clinicpay_domain::{Patient, PatientId, Role};
+use clinicpay_domain::{
+    Gateway, InvoiceId, OrderId, Patient, PatientId, PaymentId, PaymentMethodId, Permission,
+    RecoveryStatus, Role,
+};
+use clinicpay_services::billing::{CheckoutSource, PaymentResult, RefundResult};
+use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
+use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::patients::PatientProfile;
+use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::Actor;
-use serde::Serialize;
+use clinicpay_store::ledger::{Invoice, Order, Payment};
+use clinicpay_store::processor_log::LogEntry;
+use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::UiError;
@@ -18,6 +27,8 @@ pub struct Session {
     pub role: Role,
     /// "Front desk", "Billing manager", "IT".
     pub role_label: String,
+    /// What this person may do: the window offers nothing else (and the services refuse it anyway).
+    pub permissions: Vec<Permission>,
 }
 
 impl From<&Actor> for Session {
@@ -27,6 +38,10 @@ impl From<&Actor> for Session {
             display_name: a.display_name.clone(),
             role: a.role,
             role_label: a.role.display_name().into(),
+            permissions: Permission::ALL
+                .into_iter()
+                .filter(|p| a.role.allows(*p))
+                .collect(),
         }
     }
 }
@@ -81,4 +96,240 @@ pub async fn patient_profile(
 ) -> Result<PatientProfile, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.patient_profile(&actor, patient_id).await?)
+}
+
+// ---------------------------------------------------------------- cards
+
+#[tauri::command]
+#[specta::specta]
+pub async fn card_form(state: State<'_, AppState>) -> Result<CardForm, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.card_form(&actor).await?)
+}
+
+/// What the hosted fields handed the page: a token, never a card number.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct NewCardFromForm {
+    pub gateway: Gateway,
+    pub token: String,
+    pub cardholder_name: Option<String>,
+    pub country: Option<String>,
+    pub nickname: Option<String>,
+}
+
+impl From<NewCardFromForm> for AddCard {
+    fn from(c: NewCardFromForm) -> AddCard {
+        AddCard {
+            gateway: c.gateway,
+            token: c.token,
+            cardholder_name: c.cardholder_name,
+            country: c.country,
+            nickname: c.nickname,
+        }
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_card(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    card: NewCardFromForm,
+) -> Result<CardChange, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.add_card(&actor, patient_id, card.into()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_default_card(
+    state: State<'_, AppState>,
+    card_id: PaymentMethodId,
+) -> Result<CardChange, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.set_default_card(&actor, card_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_card(
+    state: State<'_, AppState>,
+    card_id: PaymentMethodId,
+    confirm_last: bool,
+) -> Result<CardChange, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.delete_card(&actor, card_id, confirm_last).await?)
+}
+
+// ---------------------------------------------------------------- money
+
+#[tauri::command]
+#[specta::specta]
+pub async fn patient_account(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+) -> Result<PatientAccount, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.patient_account(&actor, patient_id).await?)
+}
+
+/// An invoice for an amount typed by staff ("80", "$1,234.50").
+#[tauri::command]
+#[specta::specta]
+pub async fn create_invoice(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    amount: String,
+    description: String,
+) -> Result<Invoice, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let amount = s.parse_amount(&amount).await?;
+    Ok(s.create_invoice(&actor, patient_id, amount, &description)
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pay_invoice(
+    state: State<'_, AppState>,
+    invoice_id: InvoiceId,
+    card_id: Option<PaymentMethodId>,
+) -> Result<PaymentResult, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.pay_invoice(&actor, invoice_id, card_id).await?)
+}
+
+/// Takes a payment now with one of the patient's saved cards.
+#[tauri::command]
+#[specta::specta]
+pub async fn checkout(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    amount: String,
+    card_id: PaymentMethodId,
+) -> Result<PaymentResult, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let amount = s.parse_amount(&amount).await?;
+    Ok(s.checkout(
+        &actor,
+        patient_id,
+        amount,
+        CheckoutSource::SavedCard(card_id),
+    )
+    .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_order(
+    state: State<'_, AppState>,
+    order_id: OrderId,
+) -> Result<PaymentResult, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.retry_order(&actor, order_id, None).await?)
+}
+
+/// Refunds what is left of a payment, or the amount typed.
+#[tauri::command]
+#[specta::specta]
+pub async fn refund_payment(
+    state: State<'_, AppState>,
+    payment_id: PaymentId,
+    amount: Option<String>,
+) -> Result<RefundResult, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let amount = match amount.filter(|a| !a.trim().is_empty()) {
+        Some(a) => Some(s.parse_amount(&a).await?),
+        None => None,
+    };
+    Ok(s.refund_payment(&actor, payment_id, amount).await?)
+}
+
+/// The clinic's newest payments (the Payments and Failed payments screens).
+#[tauri::command]
+#[specta::specta]
+pub async fn recent_payments(state: State<'_, AppState>) -> Result<Vec<Payment>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.list_payments(&actor, None).await?)
+}
+
+/// The clinic's orders in payment recovery, optionally of one status.
+#[tauri::command]
+#[specta::specta]
+pub async fn recovery_orders(
+    state: State<'_, AppState>,
+    status: Option<RecoveryStatus>,
+) -> Result<Vec<Order>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let orders = s.list_orders(&actor, None, status).await?;
+    Ok(orders
+        .into_iter()
+        .filter(|o| o.recovery_status.is_some())
+        .collect())
+}
+
+// ---------------------------------------------------------------- what to check and escalation
+
+#[tauri::command]
+#[specta::specta]
+pub async fn what_to_check(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    order_id: Option<OrderId>,
+) -> Result<Vec<Check>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.what_to_check(&actor, patient_id, order_id).await?)
+}
+
+/// The escalation report, saved as a PDF in the Documents folder; its text goes to the clipboard.
+#[tauri::command]
+#[specta::specta]
+pub async fn escalation_report(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    order_id: Option<OrderId>,
+) -> Result<SavedReport, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let folder = state.reports_folder();
+    Ok(s.save_escalation_pdf(&actor, patient_id, order_id, &folder)
+        .await?)
+}
+
+// ---------------------------------------------------------------- processor log and settings
+
+#[tauri::command]
+#[specta::specta]
+pub async fn processor_log(
+    state: State<'_, AppState>,
+    patient_id: Option<PatientId>,
+) -> Result<Vec<LogEntry>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.processor_log(&actor, None, patient_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn settings(state: State<'_, AppState>) -> Result<SettingsView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.settings(&actor).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_setting(
+    state: State<'_, AppState>,
+    key: String,
+    value: String,
+) -> Result<SettingChanged, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.set_setting(&actor, &key, &value).await?)
+}
+
+/// Locks the desk: the person stays named on the lock screen, but nothing more is served until a
+/// password is given again (theirs, or a colleague's for a quick switch).
+#[tauri::command]
+#[specta::specta]
+pub async fn lock_desk(state: State<'_, AppState>) -> Result<(), UiError> {
+    state.set_session(None).await;
+    Ok(())
 }

@@ -20,6 +20,24 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::current_session,
         commands::search_patients,
         commands::patient_profile,
+        commands::lock_desk,
+        commands::card_form,
+        commands::add_card,
+        commands::set_default_card,
+        commands::delete_card,
+        commands::patient_account,
+        commands::create_invoice,
+        commands::pay_invoice,
+        commands::checkout,
+        commands::retry_order,
+        commands::refund_payment,
+        commands::recent_payments,
+        commands::recovery_orders,
+        commands::what_to_check,
+        commands::escalation_report,
+        commands::processor_log,
+        commands::settings,
+        commands::set_setting,
     ])
 }
 
@@ -52,10 +70,34 @@ fn database_url() -> String {
         .unwrap_or_else(|| "clinicpay.db".into())
 }
 
+/// The window's Content Security Policy. The gateways' hosted card fields need their scripts, frames
+/// and API origins; training mode allows the built-in simulator instead, and no real gateway at all.
+pub fn content_security_policy(training_simulator: Option<&str>) -> String {
+    let (script, frame, connect, img) = match training_simulator {
+        Some(sim) => (sim.to_owned(), sim.to_owned(), sim.to_owned(), String::new()),
+        None => (
+            "https://js.stripe.com https://*.js.stripe.com https://secure.nmi.com".to_owned(),
+            "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com https://secure.nmi.com"
+                .to_owned(),
+            "https://api.stripe.com https://secure.nmi.com".to_owned(),
+            " https://*.stripe.com".to_owned(),
+        ),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' {script}; frame-src {frame}; style-src 'self'; \
+         img-src 'self' data:{img}; font-src 'self'; connect-src ipc: http://ipc.localhost {connect}; \
+         object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
 pub fn run() {
     let builder = specta_builder();
     let url = database_url();
     let state = tauri::async_runtime::block_on(state::AppState::open(&url));
+    let mut context = tauri::generate_context!();
+    context.config_mut().app.security.csp = Some(tauri::utils::config::Csp::Policy(
+        content_security_policy(state.simulator_origin().as_deref()),
+    ));
     tauri::Builder::default()
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
@@ -63,7 +105,7 @@ pub fn run() {
             app.manage(state);
             Ok(())
         })
-        .run(tauri::generate_context!())
+        .run(context)
         .unwrap_or_else(|e| {
             eprintln!("ClinicPay could not start its window: {e}");
             std::process::exit(1);

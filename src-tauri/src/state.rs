@@ -1,9 +1,12 @@
-//! What the shell holds between commands: the services over the open database, and who is signed in.
+//! What the shell holds between commands: the services over the open database, who is signed in, and
+//! in training mode the gateway simulator the app started for itself.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clinicpay_domain::SystemClock;
 use clinicpay_services::{Actor, ErrorCode, Services};
+use clinicpay_sim::{SimConfig, Simulator};
 use clinicpay_store::Store;
 use tokio::sync::RwLock;
 
@@ -14,25 +17,75 @@ pub struct AppState {
     services: Result<Services, UiError>,
     session: RwLock<Option<Actor>>,
     pub database: String,
+    /// Training mode's simulator: it serves the card fields and answers as both gateways. Dropping it
+    /// stops it, so it lives exactly as long as the app.
+    pub simulator: Option<Simulator>,
 }
 
 impl AppState {
     pub async fn open(url: &str) -> AppState {
-        let services = match Store::open(url).await {
-            Ok(store) => Ok(Services::new(store, Arc::new(SystemClock))),
-            Err(e) => Err(UiError {
-                code: ErrorCode::DatabaseUnavailable,
-                message: format!(
-                    "ClinicPay cannot open its database ({}). Check the connection, or ask IT.",
-                    e
-                ),
-            }),
+        let store = match Store::open(url).await {
+            Ok(store) => store,
+            Err(e) => {
+                return AppState::failed(
+                    url,
+                    format!(
+                        "ClinicPay cannot open its database ({e}). Check the connection, or ask IT."
+                    ),
+                )
+            }
         };
+        let services = Services::new(store, Arc::new(SystemClock));
+        let training = services
+            .clinic_info()
+            .await
+            .map(|c| c.configured && c.training_mode)
+            .unwrap_or(false);
+        if !training {
+            return AppState::ready(url, services, None);
+        }
+        // The simulator keeps its vault next to the database, so cards saved in training still charge
+        // after a restart.
+        let config = SimConfig {
+            state_file: Some(simulator_state_file(url)),
+            ..SimConfig::default()
+        };
+        match Simulator::start(config).await {
+            Ok(sim) => {
+                let services = services.with_training_simulator(sim.base_url());
+                AppState::ready(url, services, Some(sim))
+            }
+            Err(e) => AppState::failed(
+                url,
+                format!("Training mode could not start its built-in gateway simulator ({e}). Restart ClinicPay; if it happens again, ask IT."),
+            ),
+        }
+    }
+
+    fn ready(url: &str, services: Services, simulator: Option<Simulator>) -> AppState {
         AppState {
-            services,
+            services: Ok(services),
             session: RwLock::new(None),
             database: clinicpay_store::redact_url(url),
+            simulator,
         }
+    }
+
+    fn failed(url: &str, message: String) -> AppState {
+        AppState {
+            services: Err(UiError {
+                code: ErrorCode::DatabaseUnavailable,
+                message,
+            }),
+            session: RwLock::new(None),
+            database: clinicpay_store::redact_url(url),
+            simulator: None,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` while training mode's simulator runs.
+    pub fn simulator_origin(&self) -> Option<String> {
+        self.simulator.as_ref().map(Simulator::base_url)
     }
 
     pub fn services(&self) -> Result<&Services, UiError> {
@@ -58,4 +111,30 @@ impl AppState {
     pub async fn session(&self) -> Option<Actor> {
         self.session.read().await.clone()
     }
+
+    /// Where escalation PDFs go: `CLINICPAY_REPORTS_DIR`, else Documents/ClinicPay, else the app's data.
+    pub fn reports_folder(&self) -> PathBuf {
+        if let Some(dir) = std::env::var_os("CLINICPAY_REPORTS_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        directories::UserDirs::new()
+            .and_then(|u| u.document_dir().map(|d| d.join("ClinicPay")))
+            .or_else(|| {
+                directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay")
+                    .map(|d| d.data_dir().join("reports"))
+            })
+            .unwrap_or_else(|| PathBuf::from("ClinicPay reports"))
+    }
+}
+
+/// `clinic.db` → `clinic.db.training-gateways.json`; a server database → the app's data folder.
+fn simulator_state_file(url: &str) -> PathBuf {
+    let file = url.strip_prefix("sqlite://").unwrap_or(url);
+    let file = file.split('?').next().unwrap_or(file);
+    if !url.starts_with("postgres") && !file.is_empty() {
+        return PathBuf::from(format!("{file}.training-gateways.json"));
+    }
+    directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay")
+        .map(|d| d.data_dir().join("training-gateways.json"))
+        .unwrap_or_else(|| PathBuf::from("training-gateways.json"))
 }

@@ -4,11 +4,12 @@ import { ApiError, call, messageOf } from "./api";
 import { SignIn } from "./components/SignIn";
 import { Shell } from "./components/Shell";
 import { TrainingBanner } from "./components/TrainingBanner";
+import { ToastProvider } from "./ui";
 
 type Boot =
   | { state: "loading" }
   | { state: "failed"; message: string }
-  | { state: "ready"; clinic: ClinicInfo; session: Session | null };
+  | { state: "ready"; clinic: ClinicInfo; session: Session | null; lockedAs: Session | null };
 
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "loading" });
@@ -17,7 +18,7 @@ export function App() {
     try {
       const clinic = await call(commands.clinicInfo());
       const session = await call(commands.currentSession());
-      setBoot({ state: "ready", clinic, session });
+      setBoot({ state: "ready", clinic, session, lockedAs: null });
     } catch (e) {
       setBoot({ state: "failed", message: messageOf(e) });
     }
@@ -28,7 +29,13 @@ export function App() {
   }, [load]);
 
   const signedOut = useCallback(() => {
-    setBoot((b) => (b.state === "ready" ? { ...b, session: null } : b));
+    setBoot((b) => (b.state === "ready" ? { ...b, session: null, lockedAs: null } : b));
+  }, []);
+
+  // Locking ends the session in the backend too; the lock screen names who was there.
+  const lock = useCallback(() => {
+    void call(commands.lockDesk()).catch(() => undefined);
+    setBoot((b) => (b.state === "ready" && b.session ? { ...b, session: null, lockedAs: b.session } : b));
   }, []);
 
   if (boot.state === "loading") {
@@ -51,7 +58,7 @@ export function App() {
       </div>
     );
   }
-  const { clinic, session } = boot;
+  const { clinic, session, lockedAs } = boot;
   if (!clinic.configured) {
     return (
       <div className="center-screen">
@@ -63,20 +70,28 @@ export function App() {
     );
   }
   return (
-    <div className="app">
-      {clinic.training_mode && <TrainingBanner />}
-      {session ? (
-        <Shell
-          clinic={clinic}
-          session={session}
-          onSignedOut={signedOut}
-          onSessionLost={(e: ApiError) => {
-            if (e.code === "not_signed_in") signedOut();
-          }}
-        />
-      ) : (
-        <SignIn clinic={clinic} onSignedIn={(s) => setBoot({ state: "ready", clinic, session: s })} />
-      )}
-    </div>
+    <ToastProvider>
+      <div className="app">
+        {clinic.training_mode && <TrainingBanner />}
+        {session ? (
+          <Shell
+            key={session.username}
+            clinic={clinic}
+            session={session}
+            onSignedOut={signedOut}
+            onLock={lock}
+            onSessionLost={(e: ApiError) => {
+              if (e.code === "not_signed_in") signedOut();
+            }}
+          />
+        ) : (
+          <SignIn
+            clinic={clinic}
+            lockedAs={lockedAs}
+            onSignedIn={(s) => setBoot({ state: "ready", clinic, session: s, lockedAs: null })}
+          />
+        )}
+      </div>
+    </ToastProvider>
   );
 }

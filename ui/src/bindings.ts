@@ -12,6 +12,34 @@ export const commands = {
 	currentSession: () => typedError<Session | null, UiError>(__TAURI_INVOKE("current_session")),
 	searchPatients: (query: string) => typedError<Patient_Serialize[], UiError>(__TAURI_INVOKE("search_patients", { query })),
 	patientProfile: (patientId: PatientId) => typedError<PatientProfile_Serialize, UiError>(__TAURI_INVOKE("patient_profile", { patientId })),
+	/**
+	 *  Locks the desk: the person stays named on the lock screen, but nothing more is served until a
+	 *  password is given again (theirs, or a colleague's for a quick switch).
+	 */
+	lockDesk: () => typedError<null, UiError>(__TAURI_INVOKE("lock_desk")),
+	cardForm: () => typedError<CardForm, UiError>(__TAURI_INVOKE("card_form")),
+	addCard: (patientId: PatientId, card: NewCardFromForm_Deserialize) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("add_card", { patientId, card })),
+	setDefaultCard: (cardId: PaymentMethodId) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("set_default_card", { cardId })),
+	deleteCard: (cardId: PaymentMethodId, confirmLast: boolean) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("delete_card", { cardId, confirmLast })),
+	patientAccount: (patientId: PatientId) => typedError<PatientAccount_Serialize, UiError>(__TAURI_INVOKE("patient_account", { patientId })),
+	/**  An invoice for an amount typed by staff ("80", "$1,234.50"). */
+	createInvoice: (patientId: PatientId, amount: string, description: string) => typedError<Invoice_Serialize, UiError>(__TAURI_INVOKE("create_invoice", { patientId, amount, description })),
+	payInvoice: (invoiceId: InvoiceId, cardId: PaymentMethodId | null) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("pay_invoice", { invoiceId, cardId })),
+	/**  Takes a payment now with one of the patient's saved cards. */
+	checkout: (patientId: PatientId, amount: string, cardId: PaymentMethodId) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("checkout", { patientId, amount, cardId })),
+	retryOrder: (orderId: OrderId) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("retry_order", { orderId })),
+	/**  Refunds what is left of a payment, or the amount typed. */
+	refundPayment: (paymentId: PaymentId, amount: string | null) => typedError<RefundResult_Serialize, UiError>(__TAURI_INVOKE("refund_payment", { paymentId, amount })),
+	/**  The clinic's newest payments (the Payments and Failed payments screens). */
+	recentPayments: () => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("recent_payments")),
+	/**  The clinic's orders in payment recovery, optionally of one status. */
+	recoveryOrders: (status: RecoveryStatus | null) => typedError<Order_Serialize[], UiError>(__TAURI_INVOKE("recovery_orders", { status })),
+	whatToCheck: (patientId: PatientId, orderId: OrderId | null) => typedError<Check_Serialize[], UiError>(__TAURI_INVOKE("what_to_check", { patientId, orderId })),
+	/**  The escalation report, saved as a PDF in the Documents folder; its text goes to the clipboard. */
+	escalationReport: (patientId: PatientId, orderId: OrderId | null) => typedError<SavedReport, UiError>(__TAURI_INVOKE("escalation_report", { patientId, orderId })),
+	processorLog: (patientId: PatientId | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId })),
+	settings: () => typedError<SettingsView, UiError>(__TAURI_INVOKE("settings")),
+	setSetting: (key: string, value: string) => typedError<SettingChanged, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
 };
 
 /* Types */
@@ -25,6 +53,31 @@ export type ActivityView = {
 	action: string,
 	/**  What happened, for people: "Card added: Visa ending in 1234". */
 	summary: string,
+};
+
+/**  What a card change answers: the card and the sentence to show. */
+export type CardChange = CardChange_Serialize | CardChange_Deserialize;
+
+/**  What a card change answers: the card and the sentence to show. */
+export type CardChange_Deserialize = {
+	card: CardView_Deserialize,
+	message: string,
+};
+
+/**  What a card change answers: the card and the sentence to show. */
+export type CardChange_Serialize = {
+	card: CardView_Serialize,
+	message: string,
+};
+
+/**  Where the window loads the active gateway's hosted card fields from. */
+export type CardForm = {
+	gateway: Gateway,
+	/**  Stripe.js or Collect.js: the gateway's own, or the built-in simulator's in training mode. */
+	script_url: string,
+	/**  The public key the script takes (Stripe's publishable key, NMI's tokenization key). */
+	public_key: string,
+	training: boolean,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -80,6 +133,43 @@ export type CardView_Serialize = {
 	details_missing: boolean,
 };
 
+/**  One line of "What to check". */
+export type Check = Check_Serialize | Check_Deserialize;
+
+/**  The one thing the window can do about a check. */
+export type CheckAction = 
+/**  Open Add payment method (for the active gateway). */
+"add_card" | 
+/**  Open the Payment methods tab to choose another default. */
+"choose_default" | "open_invoices" | "open_orders" | "open_payments" | "escalate";
+
+/**  Green, amber or red. */
+export type CheckLevel = "ok" | "attention" | "action_needed";
+
+/**  One line of "What to check". */
+export type Check_Deserialize = {
+	/**  Document 003's name for the check, e.g. "Default method". */
+	name: string,
+	level: CheckLevel,
+	/**  One line: what was found. */
+	finding: string,
+	/**  One line: what to do next, when anything. */
+	next_step?: string | null,
+	action?: CheckAction | null,
+};
+
+/**  One line of "What to check". */
+export type Check_Serialize = {
+	/**  Document 003's name for the check, e.g. "Default method". */
+	name: string,
+	level: CheckLevel,
+	/**  One line: what was found. */
+	finding: string,
+	/**  One line: what to do next, when anything. */
+	next_step: string | null,
+	action: CheckAction | null,
+};
+
 export type ClinicInfo = {
 	clinic_name: string,
 	active_gateway: Gateway,
@@ -87,7 +177,12 @@ export type ClinicInfo = {
 	training_mode: boolean,
 	/**  False for a database nobody has set up yet. */
 	configured: boolean,
+	/**  The desk locks after this many idle minutes (0: never). */
+	desk_lock_minutes: number,
 };
+
+/**  The currencies a clinic can bill in, with their minor-unit exponent from ISO 4217. */
+export type Currency = "USD" | "CAD" | "EUR" | "GBP" | "AUD" | "NZD" | "JPY";
 
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */
 export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
@@ -95,7 +190,174 @@ export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "s
 /**  A payment processor. A saved card belongs to exactly one of them. */
 export type Gateway = "stripe" | "nmi";
 
+export type Invoice = Invoice_Serialize | Invoice_Deserialize;
+
+export type InvoiceId = number;
+
+export type InvoiceStatus = "OPEN" | "PAID" | "REFUNDED" | "VOID";
+
+export type Invoice_Deserialize = {
+	id: InvoiceId,
+	patient_id: PatientId,
+	order_id?: OrderId | null,
+	description: string,
+	amount: Money,
+	status: InvoiceStatus,
+	created_at: string,
+	paid_at?: string | null,
+};
+
+export type Invoice_Serialize = {
+	id: InvoiceId,
+	patient_id: PatientId,
+	order_id: OrderId | null,
+	description: string,
+	amount: Money,
+	status: InvoiceStatus,
+	created_at: string,
+	paid_at: string | null,
+};
+
+/**  A stored call: its row number and what was recorded. */
+export type LogEntry = LogEntry_Serialize | LogEntry_Deserialize;
+
+/**  A stored call: its row number and what was recorded. */
+export type LogEntry_Deserialize = {
+	id: number,
+} & NewLogEntry_Deserialize;
+
+/**  A stored call: its row number and what was recorded. */
+export type LogEntry_Serialize = {
+	id: number,
+} & NewLogEntry_Serialize;
+
+/**  An exact amount: `minor` units of `currency` (cents for USD). */
+export type Money = {
+	/**  A number in TypeScript: exact up to 2^53 minor units (90 trillion dollars). */
+	minor: number,
+	currency: Currency,
+};
+
+/**  What the hosted fields handed the page: a token, never a card number. */
+export type NewCardFromForm = NewCardFromForm_Serialize | NewCardFromForm_Deserialize;
+
+/**  What the hosted fields handed the page: a token, never a card number. */
+export type NewCardFromForm_Deserialize = {
+	gateway: Gateway,
+	token: string,
+	cardholder_name?: string | null,
+	country?: string | null,
+	nickname?: string | null,
+};
+
+/**  What the hosted fields handed the page: a token, never a card number. */
+export type NewCardFromForm_Serialize = {
+	gateway: Gateway,
+	token: string,
+	cardholder_name: string | null,
+	country: string | null,
+	nickname: string | null,
+};
+
+/**  One gateway call, already redacted by the gateways layer. */
+export type NewLogEntry = NewLogEntry_Serialize | NewLogEntry_Deserialize;
+
+/**  One gateway call, already redacted by the gateways layer. */
+export type NewLogEntry_Deserialize = {
+	at: string,
+	gateway: string,
+	operation: string,
+	patient_id?: number | null,
+	payment_key?: string | null,
+	http_status?: number | null,
+	duration_ms: number,
+	outcome: string,
+	request: string,
+	response: string,
+};
+
+/**  One gateway call, already redacted by the gateways layer. */
+export type NewLogEntry_Serialize = {
+	at: string,
+	gateway: string,
+	operation: string,
+	patient_id: number | null,
+	payment_key: string | null,
+	http_status: number | null,
+	duration_ms: number,
+	outcome: string,
+	request: string,
+	response: string,
+};
+
+export type Order = Order_Serialize | Order_Deserialize;
+
+export type OrderId = number;
+
+/**  Why an order exists. Manual retry applies only to subscription cycles and switch payoffs. */
+export type OrderKind = "CHECKOUT" | "SUBSCRIPTION_CYCLE" | "SWITCH_PAYOFF" | "ONE_TIME";
+
+/**  An order: what the patient owes for (a checkout, a subscription cycle, a plan switch, a one-off). */
+export type OrderStatus = "PENDING" | "AWAITING_PAYMENT" | "PAID" | "REFUNDED" | "CANCELLED";
+
+export type Order_Deserialize = {
+	id: OrderId,
+	patient_id: PatientId,
+	subscription_id?: SubscriptionId | null,
+	kind: OrderKind,
+	status: OrderStatus,
+	description: string,
+	amount: Money,
+	cycle_start_at?: string | null,
+	locked_gateway?: Gateway | null,
+	recovery_status?: RecoveryStatus | null,
+	next_retry_at?: string | null,
+	attempts: number,
+	first_failed_at?: string | null,
+	last_message?: string | null,
+	created_at: string,
+	updated_at: string,
+};
+
+export type Order_Serialize = {
+	id: OrderId,
+	patient_id: PatientId,
+	subscription_id: SubscriptionId | null,
+	kind: OrderKind,
+	status: OrderStatus,
+	description: string,
+	amount: Money,
+	cycle_start_at: string | null,
+	locked_gateway: Gateway | null,
+	recovery_status: RecoveryStatus | null,
+	next_retry_at: string | null,
+	attempts: number,
+	first_failed_at: string | null,
+	last_message: string | null,
+	created_at: string,
+	updated_at: string,
+};
+
 export type Patient = Patient_Serialize | Patient_Deserialize;
+
+/**  A patient's money records, newest first. */
+export type PatientAccount = PatientAccount_Serialize | PatientAccount_Deserialize;
+
+/**  A patient's money records, newest first. */
+export type PatientAccount_Deserialize = {
+	invoices: Invoice_Deserialize[],
+	orders: Order_Deserialize[],
+	payments: Payment_Deserialize[],
+	subscriptions: Subscription_Deserialize[],
+};
+
+/**  A patient's money records, newest first. */
+export type PatientAccount_Serialize = {
+	invoices: Invoice_Serialize[],
+	orders: Order_Serialize[],
+	payments: Payment_Serialize[],
+	subscriptions: Subscription_Serialize[],
+};
 
 /**  A patient of the clinic. */
 export type PatientId = number;
@@ -138,10 +400,138 @@ export type Patient_Serialize = {
 	created_at: string,
 };
 
+export type Payment = Payment_Serialize | Payment_Deserialize;
+
+export type PaymentId = number;
+
 /**  A saved card ("payment method"). */
 export type PaymentMethodId = number;
 
+/**  A payment that went through, and what to tell the patient. */
+export type PaymentResult = PaymentResult_Serialize | PaymentResult_Deserialize;
+
+/**  A payment that went through, and what to tell the patient. */
+export type PaymentResult_Deserialize = {
+	payment: Payment_Deserialize,
+	invoice: Invoice_Deserialize,
+	message: string,
+};
+
+/**  A payment that went through, and what to tell the patient. */
+export type PaymentResult_Serialize = {
+	payment: Payment_Serialize,
+	invoice: Invoice_Serialize,
+	message: string,
+};
+
+/**
+ *  A payment is recorded as PENDING before the gateway is called. UNKNOWN means the gateway was
+ *  called but its answer was lost: only a look-up at the gateway may settle it, never a new charge.
+ */
+export type PaymentStatus = "PENDING" | "UNKNOWN" | "SUCCEEDED" | "FAILED";
+
+export type Payment_Deserialize = {
+	id: PaymentId,
+	patient_id: PatientId,
+	invoice_id?: InvoiceId | null,
+	order_id?: OrderId | null,
+	payment_method_id?: PaymentMethodId | null,
+	gateway: Gateway,
+	amount: Money,
+	status: PaymentStatus,
+	idempotency_key: string,
+	gateway_reference?: string | null,
+	decline_code?: string | null,
+	decline_message?: string | null,
+	created_by?: StaffId | null,
+	created_at: string,
+	updated_at: string,
+};
+
+export type Payment_Serialize = {
+	id: PaymentId,
+	patient_id: PatientId,
+	invoice_id: InvoiceId | null,
+	order_id: OrderId | null,
+	payment_method_id: PaymentMethodId | null,
+	gateway: Gateway,
+	amount: Money,
+	status: PaymentStatus,
+	idempotency_key: string,
+	gateway_reference: string | null,
+	decline_code: string | null,
+	decline_message: string | null,
+	created_by: StaffId | null,
+	created_at: string,
+	updated_at: string,
+};
+
+/**  Something a staff member may or may not do. */
+export type Permission = "view_patients" | "view_activity" | "edit_patients" | "manage_cards" | "take_payments" | "retry_recovery" | 
+/**  Refunds up to the organization's front-desk refund limit. */
+"refund_within_limit" | "refund_any_amount" | "view_reports" | "send_reminders" | 
+/**  Organization settings: gateways, recovery, reminders, limits. */
+"change_settings" | "run_billing" | "verify_audit" | 
+/**  Gateway and SMTP secrets in the OS keychain. */
+"manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo";
+
+/**  Payment recovery of a failed subscription or retry charge (document 003, "Payment Recovery"). */
+export type RecoveryStatus = "NEEDS_PAYMENT_METHOD" | "RETRY_SCHEDULED" | "RESOLVED" | "FAILED_FINAL";
+
+export type Refund = Refund_Serialize | Refund_Deserialize;
+
+/**  A refund as recorded, and what to tell staff. */
+export type RefundResult = RefundResult_Serialize | RefundResult_Deserialize;
+
+/**  A refund as recorded, and what to tell staff. */
+export type RefundResult_Deserialize = {
+	refund: Refund_Deserialize,
+	/**  What is left to refund on the payment after this one. */
+	left_to_refund: Money,
+	message: string,
+};
+
+/**  A refund as recorded, and what to tell staff. */
+export type RefundResult_Serialize = {
+	refund: Refund_Serialize,
+	/**  What is left to refund on the payment after this one. */
+	left_to_refund: Money,
+	message: string,
+};
+
+export type Refund_Deserialize = {
+	id: number,
+	payment_id: PaymentId,
+	gateway: Gateway,
+	amount: Money,
+	status: PaymentStatus,
+	idempotency_key: string,
+	gateway_reference?: string | null,
+	failure_message?: string | null,
+	created_by?: StaffId | null,
+	created_at: string,
+};
+
+export type Refund_Serialize = {
+	id: number,
+	payment_id: PaymentId,
+	gateway: Gateway,
+	amount: Money,
+	status: PaymentStatus,
+	idempotency_key: string,
+	gateway_reference: string | null,
+	failure_message: string | null,
+	created_by: StaffId | null,
+	created_at: string,
+};
+
 export type Role = "front_desk" | "billing_manager" | "it_admin";
+
+/**  Where the escalation PDF was saved, and the same report as text for the clipboard. */
+export type SavedReport = {
+	path: string,
+	text: string,
+};
 
 /**  The person signed in at this desk. */
 export type Session = {
@@ -150,6 +540,62 @@ export type Session = {
 	role: Role,
 	/**  "Front desk", "Billing manager", "IT". */
 	role_label: string,
+	/**  What this person may do: the window offers nothing else (and the services refuse it anyway). */
+	permissions: Permission[],
+};
+
+/**  What `settings set` answers. */
+export type SettingChanged = {
+	key: string,
+	before: string,
+	after: string,
+	message: string,
+};
+
+export type SettingValue = {
+	key: string,
+	value: string,
+};
+
+export type SettingsView = {
+	values: SettingValue[],
+};
+
+/**  A staff account. */
+export type StaffId = number;
+
+export type Subscription = Subscription_Serialize | Subscription_Deserialize;
+
+export type SubscriptionId = number;
+
+export type SubscriptionStatus = "ACTIVE" | "PAUSED" | "SUSPENDED" | "CANCELLED";
+
+export type Subscription_Deserialize = {
+	id: SubscriptionId,
+	patient_id: PatientId,
+	plan: string,
+	amount: Money,
+	/**  "month" or "week". */
+	interval: string,
+	status: SubscriptionStatus,
+	next_cycle_at: string,
+	locked_gateway?: Gateway | null,
+	created_at: string,
+	updated_at: string,
+};
+
+export type Subscription_Serialize = {
+	id: SubscriptionId,
+	patient_id: PatientId,
+	plan: string,
+	amount: Money,
+	/**  "month" or "week". */
+	interval: string,
+	status: SubscriptionStatus,
+	next_cycle_at: string,
+	locked_gateway: Gateway | null,
+	created_at: string,
+	updated_at: string,
 };
 
 export type UiError = {

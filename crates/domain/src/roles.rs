@@ -74,6 +74,7 @@ impl FromStr for Role {
 
 /// Something a staff member may or may not do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     ViewPatients,

@@ -28,6 +28,7 @@ const LIST_LIMIT: i64 = 500;
 
 /// A payment that went through, and what to tell the patient.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PaymentResult {
     pub payment: Payment,
     pub invoice: Invoice,
@@ -869,6 +870,7 @@ pub(crate) fn no_card_for(gateway: Gateway) -> ServiceError {
 
 /// A refund as recorded, and what to tell staff.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RefundResult {
     pub refund: ledger::Refund,
     /// What is left to refund on the payment after this one.
@@ -1070,6 +1072,7 @@ impl Services {
 
 /// An order with its invoice and every payment attempt, for `orders show` and the order screen.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OrderDetails {
     pub order: ledger::Order,
     pub invoice: Option<Invoice>,

@@ -7,12 +7,14 @@ use serde::Serialize;
 use crate::{Actor, Change, Result, ServiceError, Services};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SettingValue {
     pub key: &'static str,
     pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SettingsView {
     pub values: Vec<SettingValue>,
     #[serde(skip)]
@@ -36,6 +38,7 @@ impl SettingsView {
 
 /// What `settings set` answers.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SettingChanged {
     pub key: &'static str,
     pub before: String,

@@ -1,29 +1,101 @@
 import { useCallback, useEffect, useState } from "react";
-import { commands, type PatientId, type PatientProfile } from "../bindings";
+import {
+  commands,
+  type CheckAction,
+  type Check_Serialize,
+  type ClinicInfo,
+  type OrderId,
+  type PatientAccount_Serialize,
+  type PatientId,
+  type PatientProfile_Serialize,
+  type Session,
+} from "../bindings";
 import { ApiError, call, messageOf } from "../api";
+import { copyText, StatusChip, useToast } from "../ui";
 import { PaymentMethodsTable } from "./PaymentMethodsTable";
 import { ActivityList } from "./ActivityList";
+import { AddCardDialog } from "./AddCardDialog";
+import { InvoicesTab, OrdersTab, PaymentsTab } from "./Account";
+import { WhatToCheck } from "./WhatToCheck";
 
-type Tab = "cards" | "activity";
+type Tab = "cards" | "invoices" | "orders" | "payments" | "activity";
 
-export function PatientProfileView({ patientId, onError }: { patientId: PatientId; onError: (e: ApiError) => void }) {
-  const [profile, setProfile] = useState<PatientProfile | null>(null);
+const TABS: [Tab, string][] = [
+  ["cards", "Payment methods"],
+  ["invoices", "Invoices"],
+  ["orders", "Orders & recovery"],
+  ["payments", "Payments"],
+  ["activity", "Activity"],
+];
+
+export function PatientProfileView({
+  patientId,
+  clinic,
+  session,
+  onError,
+}: {
+  patientId: PatientId;
+  clinic: ClinicInfo;
+  session: Session;
+  onError: (e: ApiError) => void;
+}) {
+  const toast = useToast();
+  const [profile, setProfile] = useState<PatientProfile_Serialize | null>(null);
+  const [account, setAccount] = useState<PatientAccount_Serialize | null>(null);
+  const [checks, setChecks] = useState<Check_Serialize[] | null>(null);
+  const [checkOrder, setCheckOrder] = useState<OrderId | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tab, setTab] = useState<Tab>("cards");
+  const [adding, setAdding] = useState(false);
+  const [escalating, setEscalating] = useState(false);
 
   const load = useCallback(async () => {
     setError(null);
     try {
-      setProfile(await call(commands.patientProfile(patientId)));
+      const [p, a, c] = await Promise.all([
+        call(commands.patientProfile(patientId)),
+        call(commands.patientAccount(patientId)),
+        call(commands.whatToCheck(patientId, checkOrder)),
+      ]);
+      setProfile(p);
+      setAccount(a);
+      setChecks(c);
     } catch (e) {
       if (e instanceof ApiError) onError(e);
       setError(messageOf(e));
     }
-  }, [patientId, onError]);
+  }, [patientId, checkOrder, onError]);
 
   useEffect(() => {
     void load();
   }, [load]);
+
+  const escalate = useCallback(async () => {
+    if (escalating) return;
+    setEscalating(true);
+    try {
+      const saved = await call(commands.escalationReport(patientId, checkOrder));
+      const copied = await copyText(saved.text);
+      toast.ok(
+        `${copied ? "The escalation report is on the clipboard" : "The escalation report could not be copied"} and saved as ${saved.path}.`,
+      );
+    } catch (e) {
+      toast.error(messageOf(e));
+    } finally {
+      setEscalating(false);
+    }
+  }, [escalating, patientId, checkOrder, toast]);
+
+  function act(a: CheckAction) {
+    if (a === "add_card") {
+      setTab("cards");
+      setAdding(true);
+    } else if (a === "choose_default") setTab("cards");
+    else if (a === "open_invoices") setTab("invoices");
+    else if (a === "open_orders") setTab("orders");
+    else if (a === "open_payments") setTab("payments");
+    else void escalate();
+  }
 
   if (error) {
     return (
@@ -35,7 +107,7 @@ export function PatientProfileView({ patientId, onError }: { patientId: PatientI
       </div>
     );
   }
-  if (!profile) {
+  if (!profile || !account) {
     return (
       <div className="skeleton" aria-busy="true" aria-label="Loading the patient">
         <div className="skeleton-line wide" />
@@ -45,41 +117,107 @@ export function PatientProfileView({ patientId, onError }: { patientId: PatientI
     );
   }
   const p = profile.patient;
+  const subscription = account.subscriptions.find((s) => s.status !== "CANCELLED") ?? account.subscriptions[0];
+  const recovery = account.orders.find(
+    (o) => o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED",
+  );
+  const count: Record<Tab, number | null> = {
+    cards: profile.cards.length,
+    invoices: account.invoices.length,
+    orders: account.orders.length,
+    payments: account.payments.length,
+    activity: null,
+  };
   return (
-    <article className="profile" data-testid="patient-profile">
-      <header className="profile-header">
-        <h1 data-testid="patient-name">{p.name}</h1>
-        <div className="profile-facts">
-          <span className="chip">{p.patient_type === "business" ? "Business" : "Individual"}</span>
-          <span>{p.email}</span>
-          {p.phone && <span>{p.phone}</span>}
+    <div className="profile-layout">
+      <article className="profile" data-testid="patient-profile">
+        <header className="profile-header">
+          <h1 data-testid="patient-name">{p.name}</h1>
+          <div className="profile-facts">
+            <span className="chip">{p.patient_type === "business" ? "Business" : "Individual"}</span>
+            <span>{p.email}</span>
+            {p.phone && <span>{p.phone}</span>}
+            {subscription && (
+              <span>
+                {subscription.plan}: <StatusChip status={subscription.status} testId="subscription-status" />
+              </span>
+            )}
+            {recovery?.recovery_status && (
+              <span>
+                Recovery: <StatusChip status={recovery.recovery_status} testId="recovery-status" />
+              </span>
+            )}
+          </div>
+        </header>
+        <div className="tabs" role="tablist" aria-label="Patient">
+          {TABS.map(([id, label]) => (
+            <button
+              key={id}
+              type="button"
+              role="tab"
+              aria-selected={tab === id}
+              className={tab === id ? "tab active" : "tab"}
+              onClick={() => setTab(id)}
+              data-testid={`tab-${id}`}
+            >
+              {label} {count[id] !== null && <span className="count">{count[id]}</span>}
+            </button>
+          ))}
         </div>
-      </header>
-      <div className="tabs" role="tablist" aria-label="Patient">
-        <button
-          type="button"
-          role="tab"
-          aria-selected={tab === "cards"}
-          className={tab === "cards" ? "tab active" : "tab"}
-          onClick={() => setTab("cards")}
-          data-testid="tab-cards"
-        >
-          Payment methods <span className="count">{profile.cards.length}</span>
-        </button>
-        <button
-          type="button"
-          role="tab"
-          aria-selected={tab === "activity"}
-          className={tab === "activity" ? "tab active" : "tab"}
-          onClick={() => setTab("activity")}
-          data-testid="tab-activity"
-        >
-          Activity
-        </button>
-      </div>
-      <section role="tabpanel" className="tab-panel">
-        {tab === "cards" ? <PaymentMethodsTable cards={profile.cards} /> : <ActivityList entries={profile.activity} />}
-      </section>
-    </article>
+        <section role="tabpanel" className="tab-panel">
+          {tab === "cards" && (
+            <PaymentMethodsTable
+              cards={profile.cards}
+              session={session}
+              onChanged={() => void load()}
+              onAdd={() => setAdding(true)}
+            />
+          )}
+          {tab === "invoices" && (
+            <InvoicesTab
+              patientId={patientId}
+              account={account}
+              cards={profile.cards}
+              activeGateway={clinic.active_gateway}
+              session={session}
+              onChanged={() => void load()}
+              onEscalate={() => void escalate()}
+            />
+          )}
+          {tab === "orders" && (
+            <OrdersTab
+              account={account}
+              session={session}
+              onChanged={() => void load()}
+              onCheck={(o) => setCheckOrder(o.id)}
+            />
+          )}
+          {tab === "payments" && (
+            <PaymentsTab payments={account.payments} session={session} onChanged={() => void load()} />
+          )}
+          {tab === "activity" && <ActivityList entries={profile.activity} />}
+        </section>
+      </article>
+      <WhatToCheck
+        checks={checks}
+        orderId={checkOrder}
+        onAction={act}
+        onEscalate={() => void escalate()}
+        onClearOrder={() => setCheckOrder(null)}
+        busy={escalating}
+      />
+      {adding && (
+        <AddCardDialog
+          patientId={patientId}
+          patientName={p.name}
+          onClose={() => setAdding(false)}
+          onSaved={(c) => {
+            setAdding(false);
+            toast.ok(c.message);
+            void load();
+          }}
+        />
+      )}
+    </div>
   );
 }

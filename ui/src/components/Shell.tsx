@@ -1,28 +1,45 @@
-import { useEffect, useRef, useState } from "react";
-import { commands, type ClinicInfo, type PatientId, type Session } from "../bindings";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { commands, type ClinicInfo, type PatientId, type Permission, type Session } from "../bindings";
 import { ApiError, call } from "../api";
 import { gatewayName } from "../format";
+import { may } from "../ui";
 import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
 import { PatientProfileView } from "./PatientProfile";
+import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
+
+type Section = "patients" | "payments" | "failed" | "recovery" | "log" | "settings";
+
+const SECTIONS: [Section, string, Permission][] = [
+  ["patients", "Patients", "view_patients"],
+  ["payments", "Payments", "view_patients"],
+  ["failed", "Failed payments", "view_patients"],
+  ["recovery", "Recovery", "view_patients"],
+  ["log", "Processor log", "view_activity"],
+  ["settings", "Settings", "view_patients"],
+];
 
 export function Shell({
   clinic,
   session,
   onSignedOut,
+  onLock,
   onSessionLost,
 }: {
   clinic: ClinicInfo;
   session: Session;
   onSignedOut: () => void;
+  onLock: () => void;
   onSessionLost: (e: ApiError) => void;
 }) {
+  const [section, setSection] = useState<Section>("patients");
   const [patientId, setPatientId] = useState<PatientId | null>(null);
   const search = useRef<PatientSearchHandle>(null);
 
   // "/" or Ctrl+K puts the cursor in the patient search from anywhere.
   useEffect(() => {
     function onKey(e: KeyboardEvent) {
-      const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+      const typing =
+        e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement;
       if ((e.key === "/" && !typing) || (e.key.toLowerCase() === "k" && (e.ctrlKey || e.metaKey))) {
         e.preventDefault();
         search.current?.focus();
@@ -30,6 +47,28 @@ export function Shell({
     }
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
+  // Lock after the configured idle minutes: any key, click or pointer movement counts as activity.
+  useEffect(() => {
+    const minutes = clinic.desk_lock_minutes;
+    if (!minutes) return;
+    let timer = window.setTimeout(onLock, minutes * 60_000);
+    const reset = () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(onLock, minutes * 60_000);
+    };
+    const events = ["keydown", "mousedown", "mousemove", "wheel", "touchstart"] as const;
+    events.forEach((e) => window.addEventListener(e, reset, { passive: true }));
+    return () => {
+      window.clearTimeout(timer);
+      events.forEach((e) => window.removeEventListener(e, reset));
+    };
+  }, [clinic.desk_lock_minutes, onLock]);
+
+  const openPatient = useCallback((id: PatientId) => {
+    setSection("patients");
+    setPatientId(id);
   }, []);
 
   async function signOut() {
@@ -41,35 +80,64 @@ export function Shell({
     <div className="shell">
       <header className="top-bar">
         <span className="brand">ClinicPay</span>
-        <PatientSearch ref={search} onOpen={setPatientId} onError={onSessionLost} />
+        <PatientSearch ref={search} onOpen={openPatient} onError={onSessionLost} />
         <span className="chip gateway-chip" data-testid="gateway-chip" title="The clinic's active payment gateway">
           Taking cards through {gatewayName(clinic.active_gateway)}
         </span>
         <span className="who" data-testid="signed-in-as">
           {session.display_name} <span className="muted">· {session.role_label}</span>
         </span>
+        <button type="button" onClick={onLock} data-testid="switch-user" title="Lock the desk so someone else can sign in">
+          Lock / switch
+        </button>
         <button type="button" onClick={() => void signOut()} data-testid="sign-out">
           Sign out
         </button>
       </header>
       <div className="body">
         <nav className="side-nav" aria-label="Sections">
-          <a href="#patients" className="active" aria-current="page">
-            Patients
-          </a>
+          {SECTIONS.filter(([, , p]) => may(session, p)).map(([id, label]) => (
+            <a
+              key={id}
+              href={`#${id}`}
+              className={section === id ? "active" : undefined}
+              aria-current={section === id ? "page" : undefined}
+              onClick={(e) => {
+                e.preventDefault();
+                setSection(id);
+              }}
+              data-testid={`nav-${id}`}
+            >
+              {label}
+            </a>
+          ))}
         </nav>
-        <main className="content" id="patients">
-          {patientId === null ? (
-            <div className="empty-state" data-testid="no-patient">
-              <h1>Find a patient</h1>
-              <p>
-                Type the start of a name, an email or a phone number in the search at the top. Press <kbd>/</kbd> or{" "}
-                <kbd>Ctrl</kbd>+<kbd>K</kbd> to get there from anywhere.
-              </p>
-            </div>
-          ) : (
-            <PatientProfileView key={patientId} patientId={patientId} onError={onSessionLost} />
+        <main className="content" id={section}>
+          {section === "patients" &&
+            (patientId === null ? (
+              <div className="empty-state" data-testid="no-patient">
+                <h1>Find a patient</h1>
+                <p>
+                  Type the start of a name, an email or a phone number in the search at the top. Press <kbd>/</kbd> or{" "}
+                  <kbd>Ctrl</kbd>+<kbd>K</kbd> to get there from anywhere.
+                </p>
+              </div>
+            ) : (
+              <PatientProfileView
+                key={patientId}
+                patientId={patientId}
+                clinic={clinic}
+                session={session}
+                onError={onSessionLost}
+              />
+            ))}
+          {section === "payments" && (
+            <PaymentsScreen failedOnly={false} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
+          {section === "failed" && <PaymentsScreen failedOnly onOpenPatient={openPatient} onError={onSessionLost} />}
+          {section === "recovery" && <RecoveryScreen onOpenPatient={openPatient} onError={onSessionLost} />}
+          {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
+          {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}
         </main>
       </div>
     </div>

@@ -2,8 +2,16 @@ import { useState, type FormEvent } from "react";
 import { commands, type ClinicInfo, type Session } from "../bindings";
 import { call, messageOf } from "../api";
 
-export function SignIn({ clinic, onSignedIn }: { clinic: ClinicInfo; onSignedIn: (s: Session) => void }) {
-  const [username, setUsername] = useState("");
+export function SignIn({
+  clinic,
+  lockedAs,
+  onSignedIn,
+}: {
+  clinic: ClinicInfo;
+  lockedAs: Session | null;
+  onSignedIn: (s: Session) => void;
+}) {
+  const [username, setUsername] = useState(lockedAs?.username ?? "");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -27,13 +35,18 @@ export function SignIn({ clinic, onSignedIn }: { clinic: ClinicInfo; onSignedIn:
     <div className="center-screen">
       <form className="panel sign-in" onSubmit={(e) => void submit(e)} aria-labelledby="sign-in-title">
         <p className="brand">ClinicPay</p>
-        <h1 id="sign-in-title">Sign in to {clinic.clinic_name}</h1>
+        <h1 id="sign-in-title">{lockedAs ? "This desk is locked" : `Sign in to ${clinic.clinic_name}`}</h1>
+        {lockedAs && (
+          <p className="muted" data-testid="locked-as">
+            {lockedAs.display_name} was signed in. Enter the password to carry on, or sign in as someone else.
+          </p>
+        )}
         <label>
           Sign-in name
           <input
             name="username"
             autoComplete="username"
-            autoFocus
+            autoFocus={!lockedAs}
             value={username}
             onChange={(e) => setUsername(e.target.value)}
             required
@@ -45,6 +58,7 @@ export function SignIn({ clinic, onSignedIn }: { clinic: ClinicInfo; onSignedIn:
             name="password"
             type="password"
             autoComplete="current-password"
+            autoFocus={!!lockedAs}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
             required

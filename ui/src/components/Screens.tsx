@@ -1,0 +1,295 @@
+// The clinic-wide screens: payments, failed payments, recovery, the processor log and settings.
+import { useCallback, useEffect, useState, type FormEvent } from "react";
+import {
+  commands,
+  type LogEntry_Serialize,
+  type Order_Serialize,
+  type PatientId,
+  type Payment_Serialize,
+  type Session,
+  type SettingsView,
+} from "../bindings";
+import { ApiError, call, messageOf } from "../api";
+import { formatDateTime, gatewayName } from "../format";
+import { MoneyCell, StatusChip, may, statusWords, useToast } from "../ui";
+import { PaymentsTable } from "./Account";
+
+/** Loads once and on demand, with the skeleton / error / data states every screen shares. */
+function useLoad<T>(load: () => Promise<T>, onError: (e: ApiError) => void) {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const reload = useCallback(async () => {
+    setError(null);
+    try {
+      setData(await load());
+    } catch (e) {
+      if (e instanceof ApiError) onError(e);
+      setError(messageOf(e));
+    }
+  }, [load, onError]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { data, error, reload };
+}
+
+function Loading({ error, retry }: { error: string | null; retry: () => void }) {
+  if (error)
+    return (
+      <div className="panel notice" role="alert">
+        <p>{error}</p>
+        <button type="button" onClick={retry}>
+          Try again
+        </button>
+      </div>
+    );
+  return (
+    <div className="skeleton" aria-busy="true" aria-label="Loading">
+      <div className="skeleton-line wide" />
+      <div className="skeleton-block" />
+    </div>
+  );
+}
+
+export function PaymentsScreen({
+  failedOnly,
+  onOpenPatient,
+  onError,
+}: {
+  failedOnly: boolean;
+  onOpenPatient: (id: PatientId) => void;
+  onError: (e: ApiError) => void;
+}) {
+  const load = useCallback(() => call(commands.recentPayments()), []);
+  const { data, error, reload } = useLoad<Payment_Serialize[]>(load, onError);
+  const title = failedOnly ? "Failed payments" : "Payments";
+  if (!data) return <Loading error={error} retry={() => void reload()} />;
+  const rows = failedOnly ? data.filter((p) => p.status === "FAILED") : data;
+  return (
+    <section className="stack" data-testid={failedOnly ? "failed-payments-screen" : "payments-screen"}>
+      <h1>{title}</h1>
+      <p className="muted">
+        {failedOnly
+          ? "The newest declined or failed charges, with the gateway's own words. Open the patient to see what to check."
+          : "The clinic's newest payments on both gateways."}
+      </p>
+      {rows.length === 0 ? (
+        <div className="empty-state small">
+          <p>{failedOnly ? "No failed payments. Nothing to follow up." : "No payments yet."}</p>
+        </div>
+      ) : (
+        <PaymentsTable payments={rows} onOpenPatient={(p) => onOpenPatient(p.patient_id)} />
+      )}
+    </section>
+  );
+}
+
+export function RecoveryScreen({
+  onOpenPatient,
+  onError,
+}: {
+  onOpenPatient: (id: PatientId) => void;
+  onError: (e: ApiError) => void;
+}) {
+  const load = useCallback(() => call(commands.recoveryOrders(null)), []);
+  const { data, error, reload } = useLoad<Order_Serialize[]>(load, onError);
+  if (!data) return <Loading error={error} retry={() => void reload()} />;
+  const open = data.filter((o) => o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED");
+  return (
+    <section className="stack" data-testid="recovery-screen">
+      <h1>Recovery</h1>
+      <p className="muted">
+        Subscription charges that failed. Orders that need a payment method wait for the patient to save a card for the
+        clinic&apos;s gateway; ClinicPay retries them as soon as one is saved.
+      </p>
+      {open.length === 0 ? (
+        <div className="empty-state small">
+          <p>No order is in recovery.</p>
+        </div>
+      ) : (
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Order</th>
+              <th scope="col">Patient</th>
+              <th scope="col" className="money">
+                Amount
+              </th>
+              <th scope="col">Recovery</th>
+              <th scope="col">Next retry</th>
+              <th scope="col">Last message</th>
+            </tr>
+          </thead>
+          <tbody>
+            {open.map((o) => (
+              <tr key={o.id} data-testid="recovery-row">
+                <td>#{o.id}</td>
+                <td>
+                  <button type="button" className="link" onClick={() => onOpenPatient(o.patient_id)}>
+                    Patient #{o.patient_id}
+                  </button>
+                </td>
+                <MoneyCell money={o.amount} />
+                <td>{o.recovery_status && <StatusChip status={o.recovery_status} />}</td>
+                <td>{o.next_retry_at ? formatDateTime(o.next_retry_at) : <span className="muted">—</span>}</td>
+                <td>{o.last_message ?? <span className="muted">—</span>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function ProcessorLogScreen({ onError }: { onError: (e: ApiError) => void }) {
+  const load = useCallback(() => call(commands.processorLog(null)), []);
+  const { data, error, reload } = useLoad<LogEntry_Serialize[]>(load, onError);
+  const [open, setOpen] = useState<number | null>(null);
+  if (!data) return <Loading error={error} retry={() => void reload()} />;
+  return (
+    <section className="stack" data-testid="processor-log-screen">
+      <h1>Processor log</h1>
+      <p className="muted">
+        Every call ClinicPay made to a gateway, as sent and answered, with card numbers and keys removed. Quote the entry
+        number when escalating.
+      </p>
+      {data.length === 0 ? (
+        <div className="empty-state small">
+          <p>No gateway calls yet.</p>
+        </div>
+      ) : (
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Entry</th>
+              <th scope="col">When</th>
+              <th scope="col">Gateway</th>
+              <th scope="col">Call</th>
+              <th scope="col">Outcome</th>
+              <th scope="col" className="money">
+                Time
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((e) => (
+              <tr key={e.id} data-testid="log-row">
+                <td>
+                  <button type="button" className="link" aria-expanded={open === e.id} onClick={() => setOpen(open === e.id ? null : e.id)}>
+                    #{e.id}
+                  </button>
+                  {open === e.id && (
+                    <pre className="log-body">
+                      {e.request}
+                      {"\n\n"}
+                      {e.response}
+                    </pre>
+                  )}
+                </td>
+                <td>{formatDateTime(e.at)}</td>
+                <td>{gatewayName(e.gateway === "nmi" ? "nmi" : "stripe")}</td>
+                <td>{statusWords(e.operation)}</td>
+                <td>{e.outcome}</td>
+                <td className="money">{e.duration_ms} ms</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+const SETTING_HELP: Record<string, string> = {
+  "clinic-name": "Shown on the sign-in screen and in reports.",
+  gateway: "Where new cards and payments go: stripe or nmi.",
+  "fallback-gateway": "Used for a manual retry when the patient has no card for the active gateway (or none).",
+  currency: "The clinic's currency, e.g. USD.",
+  "refunds.front-desk-limit": "Front desk may refund up to this amount; above it a billing manager must.",
+  "stripe.publishable-key": "Stripe's publishable key (pk_…) for the card form. Secret keys go in the keychain.",
+  "nmi.tokenization-key": "NMI's Collect.js tokenization key for the card form.",
+  "desk.lock-after-minutes": "The desk locks after this many idle minutes (0: never).",
+};
+
+export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {
+  const load = useCallback(() => call(commands.settings()), []);
+  const { data, error, reload } = useLoad<SettingsView>(load, onError);
+  const canChange = may(session, "change_settings");
+  if (!data) return <Loading error={error} retry={() => void reload()} />;
+  return (
+    <section className="stack" data-testid="settings-screen">
+      <h1>Settings</h1>
+      <p className="muted">
+        {canChange
+          ? "Every change is checked before it is saved and recorded in the activity log with your name."
+          : "Only billing managers and IT can change these."}
+      </p>
+      <table className="data-table settings-table">
+        <tbody>
+          {data.values.map((v) => (
+            <SettingRow key={v.key} name={v.key} value={v.value} editable={canChange} onSaved={() => void reload()} />
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function SettingRow({
+  name,
+  value,
+  editable,
+  onSaved,
+}: {
+  name: string;
+  value: string;
+  editable: boolean;
+  onSaved: () => void;
+}) {
+  const toast = useToast();
+  const [draft, setDraft] = useState(value);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setDraft(value), [value]);
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    if (busy || draft === value) return;
+    setBusy(true);
+    setError(null);
+    try {
+      toast.ok((await call(commands.setSetting(name, draft))).message);
+      onSaved();
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const id = `setting-${name.replaceAll(".", "-")}`;
+  return (
+    <tr data-testid="setting-row" data-key={name}>
+      <th scope="row">
+        <label htmlFor={id}>{name}</label>
+        {SETTING_HELP[name] && <p className="muted small">{SETTING_HELP[name]}</p>}
+      </th>
+      <td>
+        {editable ? (
+          <form className="inline-form" onSubmit={(e) => void save(e)}>
+            <input id={id} value={draft} onChange={(e) => setDraft(e.target.value)} />
+            <button type="submit" disabled={busy || draft === value}>
+              Save
+            </button>
+            {error && (
+              <p className="form-error" role="alert">
+                {error}
+              </p>
+            )}
+          </form>
+        ) : (
+          <span id={id}>{value || <span className="muted">not set</span>}</span>
+        )}
+      </td>
+    </tr>
+  );
+}
