@@ -21,6 +21,8 @@ DB="$WORK/clinic.db"
 "$CARGO_TARGET_DIR/debug/clinicpay" --db "$DB" demo seed --patients 300 --seed 11 >/dev/null
 
 trap 'stop_window_driver; rm -rf "$WORK"' EXIT
+# Escalation PDFs saved by the window (the app inherits this through tauri-driver).
+export CLINICPAY_REPORTS_DIR="$SHOTS/reports"
 say "starting tauri-driver"
 start_window_driver "$WORK/driver.log"
 

@@ -63,6 +63,9 @@ impl AppState {
     }
 
     fn ready(url: &str, services: Services, simulator: Option<Simulator>) -> AppState {
+        // Document 003: after a card is saved the app retries that patient's recovery orders (with
+        // the services as finally set up, so training retries reach the app's own simulator).
+        services.retry_recovery_when_cards_are_saved();
         AppState {
             services: Ok(services),
             session: RwLock::new(None),

@@ -546,8 +546,15 @@ impl Services {
         let mut events = self.card_saved_events();
         let services = self.clone();
         tokio::spawn(async move {
-            while let Ok(e) = events.recv().await {
-                let _ = services.retry_recovery_for_patient(e.patient_id).await;
+            loop {
+                match events.recv().await {
+                    Ok(e) => {
+                        let _ = services.retry_recovery_for_patient(e.patient_id).await;
+                    }
+                    // Missed announcements: the worker's scheduled retries still cover those patients.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
             }
         })
     }

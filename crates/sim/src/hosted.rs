@@ -41,6 +41,9 @@ const COLLECT_SCRIPT: &str = r#"// ClinicPay simulator: a stand-in for NMI Colle
     if (e.origin !== base || d.clinicpaySim === undefined) return;
     if (d.clinicpaySim === "flushed" && pending[d.id]) { pending[d.id](); delete pending[d.id]; }
     var cfg = window.CollectJS.config;
+    // The frame's state, on the frame element, as the real Collect.js marks its fields.
+    if (frames[d.field] && d.clinicpaySim === "change") frames[d.field].setAttribute("data-complete", d.complete ? "true" : "false");
+    if (frames[d.field] && d.clinicpaySim === "ready") frames[d.field].setAttribute("data-ready", "true");
     if (d.clinicpaySim === "change" && cfg.validationCallback) {
       cfg.validationCallback(d.field, d.complete, d.complete ? "Success" : d.message || "");
     }

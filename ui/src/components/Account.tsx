@@ -541,7 +541,9 @@ function RefundDialog({
           always go back through the gateway that took the payment.
         </p>
         <label>
-          Amount to refund <span className="muted">(leave empty for all that is left)</span>
+          <span>
+            Amount to refund <span className="muted">(leave empty for all that is left)</span>
+          </span>
           <input name="refund-amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} />
         </label>
         {error && (

@@ -94,23 +94,33 @@ export function AddCardDialog({
   const stripe = useRef<{ instance: StripeInstance; card: StripeCardElement } | null>(null);
   const collectToken = useRef<((r: CollectResponse | Error) => void) | null>(null);
 
+  // First which gateway and script; the fields are mounted once their placeholders are on screen.
   useEffect(() => {
+    let cancelled = false;
+    call(commands.cardForm()).then(
+      (f) => !cancelled && setForm(f),
+      (e) => !cancelled && setLoadError(messageOf(e)),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
+  useEffect(() => {
+    if (!form) return;
     let cancelled = false;
     void (async () => {
       try {
-        const f = await call(commands.cardForm());
-        if (cancelled) return;
-        setForm(f);
-        if (f.gateway === "stripe") {
-          await loadScript(f.script_url, {});
+        if (form.gateway === "stripe") {
+          await loadScript(form.script_url, {});
           if (cancelled || !window.Stripe) return;
-          const instance = window.Stripe(f.public_key);
+          const instance = window.Stripe(form.public_key);
           const card = instance.elements().create("card");
           card.mount("#card-element");
           card.on("change", (e) => setError(e.error ? e.error.message : null));
           stripe.current = { instance, card };
         } else {
-          await loadScript(f.script_url, { "data-tokenization-key": f.public_key });
+          await loadScript(form.script_url, { "data-tokenization-key": form.public_key });
           if (cancelled || !window.CollectJS) return;
           window.CollectJS.configure({
             variant: "inline",
@@ -127,12 +137,10 @@ export function AddCardDialog({
           });
         }
         setReady(true);
-      } catch (e) {
+      } catch {
         if (!cancelled)
           setLoadError(
-            e instanceof Error && e.message === "script"
-              ? "The card form could not be loaded from the gateway. Check the internet connection and try again; if it keeps failing, ask IT."
-              : messageOf(e),
+            "The card form could not be loaded from the gateway. Check the internet connection and try again; if it keeps failing, ask IT.",
           );
       }
     })();
@@ -141,7 +149,7 @@ export function AddCardDialog({
       stripe.current?.card.destroy();
       stripe.current = null;
     };
-  }, []);
+  }, [form]);
 
   /** The gateway's token for what was typed in its fields. */
   async function tokenize(f: CardForm): Promise<string> {
@@ -244,7 +252,9 @@ export function AddCardDialog({
             </label>
           )}
           <label>
-            Nickname <span className="muted">(optional)</span>
+            <span>
+              Nickname <span className="muted">(optional)</span>
+            </span>
             <input
               name="nickname"
               value={nickname}

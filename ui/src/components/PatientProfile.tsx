@@ -215,6 +215,8 @@ export function PatientProfileView({
             setAdding(false);
             toast.ok(c.message);
             void load();
+            // Saving a card retries the patient's recovery orders in the background: look again shortly.
+            window.setTimeout(() => void load(), 1500);
           }}
         />
       )}

@@ -33,6 +33,8 @@ export function Shell({
 }) {
   const [section, setSection] = useState<Section>("patients");
   const [patientId, setPatientId] = useState<PatientId | null>(null);
+  // Opening a patient again (from the search) reads them afresh.
+  const [visit, setVisit] = useState(0);
   const search = useRef<PatientSearchHandle>(null);
 
   // "/" or Ctrl+K puts the cursor in the patient search from anywhere.
@@ -69,6 +71,7 @@ export function Shell({
   const openPatient = useCallback((id: PatientId) => {
     setSection("patients");
     setPatientId(id);
+    setVisit((v) => v + 1);
   }, []);
 
   async function signOut() {
@@ -124,7 +127,7 @@ export function Shell({
               </div>
             ) : (
               <PatientProfileView
-                key={patientId}
+                key={`${patientId}-${visit}`}
                 patientId={patientId}
                 clinic={clinic}
                 session={session}
