@@ -329,6 +329,7 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
     await accessible(browser, "payments");
 
     // Refund: the clinic moves to Stripe, and the refund still goes back through NMI, which took it.
+    clinicpay("settings", "set", "fallback-gateway", "none");
     clinicpay("settings", "set", "gateway", "stripe");
     try {
       const payment = clinicpay("payments", "list", String(patient.id)).find(
@@ -349,6 +350,7 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
       assert.equal(refunds[0].gateway, "nmi");
     } finally {
       clinicpay("settings", "set", "gateway", "nmi");
+      clinicpay("settings", "set", "fallback-gateway", "stripe");
     }
   });
   const sorted = [...timings].sort((a, b) => a - b);
