@@ -10,6 +10,7 @@ use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::settings::{SettingChanged, SettingsView};
+use clinicpay_services::subscriptions::SweepProgress;
 use clinicpay_services::Actor;
 use clinicpay_store::ledger::{Invoice, Order, Payment};
 use clinicpay_store::processor_log::LogEntry;
@@ -331,5 +332,33 @@ pub async fn set_setting(
 #[specta::specta]
 pub async fn lock_desk(state: State<'_, AppState>) -> Result<(), UiError> {
     state.set_session(None).await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- long work
+
+/// A billing manager's recovery sweep, reporting after each order on `progress`; `cancel_recovery_sweep`
+/// stops it between orders.
+#[tauri::command]
+#[specta::specta]
+pub async fn recovery_sweep(
+    state: State<'_, AppState>,
+    progress: tauri::ipc::Channel<SweepProgress>,
+) -> Result<SweepProgress, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let cancel = state.start_sweep()?;
+    let result = s
+        .recovery_sweep(&actor, &cancel, |p| {
+            let _ = progress.send(p);
+        })
+        .await;
+    state.end_sweep();
+    Ok(result?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_recovery_sweep(state: State<'_, AppState>) -> Result<(), UiError> {
+    state.cancel_sweep();
     Ok(())
 }

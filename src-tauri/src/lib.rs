@@ -38,6 +38,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::processor_log,
         commands::settings,
         commands::set_setting,
+        commands::recovery_sweep,
+        commands::cancel_recovery_sweep,
     ])
 }
 

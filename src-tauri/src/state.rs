@@ -20,6 +20,8 @@ pub struct AppState {
     /// Training mode's simulator: it serves the card fields and answers as both gateways. Dropping it
     /// stops it, so it lives exactly as long as the app.
     pub simulator: Option<Simulator>,
+    /// The running recovery sweep's stop flag: one sweep at a time per desk.
+    sweep: std::sync::Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         // after a restart.
         let config = SimConfig {
             state_file: Some(simulator_state_file(url)),
+            adopt_demo_cards: true,
             ..SimConfig::default()
         };
         match Simulator::start(config).await {
@@ -71,6 +74,7 @@ impl AppState {
             session: RwLock::new(None),
             database: clinicpay_store::redact_url(url),
             simulator,
+            sweep: std::sync::Mutex::new(None),
         }
     }
 
@@ -83,6 +87,38 @@ impl AppState {
             session: RwLock::new(None),
             database: clinicpay_store::redact_url(url),
             simulator: None,
+            sweep: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Marks a sweep as running and gives its stop flag; refuses a second one.
+    pub fn start_sweep(&self) -> Result<Arc<std::sync::atomic::AtomicBool>, UiError> {
+        let mut running = self.sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if running.is_some() {
+            return Err(UiError {
+                code: ErrorCode::Conflict,
+                message:
+                    "A recovery sweep is already running at this desk: wait for it or cancel it."
+                        .into(),
+            });
+        }
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        *running = Some(flag.clone());
+        Ok(flag)
+    }
+
+    pub fn end_sweep(&self) {
+        *self.sweep.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn cancel_sweep(&self) {
+        if let Some(flag) = self
+            .sweep
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -45,6 +45,23 @@ impl DeclineAdvice {
     }
 }
 
+impl DeclineAdvice {
+    /// The same for a payment taken at the desk, with the patient there: nothing is retried later on
+    /// its own, so a soft decline's next step is another card or another try.
+    pub fn desk_message(&self, gateway: Gateway, code: &str, gateway_message: &str) -> String {
+        let next_step = match self.action {
+            DeclineAction::RetryLater => {
+                "Ask the patient for another card, or try this one again later."
+            }
+            _ => self.next_step.as_str(),
+        };
+        format!(
+            "{} {next_step} ({gateway} {code}: {gateway_message})",
+            self.reason
+        )
+    }
+}
+
 fn advice(action: DeclineAction, reason: &str) -> DeclineAdvice {
     let next_step = match action {
         DeclineAction::RetryLater => "ClinicPay retries on the next scheduled day; the patient can also pay with another card.",
@@ -145,6 +162,20 @@ pub fn advise(gateway: Gateway, code: &str) -> DeclineAdvice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_desk_payment_declined_softly_is_not_promised_a_retry() {
+        let m = advise(Gateway::Nmi, "200").desk_message(Gateway::Nmi, "200", "DECLINE");
+        assert_eq!(
+            m,
+            "The bank declined the charge. Ask the patient for another card, or try this one again later. (NMI 200: DECLINE)"
+        );
+        let hard = advise(Gateway::Nmi, "223").desk_message(Gateway::Nmi, "223", "Expired card");
+        assert!(
+            hard.contains("this one will not be charged again"),
+            "{hard}"
+        );
+    }
 
     #[test]
     fn hard_declines_are_never_retried() {

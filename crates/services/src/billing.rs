@@ -552,12 +552,20 @@ impl Services {
                     invoice,
                 })
             }
-            Charged::Declined(p, m) => Err(ServiceError::Declined(format!(
-                "{} declined {} (payment {}). {m} The invoice stays unpaid.",
-                p.gateway,
-                card.describe(),
-                p.id
-            ))),
+            Charged::Declined(p, m) => {
+                // At the desk nothing retries on its own: say what to do now, in the table's words.
+                let said = match (&p.decline_code, &p.decline_message) {
+                    (Some(code), Some(words)) => clinicpay_domain::decline::advise(p.gateway, code)
+                        .desk_message(p.gateway, code, words),
+                    _ => m,
+                };
+                Err(ServiceError::Declined(format!(
+                    "{} declined {} (payment {}). {said} The invoice stays unpaid.",
+                    p.gateway,
+                    card.describe(),
+                    p.id
+                )))
+            }
             Charged::NotSent(p, m) => Err(ServiceError::GatewayUnavailable(format!(
                 "Payment {}: {m}",
                 p.id

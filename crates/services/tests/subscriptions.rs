@@ -201,6 +201,36 @@ async fn plan_switch(db: &TestDb, gateway: Gateway) {
 }
 
 on_both_databases! {
+    async fn a_managers_recovery_sweep_reports_progress_pays_what_it_can_and_stops_when_cancelled(db: &TestDb) {
+        use std::sync::atomic::AtomicBool;
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        assert_eq!(c.s.run_worker_pass().await.unwrap().needs_payment_method, 1);
+
+        // The front desk is not offered it, and is refused anyway.
+        let refused = c.s.recovery_sweep(&c.desk, &AtomicBool::new(false), |_| {}).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::PermissionDenied);
+
+        // Cancelled before the first order: nothing is charged.
+        let mut seen = Vec::new();
+        let stopped = c.s.recovery_sweep(&c.manager, &AtomicBool::new(true), |p| seen.push(p)).await.unwrap();
+        assert!(stopped.cancelled && stopped.done == 0 && stopped.total == 1, "{stopped:?}");
+        assert!(c.charged_at(Gateway::Nmi).is_empty());
+
+        // Without a compatible card the sweep charges nothing; once one is saved, it pays.
+        let none = c.s.recovery_sweep(&c.manager, &AtomicBool::new(false), |_| {}).await.unwrap();
+        assert_eq!((none.total, none.done, none.paid), (1, 1, 0));
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let mut seen = Vec::new();
+        let swept = c.s.recovery_sweep(&c.manager, &AtomicBool::new(false), |p| seen.push(p)).await.unwrap();
+        assert_eq!((swept.total, swept.done, swept.paid, swept.cancelled), (1, 1, 1, false));
+        assert_eq!(seen.first().map(|p| p.done), Some(0), "progress starts at zero");
+        assert_eq!(seen.last(), Some(&swept));
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900]);
+    }
+
     async fn nmi_a_due_cycle_gets_one_order_and_invoice_and_is_paid_with_the_default_card(db: &TestDb) {
         a_due_cycle_is_billed_once_and_paid(db, Gateway::Nmi).await;
     }

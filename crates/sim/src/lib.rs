@@ -153,6 +153,9 @@ pub struct SimConfig {
     pub state_file: Option<PathBuf>,
     /// Answer 429 beyond this many requests per second (None: no limit).
     pub rate_limit_per_second: Option<u32>,
+    /// Training mode: charge the demo clinic's made-up cards (NMI vault ids `demo…`, Stripe `pm_demo_…`)
+    /// as approved test Visas, so a trainee can take payments with them.
+    pub adopt_demo_cards: bool,
 }
 
 /// The message a dropped-connection fault panics with: the handler's task ends without an answer and
@@ -195,6 +198,8 @@ impl Simulator {
         };
         nmi.security_key = config.nmi_security_key.clone();
         stripe.secret_key = config.stripe_secret_key.clone();
+        nmi.adopt_demo_cards = config.adopt_demo_cards;
+        stripe.adopt_demo_cards = config.adopt_demo_cards;
         let shared = Arc::new(Mutex::new(Shared {
             nmi,
             stripe,

@@ -55,6 +55,9 @@ pub struct NmiState {
     /// Comes from the command line each start, never from the state file.
     #[serde(skip)]
     pub(crate) security_key: Option<String>,
+    /// Training mode: the demo clinic's cards (vault ids `demo…`) exist here as approved Visas.
+    #[serde(skip)]
+    pub(crate) adopt_demo_cards: bool,
     tokens: HashMap<String, Card>,
     pub(crate) vault: HashMap<String, VaultRecord>,
     pub ledger: Vec<Transaction>,
@@ -179,6 +182,20 @@ impl NmiState {
                 .ok_or_else(|| error("Invalid payment_token"));
         }
         if let Some(v) = f.get("customer_vault_id") {
+            if self.adopt_demo_cards && v.starts_with("demo") && !self.vault.contains_key(v) {
+                self.vault.insert(
+                    v.clone(),
+                    VaultRecord {
+                        card: Card {
+                            number: "4111111111111111".into(),
+                            exp: "1230".into(),
+                        },
+                        first_name: "Demo".into(),
+                        last_name: "Patient".into(),
+                        email: String::new(),
+                    },
+                );
+            }
             return self
                 .vault
                 .get(v)

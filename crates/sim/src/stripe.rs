@@ -78,6 +78,9 @@ pub struct StripeState {
     /// Comes from the command line each start, never from the state file.
     #[serde(skip)]
     pub(crate) secret_key: Option<String>,
+    /// Training mode: the demo clinic's cards (`pm_demo_…`) exist here as approved Visas.
+    #[serde(skip)]
+    pub(crate) adopt_demo_cards: bool,
     next: u64,
     customers: HashMap<String, Value>,
     payment_methods: HashMap<String, Card>,
@@ -568,6 +571,16 @@ impl StripeState {
         let customer = f.get("customer").cloned();
         let pm = f.get("payment_method").cloned();
         if let Some(pm) = &pm {
+            if self.adopt_demo_cards
+                && pm.starts_with("pm_demo_")
+                && !self.payment_methods.contains_key(pm)
+            {
+                let made = self.create_payment_method("4242424242424242", 12, 2030, "");
+                if let Some(mut card) = self.payment_methods.remove(&made) {
+                    card.json["id"] = json!(pm);
+                    self.payment_methods.insert(pm.clone(), card);
+                }
+            }
             let Some(card) = self.payment_methods.get(pm) else {
                 return no_such("PaymentMethod", pm);
             };

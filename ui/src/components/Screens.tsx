@@ -1,7 +1,9 @@
 // The clinic-wide screens: payments, failed payments, recovery, the processor log and settings.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
+  type SweepProgress,
   type LogEntry_Serialize,
   type Order_Serialize,
   type PatientId,
@@ -84,10 +86,68 @@ export function PaymentsScreen({
   );
 }
 
+/** A billing manager's sweep over every open recovery order, with a progress bar and Cancel. */
+function RecoverySweep({ onFinished }: { onFinished: () => void }) {
+  const toast = useToast();
+  const [progress, setProgress] = useState<SweepProgress | null>(null);
+  const [running, setRunning] = useState(false);
+  async function start() {
+    if (running) return;
+    setRunning(true);
+    const channel = new Channel<SweepProgress>();
+    channel.onmessage = (p) => setProgress(p);
+    try {
+      const end = await call(commands.recoverySweep(channel));
+      setProgress(end);
+      toast.ok(
+        end.cancelled
+          ? `Sweep cancelled after ${end.done} of ${end.total} orders: ${end.paid} paid. The rest wait for their scheduled retry.`
+          : `Sweep finished: ${end.paid} of ${end.total} orders paid. The others still need a card or will be retried on schedule.`,
+      );
+    } catch (e) {
+      toast.error(messageOf(e));
+    } finally {
+      setRunning(false);
+      onFinished();
+    }
+  }
+  const pct = progress && progress.total > 0 ? Math.round((progress.done / progress.total) * 100) : 0;
+  return (
+    <div className="sweep" data-testid="recovery-sweep">
+      {running ? (
+        <>
+          <div
+            className="progress"
+            role="progressbar"
+            aria-label="Recovery sweep"
+            aria-valuemin={0}
+            aria-valuemax={progress?.total ?? 0}
+            aria-valuenow={progress?.done ?? 0}
+          >
+            <div className="progress-bar" style={{ width: `${pct}%` }} />
+          </div>
+          <span data-testid="sweep-counts">
+            {progress ? `${progress.done} of ${progress.total} orders · ${progress.paid} paid` : "Starting…"}
+          </span>
+          <button type="button" onClick={() => void call(commands.cancelRecoverySweep())} data-testid="cancel-sweep">
+            Cancel
+          </button>
+        </>
+      ) : (
+        <button type="button" className="primary" onClick={() => void start()} data-testid="start-sweep">
+          Retry all open recovery orders now
+        </button>
+      )}
+    </div>
+  );
+}
+
 export function RecoveryScreen({
+  session,
   onOpenPatient,
   onError,
 }: {
+  session: Session;
   onOpenPatient: (id: PatientId) => void;
   onError: (e: ApiError) => void;
 }) {
@@ -102,6 +162,7 @@ export function RecoveryScreen({
         Subscription charges that failed. Orders that need a payment method wait for the patient to save a card for the
         clinic&apos;s gateway; ClinicPay retries them as soon as one is saved.
       </p>
+      {may(session, "run_billing") && <RecoverySweep onFinished={() => void reload()} />}
       {open.length === 0 ? (
         <div className="empty-state small">
           <p>No order is in recovery.</p>
@@ -210,6 +271,15 @@ const SETTING_HELP: Record<string, string> = {
   "stripe.publishable-key": "Stripe's publishable key (pk_…) for the card form. Secret keys go in the keychain.",
   "nmi.tokenization-key": "NMI's Collect.js tokenization key for the card form.",
   "desk.lock-after-minutes": "The desk locks after this many idle minutes (0: never).",
+  "stripe.api-base": "Only for testing against a Stripe stand-in; empty means Stripe itself.",
+  "nmi.api-base": "Only for testing against an NMI stand-in; empty means NMI itself.",
+  "recovery.retry-days": "Days after a failed subscription charge on which it is retried, e.g. 2,5.",
+  "recovery.max-attempts": "At most this many automatic retries.",
+  "recovery.suspend-day": "From this day after the failure the subscription is suspended.",
+  "recovery.final-day": "From this day the final notice goes out and recovery ends unpaid.",
+  "recovery.promote-successful-card": "Make a card the default when it pays a recovery charge (true or false).",
+  "reminders.enabled": "Email patients before their cards expire (true or false).",
+  "reminders.thresholds": "Days before expiry on which reminders go out, e.g. 60,30,7,0.",
 };
 
 export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {

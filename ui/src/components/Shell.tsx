@@ -138,7 +138,9 @@ export function Shell({
             <PaymentsScreen failedOnly={false} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "failed" && <PaymentsScreen failedOnly onOpenPatient={openPatient} onError={onSessionLost} />}
-          {section === "recovery" && <RecoveryScreen onOpenPatient={openPatient} onError={onSessionLost} />}
+          {section === "recovery" && (
+            <RecoveryScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
+          )}
           {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
           {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}
         </main>
