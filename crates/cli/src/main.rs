@@ -108,8 +108,8 @@ enum Command {
     /// Refunds.
     #[command(subcommand)]
     Refunds(RefundsCommand),
-    /// Runs due work: settles payments whose outcome is unknown (and, as the billing engine grows,
-    /// subscription cycles, recovery retries and reminders), until stopped.
+    /// Runs due work until stopped: subscription cycles, recovery retries and deadlines, and settling
+    /// payments and refunds whose outcome is unknown.
     Worker {
         /// One pass, then exit.
         #[arg(long)]
