@@ -330,6 +330,18 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
       assert.match(await toast(browser), /succeeded\.$/);
     }
 
+    // Take a payment now (checkout) with the saved card.
+    await tab(browser, "invoices");
+    await browser.$('[data-testid="take-payment"]').click();
+    await browser.$('[data-testid="checkout-dialog"]').waitForDisplayed({ timeout: 5_000 });
+    await browser.$('input[name="checkout-amount"]').setValue("15");
+    await browser.$('[data-testid="confirm-checkout"]').click();
+    assert.equal(await toast(browser), "Payment of $15.00 with Visa ending in 1111 succeeded.");
+    assert.ok(
+      clinicpay("payments", "list", String(patient.id)).some((p) => p.amount.minor === 1500 && p.status === "SUCCEEDED"),
+      "the checkout payment is in the store",
+    );
+
     // A decline: NMI test mode declines amounts below 1.00; the gateway's words stay visible.
     const small = one(clinicpay("invoices", "create", String(patient.id), "--amount", "0.50", "--description", "Copay"));
     await openPatient(browser, patient);

@@ -473,8 +473,9 @@ fn checks(f: &Facts) -> Vec<Check> {
             "Method gateway",
             Attention,
             format!(
-                "{on_active} of {} cards are on {active}; the others are on {other} and cannot be charged now.",
-                f.cards.len()
+                "{on_active} of {} cards {} on {active}; the others are on {other} and cannot be charged now.",
+                f.cards.len(),
+                if on_active == 1 { "is" } else { "are" }
             ),
             None,
             None,

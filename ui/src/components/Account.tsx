@@ -37,15 +37,21 @@ export function InvoicesTab({
 }) {
   const [paying, setPaying] = useState<Invoice_Serialize | null>(null);
   const [creating, setCreating] = useState(false);
+  const [taking, setTaking] = useState(false);
   const canPay = may(session, "take_payments");
   return (
     <div className="stack">
       <div className="toolbar">
         <h2 className="section-title">Invoices</h2>
         {canPay && (
-          <button type="button" onClick={() => setCreating(true)} data-testid="new-invoice">
-            New invoice
-          </button>
+          <span className="row-actions">
+            <button type="button" onClick={() => setCreating(true)} data-testid="new-invoice">
+              New invoice
+            </button>
+            <button type="button" className="primary" onClick={() => setTaking(true)} data-testid="take-payment">
+              Take a payment
+            </button>
+          </span>
         )}
       </div>
       {account.invoices.length === 0 ? (
@@ -106,6 +112,18 @@ export function InvoicesTab({
           }}
           onFailed={onChanged}
           onEscalate={onEscalate}
+        />
+      )}
+      {taking && (
+        <CheckoutDialog
+          patientId={patientId}
+          cards={cards}
+          activeGateway={activeGateway}
+          onClose={() => setTaking(false)}
+          onDone={() => {
+            setTaking(false);
+            onChanged();
+          }}
         />
       )}
       {creating && (
@@ -291,6 +309,86 @@ function PayDialog({
           </button>
         </div>
       </div>
+    </Dialog>
+  );
+}
+
+/** Checkout: one payment now with a saved card for the active gateway (document 003, "Checkout"). */
+function CheckoutDialog({
+  patientId,
+  cards,
+  activeGateway,
+  onClose,
+  onDone,
+}: {
+  patientId: PatientId;
+  cards: CardView_Serialize[];
+  activeGateway: Gateway;
+  onClose: () => void;
+  onDone: () => void;
+}) {
+  const toast = useToast();
+  const compatible = cards.filter((c) => c.gateway === activeGateway && !c.expired);
+  const preferred = compatible.find((c) => c.is_default) ?? compatible[0];
+  const [cardId, setCardId] = useState<number | null>(preferred?.id ?? null);
+  const [amount, setAmount] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (busy || cardId === null) return;
+    setBusy(true);
+    setError(null);
+    try {
+      toast.ok((await call(commands.checkout(patientId, amount, cardId))).message);
+      onDone();
+    } catch (err) {
+      setError(messageOf(err));
+      setBusy(false);
+    }
+  }
+  return (
+    <Dialog title="Take a payment" onClose={onClose} busy={busy} testId="checkout-dialog">
+      <form className="stack" onSubmit={(e) => void submit(e)}>
+        {compatible.length === 0 ? (
+          <p className="warning" role="alert">
+            No saved card can be charged through {gatewayName(activeGateway)}, the clinic&apos;s active gateway. Add the
+            patient&apos;s card first.
+          </p>
+        ) : (
+          <>
+            <label>
+              Amount
+              <input name="checkout-amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} required autoFocus />
+            </label>
+            <label>
+              Card
+              <select name="checkout-card" value={cardId ?? ""} onChange={(e) => setCardId(Number(e.target.value))}>
+                {compatible.map((c) => (
+                  <option key={c.id} value={c.id}>
+                    {c.description} · expires {c.expiry}
+                    {c.is_default ? " · default" : ""}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <p className="muted small">Charged now through {gatewayName(activeGateway)}.</p>
+          </>
+        )}
+        {error && (
+          <p className="form-error" role="alert" data-testid="checkout-error">
+            {error}
+          </p>
+        )}
+        <div className="actions">
+          <button type="button" onClick={onClose} disabled={busy}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || cardId === null} data-testid="confirm-checkout">
+            {busy ? "Charging…" : "Charge"}
+          </button>
+        </div>
+      </form>
     </Dialog>
   );
 }

@@ -62,14 +62,14 @@ export function PaymentMethodsTable({
               return (
                 <tr key={c.id} data-testid="card-row" data-default={c.is_default ? "yes" : "no"} data-last4={c.last4}>
                   <td>{c.nickname ?? <span className="muted">—</span>}</td>
-                  <td data-testid="card-issuer">
+                  <td data-testid="card-issuer" className="nowrap">
                     {c.brand} ••{c.last4}
                   </td>
                   <td data-testid="card-expiry">
                     {c.expiry}
                     {exp.label && <span className={`chip ${exp.tone}`}>{exp.label}</span>}
                   </td>
-                  <td>{formatDate(c.added_at)}</td>
+                  <td className="nowrap">{formatDate(c.added_at)}</td>
                   <td>
                     {c.is_default && (
                       <span className="default-check" data-testid="default-check" aria-label="Default payment method">
