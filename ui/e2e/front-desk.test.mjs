@@ -591,6 +591,15 @@ test("a front-desk person is not offered what the role may not do, and the desk 
     await browser.$('[data-testid="nav-settings"]').click();
     await browser.$('[data-testid="settings-screen"]').waitForDisplayed({ timeout: 5_000 });
     assert.equal((await browser.$$('[data-testid="settings-screen"] input')).length, 0, "no setting can be edited");
+    // "?" lists the keyboard shortcuts; Esc closes the list.
+    await browser.$("body").click();
+    await browser.keys("?");
+    const list = await browser.$('[data-testid="shortcuts"]');
+    await list.waitForDisplayed({ timeout: 5_000 });
+    assert.match(await list.getText(), /Search patients from anywhere/);
+    await browser.keys("Escape");
+    await list.waitForExist({ reverse: true, timeout: 5_000 });
+
     await browser.$('[data-testid="switch-user"]').click();
     const locked = await browser.$('[data-testid="locked-as"]');
     await locked.waitForDisplayed({ timeout: 5_000 });

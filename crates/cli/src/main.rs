@@ -120,6 +120,20 @@ enum Command {
     Audit(AuditCommand),
     /// The front desk's overview: counts, expiring cards, who needs a call.
     Overview,
+    /// Document 003's "what to check" for a patient (or one of their orders), as data.
+    Checks {
+        patient: PatientId,
+        #[arg(long)]
+        order: Option<OrderId>,
+    },
+    /// The escalation report: every detail document 003 asks for; `--pdf FILE` also writes it as a PDF.
+    Escalation {
+        patient: PatientId,
+        #[arg(long)]
+        order: Option<OrderId>,
+        #[arg(long)]
+        pdf: Option<std::path::PathBuf>,
+    },
     /// Redacted gateway calls, newest first.
     ProcessorLog {
         /// Only the calls of this payment (our payment number).
@@ -610,6 +624,20 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
         }
         Command::Overview => out.overview(&s.front_desk_overview(&actor().await?).await?),
+        Command::Checks { patient, order } => {
+            out.checks(&s.what_to_check(&actor().await?, patient, order).await?)
+        }
+        Command::Escalation {
+            patient,
+            order,
+            pdf,
+        } => {
+            let report = s.escalation_report(&actor().await?, patient, order).await?;
+            if let Some(file) = &pdf {
+                clinicpay_services::report_pdf::write_pdf(&report, file)?;
+            }
+            out.escalation(&report, pdf.as_deref())
+        }
         Command::ProcessorLog { payment, patient } => {
             out.processor_log(&s.processor_log(&actor().await?, payment, patient).await?)
         }

@@ -7,6 +7,7 @@ use clinicpay_services::billing::{OrderDetails, PaymentResult, RefundResult};
 use clinicpay_services::cards::{CardChange, CardView};
 use clinicpay_services::credentials::CredentialsStored;
 use clinicpay_services::demo::SeedReport;
+use clinicpay_services::desk::{Check, CheckLevel, EscalationReport};
 use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
@@ -238,6 +239,42 @@ impl Out {
                     ]);
                 }
                 println!("{t}");
+            }
+        }
+    }
+
+    pub fn checks(&self, checks: &[Check]) {
+        if !self.json(checks) {
+            let mut t = table(&["", "Check", "Found", "Next step"]);
+            for c in checks {
+                t.add_row(vec![
+                    match c.level {
+                        CheckLevel::Ok => "ok",
+                        CheckLevel::Attention => "check",
+                        CheckLevel::ActionNeeded => "ACTION",
+                    }
+                    .to_owned(),
+                    c.name.clone(),
+                    c.finding.clone(),
+                    c.next_step.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn escalation(&self, report: &EscalationReport, pdf: Option<&std::path::Path>) {
+        let shown = serde_json::json!({
+            "title": report.title,
+            "details": report.details,
+            "checks": report.checks,
+            "text": report.text,
+            "pdf": pdf.map(|p| p.display().to_string()),
+        });
+        if !self.json(&shown) {
+            print!("{}", report.text);
+            if let Some(p) = pdf {
+                println!("\nSaved as {}", p.display());
             }
         }
     }

@@ -92,6 +92,28 @@ on_both_databases! {
         assert_eq!(fingerprint(db).await, before, "a refused command changed the database");
     }
 
+    async fn checks_and_escalation_answer_document_003_as_data_and_as_a_pdf(db: &TestDb) {
+        demo(db).await;
+        let (code, checks) = json(db, &["--as", "frontdesk", "checks", "1"]);
+        assert_eq!(code, 0, "{checks}");
+        let checks = checks.as_array().unwrap();
+        assert_eq!(checks.len(), 13, "document 003's list");
+        assert_eq!(checks[0]["name"], "Active organization gateway");
+        for c in checks {
+            assert!(["ok", "attention", "action_needed"].contains(&c["level"].as_str().unwrap()), "{c}");
+            assert!(c["finding"].as_str().unwrap().ends_with('.'), "{c}");
+        }
+        let pdf = std::env::temp_dir().join(format!("clinicpay-escalation-{}-{:?}.pdf", std::process::id(), db.backend()));
+        let (code, report) = json(db, &["--as", "frontdesk", "escalation", "1", "--pdf", pdf.to_str().unwrap()]);
+        assert_eq!(code, 0, "{report}");
+        assert!(report["text"].as_str().unwrap().contains("Active organization gateway: NMI"), "{report}");
+        assert_eq!(report["pdf"], pdf.display().to_string());
+        assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+        std::fs::remove_file(&pdf).ok();
+        let (code, missing) = json(db, &["--as", "frontdesk", "checks", "999999"]);
+        assert_eq!((code, missing["error"]["code"].as_str()), (3, Some("not_found")), "{missing}");
+    }
+
     async fn usage_errors_exit_with_2(db: &TestDb) {
         for args in [&["staff", "add", "x", "--role", "admin"][..], &["patients", "show", "abc"], &["no-such-command"], &["--now", "yesterday", "overview"]] {
             let out = clinicpay(db, args);

@@ -130,6 +130,16 @@ pub fn escalation_pdf(report: &EscalationReport) -> Vec<u8> {
     pdf.finish()
 }
 
+/// Writes the report's PDF to `file`, or says what went wrong and what to do.
+pub fn write_pdf(report: &EscalationReport, file: &std::path::Path) -> crate::Result<()> {
+    std::fs::write(file, escalation_pdf(report)).map_err(|e| {
+        crate::ServiceError::Invalid(format!(
+            "The PDF could not be written to {} ({e}): choose a folder you can write to.",
+            file.display()
+        ))
+    })
+}
+
 fn blank() -> Line {
     Line {
         text: String::new(),

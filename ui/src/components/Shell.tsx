@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { commands, type ClinicInfo, type PatientId, type Permission, type Session } from "../bindings";
 import { ApiError, call } from "../api";
 import { gatewayName } from "../format";
-import { may } from "../ui";
+import { Dialog, may } from "../ui";
 import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
 import { PatientProfileView } from "./PatientProfile";
 import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
@@ -36,6 +36,7 @@ export function Shell({
   // Opening a patient again (from the search) reads them afresh.
   const [visit, setVisit] = useState(0);
   const search = useRef<PatientSearchHandle>(null);
+  const [shortcuts, setShortcuts] = useState(false);
 
   // "/" or Ctrl+K puts the cursor in the patient search from anywhere.
   useEffect(() => {
@@ -45,6 +46,9 @@ export function Shell({
       if ((e.key === "/" && !typing) || (e.key.toLowerCase() === "k" && (e.ctrlKey || e.metaKey))) {
         e.preventDefault();
         search.current?.focus();
+      } else if (e.key === "?" && !typing) {
+        e.preventDefault();
+        setShortcuts(true);
       }
     }
     window.addEventListener("keydown", onKey);
@@ -97,6 +101,36 @@ export function Shell({
           Sign out
         </button>
       </header>
+      {shortcuts && (
+        <Dialog title="Keyboard shortcuts" onClose={() => setShortcuts(false)} testId="shortcuts">
+          <dl className="shortcuts">
+            <dt>
+              <kbd>/</kbd> or <kbd>Ctrl</kbd>+<kbd>K</kbd>
+            </dt>
+            <dd>Search patients from anywhere</dd>
+            <dt>
+              <kbd>↑</kbd> <kbd>↓</kbd> then <kbd>Enter</kbd>
+            </dt>
+            <dd>Pick a patient in the results and open them</dd>
+            <dt>
+              <kbd>Tab</kbd>
+            </dt>
+            <dd>Move to the next button or field</dd>
+            <dt>
+              <kbd>Enter</kbd>
+            </dt>
+            <dd>Submit the form you are in</dd>
+            <dt>
+              <kbd>Esc</kbd>
+            </dt>
+            <dd>Close a dialog, a menu or the search results</dd>
+            <dt>
+              <kbd>?</kbd>
+            </dt>
+            <dd>Show this list</dd>
+          </dl>
+        </Dialog>
+      )}
       <div className="body">
         <nav className="side-nav" aria-label="Sections">
           {SECTIONS.filter(([, , p]) => may(session, p)).map(([id, label]) => (
