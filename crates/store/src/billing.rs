@@ -206,25 +206,6 @@ pub async fn set_payment_status(
     Ok(done == 1)
 }
 
-/// Records that the reminder for `threshold_days` went out for a card. Returns false when it already had.
-pub async fn record_reminder(
-    tx: &mut Tx,
-    card: PaymentMethodId,
-    threshold_days: i64,
-    at: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sql!(
-        tx,
-        execute,
-        "INSERT INTO reminders_sent (payment_method_id, threshold_days, status, sent_at)
-         VALUES ($1, $2, 'SENT', $3) ON CONFLICT (payment_method_id, threshold_days) DO NOTHING",
-        card.0,
-        threshold_days,
-        to_millis(at)
-    )?;
-    Ok(done == 1)
-}
-
 /// A payment as lists and reports show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PaymentSummary {

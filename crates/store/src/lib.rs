@@ -23,6 +23,7 @@ pub mod organization;
 pub mod patients;
 pub mod payment_methods;
 pub mod processor_log;
+pub mod reminders;
 pub mod singleton;
 pub mod staff;
 

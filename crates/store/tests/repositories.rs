@@ -249,13 +249,50 @@ on_both_databases! {
         assert!(err.is_duplicate(), "one cycle order per subscription cycle: {err}");
     }
 
-    async fn a_reminder_goes_out_once_per_card_and_threshold(db: &TestDb) {
+    async fn a_reminder_is_claimed_once_per_card_and_threshold_and_a_manual_one_once_a_day(db: &TestDb) {
+        use clinicpay_store::reminders::{self, ReminderKind};
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "Eve Post", "eve@example.com", None).await;
         let c = payment_methods::insert(&mut tx, p.id, &card(Gateway::Stripe, "pm_e", "4242"), true, now()).await.unwrap();
-        assert!(billing::record_reminder(&mut tx, c.id, 30, now()).await.unwrap());
-        assert!(!billing::record_reminder(&mut tx, c.id, 30, now()).await.unwrap());
-        assert!(billing::record_reminder(&mut tx, c.id, 7, now()).await.unwrap());
+        let day = 20_000;
+        let first = reminders::claim(&mut tx, c.id, p.id, ReminderKind::Automatic, Some(30), day, None, now()).await.unwrap();
+        assert!(first.is_some());
+        assert_eq!(reminders::claim(&mut tx, c.id, p.id, ReminderKind::Automatic, Some(30), day + 3, None, now()).await.unwrap(), None, "30 days: once");
+        assert!(reminders::claim(&mut tx, c.id, p.id, ReminderKind::Automatic, Some(7), day, None, now()).await.unwrap().is_some());
+        assert!(reminders::claim(&mut tx, c.id, p.id, ReminderKind::Manual, None, day, None, now()).await.unwrap().is_some());
+        assert_eq!(reminders::claim(&mut tx, c.id, p.id, ReminderKind::Manual, None, day, None, now()).await.unwrap(), None, "manual: once a day");
+        assert!(reminders::claim(&mut tx, c.id, p.id, ReminderKind::Manual, None, day + 1, None, now()).await.unwrap().is_some());
+
+        // A refused send is retried when due, by one claimer only.
+        reminders::mark_failed(&mut tx, first.unwrap(), "550 mailbox unavailable", now()).await.unwrap();
+        let later = now() + chrono::Duration::minutes(1);
+        let retry = reminders::claim_retries(&mut tx, later, now() - chrono::Duration::minutes(15), 10).await.unwrap();
+        assert_eq!(retry.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(), vec![(first.unwrap(), 2)]);
+        assert!(reminders::claim_retries(&mut tx, later, now() - chrono::Duration::minutes(15), 10).await.unwrap().is_empty());
+        reminders::mark_sent(&mut tx, first.unwrap(), later).await.unwrap();
+        let listed = reminders::list(&mut tx, Some(p.id), 10).await.unwrap();
+        assert_eq!(listed.len(), 4);
+        assert!(listed.iter().any(|r| r.id == first.unwrap() && r.status == "sent" && r.last_error.is_none()));
+    }
+
+    async fn expiring_cards_come_soonest_first_with_whether_another_card_lasts_longer(db: &TestDb) {
+        use clinicpay_store::reminders;
+        let mut tx = db.store.begin().await.unwrap();
+        let p = patient(&mut tx, "Ann Exp", "ann@example.com", None).await;
+        let mut soon = card(Gateway::Nmi, "v1", "1111");
+        soon.expiry = clinicpay_domain::CardExpiry::new(12, 2026).unwrap();
+        let mut later = card(Gateway::Nmi, "v2", "2222");
+        later.expiry = clinicpay_domain::CardExpiry::new(3, 2029).unwrap();
+        let mut gone = card(Gateway::Nmi, "v3", "3333");
+        gone.expiry = clinicpay_domain::CardExpiry::new(8, 2026).unwrap();
+        payment_methods::insert(&mut tx, p.id, &soon, true, now()).await.unwrap();
+        payment_methods::insert(&mut tx, p.id, &later, false, now()).await.unwrap();
+        payment_methods::insert(&mut tx, p.id, &gone, false, now()).await.unwrap();
+        let rows = reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), None, 100).await.unwrap();
+        assert_eq!(rows.iter().map(|r| (r.last4.as_str(), r.has_other_valid)).collect::<Vec<_>>(), vec![("1111", true)]);
+        let expired = reminders::expiring(&mut tx, (0, 1), (2026, 10), (2026, 11), None, 100).await.unwrap();
+        assert_eq!(expired.iter().map(|r| r.last4.as_str()).collect::<Vec<_>>(), vec!["3333"]);
+        assert!(reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), Some("business"), 100).await.unwrap().is_empty());
     }
 
     async fn patients_are_found_by_name_email_or_phone_prefix(db: &TestDb) {

@@ -205,7 +205,7 @@ pub async fn fingerprint(db: &TestDb) -> String {
         "refunds",
         "processor_log",
         "activity_log",
-        "reminders_sent",
+        "reminders",
         "escalations",
     ];
     let mut parts = Vec::new();

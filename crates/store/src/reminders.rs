@@ -1,0 +1,296 @@
+//! Expiring cards and the emails about them. A reminder row is claimed before the email is sent (the
+//! unique indexes make the claim: one per card and threshold, one manual per card and day), so two
+//! workers or desks never both send it; a refused send stays as `failed` with its next attempt time.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{PatientId, PaymentMethodId};
+use serde::Serialize;
+
+use crate::{from_millis, to_millis, Executor, Result, Tx};
+
+/// A month as a (year, month) pair, compared as such.
+pub type Month = (i32, u32);
+
+/// One saved card expiring (or expired), with what the dashboard needs beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ExpiringRow {
+    pub card_id: i64,
+    pub patient_id: i64,
+    pub gateway: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub is_default: bool,
+    pub patient_name: String,
+    pub patient_email: String,
+    pub patient_type: String,
+    /// Another saved card that is still valid and lasts longer than this one.
+    pub has_other_valid: bool,
+}
+
+/// Cards whose expiry month is within `[from, to]`, soonest first. `still_valid_from` is this month:
+/// another card counts as valid from it on.
+pub async fn expiring(
+    ex: &mut impl Executor,
+    from: Month,
+    to: Month,
+    still_valid_from: Month,
+    patient_type: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ExpiringRow>> {
+    // Row-value comparisons written out, so both databases use the (exp_year, exp_month) index.
+    Ok(sql_as!(
+        ex,
+        ExpiringRow,
+        fetch_all,
+        "SELECT pm.id AS card_id, pm.patient_id, pm.gateway, pm.brand, pm.last4, pm.exp_month, pm.exp_year,
+                pm.is_default, p.name AS patient_name, p.email AS patient_email, p.patient_type,
+                EXISTS (SELECT 1 FROM payment_methods o
+                         WHERE o.patient_id = pm.patient_id AND o.id <> pm.id AND o.removed_at IS NULL
+                           AND (o.exp_year > pm.exp_year OR (o.exp_year = pm.exp_year AND o.exp_month > pm.exp_month))
+                           AND (o.exp_year > $5 OR (o.exp_year = $5 AND o.exp_month >= $6))) AS has_other_valid
+           FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
+          WHERE pm.removed_at IS NULL
+            AND (pm.exp_year > $1 OR (pm.exp_year = $1 AND pm.exp_month >= $2))
+            AND (pm.exp_year < $3 OR (pm.exp_year = $3 AND pm.exp_month <= $4))
+            AND ($7 IS NULL OR p.patient_type = $7)
+          ORDER BY pm.exp_year, pm.exp_month, p.name, pm.id
+          LIMIT $8",
+        from.0 as i64,
+        from.1 as i64,
+        to.0 as i64,
+        to.1 as i64,
+        still_valid_from.0 as i64,
+        still_valid_from.1 as i64,
+        patient_type,
+        limit
+    )?)
+}
+
+/// The plans (not cancelled) of patients whose *default* card expires within `[from, to]`: the
+/// services that depend on those cards.
+pub async fn plans_depending_on(
+    ex: &mut impl Executor,
+    from: Month,
+    to: Month,
+) -> Result<Vec<(i64, String)>> {
+    Ok(sql_as!(
+        ex,
+        (i64, String),
+        fetch_all,
+        "SELECT s.patient_id, s.plan FROM subscriptions s
+          WHERE s.status <> 'CANCELLED' AND s.patient_id IN (
+                SELECT pm.patient_id FROM payment_methods pm
+                 WHERE pm.removed_at IS NULL AND pm.is_default
+                   AND (pm.exp_year > $1 OR (pm.exp_year = $1 AND pm.exp_month >= $2))
+                   AND (pm.exp_year < $3 OR (pm.exp_year = $3 AND pm.exp_month <= $4)))
+          ORDER BY s.patient_id, s.id",
+        from.0 as i64,
+        from.1 as i64,
+        to.0 as i64,
+        to.1 as i64
+    )?)
+}
+
+/// Why a reminder is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    Automatic,
+    Manual,
+    GatewayChange,
+}
+
+impl ReminderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderKind::Automatic => "automatic",
+            ReminderKind::Manual => "manual",
+            ReminderKind::GatewayChange => "gateway_change",
+        }
+    }
+
+    fn parse(s: &str) -> ReminderKind {
+        match s {
+            "manual" => ReminderKind::Manual,
+            "gateway_change" => ReminderKind::GatewayChange,
+            _ => ReminderKind::Automatic,
+        }
+    }
+}
+
+/// A reminder to send (or sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reminder {
+    pub id: i64,
+    pub card_id: PaymentMethodId,
+    pub patient_id: PatientId,
+    pub kind: ReminderKind,
+    pub threshold_days: Option<i64>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReminderRow {
+    id: i64,
+    payment_method_id: i64,
+    patient_id: i64,
+    kind: String,
+    threshold_days: Option<i64>,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl From<ReminderRow> for Reminder {
+    fn from(r: ReminderRow) -> Reminder {
+        Reminder {
+            id: r.id,
+            card_id: PaymentMethodId(r.payment_method_id),
+            patient_id: PatientId(r.patient_id),
+            kind: ReminderKind::parse(&r.kind),
+            threshold_days: r.threshold_days,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_attempt_at: r.next_attempt_at.map(from_millis),
+            created_at: from_millis(r.created_at),
+            sent_at: r.sent_at.map(from_millis),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, payment_method_id, patient_id, kind, threshold_days, status, attempts, last_error, next_attempt_at, created_at, sent_at";
+
+/// Claims a reminder: inserts it as `sending` unless one for the same card and threshold (automatic) or
+/// card, kind and day (manual, gateway change) exists. Some(id) when this caller won the claim.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    patient: PatientId,
+    kind: ReminderKind,
+    threshold_days: Option<i64>,
+    day: i64,
+    by: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    Ok(sql_scalar!(
+        tx,
+        i64,
+        fetch_optional,
+        "INSERT INTO reminders (payment_method_id, patient_id, kind, threshold_days, on_day, status, attempts,
+                                claimed_at, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6, $7, $6)
+         ON CONFLICT DO NOTHING RETURNING id",
+        card.0,
+        patient.0,
+        kind.as_str(),
+        threshold_days,
+        day,
+        to_millis(at),
+        by
+    )?)
+}
+
+/// Failed reminders whose next attempt is due, and `sending` ones abandoned by a worker that died
+/// (claimed more than `stale_before` ago): claimed again by this caller, one conditional update each.
+pub async fn claim_retries(
+    ex: &mut impl Executor,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Reminder>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM reminders
+          WHERE (status = 'failed' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_at < $2)
+          ORDER BY id LIMIT $3"
+    );
+    let candidates: Vec<Reminder> = sql_as!(
+        ex,
+        ReminderRow,
+        fetch_all,
+        &q,
+        to_millis(now),
+        to_millis(stale_before),
+        limit
+    )?
+    .into_iter()
+    .map(Reminder::from)
+    .collect();
+    let mut won = Vec::new();
+    for r in candidates {
+        let took = sql!(
+            ex,
+            execute,
+            "UPDATE reminders SET status = 'sending', attempts = attempts + 1, claimed_at = $1
+              WHERE id = $2 AND ((status = 'failed' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_at < $3))",
+            to_millis(now),
+            r.id,
+            to_millis(stale_before)
+        )?;
+        if took == 1 {
+            won.push(Reminder {
+                attempts: r.attempts + 1,
+                status: "sending".into(),
+                ..r
+            });
+        }
+    }
+    Ok(won)
+}
+
+pub async fn mark_sent(ex: &mut impl Executor, id: i64, at: DateTime<Utc>) -> Result<()> {
+    sql!(
+        ex,
+        execute,
+        "UPDATE reminders SET status = 'sent', sent_at = $1, last_error = NULL, next_attempt_at = NULL WHERE id = $2",
+        to_millis(at),
+        id
+    )?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    ex: &mut impl Executor,
+    id: i64,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<()> {
+    sql!(
+        ex,
+        execute,
+        "UPDATE reminders SET status = 'failed', last_error = $1, next_attempt_at = $2 WHERE id = $3",
+        error,
+        to_millis(next_attempt_at),
+        id
+    )?;
+    Ok(())
+}
+
+/// The newest reminders, of one patient or of the clinic; failed ones first so they are seen.
+pub async fn list(
+    ex: &mut impl Executor,
+    patient: Option<PatientId>,
+    limit: i64,
+) -> Result<Vec<Reminder>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM reminders WHERE ($1 IS NULL OR patient_id = $1)
+          ORDER BY CASE WHEN status = 'failed' THEN 0 ELSE 1 END, id DESC LIMIT $2"
+    );
+    Ok(
+        sql_as!(ex, ReminderRow, fetch_all, &q, patient.map(|p| p.0), limit)?
+            .into_iter()
+            .map(Reminder::from)
+            .collect(),
+    )
+}
