@@ -89,6 +89,18 @@ ensure_localstripe() {
     export CLINICPAY_LOCALSTRIPE="$venv/bin/localstripe"
 }
 
+# aiosmtpd (PyPI): a real SMTP server the reminder tests start and read the delivered mail from.
+AIOSMTPD_VERSION=1.4.6
+ensure_smtp_server() {
+    local venv="$HOME/.cache/clinicpay/venv"
+    [ -x "$venv/bin/pip" ] || { python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }; }
+    if [ "$("$venv/bin/pip" show aiosmtpd 2>/dev/null | sed -n 's/^Version: //p')" != "$AIOSMTPD_VERSION" ]; then
+        say "installing aiosmtpd $AIOSMTPD_VERSION"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+    fi
+    export CLINICPAY_SMTP_PYTHON="$venv/bin/python"
+}
+
 ensure_node() {
     local major
     major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"

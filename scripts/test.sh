@@ -11,6 +11,7 @@ ensure_desktop_build_deps
 ensure_postgres
 ensure_keychain_tools
 ensure_localstripe
+ensure_smtp_server
 export CLINICPAY_TEST_PG="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 # Test schemas left by an interrupted earlier run.

@@ -31,7 +31,7 @@ struct Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        let _ = Keychain::named(&self.keychain).delete(Gateway::Nmi);
+        let _ = Keychain::named(&self.keychain).delete(Gateway::Nmi.into());
     }
 }
 

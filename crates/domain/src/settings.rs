@@ -41,6 +41,9 @@ pub struct ReminderSettings {
     pub enabled: bool,
     /// Days before expiry at which a reminder goes out; 0 means "at expiry".
     pub thresholds: Vec<u32>,
+    /// Where the patient updates their card (the clinic's portal); `{patient}` becomes their number.
+    #[serde(default)]
+    pub update_link: Option<String>,
 }
 
 impl Default for ReminderSettings {
@@ -48,6 +51,7 @@ impl Default for ReminderSettings {
         ReminderSettings {
             enabled: false,
             thresholds: vec![60, 30, 7, 0],
+            update_link: None,
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct OrganizationSettings {
     /// A desk left alone this many minutes locks and asks for the password again (0: never).
     #[serde(default = "default_lock_minutes")]
     pub desk_lock_minutes: u32,
+    #[serde(default)]
+    pub smtp: SmtpSettings,
 }
 
 fn default_lock_minutes() -> u32 {
@@ -99,6 +105,32 @@ impl Default for OrganizationSettings {
             stripe_publishable_key: None,
             nmi_tokenization_key: None,
             desk_lock_minutes: default_lock_minutes(),
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+/// How reminder emails leave: the clinic's SMTP server or a relay such as Mailjet's. The password is
+/// in the keychain, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpSettings {
+    pub host: Option<String>,
+    pub port: u16,
+    /// starttls, tls or none (none only for a server on this computer or the clinic's own network).
+    pub security: String,
+    pub username: Option<String>,
+    /// "Riverside Clinic <billing@riverside.example>".
+    pub from: Option<String>,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: None,
+            port: 587,
+            security: "starttls".into(),
+            username: None,
+            from: None,
         }
     }
 }
@@ -123,10 +155,16 @@ pub enum SettingKey {
     StripePublishableKey,
     NmiTokenizationKey,
     DeskLockMinutes,
+    ReminderUpdateLink,
+    SmtpHost,
+    SmtpPort,
+    SmtpSecurity,
+    SmtpUsername,
+    SmtpFrom,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 17] = [
+    pub const ALL: [SettingKey; 23] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -144,6 +182,12 @@ impl SettingKey {
         SettingKey::StripePublishableKey,
         SettingKey::NmiTokenizationKey,
         SettingKey::DeskLockMinutes,
+        SettingKey::ReminderUpdateLink,
+        SettingKey::SmtpHost,
+        SettingKey::SmtpPort,
+        SettingKey::SmtpSecurity,
+        SettingKey::SmtpUsername,
+        SettingKey::SmtpFrom,
     ];
 
     pub fn name(self) -> &'static str {
@@ -165,6 +209,12 @@ impl SettingKey {
             SettingKey::StripePublishableKey => "stripe.publishable-key",
             SettingKey::NmiTokenizationKey => "nmi.tokenization-key",
             SettingKey::DeskLockMinutes => "desk.lock-after-minutes",
+            SettingKey::ReminderUpdateLink => "reminders.update-link",
+            SettingKey::SmtpHost => "smtp.host",
+            SettingKey::SmtpPort => "smtp.port",
+            SettingKey::SmtpSecurity => "smtp.security",
+            SettingKey::SmtpUsername => "smtp.username",
+            SettingKey::SmtpFrom => "smtp.from",
         }
     }
 
@@ -195,6 +245,12 @@ impl SettingKey {
             }
             SettingKey::NmiTokenizationKey => s.nmi_tokenization_key.clone().unwrap_or_default(),
             SettingKey::DeskLockMinutes => s.desk_lock_minutes.to_string(),
+            SettingKey::ReminderUpdateLink => s.reminders.update_link.clone().unwrap_or_default(),
+            SettingKey::SmtpHost => s.smtp.host.clone().unwrap_or_default(),
+            SettingKey::SmtpPort => s.smtp.port.to_string(),
+            SettingKey::SmtpSecurity => s.smtp.security.clone(),
+            SettingKey::SmtpUsername => s.smtp.username.clone().unwrap_or_default(),
+            SettingKey::SmtpFrom => s.smtp.from.clone().unwrap_or_default(),
         }
     }
 
@@ -260,6 +316,58 @@ impl SettingKey {
                     ))
                 })?;
                 s.desk_lock_minutes = m;
+            }
+            SettingKey::ReminderUpdateLink => {
+                s.reminders.update_link = match parse_url(name, v)? {
+                    Some(u) if !u.starts_with("https://") => {
+                        return Err(invalid(format!(
+                            "{name} is a link patients open from an email: it must start with https://."
+                        )))
+                    }
+                    other => other,
+                }
+            }
+            SettingKey::SmtpHost => {
+                s.smtp.host = match v {
+                    "" | "none" => None,
+                    h if h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') => {
+                        Some(h.to_ascii_lowercase())
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "{name} is the mail server's name, like in-v3.mailjet.com or mail.clinic.example, without https:// or a port."
+                        )))
+                    }
+                }
+            }
+            SettingKey::SmtpPort => {
+                s.smtp.port = v.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    invalid(format!(
+                        "{name} must be a port number such as 587 (STARTTLS) or 465 (TLS), not \"{v}\"."
+                    ))
+                })?
+            }
+            SettingKey::SmtpSecurity => {
+                let v = v.to_ascii_lowercase();
+                if !["starttls", "tls", "none"].contains(&v.as_str()) {
+                    return Err(invalid(format!(
+                        "{name} must be starttls, tls or none, not \"{v}\"."
+                    )));
+                }
+                s.smtp.security = v;
+            }
+            SettingKey::SmtpUsername => {
+                s.smtp.username = (!v.is_empty()).then(|| v.to_owned())
+            }
+            SettingKey::SmtpFrom => {
+                let ok = v.is_empty()
+                    || (v.contains('@') && !v.contains(char::is_control) && v.len() <= 200);
+                if !ok {
+                    return Err(invalid(format!(
+                        "{name} is who reminders come from, like Riverside Clinic <billing@riverside.example>."
+                    )));
+                }
+                s.smtp.from = (!v.is_empty()).then(|| v.to_owned());
             }
         }
         s.validate()?;
@@ -435,6 +543,15 @@ mod tests {
             ("stripe.publishable-key", "pk_test_51Hclinic"),
             ("nmi.tokenization-key", "5mN8N7-jhr55W-N22pxX-uAW2s9"),
             ("desk.lock-after-minutes", "15"),
+            (
+                "reminders.update-link",
+                "https://portal.clinic.example/cards?patient={patient}",
+            ),
+            ("smtp.host", "in-v3.mailjet.com"),
+            ("smtp.port", "465"),
+            ("smtp.security", "tls"),
+            ("smtp.username", "api-key-user"),
+            ("smtp.from", "Riverside Clinic <billing@riverside.example>"),
         ] {
             let k: SettingKey = key.parse().unwrap();
             let changed = k

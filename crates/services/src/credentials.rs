@@ -15,11 +15,24 @@ pub const KEYCHAIN_SERVICE: &str = "ClinicPay";
 /// A keychain that waits for an unlock prompt nobody answers must not freeze the desk.
 const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Which secret: a gateway's API secret or the reminder mail server's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    Gateway(Gateway),
+    SmtpPassword,
+}
+
+impl From<Gateway> for SecretKind {
+    fn from(g: Gateway) -> SecretKind {
+        SecretKind::Gateway(g)
+    }
+}
+
 /// Where the secrets are kept.
 pub trait CredentialStore: Send + Sync {
-    fn get(&self, gateway: Gateway) -> Result<Option<Secret>>;
-    fn set(&self, gateway: Gateway, secret: &Secret) -> Result<()>;
-    fn delete(&self, gateway: Gateway) -> Result<()>;
+    fn get(&self, which: SecretKind) -> Result<Option<Secret>>;
+    fn set(&self, which: SecretKind, secret: &Secret) -> Result<()>;
+    fn delete(&self, which: SecretKind) -> Result<()>;
 }
 
 /// The OS keychain through `keyring`.
@@ -43,15 +56,16 @@ impl Keychain {
         }
     }
 
-    fn entry(&self, gateway: Gateway) -> Result<keyring::Entry> {
-        keyring::Entry::new(&self.service, account(gateway)).map_err(unavailable)
+    fn entry(&self, which: SecretKind) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, account(which)).map_err(unavailable)
     }
 }
 
-fn account(gateway: Gateway) -> &'static str {
-    match gateway {
-        Gateway::Stripe => "stripe.secret-key",
-        Gateway::Nmi => "nmi.security-key",
+fn account(which: SecretKind) -> &'static str {
+    match which {
+        SecretKind::Gateway(Gateway::Stripe) => "stripe.secret-key",
+        SecretKind::Gateway(Gateway::Nmi) => "nmi.security-key",
+        SecretKind::SmtpPassword => "smtp.password",
     }
 }
 
@@ -62,22 +76,22 @@ fn unavailable(e: keyring::Error) -> ServiceError {
 }
 
 impl CredentialStore for Keychain {
-    fn get(&self, gateway: Gateway) -> Result<Option<Secret>> {
-        match self.entry(gateway)?.get_password() {
+    fn get(&self, which: SecretKind) -> Result<Option<Secret>> {
+        match self.entry(which)?.get_password() {
             Ok(s) => Ok(Some(Secret::new(s))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    fn set(&self, gateway: Gateway, secret: &Secret) -> Result<()> {
-        self.entry(gateway)?
+    fn set(&self, which: SecretKind, secret: &Secret) -> Result<()> {
+        self.entry(which)?
             .set_password(secret.expose())
             .map_err(unavailable)
     }
 
-    fn delete(&self, gateway: Gateway) -> Result<()> {
-        match self.entry(gateway)?.delete_credential() {
+    fn delete(&self, which: SecretKind) -> Result<()> {
+        match self.entry(which)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
@@ -150,12 +164,12 @@ impl Services {
         let store = self.credentials.clone();
         let had = {
             let store = store.clone();
-            keychain(move || store.get(gateway)).await?.is_some()
+            keychain(move || store.get(gateway.into())).await?.is_some()
         };
         {
             let mut cache = self.secrets.lock().await;
             cache.remove(&gateway);
-            keychain(move || store.set(gateway, &secret)).await?;
+            keychain(move || store.set(gateway.into(), &secret)).await?;
         }
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -189,7 +203,7 @@ impl Services {
             return Ok(secret.clone());
         }
         let store = self.credentials.clone();
-        let secret = keychain(move || store.get(gateway))
+        let secret = keychain(move || store.get(gateway.into()))
             .await?
             .ok_or_else(|| {
                 ServiceError::CredentialsMissing(format!(
@@ -200,5 +214,32 @@ impl Services {
             })?;
         cache.insert(gateway, secret.clone());
         Ok(secret)
+    }
+
+    /// Stores the reminder mail server's password in this computer's keychain (never the value logged).
+    pub async fn set_smtp_password(&self, actor: &Actor, secret: Secret) -> Result<String> {
+        actor.require(Permission::ManageCredentials)?;
+        if secret.expose().is_empty() || secret.expose().contains(['\n', '\r']) {
+            return Err(ServiceError::Invalid(
+                "No mail server password was given: paste it on standard input, on one line."
+                    .into(),
+            ));
+        }
+        let store = self.credentials.clone();
+        keychain(move || store.set(SecretKind::SmtpPassword, &secret)).await?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        Change::new(Some(actor), now, "smtp.credentials_set", "smtp", "password")
+            .after(serde_json::json!({ "stored": true, "where": "OS keychain" }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok("The mail server password is stored in this computer's keychain.".into())
+    }
+
+    /// The mail server password, if this computer has one (a server without login needs none).
+    pub(crate) async fn smtp_password(&self) -> Result<Option<Secret>> {
+        let store = self.credentials.clone();
+        keychain(move || store.get(SecretKind::SmtpPassword)).await
     }
 }

@@ -22,6 +22,7 @@ pub mod gateways;
 pub mod overview;
 pub mod patients;
 pub mod processor_log;
+pub mod reminders;
 pub mod report_pdf;
 pub mod settings;
 pub mod staff;

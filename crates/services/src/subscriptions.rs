@@ -49,6 +49,8 @@ pub struct WorkerReport {
     pub suspended: u32,
     pub failed_final: u32,
     pub janitor: crate::billing::JanitorReport,
+    /// Card expiry reminders sent, refused and skipped in this pass.
+    pub reminders: crate::reminders::ReminderReport,
     /// Paused or suspended subscriptions whose latest cycle is paid and that nothing is recovering: an
     /// escalation case (document 003), listed for billing until someone looks.
     pub paused_after_payment: Vec<SubscriptionId>,
@@ -259,7 +261,7 @@ impl Services {
         })
     }
 
-    /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes.
+    /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes, reminders.
     pub async fn run_worker_pass(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();
         self.run_due_cycles(&mut report).await?;
@@ -284,6 +286,14 @@ impl Services {
             job.release().await?;
             report.janitor = settled?;
         }
+        // Reminders never stop the billing work: a mail problem is reported and retried next pass.
+        report.reminders = match self.run_reminders().await {
+            Ok(r) => r,
+            Err(e) => crate::reminders::ReminderReport {
+                note: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
         Ok(report)
     }
 

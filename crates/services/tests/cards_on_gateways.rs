@@ -271,7 +271,7 @@ on_both_databases! {
 
     async fn without_keychain_credentials_staff_are_told_who_can_add_them(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
-        Keychain::named(&c.keychain).delete(Gateway::Nmi).unwrap();
+        Keychain::named(&c.keychain).delete(Gateway::Nmi.into()).unwrap();
         let err = c.add(Gateway::Nmi, "4111111111111111").await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::CredentialsMissing);
         assert!(err.to_string().contains("clinicpay gateway credentials set nmi"), "{err}");
@@ -281,7 +281,7 @@ on_both_databases! {
         let c = clinic(db, Gateway::Nmi).await;
         let it = c.s.actor_by_username("it").await.unwrap();
         // Stored where IT put them: the OS keychain, under ClinicPay's entries.
-        let stored = Keychain::named(&c.keychain).get(Gateway::Stripe).unwrap().unwrap();
+        let stored = Keychain::named(&c.keychain).get(Gateway::Stripe.into()).unwrap().unwrap();
         assert_eq!(stored.expose(), STRIPE_KEY);
         let report = c.s.check_gateways(&it).await.unwrap();
         assert!(report.iter().all(|r| r.works), "{report:?}");

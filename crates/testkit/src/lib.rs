@@ -4,6 +4,8 @@
 
 pub mod localstripe;
 pub use localstripe::LocalStripe;
+pub mod smtp;
+pub use smtp::SmtpServer;
 
 use clinicpay_store::Store;
 use sqlx::Connection;

@@ -32,8 +32,8 @@ pub struct Clinic {
 impl Drop for Clinic {
     fn drop(&mut self) {
         let k = Keychain::named(&self.keychain);
-        let _ = k.delete(Gateway::Nmi);
-        let _ = k.delete(Gateway::Stripe);
+        let _ = k.delete(Gateway::Nmi.into());
+        let _ = k.delete(Gateway::Stripe.into());
     }
 }
 

@@ -1,0 +1,617 @@
+//! Expiring cards and the emails about them (document 000 "Managing Expiring Cards", "Expiry
+//! Notifications"; document 003 "Expiring Card Reminders"). Automatic reminders go at the configured
+//! thresholds (60, 30, 7 days and at expiry by default), each at most once per card and threshold
+//! whatever the number of desks and workers; a send the mail server refuses is kept and retried.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use clinicpay_domain::{
+    CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethodId, Permission,
+};
+use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+
+use crate::{Actor, Change, Result, ServiceError, Services};
+
+/// Cards expired longer ago than this get no "it has expired" email when reminders are switched on.
+const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;
+/// A claimed send that never finished (a worker killed mid-send) is tried again after this long.
+const STALE_SEND: Duration = Duration::minutes(15);
+const SMTP_TIMEOUT: StdDuration = StdDuration::from_secs(20);
+/// The most rows the dashboard gets at once; the count says when there are more.
+pub const DASHBOARD_LIMIT: i64 = 5_000;
+
+/// What the expiring-cards dashboard and `clinicpay expiring` show.
+#[derive(Debug, Clone, Default)]
+pub struct ExpiringFilter {
+    /// Expiring within this many days (default 60).
+    pub within_days: Option<u32>,
+    /// Only cards that have already expired.
+    pub expired: bool,
+    pub patient_type: Option<PatientType>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExpiringCard {
+    pub card_id: PaymentMethodId,
+    pub patient_id: PatientId,
+    pub patient_name: String,
+    pub patient_email: String,
+    pub patient_type: PatientType,
+    pub gateway: Gateway,
+    pub brand: String,
+    pub last4: String,
+    /// "12/2026".
+    pub expiry: String,
+    /// 0 on the last valid day, negative once expired.
+    pub days_until_expiry: i32,
+    pub expired: bool,
+    pub is_default: bool,
+    /// Another saved card that is still valid and lasts longer.
+    pub has_other_valid_card: bool,
+    /// Subscription plans charged to this card (it is the default).
+    pub plans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExpiringCards {
+    pub cards: Vec<ExpiringCard>,
+    /// More matched than the dashboard shows.
+    pub truncated: bool,
+}
+
+/// What a reminder run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ReminderReport {
+    pub sent: u32,
+    pub failed: u32,
+    /// Already sent (or being sent) by someone else: not sent again.
+    pub skipped: u32,
+    /// Reminders disabled, or no mail server set up: why nothing went out.
+    pub note: Option<String>,
+}
+
+fn month_of(t: DateTime<Utc>) -> Month {
+    (t.year(), t.month())
+}
+
+fn previous_month((y, m): Month) -> Month {
+    if m == 1 {
+        (y - 1, 12)
+    } else {
+        (y, m - 1)
+    }
+}
+
+fn day_number(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+/// The automatic reminder due for a card `days` before its last valid day: the tightest threshold it
+/// has reached (a card 5 days out gets the 7-day reminder, not also the 60- and 30-day ones).
+pub fn due_threshold(thresholds: &[u32], days: i64) -> Option<u32> {
+    if days < -EXPIRED_REMINDER_WINDOW_DAYS {
+        return None;
+    }
+    thresholds
+        .iter()
+        .copied()
+        .filter(|t| days <= i64::from(*t))
+        .min()
+}
+
+impl Services {
+    pub async fn expiring_cards(
+        &self,
+        actor: &Actor,
+        filter: &ExpiringFilter,
+    ) -> Result<ExpiringCards> {
+        actor.require(Permission::ViewPatients)?;
+        let now = self.now();
+        let this_month = month_of(now);
+        let within = i64::from(filter.within_days.unwrap_or(60));
+        if within > 3_650 {
+            return Err(ServiceError::Invalid(
+                "Look at most ten years ahead: give --within 30, 60 or 90.".into(),
+            ));
+        }
+        let (from, to) = if filter.expired {
+            ((0, 1), previous_month(this_month))
+        } else {
+            (this_month, month_of(now + Duration::days(within)))
+        };
+        let kind = filter.patient_type.map(|t| t.as_str());
+        let mut r = self.store().reader().await?;
+        let rows = repo::expiring(&mut r, from, to, this_month, kind, DASHBOARD_LIMIT + 1).await?;
+        let plans = repo::plans_depending_on(&mut r, from, to).await?;
+        drop(r);
+        let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
+        let cards = rows
+            .into_iter()
+            .take(DASHBOARD_LIMIT as usize)
+            .filter_map(|row| expiring_card(row, now, &plans))
+            .filter(|c| filter.expired || i64::from(c.days_until_expiry) <= within)
+            .collect();
+        Ok(ExpiringCards { cards, truncated })
+    }
+
+    /// One pass of automatic reminders (the worker runs it): new thresholds reached, then failed sends
+    /// that are due again. Nothing goes out while reminders are disabled.
+    pub async fn run_reminders(&self) -> Result<ReminderReport> {
+        let settings = self.load_settings().await?;
+        if !settings.reminders.enabled {
+            return Ok(ReminderReport {
+                note: Some("Reminders are disabled (reminders.enabled).".into()),
+                ..ReminderReport::default()
+            });
+        }
+        let mailer =
+            match self.mailer(&settings).await? {
+                Some(m) => m,
+                None => return Ok(ReminderReport {
+                    note: Some(
+                        "No mail server is set up (smtp.host, smtp.from): no reminder can go out."
+                            .into(),
+                    ),
+                    ..ReminderReport::default()
+                }),
+            };
+        let now = self.now();
+        let max = settings
+            .reminders
+            .thresholds
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let from = month_of(now - Duration::days(EXPIRED_REMINDER_WINDOW_DAYS));
+        let to = month_of(now + Duration::days(i64::from(max)));
+        let rows = {
+            let mut r = self.store().reader().await?;
+            repo::expiring(&mut r, from, to, month_of(now), None, 1_000_000).await?
+        };
+        let mut report = ReminderReport::default();
+        for row in rows {
+            let Ok(expiry) = CardExpiry::new(row.exp_month as u32, row.exp_year as i32) else {
+                continue;
+            };
+            let days = expiry.days_until_expiry(now);
+            let Some(threshold) = due_threshold(&settings.reminders.thresholds, days) else {
+                continue;
+            };
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let id = repo::claim(
+                    &mut tx,
+                    PaymentMethodId(row.card_id),
+                    PatientId(row.patient_id),
+                    ReminderKind::Automatic,
+                    Some(i64::from(threshold)),
+                    day_number(now),
+                    None,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                id
+            };
+            match claimed {
+                Some(id) => {
+                    let email = expiry_email(&settings, &row, days);
+                    self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
+                        .await?;
+                }
+                None => report.skipped += 1,
+            }
+        }
+        self.retry_failed_reminders(&mailer, &settings, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// Notify from the dashboard: a reminder now for each chosen card (at most once a card a day).
+    pub async fn notify_cards(
+        &self,
+        actor: &Actor,
+        cards: &[PaymentMethodId],
+    ) -> Result<ReminderReport> {
+        actor.require(Permission::SendReminders)?;
+        if cards.is_empty() {
+            return Err(ServiceError::Invalid(
+                "Choose at least one card to send a reminder for.".into(),
+            ));
+        }
+        let settings = self.load_settings().await?;
+        let mailer = self.mailer(&settings).await?.ok_or_else(|| {
+            ServiceError::Invalid(
+                "No mail server is set up, so no reminder can go out: IT sets smtp.host and smtp.from in Settings and the password with `clinicpay smtp password set`.".into(),
+            )
+        })?;
+        let now = self.now();
+        let mut report = ReminderReport::default();
+        for card in cards {
+            let row = {
+                let mut r = self.store().reader().await?;
+                let c = self.require_card(&mut r, *card).await?;
+                let p = clinicpay_store::patients::get(&mut r, c.patient_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::NotFound(format!("Card {card} has no patient."))
+                    })?;
+                ExpiringRow {
+                    card_id: c.id.0,
+                    patient_id: c.patient_id.0,
+                    gateway: c.gateway.as_str().into(),
+                    brand: c.brand.display_name().into(),
+                    last4: c.last4.clone(),
+                    exp_month: i64::from(c.expiry.month),
+                    exp_year: i64::from(c.expiry.year),
+                    is_default: c.is_default,
+                    patient_name: p.name,
+                    patient_email: p.email,
+                    patient_type: p.patient_type.as_str().into(),
+                    has_other_valid: false,
+                }
+            };
+            let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
+                .map(|e| e.days_until_expiry(now))
+                .unwrap_or(0);
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let id = repo::claim(
+                    &mut tx,
+                    *card,
+                    PatientId(row.patient_id),
+                    ReminderKind::Manual,
+                    None,
+                    day_number(now),
+                    Some(actor.id.0),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                id
+            };
+            match claimed {
+                Some(id) => {
+                    let email = expiry_email(&settings, &row, days);
+                    self.deliver(
+                        &mailer,
+                        &settings,
+                        (id, 1),
+                        &row,
+                        email,
+                        Some(actor),
+                        &mut report,
+                    )
+                    .await?
+                }
+                None => report.skipped += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn list_reminders(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+    ) -> Result<Vec<repo::Reminder>> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        Ok(repo::list(&mut r, patient, 500).await?)
+    }
+
+    async fn retry_failed_reminders(
+        &self,
+        mailer: &AsyncSmtpTransport<Tokio1Executor>,
+        settings: &OrganizationSettings,
+        report: &mut ReminderReport,
+    ) -> Result<()> {
+        let now = self.now();
+        let due = {
+            let mut tx = self.store().begin().await?;
+            let due = repo::claim_retries(&mut tx, now, now - STALE_SEND, 200).await?;
+            tx.commit().await?;
+            due
+        };
+        for reminder in due {
+            let row = {
+                let mut r = self.store().reader().await?;
+                let c = self.require_card(&mut r, reminder.card_id).await?;
+                let p = clinicpay_store::patients::get(&mut r, c.patient_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound("a reminder's patient is gone".into()))?;
+                ExpiringRow {
+                    card_id: c.id.0,
+                    patient_id: c.patient_id.0,
+                    gateway: c.gateway.as_str().into(),
+                    brand: c.brand.display_name().into(),
+                    last4: c.last4.clone(),
+                    exp_month: i64::from(c.expiry.month),
+                    exp_year: i64::from(c.expiry.year),
+                    is_default: c.is_default,
+                    patient_name: p.name,
+                    patient_email: p.email,
+                    patient_type: p.patient_type.as_str().into(),
+                    has_other_valid: false,
+                }
+            };
+            let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
+                .map(|e| e.days_until_expiry(now))
+                .unwrap_or(0);
+            let email = expiry_email(settings, &row, days);
+            self.deliver(
+                mailer,
+                settings,
+                (reminder.id, reminder.attempts),
+                &row,
+                email,
+                None,
+                report,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The SMTP transport of the settings, with the keychain's password; None when none is set up.
+    async fn mailer(
+        &self,
+        settings: &OrganizationSettings,
+    ) -> Result<Option<AsyncSmtpTransport<Tokio1Executor>>> {
+        let smtp = &settings.smtp;
+        let (Some(host), Some(_)) = (&smtp.host, &smtp.from) else {
+            return Ok(None);
+        };
+        let builder = match smtp.security.as_str() {
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        }
+        .map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The mail server {host} cannot be used ({e}): check smtp.host and smtp.security."
+            ))
+        })?;
+        let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
+        if let Some(user) = &smtp.username {
+            let password = self.smtp_password().await?.ok_or_else(|| {
+                ServiceError::CredentialsMissing(
+                    "This computer has no mail server password in its keychain: IT adds it with `clinicpay smtp password set`.".into(),
+                )
+            })?;
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(Some(builder.build()))
+    }
+
+    /// Sends one claimed reminder (`(id, attempts so far)`) and records the outcome and the activity
+    /// log entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &self,
+        mailer: &AsyncSmtpTransport<Tokio1Executor>,
+        settings: &OrganizationSettings,
+        (id, attempts): (i64, i64),
+        row: &ExpiringRow,
+        email: Email,
+        actor: Option<&Actor>,
+        report: &mut ReminderReport,
+    ) -> Result<()> {
+        let sent = match build_message(settings, row, &email) {
+            Ok(message) => mailer
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        match &sent {
+            Ok(()) => {
+                repo::mark_sent(&mut tx, id, now).await?;
+                report.sent += 1;
+            }
+            Err(e) => {
+                repo::mark_failed(&mut tx, id, e, now + retry_after(attempts)).await?;
+                report.failed += 1;
+            }
+        }
+        let mut change = Change::new(
+            actor,
+            now,
+            if sent.is_ok() {
+                "reminder.sent"
+            } else {
+                "reminder.failed"
+            },
+            "payment_method",
+            row.card_id,
+        )
+        .patient(PatientId(row.patient_id))
+        .after(serde_json::json!({
+            "to": row.patient_email,
+            "subject": email.subject,
+            "error": sent.as_ref().err(),
+        }));
+        if actor.is_none() {
+            change = change.by_system("ClinicPay worker");
+        }
+        change.record(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// 5, 10, 20 … minutes after each refused attempt, at most six hours: retried until it goes.
+pub fn retry_after(attempts: i64) -> Duration {
+    let minutes = 5_i64.saturating_mul(1_i64 << attempts.clamp(1, 10).saturating_sub(1));
+    Duration::minutes(minutes.min(6 * 60))
+}
+
+fn expiring_card(
+    row: ExpiringRow,
+    now: DateTime<Utc>,
+    plans: &[(i64, String)],
+) -> Option<ExpiringCard> {
+    let expiry = CardExpiry::new(row.exp_month as u32, row.exp_year as i32).ok()?;
+    let plans = if row.is_default {
+        plans
+            .iter()
+            .filter(|(p, _)| *p == row.patient_id)
+            .map(|(_, plan)| plan.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some(ExpiringCard {
+        card_id: PaymentMethodId(row.card_id),
+        patient_id: PatientId(row.patient_id),
+        patient_name: row.patient_name,
+        patient_email: row.patient_email,
+        patient_type: row.patient_type.parse().unwrap_or(PatientType::Individual),
+        gateway: row.gateway.parse().unwrap_or(Gateway::Stripe),
+        brand: row.brand,
+        last4: row.last4,
+        expiry: expiry.mm_yyyy(),
+        days_until_expiry: expiry.days_until_expiry(now).clamp(-99_999, 99_999) as i32,
+        expired: expiry.is_expired(now),
+        is_default: row.is_default,
+        has_other_valid_card: row.has_other_valid,
+        plans,
+    })
+}
+
+/// A reminder's subject and text.
+pub struct Email {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The expiry reminder: the patient's name, the card's brand and last four, its expiry, and the link
+/// to update it.
+pub fn expiry_email(settings: &OrganizationSettings, row: &ExpiringRow, days: i64) -> Email {
+    let card = format!("{} ending in {}", brand_words(&row.brand), row.last4);
+    let expiry = format!("{:02}/{}", row.exp_month, row.exp_year);
+    let clinic = &settings.clinic_name;
+    let (subject, when) = match days {
+        d if d < 0 => (
+            format!("Your {card} has expired"),
+            format!("expired at the end of {expiry}"),
+        ),
+        0 => (
+            format!("Your {card} expires today"),
+            format!("expires today (end of {expiry})"),
+        ),
+        d => (
+            format!(
+                "Your {card} expires in {d} day{}",
+                if d == 1 { "" } else { "s" }
+            ),
+            format!(
+                "expires at the end of {expiry}, in {d} day{}",
+                if d == 1 { "" } else { "s" }
+            ),
+        ),
+    };
+    let update = match &settings.reminders.update_link {
+        Some(link) => format!(
+            "Please update your card here: {}",
+            link.replace("{patient}", &row.patient_id.to_string())
+        ),
+        None => format!("Please call or visit {clinic}'s front desk to update your card."),
+    };
+    let body = format!(
+        "Hello {name},\n\nThe {card} you keep on file with {clinic} {when}.\n\n{update}\n\nKeeping a valid card on file means your appointments and any subscription stay paid without interruption. If you have already updated your card, you can ignore this message.\n\n{clinic}\n",
+        name = row.patient_name,
+    );
+    Email { subject, body }
+}
+
+fn brand_words(brand: &str) -> String {
+    match brand.to_ascii_lowercase().as_str() {
+        "visa" => "Visa".into(),
+        "mastercard" => "Mastercard".into(),
+        "amex" | "american express" => "American Express card".into(),
+        "discover" => "Discover card".into(),
+        _ => format!("{brand} card"),
+    }
+}
+
+fn build_message(
+    settings: &OrganizationSettings,
+    row: &ExpiringRow,
+    email: &Email,
+) -> std::result::Result<Message, String> {
+    let from: Mailbox = settings
+        .smtp
+        .from
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("smtp.from is not an address ({e})"))?;
+    let to: Mailbox = format!(
+        "{} <{}>",
+        row.patient_name.replace(['<', '>', '"'], ""),
+        row.patient_email
+    )
+    .parse()
+    .map_err(|e| {
+        format!(
+            "the patient's email {} is not an address ({e})",
+            row.patient_email
+        )
+    })?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject.clone())
+        .body(email.body.clone())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tightest_threshold_reached_is_the_one_due() {
+        let t = [60, 30, 7, 0];
+        assert_eq!(due_threshold(&t, 61), None);
+        assert_eq!(due_threshold(&t, 60), Some(60));
+        assert_eq!(due_threshold(&t, 45), Some(60));
+        assert_eq!(due_threshold(&t, 30), Some(30));
+        assert_eq!(due_threshold(&t, 5), Some(7));
+        assert_eq!(due_threshold(&t, 0), Some(0));
+        assert_eq!(
+            due_threshold(&t, -3),
+            Some(0),
+            "an expired card gets the at-expiry email"
+        );
+        assert_eq!(
+            due_threshold(&t, -40),
+            None,
+            "long expired: no email when reminders start"
+        );
+    }
+
+    #[test]
+    fn refused_sends_back_off_to_six_hours() {
+        assert_eq!(retry_after(1), Duration::minutes(5));
+        assert_eq!(retry_after(2), Duration::minutes(10));
+        assert_eq!(retry_after(4), Duration::minutes(40));
+        assert_eq!(retry_after(20), Duration::hours(6));
+    }
+}
