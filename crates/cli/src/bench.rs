@@ -50,14 +50,15 @@ async fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    match args.get(1).map(String::as_str) {
-        Some("search") => {}
-        Some("gateways") => {
+    let mode = args.get(1).cloned().unwrap_or_default();
+    match mode.as_str() {
+        "search" | "expiring" => {}
+        "gateways" => {
             let calls = arg("--calls").and_then(|c| c.parse().ok()).unwrap_or(1000);
             gateways(calls).await;
             return stripe_gateway(calls).await;
         }
-        Some("sweep") => {
+        "sweep" => {
             let orders = arg("--orders")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(10_000);
@@ -67,7 +68,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench search [--db URL] [--patients N] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
+                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
             );
             std::process::exit(2);
         }
@@ -111,6 +112,9 @@ async fn main() {
         println!("seed: reusing {existing} patients already in the database");
     }
     let desk = s.actor_by_username("frontdesk").await.expect("demo staff");
+    if mode == "expiring" {
+        return expiring(&s, &desk).await;
+    }
 
     println!("\npatient search through the services (30 runs each, after one warm-up):");
     println!(
@@ -528,4 +532,78 @@ async fn sweep(orders: usize, rate: u32, workers: usize, db: Option<String>) {
         orders - distinct.len()
     );
     store.close().await;
+}
+
+/// The expiring-cards dashboard's filters over the whole clinic, timed through the services.
+async fn expiring(s: &Services, desk: &clinicpay_services::Actor) {
+    use clinicpay_domain::PatientType;
+    use clinicpay_services::reminders::ExpiringFilter;
+    let cards = {
+        let mut r = s.store().reader().await.expect("reader");
+        billing::clinic_counts(&mut r)
+            .await
+            .expect("counts")
+            .active_cards
+    };
+    println!(
+        "\nexpiring-cards dashboard over {cards} saved cards (20 runs each, after one warm-up):"
+    );
+    println!(
+        "{:<28} {:>8} {:>10} {:>10} {:>10}",
+        "filter", "rows", "p50", "p95", "max"
+    );
+    let filters: [(&str, ExpiringFilter); 5] = [
+        (
+            "next 30 days",
+            ExpiringFilter {
+                within_days: Some(30),
+                ..Default::default()
+            },
+        ),
+        ("next 60 days (default)", ExpiringFilter::default()),
+        (
+            "next 90 days",
+            ExpiringFilter {
+                within_days: Some(90),
+                ..Default::default()
+            },
+        ),
+        (
+            "already expired",
+            ExpiringFilter {
+                expired: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "next 60 days, business",
+            ExpiringFilter {
+                patient_type: Some(PatientType::Business),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, f) in filters {
+        let rows = s
+            .expiring_cards(desk, &f)
+            .await
+            .expect("expiring")
+            .cards
+            .len();
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            s.expiring_cards(desk, &f).await.expect("expiring");
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "{:<28} {:>8} {:>10} {:>10} {:>10}",
+            name,
+            rows,
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95)),
+            ms(*times.last().unwrap())
+        );
+    }
 }

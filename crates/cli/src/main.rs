@@ -120,6 +120,22 @@ enum Command {
     Audit(AuditCommand),
     /// The front desk's overview: counts, expiring cards, who needs a call.
     Overview,
+    /// Cards expiring within DAYS (60 unless given), or already expired.
+    Expiring {
+        #[arg(long)]
+        within: Option<u32>,
+        #[arg(long)]
+        expired: bool,
+        /// individual or business.
+        #[arg(long = "type")]
+        patient_type: Option<PatientType>,
+    },
+    /// Card expiry reminders by email.
+    #[command(subcommand)]
+    Reminders(RemindersCommand),
+    /// The reminder mail server.
+    #[command(subcommand)]
+    Smtp(SmtpCommand),
     /// Document 003's "what to check" for a patient (or one of their orders), as data.
     Checks {
         patient: PatientId,
@@ -358,6 +374,32 @@ enum GatewayCommand {
     Credentials(CredentialsCommand),
     /// Makes a harmless call to each gateway and says whether this computer's credentials work.
     Check,
+}
+
+#[derive(Subcommand)]
+enum RemindersCommand {
+    /// Sends the automatic reminders that are due (thresholds reached, refused sends due again).
+    Run,
+    /// Sends a reminder now for each card (at most once a card a day).
+    Notify {
+        #[arg(required = true)]
+        cards: Vec<PaymentMethodId>,
+    },
+    /// The newest reminders, refused ones first.
+    List { patient: Option<PatientId> },
+}
+
+#[derive(Subcommand)]
+enum SmtpCommand {
+    /// The mail server password.
+    #[command(subcommand)]
+    Password(SmtpPasswordCommand),
+}
+
+#[derive(Subcommand)]
+enum SmtpPasswordCommand {
+    /// Stores it, read from standard input, in this computer's keychain.
+    Set,
 }
 
 #[derive(Subcommand)]
@@ -624,6 +666,37 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
         }
         Command::Overview => out.overview(&s.front_desk_overview(&actor().await?).await?),
+        Command::Expiring {
+            within,
+            expired,
+            patient_type,
+        } => {
+            let filter = clinicpay_services::reminders::ExpiringFilter {
+                within_days: within,
+                expired,
+                patient_type,
+            };
+            out.expiring(&s.expiring_cards(&actor().await?, &filter).await?)
+        }
+        Command::Reminders(RemindersCommand::Run) => {
+            out.reminders_run(&s.run_reminders_for(&actor().await?).await?)
+        }
+        Command::Reminders(RemindersCommand::Notify { cards }) => {
+            out.reminders_run(&s.notify_cards(&actor().await?, &cards).await?)
+        }
+        Command::Reminders(RemindersCommand::List { patient }) => {
+            out.reminders(&s.list_reminders(&actor().await?, patient).await?)
+        }
+        Command::Smtp(SmtpCommand::Password(SmtpPasswordCommand::Set)) => {
+            let a = actor().await?;
+            let mut buf = String::new();
+            std::io::stdin().read_to_string(&mut buf).map_err(|e| {
+                ServiceError::Invalid(format!(
+                    "Cannot read the mail server password from standard input ({e})."
+                ))
+            })?;
+            out.message(&s.set_smtp_password(&a, Secret::new(buf.trim())).await?)
+        }
         Command::Checks { patient, order } => {
             out.checks(&s.what_to_check(&actor().await?, patient, order).await?)
         }

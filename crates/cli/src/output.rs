@@ -11,6 +11,7 @@ use clinicpay_services::desk::{Check, CheckLevel, EscalationReport};
 use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
+use clinicpay_services::reminders::{ExpiringCards, ReminderReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::subscriptions::{SwitchResult, WorkerReport};
@@ -18,6 +19,7 @@ use clinicpay_services::ServiceError;
 use clinicpay_store::activity::ChainReport;
 use clinicpay_store::ledger::{Invoice, Order, Payment, Subscription};
 use clinicpay_store::processor_log::LogEntry;
+use clinicpay_store::reminders::Reminder;
 use comfy_table::{presets::UTF8_HORIZONTAL_ONLY, Table};
 use serde::Serialize;
 
@@ -240,6 +242,81 @@ impl Out {
                 }
                 println!("{t}");
             }
+        }
+    }
+
+    pub fn expiring(&self, e: &ExpiringCards) {
+        if !self.json(e) {
+            if e.cards.is_empty() {
+                println!("No card matches.");
+                return;
+            }
+            let mut t = table(&[
+                "Patient",
+                "Type",
+                "Card",
+                "Expiry",
+                "Days",
+                "Other valid card",
+                "Plans",
+            ]);
+            for c in &e.cards {
+                t.add_row(vec![
+                    format!("{} (#{})", c.patient_name, c.patient_id),
+                    c.patient_type.as_str().to_owned(),
+                    format!("{} ••{} ({})", c.brand, c.last4, c.gateway),
+                    c.expiry.clone(),
+                    if c.expired {
+                        "EXPIRED".to_owned()
+                    } else {
+                        c.days_until_expiry.to_string()
+                    },
+                    if c.has_other_valid_card { "yes" } else { "no" }.to_owned(),
+                    c.plans.join(", "),
+                ]);
+            }
+            println!("{t}");
+            if e.truncated {
+                println!("More cards match than are shown: narrow the filter.");
+            }
+        }
+    }
+
+    pub fn reminders_run(&self, r: &ReminderReport) {
+        if !self.json(r) {
+            println!(
+                "{} sent, {} refused by the mail server (retried later), {} already sent.",
+                r.sent, r.failed, r.skipped
+            );
+            if let Some(note) = &r.note {
+                println!("{note}");
+            }
+        }
+    }
+
+    pub fn reminders(&self, list: &[Reminder]) {
+        if !self.json(list) {
+            let mut t = table(&["#", "Card", "Kind", "Threshold", "Status", "Tries", "Error"]);
+            for r in list {
+                t.add_row(vec![
+                    r.id.to_string(),
+                    r.card_id.to_string(),
+                    r.kind.as_str().to_owned(),
+                    r.threshold_days
+                        .map(|d| format!("{d} days"))
+                        .unwrap_or_default(),
+                    r.status.clone(),
+                    r.attempts.to_string(),
+                    r.last_error.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn message(&self, m: &str) {
+        if !self.json(&serde_json::json!({ "message": m })) {
+            println!("{m}");
         }
     }
 

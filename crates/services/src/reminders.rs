@@ -7,7 +7,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clinicpay_domain::{
-    CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethodId, Permission,
+    CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethodId,
+    Permission,
 };
 use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
 use lettre::message::Mailbox;
@@ -214,6 +215,12 @@ impl Services {
         self.retry_failed_reminders(&mailer, &settings, &mut report)
             .await?;
         Ok(report)
+    }
+
+    /// `reminders run` by a person: the same pass as the worker's, for someone who may send reminders.
+    pub async fn run_reminders_for(&self, actor: &Actor) -> Result<ReminderReport> {
+        actor.require(Permission::SendReminders)?;
+        self.run_reminders().await
     }
 
     /// Notify from the dashboard: a reminder now for each chosen card (at most once a card a day).
@@ -483,7 +490,9 @@ fn expiring_card(
         patient_email: row.patient_email,
         patient_type: row.patient_type.parse().unwrap_or(PatientType::Individual),
         gateway: row.gateway.parse().unwrap_or(Gateway::Stripe),
-        brand: row.brand,
+        brand: CardBrand::from_gateway_name(&row.brand)
+            .display_name()
+            .into(),
         last4: row.last4,
         expiry: expiry.mm_yyyy(),
         days_until_expiry: expiry.days_until_expiry(now).clamp(-99_999, 99_999) as i32,
@@ -540,13 +549,14 @@ pub fn expiry_email(settings: &OrganizationSettings, row: &ExpiringRow, days: i6
     Email { subject, body }
 }
 
+/// "Visa", "Mastercard", "American Express card": how the email names the card.
 fn brand_words(brand: &str) -> String {
-    match brand.to_ascii_lowercase().as_str() {
-        "visa" => "Visa".into(),
-        "mastercard" => "Mastercard".into(),
-        "amex" | "american express" => "American Express card".into(),
-        "discover" => "Discover card".into(),
-        _ => format!("{brand} card"),
+    match CardBrand::from_gateway_name(brand) {
+        CardBrand::Visa => "Visa".into(),
+        CardBrand::Mastercard => "Mastercard".into(),
+        CardBrand::Amex => "American Express card".into(),
+        CardBrand::Unknown => "card".into(),
+        other => format!("{} card", other.display_name()),
     }
 }
 
