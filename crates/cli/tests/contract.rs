@@ -114,6 +114,36 @@ on_both_databases! {
         assert_eq!((code, missing["error"]["code"].as_str()), (3, Some("not_found")), "{missing}");
     }
 
+    async fn expiring_cards_and_reminders_follow_the_contract(db: &TestDb) {
+        demo(db).await;
+        for (args, within) in [(&["--as", "frontdesk", "expiring"][..], 60), (&["--as", "frontdesk", "expiring", "--within", "90"], 90)] {
+            let (code, all) = json(db, args);
+            assert_eq!(code, 0, "{all}");
+            let cards = all["cards"].as_array().unwrap();
+            for c in cards {
+                let days = c["days_until_expiry"].as_i64().unwrap();
+                assert!((0..=within).contains(&days) && c["expired"] == false, "{c}");
+                assert!(c["has_other_valid_card"].is_boolean() && c["plans"].is_array(), "{c}");
+            }
+            if within == 90 {
+                assert!(!cards.is_empty(), "the demo clinic has cards expiring within 90 days");
+            }
+        }
+        let (_, business) = json(db, &["--as", "frontdesk", "expiring", "--within", "90", "--type", "business"]);
+        assert!(business["cards"].as_array().unwrap().iter().all(|c| c["patient_type"] == "business"), "{business}");
+        let (_, expired) = json(db, &["--as", "frontdesk", "expiring", "--expired"]);
+        assert!(expired["cards"].as_array().unwrap().iter().all(|c| c["expired"] == true && c["days_until_expiry"].as_i64().unwrap() < 0));
+        // Reminders: the front desk may not send them; with reminders off the run says so and sends nothing.
+        let (code, refused) = json(db, &["--as", "frontdesk", "reminders", "run"]);
+        assert_eq!((code, refused["error"]["code"].as_str()), (3, Some("permission_denied")), "{refused}");
+        let (code, run) = json(db, &["--as", "manager", "reminders", "run"]);
+        assert_eq!(code, 0, "{run}");
+        assert_eq!(run["sent"], 0);
+        assert!(run["note"].as_str().unwrap().contains("disabled"), "{run}");
+        let (code, list) = json(db, &["--as", "manager", "reminders", "list"]);
+        assert_eq!((code, list.as_array().map(Vec::len)), (0, Some(0)));
+    }
+
     async fn usage_errors_exit_with_2(db: &TestDb) {
         for args in [&["staff", "add", "x", "--role", "admin"][..], &["patients", "show", "abc"], &["no-such-command"], &["--now", "yesterday", "overview"]] {
             let out = clinicpay(db, args);
