@@ -8,6 +8,7 @@ cd "$ROOT"
 ensure_rust
 ensure_desktop_build_deps
 ensure_e2e_tools
+ensure_smtp_server
 build_ui
 say "building the desktop app"
 cargo build --locked -p clinicpay-desktop --features custom-protocol
@@ -20,9 +21,15 @@ mkdir -p "$SHOTS"
 DB="$WORK/clinic.db"
 "$CARGO_TARGET_DIR/debug/clinicpay" --db "$DB" demo seed --patients 300 --seed 11 >/dev/null
 
-trap 'stop_window_driver; rm -rf "$WORK"' EXIT
+trap 'stop_window_driver; [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 # Escalation PDFs saved by the window (the app inherits this through tauri-driver).
 export CLINICPAY_REPORTS_DIR="$SHOTS/reports"
+# A real mail server for the reminder emails the window sends (aiosmtpd into a Maildir the tests read).
+SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$CLINICPAY_SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$WORK/maildir" &
+SMTP_PID=$!
+export CLINICPAY_E2E_SMTP_PORT="$SMTP_PORT" CLINICPAY_E2E_MAILDIR="$WORK/maildir"
+
 say "starting tauri-driver"
 start_window_driver "$WORK/driver.log"
 

@@ -1,14 +1,15 @@
 //! The window's commands: each reads the state, calls one service, and maps the error.
 
 use clinicpay_domain::{
-    Gateway, InvoiceId, OrderId, Patient, PatientId, PaymentId, PaymentMethodId, Permission,
-    RecoveryStatus, Role,
+    Gateway, InvoiceId, OrderId, Patient, PatientId, PatientType, PaymentId, PaymentMethodId,
+    Permission, RecoveryStatus, Role,
 };
 use clinicpay_services::billing::{CheckoutSource, PaymentResult, RefundResult};
 use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::patients::PatientProfile;
+use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::subscriptions::SweepProgress;
 use clinicpay_services::Actor;
@@ -361,4 +362,34 @@ pub async fn recovery_sweep(
 pub async fn cancel_recovery_sweep(state: State<'_, AppState>) -> Result<(), UiError> {
     state.cancel_sweep();
     Ok(())
+}
+
+// ---------------------------------------------------------------- expiring cards and reminders
+
+#[tauri::command]
+#[specta::specta]
+pub async fn expiring_cards(
+    state: State<'_, AppState>,
+    within_days: Option<u32>,
+    expired: bool,
+    patient_type: Option<PatientType>,
+) -> Result<ExpiringCards, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let filter = ExpiringFilter {
+        within_days,
+        expired,
+        patient_type,
+    };
+    Ok(s.expiring_cards(&actor, &filter).await?)
+}
+
+/// Notify: a reminder now for each chosen card.
+#[tauri::command]
+#[specta::specta]
+pub async fn notify_cards(
+    state: State<'_, AppState>,
+    card_ids: Vec<PaymentMethodId>,
+) -> Result<ReminderReport, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.notify_cards(&actor, &card_ids).await?)
 }

@@ -40,6 +40,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::set_setting,
         commands::recovery_sweep,
         commands::cancel_recovery_sweep,
+        commands::expiring_cards,
+        commands::notify_cards,
     ])
 }
 

@@ -46,6 +46,9 @@ export const commands = {
 	 */
 	recoverySweep: (progress: Channel<SweepProgress>) => typedError<SweepProgress, UiError>(__TAURI_INVOKE("recovery_sweep", { progress })),
 	cancelRecoverySweep: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_recovery_sweep")),
+	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null) => typedError<ExpiringCards, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType })),
+	/**  Notify: a reminder now for each chosen card. */
+	notifyCards: (cardIds: PaymentMethodId[]) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("notify_cards", { cardIds })),
 };
 
 /* Types */
@@ -192,6 +195,33 @@ export type Currency = "USD" | "CAD" | "EUR" | "GBP" | "AUD" | "NZD" | "JPY";
 
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */
 export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
+
+export type ExpiringCard = {
+	card_id: PaymentMethodId,
+	patient_id: PatientId,
+	patient_name: string,
+	patient_email: string,
+	patient_type: PatientType,
+	gateway: Gateway,
+	brand: string,
+	last4: string,
+	/**  "12/2026". */
+	expiry: string,
+	/**  0 on the last valid day, negative once expired. */
+	days_until_expiry: number,
+	expired: boolean,
+	is_default: boolean,
+	/**  Another saved card that is still valid and lasts longer. */
+	has_other_valid_card: boolean,
+	/**  Subscription plans charged to this card (it is the default). */
+	plans: string[],
+};
+
+export type ExpiringCards = {
+	cards: ExpiringCard[],
+	/**  More matched than the dashboard shows. */
+	truncated: boolean,
+};
 
 /**  A payment processor. A saved card belongs to exactly one of them. */
 export type Gateway = "stripe" | "nmi";
@@ -529,6 +559,29 @@ export type Refund_Serialize = {
 	failure_message: string | null,
 	created_by: StaffId | null,
 	created_at: string,
+};
+
+/**  What a reminder run did. */
+export type ReminderReport = ReminderReport_Serialize | ReminderReport_Deserialize;
+
+/**  What a reminder run did. */
+export type ReminderReport_Deserialize = {
+	sent: number,
+	failed: number,
+	/**  Already sent (or being sent) by someone else: not sent again. */
+	skipped: number,
+	/**  Reminders disabled, or no mail server set up: why nothing went out. */
+	note?: string | null,
+};
+
+/**  What a reminder run did. */
+export type ReminderReport_Serialize = {
+	sent: number,
+	failed: number,
+	/**  Already sent (or being sent) by someone else: not sent again. */
+	skipped: number,
+	/**  Reminders disabled, or no mail server set up: why nothing went out. */
+	note: string | null,
 };
 
 export type Role = "front_desk" | "billing_manager" | "it_admin";

@@ -6,14 +6,16 @@ import { Dialog, may } from "../ui";
 import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
 import { PatientProfileView } from "./PatientProfile";
 import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
+import { ExpiringCardsScreen } from "./ExpiringCards";
 
-type Section = "patients" | "payments" | "failed" | "recovery" | "log" | "settings";
+type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "log" | "settings";
 
 const SECTIONS: [Section, string, Permission][] = [
   ["patients", "Patients", "view_patients"],
   ["payments", "Payments", "view_patients"],
   ["failed", "Failed payments", "view_patients"],
   ["recovery", "Recovery", "view_patients"],
+  ["expiring", "Expiring cards", "view_patients"],
   ["log", "Processor log", "view_activity"],
   ["settings", "Settings", "view_patients"],
 ];
@@ -174,6 +176,9 @@ export function Shell({
           {section === "failed" && <PaymentsScreen failedOnly onOpenPatient={openPatient} onError={onSessionLost} />}
           {section === "recovery" && (
             <RecoveryScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
+          )}
+          {section === "expiring" && (
+            <ExpiringCardsScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
           {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}

@@ -1,0 +1,112 @@
+// End-to-end: the billing manager's screens in the real window. The expiring-cards dashboard is
+// compared with `clinicpay expiring`, and its reminders go through a real mail server (aiosmtpd, started
+// by scripts/e2e.sh) whose mailbox the test reads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { accessible, clinicpay, required, shot, signIn, toast, withApp } from "./harness.mjs";
+
+const MAILDIR = required("CLINICPAY_E2E_MAILDIR");
+const SMTP_PORT = required("CLINICPAY_E2E_SMTP_PORT");
+
+function delivered() {
+  return ["new", "cur"].flatMap((d) => {
+    try {
+      return readdirSync(join(MAILDIR, d)).map((f) => readFileSync(join(MAILDIR, d, f), "utf8"));
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function rowsShown(browser) {
+  return browser.execute(() =>
+    Array.from(document.querySelectorAll('[data-testid="expiring-row"]'), (r) => Number(r.getAttribute("data-card"))),
+  );
+}
+
+async function waitForTable(browser) {
+  await browser.waitUntil(
+    async () =>
+      (await browser.$('[data-testid="expiring-table"]').isExisting()) ||
+      (await browser.$('[data-testid="no-expiring"]').isExisting()),
+    { timeout: 10_000, timeoutMsg: "the dashboard never showed its table or its empty state" },
+  );
+}
+
+test("the expiring-cards dashboard matches the store, filters, and sends reminders to the patients", async () => {
+  for (const [k, v] of [
+    ["smtp.host", "127.0.0.1"],
+    ["smtp.port", SMTP_PORT],
+    ["smtp.security", "none"],
+    ["smtp.from", "Riverside Family Clinic <billing@riverside.example>"],
+  ]) {
+    clinicpay("settings", "set", k, v);
+  }
+  await withApp(async (browser) => {
+    await signIn(browser, "manager");
+    await browser.$('[data-testid="nav-expiring"]').click();
+    await browser.$('[data-testid="expiring-screen"]').waitForDisplayed({ timeout: 10_000 });
+    await waitForTable(browser);
+
+    // Next 60 days by default: the same cards as `clinicpay expiring`, in the same order.
+    const store60 = clinicpay("expiring").cards.map((c) => c.card_id);
+    assert.ok(store60.length > 0, "the demo clinic has cards expiring within 60 days");
+    assert.deepEqual(await rowsShown(browser), store60);
+    await shot(browser, "60-expiring-60-days");
+    await accessible(browser, "expiring cards");
+
+    // Businesses in the next 90 days.
+    await browser.$('[data-testid="window-90"]').click();
+    await browser.$('[data-testid="patient-type-filter"]').selectByAttribute("value", "business");
+    const business = clinicpay("expiring", "--within", "90", "--type", "business").cards.map((c) => c.card_id);
+    await browser.waitUntil(async () => JSON.stringify(await rowsShown(browser)) === JSON.stringify(business), {
+      timeout: 10_000,
+      timeoutMsg: "the business filter did not show what the store has",
+    });
+    await shot(browser, "61-expiring-business-90-days");
+
+    // Already expired: every row says EXPIRED.
+    await browser.$('[data-testid="patient-type-filter"]').selectByAttribute("value", "all");
+    await browser.$('[data-testid="window-expired"]').click();
+    const expired = clinicpay("expiring", "--expired").cards.map((c) => c.card_id);
+    await browser.waitUntil(async () => JSON.stringify(await rowsShown(browser)) === JSON.stringify(expired), {
+      timeout: 10_000,
+    });
+    const days = await browser.execute(() =>
+      Array.from(document.querySelectorAll('[data-testid="expiring-days"]'), (e) => e.innerText.trim()),
+    );
+    assert.ok(days.length > 0 && days.every((d) => d === "EXPIRED"), JSON.stringify(days));
+    await shot(browser, "62-expiring-already-expired");
+
+    // Next 30 days: select all, send reminders; each patient gets one email, and a second send the
+    // same day sends nothing more.
+    await browser.$('[data-testid="window-30"]').click();
+    const soon = clinicpay("expiring", "--within", "30").cards;
+    await browser.waitUntil(async () => (await rowsShown(browser)).length === soon.length, { timeout: 10_000 });
+    const before = delivered().length;
+    await browser.$('[data-testid="select-all"]').click();
+    assert.equal(await browser.$('[data-testid="notify-selected"]').getText(), `Send reminders (${soon.length})`);
+    await shot(browser, "63-expiring-select-all");
+    await browser.$('[data-testid="notify-selected"]').click();
+    assert.equal(await toast(browser), `${soon.length} reminder${soon.length === 1 ? "" : "s"} sent.`);
+    const mails = delivered().slice(before);
+    assert.equal(mails.length, soon.length);
+    for (const card of soon) {
+      assert.ok(
+        mails.some((m) => m.includes(card.patient_email) && m.includes(`ending in ${card.last4}`)),
+        `no email to ${card.patient_email} about the card ending in ${card.last4}`,
+      );
+    }
+    const first = await browser.$('[data-testid="expiring-row"] [data-testid="notify-one"]');
+    await first.click();
+    assert.match(await toast(browser), /^0 reminders sent, 1 already sent today\.$/);
+    assert.equal(delivered().length, before + soon.length, "no second email the same day");
+
+    // Update opens the patient's payment methods.
+    await browser.$('[data-testid="expiring-row"] [data-testid="update-card"]').click();
+    await browser.$('[data-testid="cards-table"]').waitForDisplayed({ timeout: 10_000 });
+    assert.equal(await browser.$('[data-testid="patient-name"]').getText(), soon[0].patient_name);
+  });
+});

@@ -1,0 +1,149 @@
+// Shared by the end-to-end tests of the real ClinicPay window: the app under tauri-driver, the CLI as the
+// source of truth, screenshots, axe-core, and the small steps every scenario takes.
+import { after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { remote } from "webdriverio";
+
+export const APP = required("CLINICPAY_E2E_APP");
+export const DB = required("CLINICPAY_E2E_DB");
+export const CLI = required("CLINICPAY_E2E_CLI");
+export const SHOTS = process.env.CLINICPAY_E2E_SCREENSHOTS ?? "e2e-screenshots";
+export const REPORTS = process.env.CLINICPAY_REPORTS_DIR ?? join(SHOTS, "reports");
+mkdirSync(SHOTS, { recursive: true });
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+export function required(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the end-to-end tests through scripts/e2e.sh`);
+  return v;
+}
+
+/** The store's answer, through the CLI contract. */
+export function clinicpay(...args) {
+  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "manager", "--json", ...args], { encoding: "utf8" }));
+}
+
+/** The CLI prints a created record as a one-row list. */
+export function one(v) {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+let patientCounter = 0;
+/** A new patient, made through the CLI as the front desk would with the patient on the phone. */
+export function newPatient(name) {
+  patientCounter += 1;
+  const email = `${name.toLowerCase().replaceAll(" ", ".")}.${Date.now()}${patientCounter}@example.com`;
+  return one(clinicpay("patients", "add", "--name", name, "--email", email));
+}
+
+export async function withApp(body) {
+  const browser = await remote({
+    hostname: "127.0.0.1",
+    port: Number(process.env.CLINICPAY_E2E_DRIVER_PORT ?? 4444),
+    logLevel: "error",
+    connectionRetryTimeout: 60_000,
+    capabilities: {
+      "wdio:enforceWebDriverClassic": true,
+      "tauri:options": { application: APP, args: ["--db", DB] },
+    },
+  });
+  try {
+    await browser.setWindowSize(1280, 800);
+    await body(browser);
+  } catch (e) {
+    await shot(browser, `failure-${Date.now()}`).catch(() => {});
+    throw e;
+  } finally {
+    await browser.deleteSession().catch(() => {});
+  }
+}
+
+export async function shot(browser, name) {
+  await browser.saveScreenshot(join(SHOTS, `${name}.png`));
+}
+
+/** Serious or critical accessibility violations on the screen as it is (axe-core, WCAG A/AA). */
+const axeFindings = [];
+export async function accessible(browser, screen) {
+  // axe-core runs as WebDriver's own script: the page's CSP (rightly) forbids evaluating strings.
+  const violations = await browser.executeAsync(`${AXE}
+;var done = arguments[arguments.length - 1];
+window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+  .then(function (r) {
+    done(r.violations
+      .filter(function (v) { return v.impact === "serious" || v.impact === "critical"; })
+      .map(function (v) { return v.id + ": " + v.help + " (" + v.nodes.map(function (n) { return n.target.join(" "); }).join(", ") + ")"; }));
+  })
+  .catch(function (e) { done(["axe could not run: " + e]); });`);
+  axeFindings.push({ screen, violations });
+  assert.deepEqual(violations, [], `accessibility on ${screen}`);
+}
+
+export async function signIn(browser, username = "frontdesk") {
+  const user = await browser.$('input[name="username"]');
+  await user.waitForDisplayed({ timeout: 20_000 });
+  await user.setValue(username);
+  await browser.$('input[name="password"]').setValue("demo");
+  await browser.$('button[type="submit"]').click();
+  await browser.$('[data-testid="gateway-chip"]').waitForDisplayed({ timeout: 10_000 });
+}
+
+export async function openPatient(browser, patient) {
+  const search = await browser.$('[data-testid="patient-search"]');
+  await search.click();
+  await search.clearValue();
+  await search.setValue(patient.email);
+  await browser.waitUntil(
+    async () => (await browser.$$('[data-testid="patient-result"]')).length === 1,
+    { timeout: 5_000, timeoutMsg: `no single result for ${patient.email}` },
+  );
+  await browser.keys("Enter");
+  const name = await browser.$('[data-testid="patient-name"]');
+  await name.waitForDisplayed({ timeout: 5_000 });
+  assert.equal(await name.getText(), patient.name);
+}
+
+/** Opens a tab of the patient profile once it can take a click (the profile re-renders as it loads). */
+export async function tab(browser, name) {
+  await browser.waitUntil(
+    async () => {
+      try {
+        const t = await browser.$(`[data-testid="tab-${name}"]`);
+        await t.waitForClickable({ timeout: 2_000 });
+        await t.click();
+        return (await t.getAttribute("aria-selected")) === "true";
+      } catch {
+        return false;
+      }
+    },
+    { timeout: 10_000 },
+  ).catch(async () => {
+    const what = await browser.execute((n) => {
+      const t = document.querySelector(`[data-testid="tab-${n}"]`);
+      if (!t) return "no tab";
+      const r = t.getBoundingClientRect();
+      const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      return `tab at ${JSON.stringify(r)}; on top: ${top ? top.outerHTML.slice(0, 200) : "nothing"}`;
+    }, name);
+    throw new Error(`the ${name} tab could not be opened: ${what}`);
+  });
+}
+
+export async function toast(browser) {
+  const t = await browser.$('[data-testid="toast"]');
+  await t.waitForDisplayed({ timeout: 15_000 });
+  const text = await t.getText();
+  // Dismiss it, so the next action's toast is the one read next.
+  await t.$("button").click();
+  await t.waitForExist({ reverse: true, timeout: 5_000 });
+  return text.replace(/\s*×$/, "");
+}
+
+
+after(() => {
+  writeFileSync(join(SHOTS, `axe-${process.pid}.json`), JSON.stringify(axeFindings, null, 2));
+});

@@ -1,0 +1,232 @@
+// Document 000's "Managing Expiring Cards": every card expiring soon (or already expired), who depends on
+// it, whether the patient has another valid card, and Update / Notify; select all → send reminders.
+import { useCallback, useEffect, useState } from "react";
+import { commands, type ExpiringCards, type PatientId, type PatientType, type Session } from "../bindings";
+import { ApiError, call, messageOf } from "../api";
+import { gatewayName } from "../format";
+import { may, useToast } from "../ui";
+
+type Range = "30" | "60" | "90" | "expired";
+
+export function ExpiringCardsScreen({
+  session,
+  onOpenPatient,
+  onError,
+}: {
+  session: Session;
+  onOpenPatient: (id: PatientId) => void;
+  onError: (e: ApiError) => void;
+}) {
+  const toast = useToast();
+  const [range, setRange] = useState<Range>("60");
+  const [type, setType] = useState<PatientType | "all">("all");
+  const [data, setData] = useState<ExpiringCards | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [sending, setSending] = useState(false);
+  const canNotify = may(session, "send_reminders");
+
+  const load = useCallback(async () => {
+    setError(null);
+    setData(null);
+    setSelected(new Set());
+    try {
+      setData(
+        await call(
+          commands.expiringCards(
+            range === "expired" ? null : Number(range),
+            range === "expired",
+            type === "all" ? null : type,
+          ),
+        ),
+      );
+    } catch (e) {
+      if (e instanceof ApiError) onError(e);
+      setError(messageOf(e));
+    }
+  }, [range, type, onError]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function notify(ids: number[]) {
+    if (sending || ids.length === 0) return;
+    setSending(true);
+    try {
+      const r = await call(commands.notifyCards(ids));
+      const parts = [`${r.sent} reminder${r.sent === 1 ? "" : "s"} sent`];
+      if (r.skipped) parts.push(`${r.skipped} already sent today`);
+      if (r.failed) parts.push(`${r.failed} refused by the mail server (ClinicPay retries them)`);
+      (r.failed ? toast.error : toast.ok)(`${parts.join(", ")}.`);
+      setSelected(new Set());
+    } catch (e) {
+      toast.error(messageOf(e));
+    } finally {
+      setSending(false);
+    }
+  }
+
+  const cards = data?.cards ?? [];
+  const allSelected = cards.length > 0 && selected.size === cards.length;
+  return (
+    <section className="stack" data-testid="expiring-screen">
+      <h1>Expiring cards</h1>
+      <p className="muted">
+        Cards that expire soon stop paying invoices and subscriptions. Ask the patient for the new card (Update opens
+        their payment methods) or send them a reminder.
+      </p>
+      <div className="toolbar filters">
+        <div className="segmented" role="group" aria-label="Expiry window">
+          {(
+            [
+              ["30", "Next 30 days"],
+              ["60", "Next 60 days"],
+              ["90", "Next 90 days"],
+              ["expired", "Already expired"],
+            ] as [Range, string][]
+          ).map(([w, label]) => (
+            <button
+              key={w}
+              type="button"
+              aria-pressed={range === w}
+              className={range === w ? "active" : undefined}
+              onClick={() => setRange(w)}
+              data-testid={`window-${w}`}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
+        <label className="inline-label">
+          Patients
+          <select
+            value={type}
+            onChange={(e) => setType(e.target.value as PatientType | "all")}
+            data-testid="patient-type-filter"
+          >
+            <option value="all">All</option>
+            <option value="individual">Individuals</option>
+            <option value="business">Businesses</option>
+          </select>
+        </label>
+        {canNotify && (
+          <button
+            type="button"
+            className="primary"
+            disabled={selected.size === 0 || sending}
+            onClick={() => void notify([...selected])}
+            data-testid="notify-selected"
+          >
+            {sending ? "Sending…" : `Send reminders (${selected.size})`}
+          </button>
+        )}
+      </div>
+      {error ? (
+        <div className="panel notice" role="alert">
+          <p>{error}</p>
+          <button type="button" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      ) : !data ? (
+        <div className="skeleton" aria-busy="true" aria-label="Loading">
+          <div className="skeleton-line wide" />
+          <div className="skeleton-block" />
+        </div>
+      ) : cards.length === 0 ? (
+        <div className="empty-state small" data-testid="no-expiring">
+          <p>No card matches. Nothing to chase for this window.</p>
+        </div>
+      ) : (
+        <>
+          <p className="muted small" data-testid="expiring-count">
+            {cards.length} card{cards.length === 1 ? "" : "s"}
+            {data.truncated ? " shown; more match: narrow the filter" : ""}.
+          </p>
+          <table className="data-table" data-testid="expiring-table">
+            <thead>
+              <tr>
+                {canNotify && (
+                  <th scope="col">
+                    <input
+                      type="checkbox"
+                      aria-label="Select all"
+                      checked={allSelected}
+                      onChange={() => setSelected(allSelected ? new Set() : new Set(cards.map((c) => c.card_id)))}
+                      data-testid="select-all"
+                    />
+                  </th>
+                )}
+                <th scope="col">Patient</th>
+                <th scope="col">Card</th>
+                <th scope="col">Expiry</th>
+                <th scope="col">Days</th>
+                <th scope="col">Another valid card</th>
+                <th scope="col">Service that depends on it</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {cards.map((c) => (
+                <tr key={c.card_id} data-testid="expiring-row" data-card={c.card_id}>
+                  {canNotify && (
+                    <td>
+                      <input
+                        type="checkbox"
+                        aria-label={`Select ${c.patient_name}'s ${c.brand} ending in ${c.last4}`}
+                        checked={selected.has(c.card_id)}
+                        onChange={() => {
+                          const next = new Set(selected);
+                          if (next.has(c.card_id)) next.delete(c.card_id);
+                          else next.add(c.card_id);
+                          setSelected(next);
+                        }}
+                      />
+                    </td>
+                  )}
+                  <td>
+                    {c.patient_name}
+                    {c.patient_type === "business" && <span className="chip">Business</span>}
+                  </td>
+                  <td className="nowrap">
+                    {c.brand} ••{c.last4} <span className="chip">{gatewayName(c.gateway)}</span>
+                  </td>
+                  <td>{c.expiry}</td>
+                  <td data-testid="expiring-days">
+                    {c.expired ? (
+                      <span className="chip red">EXPIRED</span>
+                    ) : (
+                      <span className={`chip ${c.days_until_expiry <= 30 ? "red" : "amber"}`}>
+                        {c.days_until_expiry === 0 ? "today" : `${c.days_until_expiry} days`}
+                      </span>
+                    )}
+                  </td>
+                  <td>{c.has_other_valid_card ? "Yes" : <strong>No</strong>}</td>
+                  <td>{c.plans.length ? c.plans.join(", ") : <span className="muted">—</span>}</td>
+                  <td className="row-actions">
+                    <button type="button" onClick={() => onOpenPatient(c.patient_id)} data-testid="update-card">
+                      Update
+                    </button>
+                    {canNotify && (
+                      <button
+                        type="button"
+                        onClick={() => void notify([c.card_id])}
+                        disabled={sending}
+                        data-testid="notify-one"
+                      >
+                        Notify
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
