@@ -133,6 +133,9 @@ enum Command {
     /// Card expiry reminders by email.
     #[command(subcommand)]
     Reminders(RemindersCommand),
+    /// Billing manager reports.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
     /// The reminder mail server.
     #[command(subcommand)]
     Smtp(SmtpCommand),
@@ -387,6 +390,27 @@ enum RemindersCommand {
     },
     /// The newest reminders, refused ones first.
     List { patient: Option<PatientId> },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Per gateway: payments, success rate, declines by code, refunds, unknown outcomes, the recovery
+    /// funnel, for whole days FROM..TO (YYYY-MM-DD; the last 30 days by default).
+    Gateway {
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Also write it as CSV to this file.
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        /// Also write it as PDF to this file.
+        #[arg(long)]
+        pdf: Option<std::path::PathBuf>,
+    },
+    /// Failed payments, newest first, with the gateway's words; SEARCH matches the patient, the code or
+    /// the message.
+    FailedPayments { search: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -678,6 +702,18 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             };
             out.expiring(&s.expiring_cards(&actor().await?, &filter).await?)
         }
+        Command::Reports(ReportsCommand::Gateway { from, to, csv, pdf }) => {
+            let a = actor().await?;
+            let report = s.gateway_report(&a, from, to).await?;
+            for file in [csv, pdf].into_iter().flatten() {
+                s.export_gateway_report(&a, &report, &file).await?;
+            }
+            out.gateway_report(&report)
+        }
+        Command::Reports(ReportsCommand::FailedPayments { search }) => out.payments(
+            &s.failed_payments(&actor().await?, search.as_deref())
+                .await?,
+        ),
         Command::Reminders(RemindersCommand::Run) => {
             out.reminders_run(&s.run_reminders_for(&actor().await?).await?)
         }

@@ -12,6 +12,7 @@ use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::reminders::{ExpiringCards, ReminderReport};
+use clinicpay_services::reports::GatewayReport;
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::subscriptions::{SwitchResult, WorkerReport};
@@ -279,6 +280,58 @@ impl Out {
             if e.truncated {
                 println!("More cards match than are shown: narrow the filter.");
             }
+        }
+    }
+
+    pub fn gateway_report(&self, r: &GatewayReport) {
+        if !self.json(r) {
+            println!("Gateway report, {} to {}", r.from, r.to);
+            if r.gateways.is_empty() {
+                println!("No payments or refunds in this range.");
+            }
+            let mut t = table(&[
+                "Gateway",
+                "Attempts",
+                "Succeeded",
+                "Amount",
+                "Failed",
+                "Success rate",
+                "Unknown",
+                "Refunds",
+                "Refunded",
+            ]);
+            for g in &r.gateways {
+                t.add_row(vec![
+                    format!("{} ({})", g.gateway, g.currency.code()),
+                    g.attempts.to_string(),
+                    g.succeeded.to_string(),
+                    g.succeeded_amount.to_string(),
+                    g.failed.to_string(),
+                    g.success_rate_percent
+                        .map(|p| format!("{p:.1} %"))
+                        .unwrap_or_else(|| "—".into()),
+                    g.unknown_waiting.to_string(),
+                    g.refunds.to_string(),
+                    g.refunded_amount.to_string(),
+                ]);
+            }
+            println!("{t}");
+            for g in r.gateways.iter().filter(|g| !g.declines.is_empty()) {
+                let mut d = table(&["Count", "Code", "What the gateway said"]);
+                for line in &g.declines {
+                    d.add_row(vec![
+                        line.count.to_string(),
+                        line.code.clone().unwrap_or_default(),
+                        line.message.clone().unwrap_or_default(),
+                    ]);
+                }
+                println!("Declines on {}:\n{d}", g.gateway);
+            }
+            let f = &r.recovery;
+            println!(
+                "Recovery (began in the range): {} need a payment method, {} retry scheduled, {} resolved, {} failed final.",
+                f.needs_payment_method, f.retry_scheduled, f.resolved, f.failed_final
+            );
         }
     }
 

@@ -24,6 +24,7 @@ pub mod patients;
 pub mod processor_log;
 pub mod reminders;
 pub mod report_pdf;
+pub mod reports;
 pub mod settings;
 pub mod staff;
 pub mod subscriptions;

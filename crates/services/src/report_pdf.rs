@@ -70,6 +70,93 @@ pub fn escalation_pdf(report: &EscalationReport) -> Vec<u8> {
         }
     }
 
+    render(&report.title, &lines)
+}
+
+/// The gateway report as a PDF: the figures per gateway and currency, the declines, the recovery funnel.
+pub fn gateway_report_pdf(report: &crate::reports::GatewayReport) -> Vec<u8> {
+    let title = format!("ClinicPay gateway report, {} to {}", report.from, report.to);
+    let mut lines = vec![heading(&title, 15.0), blank()];
+    for g in &report.gateways {
+        lines.push(heading(&format!("{} ({})", g.gateway, g.currency), 12.0));
+        for text in [
+            format!("Payments attempted: {}", g.attempts),
+            format!("Succeeded: {} for {}", g.succeeded, g.succeeded_amount),
+            format!("Failed: {}", g.failed),
+            format!(
+                "Success rate: {}",
+                g.success_rate_percent
+                    .map(|r| format!("{r:.1} %"))
+                    .unwrap_or_else(|| "no settled payments".into())
+            ),
+            format!(
+                "Unknown outcomes waiting for the janitor: {}",
+                g.unknown_waiting
+            ),
+            format!(
+                "Refunds: {} for {} ({} failed)",
+                g.refunds, g.refunded_amount, g.refunds_failed
+            ),
+        ] {
+            lines.push(body(&text, 0.0));
+        }
+        if !g.declines.is_empty() {
+            lines.push(body("Declines by code:", 0.0));
+            for d in &g.declines {
+                for (i, part) in wrap(
+                    &format!(
+                        "{} x {}: {}",
+                        d.count,
+                        d.code.as_deref().unwrap_or("no code"),
+                        d.message.as_deref().unwrap_or("no message")
+                    ),
+                    WRAP - 4,
+                )
+                .into_iter()
+                .enumerate()
+                {
+                    lines.push(body(&part, if i == 0 { 12.0 } else { 24.0 }));
+                }
+            }
+        }
+        lines.push(blank());
+    }
+    let r = &report.recovery;
+    lines.push(heading(
+        "Recovery funnel (recoveries that began in the range)",
+        12.0,
+    ));
+    for text in [
+        format!("Needs payment method: {}", r.needs_payment_method),
+        format!("Retry scheduled: {}", r.retry_scheduled),
+        format!("Resolved: {}", r.resolved),
+        format!("Failed final: {}", r.failed_final),
+    ] {
+        lines.push(body(&text, 0.0));
+    }
+    render(&title, &lines)
+}
+
+fn heading(text: &str, size: f32) -> Line {
+    Line {
+        text: text.into(),
+        bold: true,
+        size,
+        indent: 0.0,
+    }
+}
+
+fn body(text: &str, indent: f32) -> Line {
+    Line {
+        text: text.into(),
+        bold: false,
+        size: BODY,
+        indent,
+    }
+}
+
+/// Lays `lines` out on A4 pages with page numbers.
+fn render(title: &str, lines: &[Line]) -> Vec<u8> {
     let per_page = ((PAGE_H - 2.0 * MARGIN) / LEADING) as usize;
     let pages: Vec<&[Line]> = lines.chunks(per_page.max(1)).collect();
     let mut pdf = Pdf::new();
@@ -87,7 +174,7 @@ pub fn escalation_pdf(report: &EscalationReport) -> Vec<u8> {
         .kids(page_ids.iter().copied())
         .count(pages.len() as i32);
     pdf.document_info(info)
-        .title(TextStr(&report.title))
+        .title(TextStr(title))
         .creator(TextStr("ClinicPay"));
     for (font, name) in [(regular, "Helvetica"), (bold, "Helvetica-Bold")] {
         pdf.type1_font(font)

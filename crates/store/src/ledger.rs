@@ -374,6 +374,35 @@ pub async fn payment(ex: &mut impl Executor, id: PaymentId) -> Result<Option<Pay
         .transpose()
 }
 
+/// Failed payments, newest first; `search` matches the patient's name or email, the decline code or the
+/// gateway's message (case-insensitive, anywhere in the text).
+pub async fn failed_payments(
+    ex: &mut impl Executor,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Payment>> {
+    let pattern = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], "")));
+    let columns = PAYMENT_COLUMNS
+        .split(',')
+        .map(|c| format!("pay.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = format!(
+        "SELECT {columns} FROM payments pay JOIN patients p ON p.id = pay.patient_id
+          WHERE pay.status = 'FAILED'
+            AND ($1 IS NULL OR LOWER(p.name) LIKE $1 OR LOWER(p.email) LIKE $1
+                 OR LOWER(COALESCE(pay.decline_code, '')) LIKE $1 OR LOWER(COALESCE(pay.decline_message, '')) LIKE $1)
+          ORDER BY pay.created_at DESC, pay.id DESC LIMIT $2"
+    );
+    sql_as!(ex, PaymentRow, fetch_all, &q, pattern, limit)?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
+
 /// Payments newest first, of one patient or of the clinic.
 pub async fn payments(
     ex: &mut impl Executor,

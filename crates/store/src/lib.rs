@@ -24,6 +24,7 @@ pub mod patients;
 pub mod payment_methods;
 pub mod processor_log;
 pub mod reminders;
+pub mod report;
 pub mod singleton;
 pub mod staff;
 

@@ -1,0 +1,320 @@
+//! The billing manager's gateway report (document 003 "Processor Logs", "Failed Payments"): per gateway
+//! and currency, payments attempted, succeeded (count and money), failed, the success rate, declines by
+//! code and the gateway's words, refunds, unknown outcomes waiting for the janitor, and the recovery
+//! funnel; as data, CSV and PDF. Every figure is the database's own sum over the ledger.
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use clinicpay_domain::{Currency, Gateway, Money, Permission};
+use clinicpay_store::report;
+use serde::Serialize;
+
+use crate::{Actor, Change, Result, ServiceError, Services};
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct GatewayReport {
+    /// First and last day, inclusive, as YYYY-MM-DD (UTC).
+    pub from: String,
+    pub to: String,
+    pub gateways: Vec<GatewayFigures>,
+    pub recovery: RecoveryFunnel,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct GatewayFigures {
+    pub gateway: Gateway,
+    pub currency: Currency,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub attempts: i64,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub succeeded: i64,
+    pub succeeded_amount: Money,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub failed: i64,
+    /// Succeeded out of settled (succeeded + failed), in percent; None before anything settled.
+    pub success_rate_percent: Option<f64>,
+    /// Payments still PENDING or UNKNOWN: the janitor settles them by asking the gateway.
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub unknown_waiting: i64,
+    pub declines: Vec<DeclineLine>,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub refunds: i64,
+    pub refunded_amount: Money,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub refunds_failed: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct DeclineLine {
+    pub code: Option<String>,
+    pub message: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RecoveryFunnel {
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub needs_payment_method: i64,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub retry_scheduled: i64,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub resolved: i64,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub failed_final: i64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExportedReport {
+    pub path: String,
+    pub message: String,
+}
+
+impl Services {
+    /// The report for `[from, to]` (whole UTC days); the last 30 days when not given.
+    pub async fn gateway_report(
+        &self,
+        actor: &Actor,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<GatewayReport> {
+        actor.require(Permission::ViewReports)?;
+        let today = self.now().date_naive();
+        let to = to.unwrap_or(today);
+        let from = from.unwrap_or(to - Duration::days(29));
+        if from > to {
+            return Err(ServiceError::Invalid(format!(
+                "The report starts on {from}, after it ends on {to}: swap the dates."
+            )));
+        }
+        let start = Utc.from_utc_datetime(&from.and_hms_opt(0, 0, 0).expect("midnight"));
+        let end = Utc.from_utc_datetime(
+            &(to + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight"),
+        );
+        let mut r = self.store().reader().await?;
+        let payments = report::payment_totals(&mut r, start, end).await?;
+        let declines = report::decline_totals(&mut r, start, end).await?;
+        let refunds = report::refund_totals(&mut r, start, end).await?;
+        let recovery = report::recovery_totals(&mut r, start, end).await?;
+        drop(r);
+
+        let mut gateways: Vec<GatewayFigures> = Vec::new();
+        for t in &payments {
+            let (Ok(gateway), Ok(currency)) = (t.gateway.parse(), t.currency.parse()) else {
+                continue;
+            };
+            let f = figures_for(&mut gateways, gateway, currency);
+            f.attempts += t.count;
+            match t.status.as_str() {
+                "SUCCEEDED" => {
+                    f.succeeded += t.count;
+                    f.succeeded_amount = Money::from_minor(t.amount_minor, currency);
+                }
+                "FAILED" => f.failed += t.count,
+                _ => f.unknown_waiting += t.count,
+            }
+        }
+        for t in &refunds {
+            let (Ok(gateway), Ok(currency)) = (t.gateway.parse(), t.currency.parse()) else {
+                continue;
+            };
+            let f = figures_for(&mut gateways, gateway, currency);
+            match t.status.as_str() {
+                "SUCCEEDED" => {
+                    f.refunds += t.count;
+                    f.refunded_amount = Money::from_minor(t.amount_minor, currency);
+                }
+                "FAILED" => f.refunds_failed += t.count,
+                _ => {}
+            }
+        }
+        for f in &mut gateways {
+            let settled = f.succeeded + f.failed;
+            f.success_rate_percent = (settled > 0)
+                .then(|| (f.succeeded as f64 * 1000.0 / settled as f64).round() / 10.0);
+            f.declines = declines
+                .iter()
+                .filter(|d| d.gateway == f.gateway.as_str())
+                .map(|d| DeclineLine {
+                    code: d.decline_code.clone(),
+                    message: d.decline_message.clone(),
+                    count: d.count,
+                })
+                .collect();
+        }
+        let mut funnel = RecoveryFunnel::default();
+        for (status, n) in recovery {
+            match status.as_str() {
+                "NEEDS_PAYMENT_METHOD" => funnel.needs_payment_method = n,
+                "RETRY_SCHEDULED" => funnel.retry_scheduled = n,
+                "RESOLVED" => funnel.resolved = n,
+                "FAILED_FINAL" => funnel.failed_final = n,
+                _ => {}
+            }
+        }
+        Ok(GatewayReport {
+            from: from.to_string(),
+            to: to.to_string(),
+            gateways,
+            recovery: funnel,
+        })
+    }
+
+    /// Failed payments, newest first, optionally only those whose patient, code or message matches.
+    pub async fn failed_payments(
+        &self,
+        actor: &Actor,
+        search: Option<&str>,
+    ) -> Result<Vec<clinicpay_store::ledger::Payment>> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        Ok(clinicpay_store::ledger::failed_payments(&mut r, search, 500).await?)
+    }
+
+    /// Writes the report as CSV (`.csv`) or PDF (`.pdf`) to `file`, and records who exported it.
+    pub async fn export_gateway_report(
+        &self,
+        actor: &Actor,
+        report: &GatewayReport,
+        file: &std::path::Path,
+    ) -> Result<ExportedReport> {
+        actor.require(Permission::ViewReports)?;
+        let pdf = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+        let bytes = if pdf {
+            crate::report_pdf::gateway_report_pdf(report)
+        } else {
+            report_csv(report).into_bytes()
+        };
+        tokio::fs::write(file, bytes).await.map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The report could not be written to {} ({e}): choose a folder you can write to.",
+                file.display()
+            ))
+        })?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        Change::new(Some(actor), now, "report.exported", "report", "gateway")
+            .after(serde_json::json!({
+                "from": report.from,
+                "to": report.to,
+                "format": if pdf { "pdf" } else { "csv" },
+                "file": file.display().to_string(),
+            }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ExportedReport {
+            path: file.display().to_string(),
+            message: format!(
+                "The gateway report for {} to {} is saved as {}.",
+                report.from,
+                report.to,
+                file.display()
+            ),
+        })
+    }
+}
+
+/// The figures of one gateway and currency, added the first time they are seen.
+fn figures_for(
+    all: &mut Vec<GatewayFigures>,
+    gateway: Gateway,
+    currency: Currency,
+) -> &mut GatewayFigures {
+    let at = match all
+        .iter()
+        .position(|f| f.gateway == gateway && f.currency == currency)
+    {
+        Some(i) => i,
+        None => {
+            all.push(GatewayFigures {
+                gateway,
+                currency,
+                attempts: 0,
+                succeeded: 0,
+                succeeded_amount: Money::from_minor(0, currency),
+                failed: 0,
+                success_rate_percent: None,
+                unknown_waiting: 0,
+                declines: Vec::new(),
+                refunds: 0,
+                refunded_amount: Money::from_minor(0, currency),
+                refunds_failed: 0,
+            });
+            all.len() - 1
+        }
+    };
+    &mut all[at]
+}
+
+/// One row per figure (section, gateway, currency, item, count, amount), so a spreadsheet can pivot it.
+/// Amounts are decimals in the currency's units, as `clinicpay` prints them.
+pub fn report_csv(report: &GatewayReport) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["section", "gateway", "currency", "item", "count", "amount"]);
+    for g in &report.gateways {
+        let gw = g.gateway.as_str();
+        let cur = g.currency.code();
+        let rows: Vec<(&str, String, i64, String)> = vec![
+            ("payments", "attempted".into(), g.attempts, String::new()),
+            (
+                "payments",
+                "succeeded".into(),
+                g.succeeded,
+                g.succeeded_amount.plain(),
+            ),
+            ("payments", "failed".into(), g.failed, String::new()),
+            (
+                "payments",
+                "unknown_waiting".into(),
+                g.unknown_waiting,
+                String::new(),
+            ),
+            (
+                "payments",
+                "success_rate_percent".into(),
+                0,
+                g.success_rate_percent
+                    .map(|r| format!("{r:.1}"))
+                    .unwrap_or_default(),
+            ),
+            (
+                "refunds",
+                "succeeded".into(),
+                g.refunds,
+                g.refunded_amount.plain(),
+            ),
+            ("refunds", "failed".into(), g.refunds_failed, String::new()),
+        ];
+        for (section, item, count, amount) in rows {
+            let _ = w.write_record([section, gw, cur, &item, &count.to_string(), &amount]);
+        }
+        for d in &g.declines {
+            let item = format!(
+                "{}: {}",
+                d.code.as_deref().unwrap_or("no code"),
+                d.message.as_deref().unwrap_or("no message")
+            );
+            let _ = w.write_record(["declines", gw, cur, &item, &d.count.to_string(), ""]);
+        }
+    }
+    let r = &report.recovery;
+    for (item, n) in [
+        ("needs_payment_method", r.needs_payment_method),
+        ("retry_scheduled", r.retry_scheduled),
+        ("resolved", r.resolved),
+        ("failed_final", r.failed_final),
+    ] {
+        let _ = w.write_record(["recovery", "", "", item, &n.to_string(), ""]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
