@@ -58,6 +58,12 @@ async fn main() {
             gateways(calls).await;
             return stripe_gateway(calls).await;
         }
+        "report" => {
+            let payments = arg("--payments")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1_000_000);
+            return report(payments, arg("--db")).await;
+        }
         "sweep" => {
             let orders = arg("--orders")
                 .and_then(|c| c.parse().ok())
@@ -68,7 +74,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
+                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | report [--payments N] [--db URL] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
             );
             std::process::exit(2);
         }
@@ -601,6 +607,79 @@ async fn expiring(s: &Services, desk: &clinicpay_services::Actor) {
             "{:<28} {:>8} {:>10} {:>10} {:>10}",
             name,
             rows,
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95)),
+            ms(*times.last().unwrap())
+        );
+    }
+}
+
+/// The gateway report over `payments` payments spread over a year, on a fresh database (SQLite file by
+/// default, or `--db postgres://…`), timed through the services.
+async fn report(payments: i64, db: Option<String>) {
+    use chrono::{Duration as Days, NaiveDate, Utc};
+    let db = db.unwrap_or_else(|| {
+        let f = std::env::temp_dir().join(format!("clinicpay-bench-report-{payments}.db"));
+        let _ = std::fs::remove_file(&f);
+        f.display().to_string()
+    });
+    let store = Store::open(&db).await.expect("open the database");
+    let s = Services::new(store.clone(), Arc::new(SystemClock));
+    let existing = billing::clinic_counts(&mut store.reader().await.expect("reader"))
+        .await
+        .expect("counts")
+        .patients;
+    if existing == 0 {
+        s.seed_demo(None, 10, 1).await.expect("seed");
+    }
+    let manager = s.actor_by_username("manager").await.expect("demo staff");
+    let now = Utc::now();
+    let t = Instant::now();
+    let mut tx = store.begin().await.expect("begin");
+    let n = clinicpay_store::report::insert_synthetic_payments(
+        &mut tx,
+        1,
+        payments,
+        now - Days::days(365),
+        now,
+    )
+    .await
+    .expect("insert payments");
+    tx.commit().await.expect("commit");
+    println!(
+        "database: {} · {n} payments inserted in {:.1} s",
+        clinicpay_store::redact_url(&db),
+        t.elapsed().as_secs_f64()
+    );
+    let today = now.date_naive();
+    let ranges: [(&str, Option<NaiveDate>); 3] = [
+        ("last 30 days", Some(today - Days::days(29))),
+        ("last 90 days", Some(today - Days::days(89))),
+        ("whole year", Some(today - Days::days(365))),
+    ];
+    println!(
+        "\n{:<16} {:>10} {:>10} {:>10} {:>10}",
+        "range", "payments", "p50", "p95", "max"
+    );
+    for (name, from) in ranges {
+        let r = s
+            .gateway_report(&manager, from, None)
+            .await
+            .expect("report");
+        let counted: i64 = r.gateways.iter().map(|g| g.attempts).sum();
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            s.gateway_report(&manager, from, None)
+                .await
+                .expect("report");
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "{:<16} {:>10} {:>10} {:>10} {:>10}",
+            name,
+            counted,
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.95)),
             ms(*times.last().unwrap())
