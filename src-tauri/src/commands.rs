@@ -10,6 +10,7 @@ use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
+use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::subscriptions::SweepProgress;
 use clinicpay_services::Actor;
@@ -392,4 +393,70 @@ pub async fn notify_cards(
 ) -> Result<ReminderReport, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.notify_cards(&actor, &card_ids).await?)
+}
+
+// ---------------------------------------------------------------- reports
+
+/// The gateway report for whole days `from`..`to` (YYYY-MM-DD; the last 30 days when empty).
+#[tauri::command]
+#[specta::specta]
+pub async fn gateway_report(
+    state: State<'_, AppState>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<GatewayReport, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let (from, to) = (parse_day(from)?, parse_day(to)?);
+    Ok(s.gateway_report(&actor, from, to).await?)
+}
+
+/// Saves the report as CSV or PDF in the reports folder (Documents/ClinicPay).
+#[tauri::command]
+#[specta::specta]
+pub async fn export_gateway_report(
+    state: State<'_, AppState>,
+    from: Option<String>,
+    to: Option<String>,
+    format: String,
+) -> Result<ExportedReport, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let report = s
+        .gateway_report(&actor, parse_day(from)?, parse_day(to)?)
+        .await?;
+    let ext = if format == "pdf" { "pdf" } else { "csv" };
+    let folder = state.reports_folder();
+    std::fs::create_dir_all(&folder).map_err(|e| UiError {
+        code: clinicpay_services::ErrorCode::InvalidInput,
+        message: format!(
+            "The reports folder {} cannot be made ({e}); ask IT.",
+            folder.display()
+        ),
+    })?;
+    let file = folder.join(format!(
+        "ClinicPay gateway report {} to {}.{ext}",
+        report.from, report.to
+    ));
+    Ok(s.export_gateway_report(&actor, &report, &file).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn failed_payments(
+    state: State<'_, AppState>,
+    search: Option<String>,
+) -> Result<Vec<Payment>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.failed_payments(&actor, search.as_deref()).await?)
+}
+
+fn parse_day(day: Option<String>) -> Result<Option<chrono::NaiveDate>, UiError> {
+    match day.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => d.parse().map(Some).map_err(|_| UiError {
+            code: clinicpay_services::ErrorCode::InvalidInput,
+            message: format!(
+                "\"{d}\" is not a date: use the date picker, or type it as 2026-11-24."
+            ),
+        }),
+    }
 }

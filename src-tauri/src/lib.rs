@@ -42,6 +42,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::cancel_recovery_sweep,
         commands::expiring_cards,
         commands::notify_cards,
+        commands::gateway_report,
+        commands::export_gateway_report,
+        commands::failed_payments,
     ])
 }
 

@@ -110,3 +110,57 @@ test("the expiring-cards dashboard matches the store, filters, and sends reminde
     assert.equal(await browser.$('[data-testid="patient-name"]').getText(), soon[0].patient_name);
   });
 });
+
+test("the gateway report matches the ledger, draws its charts, and exports CSV and PDF; failed payments are searchable", async () => {
+  await withApp(async (browser) => {
+    await signIn(browser, "manager");
+    await browser.$('[data-testid="nav-reports"]').click();
+    await browser.$('[data-testid="report-table"]').waitForDisplayed({ timeout: 10_000 });
+    const store = clinicpay("reports", "gateway");
+    const shown = await browser.execute(() =>
+      Array.from(document.querySelectorAll('[data-testid="report-row"]'), (r) => ({
+        gateway: r.getAttribute("data-gateway"),
+        succeeded: Number(r.querySelector('[data-testid="report-succeeded"]').innerText),
+        amount: r.querySelector('[data-testid="report-amount"]').innerText,
+      })),
+    );
+    assert.deepEqual(
+      shown.map((r) => [r.gateway, r.succeeded]),
+      store.gateways.map((g) => [g.gateway, g.succeeded]),
+    );
+    for (const [i, g] of store.gateways.entries()) {
+      assert.equal(shown[i].amount, `$${(g.succeeded_amount.minor / 100).toLocaleString("en-US", { minimumFractionDigits: 2 })}`);
+    }
+    assert.ok(await browser.$('[data-testid="chart-outcomes"] canvas').isDisplayed(), "the outcomes chart is drawn");
+    await shot(browser, "64-gateway-report");
+    await accessible(browser, "gateway report");
+
+    for (const format of ["csv", "pdf"]) {
+      await browser.$(`[data-testid="export-${format}"]`).click();
+      const saved = await toast(browser);
+      const path = saved.match(/saved as (.*)\.$/)?.[1];
+      assert.ok(path?.endsWith(`.${format}`), saved);
+      const bytes = readFileSync(path);
+      if (format === "csv") assert.ok(bytes.toString().startsWith("section,gateway,currency,item,count,amount"));
+      else assert.equal(bytes.subarray(0, 5).toString(), "%PDF-");
+    }
+
+    await browser.$('[data-testid="nav-failed"]').click();
+    const search = await browser.$('[data-testid="failed-search"]');
+    await search.waitForDisplayed({ timeout: 10_000 });
+    await search.setValue("insufficient");
+    await browser.keys("Enter");
+    const want = clinicpay("reports", "failed-payments", "insufficient").map((p) => p.id);
+    assert.ok(want.length > 0, "the demo clinic has insufficient-funds declines");
+    await browser.waitUntil(
+      async () =>
+        JSON.stringify(
+          await browser.execute(() =>
+            Array.from(document.querySelectorAll('[data-testid="payment-row"]'), (r) => Number(r.getAttribute("data-payment"))),
+          ),
+        ) === JSON.stringify(want),
+      { timeout: 10_000, timeoutMsg: "the search did not show what the store finds" },
+    );
+    await shot(browser, "65-failed-payments-search");
+  });
+});

@@ -49,6 +49,11 @@ export const commands = {
 	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null) => typedError<ExpiringCards, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType })),
 	/**  Notify: a reminder now for each chosen card. */
 	notifyCards: (cardIds: PaymentMethodId[]) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("notify_cards", { cardIds })),
+	/**  The gateway report for whole days `from`..`to` (YYYY-MM-DD; the last 30 days when empty). */
+	gatewayReport: (from: string | null, to: string | null) => typedError<GatewayReport_Serialize, UiError>(__TAURI_INVOKE("gateway_report", { from, to })),
+	/**  Saves the report as CSV or PDF in the reports folder (Documents/ClinicPay). */
+	exportGatewayReport: (from: string | null, to: string | null, format: string) => typedError<ExportedReport, UiError>(__TAURI_INVOKE("export_gateway_report", { from, to, format })),
+	failedPayments: (search: string | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("failed_payments", { search })),
 };
 
 /* Types */
@@ -193,6 +198,20 @@ export type ClinicInfo = {
 /**  The currencies a clinic can bill in, with their minor-unit exponent from ISO 4217. */
 export type Currency = "USD" | "CAD" | "EUR" | "GBP" | "AUD" | "NZD" | "JPY";
 
+export type DeclineLine = DeclineLine_Serialize | DeclineLine_Deserialize;
+
+export type DeclineLine_Deserialize = {
+	code?: string | null,
+	message?: string | null,
+	count: number,
+};
+
+export type DeclineLine_Serialize = {
+	code: string | null,
+	message: string | null,
+	count: number,
+};
+
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */
 export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
 
@@ -223,8 +242,68 @@ export type ExpiringCards = {
 	truncated: boolean,
 };
 
+/**  What an export wrote. */
+export type ExportedReport = {
+	path: string,
+	message: string,
+};
+
 /**  A payment processor. A saved card belongs to exactly one of them. */
 export type Gateway = "stripe" | "nmi";
+
+export type GatewayFigures = GatewayFigures_Serialize | GatewayFigures_Deserialize;
+
+export type GatewayFigures_Deserialize = {
+	gateway: Gateway,
+	currency: Currency,
+	attempts: number,
+	succeeded: number,
+	succeeded_amount: Money,
+	failed: number,
+	/**  Succeeded out of settled (succeeded + failed), in percent; None before anything settled. */
+	success_rate_percent?: number | null,
+	/**  Payments still PENDING or UNKNOWN: the janitor settles them by asking the gateway. */
+	unknown_waiting: number,
+	declines: DeclineLine_Deserialize[],
+	refunds: number,
+	refunded_amount: Money,
+	refunds_failed: number,
+};
+
+export type GatewayFigures_Serialize = {
+	gateway: Gateway,
+	currency: Currency,
+	attempts: number,
+	succeeded: number,
+	succeeded_amount: Money,
+	failed: number,
+	/**  Succeeded out of settled (succeeded + failed), in percent; None before anything settled. */
+	success_rate_percent: number | null,
+	/**  Payments still PENDING or UNKNOWN: the janitor settles them by asking the gateway. */
+	unknown_waiting: number,
+	declines: DeclineLine_Serialize[],
+	refunds: number,
+	refunded_amount: Money,
+	refunds_failed: number,
+};
+
+export type GatewayReport = GatewayReport_Serialize | GatewayReport_Deserialize;
+
+export type GatewayReport_Deserialize = {
+	/**  First and last day, inclusive, as YYYY-MM-DD (UTC). */
+	from: string,
+	to: string,
+	gateways: GatewayFigures_Deserialize[],
+	recovery: RecoveryFunnel,
+};
+
+export type GatewayReport_Serialize = {
+	/**  First and last day, inclusive, as YYYY-MM-DD (UTC). */
+	from: string,
+	to: string,
+	gateways: GatewayFigures_Serialize[],
+	recovery: RecoveryFunnel,
+};
 
 export type Invoice = Invoice_Serialize | Invoice_Deserialize;
 
@@ -510,6 +589,13 @@ export type Permission = "view_patients" | "view_activity" | "edit_patients" | "
 "change_settings" | "run_billing" | "verify_audit" | 
 /**  Gateway and SMTP secrets in the OS keychain. */
 "manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo";
+
+export type RecoveryFunnel = {
+	needs_payment_method: number,
+	retry_scheduled: number,
+	resolved: number,
+	failed_final: number,
+};
 
 /**  Payment recovery of a failed subscription or retry charge (document 003, "Payment Recovery"). */
 export type RecoveryStatus = "NEEDS_PAYMENT_METHOD" | "RETRY_SCHEDULED" | "RESOLVED" | "FAILED_FINAL";

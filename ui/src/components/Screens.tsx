@@ -62,11 +62,14 @@ export function PaymentsScreen({
   onOpenPatient: (id: PatientId) => void;
   onError: (e: ApiError) => void;
 }) {
-  const load = useCallback(() => call(commands.recentPayments()), []);
+  const [search, setSearch] = useState("");
+  const [applied, setApplied] = useState("");
+  const load = useCallback(
+    () => call(failedOnly ? commands.failedPayments(applied.trim() || null) : commands.recentPayments()),
+    [failedOnly, applied],
+  );
   const { data, error, reload } = useLoad<Payment_Serialize[]>(load, onError);
   const title = failedOnly ? "Failed payments" : "Payments";
-  if (!data) return <Loading error={error} retry={() => void reload()} />;
-  const rows = failedOnly ? data.filter((p) => p.status === "FAILED") : data;
   return (
     <section className="stack" data-testid={failedOnly ? "failed-payments-screen" : "payments-screen"}>
       <h1>{title}</h1>
@@ -75,12 +78,33 @@ export function PaymentsScreen({
           ? "The newest declined or failed charges, with the gateway's own words. Open the patient to see what to check."
           : "The clinic's newest payments on both gateways."}
       </p>
-      {rows.length === 0 ? (
-        <div className="empty-state small">
-          <p>{failedOnly ? "No failed payments. Nothing to follow up." : "No payments yet."}</p>
+      {failedOnly && (
+        <form
+          className="toolbar filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setApplied(search);
+          }}
+        >
+          <input
+            type="search"
+            aria-label="Search failed payments by patient, decline code or message"
+            placeholder="Patient, decline code or message"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            data-testid="failed-search"
+          />
+          <button type="submit">Search</button>
+        </form>
+      )}
+      {!data ? (
+        <Loading error={error} retry={() => void reload()} />
+      ) : data.length === 0 ? (
+        <div className="empty-state small" data-testid="no-payments-found">
+          <p>{failedOnly ? (applied ? `No failed payment matches "${applied}".` : "No failed payments. Nothing to follow up.") : "No payments yet."}</p>
         </div>
       ) : (
-        <PaymentsTable payments={rows} onOpenPatient={(p) => onOpenPatient(p.patient_id)} />
+        <PaymentsTable payments={data} onOpenPatient={(p) => onOpenPatient(p.patient_id)} />
       )}
     </section>
   );

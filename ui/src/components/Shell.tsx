@@ -7,8 +7,9 @@ import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
 import { PatientProfileView } from "./PatientProfile";
 import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
 import { ExpiringCardsScreen } from "./ExpiringCards";
+import { ReportsScreen } from "./Reports";
 
-type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "log" | "settings";
+type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "reports" | "log" | "settings";
 
 const SECTIONS: [Section, string, Permission][] = [
   ["patients", "Patients", "view_patients"],
@@ -16,6 +17,7 @@ const SECTIONS: [Section, string, Permission][] = [
   ["failed", "Failed payments", "view_patients"],
   ["recovery", "Recovery", "view_patients"],
   ["expiring", "Expiring cards", "view_patients"],
+  ["reports", "Reports", "view_reports"],
   ["log", "Processor log", "view_activity"],
   ["settings", "Settings", "view_patients"],
 ];
@@ -180,6 +182,7 @@ export function Shell({
           {section === "expiring" && (
             <ExpiringCardsScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
+          {section === "reports" && <ReportsScreen onError={onSessionLost} />}
           {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
           {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}
         </main>
