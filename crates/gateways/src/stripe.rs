@@ -137,6 +137,9 @@ impl StripeClient {
         let body = serde_urlencoded::to_string(form).unwrap_or_default();
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
+        // Whether an earlier try may have reached Stripe and done the work (its answer was lost, or
+        // Stripe failed after acting): then a later "nothing happened" answer proves nothing.
+        let mut may_have_acted: Option<String> = None;
         loop {
             let reply = self
                 .send_once(method, path, operation, payment_key, idempotency_key, &body)
@@ -148,7 +151,24 @@ impl StripeClient {
             };
             let safe = method == Method::Get || idempotency_key.is_some();
             if !again || !safe || attempt >= self.retry.attempts {
-                return reply;
+                // After a try that may have acted, only a success is conclusive: a refused connection,
+                // a rate limit or an error could hide work the earlier try did (a refund or charge
+                // marked failed that in fact went through). The look-up by our key settles it.
+                let conclusive =
+                    matches!(&reply, Reply::Answer { status, .. } if (200..300).contains(status));
+                return match may_have_acted {
+                    Some(earlier) if !conclusive && method == Method::Post => {
+                        Reply::NoAnswer(format!("an earlier try may have gone through ({earlier})"))
+                    }
+                    _ => reply,
+                };
+            }
+            match &reply {
+                Reply::NoAnswer(m) => may_have_acted = Some(m.clone()),
+                Reply::Answer { status, .. } if *status >= 500 || *status == 409 => {
+                    may_have_acted = Some(format!("HTTP {status}"))
+                }
+                _ => {}
             }
             tokio::time::sleep(delay).await;
             delay *= 2;

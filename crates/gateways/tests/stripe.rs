@@ -373,6 +373,48 @@ async fn refunds_go_against_the_original_charge_in_full_or_in_part() {
     assert_eq!(sim.stripe_refunds().len(), 2);
 }
 
+/// Found by the 1,000-round fault run: a refund whose first answer was lost and whose retries were then
+/// refused (rate limited) read as "not sent" and was marked failed, though Stripe had refunded.
+#[tokio::test]
+async fn a_lost_answer_followed_by_refusals_is_unknown_never_not_sent() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4242424242424242").await;
+    let ChargeOutcome::Succeeded { reference } = client
+        .charge(&charge(&card, "pay-lost-refund", 10_000))
+        .await
+    else {
+        panic!()
+    };
+    sim.inject("/stripe/v1/refunds", 1, Fault::DropAfterCommit);
+    sim.inject("/stripe/v1/refunds", 2, Fault::Status(429));
+    let outcome = client
+        .refund(&reference, Some(usd(4_000)), "refund-lost")
+        .await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "the first try refunded: the outcome must be unknown, not a failure: {outcome:?}"
+    );
+    assert_eq!(sim.stripe_refunds().len(), 1, "Stripe did refund once");
+    let found = client
+        .lookup_refund(&reference, "refund-lost")
+        .await
+        .unwrap();
+    assert!(
+        matches!(found, LookupOutcome::Found(ChargeOutcome::Succeeded { .. })),
+        "the janitor's look-up finds it: {found:?}"
+    );
+
+    // The same for a charge.
+    sim.inject("/stripe/v1/payment_intents", 1, Fault::DropAfterCommit);
+    sim.inject("/stripe/v1/payment_intents", 2, Fault::Status(429));
+    let charged = client.charge(&charge(&card, "pay-lost", 2_000)).await;
+    assert!(
+        matches!(charged, ChargeOutcome::Unknown { .. }),
+        "{charged:?}"
+    );
+    assert_eq!(intents_with_key(&sim, "pay-lost"), 1);
+}
+
 #[tokio::test]
 async fn a_deleted_card_is_detached_and_deleting_it_again_is_harmless() {
     let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
