@@ -9,7 +9,9 @@ use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::patients::PatientProfile;
-use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
+use clinicpay_services::reminders::{
+    ExpiringCards, ExpiringFilter, GatewayReadiness, ReminderReport,
+};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::subscriptions::SweepProgress;
@@ -459,4 +461,27 @@ fn parse_day(day: Option<String>) -> Result<Option<chrono::NaiveDate>, UiError> 
             ),
         }),
     }
+}
+
+// ---------------------------------------------------------------- gateway migration readiness
+
+#[tauri::command]
+#[specta::specta]
+pub async fn gateway_readiness(
+    state: State<'_, AppState>,
+    to: Gateway,
+) -> Result<GatewayReadiness, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.gateway_readiness(&actor, to).await?)
+}
+
+/// Emails the at-risk patients who have a card on file to re-save it for `to`.
+#[tauri::command]
+#[specta::specta]
+pub async fn request_card_resave(
+    state: State<'_, AppState>,
+    to: Gateway,
+) -> Result<ReminderReport, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.request_card_resave(&actor, to).await?)
 }

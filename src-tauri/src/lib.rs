@@ -45,6 +45,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::gateway_report,
         commands::export_gateway_report,
         commands::failed_payments,
+        commands::gateway_readiness,
+        commands::request_card_resave,
     ])
 }
 

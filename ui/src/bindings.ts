@@ -54,6 +54,9 @@ export const commands = {
 	/**  Saves the report as CSV or PDF in the reports folder (Documents/ClinicPay). */
 	exportGatewayReport: (from: string | null, to: string | null, format: string) => typedError<ExportedReport, UiError>(__TAURI_INVOKE("export_gateway_report", { from, to, format })),
 	failedPayments: (search: string | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("failed_payments", { search })),
+	gatewayReadiness: (to: Gateway) => typedError<GatewayReadiness, UiError>(__TAURI_INVOKE("gateway_readiness", { to })),
+	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
+	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
 };
 
 /* Types */
@@ -67,6 +70,16 @@ export type ActivityView = {
 	action: string,
 	/**  What happened, for people: "Card added: Visa ending in 1234". */
 	summary: string,
+};
+
+export type AtRiskPatient = {
+	patient_id: PatientId,
+	name: string,
+	email: string,
+	subscriptions: number,
+	open_invoices: number,
+	/**  No card at all: a re-save email cannot name one; call them. */
+	has_any_card: boolean,
 };
 
 /**  What a card change answers: the card and the sentence to show. */
@@ -287,6 +300,16 @@ export type GatewayFigures_Serialize = {
 	refunds_failed: number,
 };
 
+/**  Who would break if the clinic moved its active gateway to `to` (issue: gateway-migration readiness). */
+export type GatewayReadiness = {
+	to: Gateway,
+	/**  Patients with a live subscription or an unpaid invoice and no valid card for `to`. */
+	patients_without_card: AtRiskPatient[],
+	/**  Live subscriptions locked to the other gateway: their cycles keep going there after the switch. */
+	locked_subscriptions: LockedSubscription[],
+	message: string,
+};
+
 export type GatewayReport = GatewayReport_Serialize | GatewayReport_Deserialize;
 
 export type GatewayReport_Deserialize = {
@@ -331,6 +354,14 @@ export type Invoice_Serialize = {
 	status: InvoiceStatus,
 	created_at: string,
 	paid_at: string | null,
+};
+
+export type LockedSubscription = {
+	subscription_id: SubscriptionId,
+	patient_id: PatientId,
+	name: string,
+	plan: string,
+	locked_gateway: Gateway,
 };
 
 /**  A stored call: its row number and what was recorded. */

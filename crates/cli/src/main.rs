@@ -377,6 +377,15 @@ enum GatewayCommand {
     Credentials(CredentialsCommand),
     /// Makes a harmless call to each gateway and says whether this computer's credentials work.
     Check,
+    /// Before switching the active gateway to TO: patients with a subscription or unpaid invoice and no
+    /// valid card for it, and subscriptions locked to the other gateway. `--notify` emails those with a
+    /// card on file to re-save it.
+    Readiness {
+        #[arg(long)]
+        to: Gateway,
+        #[arg(long)]
+        notify: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -674,6 +683,14 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
             }
         },
+        Command::Gateway(GatewayCommand::Readiness { to, notify }) => {
+            let a = actor().await?;
+            if notify {
+                out.reminders_run(&s.request_card_resave(&a, to).await?)
+            } else {
+                out.readiness(&s.gateway_readiness(&a, to).await?)
+            }
+        }
         Command::Gateway(GatewayCommand::Check) => {
             let report = s.check_gateways(&actor().await?).await?;
             // With --json a failed check prints only the error object: one JSON value per run.

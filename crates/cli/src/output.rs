@@ -11,7 +11,7 @@ use clinicpay_services::desk::{Check, CheckLevel, EscalationReport};
 use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
-use clinicpay_services::reminders::{ExpiringCards, ReminderReport};
+use clinicpay_services::reminders::{ExpiringCards, GatewayReadiness, ReminderReport};
 use clinicpay_services::reports::GatewayReport;
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
@@ -332,6 +332,48 @@ impl Out {
                 "Recovery (began in the range): {} need a payment method, {} retry scheduled, {} resolved, {} failed final.",
                 f.needs_payment_method, f.retry_scheduled, f.resolved, f.failed_final
             );
+        }
+    }
+
+    pub fn readiness(&self, r: &GatewayReadiness) {
+        if !self.json(r) {
+            println!("{}", r.message);
+            if !r.patients_without_card.is_empty() {
+                let mut t = table(&[
+                    "Patient",
+                    "Email",
+                    "Subscriptions",
+                    "Unpaid invoices",
+                    "Card on file",
+                ]);
+                for p in &r.patients_without_card {
+                    t.add_row(vec![
+                        format!("{} (#{})", p.name, p.patient_id),
+                        p.email.clone(),
+                        p.subscriptions.to_string(),
+                        p.open_invoices.to_string(),
+                        if p.has_any_card {
+                            "yes (other gateway)"
+                        } else {
+                            "none: call"
+                        }
+                        .to_owned(),
+                    ]);
+                }
+                println!("{t}");
+            }
+            if !r.locked_subscriptions.is_empty() {
+                let mut t = table(&["Subscription", "Patient", "Plan", "Locked to"]);
+                for l in &r.locked_subscriptions {
+                    t.add_row(vec![
+                        l.subscription_id.to_string(),
+                        l.name.clone(),
+                        l.plan.clone(),
+                        l.locked_gateway.to_string(),
+                    ]);
+                }
+                println!("{t}");
+            }
         }
     }
 

@@ -67,6 +67,42 @@ pub struct ExpiringCards {
     pub truncated: bool,
 }
 
+/// Who would break if the clinic moved its active gateway to `to` (issue: gateway-migration readiness).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct GatewayReadiness {
+    pub to: Gateway,
+    /// Patients with a live subscription or an unpaid invoice and no valid card for `to`.
+    pub patients_without_card: Vec<AtRiskPatient>,
+    /// Live subscriptions locked to the other gateway: their cycles keep going there after the switch.
+    pub locked_subscriptions: Vec<LockedSubscription>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AtRiskPatient {
+    pub patient_id: PatientId,
+    pub name: String,
+    pub email: String,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub subscriptions: i64,
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub open_invoices: i64,
+    /// No card at all: a re-save email cannot name one; call them.
+    pub has_any_card: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LockedSubscription {
+    pub subscription_id: clinicpay_domain::SubscriptionId,
+    pub patient_id: PatientId,
+    pub name: String,
+    pub plan: String,
+    pub locked_gateway: Gateway,
+}
+
 /// What a reminder run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -289,6 +325,131 @@ impl Services {
             match claimed {
                 Some(id) => {
                     let email = expiry_email(&settings, &row, days);
+                    self.deliver(
+                        &mailer,
+                        &settings,
+                        (id, 1),
+                        &row,
+                        email,
+                        Some(actor),
+                        &mut report,
+                    )
+                    .await?
+                }
+                None => report.skipped += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Before a switch of the active gateway to `to`: who would have nothing to pay with, and which
+    /// subscriptions stay locked to the old gateway.
+    pub async fn gateway_readiness(&self, actor: &Actor, to: Gateway) -> Result<GatewayReadiness> {
+        actor.require(Permission::ViewReports)?;
+        let now = self.now();
+        let mut r = self.store().reader().await?;
+        let at_risk = repo::without_card_for(&mut r, to.as_str(), month_of(now), 10_000).await?;
+        let locked = repo::locked_elsewhere(&mut r, to.as_str(), 10_000).await?;
+        drop(r);
+        let patients_without_card: Vec<AtRiskPatient> = at_risk
+            .into_iter()
+            .map(|p| AtRiskPatient {
+                patient_id: PatientId(p.patient_id),
+                name: p.name,
+                email: p.email,
+                subscriptions: p.subscriptions,
+                open_invoices: p.open_invoices,
+                has_any_card: p.newest_card.is_some(),
+            })
+            .collect();
+        let locked_subscriptions: Vec<LockedSubscription> = locked
+            .into_iter()
+            .map(|l| LockedSubscription {
+                subscription_id: clinicpay_domain::SubscriptionId(l.subscription_id),
+                patient_id: PatientId(l.patient_id),
+                name: l.name,
+                plan: l.plan,
+                locked_gateway: l.locked_gateway.parse().unwrap_or(to.other()),
+            })
+            .collect();
+        let message = if patients_without_card.is_empty() && locked_subscriptions.is_empty() {
+            format!("Every patient with a subscription or an unpaid invoice has a valid card for {to}: the switch breaks nothing.")
+        } else {
+            format!(
+                "{} patient{} with a subscription or an unpaid invoice {} no valid card for {to}; {} subscription{} stay{} locked to the other gateway.",
+                patients_without_card.len(),
+                if patients_without_card.len() == 1 { "" } else { "s" },
+                if patients_without_card.len() == 1 { "has" } else { "have" },
+                locked_subscriptions.len(),
+                if locked_subscriptions.len() == 1 { "" } else { "s" },
+                if locked_subscriptions.len() == 1 { "s" } else { "" },
+            )
+        };
+        Ok(GatewayReadiness {
+            to,
+            patients_without_card,
+            locked_subscriptions,
+            message,
+        })
+    }
+
+    /// Emails every at-risk patient who has a card on file a "please re-save your card" message for
+    /// `to` (once a day at most each); those without any card are left for a phone call.
+    pub async fn request_card_resave(&self, actor: &Actor, to: Gateway) -> Result<ReminderReport> {
+        actor.require(Permission::SendReminders)?;
+        let readiness = self.gateway_readiness(actor, to).await?;
+        let settings = self.load_settings().await?;
+        let mailer = self.mailer(&settings).await?.ok_or_else(|| {
+            ServiceError::Invalid(
+                "No mail server is set up, so no email can go out: IT sets smtp.host and smtp.from in Settings.".into(),
+            )
+        })?;
+        let now = self.now();
+        let mut report = ReminderReport::default();
+        for p in readiness.patients_without_card {
+            let row = {
+                let mut r = self.store().reader().await?;
+                let cards =
+                    clinicpay_store::payment_methods::active_for_patient(&mut r, p.patient_id)
+                        .await?;
+                let Some(c) = cards.into_iter().max_by_key(|c| c.created_at) else {
+                    report.skipped += 1;
+                    continue;
+                };
+                ExpiringRow {
+                    card_id: c.id.0,
+                    patient_id: p.patient_id.0,
+                    gateway: c.gateway.as_str().into(),
+                    brand: c.brand.display_name().into(),
+                    last4: c.last4.clone(),
+                    exp_month: i64::from(c.expiry.month),
+                    exp_year: i64::from(c.expiry.year),
+                    is_default: c.is_default,
+                    patient_name: p.name.clone(),
+                    patient_email: p.email.clone(),
+                    patient_type: String::new(),
+                    has_other_valid: false,
+                }
+            };
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let id = repo::claim(
+                    &mut tx,
+                    PaymentMethodId(row.card_id),
+                    p.patient_id,
+                    ReminderKind::GatewayChange,
+                    None,
+                    day_number(now),
+                    Some(actor.id.0),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                id
+            };
+            match claimed {
+                Some(id) => {
+                    let email = resave_email(&settings, &row);
                     self.deliver(
                         &mailer,
                         &settings,
@@ -550,6 +711,26 @@ pub fn expiry_email(settings: &OrganizationSettings, row: &ExpiringRow, days: i6
 }
 
 /// "Visa", "Mastercard", "American Express card": how the email names the card.
+/// "Please re-save your card": the clinic now takes cards through another processor.
+pub fn resave_email(settings: &OrganizationSettings, row: &ExpiringRow) -> Email {
+    let clinic = &settings.clinic_name;
+    let card = format!("{} ending in {}", brand_words(&row.brand), row.last4);
+    let update = match &settings.reminders.update_link {
+        Some(link) => format!(
+            "Please enter your card again here: {}",
+            link.replace("{patient}", &row.patient_id.to_string())
+        ),
+        None => format!("Please call or visit {clinic}'s front desk to enter your card again."),
+    };
+    Email {
+        subject: format!("Please re-save your card with {clinic}"),
+        body: format!(
+            "Hello {name},\n\n{clinic} is moving card payments to a new payment processor. The {card} you keep on file cannot move with it, so it needs to be entered once more to keep your appointments and any subscription paid without interruption.\n\n{update}\n\nThank you,\n{clinic}\n",
+            name = row.patient_name
+        ),
+    }
+}
+
 fn brand_words(brand: &str) -> String {
     match CardBrand::from_gateway_name(brand) {
         CardBrand::Visa => "Visa".into(),

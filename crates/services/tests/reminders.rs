@@ -78,13 +78,24 @@ async fn clinic(db: &TestDb, smtp_port: u16, enabled: bool) -> Clinic {
     }
 }
 
-/// A patient with one card expiring at the end of `month`/`year`.
+/// A patient with one NMI card expiring at the end of `month`/`year`.
 async fn patient_with_card(
     c: &Clinic,
     name: &str,
     kind: PatientType,
     month: u32,
     year: i32,
+) -> (PatientId, PaymentMethodId) {
+    patient_with_gateway_card(c, name, kind, month, year, Gateway::Nmi).await
+}
+
+async fn patient_with_gateway_card(
+    c: &Clinic,
+    name: &str,
+    kind: PatientType,
+    month: u32,
+    year: i32,
+    gateway: Gateway,
 ) -> (PatientId, PaymentMethodId) {
     let s = c.at(at(2026, 11, 23));
     let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
@@ -105,7 +116,7 @@ async fn patient_with_card(
         &mut tx,
         p.id,
         &NewCard {
-            gateway: Gateway::Nmi,
+            gateway,
             token: format!("vault-{}", name.replace(' ', "")),
             brand: CardBrand::Visa,
             last4: "4242".into(),
@@ -278,5 +289,38 @@ on_both_databases! {
         assert_eq!(c.at(at(2026, 11, 24)).notify_cards(&c.manager, &[card]).await.unwrap().sent, 1);
         assert_eq!(smtp.messages().len(), 2);
         assert!(subjects(&smtp).iter().all(|s| s.contains("expires in")), "{:?}", subjects(&smtp));
+    }
+
+    async fn before_a_gateway_switch_the_manager_sees_who_would_break_and_can_ask_them_to_resave(db: &TestDb) {
+        let smtp = SmtpServer::start();
+        let c = clinic(db, smtp.port(), false).await;
+        let s = c.at(at(2026, 11, 23));
+        // Ann: a subscription and only a Stripe card. Ben: an unpaid invoice and an NMI card (fine).
+        // Cy: an unpaid invoice and no card at all. Dee: a Stripe card but nothing to pay (fine).
+        let (ann, _) = patient_with_gateway_card(&c, "Ann Stripe", PatientType::Individual, 5, 2028, Gateway::Stripe).await;
+        let sub = s.create_subscription(&c.desk, ann, "Physio monthly", Money::from_minor(4_900, Currency::USD), "month").await.unwrap();
+        let (ben, _) = patient_with_gateway_card(&c, "Ben Nmi", PatientType::Individual, 5, 2028, Gateway::Nmi).await;
+        s.create_invoice(&c.desk, ben, Money::from_minor(2_000, Currency::USD), "Visit").await.unwrap();
+        let cy = s.add_patient(&c.desk, NewPatient { name: "Cy Nocard".into(), email: "cy@example.com".into(), phone: None, patient_type: PatientType::Individual }).await.unwrap().id;
+        s.create_invoice(&c.desk, cy, Money::from_minor(3_000, Currency::USD), "Visit").await.unwrap();
+        patient_with_gateway_card(&c, "Dee Idle", PatientType::Individual, 5, 2028, Gateway::Stripe).await;
+        let mut tx = c.db_store.begin().await.unwrap();
+        clinicpay_store::ledger::lock_subscription_gateway(&mut tx, sub.id, Gateway::Stripe).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let r = s.gateway_readiness(&c.manager, Gateway::Nmi).await.unwrap();
+        let names: Vec<(&str, bool)> = r.patients_without_card.iter().map(|p| (p.name.as_str(), p.has_any_card)).collect();
+        assert_eq!(names, [("Ann Stripe", true), ("Cy Nocard", false)]);
+        assert_eq!(r.locked_subscriptions.iter().map(|l| (l.plan.as_str(), l.locked_gateway)).collect::<Vec<_>>(), [("Physio monthly", Gateway::Stripe)]);
+        assert!(r.message.starts_with("2 patients with a subscription or an unpaid invoice have no valid card for NMI"), "{}", r.message);
+
+        // The bulk email: Ann gets one; Cy has no card to name and is left for a call; once a day.
+        let sent = s.request_card_resave(&c.manager, Gateway::Nmi).await.unwrap();
+        assert_eq!((sent.sent, sent.skipped), (1, 1), "{sent:?}");
+        assert_eq!(subjects(&smtp), ["Please re-save your card with Riverside Clinic"]);
+        let mail = readable(&smtp.messages()[0]);
+        assert!(mail.contains("ann.stripe@example.com") && mail.contains("Visa ending in 4242"), "{mail}");
+        assert_eq!(s.request_card_resave(&c.manager, Gateway::Nmi).await.unwrap().sent, 0, "once a day");
+        assert_eq!(s.request_card_resave(&c.desk, Gateway::Nmi).await.unwrap_err().code(), clinicpay_services::ErrorCode::PermissionDenied);
     }
 }

@@ -294,3 +294,72 @@ pub async fn list(
             .collect(),
     )
 }
+
+/// A patient who would have nothing to pay with after the clinic moves to another gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AtRiskRow {
+    pub patient_id: i64,
+    pub name: String,
+    pub email: String,
+    pub subscriptions: i64,
+    pub open_invoices: i64,
+    /// Their newest saved card (on the old gateway), if any: what the re-save email names.
+    pub newest_card: Option<i64>,
+}
+
+/// Patients with a live subscription or an unpaid invoice and no valid card saved for `gateway`.
+pub async fn without_card_for(
+    ex: &mut impl Executor,
+    gateway: &str,
+    this_month: Month,
+    limit: i64,
+) -> Result<Vec<AtRiskRow>> {
+    Ok(sql_as!(
+        ex,
+        AtRiskRow,
+        fetch_all,
+        "SELECT p.id AS patient_id, p.name, p.email,
+                (SELECT COUNT(*) FROM subscriptions s WHERE s.patient_id = p.id AND s.status <> 'CANCELLED') AS subscriptions,
+                (SELECT COUNT(*) FROM invoices i WHERE i.patient_id = p.id AND i.status = 'OPEN') AS open_invoices,
+                (SELECT MAX(pm.id) FROM payment_methods pm WHERE pm.patient_id = p.id AND pm.removed_at IS NULL) AS newest_card
+           FROM patients p
+          WHERE (EXISTS (SELECT 1 FROM subscriptions s WHERE s.patient_id = p.id AND s.status <> 'CANCELLED')
+                 OR EXISTS (SELECT 1 FROM invoices i WHERE i.patient_id = p.id AND i.status = 'OPEN'))
+            AND NOT EXISTS (SELECT 1 FROM payment_methods pm
+                             WHERE pm.patient_id = p.id AND pm.removed_at IS NULL AND pm.gateway = $1
+                               AND (pm.exp_year > $2 OR (pm.exp_year = $2 AND pm.exp_month >= $3)))
+          ORDER BY p.name, p.id LIMIT $4",
+        gateway,
+        this_month.0 as i64,
+        this_month.1 as i64,
+        limit
+    )?)
+}
+
+/// Live subscriptions locked to a gateway other than `gateway`: their cycles keep going there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LockedRow {
+    pub subscription_id: i64,
+    pub patient_id: i64,
+    pub name: String,
+    pub plan: String,
+    pub locked_gateway: String,
+}
+
+pub async fn locked_elsewhere(
+    ex: &mut impl Executor,
+    gateway: &str,
+    limit: i64,
+) -> Result<Vec<LockedRow>> {
+    Ok(sql_as!(
+        ex,
+        LockedRow,
+        fetch_all,
+        "SELECT s.id AS subscription_id, s.patient_id, p.name, s.plan, s.locked_gateway
+           FROM subscriptions s JOIN patients p ON p.id = s.patient_id
+          WHERE s.status <> 'CANCELLED' AND s.locked_gateway IS NOT NULL AND s.locked_gateway <> $1
+          ORDER BY p.name, s.id LIMIT $2",
+        gateway,
+        limit
+    )?)
+}
