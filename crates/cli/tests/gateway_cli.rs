@@ -76,8 +76,8 @@ impl Drop for Cli<'_> {
     fn drop(&mut self) {
         use clinicpay_services::credentials::{CredentialStore, Keychain};
         let k = Keychain::named(&self.keychain);
-        let _ = k.delete(clinicpay_domain::Gateway::Nmi);
-        let _ = k.delete(clinicpay_domain::Gateway::Stripe);
+        let _ = k.delete(clinicpay_domain::Gateway::Nmi.into());
+        let _ = k.delete(clinicpay_domain::Gateway::Stripe.into());
     }
 }
 
