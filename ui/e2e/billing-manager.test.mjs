@@ -164,3 +164,20 @@ test("the gateway report matches the ledger, draws its charts, and exports CSV a
     await shot(browser, "65-failed-payments-search");
   });
 });
+
+test("before switching gateways the manager sees who would break, as the store counts it", async () => {
+  await withApp(async (browser) => {
+    await signIn(browser, "manager");
+    await browser.$('[data-testid="nav-settings"]').click();
+    await browser.$('[data-testid="check-readiness"]').waitForDisplayed({ timeout: 10_000 });
+    await browser.$('[data-testid="check-readiness"]').click();
+    const message = await browser.$('[data-testid="readiness-message"]');
+    await message.waitForDisplayed({ timeout: 10_000 });
+    const store = clinicpay("gateway", "readiness", "--to", "stripe");
+    assert.equal(await message.getText(), store.message);
+    const rows = await browser.$$('[data-testid="at-risk-row"]');
+    assert.equal(rows.length, Math.min(20, store.patients_without_card.length));
+    await shot(browser, "66-gateway-readiness");
+    await accessible(browser, "gateway readiness");
+  });
+});

@@ -3,6 +3,8 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
+  type Gateway,
+  type GatewayReadiness,
   type SweepProgress,
   type LogEntry_Serialize,
   type Order_Serialize,
@@ -306,6 +308,84 @@ const SETTING_HELP: Record<string, string> = {
   "reminders.thresholds": "Days before expiry on which reminders go out, e.g. 60,30,7,0.",
 };
 
+/** Before switching the active gateway: who would break, and the bulk "please re-save your card" email. */
+function GatewayReadinessPanel({ current, session }: { current: Gateway; session: Session }) {
+  const toast = useToast();
+  const target: Gateway = current === "nmi" ? "stripe" : "nmi";
+  const [readiness, setReadiness] = useState<GatewayReadiness | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function check() {
+    setBusy(true);
+    try {
+      setReadiness(await call(commands.gatewayReadiness(target)));
+    } catch (e) {
+      toast.error(messageOf(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+  async function email() {
+    setBusy(true);
+    try {
+      const r = await call(commands.requestCardResave(target));
+      toast.ok(
+        `${r.sent} email${r.sent === 1 ? "" : "s"} sent${r.skipped ? `; ${r.skipped} patient${r.skipped === 1 ? "" : "s"} already emailed today or with no card to name (call them)` : ""}.`,
+      );
+    } catch (e) {
+      toast.error(messageOf(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div className="panel stack" data-testid="gateway-readiness">
+      <div className="toolbar">
+        <h2 className="section-title">Before switching to {gatewayName(target)}</h2>
+        <button type="button" onClick={() => void check()} disabled={busy} data-testid="check-readiness">
+          Check who would be affected
+        </button>
+      </div>
+      {readiness && (
+        <>
+          <p data-testid="readiness-message">{readiness.message}</p>
+          {readiness.patients_without_card.length > 0 && (
+            <table className="data-table">
+              <thead>
+                <tr>
+                  <th scope="col">Patient</th>
+                  <th scope="col" className="money">Subscriptions</th>
+                  <th scope="col" className="money">Unpaid invoices</th>
+                  <th scope="col">Card on file</th>
+                </tr>
+              </thead>
+              <tbody>
+                {readiness.patients_without_card.slice(0, 20).map((p) => (
+                  <tr key={p.patient_id} data-testid="at-risk-row">
+                    <td>
+                      {p.name} <span className="muted">{p.email}</span>
+                    </td>
+                    <td className="money">{p.subscriptions}</td>
+                    <td className="money">{p.open_invoices}</td>
+                    <td>{p.has_any_card ? `yes, not usable with ${gatewayName(target)}` : <strong>none: call them</strong>}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {readiness.patients_without_card.length > 20 && (
+            <p className="muted small">…and {readiness.patients_without_card.length - 20} more (all in `clinicpay gateway readiness`).</p>
+          )}
+          {may(session, "send_reminders") && readiness.patients_without_card.some((p) => p.has_any_card) && (
+            <button type="button" className="primary" onClick={() => void email()} disabled={busy} data-testid="email-resave">
+              Email them to re-save their card for {gatewayName(target)}
+            </button>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
 export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {
   const load = useCallback(() => call(commands.settings()), []);
   const { data, error, reload } = useLoad<SettingsView>(load, onError);
@@ -319,6 +399,12 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
           ? "Every change is checked before it is saved and recorded in the activity log with your name."
           : "Only billing managers and IT can change these."}
       </p>
+      {canChange && may(session, "view_reports") && (
+        <GatewayReadinessPanel
+          current={(data.values.find((v) => v.key === "gateway")?.value ?? "nmi") as Gateway}
+          session={session}
+        />
+      )}
       <table className="data-table settings-table">
         <tbody>
           {data.values.map((v) => (
