@@ -307,9 +307,13 @@ pub async fn escalation_report(
 pub async fn processor_log(
     state: State<'_, AppState>,
     patient_id: Option<PatientId>,
+    search: Option<String>,
 ) -> Result<Vec<LogEntry>, UiError> {
     let (s, actor) = state.signed_in().await?;
-    Ok(s.processor_log(&actor, None, patient_id).await?)
+    Ok(match search.filter(|t| !t.trim().is_empty()) {
+        Some(text) => s.search_processor_log(&actor, &text).await?,
+        None => s.processor_log(&actor, None, patient_id).await?,
+    })
 }
 
 #[tauri::command]

@@ -37,7 +37,7 @@ export const commands = {
 	whatToCheck: (patientId: PatientId, orderId: OrderId | null) => typedError<Check_Serialize[], UiError>(__TAURI_INVOKE("what_to_check", { patientId, orderId })),
 	/**  The escalation report, saved as a PDF in the Documents folder; its text goes to the clipboard. */
 	escalationReport: (patientId: PatientId, orderId: OrderId | null) => typedError<SavedReport, UiError>(__TAURI_INVOKE("escalation_report", { patientId, orderId })),
-	processorLog: (patientId: PatientId | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId })),
+	processorLog: (patientId: PatientId | null, search: string | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId, search })),
 	settings: () => typedError<SettingsView, UiError>(__TAURI_INVOKE("settings")),
 	setSetting: (key: string, value: string) => typedError<SettingChanged, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
 	/**

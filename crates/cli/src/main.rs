@@ -161,6 +161,9 @@ enum Command {
         /// Only the calls made for this patient.
         #[arg(long)]
         patient: Option<PatientId>,
+        /// Only the calls whose operation, outcome, payment key, request or response mention this.
+        #[arg(long)]
+        search: Option<String>,
     },
     /// The built-in gateway simulator.
     #[command(subcommand)]
@@ -764,8 +767,16 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             }
             out.escalation(&report, pdf.as_deref())
         }
-        Command::ProcessorLog { payment, patient } => {
-            out.processor_log(&s.processor_log(&actor().await?, payment, patient).await?)
+        Command::ProcessorLog {
+            payment,
+            patient,
+            search,
+        } => {
+            let a = actor().await?;
+            match search {
+                Some(text) => out.processor_log(&s.search_processor_log(&a, &text).await?),
+                None => out.processor_log(&s.processor_log(&a, payment, patient).await?),
+            }
         }
         Command::Sim(_) => unreachable!("handled before the database is opened"),
     }

@@ -62,6 +62,16 @@ impl Services {
         Ok(processor_log::list(&mut r, payment.map(|p| p.0), patient.map(|p| p.0), 200).await?)
     }
 
+    /// The newest gateway calls that mention `text` (an operation, an outcome, a payment key, a code).
+    pub async fn search_processor_log(&self, actor: &Actor, text: &str) -> Result<Vec<LogEntry>> {
+        actor.require(Permission::ViewActivity)?;
+        if text.trim().is_empty() {
+            return self.processor_log(actor, None, None).await;
+        }
+        let mut r = self.store().reader().await?;
+        Ok(processor_log::search(&mut r, text, 200).await?)
+    }
+
     /// A processor log writing to this database, for gateway clients acting for `patient`.
     pub fn processor_log_sink(&self, patient: Option<PatientId>) -> StoredProcessorLog {
         StoredProcessorLog::new(self.store().clone(), patient)

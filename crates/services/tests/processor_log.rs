@@ -34,6 +34,12 @@ on_both_databases! {
         let entries = s.processor_log(&desk, None, Some(patient)).await.unwrap();
         let ops: Vec<&str> = entries.iter().rev().map(|e| e.call.operation.as_str()).collect();
         assert_eq!(ops, ["vault.add_customer", "vault.report", "sale"]);
+        // Searchable: by our payment key, by the gateway's words, and nothing for what is not there.
+        let found = s.search_processor_log(&desk, "LOG-TEST-1").await.unwrap();
+        assert_eq!(found.iter().map(|e| e.call.operation.as_str()).collect::<Vec<_>>(), ["sale"]);
+        assert_eq!(s.search_processor_log(&desk, "vault.add").await.unwrap().len(), 1);
+        assert!(s.search_processor_log(&desk, "no-such-thing-anywhere").await.unwrap().is_empty());
+        assert!(s.search_processor_log(&desk, KEY).await.unwrap().is_empty(), "the secret is not stored, so not found");
         let sale = &entries[0].call;
         assert_eq!((sale.payment_key.as_deref(), sale.http_status, sale.outcome.as_str()), (Some("log-test-1"), Some(200), "approved"));
         assert!(sale.request.contains("amount=25.00") && sale.request.contains("security_key=%5Bredacted%5D"), "{}", sale.request);

@@ -71,6 +71,26 @@ pub async fn insert(tx: &mut Tx, e: &NewLogEntry) -> Result<()> {
 }
 
 /// The newest entries, optionally only those of one payment (by our payment id) or one patient.
+/// The newest calls whose operation, outcome, payment key or (redacted) request or response contains
+/// `text`, case-insensitively.
+pub async fn search(ex: &mut impl Executor, text: &str, limit: i64) -> Result<Vec<LogEntry>> {
+    let pattern = format!("%{}%", text.trim().to_lowercase().replace(['%', '_'], ""));
+    let rows = sql_as!(
+        ex,
+        Row,
+        fetch_all,
+        "SELECT id, at, gateway, operation, patient_id, payment_key, http_status, duration_ms, outcome, request,
+             response
+         FROM processor_log l
+         WHERE LOWER(l.operation) LIKE $1 OR LOWER(l.outcome) LIKE $1 OR LOWER(COALESCE(l.payment_key, '')) LIKE $1
+            OR LOWER(l.request) LIKE $1 OR LOWER(l.response) LIKE $1
+         ORDER BY l.id DESC LIMIT $2",
+        pattern,
+        limit
+    )?;
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
 pub async fn list(
     ex: &mut impl Executor,
     payment_id: Option<i64>,
@@ -92,22 +112,23 @@ pub async fn list(
         patient_id,
         limit
     )?;
-    Ok(rows
-        .into_iter()
-        .map(|r| LogEntry {
-            id: r.id,
-            call: NewLogEntry {
-                at: from_millis(r.at),
-                gateway: r.gateway,
-                operation: r.operation,
-                patient_id: r.patient_id,
-                payment_key: r.payment_key,
-                http_status: r.http_status,
-                duration_ms: r.duration_ms,
-                outcome: r.outcome,
-                request: r.request,
-                response: r.response,
-            },
-        })
-        .collect())
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
+fn entry_of(r: Row) -> LogEntry {
+    LogEntry {
+        id: r.id,
+        call: NewLogEntry {
+            at: from_millis(r.at),
+            gateway: r.gateway,
+            operation: r.operation,
+            patient_id: r.patient_id,
+            payment_key: r.payment_key,
+            http_status: r.http_status,
+            duration_ms: r.duration_ms,
+            outcome: r.outcome,
+            request: r.request,
+            response: r.response,
+        },
+    }
 }

@@ -230,7 +230,9 @@ export function RecoveryScreen({
 }
 
 export function ProcessorLogScreen({ onError }: { onError: (e: ApiError) => void }) {
-  const load = useCallback(() => call(commands.processorLog(null)), []);
+  const [search, setSearch] = useState("");
+  const [applied, setApplied] = useState("");
+  const load = useCallback(() => call(commands.processorLog(null, applied.trim() || null)), [applied]);
   const { data, error, reload } = useLoad<LogEntry_Serialize[]>(load, onError);
   const [open, setOpen] = useState<number | null>(null);
   if (!data) return <Loading error={error} retry={() => void reload()} />;
@@ -241,9 +243,26 @@ export function ProcessorLogScreen({ onError }: { onError: (e: ApiError) => void
         Every call ClinicPay made to a gateway, as sent and answered, with card numbers and keys removed. Quote the entry
         number when escalating.
       </p>
+      <form
+        className="toolbar filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied(search);
+        }}
+      >
+        <input
+          type="search"
+          aria-label="Search the processor log"
+          placeholder="Payment key, decline code, call or outcome"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+          data-testid="log-search"
+        />
+        <button type="submit">Search</button>
+      </form>
       {data.length === 0 ? (
         <div className="empty-state small">
-          <p>No gateway calls yet.</p>
+          <p>{applied ? `No gateway call mentions "${applied}".` : "No gateway calls yet."}</p>
         </div>
       ) : (
         <table className="data-table">
