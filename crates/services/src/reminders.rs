@@ -7,8 +7,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clinicpay_domain::{
-    CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethodId,
-    Permission,
+    CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethod,
+    PaymentMethodId, Permission,
 };
 use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
 use lettre::message::Mailbox;
@@ -280,29 +280,7 @@ impl Services {
         let now = self.now();
         let mut report = ReminderReport::default();
         for card in cards {
-            let row = {
-                let mut r = self.store().reader().await?;
-                let c = self.require_card(&mut r, *card).await?;
-                let p = clinicpay_store::patients::get(&mut r, c.patient_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::NotFound(format!("Card {card} has no patient."))
-                    })?;
-                ExpiringRow {
-                    card_id: c.id.0,
-                    patient_id: c.patient_id.0,
-                    gateway: c.gateway.as_str().into(),
-                    brand: c.brand.display_name().into(),
-                    last4: c.last4.clone(),
-                    exp_month: i64::from(c.expiry.month),
-                    exp_year: i64::from(c.expiry.year),
-                    is_default: c.is_default,
-                    patient_name: p.name,
-                    patient_email: p.email,
-                    patient_type: p.patient_type.as_str().into(),
-                    has_other_valid: false,
-                }
-            };
+            let row = self.email_row(*card).await?;
             let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
                 .map(|e| e.days_until_expiry(now))
                 .unwrap_or(0);
@@ -416,20 +394,7 @@ impl Services {
                     report.skipped += 1;
                     continue;
                 };
-                ExpiringRow {
-                    card_id: c.id.0,
-                    patient_id: p.patient_id.0,
-                    gateway: c.gateway.as_str().into(),
-                    brand: c.brand.display_name().into(),
-                    last4: c.last4.clone(),
-                    exp_month: i64::from(c.expiry.month),
-                    exp_year: i64::from(c.expiry.year),
-                    is_default: c.is_default,
-                    patient_name: p.name.clone(),
-                    patient_email: p.email.clone(),
-                    patient_type: String::new(),
-                    has_other_valid: false,
-                }
+                card_row(&c, &p.name, &p.email, "")
             };
             let claimed = {
                 let mut tx = self.store().begin().await?;
@@ -491,27 +456,7 @@ impl Services {
             due
         };
         for reminder in due {
-            let row = {
-                let mut r = self.store().reader().await?;
-                let c = self.require_card(&mut r, reminder.card_id).await?;
-                let p = clinicpay_store::patients::get(&mut r, c.patient_id)
-                    .await?
-                    .ok_or_else(|| ServiceError::NotFound("a reminder's patient is gone".into()))?;
-                ExpiringRow {
-                    card_id: c.id.0,
-                    patient_id: c.patient_id.0,
-                    gateway: c.gateway.as_str().into(),
-                    brand: c.brand.display_name().into(),
-                    last4: c.last4.clone(),
-                    exp_month: i64::from(c.expiry.month),
-                    exp_year: i64::from(c.expiry.year),
-                    is_default: c.is_default,
-                    patient_name: p.name,
-                    patient_email: p.email,
-                    patient_type: p.patient_type.as_str().into(),
-                    has_other_valid: false,
-                }
-            };
+            let row = self.email_row(reminder.card_id).await?;
             let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
                 .map(|e| e.days_until_expiry(now))
                 .unwrap_or(0);
@@ -528,6 +473,16 @@ impl Services {
             .await?;
         }
         Ok(())
+    }
+
+    /// A saved card and its patient, as an email about it needs them.
+    async fn email_row(&self, card: PaymentMethodId) -> Result<ExpiringRow> {
+        let mut r = self.store().reader().await?;
+        let c = self.require_card(&mut r, card).await?;
+        let p = clinicpay_store::patients::get(&mut r, c.patient_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Card {card} has no patient.")))?;
+        Ok(card_row(&c, &p.name, &p.email, p.patient_type.as_str()))
     }
 
     /// The SMTP transport of the settings, with the keychain's password; None when none is set up.
@@ -620,6 +575,23 @@ impl Services {
         change.record(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+fn card_row(c: &PaymentMethod, name: &str, email: &str, patient_type: &str) -> ExpiringRow {
+    ExpiringRow {
+        card_id: c.id.0,
+        patient_id: c.patient_id.0,
+        gateway: c.gateway.as_str().into(),
+        brand: c.brand.display_name().into(),
+        last4: c.last4.clone(),
+        exp_month: i64::from(c.expiry.month),
+        exp_year: i64::from(c.expiry.year),
+        is_default: c.is_default,
+        patient_name: name.into(),
+        patient_email: email.into(),
+        patient_type: patient_type.into(),
+        has_other_valid: false,
     }
 }
 
