@@ -214,6 +214,15 @@ impl Services {
             let mut r = self.store().reader().await?;
             repo::expiring(&mut r, from, to, month_of(now), None, 1_000_000).await?
         };
+        // Every threshold of a card in this window was claimed within the window plus a month.
+        let claimed_before: std::collections::HashSet<(i64, i64)> = {
+            let mut r = self.store().reader().await?;
+            let since = now - Duration::days(i64::from(max) + 2 * EXPIRED_REMINDER_WINDOW_DAYS);
+            repo::automatic_claimed_since(&mut r, since)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut report = ReminderReport::default();
         for row in rows {
             let Ok(expiry) = CardExpiry::new(row.exp_month as u32, row.exp_year as i32) else {
@@ -223,6 +232,10 @@ impl Services {
             let Some(threshold) = due_threshold(&settings.reminders.thresholds, days) else {
                 continue;
             };
+            if claimed_before.contains(&(row.card_id, i64::from(threshold))) {
+                report.skipped += 1;
+                continue;
+            }
             let claimed = {
                 let mut tx = self.store().begin().await?;
                 let id = repo::claim(

@@ -202,6 +202,22 @@ pub async fn claim(
     )?)
 }
 
+/// The (card, threshold) pairs of automatic reminders claimed since `since`: a pass skips them without
+/// trying to claim each again, so a worker pass over a large clinic only writes for what is new.
+pub async fn automatic_claimed_since(
+    ex: &mut impl Executor,
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sql_as!(
+        ex,
+        (i64, i64),
+        fetch_all,
+        "SELECT payment_method_id, threshold_days FROM reminders
+          WHERE kind = 'automatic' AND threshold_days IS NOT NULL AND created_at >= $1",
+        to_millis(since)
+    )?)
+}
+
 /// Failed reminders whose next attempt is due, and `sending` ones abandoned by a worker that died
 /// (claimed more than `stale_before` ago): claimed again by this caller, one conditional update each.
 pub async fn claim_retries(
