@@ -202,6 +202,45 @@ function NewInvoiceDialog({
   );
 }
 
+/** Only a card saved for the active gateway can be charged (document 003, "Gateway Compatibility"); the
+ * default first when it is one of them. */
+function useCompatibleCard(cards: CardView_Serialize[], activeGateway: Gateway) {
+  const compatible = cards.filter((c) => c.gateway === activeGateway && !c.expired);
+  const preferred = compatible.find((c) => c.is_default) ?? compatible[0];
+  const [cardId, setCardId] = useState<number | null>(preferred?.id ?? null);
+  return { compatible, cardId, setCardId, card: compatible.find((c) => c.id === cardId) };
+}
+
+function CardSelect({
+  name,
+  compatible,
+  cardId,
+  onChange,
+  disabled = false,
+  testId,
+}: {
+  name: string;
+  compatible: CardView_Serialize[];
+  cardId: number | null;
+  onChange: (id: number) => void;
+  disabled?: boolean;
+  testId?: string;
+}) {
+  return (
+    <label>
+      Card
+      <select name={name} value={cardId ?? ""} onChange={(e) => onChange(Number(e.target.value))} disabled={disabled} data-testid={testId}>
+        {compatible.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.description} · expires {c.expiry}
+            {c.is_default ? " · default" : ""}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function PayDialog({
   invoice,
   cards,
@@ -220,13 +259,9 @@ function PayDialog({
   onEscalate: () => void;
 }) {
   const toast = useToast();
-  // Only a card saved for the active gateway can be charged (document 003, "Gateway Compatibility").
-  const compatible = cards.filter((c) => c.gateway === activeGateway && !c.expired);
-  const preferred = compatible.find((c) => c.is_default) ?? compatible[0];
-  const [cardId, setCardId] = useState<number | null>(preferred?.id ?? null);
+  const { compatible, cardId, setCardId, card } = useCompatibleCard(cards, activeGateway);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<{ message: string; code: string } | null>(null);
-  const card = compatible.find((c) => c.id === cardId);
 
   async function pay() {
     if (busy || cardId === null) return;
@@ -261,23 +296,14 @@ function PayDialog({
             patient to re-save the card for {gatewayName(activeGateway)}.
           </p>
         ) : (
-          <label>
-            Card
-            <select
-              name="card"
-              value={cardId ?? ""}
-              onChange={(e) => setCardId(Number(e.target.value))}
-              disabled={busy}
-              data-testid="pay-card"
-            >
-              {compatible.map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.description} · expires {c.expiry}
-                  {c.is_default ? " · default" : ""}
-                </option>
-              ))}
-            </select>
-          </label>
+          <CardSelect
+            name="card"
+            compatible={compatible}
+            cardId={cardId}
+            onChange={setCardId}
+            disabled={busy}
+            testId="pay-card"
+          />
         )}
         {card && (
           <p className="muted small">
@@ -328,9 +354,7 @@ function CheckoutDialog({
   onDone: () => void;
 }) {
   const toast = useToast();
-  const compatible = cards.filter((c) => c.gateway === activeGateway && !c.expired);
-  const preferred = compatible.find((c) => c.is_default) ?? compatible[0];
-  const [cardId, setCardId] = useState<number | null>(preferred?.id ?? null);
+  const { compatible, cardId, setCardId } = useCompatibleCard(cards, activeGateway);
   const [amount, setAmount] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -361,17 +385,7 @@ function CheckoutDialog({
               Amount
               <input name="checkout-amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} required autoFocus />
             </label>
-            <label>
-              Card
-              <select name="checkout-card" value={cardId ?? ""} onChange={(e) => setCardId(Number(e.target.value))}>
-                {compatible.map((c) => (
-                  <option key={c.id} value={c.id}>
-                    {c.description} · expires {c.expiry}
-                    {c.is_default ? " · default" : ""}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <CardSelect name="checkout-card" compatible={compatible} cardId={cardId} onChange={setCardId} />
             <p className="muted small">Charged now through {gatewayName(activeGateway)}.</p>
           </>
         )}
