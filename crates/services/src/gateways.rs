@@ -143,7 +143,7 @@ pub(crate) fn card_refusal(e: GatewayError) -> ServiceError {
             let advice = clinicpay_domain::decline::advise(gateway, &code);
             ServiceError::Declined(format!(
                 "{gateway} declined this card, so it was not saved. {}",
-                advice.staff_message(gateway, &code, &message)
+                advice.desk_message(gateway, &code, &message)
             ))
         }
         other => other.into(),

@@ -113,7 +113,7 @@ on_both_databases! {
         assert_eq!(c.sim.stripe_attached_cards(), 0);
         assert_eq!(
             err.to_string(),
-            "Stripe declined this card, so it was not saved. The bank declined: insufficient funds. ClinicPay retries on the next scheduled day; the patient can also pay with another card. (Stripe insufficient_funds: Your card has insufficient funds.)"
+            "Stripe declined this card, so it was not saved. The bank declined: insufficient funds. Ask the patient for another card, or try this one again later. (Stripe insufficient_funds: Your card has insufficient funds.)"
         );
         assert_eq!(without_calls(&fingerprint(db).await), without_calls(&before));
     }

@@ -212,7 +212,8 @@ export function AddCardDialog({
             {form
               ? `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. The number goes straight to ${gatewayName(form.gateway)}; ClinicPay keeps only the brand, last four and expiry.`
               : "Loading the card form…"}
-            {form?.training && " Training mode: use a test card such as 4111 1111 1111 1111."}
+            {form?.training &&
+              ` Training mode: use a test card such as ${form.gateway === "stripe" ? "4242 4242 4242 4242" : "4111 1111 1111 1111"}.`}
           </p>
           <label>
             Cardholder name

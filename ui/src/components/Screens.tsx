@@ -15,7 +15,7 @@ import {
 } from "../bindings";
 import { ApiError, call, messageOf } from "../api";
 import { formatDateTime, gatewayName } from "../format";
-import { MoneyCell, StatusChip, may, statusWords, useToast } from "../ui";
+import { MoneyCell, StatusChip, may, useToast } from "../ui";
 import { PaymentsTable } from "./Account";
 
 /** Loads once and on demand, with the skeleton / error / data states every screen shares. */
@@ -295,7 +295,9 @@ export function ProcessorLogScreen({ onError }: { onError: (e: ApiError) => void
                 </td>
                 <td>{formatDateTime(e.at)}</td>
                 <td>{gatewayName(e.gateway === "nmi" ? "nmi" : "stripe")}</td>
-                <td>{statusWords(e.operation)}</td>
+                <td>
+                  <code className="op">{e.operation}</code>
+                </td>
                 <td>{e.outcome}</td>
                 <td className="money">{e.duration_ms} ms</td>
               </tr>
