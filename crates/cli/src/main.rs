@@ -31,7 +31,7 @@ use output::Out;
     about = "ClinicPay: patients' saved cards and the money that moves through them"
 )]
 struct Cli {
-    /// Database: a SQLite file (default: clinicpay.db in the OS app-data folder) or a postgres:// URL.
+    /// Database: a SQLite file or a postgres:// URL (default: the managed configuration's, else clinicpay.db in the OS app-data folder).
     #[arg(long, global = true, env = "CLINICPAY_DB")]
     db: Option<String>,
     /// Fix the clock, e.g. 2026-11-23T10:00:00Z.
@@ -164,6 +164,15 @@ enum Command {
         /// Only the calls whose operation, outcome, payment key, request or response mention this.
         #[arg(long)]
         search: Option<String>,
+    },
+    /// Every desk that runs ClinicPay on this database: version, database, last seen (IT).
+    Desks,
+    /// Writes the diagnostics bundle for support: a zip with version, settings, desks, recent app logs
+    /// and gateway call counts, without card numbers, secrets or patient details.
+    Diagnostics {
+        /// The zip to write (default: clinicpay-diagnostics-DATE-TIME.zip here).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// The built-in gateway simulator.
     #[command(subcommand)]
@@ -472,29 +481,19 @@ fn main() -> ExitCode {
     code
 }
 
-/// The database the CLI opens: --db, CLINICPAY_DB, or the SQLite file in the OS app-data folder.
-pub fn database_url(db: Option<String>) -> Result<String, ServiceError> {
-    if let Some(db) = db.filter(|d| !d.trim().is_empty()) {
-        return Ok(db);
-    }
-    clinicpay_store::default_database_url().ok_or_else(|| {
-        ServiceError::Invalid(
-            "There is no app-data folder for this user: give the database with --db.".into(),
-        )
-    })
-}
-
 async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
     if let Command::Sim(command) = cli.command {
         return sim::run(command, out).await;
     }
-    let url = database_url(cli.db)?;
+    // IT's managed configuration of this computer: its database unless one is named, and its pins.
+    let managed = clinicpay_services::managed::Managed::load()?;
+    let url = managed.database_url(cli.db)?;
     let store = Store::open(&url).await?;
     let clock: Arc<dyn Clock> = match cli.now {
         Some(t) => Arc::new(FixedClock(t)),
         None => Arc::new(SystemClock),
     };
-    let s = Services::new(store, clock);
+    let s = Services::new(store, clock).with_managed(managed);
     let as_staff = cli.as_staff;
     let actor = || async { acting(&s, as_staff.as_deref()).await };
 
@@ -777,6 +776,23 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 Some(text) => out.processor_log(&s.search_processor_log(&a, &text).await?),
                 None => out.processor_log(&s.processor_log(&a, payment, patient).await?),
             }
+        }
+        Command::Desks => out.desks(&s.list_desks(&actor().await?).await?),
+        Command::Diagnostics { out: file } => {
+            let file = file.unwrap_or_else(|| {
+                format!(
+                    "clinicpay-diagnostics-{}.zip",
+                    s.now().format("%Y%m%d-%H%M%S")
+                )
+                .into()
+            });
+            let request = clinicpay_services::diagnostics::DiagnosticsRequest {
+                app_version: env!("CARGO_PKG_VERSION"),
+                desk: None,
+                log_dir: clinicpay_services::diagnostics::log_dir(),
+                out: file,
+            };
+            out.diagnostics(&s.write_diagnostics(request, &url).await?)
         }
         Command::Sim(_) => unreachable!("handled before the database is opened"),
     }

@@ -99,16 +99,66 @@ impl Out {
         if !self.json(&s.values) {
             let mut t = table(&["Setting", "Value"]);
             for v in &s.values {
+                let value = if v.value.is_empty() {
+                    "(default)".to_owned()
+                } else {
+                    v.value.clone()
+                };
                 t.add_row(vec![
                     v.key.to_owned(),
-                    if v.value.is_empty() {
-                        "(default)".into()
+                    if v.managed {
+                        format!("{value} (set by IT)")
                     } else {
-                        v.value.clone()
+                        value
                     },
                 ]);
             }
             println!("{t}");
+            if let Some(file) = &s.managed_file {
+                println!(
+                    "Settings marked \"set by IT\" come from {file} and cannot be changed here."
+                );
+            }
+        }
+    }
+
+    pub fn desks(&self, desks: &[clinicpay_services::desks::DeskView]) {
+        if !self.json(desks) {
+            if desks.is_empty() {
+                println!("No desk has run ClinicPay on this database yet.");
+                return;
+            }
+            let mut t = table(&[
+                "Desk",
+                "Version",
+                "Database",
+                "Channel",
+                "Managed",
+                "System",
+                "Last seen",
+            ]);
+            for d in desks {
+                t.add_row(vec![
+                    d.name.clone(),
+                    d.app_version.clone(),
+                    d.database.clone(),
+                    d.channel.clone(),
+                    if d.managed { "yes" } else { "no" }.into(),
+                    d.os.clone(),
+                    format!(
+                        "{}{}",
+                        d.last_seen_at.format("%Y-%m-%d %H:%M UTC"),
+                        if d.running { " (running)" } else { "" }
+                    ),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+
+    pub fn diagnostics(&self, d: &clinicpay_services::diagnostics::DiagnosticsWritten) {
+        if !self.json(d) {
+            println!("{}", d.message);
         }
     }
 

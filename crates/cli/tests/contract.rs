@@ -19,6 +19,11 @@ fn clinicpay_with_stdin(db: &TestDb, args: &[&str], stdin: &str) -> Output {
         .args(args)
         .env_remove("CLINICPAY_STAFF")
         .env_remove("CLINICPAY_DB")
+        // Whatever IT deployed on this computer stays out of the contract's tests.
+        .env(
+            "CLINICPAY_MANAGED_CONFIG",
+            "/nonexistent/clinicpay-managed.toml",
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -208,6 +213,27 @@ on_both_databases! {
         assert_eq!((code, log), (0, serde_json::json!([])));
     }
 
+    async fn it_lists_desks_and_writes_a_diagnostics_bundle_from_the_command_line(db: &TestDb) {
+        demo(db).await;
+        let (code, desks) = json(db, &["--as", "it", "desks"]);
+        assert_eq!((code, desks), (0, serde_json::json!([])), "the CLI is not a desk");
+        let (code, v) = json(db, &["--as", "frontdesk", "desks"]);
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("permission_denied")));
+
+        let dir = std::env::temp_dir().join(format!("clinicpay-cli-diag-{}-{:?}", std::process::id(), db.backend()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("support.zip");
+        let (code, v) = json(db, &["diagnostics", "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["path"], out.to_str().unwrap());
+        assert!(v["files"].as_array().unwrap().iter().any(|f| f == "about.json"), "{v}");
+        assert!(std::fs::metadata(&out).unwrap().len() as u64 == v["bytes"].as_u64().unwrap());
+        // A folder that cannot take the file: a clear sentence, exit 3.
+        let (code, v) = json(db, &["diagnostics", "--out", "/proc/no-such-folder/x.zip"]);
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("invalid_input")), "{v}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     async fn the_overview_prints_amounts_as_minor_units_and_currency(db: &TestDb) {
         demo(db).await;
         let (code, v) = json(db, &["--as", "frontdesk", "overview"]);
@@ -230,6 +256,49 @@ on_both_databases! {
             }
         }
     }
+}
+
+/// IT's managed configuration names the database when nothing else does; a mistake in it is reported
+/// with the file's name, never ignored.
+#[test]
+fn the_managed_configuration_names_the_database_and_its_mistakes_are_reported() {
+    let dir = std::env::temp_dir().join(format!("clinicpay-cli-managed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("managed-clinic.db");
+    let file = dir.join("managed.toml");
+    std::fs::write(
+        &file,
+        format!("database-url = \"sqlite://{}\"\n", db.display()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+            .args(["--json", "--now", NOW])
+            .args(args)
+            .env_remove("CLINICPAY_DB")
+            .env("CLINICPAY_MANAGED_CONFIG", &file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["db", "migrate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(db.exists(), "the managed database was the one opened");
+
+    std::fs::write(&file, "databse-url = \"x\"\n").unwrap();
+    let out = run(&["db", "migrate"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("managed.toml") && message.contains("databse-url"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// `clinicpay sim serve` prints its base URL and serves; `sim token` turns a test card into a single-use

@@ -7,6 +7,7 @@ pub mod decline;
 pub mod error;
 pub mod gateway;
 pub mod ids;
+pub mod managed;
 pub mod money;
 pub mod patient;
 pub mod roles;
@@ -18,10 +19,14 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::DomainError;
 pub use gateway::Gateway;
 pub use ids::*;
+pub use managed::{ManagedConfig, ManagedValue};
 pub use money::{Currency, Money};
 pub use patient::{NewPatient, Patient, PatientType};
 pub use roles::{Permission, Role};
-pub use settings::{OrganizationSettings, RecoverySettings, ReminderSettings, SettingKey};
+pub use settings::{
+    OrganizationSettings, RecoverySettings, ReminderSettings, SettingKey, UpdateChannel,
+    UpdateSettings,
+};
 pub use status::{
     InvoiceStatus, OrderKind, OrderStatus, PaymentStatus, RecoveryStatus, SubscriptionStatus,
 };

@@ -83,6 +83,8 @@ pub struct OrganizationSettings {
     pub desk_lock_minutes: u32,
     #[serde(default)]
     pub smtp: SmtpSettings,
+    #[serde(default)]
+    pub updates: UpdateSettings,
 }
 
 fn default_lock_minutes() -> u32 {
@@ -106,8 +108,80 @@ impl Default for OrganizationSettings {
             nmi_tokenization_key: None,
             desk_lock_minutes: default_lock_minutes(),
             smtp: SmtpSettings::default(),
+            updates: UpdateSettings::default(),
         }
     }
+}
+
+/// Which releases a desk takes: most desks `stable`; a pilot desk or two get releases first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateChannel {
+    #[default]
+    Stable,
+    Pilot,
+}
+
+impl UpdateChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateChannel::Stable => "stable",
+            UpdateChannel::Pilot => "pilot",
+        }
+    }
+}
+
+impl FromStr for UpdateChannel {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stable" => Ok(UpdateChannel::Stable),
+            "pilot" => Ok(UpdateChannel::Pilot),
+            other => Err(invalid(format!(
+                "updates.channel must be stable or pilot, not \"{other}\"."
+            ))),
+        }
+    }
+}
+
+/// Where desks look for signed updates: the clinic's own server, which IT fills with
+/// `clinicpay-release`. No endpoint: the desk never looks.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UpdateSettings {
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub channel: UpdateChannel,
+}
+
+impl UpdateSettings {
+    /// The signed manifest this desk reads: `ENDPOINT/CHANNEL/latest.json`, as `clinicpay-release`
+    /// lays the folders out.
+    pub fn manifest_url(&self) -> Option<String> {
+        self.endpoint
+            .as_ref()
+            .map(|e| format!("{e}/{}/latest.json", self.channel.as_str()))
+    }
+}
+
+/// An update endpoint: https, or http only on this computer (a local mirror, the tests), because an
+/// update is software every desk will run.
+pub fn parse_update_endpoint(name: &str, v: &str) -> Result<Option<String>, DomainError> {
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| v.starts_with(p) && v[p.len()..].starts_with([':', '/']) || v == *p);
+    let ok = (v.starts_with("https://") || local)
+        && v.len() > "https://".len()
+        && !v.contains(char::is_whitespace);
+    if !ok {
+        return Err(invalid(format!(
+            "{name} must be the clinic's update server starting with https://, like https://updates.clinic.example/clinicpay, not \"{v}\"."
+        )));
+    }
+    Ok(Some(v.trim_end_matches('/').into()))
 }
 
 /// How reminder emails leave: the clinic's SMTP server or a relay such as Mailjet's. The password is
@@ -161,10 +235,12 @@ pub enum SettingKey {
     SmtpSecurity,
     SmtpUsername,
     SmtpFrom,
+    UpdateEndpoint,
+    UpdateChannel,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 23] = [
+    pub const ALL: [SettingKey; 25] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -188,6 +264,8 @@ impl SettingKey {
         SettingKey::SmtpSecurity,
         SettingKey::SmtpUsername,
         SettingKey::SmtpFrom,
+        SettingKey::UpdateEndpoint,
+        SettingKey::UpdateChannel,
     ];
 
     pub fn name(self) -> &'static str {
@@ -215,6 +293,8 @@ impl SettingKey {
             SettingKey::SmtpSecurity => "smtp.security",
             SettingKey::SmtpUsername => "smtp.username",
             SettingKey::SmtpFrom => "smtp.from",
+            SettingKey::UpdateEndpoint => "updates.endpoint",
+            SettingKey::UpdateChannel => "updates.channel",
         }
     }
 
@@ -251,6 +331,8 @@ impl SettingKey {
             SettingKey::SmtpSecurity => s.smtp.security.clone(),
             SettingKey::SmtpUsername => s.smtp.username.clone().unwrap_or_default(),
             SettingKey::SmtpFrom => s.smtp.from.clone().unwrap_or_default(),
+            SettingKey::UpdateEndpoint => s.updates.endpoint.clone().unwrap_or_default(),
+            SettingKey::UpdateChannel => s.updates.channel.as_str().into(),
         }
     }
 
@@ -369,6 +451,8 @@ impl SettingKey {
                 }
                 s.smtp.from = (!v.is_empty()).then(|| v.to_owned());
             }
+            SettingKey::UpdateEndpoint => s.updates.endpoint = parse_update_endpoint(name, v)?,
+            SettingKey::UpdateChannel => s.updates.channel = v.parse()?,
         }
         s.validate()?;
         Ok(s)

@@ -16,6 +16,8 @@ pub struct ClinicInfo {
     pub configured: bool,
     /// The desk locks after this many idle minutes (0: never).
     pub desk_lock_minutes: u32,
+    /// IT's managed configuration forbids training on this desk (and this clinic is a training one).
+    pub training_refused: bool,
 }
 
 impl Services {
@@ -24,13 +26,14 @@ impl Services {
         let mut r = self.store().reader().await?;
         let saved = clinicpay_store::organization::load(&mut r).await?;
         let configured = saved.is_some();
-        let s = saved.unwrap_or_default();
+        let s = self.managed().config.apply(saved.unwrap_or_default())?;
         Ok(ClinicInfo {
             clinic_name: s.clinic_name,
             active_gateway: s.active_gateway,
             training_mode: s.training_mode,
             configured,
             desk_lock_minutes: s.desk_lock_minutes,
+            training_refused: s.training_mode && !self.managed().config.training_allowed(),
         })
     }
 }

@@ -100,6 +100,7 @@ impl Services {
         patients: u32,
         seed: u64,
     ) -> Result<SeedReport> {
+        self.require_training_allowed()?;
         let mut r = self.store().reader().await?;
         let existing = organization::load(&mut r).await?;
         let counts = billing::clinic_counts(&mut r).await?;

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     KeychainUnavailable,
     NoCompatibleCard,
     Conflict,
+    ManagedByIt,
     ActivityLogTampered,
     Declined,
     GatewayUnavailable,
@@ -58,6 +59,7 @@ impl ErrorCode {
             ErrorCode::KeychainUnavailable => "keychain_unavailable",
             ErrorCode::NoCompatibleCard => "no_compatible_card",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::ManagedByIt => "managed_by_it",
             ErrorCode::ActivityLogTampered => "activity_log_tampered",
             ErrorCode::Declined => "declined",
             ErrorCode::GatewayUnavailable => "gateway_unavailable",
@@ -85,6 +87,9 @@ pub enum ServiceError {
     CardRule(String),
     #[error("{0}")]
     Conflict(String),
+    /// IT pinned this on the computer in its managed configuration.
+    #[error("{0}")]
+    ManagedByIt(String),
     /// A card of one gateway offered where the clinic uses the other.
     #[error("{0}")]
     GatewayMismatch(String),
@@ -137,6 +142,7 @@ impl ServiceError {
             ServiceError::NotSignedIn(_) => ErrorCode::NotSignedIn,
             ServiceError::CardRule(_) => ErrorCode::CardRule,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::ManagedByIt(_) => ErrorCode::ManagedByIt,
             ServiceError::GatewayMismatch(_) => ErrorCode::GatewayMismatch,
             ServiceError::Declined(_) => ErrorCode::Declined,
             ServiceError::GatewayRefused(_) => ErrorCode::GatewayRefused,

@@ -51,6 +51,7 @@ impl Services {
             _ => configured,
         };
         let secret = if settings.training_mode {
+            self.require_training_allowed()?;
             if base.is_none() {
                 return Err(ServiceError::Invalid(format!(
                     "Training mode uses the built-in simulator, and no simulator address is set for {gateway}: start one with `clinicpay sim serve` and set `{}.api-base` to its address.",

@@ -17,8 +17,11 @@ pub mod clinic;
 pub mod credentials;
 pub mod demo;
 pub mod desk;
+pub mod desks;
+pub mod diagnostics;
 mod error;
 pub mod gateways;
+pub mod managed;
 pub mod overview;
 pub mod patients;
 pub mod processor_log;
@@ -70,6 +73,8 @@ pub struct Services {
     >,
     /// The simulator this process started for training mode (the desktop app starts its own).
     training_simulator: Option<Arc<str>>,
+    /// What IT pinned on this computer (`managed.toml`); wins over the clinic's settings.
+    managed: Arc<managed::Managed>,
 }
 
 impl Services {
@@ -91,7 +96,18 @@ impl Services {
             worker_id: format!("pid{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
             secrets: Arc::default(),
             training_simulator: None,
+            managed: Arc::default(),
         }
+    }
+
+    /// Services that apply IT's managed configuration of this computer.
+    pub fn with_managed(mut self, managed: managed::Managed) -> Services {
+        self.managed = Arc::new(managed);
+        self
+    }
+
+    pub fn managed(&self) -> &managed::Managed {
+        &self.managed
     }
 
     /// In training mode, talk to this simulator (`http://127.0.0.1:PORT`) whatever the settings say:
@@ -120,7 +136,8 @@ impl Services {
     /// The clinic's settings; a database that was never configured has the defaults.
     pub(crate) async fn load_settings(&self) -> Result<OrganizationSettings> {
         let mut r = self.store.reader().await?;
-        Ok(organization::load(&mut r).await?.unwrap_or_default())
+        let saved = organization::load(&mut r).await?.unwrap_or_default();
+        Ok(self.managed.config.apply(saved)?)
     }
 }
 

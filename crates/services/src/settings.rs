@@ -1,6 +1,6 @@
 //! Organization settings: shown to everyone, changed by billing managers and IT, every change logged.
 
-use clinicpay_domain::{OrganizationSettings, Permission, SettingKey};
+use clinicpay_domain::{ManagedValue, OrganizationSettings, Permission, SettingKey};
 use clinicpay_store::organization;
 use serde::Serialize;
 
@@ -11,26 +11,35 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 pub struct SettingValue {
     pub key: &'static str,
     pub value: String,
+    /// Pinned by IT's managed configuration on this computer: shown, not changeable here.
+    pub managed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SettingsView {
     pub values: Vec<SettingValue>,
+    /// The managed configuration file of this computer, if IT deployed one.
+    pub managed_file: Option<String>,
+    /// Everything that file sets (the database address without its password).
+    pub managed: Vec<ManagedValue>,
     #[serde(skip)]
     pub settings: OrganizationSettings,
 }
 
 impl SettingsView {
-    fn of(settings: OrganizationSettings) -> SettingsView {
+    fn of(settings: OrganizationSettings, managed: &crate::managed::Managed) -> SettingsView {
         SettingsView {
             values: SettingKey::ALL
                 .into_iter()
                 .map(|k| SettingValue {
                     key: k.name(),
                     value: k.value_of(&settings),
+                    managed: managed.config.manages(k),
                 })
                 .collect(),
+            managed_file: managed.source_name(),
+            managed: managed.config.values(clinicpay_store::redact_url),
             settings,
         }
     }
@@ -49,7 +58,10 @@ pub struct SettingChanged {
 impl Services {
     pub async fn settings(&self, actor: &Actor) -> Result<SettingsView> {
         actor.require(Permission::ViewPatients)?;
-        Ok(SettingsView::of(self.load_settings().await?))
+        Ok(SettingsView::of(
+            self.load_settings().await?,
+            self.managed(),
+        ))
     }
 
     /// Changes one setting. Invalid values and incoherent combinations are refused and change nothing.
@@ -61,6 +73,12 @@ impl Services {
     ) -> Result<SettingChanged> {
         actor.require(Permission::ChangeSettings)?;
         let key: SettingKey = key.parse()?;
+        if self.managed().config.manages(key) {
+            return Err(ServiceError::ManagedByIt(format!(
+                "{key} is set by IT on this computer (in {}), so it cannot be changed here. Ask IT to change the managed configuration.",
+                self.managed().source_name().unwrap_or_default()
+            )));
+        }
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let current = organization::load(&mut tx).await?.unwrap_or_default();

@@ -7,6 +7,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the database schema could not be brought up to date: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
+    /// Another desk with a newer ClinicPay already moved the database on (schema `0`).
+    #[error("the database was upgraded by a newer ClinicPay (schema {0}) than this one: update ClinicPay on this computer, or ask IT to")]
+    NewerSchema(i64),
     /// A uniqueness rule held by the database refused the change (e.g. a second default card).
     #[error("the database refused a duplicate: {0}")]
     Duplicate(String),
@@ -18,6 +21,16 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// A migration this build does not know was applied: a newer desk got there first.
+    pub(crate) fn from_migration(e: sqlx::migrate::MigrateError) -> StoreError {
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::NewerSchema(v),
+            e => StoreError::Migration(e),
+        }
+    }
 }
 
 impl StoreError {

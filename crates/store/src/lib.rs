@@ -18,6 +18,7 @@ mod error;
 mod macros;
 pub mod activity;
 pub mod billing;
+pub mod desks;
 pub mod ledger;
 pub mod organization;
 pub mod patients;
@@ -191,11 +192,11 @@ impl Store {
             Pools::Sqlite { writer, .. } => sqlx::migrate!("../../migrations/sqlite")
                 .run(writer)
                 .await
-                .map_err(StoreError::Migration)?,
+                .map_err(StoreError::from_migration)?,
             Pools::Postgres(pool) => sqlx::migrate!("../../migrations/postgres")
                 .run(pool)
                 .await
-                .map_err(StoreError::Migration)?,
+                .map_err(StoreError::from_migration)?,
         }
         Ok(())
     }

@@ -132,3 +132,27 @@ fn entry_of(r: Row) -> LogEntry {
         },
     }
 }
+
+/// Calls since a time, counted by gateway, operation and outcome (for support: no bodies, no patients).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CallCount {
+    pub gateway: String,
+    pub operation: String,
+    pub outcome: String,
+    pub calls: i64,
+    pub slowest_ms: i64,
+    pub total_ms: i64,
+}
+
+pub async fn counts_since(ex: &mut impl Executor, since: DateTime<Utc>) -> Result<Vec<CallCount>> {
+    Ok(sql_as!(
+        ex,
+        CallCount,
+        fetch_all,
+        "SELECT gateway, operation, outcome, COUNT(*) AS calls, MAX(duration_ms) AS slowest_ms,
+                CAST(SUM(duration_ms) AS BIGINT) AS total_ms
+           FROM processor_log WHERE at >= $1
+          GROUP BY gateway, operation, outcome ORDER BY gateway, operation, outcome",
+        to_millis(since)
+    )?)
+}

@@ -107,6 +107,29 @@ async fn exec_raw(db: &TestDb, sql: &str) {
 }
 
 on_both_databases! {
+    async fn a_database_moved_on_by_a_newer_clinicpay_says_this_desk_must_update(db: &TestDb) {
+        // A newer desk applied a migration this build does not have.
+        let checksum = match db.backend() {
+            clinicpay_testkit::Backend::Sqlite => "X'00'",
+            clinicpay_testkit::Backend::Postgres => "decode('00', 'hex')",
+        };
+        clinicpay_testkit::raw_execute(
+            db,
+            &format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (999, 'from a newer ClinicPay', TRUE, {checksum}, 0)"
+            ),
+        )
+        .await;
+        match clinicpay_store::Store::open(&db.url).await {
+            Err(StoreError::NewerSchema(999)) => {}
+            Err(e) => panic!("expected NewerSchema(999), got {e}"),
+            Ok(_) => panic!("a newer schema was opened as if it were ours"),
+        }
+        let e = StoreError::NewerSchema(999).to_string();
+        assert!(e.contains("update ClinicPay on this computer"), "{e}");
+    }
+
     async fn the_database_holds_one_default_card_per_patient(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "John Smith", "john@example.com", None).await;

@@ -1,0 +1,98 @@
+//! Where IT's managed configuration lives on each platform, and reading it. Its rules are in
+//! `clinicpay_domain::managed`.
+
+use std::path::{Path, PathBuf};
+
+use clinicpay_domain::ManagedConfig;
+
+use crate::{Result, ServiceError};
+
+/// The managed configuration as this process read it at start.
+#[derive(Debug, Clone, Default)]
+pub struct Managed {
+    pub config: ManagedConfig,
+    /// The file it came from; None when there is no managed file on this computer.
+    pub source: Option<PathBuf>,
+}
+
+/// The OS-wide place IT deploys `managed.toml`, or `CLINICPAY_MANAGED_CONFIG` when set (tests, and
+/// IT trying a file before deploying it).
+pub fn managed_config_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLINICPAY_MANAGED_CONFIG").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if cfg!(windows) {
+        let base = std::env::var_os("ProgramData")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        base.join("ClinicPay").join("managed.toml")
+    } else if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/ClinicPay/managed.toml")
+    } else {
+        PathBuf::from("/etc/clinicpay/managed.toml")
+    }
+}
+
+impl Managed {
+    /// Reads the managed file of this computer. No file: nothing is managed. A file that cannot be
+    /// read or has a mistake is an error, never ignored: IT meant something by it.
+    pub fn load() -> Result<Managed> {
+        Managed::load_from(&managed_config_path())
+    }
+
+    pub fn load_from(path: &Path) -> Result<Managed> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Managed::default()),
+            Err(e) => {
+                return Err(ServiceError::Invalid(format!(
+                    "The managed configuration {} cannot be read ({e}). Check its permissions, or ask IT.",
+                    path.display()
+                )))
+            }
+        };
+        let config = ManagedConfig::parse(&text, &path.display().to_string())?;
+        Ok(Managed {
+            config,
+            source: Some(path.to_owned()),
+        })
+    }
+
+    pub fn source_name(&self) -> Option<String> {
+        self.source.as_ref().map(|p| p.display().to_string())
+    }
+
+    /// The database to open: the one asked for explicitly (`--db`, `CLINICPAY_DB`), else the managed
+    /// one, else the SQLite file in this user's app-data folder.
+    pub fn database_url(&self, explicit: Option<String>) -> Result<String> {
+        if let Some(db) = explicit.filter(|d| !d.trim().is_empty()) {
+            return Ok(db);
+        }
+        if let Some(db) = &self.config.database_url {
+            return Ok(db.clone());
+        }
+        clinicpay_store::default_database_url().ok_or_else(|| {
+            ServiceError::Invalid(
+                "There is no app-data folder for this user: give the database with --db.".into(),
+            )
+        })
+    }
+}
+
+impl crate::Services {
+    /// Where and on which channel this desk looks for updates (IT's managed values win).
+    pub async fn update_settings(&self) -> Result<clinicpay_domain::UpdateSettings> {
+        Ok(self.load_settings().await?.updates)
+    }
+
+    /// Refuses training work on a desk whose managed configuration forbids it.
+    pub fn require_training_allowed(&self) -> Result<()> {
+        if self.managed().config.training_allowed() {
+            return Ok(());
+        }
+        Err(ServiceError::ManagedByIt(format!(
+            "Training mode is turned off on this computer by IT (training-allowed = false in {}): this desk works only with the clinic's real database. Ask IT which database to use.",
+            self.managed().source_name().unwrap_or_default()
+        )))
+    }
+}
