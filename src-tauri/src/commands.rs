@@ -8,6 +8,8 @@ use clinicpay_services::billing::{CheckoutSource, PaymentResult, RefundResult};
 use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
+use clinicpay_services::desks::DeskView;
+use clinicpay_services::diagnostics::{DiagnosticsRequest, DiagnosticsWritten};
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::reminders::{
     ExpiringCards, ExpiringFilter, GatewayReadiness, ReminderReport,
@@ -23,6 +25,7 @@ use tauri::State;
 
 use crate::error::UiError;
 use crate::state::AppState;
+use crate::updates::{UpdateStatus, Updates};
 
 /// The person signed in at this desk.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -488,4 +491,62 @@ pub async fn request_card_resave(
 ) -> Result<ReminderReport, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.request_card_resave(&actor, to).await?)
+}
+
+// ---------------------------------------------------------------- IT: desks, diagnostics, updates
+
+#[tauri::command]
+#[specta::specta]
+pub async fn desks(state: State<'_, AppState>) -> Result<Vec<DeskView>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.list_desks(&actor).await?)
+}
+
+/// Writes the diagnostics bundle into the reports folder. Needs no sign-in: a desk that cannot sign
+/// in is the one support most needs to hear from, and the bundle holds nothing private.
+#[tauri::command]
+#[specta::specta]
+pub async fn write_diagnostics(state: State<'_, AppState>) -> Result<DiagnosticsWritten, UiError> {
+    let s = state.services()?;
+    let out = state.reports_folder().join(format!(
+        "clinicpay-diagnostics-{}.zip",
+        s.now().format("%Y%m%d-%H%M%S")
+    ));
+    let request = DiagnosticsRequest {
+        app_version: &state.app_version,
+        desk: state.desk.as_ref(),
+        log_dir: clinicpay_services::diagnostics::log_dir(),
+        out,
+    };
+    Ok(s.write_diagnostics(request, state.database_url()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_status(updates: State<'_, Updates>) -> Result<UpdateStatus, UiError> {
+    Ok(updates.status())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn check_for_updates(
+    app: tauri::AppHandle,
+    updates: State<'_, Updates>,
+) -> Result<UpdateStatus, UiError> {
+    crate::updates::check(&app).await;
+    Ok(updates.status())
+}
+
+/// "Restart to update": downloads, verifies the signature, installs and restarts the app.
+#[tauri::command]
+#[specta::specta]
+pub async fn install_update(app: tauri::AppHandle) -> Result<(), UiError> {
+    crate::updates::install(&app).await
+}
+
+/// "Later today".
+#[tauri::command]
+#[specta::specta]
+pub async fn postpone_update(updates: State<'_, Updates>) -> Result<UpdateStatus, UiError> {
+    updates.postpone(chrono::Utc::now())
 }

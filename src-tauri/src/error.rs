@@ -11,6 +11,8 @@ pub struct UiError {
 
 impl From<ServiceError> for UiError {
     fn from(e: ServiceError) -> Self {
+        // Messages are written for staff and hold no secret; the code says which kind of problem.
+        tracing::info!(code = e.code().as_str(), message = %e, "refused or failed");
         UiError {
             code: e.code(),
             message: e.to_string(),

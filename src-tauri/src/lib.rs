@@ -4,9 +4,12 @@
 pub mod commands;
 pub mod error;
 pub mod state;
+pub mod updates;
 
 use std::path::Path;
 
+use clinicpay_services::desks::ThisDesk;
+use clinicpay_services::managed::Managed;
 use specta_typescript::Typescript;
 use tauri::Manager;
 use tauri_specta::{collect_commands, Builder};
@@ -47,6 +50,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         commands::failed_payments,
         commands::gateway_readiness,
         commands::request_card_resave,
+        commands::desks,
+        commands::write_diagnostics,
+        commands::update_status,
+        commands::check_for_updates,
+        commands::install_update,
+        commands::postpone_update,
     ])
 }
 
@@ -64,19 +73,84 @@ pub fn export_bindings(path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The database this desk opens: `--db URL`, `CLINICPAY_DB`, or the SQLite file in the app-data folder.
-fn database_url() -> String {
+/// The database this desk was told to open on its command line or in `CLINICPAY_DB`, if any.
+fn explicit_database_url() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == "--db")
         .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            std::env::var("CLINICPAY_DB")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        })
-        .or_else(clinicpay_store::default_database_url)
-        .unwrap_or_else(|| "clinicpay.db".into())
+        .or_else(|| std::env::var("CLINICPAY_DB").ok())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The desk's state: IT's managed configuration first (its database, its pins), then the database.
+fn open_state(app_version: &str) -> state::AppState {
+    let managed = match Managed::load() {
+        Ok(m) => m,
+        Err(e) => return state::AppState::failed("", e.to_string()),
+    };
+    let desk = ThisDesk::load(
+        &desk_folder(),
+        managed.config.desk_name.as_deref(),
+        app_version,
+    );
+    let state = match managed.database_url(explicit_database_url()) {
+        Ok(url) => tauri::async_runtime::block_on(state::AppState::open(&url, managed)),
+        Err(e) => state::AppState::failed("", e.to_string()),
+    };
+    state.with_desk(desk)
+}
+
+/// Where this computer keeps its desk id.
+fn desk_folder() -> std::path::PathBuf {
+    directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay")
+        .map(|d| d.data_local_dir().to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("ClinicPay"))
+}
+
+/// The app log: daily files in the log folder the diagnostics bundle reads, kept two weeks. Without a
+/// writable folder the app runs without a log rather than not at all.
+fn start_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = clinicpay_services::diagnostics::log_dir();
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("clinicpay")
+        .filename_suffix("log")
+        .max_log_files(14)
+        .build(&dir)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLINICPAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tauri_plugin_updater=info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+/// An update server on this computer (a local mirror, the tests) may speak http: the setting itself
+/// takes http only for 127.0.0.1/localhost, and every update is checked against its signature anyway.
+fn allow_local_update_server(context: &mut tauri::Context<tauri::Wry>, state: &state::AppState) {
+    let Ok(services) = state.services() else {
+        return;
+    };
+    let local = tauri::async_runtime::block_on(services.update_settings())
+        .ok()
+        .and_then(|u| u.endpoint)
+        .is_some_and(|e| e.starts_with("http://"));
+    if local {
+        if let Some(serde_json::Value::Object(updater)) =
+            context.config_mut().plugins.0.get_mut("updater")
+        {
+            updater.insert(
+                "dangerousInsecureTransportProtocol".into(),
+                serde_json::Value::Bool(true),
+            );
+        }
+    }
 }
 
 /// The window's Content Security Policy. The gateways' hosted card fields need their scripts, frames
@@ -100,18 +174,36 @@ pub fn content_security_policy(training_simulator: Option<&str>) -> String {
 }
 
 pub fn run() {
+    let _log = start_logging();
     let builder = specta_builder();
-    let url = database_url();
-    let state = tauri::async_runtime::block_on(state::AppState::open(&url));
     let mut context = tauri::generate_context!();
+    let version = context.package_info().version.to_string();
+    tracing::info!(%version, "ClinicPay starting");
+    let state = open_state(&version);
     context.config_mut().app.security.csp = Some(tauri::utils::config::Csp::Policy(
         content_security_policy(state.simulator_origin().as_deref()),
     ));
+    allow_local_update_server(&mut context, &state);
     tauri::Builder::default()
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            // The desk inventory: seen now, then every few minutes while the app runs.
+            if let (Ok(services), Some(desk)) = (state.services(), state.desk.clone()) {
+                let services = services.clone();
+                tauri::async_runtime::spawn(async move {
+                    loop {
+                        if let Err(e) = services.desk_seen(&desk).await {
+                            tracing::warn!(error = %e, "desk inventory not updated");
+                        }
+                        tokio::time::sleep(clinicpay_services::desks::DESK_HEARTBEAT).await;
+                    }
+                });
+            }
+            app.manage(updates::Updates::new(version.clone()));
             app.manage(state);
+            updates::start_checking(app.handle().clone());
             Ok(())
         })
         .run(context)

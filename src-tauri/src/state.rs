@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clinicpay_domain::SystemClock;
+use clinicpay_services::desks::ThisDesk;
+use clinicpay_services::managed::Managed;
 use clinicpay_services::{Actor, ErrorCode, Services};
 use clinicpay_sim::{SimConfig, Simulator};
 use clinicpay_store::Store;
@@ -22,12 +24,24 @@ pub struct AppState {
     pub simulator: Option<Simulator>,
     /// The running recovery sweep's stop flag: one sweep at a time per desk.
     sweep: std::sync::Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
+    /// The database address as given (with any password): only handed to services that redact it.
+    database_url: String,
+    /// This computer in the desk inventory.
+    pub desk: Option<ThisDesk>,
+    pub app_version: String,
 }
 
 impl AppState {
-    pub async fn open(url: &str) -> AppState {
+    /// Opens the desk's database with IT's managed configuration of this computer applied.
+    pub async fn open(url: &str, managed: Managed) -> AppState {
         let store = match Store::open(url).await {
             Ok(store) => store,
+            Err(e @ clinicpay_store::StoreError::NewerSchema(_)) => {
+                return AppState::failed(
+                    url,
+                    format!("ClinicPay cannot open this clinic's database: {e}."),
+                )
+            }
             Err(e) => {
                 return AppState::failed(
                     url,
@@ -37,10 +51,15 @@ impl AppState {
                 )
             }
         };
-        let services = Services::new(store, Arc::new(SystemClock));
-        let training = services
-            .clinic_info()
-            .await
+        let services = Services::new(store, Arc::new(SystemClock)).with_managed(managed);
+        let info = services.clinic_info().await;
+        // A training clinic on a desk where IT forbids training: say so instead of opening it.
+        if info.as_ref().is_ok_and(|c| c.training_refused) {
+            if let Err(e) = services.require_training_allowed() {
+                return AppState::failed(url, e.to_string());
+            }
+        }
+        let training = info
             .map(|c| c.configured && c.training_mode)
             .unwrap_or(false);
         if !training {
@@ -75,10 +94,13 @@ impl AppState {
             database: clinicpay_store::redact_url(url),
             simulator,
             sweep: std::sync::Mutex::new(None),
+            database_url: url.to_owned(),
+            desk: None,
+            app_version: String::new(),
         }
     }
 
-    fn failed(url: &str, message: String) -> AppState {
+    pub fn failed(url: &str, message: String) -> AppState {
         AppState {
             services: Err(UiError {
                 code: ErrorCode::DatabaseUnavailable,
@@ -88,7 +110,21 @@ impl AppState {
             database: clinicpay_store::redact_url(url),
             simulator: None,
             sweep: std::sync::Mutex::new(None),
+            database_url: url.to_owned(),
+            desk: None,
+            app_version: String::new(),
         }
+    }
+
+    /// Names this desk and its version (for the desk inventory and diagnostics).
+    pub fn with_desk(mut self, desk: ThisDesk) -> AppState {
+        self.app_version = desk.app_version.clone();
+        self.desk = Some(desk);
+        self
+    }
+
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     /// Marks a sweep as running and gives its stop flag; refuses a second one.

@@ -38,7 +38,7 @@ export const commands = {
 	/**  The escalation report, saved as a PDF in the Documents folder; its text goes to the clipboard. */
 	escalationReport: (patientId: PatientId, orderId: OrderId | null) => typedError<SavedReport, UiError>(__TAURI_INVOKE("escalation_report", { patientId, orderId })),
 	processorLog: (patientId: PatientId | null, search: string | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId, search })),
-	settings: () => typedError<SettingsView, UiError>(__TAURI_INVOKE("settings")),
+	settings: () => typedError<SettingsView_Serialize, UiError>(__TAURI_INVOKE("settings")),
 	setSetting: (key: string, value: string) => typedError<SettingChanged, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
 	/**
 	 *  A billing manager's recovery sweep, reporting after each order on `progress`; `cancel_recovery_sweep`
@@ -57,6 +57,18 @@ export const commands = {
 	gatewayReadiness: (to: Gateway) => typedError<GatewayReadiness, UiError>(__TAURI_INVOKE("gateway_readiness", { to })),
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
+	desks: () => typedError<DeskView[], UiError>(__TAURI_INVOKE("desks")),
+	/**
+	 *  Writes the diagnostics bundle into the reports folder. Needs no sign-in: a desk that cannot sign
+	 *  in is the one support most needs to hear from, and the bundle holds nothing private.
+	 */
+	writeDiagnostics: () => typedError<DiagnosticsWritten, UiError>(__TAURI_INVOKE("write_diagnostics")),
+	updateStatus: () => typedError<UpdateStatus_Serialize, UiError>(__TAURI_INVOKE("update_status")),
+	checkForUpdates: () => typedError<UpdateStatus_Serialize, UiError>(__TAURI_INVOKE("check_for_updates")),
+	/**  "Restart to update": downloads, verifies the signature, installs and restarts the app. */
+	installUpdate: () => typedError<null, UiError>(__TAURI_INVOKE("install_update")),
+	/**  "Later today". */
+	postponeUpdate: () => typedError<UpdateStatus_Serialize, UiError>(__TAURI_INVOKE("postpone_update")),
 };
 
 /* Types */
@@ -206,6 +218,8 @@ export type ClinicInfo = {
 	configured: boolean,
 	/**  The desk locks after this many idle minutes (0: never). */
 	desk_lock_minutes: number,
+	/**  IT's managed configuration forbids training on this desk (and this clinic is a training one). */
+	training_refused: boolean,
 };
 
 /**  The currencies a clinic can bill in, with their minor-unit exponent from ISO 4217. */
@@ -225,8 +239,32 @@ export type DeclineLine_Serialize = {
 	count: number,
 };
 
+/**  One desk as IT sees it. */
+export type DeskView = {
+	desk_id: string,
+	name: string,
+	app_version: string,
+	os: string,
+	/**  sqlite or postgres. */
+	database: string,
+	channel: string,
+	/**  IT's managed configuration is deployed on it. */
+	managed: boolean,
+	first_seen_at: string,
+	last_seen_at: string,
+	/**  Seen within the last 15 minutes. */
+	running: boolean,
+};
+
+export type DiagnosticsWritten = {
+	path: string,
+	files: string[],
+	bytes: number | null,
+	message: string,
+};
+
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */
-export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
+export type ErrorCode = "invalid_input" | "not_found" | "permission_denied" | "sign_in_failed" | "not_signed_in" | "card_rule" | "gateway_mismatch" | "gateway_refused" | "credentials_missing" | "credentials_refused" | "keychain_unavailable" | "no_compatible_card" | "conflict" | "managed_by_it" | "activity_log_tampered" | "declined" | "gateway_unavailable" | "outcome_unknown" | "database_unavailable" | "internal";
 
 export type ExpiringCard = {
 	card_id: PaymentMethodId,
@@ -376,6 +414,12 @@ export type LogEntry_Deserialize = {
 export type LogEntry_Serialize = {
 	id: number,
 } & NewLogEntry_Serialize;
+
+/**  One line of "what IT set on this desk", for the settings screen and the diagnostics bundle. */
+export type ManagedValue = {
+	key: string,
+	value: string,
+};
 
 /**  An exact amount: `minor` units of `currency` (cents for USD). */
 export type Money = {
@@ -731,10 +775,26 @@ export type SettingChanged = {
 export type SettingValue = {
 	key: string,
 	value: string,
+	/**  Pinned by IT's managed configuration on this computer: shown, not changeable here. */
+	managed: boolean,
 };
 
-export type SettingsView = {
+export type SettingsView = SettingsView_Serialize | SettingsView_Deserialize;
+
+export type SettingsView_Deserialize = {
 	values: SettingValue[],
+	/**  The managed configuration file of this computer, if IT deployed one. */
+	managed_file?: string | null,
+	/**  Everything that file sets (the database address without its password). */
+	managed: ManagedValue[],
+};
+
+export type SettingsView_Serialize = {
+	values: SettingValue[],
+	/**  The managed configuration file of this computer, if IT deployed one. */
+	managed_file: string | null,
+	/**  Everything that file sets (the database address without its password). */
+	managed: ManagedValue[],
 };
 
 /**  A staff account. */
@@ -788,6 +848,49 @@ export type SweepProgress = {
 export type UiError = {
 	code: ErrorCode,
 	message: string,
+};
+
+/**  Where the desk's updating stands, for the window's prompt and IT's settings screen. */
+export type UpdatePhase = UpdatePhase_Serialize | UpdatePhase_Deserialize;
+
+/**  Where the desk's updating stands, for the window's prompt and IT's settings screen. */
+export type UpdatePhase_Deserialize = 
+/**  No update server is set (neither by IT's managed configuration nor in settings). */
+{ kind: "not_configured" } | { kind: "not_checked_yet" } | { kind: "checking" } | { kind: "up_to_date" } | { kind: "available"; version: string; notes?: string | null; 
+/**  The manifest's minimum version is above this desk's: it must update. */
+required: boolean } | { kind: "downloading"; version: string; received: number | null; total?: number | null } | { kind: "installing"; version: string } | 
+/**  The download did not match ClinicPay's release signature: nothing was installed. */
+{ kind: "refused"; version: string; message: string } | { kind: "failed"; message: string };
+
+/**  Where the desk's updating stands, for the window's prompt and IT's settings screen. */
+export type UpdatePhase_Serialize = 
+/**  No update server is set (neither by IT's managed configuration nor in settings). */
+{ kind: "not_configured" } | { kind: "not_checked_yet" } | { kind: "checking" } | { kind: "up_to_date" } | { kind: "available"; version: string; notes: string | null; 
+/**  The manifest's minimum version is above this desk's: it must update. */
+required: boolean } | { kind: "downloading"; version: string; received: number | null; total: number | null } | { kind: "installing"; version: string } | 
+/**  The download did not match ClinicPay's release signature: nothing was installed. */
+{ kind: "refused"; version: string; message: string } | { kind: "failed"; message: string };
+
+export type UpdateStatus = UpdateStatus_Serialize | UpdateStatus_Deserialize;
+
+export type UpdateStatus_Deserialize = {
+	current_version: string,
+	channel: string,
+	manifest_url?: string | null,
+	phase: UpdatePhase_Deserialize,
+	last_checked_at?: string | null,
+	/**  "Later today" was chosen: the prompt stays hidden until then. */
+	postponed_until?: string | null,
+};
+
+export type UpdateStatus_Serialize = {
+	current_version: string,
+	channel: string,
+	manifest_url: string | null,
+	phase: UpdatePhase_Serialize,
+	last_checked_at: string | null,
+	/**  "Later today" was chosen: the prompt stays hidden until then. */
+	postponed_until: string | null,
 };
 
 /* Tauri Specta runtime */

@@ -17,6 +17,7 @@ import { ApiError, call, messageOf } from "../api";
 import { formatDateTime, gatewayName } from "../format";
 import { MoneyCell, StatusChip, may, useToast } from "../ui";
 import { PaymentsTable } from "./Account";
+import { DesksPanel, DiagnosticsPanel, UpdatesPanel } from "./ItPanels";
 
 /** Loads once and on demand, with the skeleton / error / data states every screen shares. */
 function useLoad<T>(load: () => Promise<T>, onError: (e: ApiError) => void) {
@@ -327,6 +328,8 @@ const SETTING_HELP: Record<string, string> = {
   "recovery.promote-successful-card": "Make a card the default when it pays a recovery charge (true or false).",
   "reminders.enabled": "Email patients before their cards expire (true or false).",
   "reminders.thresholds": "Days before expiry on which reminders go out, e.g. 60,30,7,0.",
+  "updates.endpoint": "The clinic's update server (https://…); desks read CHANNEL/latest.json from it.",
+  "updates.channel": "stable for most desks; pilot for the desks that try releases first.",
 };
 
 /** Before switching the active gateway: who would break, and the bulk "please re-save your card" email. */
@@ -426,13 +429,29 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
           session={session}
         />
       )}
+      {data.managed_file && (
+        <p className="managed-note" data-testid="managed-note">
+          Settings marked <span className="chip">Set by IT</span> come from this computer&apos;s managed configuration (
+          <code>{data.managed_file}</code>) and cannot be changed here.
+        </p>
+      )}
       <table className="data-table settings-table">
         <tbody>
           {data.values.map((v) => (
-            <SettingRow key={v.key} name={v.key} value={v.value} editable={canChange} onSaved={() => void reload()} />
+            <SettingRow
+              key={v.key}
+              name={v.key}
+              value={v.value}
+              managed={v.managed}
+              editable={canChange && !v.managed}
+              onSaved={() => void reload()}
+            />
           ))}
         </tbody>
       </table>
+      <UpdatesPanel />
+      <DesksPanel session={session} />
+      <DiagnosticsPanel />
     </section>
   );
 }
@@ -440,11 +459,13 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
 function SettingRow({
   name,
   value,
+  managed,
   editable,
   onSaved,
 }: {
   name: string;
   value: string;
+  managed: boolean;
   editable: boolean;
   onSaved: () => void;
 }) {
@@ -488,7 +509,15 @@ function SettingRow({
             )}
           </form>
         ) : (
-          <span id={id}>{value || <span className="muted">not set</span>}</span>
+          <span id={id}>
+            {value || <span className="muted">not set</span>}
+            {managed && (
+              <span className="chip" data-testid="managed-chip" title="Set in this computer's managed configuration">
+                {" "}
+                Set by IT
+              </span>
+            )}
+          </span>
         )}
       </td>
     </tr>

@@ -8,6 +8,7 @@ import { PatientProfileView } from "./PatientProfile";
 import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
 import { ExpiringCardsScreen } from "./ExpiringCards";
 import { ReportsScreen } from "./Reports";
+import { UpdatePrompt } from "./ItPanels";
 
 type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "reports" | "log" | "settings";
 
@@ -105,6 +106,7 @@ export function Shell({
           Sign out
         </button>
       </header>
+      <UpdatePrompt />
       {shortcuts && (
         <Dialog title="Keyboard shortcuts" onClose={() => setShortcuts(false)} testId="shortcuts">
           <dl className="shortcuts">
