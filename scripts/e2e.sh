@@ -24,6 +24,8 @@ DB="$WORK/clinic.db"
 trap 'stop_window_driver; [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 # Escalation PDFs saved by the window (the app inherits this through tauri-driver).
 export CLINICPAY_REPORTS_DIR="$SHOTS/reports"
+# The app log of the windows under test stays with the test run.
+export CLINICPAY_LOG_DIR="$WORK/logs"
 # A real mail server for the reminder emails the window sends (aiosmtpd into a Maildir the tests read).
 SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$CLINICPAY_SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$WORK/maildir" &

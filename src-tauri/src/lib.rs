@@ -112,6 +112,7 @@ fn desk_folder() -> std::path::PathBuf {
 /// writable folder the app runs without a log rather than not at all.
 fn start_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = clinicpay_services::diagnostics::log_dir();
+    std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("clinicpay")

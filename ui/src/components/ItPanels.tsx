@@ -6,8 +6,11 @@ import { call, messageOf } from "../api";
 import { formatDateTime } from "../format";
 import { may, useToast } from "../ui";
 
-/** How often the window asks the backend how updating stands (a local read, no network). */
+/** How often the window asks the backend how updating stands (a local read, no network): often while
+ * a check or a download is under way, so the prompt appears as soon as the check answers. */
 const STATUS_EVERY_MS = 30_000;
+const STATUS_BUSY_EVERY_MS = 1_000;
+const BUSY: string[] = ["not_checked_yet", "checking", "downloading", "installing"];
 
 function useUpdateStatus(): [UpdateStatus | null, (s: UpdateStatus) => void, () => void] {
   const [status, setStatus] = useState<UpdateStatus | null>(null);
@@ -16,11 +19,12 @@ function useUpdateStatus(): [UpdateStatus | null, (s: UpdateStatus) => void, () 
       .then(setStatus)
       .catch(() => undefined);
   }, []);
+  const busy = status === null || BUSY.includes(status.phase.kind);
   useEffect(() => {
     refresh();
-    const timer = window.setInterval(refresh, STATUS_EVERY_MS);
+    const timer = window.setInterval(refresh, busy ? STATUS_BUSY_EVERY_MS : STATUS_EVERY_MS);
     return () => window.clearInterval(timer);
-  }, [refresh]);
+  }, [refresh, busy]);
   return [status, setStatus, refresh];
 }
 
@@ -34,13 +38,6 @@ export function UpdatePrompt() {
   const [error, setError] = useState<string | null>(null);
   const [dismissed, setDismissed] = useState<string | null>(null);
   const phase = status?.phase;
-
-  // While downloading, look more often so the progress moves.
-  useEffect(() => {
-    if (phase?.kind !== "downloading" && phase?.kind !== "installing") return;
-    const timer = window.setInterval(refresh, 500);
-    return () => window.clearInterval(timer);
-  }, [phase?.kind, refresh]);
 
   if (!status || !phase) return null;
   if (phase.kind === "refused") {
