@@ -175,3 +175,18 @@ stop_window_driver() {
     [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
     [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
 }
+
+# The Tauri CLI (npm's prebuilt @tauri-apps/cli, same minor as the tauri crate) in the tools folder, so
+# ui/package-lock.json stays free of its platform packages. Sets TAURI.
+TAURI_CLI_VERSION=2.12.5
+ensure_tauri_cli() {
+    ensure_node
+    local dir="$TOOLS/tauri-cli"
+    if [ "$("$dir/node_modules/.bin/tauri" --version 2>/dev/null)" != "tauri-cli $TAURI_CLI_VERSION" ]; then
+        say "installing the Tauri CLI $TAURI_CLI_VERSION"
+        mkdir -p "$dir"
+        [ -f "$dir/package.json" ] || echo '{"private": true}' >"$dir/package.json"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error "@tauri-apps/cli@$TAURI_CLI_VERSION")
+    fi
+    TAURI="$dir/node_modules/.bin/tauri"
+}

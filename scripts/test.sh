@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: installs what is missing, checks formatting, lints and strict
 # TypeScript, runs every test on SQLite and on PostgreSQL, the Stripe client against localstripe and the
 # keychain against a private gnome-keyring (including the check that ui/src/bindings.ts
-# matches the commands), then the end-to-end tests of the real window.
+# matches the commands), then the end-to-end tests of the real window and of the installed app's auto-update.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -37,4 +37,6 @@ else
 fi
 # The real window, driven through WebDriver under Xvfb (screenshots in $CARGO_TARGET_DIR/e2e-screenshots).
 "$ROOT/scripts/e2e.sh"
+# The installed .deb updating itself from a local update server (a tampered update refused, a signed one installed).
+"$ROOT/scripts/update-e2e.sh"
 say "all tests passed"
