@@ -36,16 +36,18 @@ const BASE = `http://127.0.0.1:${server.address().port}`;
 after(() => server.close());
 
 /** IT publishes NEW with the release tool, into a folder of the server. */
-function publish(folder) {
+function publish(folder, extra = []) {
   execFileSync(RELEASE, [
     "publish", "--version", NEW, "--channel", "stable", "--base-url", `${BASE}/${folder}`,
-    "--key", KEY, "--out", join(SITE, folder), "--notes", "Faster patient search", NEW_DEB,
+    "--key", KEY, "--out", join(SITE, folder), "--notes", "Faster patient search", ...extra, NEW_DEB,
   ]);
   const manifest = JSON.parse(readFileSync(join(SITE, folder, "stable/latest.json"), "utf8"));
   return join(SITE, new URL(manifest.platforms["linux-x86_64-deb"].url).pathname);
 }
 
 publish("good");
+// A release the clinic requires: desks below NEW may not put it off.
+publish("required", ["--minimum-version", NEW]);
 // The same release, and then one byte of the package changed on the server after signing.
 const tampered = publish("tampered");
 const bytes = readFileSync(tampered);
@@ -110,12 +112,25 @@ test("a tampered update is refused, nothing is installed, and the desk keeps wor
   assert.ok(served.some((u) => u.endsWith(".deb")), "the app did download the tampered package");
 });
 
+test("an update the clinic requires offers no Later today", async () => {
+  manage("required");
+  await withApp(async (browser) => {
+    await signIn(browser);
+    const bar = await waitForPrompt(browser);
+    assert.match(await bar.getText(), /Your clinic requires ClinicPay/);
+    assert.equal(await browser.$('[data-testid="update-later"]').isExisting(), false);
+    await shot(browser, "93-update-required");
+  });
+  assert.equal(installedVersion(), OLD, "nothing is installed until the person at the desk restarts");
+});
+
 test("a signed update is downloaded, verified, installed, and the app restarts on the new version", async () => {
   manage("good");
-  const clicked = Date.now();
+  let clicked = Date.now();
   await withApp(async (browser) => {
     await signIn(browser);
     await waitForPrompt(browser);
+    clicked = Date.now();
     await browser.$('[data-testid="update-restart"]').click();
     // The app installs and restarts itself: this WebDriver session ends with it.
     await browser.waitUntil(() => installedVersion() === NEW, {
@@ -133,5 +148,6 @@ test("a signed update is downloaded, verified, installed, and the app restarts o
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.ok(mine, `no desk reported ClinicPay ${NEW} after the restart: ${JSON.stringify(desks())}`);
+  console.log(`# Restart to update → ClinicPay ${NEW} running again: ${((Date.parse(mine.last_seen_at) - clicked) / 1000).toFixed(1)} s`);
   console.log(`# update download (.deb): ${(statSync(NEW_DEB).size / 1048576).toFixed(1)} MiB`);
 });

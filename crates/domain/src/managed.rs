@@ -187,6 +187,21 @@ lock-after-minutes = 3
     }
 
     #[test]
+    fn a_desk_reads_the_manifest_of_its_channel() {
+        let c = ManagedConfig::parse(
+            "[updates]\nendpoint = \"https://u.example/cp/\"\nchannel = \"pilot\"\n",
+            FILE,
+        )
+        .unwrap();
+        let s = c.apply(OrganizationSettings::default()).unwrap();
+        assert_eq!(
+            s.updates.manifest_url().as_deref(),
+            Some("https://u.example/cp/pilot/latest.json")
+        );
+        assert_eq!(OrganizationSettings::default().updates.manifest_url(), None);
+    }
+
+    #[test]
     fn http_is_taken_only_for_an_update_server_on_this_computer() {
         assert!(parse_update_endpoint("u", "http://127.0.0.1:8080/x").is_ok());
         assert!(parse_update_endpoint("u", "http://localhost/x").is_ok());
