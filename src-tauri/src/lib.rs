@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod live;
 pub mod state;
 pub mod updates;
 
@@ -12,51 +13,53 @@ use clinicpay_services::desks::ThisDesk;
 use clinicpay_services::managed::Managed;
 use specta_typescript::Typescript;
 use tauri::Manager;
-use tauri_specta::{collect_commands, Builder};
+use tauri_specta::{collect_commands, collect_events, Builder};
 
 /// Every command the window may call, in one place.
 pub fn specta_builder() -> Builder<tauri::Wry> {
-    Builder::<tauri::Wry>::new().commands(collect_commands![
-        commands::clinic_info,
-        commands::sign_in,
-        commands::sign_out,
-        commands::current_session,
-        commands::search_patients,
-        commands::patient_profile,
-        commands::lock_desk,
-        commands::card_form,
-        commands::add_card,
-        commands::set_default_card,
-        commands::delete_card,
-        commands::patient_account,
-        commands::create_invoice,
-        commands::pay_invoice,
-        commands::checkout,
-        commands::retry_order,
-        commands::refund_payment,
-        commands::recent_payments,
-        commands::recovery_orders,
-        commands::what_to_check,
-        commands::escalation_report,
-        commands::processor_log,
-        commands::settings,
-        commands::set_setting,
-        commands::recovery_sweep,
-        commands::cancel_recovery_sweep,
-        commands::expiring_cards,
-        commands::notify_cards,
-        commands::gateway_report,
-        commands::export_gateway_report,
-        commands::failed_payments,
-        commands::gateway_readiness,
-        commands::request_card_resave,
-        commands::desks,
-        commands::write_diagnostics,
-        commands::update_status,
-        commands::check_for_updates,
-        commands::install_update,
-        commands::postpone_update,
-    ])
+    Builder::<tauri::Wry>::new()
+        .events(collect_events![live::DataChanged])
+        .commands(collect_commands![
+            commands::clinic_info,
+            commands::sign_in,
+            commands::sign_out,
+            commands::current_session,
+            commands::search_patients,
+            commands::patient_profile,
+            commands::lock_desk,
+            commands::card_form,
+            commands::add_card,
+            commands::set_default_card,
+            commands::delete_card,
+            commands::patient_account,
+            commands::create_invoice,
+            commands::pay_invoice,
+            commands::checkout,
+            commands::retry_order,
+            commands::refund_payment,
+            commands::recent_payments,
+            commands::recovery_orders,
+            commands::what_to_check,
+            commands::escalation_report,
+            commands::processor_log,
+            commands::settings,
+            commands::set_setting,
+            commands::recovery_sweep,
+            commands::cancel_recovery_sweep,
+            commands::expiring_cards,
+            commands::notify_cards,
+            commands::gateway_report,
+            commands::export_gateway_report,
+            commands::failed_payments,
+            commands::gateway_readiness,
+            commands::request_card_resave,
+            commands::desks,
+            commands::write_diagnostics,
+            commands::update_status,
+            commands::check_for_updates,
+            commands::install_update,
+            commands::postpone_update,
+        ])
 }
 
 /// Where the generated bindings live, from this crate's folder so it holds wherever the app runs.
@@ -201,6 +204,10 @@ pub fn run() {
                         tokio::time::sleep(clinicpay_services::desks::DESK_HEARTBEAT).await;
                     }
                 });
+            }
+            // Several desks on one PostgreSQL: what another desk changes appears here at once.
+            if let Ok(services) = state.services() {
+                live::start(app.handle().clone(), services.clone());
             }
             app.manage(updates::Updates::new(version.clone()));
             app.manage(state);

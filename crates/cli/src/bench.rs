@@ -3,6 +3,7 @@
 //!
 //!   clinicpay-bench search [--db URL] [--patients 200000]
 //!   clinicpay-bench gateways [--calls 1000]
+//!   clinicpay-bench propagation [--changes 1000] [--db postgres://…]
 //!
 //! Seeds the demo clinic with N patients into an empty database (timing it), then times patient search
 //! as the services answer it and as a `clinicpay patients search` process answers it end to end.
@@ -64,6 +65,12 @@ async fn main() {
                 .unwrap_or(1_000_000);
             return report(payments, arg("--db")).await;
         }
+        "propagation" => {
+            let changes = arg("--changes")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1000);
+            return propagation(changes, arg("--db")).await;
+        }
         "sweep" => {
             let orders = arg("--orders")
                 .and_then(|c| c.parse().ok())
@@ -74,7 +81,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | report [--payments N] [--db URL] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL]"
+                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | report [--payments N] [--db URL] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL] | propagation [--changes N] [--db postgres://…]"
             );
             std::process::exit(2);
         }
@@ -685,4 +692,86 @@ async fn report(payments: i64, db: Option<String>) {
             ms(*times.last().unwrap())
         );
     }
+}
+
+/// Desk-to-desk propagation on PostgreSQL: desk A makes N changes one after another; desk B (its own
+/// connections) hears each through LISTEN/NOTIFY. Prints, per change, the time from A's call returning
+/// (the change is done at A) to B holding the notice, and from A's call starting.
+async fn propagation(changes: usize, db: Option<String>) {
+    use clinicpay_services::live::FeedEvent;
+    let admin = db.unwrap_or_else(|| {
+        std::env::var("CLINICPAY_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+    });
+    let schema = format!("cp_bench_{}", std::process::id());
+    let run = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("PostgreSQL");
+            sqlx::query(&sql).execute(&mut c).await.expect(&sql);
+        }
+    };
+    run(format!("CREATE SCHEMA {schema}")).await;
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+    let desk_a = Services::new(
+        Store::open(&url).await.expect("open"),
+        Arc::new(SystemClock),
+    );
+    let desk_b = Services::new(
+        Store::open(&url).await.expect("open"),
+        Arc::new(SystemClock),
+    );
+    desk_a.seed_demo(None, 10, 1).await.expect("seed");
+    let manager = desk_a.actor_by_username("manager").await.expect("manager");
+    let mut feed = desk_b
+        .change_feed()
+        .await
+        .expect("feed")
+        .expect("PostgreSQL");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(async move {
+        while let Some(FeedEvent::Change(_)) = feed.next().await {
+            if tx.send(Instant::now()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut after_done = Vec::with_capacity(changes);
+    let mut after_start = Vec::with_capacity(changes);
+    for i in 0..changes {
+        let start = Instant::now();
+        desk_a
+            .set_setting(&manager, "clinic-name", &format!("Clinic {i}"))
+            .await
+            .expect("change");
+        let done = Instant::now();
+        let heard = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("desk B heard nothing for 10 s")
+            .expect("feed ended");
+        after_done.push(heard.saturating_duration_since(done));
+        after_start.push(heard.saturating_duration_since(start));
+    }
+    listener.abort();
+    after_done.sort();
+    after_start.sort();
+    println!(
+        "database: {} (schema {schema})",
+        clinicpay_store::redact_url(&admin)
+    );
+    println!(
+        "desk-to-desk propagation over {changes} changes: after the change returned at desk A p50 {} p95 {} max {}; from the start of the change p50 {} p95 {}",
+        ms(percentile(&after_done, 0.5)),
+        ms(percentile(&after_done, 0.95)),
+        ms(*after_done.last().unwrap()),
+        ms(percentile(&after_start, 0.5)),
+        ms(percentile(&after_start, 0.95)),
+    );
+    desk_a.store().close().await;
+    desk_b.store().close().await;
+    run(format!("DROP SCHEMA {schema} CASCADE")).await;
 }

@@ -21,6 +21,7 @@ pub mod desks;
 pub mod diagnostics;
 mod error;
 pub mod gateways;
+pub mod live;
 pub mod managed;
 pub mod overview;
 pub mod patients;

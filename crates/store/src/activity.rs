@@ -148,6 +148,24 @@ pub async fn append(tx: &mut Tx, entry: NewActivity) -> Result<ActivityEntry> {
         "UPDATE activity_head SET hash = $1 WHERE id = 1",
         &e.hash
     )?;
+    // Other desks hear of it when (and only if) this transaction commits.
+    if let Tx::Postgres(t) = tx {
+        let notice = crate::changes::ChangeNotice {
+            seq: e.seq,
+            action: e.action.clone(),
+            subject_type: e.subject_type.clone(),
+            subject_id: e.subject_id.clone(),
+            patient_id: e.patient_id,
+            at: e.at,
+        };
+        sqlx::query(&format!(
+            "SELECT pg_notify({}, $1)",
+            crate::changes::CHANNEL_SQL
+        ))
+        .bind(serde_json::to_string(&notice).unwrap_or_default())
+        .execute(&mut **t)
+        .await?;
+    }
     Ok(e)
 }
 

@@ -18,6 +18,7 @@ mod error;
 mod macros;
 pub mod activity;
 pub mod billing;
+pub mod changes;
 pub mod desks;
 pub mod ledger;
 pub mod organization;

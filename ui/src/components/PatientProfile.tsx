@@ -17,6 +17,7 @@ import { ActivityList } from "./ActivityList";
 import { AddCardDialog } from "./AddCardDialog";
 import { InvoicesTab, OrdersTab, PaymentsTab } from "./Account";
 import { WhatToCheck } from "./WhatToCheck";
+import { useLiveReload } from "../live";
 
 type Tab = "cards" | "invoices" | "orders" | "payments" | "activity";
 
@@ -69,6 +70,11 @@ export function PatientProfileView({
   useEffect(() => {
     void load();
   }, [load]);
+  // Another desk changed this patient's cards, payments or recovery: show it.
+  useLiveReload(
+    (c) => c.patient_id === patientId,
+    () => void load(),
+  );
 
   const escalate = useCallback(async () => {
     if (escalating) return;

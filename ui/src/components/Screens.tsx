@@ -18,6 +18,7 @@ import { formatDateTime, gatewayName } from "../format";
 import { MoneyCell, StatusChip, may, useToast } from "../ui";
 import { PaymentsTable } from "./Account";
 import { DesksPanel, DiagnosticsPanel, UpdatesPanel } from "./ItPanels";
+import { isMoney, useLiveReload } from "../live";
 
 /** Loads once and on demand, with the skeleton / error / data states every screen shares. */
 function useLoad<T>(load: () => Promise<T>, onError: (e: ApiError) => void) {
@@ -72,6 +73,7 @@ export function PaymentsScreen({
     [failedOnly, applied],
   );
   const { data, error, reload } = useLoad<Payment_Serialize[]>(load, onError);
+  useLiveReload(isMoney, () => void reload());
   const title = failedOnly ? "Failed payments" : "Payments";
   return (
     <section className="stack" data-testid={failedOnly ? "failed-payments-screen" : "payments-screen"}>
@@ -180,6 +182,7 @@ export function RecoveryScreen({
 }) {
   const load = useCallback(() => call(commands.recoveryOrders(null)), []);
   const { data, error, reload } = useLoad<Order_Serialize[]>(load, onError);
+  useLiveReload(isMoney, () => void reload());
   if (!data) return <Loading error={error} retry={() => void reload()} />;
   const open = data.filter((o) => o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED");
   return (
@@ -413,6 +416,7 @@ function GatewayReadinessPanel({ current, session }: { current: Gateway; session
 export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {
   const load = useCallback(() => call(commands.settings()), []);
   const { data, error, reload } = useLoad<SettingsView>(load, onError);
+  useLiveReload((c) => c.subject_type === "setting", () => void reload());
   const canChange = may(session, "change_settings");
   if (!data) return <Loading error={error} retry={() => void reload()} />;
   return (

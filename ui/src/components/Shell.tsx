@@ -9,6 +9,7 @@ import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } fr
 import { ExpiringCardsScreen } from "./ExpiringCards";
 import { ReportsScreen } from "./Reports";
 import { UpdatePrompt } from "./ItPanels";
+import { useDatabaseConnected } from "../live";
 
 type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "reports" | "log" | "settings";
 
@@ -42,6 +43,7 @@ export function Shell({
   const [visit, setVisit] = useState(0);
   const search = useRef<PatientSearchHandle>(null);
   const [shortcuts, setShortcuts] = useState(false);
+  const connected = useDatabaseConnected();
 
   // "/" or Ctrl+K puts the cursor in the patient search from anywhere.
   useEffect(() => {
@@ -107,6 +109,12 @@ export function Shell({
         </button>
       </header>
       <UpdatePrompt />
+      {!connected && (
+        <div className="connection-lost" role="alert" data-testid="connection-lost">
+          The connection to the clinic&apos;s database is lost. ClinicPay is reconnecting by itself; until it is back,
+          nothing can be charged, refunded or changed here, and nothing is kept to be charged later.
+        </div>
+      )}
       {shortcuts && (
         <Dialog title="Keyboard shortcuts" onClose={() => setShortcuts(false)} testId="shortcuts">
           <dl className="shortcuts">
@@ -155,7 +163,8 @@ export function Shell({
             </a>
           ))}
         </nav>
-        <main className="content" id={section}>
+        {/* While the database is away nothing here can be used: no payment may be started on stale data. */}
+        <main className="content" id={section} inert={!connected}>
           {section === "patients" &&
             (patientId === null ? (
               <div className="empty-state" data-testid="no-patient">
