@@ -325,6 +325,23 @@ impl Services {
         let now = self.now();
         let payment_id = {
             let mut tx = self.store().begin().await?;
+            // The card is held until the payment is recorded: a desk deleting it meanwhile waits, and
+            // one that is deleting it already makes this charge stop here, before the gateway. The
+            // patient first, then the card: every desk takes them in this order, so none waits on another.
+            clinicpay_store::patients::lock(&mut tx, invoice.patient_id).await?;
+            if !clinicpay_store::payment_methods::claim_for_charge(
+                &mut tx,
+                card.id,
+                card.removed_at.is_none(),
+                now,
+            )
+            .await?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "{} is being deleted at another desk, or was just deleted: nothing was charged. Choose another card.",
+                    card.describe()
+                )));
+            }
             let id = billing::insert_payment(
                 &mut tx,
                 &NewPayment {
@@ -346,7 +363,7 @@ impl Services {
             .await
             .map_err(|e| match e {
                 StoreError::Duplicate(_) => ServiceError::Conflict(format!(
-                    "Invoice {} is already paid or being paid right now: reload it before charging again.",
+                    "Another desk is paying invoice {} right now, or has just paid it: nothing was charged here. Reload the invoice to see its payment.",
                     invoice.id
                 )),
                 other => other.into(),
@@ -589,7 +606,7 @@ impl Services {
         })?;
         if inv.status != InvoiceStatus::Open {
             return Err(ServiceError::Conflict(format!(
-                "Invoice {id} is {} already: nothing to pay.",
+                "Invoice {id} is {} already (perhaps just now, at another desk): nothing to pay.",
                 inv.status.as_str().to_lowercase()
             )));
         }

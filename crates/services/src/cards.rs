@@ -351,6 +351,8 @@ impl Services {
             )));
         }
         let mut tx = self.store().begin().await?;
+        // Two desks saving the patient's first card at once: one of them is the default.
+        clinicpay_store::patients::lock(&mut tx, patient).await?;
         self.require_patient(&mut tx, patient).await?;
         let existing = repo::active_for_patient(&mut tx, patient).await?;
         let is_default = new_card_becomes_default(&existing);
@@ -397,6 +399,15 @@ impl Services {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let c = self.require_card(&mut tx, card).await?;
+        // Desks changing the same patient's cards take turns, so each change starts from the last.
+        clinicpay_store::patients::lock(&mut tx, c.patient_id).await?;
+        let c = self.require_card(&mut tx, card).await?;
+        if c.removed_at.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "{} was just deleted at another desk: choose another card.",
+                c.describe()
+            )));
+        }
         c.check_can_become_default(now)?;
         let before = repo::active_for_patient(&mut tx, c.patient_id)
             .await?
@@ -433,35 +444,76 @@ impl Services {
         confirm_last: bool,
     ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
-        // The rules first, so a refused deletion never reaches the gateway.
+        // The rules first, so a refused deletion never reaches the gateway; then the card is marked as
+        // being deleted, so no desk starts a charge with it while the gateway deletes it.
+        let now = self.now();
         let c = {
-            let mut r = self.store().reader().await?;
-            let c = self.require_card(&mut r, card).await?;
-            let cards = repo::active_for_patient(&mut r, c.patient_id).await?;
+            let mut tx = self.store().begin().await?;
+            let c = self.require_card(&mut tx, card).await?;
+            clinicpay_store::patients::lock(&mut tx, c.patient_id).await?;
+            let c = self.require_card(&mut tx, card).await?;
+            let cards = repo::active_for_patient(&mut tx, c.patient_id).await?;
             DeletionCheck::evaluate(&c, &cards, confirm_last)?;
+            match repo::mark_deleting(&mut tx, c.id, now).await? {
+                Some(repo::DeleteBlock::BeingDeleted) => {
+                    return Err(ServiceError::Conflict(format!(
+                        "{} is being deleted at another desk right now.",
+                        c.describe()
+                    )))
+                }
+                Some(repo::DeleteBlock::BeingCharged) => {
+                    return Err(ServiceError::Conflict(format!(
+                        "A payment with {} is in progress at another desk: wait for it to finish, then delete the card.",
+                        c.describe()
+                    )))
+                }
+                None => {}
+            }
+            tx.commit().await?;
             c
         };
+        let unmark = || async {
+            if let Ok(mut tx) = self.store().begin().await {
+                if repo::clear_deleting(&mut tx, c.id).await.is_ok() {
+                    tx.commit().await.ok();
+                }
+            }
+        };
         // Then at the card's own gateway (not necessarily the active one): if that fails, the card stays.
-        let settings = self.load_settings().await?;
-        let client = self
+        let settings = match self.load_settings().await {
+            Ok(s) => s,
+            Err(e) => {
+                unmark().await;
+                return Err(e);
+            }
+        };
+        let client = match self
             .gateway_client(c.gateway, &settings, Some(c.patient_id))
-            .await?;
+            .await
+        {
+            Ok(client) => client,
+            Err(e) => {
+                unmark().await;
+                return Err(e);
+            }
+        };
         let at_gateway = match client.delete_card(&c.token).await {
             Ok(()) => "deleted",
             Err(GatewayError::Rejected { code, .. }) if code == clinicpay_gateways::NOT_FOUND => {
                 "already gone"
             }
             Err(e) => {
+                unmark().await;
                 return Err(match ServiceError::from(e) {
                     ServiceError::GatewayUnavailable(m) => {
                         ServiceError::GatewayUnavailable(format!("The card was not deleted: {m}"))
                     }
                     other => other,
-                })
+                });
             }
         };
-        let now = self.now();
         let mut tx = self.store().begin().await?;
+        clinicpay_store::patients::lock(&mut tx, c.patient_id).await?;
         let c = self.require_card(&mut tx, card).await?;
         let cards = repo::active_for_patient(&mut tx, c.patient_id).await?;
         let check = DeletionCheck::evaluate(&c, &cards, confirm_last)?;

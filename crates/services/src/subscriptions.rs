@@ -535,7 +535,7 @@ impl Services {
         }
         if o.status == OrderStatus::Paid {
             return Err(ServiceError::Conflict(format!(
-                "Order {order} is paid already."
+                "Order {order} is paid already (perhaps just now, at another desk): nothing to retry."
             )));
         }
         let target = gateway.unwrap_or(settings.active_gateway);
@@ -641,7 +641,7 @@ impl Services {
                 .await?
                 .filter(|i| i.status == InvoiceStatus::Open)
                 .ok_or_else(|| {
-                    ServiceError::Conflict(format!("Order {order} has no unpaid invoice."))
+                    ServiceError::Conflict(format!("Order {order} has nothing left to pay (another desk may have just paid it): reload to see it."))
                 })?;
             let sub = match o.subscription_id {
                 Some(s) => ledger::subscription(&mut r, s).await?,

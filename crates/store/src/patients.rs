@@ -302,6 +302,18 @@ pub async fn set_gateway_customer(
     Ok(())
 }
 
+/// Serialises changes to one patient's cards between desks (PostgreSQL row lock until `tx` ends;
+/// SQLite has one writer at a time already).
+pub async fn lock(tx: &mut Tx, id: PatientId) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT id FROM patients WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(id.0)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

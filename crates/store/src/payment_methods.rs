@@ -214,3 +214,89 @@ pub async fn count_expiring(ex: &mut impl Executor, from_month: i64, to_month: i
         to_month
     )?)
 }
+
+/// A deletion mark older than this is one that died half-way: it blocks nothing.
+pub const DELETING_STALE_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// Takes the card for a charge inside `tx`: locked (PostgreSQL) until the payment is recorded, refused
+/// while another desk deletes it, and refused if a saved card was deleted meanwhile. `saved` is false for
+/// a checkout's card used once (recorded removed from the start).
+pub async fn claim_for_charge(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    saved: bool,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let lock = match tx.dialect() {
+        crate::Dialect::Postgres => " FOR UPDATE",
+        crate::Dialect::Sqlite => "",
+    };
+    let q = format!(
+        "SELECT id FROM payment_methods WHERE id = $1 AND ($2 = FALSE OR removed_at IS NULL)
+           AND (deleting_since IS NULL OR deleting_since < $3){lock}"
+    );
+    Ok(sql_scalar!(
+        tx,
+        i64,
+        fetch_optional,
+        &q,
+        card.0,
+        saved,
+        to_millis(now) - DELETING_STALE_AFTER_MS
+    )?
+    .is_some())
+}
+
+/// Why a card cannot be deleted right now, if another desk is busy with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteBlock {
+    BeingDeleted,
+    BeingCharged,
+}
+
+/// Marks the card as being deleted (locked until `tx` commits), unless another desk is deleting it or
+/// a charge with it is in flight.
+pub async fn mark_deleting(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    now: DateTime<Utc>,
+) -> Result<Option<DeleteBlock>> {
+    let lock = match tx.dialect() {
+        crate::Dialect::Postgres => " FOR UPDATE",
+        crate::Dialect::Sqlite => "",
+    };
+    let q = format!("SELECT deleting_since FROM payment_methods WHERE id = $1{lock}");
+    let since: Option<i64> = sql_scalar!(tx, Option<i64>, fetch_optional, &q, card.0)?.flatten();
+    if since.is_some_and(|s| s >= to_millis(now) - DELETING_STALE_AFTER_MS) {
+        return Ok(Some(DeleteBlock::BeingDeleted));
+    }
+    let charging: i64 = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "SELECT COUNT(*) FROM payments WHERE payment_method_id = $1 AND status = 'PENDING'",
+        card.0
+    )?;
+    if charging > 0 {
+        return Ok(Some(DeleteBlock::BeingCharged));
+    }
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET deleting_since = $1 WHERE id = $2",
+        to_millis(now),
+        card.0
+    )?;
+    Ok(None)
+}
+
+/// The gateway did not delete it: the card is usable again.
+pub async fn clear_deleting(tx: &mut Tx, card: PaymentMethodId) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET deleting_since = NULL WHERE id = $1",
+        card.0
+    )?;
+    Ok(())
+}
