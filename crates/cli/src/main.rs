@@ -216,6 +216,12 @@ enum SimCommand {
 enum DbCommand {
     /// Apply pending migrations.
     Migrate,
+    /// Copy this desk's SQLite clinic into an empty PostgreSQL database (several desks), and verify it.
+    Copy {
+        /// The PostgreSQL address: postgres://USER@HOST/DATABASE.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -499,6 +505,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
 
     match cli.command {
         Command::Db(DbCommand::Migrate) => out.migrated(&clinicpay_store::redact_url(&url)),
+        Command::Db(DbCommand::Copy { to }) => out.copied(&s.copy_to_postgres(&to).await?),
         Command::Demo(DemoCommand::Seed { patients, seed }) => {
             let a = match as_staff.as_deref() {
                 Some(name) => Some(s.actor_by_username(name).await?),

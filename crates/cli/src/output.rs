@@ -66,6 +66,12 @@ impl Out {
         }
     }
 
+    pub fn copied(&self, r: &clinicpay_services::dbcopy::CopyReport) {
+        if !self.json(r) {
+            println!("{}", r.message);
+        }
+    }
+
     pub fn seeded(&self, r: &SeedReport) {
         if !self.json(r) {
             println!(

@@ -78,6 +78,7 @@ on_both_databases! {
             (&["patients", "search", "smith"], 3, "not_signed_in"),
             (&["--as", "frontdesk", "audit", "verify"], 3, "permission_denied"),
             (&["--as", "it", "demo", "seed"], 3, "conflict"),
+            (&["db", "copy", "--to", "/tmp/not-a-server.db"], 3, "invalid_input"),
         ];
         for (args, want_exit, want_code) in cases {
             let (code, v) = json(db, args);

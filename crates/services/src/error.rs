@@ -178,6 +178,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => ServiceError::DatabaseUnavailable(m),
+            StoreError::Invalid(m) => ServiceError::Invalid(m),
             StoreError::Duplicate(m) => ServiceError::Conflict(format!(
                 "Someone else changed this at the same moment ({m}). Reload and try again."
             )),

@@ -15,6 +15,7 @@ pub mod billing;
 pub mod cards;
 pub mod clinic;
 pub mod credentials;
+pub mod dbcopy;
 pub mod demo;
 pub mod desk;
 pub mod desks;

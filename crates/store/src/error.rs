@@ -21,6 +21,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// What was asked cannot be done with these databases; the sentence says why and what to do.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl StoreError {

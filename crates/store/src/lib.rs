@@ -19,6 +19,7 @@ mod macros;
 pub mod activity;
 pub mod billing;
 pub mod changes;
+pub mod copy;
 pub mod desks;
 pub mod ledger;
 pub mod organization;
