@@ -3,7 +3,9 @@
 //! skips when PostgreSQL is missing: it fails and says how to start it.
 
 pub mod localstripe;
+pub mod netcut;
 pub use localstripe::LocalStripe;
+pub use netcut::NetCut;
 pub mod smtp;
 pub use smtp::SmtpServer;
 
