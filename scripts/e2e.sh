@@ -8,6 +8,7 @@ cd "$ROOT"
 ensure_rust
 ensure_desktop_build_deps
 ensure_e2e_tools
+ensure_postgres
 ensure_smtp_server
 build_ui
 say "building the desktop app"
@@ -21,7 +22,14 @@ mkdir -p "$SHOTS"
 DB="$WORK/clinic.db"
 "$CARGO_TARGET_DIR/debug/clinicpay" --db "$DB" demo seed --patients 300 --seed 11 >/dev/null
 
-trap 'stop_window_driver; [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+# A second clinic on PostgreSQL, for the several-desks test (its own schema, dropped at the end).
+PG_ADMIN="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+PG_SCHEMA="cp_e2e_$$"
+psql "$PG_ADMIN" -qc "CREATE SCHEMA $PG_SCHEMA" >/dev/null
+PG_DB="$PG_ADMIN?options=-c%20search_path%3D$PG_SCHEMA"
+"$CARGO_TARGET_DIR/debug/clinicpay" --db "$PG_DB" demo seed --patients 40 --seed 12 >/dev/null
+
+trap 'stop_window_driver; [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null; psql "$PG_ADMIN" -qc "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 # Escalation PDFs saved by the window (the app inherits this through tauri-driver).
 export CLINICPAY_REPORTS_DIR="$SHOTS/reports"
 # The app log of the windows under test stays with the test run.
@@ -38,7 +46,7 @@ start_window_driver "$WORK/driver.log"
 say "end-to-end tests of the window"
 status=0
 (cd ui && CLINICPAY_E2E_APP="$CARGO_TARGET_DIR/debug/clinicpay-desktop" CLINICPAY_E2E_DB="$DB" \
-    CLINICPAY_E2E_CLI="$CARGO_TARGET_DIR/debug/clinicpay" CLINICPAY_E2E_SCREENSHOTS="$SHOTS" \
+    CLINICPAY_E2E_CLI="$CARGO_TARGET_DIR/debug/clinicpay" CLINICPAY_E2E_SCREENSHOTS="$SHOTS" CLINICPAY_E2E_PG_DB="$PG_DB" \
     node --test --test-concurrency=1 e2e/) || status=$?
 if [ $status -ne 0 ]; then
     echo "--- tauri-driver log"

@@ -16,7 +16,7 @@ export CLINICPAY_TEST_PG="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.
 
 # Test schemas left by an interrupted earlier run.
 if command -v psql >/dev/null 2>&1; then
-    psql "$CLINICPAY_TEST_PG" -Atqc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cp\_t\_%'" 2>/dev/null |
+    psql "$CLINICPAY_TEST_PG" -Atqc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cp\_t\_%' OR nspname LIKE 'cp\_e2e\_%' OR nspname LIKE 'cp\_bench\_%'" 2>/dev/null |
         while read -r schema; do psql "$CLINICPAY_TEST_PG" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; done
 fi
 

@@ -40,7 +40,7 @@ export function newPatient(name) {
   return one(clinicpay("patients", "add", "--name", name, "--email", email));
 }
 
-export async function withApp(body) {
+export async function withApp(body, { db = DB } = {}) {
   const browser = await remote({
     hostname: "127.0.0.1",
     port: Number(process.env.CLINICPAY_E2E_DRIVER_PORT ?? 4444),
@@ -48,7 +48,7 @@ export async function withApp(body) {
     connectionRetryTimeout: 60_000,
     capabilities: {
       "wdio:enforceWebDriverClassic": true,
-      "tauri:options": { application: APP, args: ["--db", DB] },
+      "tauri:options": { application: APP, args: ["--db", db] },
     },
   });
   try {

@@ -164,7 +164,7 @@ export function Shell({
           ))}
         </nav>
         {/* While the database is away nothing here can be used: no payment may be started on stale data. */}
-        <main className="content" id={section} inert={!connected}>
+        <main className="content" id={section} inert={connected ? undefined : true}>
           {section === "patients" &&
             (patientId === null ? (
               <div className="empty-state" data-testid="no-patient">
