@@ -679,19 +679,25 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             };
             out.refund(&s.refund_payment(&a, payment, amount).await?)
         }
-        Command::Worker { once } => loop {
-            let report = s.run_worker_pass().await?;
-            if once {
-                out.worker_pass(&report);
-                break;
+        Command::Worker { once } => {
+            // Cards saved at any desk retry their patients' recovery orders here at once (PostgreSQL).
+            if !once {
+                s.retry_recovery_when_any_desk_saves_a_card();
             }
-            // Between passes a signal (Ctrl+C, or SIGTERM from a service manager) ends the worker;
-            // a pass under way is finished first, so no attempt is left half-recorded.
-            tokio::select! {
-                _ = stop_signal() => break,
-                _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            loop {
+                let report = s.run_worker_pass().await?;
+                if once {
+                    out.worker_pass(&report);
+                    break;
+                }
+                // Between passes a signal (Ctrl+C, or SIGTERM from a service manager) ends the worker;
+                // a pass under way is finished first, so no attempt is left half-recorded.
+                tokio::select! {
+                    _ = stop_signal() => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                }
             }
-        },
+        }
         Command::Gateway(GatewayCommand::Readiness { to, notify }) => {
             let a = actor().await?;
             if notify {

@@ -11,3 +11,32 @@ impl Services {
         Ok(self.store().change_feed().await?)
     }
 }
+
+impl Services {
+    /// For the worker: a card saved at any desk (heard through the feed) retries that patient's
+    /// recovery orders here, as document 003 asks, even when the desk that saved it is a different
+    /// computer. The desk retries too; the one-live-payment rule lets only one of them charge.
+    /// Nothing on SQLite (there, the desk that saves the card is the only one).
+    pub fn retry_recovery_when_any_desk_saves_a_card(&self) -> tokio::task::JoinHandle<()> {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let Ok(Some(mut feed)) = services.change_feed().await else {
+                return;
+            };
+            while let Some(event) = feed.next().await {
+                if let FeedEvent::Change(ChangeNotice {
+                    action,
+                    patient_id: Some(patient),
+                    ..
+                }) = event
+                {
+                    if action == "card.added" {
+                        let _ = services
+                            .retry_recovery_for_patient(clinicpay_domain::PatientId(patient))
+                            .await;
+                    }
+                }
+            }
+        })
+    }
+}

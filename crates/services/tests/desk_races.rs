@@ -294,3 +294,47 @@ async fn two_desks_retrying_the_same_recovery_order_at_once_charge_it_once() {
     }
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_saved_at_one_desk_pays_the_recovery_order_through_the_worker_on_another_computer() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let c = clinic(&db, Gateway::Nmi).await;
+    let worker = second_desk(&db, &c).await;
+    let listening = worker.retry_recovery_when_any_desk_saves_a_card();
+    c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(6_100), "month")
+        .await
+        .unwrap();
+    c.s.run_worker_pass().await.unwrap();
+    let order =
+        c.s.list_orders(
+            &c.desk,
+            Some(c.patient),
+            Some(RecoveryStatus::NeedsPaymentMethod),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    // The front desk saves a card; it does not retry itself (no local listener in this test).
+    c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o =
+            c.s.list_orders(&c.desk, Some(c.patient), None)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|o| o.id == order.id)
+                .unwrap();
+        if o.status == OrderStatus::Paid {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not retry the order: {o:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.charged_at(Gateway::Nmi), vec![6_100]);
+    listening.abort();
+    db.drop_db().await;
+}
