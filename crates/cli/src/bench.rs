@@ -619,6 +619,39 @@ async fn expiring(s: &Services, desk: &clinicpay_services::Actor) {
             ms(*times.last().unwrap())
         );
     }
+    // The two store queries alone (the default filter), to see where the time goes.
+    let now = chrono::Utc::now();
+    let this = (chrono::Datelike::year(&now), chrono::Datelike::month(&now));
+    let to = if this.1 >= 11 {
+        (this.0 + 1, this.1 - 10)
+    } else {
+        (this.0, this.1 + 2)
+    };
+    for (label, which) in [("store: cards query", 0), ("store: plans query", 1)] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let mut r = s.store().reader().await.expect("reader");
+            let t = Instant::now();
+            if which == 0 {
+                clinicpay_store::reminders::expiring(&mut r, this, to, this, None, 5_001)
+                    .await
+                    .expect("q");
+            } else {
+                clinicpay_store::reminders::plans_depending_on(&mut r, this, to)
+                    .await
+                    .expect("q");
+            }
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "{:<28} {:>8} {:>10} {:>10}",
+            label,
+            "",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
 }
 
 /// The gateway report over `payments` payments spread over a year, on a fresh database (SQLite file by

@@ -167,7 +167,15 @@ impl Services {
         let kind = filter.patient_type.map(|t| t.as_str());
         let mut r = self.store().reader().await?;
         let rows = repo::expiring(&mut r, from, to, this_month, kind, DASHBOARD_LIMIT + 1).await?;
-        let plans = repo::plans_depending_on(&mut r, from, to).await?;
+        // Only the months the dashboard shows (rows come soonest month first).
+        let shown_to = rows
+            .last()
+            .filter(|_| rows.len() as i64 > DASHBOARD_LIMIT)
+            .map_or(to, |last| (last.exp_year as i32, last.exp_month as u32));
+        let mut plans: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        for (patient, plan) in repo::plans_depending_on(&mut r, from, shown_to).await? {
+            plans.entry(patient).or_default().push(plan);
+        }
         drop(r);
         let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
         let cards = rows
@@ -617,15 +625,11 @@ pub fn retry_after(attempts: i64) -> Duration {
 fn expiring_card(
     row: ExpiringRow,
     now: DateTime<Utc>,
-    plans: &[(i64, String)],
+    plans: &std::collections::HashMap<i64, Vec<String>>,
 ) -> Option<ExpiringCard> {
     let expiry = CardExpiry::new(row.exp_month as u32, row.exp_year as i32).ok()?;
     let plans = if row.is_default {
-        plans
-            .iter()
-            .filter(|(p, _)| *p == row.patient_id)
-            .map(|(_, plan)| plan.clone())
-            .collect()
+        plans.get(&row.patient_id).cloned().unwrap_or_default()
     } else {
         Vec::new()
     };

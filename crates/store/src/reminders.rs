@@ -29,7 +29,8 @@ pub struct ExpiringRow {
     pub has_other_valid: bool,
 }
 
-/// Cards whose expiry month is within `[from, to]`, soonest first. `still_valid_from` is this month:
+/// Cards whose expiry month is within `[from, to]`, soonest month first, then in the order they were saved.
+/// `still_valid_from` is this month:
 /// another card counts as valid from it on.
 pub async fn expiring(
     ex: &mut impl Executor,
@@ -39,7 +40,8 @@ pub async fn expiring(
     patient_type: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ExpiringRow>> {
-    // Row-value comparisons written out, so both databases use the (exp_year, exp_month) index.
+    // Months as year * 12 + month, as the payment_methods_expiry_month index holds them: the cards come
+    // off the index already in order (soonest month, then oldest card), so the limit stops the scan.
     Ok(sql_as!(
         ex,
         ExpiringRow,
@@ -48,14 +50,14 @@ pub async fn expiring(
                 pm.is_default, p.name AS patient_name, p.email AS patient_email, p.patient_type,
                 EXISTS (SELECT 1 FROM payment_methods o
                          WHERE o.patient_id = pm.patient_id AND o.id <> pm.id AND o.removed_at IS NULL
-                           AND (o.exp_year > pm.exp_year OR (o.exp_year = pm.exp_year AND o.exp_month > pm.exp_month))
-                           AND (o.exp_year > $5 OR (o.exp_year = $5 AND o.exp_month >= $6))) AS has_other_valid
+                           AND o.exp_year * 12 + o.exp_month > pm.exp_year * 12 + pm.exp_month
+                           AND o.exp_year * 12 + o.exp_month >= $5 * 12 + $6) AS has_other_valid
            FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
           WHERE pm.removed_at IS NULL
-            AND (pm.exp_year > $1 OR (pm.exp_year = $1 AND pm.exp_month >= $2))
-            AND (pm.exp_year < $3 OR (pm.exp_year = $3 AND pm.exp_month <= $4))
+            AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
+            AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
             AND ($7 IS NULL OR p.patient_type = $7)
-          ORDER BY pm.exp_year, pm.exp_month, p.name, pm.id
+          ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
           LIMIT $8",
         from.0 as i64,
         from.1 as i64,
@@ -79,12 +81,11 @@ pub async fn plans_depending_on(
         ex,
         (i64, String),
         fetch_all,
-        "SELECT s.patient_id, s.plan FROM subscriptions s
-          WHERE s.status <> 'CANCELLED' AND s.patient_id IN (
-                SELECT pm.patient_id FROM payment_methods pm
-                 WHERE pm.removed_at IS NULL AND pm.is_default
-                   AND (pm.exp_year > $1 OR (pm.exp_year = $1 AND pm.exp_month >= $2))
-                   AND (pm.exp_year < $3 OR (pm.exp_year = $3 AND pm.exp_month <= $4)))
+        "SELECT s.patient_id, s.plan FROM payment_methods pm JOIN subscriptions s ON s.patient_id = pm.patient_id
+          WHERE pm.removed_at IS NULL AND pm.is_default
+            AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
+            AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
+            AND s.status <> 'CANCELLED'
           ORDER BY s.patient_id, s.id",
         from.0 as i64,
         from.1 as i64,
