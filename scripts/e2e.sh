@@ -51,6 +51,8 @@ status=0
 if [ $status -ne 0 ]; then
     echo "--- tauri-driver log"
     tail -n 50 "$WORK/driver.log" || true
+    echo "--- app log"
+    tail -n 40 "$WORK"/logs/* 2>/dev/null || true
 fi
 echo "screenshots: $SHOTS"
 exit $status
