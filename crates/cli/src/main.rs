@@ -232,6 +232,10 @@ enum DemoCommand {
         patients: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A clinic group's data: years of history, about two saved cards and ten invoices a patient
+        /// (what the benchmarks run on: --patients 200000 --clinic-group).
+        #[arg(long)]
+        clinic_group: bool,
     },
 }
 
@@ -506,12 +510,21 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
     match cli.command {
         Command::Db(DbCommand::Migrate) => out.migrated(&clinicpay_store::redact_url(&url)),
         Command::Db(DbCommand::Copy { to }) => out.copied(&s.copy_to_postgres(&to).await?),
-        Command::Demo(DemoCommand::Seed { patients, seed }) => {
+        Command::Demo(DemoCommand::Seed {
+            patients,
+            seed,
+            clinic_group,
+        }) => {
             let a = match as_staff.as_deref() {
                 Some(name) => Some(s.actor_by_username(name).await?),
                 None => None,
             };
-            out.seeded(&s.seed_demo(a.as_ref(), patients, seed).await?)
+            let size = clinicpay_services::demo::DemoSize {
+                patients,
+                seed,
+                clinic_group,
+            };
+            out.seeded(&s.seed_demo_sized(a.as_ref(), size).await?)
         }
         Command::Staff(StaffCommand::Add {
             name,

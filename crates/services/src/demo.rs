@@ -1,5 +1,7 @@
 //! The demo clinic: a deterministic data set for training mode, tests and benchmarks. The same seed and
-//! clock always give the same clinic; `patients` scales it from a front desk's afternoon to 200,000.
+//! clock always give the same clinic; `patients` scales it from a front desk's afternoon to 200,000, and
+//! [`DemoSize::clinic_group`] gives each patient a clinic group's years of history (about two saved cards
+//! and ten invoices each), the data the benchmarks run on.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clinicpay_domain::{
@@ -17,6 +19,33 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 
 pub const DEMO_PASSWORD: &str = "demo";
 pub const DEFAULT_PATIENTS: u32 = 60;
+
+/// How big a demo clinic to make.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSize {
+    pub patients: u32,
+    pub seed: u64,
+    /// A clinic group's data: patients of up to four years, about two saved cards each, and their past
+    /// visits' invoices (about ten a patient) with the payments that settled them.
+    pub clinic_group: bool,
+}
+
+/// What seeding one patient left for their history to build on.
+struct SeededPatient {
+    n: u32,
+    id: clinicpay_domain::PatientId,
+    created: DateTime<Utc>,
+    default_card: Option<(clinicpay_domain::PaymentMethodId, Gateway)>,
+}
+
+const VISITS: &[&str] = &[
+    "Office visit",
+    "Follow-up visit",
+    "Lab work",
+    "Physiotherapy session",
+    "Vaccination",
+    "Annual check-up",
+];
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SeedReport {
@@ -100,6 +129,28 @@ impl Services {
         patients: u32,
         seed: u64,
     ) -> Result<SeedReport> {
+        self.seed_demo_sized(
+            actor,
+            DemoSize {
+                patients,
+                seed,
+                clinic_group: false,
+            },
+        )
+        .await
+    }
+
+    /// [`Services::seed_demo`] at any size, a clinic group's history included.
+    pub async fn seed_demo_sized(
+        &self,
+        actor: Option<&Actor>,
+        size: DemoSize,
+    ) -> Result<SeedReport> {
+        let DemoSize {
+            patients,
+            seed,
+            clinic_group,
+        } = size;
         self.require_training_allowed()?;
         let mut r = self.store().reader().await?;
         let existing = organization::load(&mut r).await?;
@@ -150,9 +201,15 @@ impl Services {
         let mut i = 0u32;
         while i < patients {
             let mut tx = self.store().begin().await?;
+            let mut seeded = Vec::with_capacity(BATCH as usize);
             for n in i..(i + BATCH).min(patients) {
-                self.seed_patient(&mut tx, &mut rng, n, now, &mut report)
-                    .await?;
+                seeded.push(
+                    self.seed_patient(&mut tx, &mut rng, n, now, clinic_group, &mut report)
+                        .await?,
+                );
+            }
+            if clinic_group {
+                seed_past_visits(&mut tx, &seeded, seed, now, &mut report).await?;
             }
             tx.commit().await?;
             i += BATCH;
@@ -173,8 +230,9 @@ impl Services {
         rng: &mut ChaCha8Rng,
         n: u32,
         now: DateTime<Utc>,
+        clinic_group: bool,
         report: &mut SeedReport,
-    ) -> Result<()> {
+    ) -> Result<SeededPatient> {
         let first = FIRST[rng.gen_range(0..FIRST.len())];
         let last = LAST[rng.gen_range(0..LAST.len())];
         let business = rng.gen_bool(0.1);
@@ -204,7 +262,12 @@ impl Services {
                 rng.gen_range(0..10000)
             )
         });
-        let created = now - Duration::days(rng.gen_range(1..900));
+        let created = now
+            - Duration::days(if clinic_group {
+                rng.gen_range(30..1460)
+            } else {
+                rng.gen_range(1..900)
+            });
         let patient = patients::insert(
             tx,
             &NewPatient {
@@ -222,11 +285,16 @@ impl Services {
         .await?;
         report.patients += 1;
 
-        let card_count = match rng.gen_range(0..100) {
-            0..=14 => 0,
-            15..=64 => 1,
-            65..=89 => 2,
-            _ => 3,
+        let card_count = match (clinic_group, rng.gen_range(0..100)) {
+            (false, 0..=14) => 0,
+            (false, 15..=64) => 1,
+            (false, 65..=89) => 2,
+            (false, _) => 3,
+            // A clinic group's patients have been coming for years: about two cards each.
+            (true, 0..=4) => 0,
+            (true, 5..=24) => 1,
+            (true, 25..=69) => 2,
+            (true, _) => 3,
         };
         let this_month = month_index(now.year(), now.month());
         let mut cards: Vec<PaymentMethod> = Vec::new();
@@ -447,8 +515,97 @@ impl Services {
                 }
             }
         }
-        Ok(())
+        Ok(SeededPatient {
+            n,
+            id: patient.id,
+            created,
+            default_card: default.map(|c| (c.id, c.gateway)),
+        })
     }
+}
+
+/// The past visits of a batch of patients: six to thirteen invoices each between their first visit and
+/// today, nearly all paid with their default card (one in sixteen after a decline), the rest void, or paid
+/// at the desk for patients without a card. Each patient's history comes from its own generator, so the
+/// rest of the demo clinic is the same with or without it.
+async fn seed_past_visits(
+    tx: &mut Tx,
+    seeded: &[SeededPatient],
+    seed: u64,
+    now: DateTime<Utc>,
+    report: &mut SeedReport,
+) -> Result<()> {
+    let mut next = billing::next_invoice_id(tx).await?.0;
+    let mut invoices = Vec::new();
+    let mut payments = Vec::new();
+    for p in seeded {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(p.n));
+        let span = (now - p.created).num_minutes().max(1);
+        for v in 0..rng.gen_range(6..=13u32) {
+            let at = p.created + Duration::minutes(rng.gen_range(0..span));
+            let amount = Money::from_minor(rng.gen_range(40..=400) * 100, Currency::USD);
+            let void = rng.gen_range(0..100) < 3;
+            let declined_first = rng.gen_range(0..16) == 0;
+            let id = clinicpay_domain::InvoiceId(next);
+            next += 1;
+            invoices.push(billing::PastInvoice {
+                id,
+                patient_id: p.id,
+                description: VISITS[rng.gen_range(0..VISITS.len())],
+                amount,
+                status: if void {
+                    InvoiceStatus::Void
+                } else {
+                    InvoiceStatus::Paid
+                },
+                created_at: at,
+                paid_at: (!void).then_some(at),
+            });
+            report.invoices += 1;
+            let (Some((card, gateway)), false) = (p.default_card, void) else {
+                continue;
+            };
+            let v = 100 + v;
+            if declined_first {
+                let (code, message) = match gateway {
+                    Gateway::Nmi => ("202", "Insufficient funds"),
+                    Gateway::Stripe => ("insufficient_funds", "Your card has insufficient funds."),
+                };
+                payments.push(billing::PastPayment {
+                    patient_id: p.id,
+                    invoice_id: id,
+                    payment_method_id: card,
+                    gateway,
+                    amount,
+                    status: PaymentStatus::Failed,
+                    idempotency_key: format!("demo-hist-{}-{v}-declined", p.n),
+                    gateway_reference: reference(gateway, p.n, v + 100),
+                    decline_code: Some(code),
+                    decline_message: Some(message),
+                    at,
+                });
+                report.payments += 1;
+                report.failed_payments += 1;
+            }
+            payments.push(billing::PastPayment {
+                patient_id: p.id,
+                invoice_id: id,
+                payment_method_id: card,
+                gateway,
+                amount,
+                status: PaymentStatus::Succeeded,
+                idempotency_key: format!("demo-hist-{}-{v}", p.n),
+                gateway_reference: reference(gateway, p.n, v),
+                decline_code: None,
+                decline_message: None,
+                at: at + Duration::minutes(5),
+            });
+            report.payments += 1;
+        }
+    }
+    billing::insert_past_visits(tx, &invoices, &payments).await?;
+    Ok(())
 }
 
 fn reference(gateway: Gateway, n: u32, v: u32) -> String {

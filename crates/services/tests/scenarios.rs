@@ -264,3 +264,67 @@ async fn the_demo_clinic_is_the_same_for_the_same_seed() {
     }
     assert_eq!(shapes[0], shapes[1]);
 }
+
+/// A clinic group's demo clinic (what the benchmarks run on): about two saved cards and ten invoices a
+/// patient, nearly all paid, and the same for the same seed on either database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_groups_demo_clinic_holds_years_of_history_the_same_every_time() {
+    use clinicpay_services::demo::DemoSize;
+    let size = DemoSize {
+        patients: 300,
+        seed: 5,
+        clinic_group: true,
+    };
+    let now = chrono::Utc::now();
+    let mut shapes = Vec::new();
+    for backend in [
+        clinicpay_testkit::Backend::Sqlite,
+        clinicpay_testkit::Backend::Postgres,
+    ] {
+        let db = TestDb::new(backend).await;
+        let s = Services::new(
+            db.store.clone(),
+            std::sync::Arc::new(clinicpay_domain::FixedClock(now)),
+        );
+        let report = s.seed_demo_sized(None, size).await.unwrap();
+        assert_eq!(report.patients, 300);
+        let per_patient = |n: u64| n as f64 / 300.0;
+        assert!(
+            (1.8..2.2).contains(&per_patient(report.cards)),
+            "{report:?}"
+        );
+        assert!(
+            (9.0..11.5).contains(&per_patient(report.invoices)),
+            "{report:?}"
+        );
+        assert!(report.payments > report.invoices * 8 / 10, "{report:?}");
+
+        // Each patient's history is there, newest first, and the patient's lists are complete.
+        let desk = s.actor_by_username("frontdesk").await.unwrap();
+        let found = s.search_patients(&desk, "s").await.unwrap();
+        let account = s.patient_account(&desk, found[0].id).await.unwrap();
+        assert!(account.invoices.len() >= 6, "{:?}", account.invoices);
+        assert!(account
+            .invoices
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at));
+        // An invoice made afterwards does not meet a number the history took.
+        let invoice = s
+            .create_invoice(
+                &desk,
+                found[0].id,
+                Money::from_minor(1000, Currency::USD),
+                "After the history",
+            )
+            .await
+            .unwrap();
+        let shape = format!(
+            "{report:?} {:?} {}",
+            found.iter().map(|p| (p.id, &p.name)).collect::<Vec<_>>(),
+            invoice.id
+        );
+        shapes.push(shape);
+        db.drop_db().await;
+    }
+    assert_eq!(shapes[0], shapes[1]);
+}
