@@ -60,6 +60,18 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
+/// `column = $n` when the caller filters by it, else a condition true for every row that still takes
+/// `$n` (bound to NULL), so the placeholders stay the same. Written out either way because neither
+/// planner uses an index for `($n IS NULL OR column = $n)`: a patient's lists were read by scanning
+/// the clinic's millions of invoices and payments.
+fn equals(column: &str, n: u8, filtered: bool) -> String {
+    if filtered {
+        format!("{column} = ${n}")
+    } else {
+        format!("${n} IS NULL")
+    }
+}
+
 const INVOICE_COLUMNS: &str =
     "id, patient_id, order_id, description, amount_minor, currency, status, created_at, paid_at";
 
@@ -77,8 +89,9 @@ pub async fn invoices(
     limit: i64,
 ) -> Result<Vec<Invoice>> {
     let q = format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE ($1 IS NULL OR patient_id = $1)
-         ORDER BY created_at DESC, id DESC LIMIT $2"
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE {}
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+        equals("patient_id", 1, patient.is_some())
     );
     sql_as!(ex, InvoiceRow, fetch_all, &q, patient.map(|p| p.0), limit)?
         .into_iter()
@@ -215,8 +228,10 @@ pub async fn orders(
 ) -> Result<Vec<Order>> {
     let q = format!(
         "SELECT {ORDER_COLUMNS} FROM orders
-         WHERE ($1 IS NULL OR patient_id = $1) AND ($2 IS NULL OR recovery_status = $2)
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+         WHERE {} AND {}
+         ORDER BY created_at DESC, id DESC LIMIT $3",
+        equals("patient_id", 1, patient.is_some()),
+        equals("recovery_status", 2, recovery.is_some())
     );
     sql_as!(
         ex,
@@ -410,8 +425,9 @@ pub async fn payments(
     limit: i64,
 ) -> Result<Vec<Payment>> {
     let q = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE ($1 IS NULL OR patient_id = $1)
-         ORDER BY created_at DESC, id DESC LIMIT $2"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {}
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+        equals("patient_id", 1, patient.is_some())
     );
     sql_as!(ex, PaymentRow, fetch_all, &q, patient.map(|p| p.0), limit)?
         .into_iter()
@@ -685,8 +701,9 @@ pub async fn subscriptions(
     limit: i64,
 ) -> Result<Vec<Subscription>> {
     let q = format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE ($1 IS NULL OR patient_id = $1)
-         ORDER BY id DESC LIMIT $2"
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {}
+         ORDER BY id DESC LIMIT $2",
+        equals("patient_id", 1, patient.is_some())
     );
     sql_as!(
         ex,
@@ -848,8 +865,9 @@ pub async fn open_recovery_orders(
 ) -> Result<Vec<Order>> {
     let q = format!(
         "SELECT {ORDER_COLUMNS} FROM orders
-         WHERE recovery_status IN ('NEEDS_PAYMENT_METHOD', 'RETRY_SCHEDULED') AND ($1 IS NULL OR patient_id = $1)
-         ORDER BY id LIMIT $2"
+         WHERE recovery_status IN ('NEEDS_PAYMENT_METHOD', 'RETRY_SCHEDULED') AND {}
+         ORDER BY id LIMIT $2",
+        equals("patient_id", 1, patient.is_some())
     );
     sql_as!(ex, OrderRow, fetch_all, &q, patient.map(|p| p.0), limit)?
         .into_iter()

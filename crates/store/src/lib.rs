@@ -157,7 +157,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Pages read through a memory map instead of a read() call each: a clinic group's database
+            // is hundreds of MB, and looking a patient up touches pages spread over it (issue 11).
+            .pragma("mmap_size", "1073741824");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
