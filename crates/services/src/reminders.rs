@@ -167,21 +167,12 @@ impl Services {
         let kind = filter.patient_type.map(|t| t.as_str());
         let mut r = self.store().reader().await?;
         let rows = repo::expiring(&mut r, from, to, this_month, kind, DASHBOARD_LIMIT + 1).await?;
-        // Only the months the dashboard shows (rows come soonest month first).
-        let shown_to = rows
-            .last()
-            .filter(|_| rows.len() as i64 > DASHBOARD_LIMIT)
-            .map_or(to, |last| (last.exp_year as i32, last.exp_month as u32));
-        let mut plans: std::collections::HashMap<i64, Vec<String>> = Default::default();
-        for (patient, plan) in repo::plans_depending_on(&mut r, from, shown_to).await? {
-            plans.entry(patient).or_default().push(plan);
-        }
         drop(r);
         let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
         let cards = rows
             .into_iter()
             .take(DASHBOARD_LIMIT as usize)
-            .filter_map(|row| expiring_card(row, now, &plans))
+            .filter_map(|row| expiring_card(row, now))
             .filter(|c| filter.expired || i64::from(c.days_until_expiry) <= within)
             .collect();
         Ok(ExpiringCards { cards, truncated })
@@ -613,6 +604,7 @@ fn card_row(c: &PaymentMethod, name: &str, email: &str, patient_type: &str) -> E
         patient_email: email.into(),
         patient_type: patient_type.into(),
         has_other_valid: false,
+        plans: None,
     }
 }
 
@@ -622,17 +614,13 @@ pub fn retry_after(attempts: i64) -> Duration {
     Duration::minutes(minutes.min(6 * 60))
 }
 
-fn expiring_card(
-    row: ExpiringRow,
-    now: DateTime<Utc>,
-    plans: &std::collections::HashMap<i64, Vec<String>>,
-) -> Option<ExpiringCard> {
+fn expiring_card(row: ExpiringRow, now: DateTime<Utc>) -> Option<ExpiringCard> {
     let expiry = CardExpiry::new(row.exp_month as u32, row.exp_year as i32).ok()?;
-    let plans = if row.is_default {
-        plans.get(&row.patient_id).cloned().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let plans = row
+        .plans
+        .as_deref()
+        .map(|p| p.split(repo::PLAN_SEPARATOR).map(str::to_owned).collect())
+        .unwrap_or_default();
     Some(ExpiringCard {
         card_id: PaymentMethodId(row.card_id),
         patient_id: PatientId(row.patient_id),
