@@ -30,6 +30,15 @@ start_window_driver "$WORK/driver.log"
 
 say "figures"
 HELLO_BIN="$(find "$CARGO_TARGET_DIR/release" -maxdepth 1 -type f -executable -name 'hello-tauri*' | head -1)"
-(cd ui && node bench/startup.mjs "hello-world" "$HELLO_BIN" "#greet-input")
-(cd ui && node bench/startup.mjs "ClinicPay" "$CARGO_TARGET_DIR/release/clinicpay-desktop" 'input[name="username"]' --db "$DB")
+(cd ui && node bench/startup.mjs "hello-world" "$HELLO_BIN" "#greet-input") | tee "$WORK/hello.txt"
+(cd ui && node bench/startup.mjs "ClinicPay" "$CARGO_TARGET_DIR/release/clinicpay-desktop" 'input[name="username"]' --db "$DB") | tee "$WORK/clinicpay.txt"
 ls -l "$CARGO_TARGET_DIR/release/clinicpay-desktop" "$HELLO_BIN" | awk '{printf "binary %s: %.1f MiB\n", $9, $5/1048576}'
+# The two summary lines (RESULT | measure | figure | reference | ratio | target | met |).
+node -e '
+const fs = require("fs");
+const read = (f) => JSON.parse(fs.readFileSync(f, "utf8").split("\n").find((l) => l.startsWith("FIGURES ")).slice(8));
+const [h, c] = [read(process.argv[1]), read(process.argv[2])];
+const line = (m, fig, ref, r, t) => console.log(`RESULT | ${m} | ${fig} | ${ref} | ${r.toFixed(2)}x | ${t} | ${r <= 1.3 ? "met" : "MISSED"} |`);
+line("cold start to a usable window", `median ${c.medianMs.toFixed(0)} ms`, `hello-world Tauri ${h.medianMs.toFixed(0)} ms`, c.medianMs / h.medianMs, "≤ 1.3x");
+line("idle memory, app + WebKit (PSS)", `${c.pssMiB.toFixed(1)} MiB`, `hello-world Tauri ${h.pssMiB.toFixed(1)} MiB`, c.pssMiB / h.pssMiB, "≤ 1.3x");
+' "$WORK/hello.txt" "$WORK/clinicpay.txt"

@@ -80,3 +80,7 @@ if (memory) {
     `${name.padEnd(12)} idle memory (PSS, 5 s after the window is usable): ${memory.pssMiB.toFixed(1)} MiB in ${memory.processes} processes (the app's own process ${memory.appMiB.toFixed(1)} MiB)`,
   );
 }
+// One line for scripts/measure-desktop.sh to put the two apps side by side.
+console.log(
+  `FIGURES ${JSON.stringify({ name, medianMs: starts[Math.floor(starts.length / 2)], pssMiB: memory?.pssMiB ?? null })}`,
+);

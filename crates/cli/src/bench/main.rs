@@ -1,37 +1,24 @@
-//! `clinicpay-bench`: measures what the front desk waits for and prints the figures. It is a program,
-//! not a test: speed is reported, never asserted.
+//! `clinicpay-bench`: measures what the front desk waits for and prints the figures, each next to its
+//! reference measured in the same run. It is a program, not a test: speed is reported, never asserted.
+//! `scripts/bench.sh` runs every measure; each ends with a `RESULT |` line for the summary table.
 //!
-//!   clinicpay-bench search [--db URL] [--patients 200000]
-//!   clinicpay-bench gateways [--calls 1000]
+//!   clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients 200000] [--opens 500]
+//!   clinicpay-bench sweep [--orders 10000] [--rate 100] [--latency-ms 100] [--db URL]
 //!   clinicpay-bench propagation [--changes 1000] [--db postgres://…]
+//!   clinicpay-bench gateways [--calls 1000]
 //!
-//! Seeds the demo clinic with N patients into an empty database (timing it), then times patient search
-//! as the services answer it and as a `clinicpay patients search` process answers it end to end.
+//! The clinic measures run on the demo clinic at a clinic group's size (`clinicpay demo seed --patients N
+//! --clinic-group`), seeded into the database when it is empty and reused when it is not: by default a
+//! SQLite file in the temporary folder; on PostgreSQL, a schema `cp_bench_clinic_N` of the given database.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod clinic;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clinicpay_domain::SystemClock;
 use clinicpay_services::Services;
-use clinicpay_store::{billing, Store};
-
-const QUERIES: &[&str] = &[
-    "s",
-    "sm",
-    "smi",
-    "smith",
-    "john",
-    "jo sm",
-    "maria gar",
-    "o'b",
-    "zz",
-    "555",
-    "555 12",
-    "emma.",
-    "billing1",
-];
+use clinicpay_store::Store;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -40,6 +27,42 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Durations of one measure, kept sorted for percentiles.
+#[derive(Default, Clone)]
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn push(&mut self, d: Duration) {
+        let at = self.0.partition_point(|x| *x <= d);
+        self.0.insert(at, d);
+    }
+    fn p(&self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        percentile(&self.0, p)
+    }
+    fn max(&self) -> Duration {
+        self.0.last().copied().unwrap_or_default()
+    }
+}
+
+/// One line of the summary table: the measure, its figure, the reference from the same run, the ratio,
+/// the target, and whether it was met.
+fn verdict(
+    measure: &str,
+    figure: String,
+    reference: String,
+    ratio: String,
+    target: &str,
+    met: bool,
+) {
+    println!(
+        "RESULT | {measure} | {figure} | {reference} | {ratio} | {target} | {} |",
+        if met { "met" } else { "MISSED" }
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -53,154 +76,88 @@ async fn main() {
     };
     let mode = args.get(1).cloned().unwrap_or_default();
     match mode.as_str() {
-        "search" | "expiring" => {}
+        "clinic" | "search" | "profile" | "expiring" | "report" => {
+            let patients: u32 = arg("--patients")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(200_000);
+            let url = match arg("--db") {
+                Some(u) if u.starts_with("postgres") && !u.contains("search_path") => {
+                    bench_schema(&u, &format!("cp_bench_clinic_{patients}")).await
+                }
+                Some(u) => u,
+                None => std::env::temp_dir()
+                    .join(format!("clinicpay-bench-group-{patients}.db"))
+                    .display()
+                    .to_string(),
+            };
+            let c = clinic::open(&url, patients).await;
+            let desk = c
+                .services
+                .actor_by_username("frontdesk")
+                .await
+                .expect("demo staff");
+            let label = match c.store.dialect() {
+                clinicpay_store::Dialect::Sqlite => "SQLite",
+                clinicpay_store::Dialect::Postgres => "PostgreSQL",
+            };
+            if matches!(mode.as_str(), "clinic" | "search") && label == "SQLite" {
+                clinic::search(&c, &desk).await;
+            }
+            if matches!(mode.as_str(), "clinic" | "profile") {
+                let opens = arg("--opens").and_then(|n| n.parse().ok()).unwrap_or(500);
+                clinic::profile(&c, &desk, opens).await;
+            }
+            if matches!(mode.as_str(), "clinic" | "expiring") && label == "SQLite" {
+                clinic::expiring(&c, &desk).await;
+            }
+            if matches!(mode.as_str(), "clinic" | "report") {
+                clinic::report(&c, label).await;
+            }
+            c.store.close().await;
+        }
         "gateways" => {
             let calls = arg("--calls").and_then(|c| c.parse().ok()).unwrap_or(1000);
             gateways(calls).await;
-            return stripe_gateway(calls).await;
-        }
-        "report" => {
-            let payments = arg("--payments")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1_000_000);
-            return report(payments, arg("--db")).await;
+            stripe_gateway(calls).await;
         }
         "propagation" => {
             let changes = arg("--changes")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1000);
-            return propagation(changes, arg("--db")).await;
+            propagation(changes, arg("--db")).await;
         }
         "sweep" => {
             let orders = arg("--orders")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(10_000);
             let rate = arg("--rate").and_then(|c| c.parse().ok()).unwrap_or(100);
-            let workers = arg("--workers").and_then(|c| c.parse().ok()).unwrap_or(1);
-            return sweep(orders, rate, workers, arg("--db")).await;
+            let latency = arg("--latency-ms")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100);
+            sweep(orders, rate, Duration::from_millis(latency), arg("--db")).await;
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench search|expiring [--db URL] [--patients N] | report [--payments N] [--db URL] | gateways [--calls N] | sweep [--orders N] [--rate PER_SECOND] [--workers N] [--db URL] | propagation [--changes N] [--db postgres://…]"
+                "usage: clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients N] | sweep [--orders N] [--rate PER_SECOND] [--latency-ms MS] [--db URL] | propagation [--changes N] [--db postgres://…] | gateways [--calls N]"
             );
             std::process::exit(2);
         }
     }
-    let patients: u32 = arg("--patients")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(200_000);
-    let db = arg("--db").unwrap_or_else(|| {
-        std::env::temp_dir()
-            .join(format!("clinicpay-bench-{patients}.db"))
-            .display()
-            .to_string()
-    });
-    let store = match Store::open(&db).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot open {db}: {e}");
-            std::process::exit(5);
-        }
-    };
-    let s = Services::new(store.clone(), Arc::new(SystemClock));
-    let existing = billing::clinic_counts(&mut store.reader().await.expect("reader"))
+}
+
+/// A PostgreSQL address whose tables live in `schema` (made if missing), so a benchmark's clinic neither
+/// meets nor disturbs another in the same database.
+async fn bench_schema(admin: &str, schema: &str) -> String {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(admin)
         .await
-        .expect("counts")
-        .patients;
-    println!("database: {}", clinicpay_store::redact_url(&db));
-    if existing == 0 {
-        let t = Instant::now();
-        let r = s.seed_demo(None, patients, 1).await.expect("seed");
-        let took = t.elapsed();
-        println!(
-            "seed: {} patients, {} cards, {} invoices, {} payments in {:.1} s ({:.0} patients/s)",
-            r.patients,
-            r.cards,
-            r.invoices,
-            r.payments,
-            took.as_secs_f64(),
-            r.patients as f64 / took.as_secs_f64()
-        );
-    } else {
-        println!("seed: reusing {existing} patients already in the database");
-    }
-    let desk = s.actor_by_username("frontdesk").await.expect("demo staff");
-    if mode == "expiring" {
-        return expiring(&s, &desk).await;
-    }
-
-    println!("\npatient search through the services (30 runs each, after one warm-up):");
-    println!(
-        "{:<12} {:>8} {:>10} {:>10} {:>10}",
-        "query", "results", "p50", "p95", "max"
-    );
-    let mut all = Vec::new();
-    for q in QUERIES {
-        let results = s.search_patients(&desk, q).await.expect("search").len();
-        let mut times = Vec::new();
-        for _ in 0..30 {
-            let t = Instant::now();
-            s.search_patients(&desk, q).await.expect("search");
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "{:<12} {:>8} {:>10} {:>10} {:>10}",
-            format!("{q:?}"),
-            results,
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95)),
-            ms(*times.last().unwrap())
-        );
-        all.extend(times);
-    }
-    all.sort();
-    println!(
-        "all queries: p50 {} · p95 {} · max {}",
-        ms(percentile(&all, 0.5)),
-        ms(percentile(&all, 0.95)),
-        ms(*all.last().unwrap())
-    );
-
-    let cli = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("clinicpay")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("clinicpay"));
-    println!("\n`clinicpay patients search` as a whole process (start, open, migrate check, search, print; 10 runs):");
-    for q in ["smi", "jo sm", "555 12"] {
-        let mut times = Vec::new();
-        for _ in 0..10 {
-            let t = Instant::now();
-            let out = Command::new(&cli)
-                .args([
-                    "--db",
-                    &db,
-                    "--as",
-                    "frontdesk",
-                    "--json",
-                    "patients",
-                    "search",
-                    q,
-                ])
-                .output()
-                .expect("run clinicpay");
-            times.push(t.elapsed());
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        times.sort();
-        println!(
-            "{:<12} p50 {} · max {}",
-            format!("{q:?}"),
-            ms(percentile(&times, 0.5)),
-            ms(*times.last().unwrap())
-        );
-    }
-    store.close().await;
+        .expect("PostgreSQL");
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(&mut c)
+        .await
+        .expect("create the benchmark schema");
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// What the NMI client adds over the simulator's own answer time: the same requests sent raw with
@@ -415,33 +372,113 @@ async fn stripe_gateway(calls: usize) {
     }
 }
 
-/// A sweep of `orders` due subscription cycles against the NMI simulator limited to `rate` requests a
-/// second, by `workers` workers at once on one database: throughput as a share of the limit, and
-/// duplicate charges (none allowed).
-async fn sweep(orders: usize, rate: u32, workers: usize, db: Option<String>) {
+/// The recovery sweep: `orders` due subscription cycles charged against the NMI simulator.
+/// 1. limited to `rate` requests a second, by one worker and then by two on one database: charges a
+///    second as a share of the limit, and duplicate charges (none allowed);
+/// 2. with the gateway answering each charge after `latency` and no limit (a real gateway's round trip
+///    is what bounds a worker then): two workers' rate against one's.
+async fn sweep(orders: usize, rate: u32, latency: Duration, db: Option<String>) {
+    println!("recovery sweep over {orders} due cycles, NMI simulator:");
+    let mut met = true;
+    let mut figures = Vec::new();
+    let mut dups = 0;
+    for workers in [1, 2] {
+        let r = sweep_once(orders, Some(rate), None, workers, db.as_deref()).await;
+        let share = 100.0 * r.per_second() / f64::from(rate);
+        println!(
+            "  limited to {rate}/s, {workers} worker(s): {} charged in {:.1} s = {:.1}/s = {share:.1}% of the limit; {} answered 429 and were paced; duplicate charges: {}",
+            r.charged, r.elapsed, r.per_second(), r.rate_limited, r.duplicates
+        );
+        met &= share >= 95.0 && r.duplicates == 0 && r.charged == orders;
+        dups += r.duplicates;
+        figures.push(format!("{workers} worker(s) {share:.1}%"));
+    }
+    verdict(
+        "recovery sweep, rate-limited gateway",
+        format!("{}; {dups} duplicates", figures.join(", ")),
+        format!("the limit, {rate}/s"),
+        "—".into(),
+        "≥ 95% of the limit; 0 duplicates",
+        met,
+    );
+    let scale_orders = orders.min(2_000);
+    let one = sweep_once(scale_orders, None, Some(latency), 1, db.as_deref()).await;
+    let two = sweep_once(scale_orders, None, Some(latency), 2, db.as_deref()).await;
+    let speedup = two.per_second() / one.per_second();
+    for (w, r) in [(1, &one), (2, &two)] {
+        println!(
+            "  gateway answering in {} ms, no limit, {w} worker(s): {} charged in {:.1} s = {:.1}/s; duplicate charges: {}",
+            latency.as_millis(), r.charged, r.elapsed, r.per_second(), r.duplicates
+        );
+    }
+    verdict(
+        "recovery sweep, two workers",
+        format!("{:.1} charges/s", two.per_second()),
+        format!("one worker {:.1} charges/s", one.per_second()),
+        format!("{speedup:.2}x"),
+        "≥ 1.8x; 0 duplicates",
+        speedup >= 1.8 && one.duplicates + two.duplicates == 0,
+    );
+}
+
+struct SweepRun {
+    charged: usize,
+    elapsed: f64,
+    rate_limited: usize,
+    duplicates: usize,
+}
+
+impl SweepRun {
+    fn per_second(&self) -> f64 {
+        self.charged as f64 / self.elapsed
+    }
+}
+
+/// One sweep on a fresh database (a temporary SQLite file, or a new schema of the PostgreSQL database
+/// given, dropped afterwards).
+async fn sweep_once(
+    orders: usize,
+    rate: Option<u32>,
+    latency: Option<Duration>,
+    workers: usize,
+    db: Option<&str>,
+) -> SweepRun {
     use clinicpay_domain::{
         CardBrand, CardExpiry, Currency, FixedClock, Gateway, Money, NewCard, NewPatient,
         OrganizationSettings, PatientType, SubscriptionStatus,
     };
-    use clinicpay_services::Services;
-    use clinicpay_sim::{SimConfig, Simulator};
+    use clinicpay_sim::{Fault, SimConfig, Simulator};
     use clinicpay_store::billing::{insert_subscription, NewSubscription};
     use clinicpay_store::{organization, patients, payment_methods};
 
     let sim = Simulator::start(SimConfig {
-        rate_limit_per_second: Some(rate),
+        rate_limit_per_second: rate,
         ..SimConfig::default()
     })
     .await
     .expect("simulator");
-    let url = db.unwrap_or_else(|| {
-        let path = std::env::temp_dir().join(format!("clinicpay-sweep-{}.db", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        path.display().to_string()
-    });
+    if let Some(d) = latency {
+        sim.inject("/api/transact.php", usize::MAX, Fault::Latency(d));
+    }
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (url, schema) = match db {
+        Some(pg) if pg.starts_with("postgres") => {
+            let schema = format!("cp_bench_sweep_{}_{run}", std::process::id());
+            (
+                bench_schema(pg, &schema).await,
+                Some((pg.to_owned(), schema)),
+            )
+        }
+        _ => {
+            let path = std::env::temp_dir()
+                .join(format!("clinicpay-sweep-{}-{run}.db", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            (path.display().to_string(), None)
+        }
+    };
     let store = clinicpay_store::Store::open(&url).await.expect("database");
     let now = chrono::Utc::now();
-    let setup = Instant::now();
     {
         let mut tx = store.begin().await.expect("begin");
         let settings = OrganizationSettings {
@@ -504,11 +541,6 @@ async fn sweep(orders: usize, rate: u32, workers: usize, db: Option<String>) {
         }
         tx.commit().await.expect("commit");
     }
-    println!(
-        "{orders} due cycles set up in {:.1} s ({}); simulator limited to {rate} requests/s",
-        setup.elapsed().as_secs_f64(),
-        clinicpay_store::redact_url(&url)
-    );
     let started = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -536,194 +568,27 @@ async fn sweep(orders: usize, rate: u32, workers: usize, db: Option<String>) {
             m
         });
     let duplicates = sales.len() - distinct.len() + per_vault.values().filter(|n| **n > 1).count();
-    let throughput = sales.len() as f64 / elapsed;
-    println!(
-        "{workers} worker(s): {} of {orders} cycles charged in {elapsed:.1} s = {throughput:.1} charges/s = {:.1}% of the limit; {} answered 429 and were paced; {} left for the next pass; duplicate charges: {duplicates}",
-        sales.len(),
-        100.0 * throughput / f64::from(rate),
-        sim.rate_limited(),
-        orders - distinct.len()
-    );
     store.close().await;
-}
-
-/// The expiring-cards dashboard's filters over the whole clinic, timed through the services.
-async fn expiring(s: &Services, desk: &clinicpay_services::Actor) {
-    use clinicpay_domain::PatientType;
-    use clinicpay_services::reminders::ExpiringFilter;
-    let cards = {
-        let mut r = s.store().reader().await.expect("reader");
-        billing::clinic_counts(&mut r)
-            .await
-            .expect("counts")
-            .active_cards
-    };
-    println!(
-        "\nexpiring-cards dashboard over {cards} saved cards (20 runs each, after one warm-up):"
-    );
-    println!(
-        "{:<28} {:>8} {:>10} {:>10} {:>10}",
-        "filter", "rows", "p50", "p95", "max"
-    );
-    let filters: [(&str, ExpiringFilter); 5] = [
-        (
-            "next 30 days",
-            ExpiringFilter {
-                within_days: Some(30),
-                ..Default::default()
-            },
-        ),
-        ("next 60 days (default)", ExpiringFilter::default()),
-        (
-            "next 90 days",
-            ExpiringFilter {
-                within_days: Some(90),
-                ..Default::default()
-            },
-        ),
-        (
-            "already expired",
-            ExpiringFilter {
-                expired: true,
-                ..Default::default()
-            },
-        ),
-        (
-            "next 60 days, business",
-            ExpiringFilter {
-                patient_type: Some(PatientType::Business),
-                ..Default::default()
-            },
-        ),
-    ];
-    for (name, f) in filters {
-        let rows = s
-            .expiring_cards(desk, &f)
-            .await
-            .expect("expiring")
-            .cards
-            .len();
-        let mut times = Vec::new();
-        for _ in 0..20 {
-            let t = Instant::now();
-            s.expiring_cards(desk, &f).await.expect("expiring");
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "{:<28} {:>8} {:>10} {:>10} {:>10}",
-            name,
-            rows,
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95)),
-            ms(*times.last().unwrap())
-        );
-    }
-    // The two store queries alone (the default filter), to see where the time goes.
-    let now = chrono::Utc::now();
-    let this = (chrono::Datelike::year(&now), chrono::Datelike::month(&now));
-    let to = if this.1 >= 11 {
-        (this.0 + 1, this.1 - 10)
-    } else {
-        (this.0, this.1 + 2)
-    };
-    for (label, which) in [("store: cards query", 0), ("store: plans query", 1)] {
-        let mut times = Vec::new();
-        for _ in 0..20 {
-            let mut r = s.store().reader().await.expect("reader");
-            let t = Instant::now();
-            if which == 0 {
-                clinicpay_store::reminders::expiring(&mut r, this, to, this, None, 5_001)
-                    .await
-                    .expect("q");
-            } else {
-                clinicpay_store::reminders::plans_depending_on(&mut r, this, to)
-                    .await
-                    .expect("q");
-            }
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "{:<28} {:>8} {:>10} {:>10}",
-            label,
-            "",
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95))
-        );
-    }
-}
-
-/// The gateway report over `payments` payments spread over a year, on a fresh database (SQLite file by
-/// default, or `--db postgres://…`), timed through the services.
-async fn report(payments: i64, db: Option<String>) {
-    use chrono::{Duration as Days, NaiveDate, Utc};
-    let db = db.unwrap_or_else(|| {
-        let f = std::env::temp_dir().join(format!("clinicpay-bench-report-{payments}.db"));
-        let _ = std::fs::remove_file(&f);
-        f.display().to_string()
-    });
-    let store = Store::open(&db).await.expect("open the database");
-    let s = Services::new(store.clone(), Arc::new(SystemClock));
-    let existing = billing::clinic_counts(&mut store.reader().await.expect("reader"))
-        .await
-        .expect("counts")
-        .patients;
-    if existing == 0 {
-        s.seed_demo(None, 10, 1).await.expect("seed");
-    }
-    let manager = s.actor_by_username("manager").await.expect("demo staff");
-    let now = Utc::now();
-    let t = Instant::now();
-    let mut tx = store.begin().await.expect("begin");
-    let n = clinicpay_store::report::insert_synthetic_payments(
-        &mut tx,
-        1,
-        payments,
-        now - Days::days(365),
-        now,
-    )
-    .await
-    .expect("insert payments");
-    tx.commit().await.expect("commit");
-    println!(
-        "database: {} · {n} payments inserted in {:.1} s",
-        clinicpay_store::redact_url(&db),
-        t.elapsed().as_secs_f64()
-    );
-    let today = now.date_naive();
-    let ranges: [(&str, Option<NaiveDate>); 3] = [
-        ("last 30 days", Some(today - Days::days(29))),
-        ("last 90 days", Some(today - Days::days(89))),
-        ("whole year", Some(today - Days::days(365))),
-    ];
-    println!(
-        "\n{:<16} {:>10} {:>10} {:>10} {:>10}",
-        "range", "payments", "p50", "p95", "max"
-    );
-    for (name, from) in ranges {
-        let r = s
-            .gateway_report(&manager, from, None)
-            .await
-            .expect("report");
-        let counted: i64 = r.gateways.iter().map(|g| g.attempts).sum();
-        let mut times = Vec::new();
-        for _ in 0..10 {
-            let t = Instant::now();
-            s.gateway_report(&manager, from, None)
+    match schema {
+        Some((admin, schema)) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin)
                 .await
-                .expect("report");
-            times.push(t.elapsed());
+                .expect("PostgreSQL");
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut c)
+                .await
+                .expect("drop the benchmark schema");
         }
-        times.sort();
-        println!(
-            "{:<16} {:>10} {:>10} {:>10} {:>10}",
-            name,
-            counted,
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95)),
-            ms(*times.last().unwrap())
-        );
+        None => {
+            let _ = std::fs::remove_file(&url);
+        }
+    }
+    SweepRun {
+        charged: distinct.len(),
+        elapsed,
+        rate_limited: sim.rate_limited(),
+        duplicates,
     }
 }
 
@@ -803,6 +668,15 @@ async fn propagation(changes: usize, db: Option<String>) {
         ms(*after_done.last().unwrap()),
         ms(percentile(&after_start, 0.5)),
         ms(percentile(&after_start, 0.95)),
+    );
+    let p95 = percentile(&after_start, 0.95);
+    verdict(
+        "desk-to-desk propagation, PostgreSQL",
+        format!("p95 {} from the start of the change", ms(p95)),
+        "—".into(),
+        "—".into(),
+        "p95 ≤ 300 ms",
+        p95 <= Duration::from_millis(300),
     );
     desk_a.store().close().await;
     desk_b.store().close().await;
