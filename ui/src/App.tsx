@@ -1,24 +1,51 @@
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { commands, type ClinicInfo, type Session } from "./bindings";
 import { ApiError, call, messageOf } from "./api";
 import { SignIn } from "./components/SignIn";
-import { Shell } from "./components/Shell";
 import { TrainingBanner } from "./components/TrainingBanner";
 import { ToastProvider } from "./ui";
+
+// Everything behind sign-in (the screens, the charts) is its own chunk: the window shows the sign-in form
+// without parsing it, and fetches it while the person types (docs/performance.md, cold start).
+const loadShell = () => import("./components/Shell");
+const Shell = lazy(() => loadShell().then((m) => ({ default: m.Shell })));
+
+function sameClinic(a: ClinicInfo, b: ClinicInfo): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 type Boot =
   | { state: "loading" }
   | { state: "failed"; message: string }
   | { state: "ready"; clinic: ClinicInfo; session: Session | null; lockedAs: Session | null };
 
+declare global {
+  interface Window {
+    /** What the app knew of the clinic when it opened the window (src-tauri's boot script), so the first
+     * render is the sign-in form rather than a wait for two calls (docs/performance.md, cold start). */
+    __CLINICPAY_BOOT__?: ClinicInfo;
+  }
+}
+
+function initialBoot(): Boot {
+  const clinic = window.__CLINICPAY_BOOT__;
+  return clinic ? { state: "ready", clinic, session: null, lockedAs: null } : { state: "loading" };
+}
+
 export function App() {
-  const [boot, setBoot] = useState<Boot>({ state: "loading" });
+  const [boot, setBoot] = useState<Boot>(initialBoot);
 
   const load = useCallback(async () => {
     try {
       const clinic = await call(commands.clinicInfo());
       const session = await call(commands.currentSession());
-      setBoot({ state: "ready", clinic, session, lockedAs: null });
+      // Still asked when the window started with the boot facts: a reloaded window may already have a
+      // session, and the clinic's settings may have changed since the app opened.
+      setBoot((b) =>
+        b.state === "ready" && !session && sameClinic(b.clinic, clinic)
+          ? b
+          : { state: "ready", clinic, session, lockedAs: b.state === "ready" ? b.lockedAs : null },
+      );
     } catch (e) {
       setBoot({ state: "failed", message: messageOf(e) });
     }
@@ -27,6 +54,12 @@ export function App() {
   useEffect(() => {
     void load();
   }, [load]);
+
+  useEffect(() => {
+    if (boot.state !== "ready") return;
+    const idle = window.setTimeout(() => void loadShell(), 50);
+    return () => window.clearTimeout(idle);
+  }, [boot.state]);
 
   const signedOut = useCallback(() => {
     setBoot((b) => (b.state === "ready" ? { ...b, session: null, lockedAs: null } : b));
@@ -74,16 +107,18 @@ export function App() {
       <div className="app">
         {clinic.training_mode && <TrainingBanner />}
         {session ? (
-          <Shell
-            key={session.username}
-            clinic={clinic}
-            session={session}
-            onSignedOut={signedOut}
-            onLock={lock}
-            onSessionLost={(e: ApiError) => {
-              if (e.code === "not_signed_in") signedOut();
-            }}
-          />
+          <Suspense fallback={<div className="center-screen" aria-busy="true" />}>
+            <Shell
+              key={session.username}
+              clinic={clinic}
+              session={session}
+              onSignedOut={signedOut}
+              onLock={lock}
+              onSessionLost={(e: ApiError) => {
+                if (e.code === "not_signed_in") signedOut();
+              }}
+            />
+          </Suspense>
         ) : (
           <SignIn
             clinic={clinic}
