@@ -98,15 +98,18 @@ async fn write_terms(
     phone: Option<&str>,
 ) -> Result<()> {
     let sort_key = name.to_lowercase();
+    // The whole search text beside each term, for the other words of a search (migration 0012).
+    let text = search_text(name, email, phone);
     for term in search_terms(name, email, phone) {
         sql!(
             tx,
             execute,
-            "INSERT INTO patient_search_terms (term, sort_key, patient_id) VALUES ($1, $2, $3)
+            "INSERT INTO patient_search_terms (term, sort_key, patient_id, search_text) VALUES ($1, $2, $3, $4)
              ON CONFLICT DO NOTHING",
             &term,
             &sort_key,
-            id.0
+            id.0,
+            &text
         )?;
     }
     Ok(())
@@ -198,7 +201,7 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
          WHERE t.term >= $1 AND t.term < $2"
     );
     for i in 0..others.len() {
-        q.push_str(&format!(" AND p.search_text LIKE ${} ESCAPE '\\'", i + 3));
+        q.push_str(&format!(" AND t.search_text LIKE ${} ESCAPE '\\'", i + 3));
     }
     // A patient can match one word through several terms (name and email): read a little more, dedupe.
     q.push_str(&format!(

@@ -215,7 +215,7 @@ async fn raw_search(pool: &Pool<Sqlite>, query: &str) -> RawSearch {
     let mut binds = vec![words[0].clone(), format!("{}\u{10FFFF}", words[0])];
     for w in &words[1..] {
         binds.push(format!("% {w}%"));
-        sql.push_str(&format!(" AND p.search_text LIKE ?{}", binds.len()));
+        sql.push_str(&format!(" AND t.search_text LIKE ?{}", binds.len()));
     }
     sql.push_str(" ORDER BY t.term, t.sort_key, t.patient_id LIMIT 200");
     RawSearch { sql, binds }
