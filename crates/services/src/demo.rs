@@ -567,40 +567,44 @@ async fn seed_past_visits(
                 continue;
             };
             let v = 100 + v;
-            if declined_first {
-                let (code, message) = match gateway {
-                    Gateway::Nmi => ("202", "Insufficient funds"),
-                    Gateway::Stripe => ("insufficient_funds", "Your card has insufficient funds."),
-                };
-                payments.push(billing::PastPayment {
+            let attempt = |status,
+                           key: String,
+                           reference_no,
+                           decline: Option<(&'static str, &'static str)>,
+                           at| {
+                billing::PastPayment {
                     patient_id: p.id,
                     invoice_id: id,
                     payment_method_id: card,
                     gateway,
                     amount,
-                    status: PaymentStatus::Failed,
-                    idempotency_key: format!("demo-hist-{}-{v}-declined", p.n),
-                    gateway_reference: reference(gateway, p.n, v + 100),
-                    decline_code: Some(code),
-                    decline_message: Some(message),
+                    status,
+                    idempotency_key: key,
+                    gateway_reference: reference(gateway, p.n, reference_no),
+                    decline_code: decline.map(|d| d.0),
+                    decline_message: decline.map(|d| d.1),
                     at,
-                });
+                }
+            };
+            if declined_first {
+                let decline = match gateway {
+                    Gateway::Nmi => ("202", "Insufficient funds"),
+                    Gateway::Stripe => ("insufficient_funds", "Your card has insufficient funds."),
+                };
+                let key = format!("demo-hist-{}-{v}-declined", p.n);
+                payments.push(attempt(
+                    PaymentStatus::Failed,
+                    key,
+                    v + 100,
+                    Some(decline),
+                    at,
+                ));
                 report.payments += 1;
                 report.failed_payments += 1;
             }
-            payments.push(billing::PastPayment {
-                patient_id: p.id,
-                invoice_id: id,
-                payment_method_id: card,
-                gateway,
-                amount,
-                status: PaymentStatus::Succeeded,
-                idempotency_key: format!("demo-hist-{}-{v}", p.n),
-                gateway_reference: reference(gateway, p.n, v),
-                decline_code: None,
-                decline_message: None,
-                at: at + Duration::minutes(5),
-            });
+            let key = format!("demo-hist-{}-{v}", p.n);
+            let paid_at = at + Duration::minutes(5);
+            payments.push(attempt(PaymentStatus::Succeeded, key, v, None, paid_at));
             report.payments += 1;
         }
     }

@@ -81,87 +81,74 @@ pub async fn expiring(
           ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
           LIMIT $8"
     );
-    let args = (
-        from.0 as i64,
-        from.1 as i64,
-        to.0 as i64,
-        to.1 as i64,
-        still_valid_from.0 as i64,
-        still_valid_from.1 as i64,
-        patient_type,
-        limit,
-    );
-    match ex.conn() {
-        // sqlx hands SQLite's rows over from its worker thread one at a time, which cost more than the
-        // query itself for 5,000 cards (issue 11's profile): SQLite packs them into one JSON array.
-        crate::Conn::Sqlite(c) => {
-            let q = format!(
-                "SELECT json_group_array(json_array(card_id, patient_id, gateway, brand, last4, exp_month,
-                        exp_year, is_default, patient_name, patient_email, patient_type, has_other_valid, plans))
-                   FROM ({select})"
-            );
-            let json: String = sqlx::query_scalar(&q)
-                .bind(args.0)
-                .bind(args.1)
-                .bind(args.2)
-                .bind(args.3)
-                .bind(args.4)
-                .bind(args.5)
-                .bind(args.6)
-                .bind(args.7)
-                .fetch_one(c)
-                .await?;
-            type Packed = (
-                i64,
-                i64,
-                String,
-                String,
-                String,
-                i64,
-                i64,
-                i64,
-                String,
-                String,
-                String,
-                i64,
-                Option<String>,
-            );
-            let packed: Vec<Packed> = serde_json::from_str(&json)
-                .map_err(|e| crate::StoreError::Corrupt(format!("expiring cards: {e}")))?;
-            let mut rows: Vec<ExpiringRow> = packed
-                .into_iter()
-                .map(|r| ExpiringRow {
-                    card_id: r.0,
-                    patient_id: r.1,
-                    gateway: r.2,
-                    brand: r.3,
-                    last4: r.4,
-                    exp_month: r.5,
-                    exp_year: r.6,
-                    is_default: r.7 != 0,
-                    patient_name: r.8,
-                    patient_email: r.9,
-                    patient_type: r.10,
-                    has_other_valid: r.11 != 0,
-                    plans: r.12,
-                })
-                .collect();
-            // An aggregate's input order is not promised: the order is put back here.
-            rows.sort_by_key(|r| (r.exp_year * 12 + r.exp_month, r.card_id));
-            Ok(rows)
-        }
-        crate::Conn::Postgres(c) => Ok(sqlx::query_as::<_, ExpiringRow>(&select)
-            .bind(args.0)
-            .bind(args.1)
-            .bind(args.2)
-            .bind(args.3)
-            .bind(args.4)
-            .bind(args.5)
-            .bind(args.6)
-            .bind(args.7)
-            .fetch_all(c)
-            .await?),
+    // The same eight values either way.
+    macro_rules! run {
+        ($kind:ident, $ty:ty, $method:ident, $q:expr) => {
+            $kind!(
+                ex,
+                $ty,
+                $method,
+                $q,
+                from.0 as i64,
+                from.1 as i64,
+                to.0 as i64,
+                to.1 as i64,
+                still_valid_from.0 as i64,
+                still_valid_from.1 as i64,
+                patient_type,
+                limit
+            )
+        };
     }
+    if !matches!(ex.conn(), crate::Conn::Sqlite(_)) {
+        return Ok(run!(sql_as, ExpiringRow, fetch_all, &select)?);
+    }
+    // sqlx hands SQLite's rows over from its worker thread one at a time, which cost more than the query
+    // itself for 5,000 cards (issue 11's profile): SQLite packs them into one JSON array.
+    let q = format!(
+        "SELECT json_group_array(json_array(card_id, patient_id, gateway, brand, last4, exp_month,
+                exp_year, is_default, patient_name, patient_email, patient_type, has_other_valid, plans))
+           FROM ({select})"
+    );
+    let json = run!(sql_scalar, String, fetch_one, &q)?;
+    type Packed = (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+    );
+    let packed: Vec<Packed> = serde_json::from_str(&json)
+        .map_err(|e| crate::StoreError::Corrupt(format!("expiring cards: {e}")))?;
+    let mut rows: Vec<ExpiringRow> = packed
+        .into_iter()
+        .map(|r| ExpiringRow {
+            card_id: r.0,
+            patient_id: r.1,
+            gateway: r.2,
+            brand: r.3,
+            last4: r.4,
+            exp_month: r.5,
+            exp_year: r.6,
+            is_default: r.7 != 0,
+            patient_name: r.8,
+            patient_email: r.9,
+            patient_type: r.10,
+            has_other_valid: r.11 != 0,
+            plans: r.12,
+        })
+        .collect();
+    // An aggregate's input order is not promised: the order is put back here.
+    rows.sort_by_key(|r| (r.exp_year * 12 + r.exp_month, r.card_id));
+    Ok(rows)
 }
 
 /// Why a reminder is sent.
