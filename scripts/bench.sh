@@ -19,6 +19,7 @@ wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 ensure_rust
 ensure_build_tools
 ensure_postgres
+command -v psql >/dev/null || apt_install postgresql-client
 say "building clinicpay and clinicpay-bench (release)"
 cargo build --release --locked -p clinicpay-cli
 BIN="$CARGO_TARGET_DIR/release"

@@ -162,10 +162,9 @@ fn allow_local_update_server(context: &mut tauri::Context<tauri::Wry>, state: &s
 /// page still asks afterwards; without a clinic (the database failed) it asks as before.
 fn boot_facts(state: &state::AppState) -> tauri::plugin::TauriPlugin<tauri::Wry> {
     let info = state
-        .services()
-        .ok()
-        .and_then(|s| tauri::async_runtime::block_on(s.clinic_info()).ok())
-        .and_then(|info| serde_json::to_string(&info).ok());
+        .clinic_at_start
+        .as_ref()
+        .and_then(|info| serde_json::to_string(info).ok());
     let mut plugin = tauri::plugin::Builder::new("clinicpay-boot");
     if let Some(json) = info {
         plugin = plugin.js_init_script(format!("window.__CLINICPAY_BOOT__ = {json};"));

@@ -29,6 +29,9 @@ pub struct AppState {
     /// This computer in the desk inventory.
     pub desk: Option<ThisDesk>,
     pub app_version: String,
+    /// The clinic as the app found it when opening the database: the window's first screen is drawn
+    /// from it (the boot script in lib.rs) without asking again.
+    pub clinic_at_start: Option<clinicpay_services::clinic::ClinicInfo>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
         };
         let services = Services::new(store, Arc::new(SystemClock)).with_managed(managed);
         let info = services.clinic_info().await;
+        let at_start = info.as_ref().ok().cloned();
         // A training clinic on a desk where IT forbids training: say so instead of opening it.
         if info.as_ref().is_ok_and(|c| c.training_refused) {
             if let Err(e) = services.require_training_allowed() {
@@ -63,7 +67,7 @@ impl AppState {
             .map(|c| c.configured && c.training_mode)
             .unwrap_or(false);
         if !training {
-            return AppState::ready(url, services, None);
+            return AppState::ready(url, services, None).started_with(at_start);
         }
         // The simulator keeps its vault next to the database, so cards saved in training still charge
         // after a restart.
@@ -75,7 +79,7 @@ impl AppState {
         match Simulator::start(config).await {
             Ok(sim) => {
                 let services = services.with_training_simulator(sim.base_url());
-                AppState::ready(url, services, Some(sim))
+                AppState::ready(url, services, Some(sim)).started_with(at_start)
             }
             Err(e) => AppState::failed(
                 url,
@@ -97,7 +101,13 @@ impl AppState {
             database_url: url.to_owned(),
             desk: None,
             app_version: String::new(),
+            clinic_at_start: None,
         }
+    }
+
+    fn started_with(mut self, clinic: Option<clinicpay_services::clinic::ClinicInfo>) -> AppState {
+        self.clinic_at_start = clinic;
+        self
     }
 
     pub fn failed(url: &str, message: String) -> AppState {
@@ -113,6 +123,7 @@ impl AppState {
             database_url: url.to_owned(),
             desk: None,
             app_version: String::new(),
+            clinic_at_start: None,
         }
     }
 

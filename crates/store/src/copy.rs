@@ -10,7 +10,7 @@ use crate::{Pools, Result, Store, StoreError};
 
 /// Every table, parents before children. A table the schema has and this list lacks stops the copy,
 /// so a new table can never be left behind silently.
-const TABLES: &[&str] = &[
+pub const TABLES: &[&str] = &[
     "organizations",
     "staff",
     "patients",

@@ -196,25 +196,10 @@ pub async fn dump_text(db: &TestDb) -> String {
 /// A summary of everything stored: row counts of every table, the settings and the activity-log head.
 /// Two equal fingerprints mean a refused command changed nothing.
 pub async fn fingerprint(db: &TestDb) -> String {
-    const TABLES: &[&str] = &[
-        "organizations",
-        "staff",
-        "patients",
-        "patient_search_terms",
-        "payment_methods",
-        "subscriptions",
-        "orders",
-        "invoices",
-        "payments",
-        "refunds",
-        "processor_log",
-        "activity_log",
-        "reminders",
-        "escalations",
-    ];
     let mut parts = Vec::new();
     let mut tx = db.store.begin().await.expect("begin");
-    for t in TABLES {
+    // Every table the clinic has (the list `db copy` keeps complete).
+    for t in clinicpay_store::copy::TABLES {
         let q = format!("SELECT COUNT(*) FROM {t}");
         let n: i64 = raw_scalar(&mut tx, &q).await;
         parts.push(format!("{t}={n}"));
