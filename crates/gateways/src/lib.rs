@@ -10,6 +10,7 @@ use clinicpay_domain::{CardBrand, Gateway, Money};
 use serde::Serialize;
 use thiserror::Error;
 
+mod call;
 pub mod nmi;
 pub mod redact;
 pub mod stripe;

@@ -1,3 +1,4 @@
+// Over 500 lines because it keeps every Stripe scenario (simulator faults and localstripe) in one module.
 //! The Stripe client against ClinicPay's simulator, which follows Stripe's documented behaviour
 //! (idempotent replay, decline codes, 429s, lost replies), and against localstripe for Stripe's wire
 //! format on the happy paths and the basic decline.
@@ -5,61 +6,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clinicpay_domain::{decline, CardBrand, Currency, Gateway, Money};
-use clinicpay_gateways::stripe::{RetryPolicy, StripeClient, API_VERSION};
+use clinicpay_domain::{decline, CardBrand, Gateway};
+use clinicpay_gateways::stripe::{StripeClient, API_VERSION};
 use clinicpay_gateways::*;
-use clinicpay_sim::{Fault, SimConfig, Simulator};
+use clinicpay_sim::{Fault, Simulator};
 use clinicpay_testkit::LocalStripe;
 
-const KEY: &str = "sk_test_sim_4eC39HqLyjWDarjtT1zdp7dc";
-
-fn client(base: &str, timeout: Duration) -> (StripeClient, Arc<MemoryLog>) {
-    let log = Arc::new(MemoryLog::default());
-    let client = StripeClient::new(Some(base), Secret::new(KEY), log.clone(), timeout).with_retry(
-        RetryPolicy {
-            attempts: 3,
-            first_delay: Duration::from_millis(20),
-        },
-    );
-    (client, log)
-}
-
-async fn setup(timeout: Duration) -> (Simulator, StripeClient, Arc<MemoryLog>) {
-    let sim = Simulator::start(SimConfig {
-        stripe_secret_key: Some(KEY.into()),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let (client, log) = client(&format!("{}/stripe", sim.base_url()), timeout);
-    (sim, client, log)
-}
-
-fn usd(minor: i64) -> Money {
-    Money::from_minor(minor, Currency::USD)
-}
-
-fn holder() -> CardHolder {
-    CardHolder {
-        name: "John Smith".into(),
-        email: "john@example.com".into(),
-        patient_ref: "17".into(),
-        customer: None,
-    }
-}
+use crate::support::{
+    charge, holder, localstripe_payment_method, stripe_client as client,
+    stripe_on_simulator as setup, usd, STRIPE_KEY as KEY,
+};
 
 async fn saved(sim: &Simulator, client: &StripeClient, number: &str) -> SavedCard {
     let pm = sim.stripe_payment_method(number, 12, 2030);
     client.save_card(&holder(), &pm).await.unwrap()
-}
-
-fn charge(card: &SavedCard, key: &str, minor: i64) -> ChargeRequest {
-    ChargeRequest {
-        payment_key: key.into(),
-        card_token: card.token.clone(),
-        customer: card.customer.clone(),
-        amount: usd(minor),
-    }
 }
 
 fn intents_with_key(sim: &Simulator, key: &str) -> usize {
@@ -492,27 +452,6 @@ async fn the_processor_log_never_holds_the_secret_key_or_a_card_number() {
 }
 
 // --- localstripe: Stripe's wire format, happy paths and the basic decline ---
-
-/// A PaymentMethod made the way Stripe.js makes one in the page (localstripe accepts raw numbers).
-async fn localstripe_payment_method(base: &str, number: &str) -> String {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/v1/payment_methods"))
-        .bearer_auth(KEY)
-        .form(&[
-            ("type", "card"),
-            ("card[number]", number),
-            ("card[exp_month]", "12"),
-            ("card[exp_year]", "2030"),
-            ("card[cvc]", "123"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["id"].as_str().expect("a PaymentMethod id").to_owned()
-}
 
 #[tokio::test]
 async fn against_localstripe_a_card_is_saved_charged_refunded_and_detached() {

@@ -4,55 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clinicpay_domain::{CardBrand, Currency, Money};
+use clinicpay_domain::CardBrand;
 use clinicpay_gateways::nmi::NmiClient;
 use clinicpay_gateways::*;
-use clinicpay_sim::{Fault, SimConfig, Simulator};
+use clinicpay_sim::{Fault, Simulator};
 
-const KEY: &str = "sim-security-key-6457Thfj624V5r7W";
-
-async fn setup(timeout: Duration) -> (Simulator, NmiClient, Arc<MemoryLog>) {
-    let sim = Simulator::start(SimConfig {
-        nmi_security_key: Some(KEY.into()),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let log = Arc::new(MemoryLog::default());
-    let client = NmiClient::new(
-        Some(&sim.base_url()),
-        Secret::new(KEY),
-        log.clone(),
-        timeout,
-    );
-    (sim, client, log)
-}
-
-fn usd(minor: i64) -> Money {
-    Money::from_minor(minor, Currency::USD)
-}
-
-fn holder() -> CardHolder {
-    CardHolder {
-        name: "John Smith".into(),
-        email: "john@example.com".into(),
-        patient_ref: "1".into(),
-        customer: None,
-    }
-}
+use crate::support::{charge, holder, nmi_on_simulator as setup, usd, NMI_KEY as KEY};
 
 async fn saved(sim: &Simulator, client: &NmiClient, number: &str) -> SavedCard {
     let token = sim.payment_token(number, "1230");
     client.save_card(&holder(), &token).await.unwrap()
-}
-
-fn charge(card: &SavedCard, key: &str, minor: i64) -> ChargeRequest {
-    ChargeRequest {
-        payment_key: key.into(),
-        card_token: card.token.clone(),
-        customer: None,
-        amount: usd(minor),
-    }
 }
 
 fn sales(sim: &Simulator) -> usize {

@@ -1,0 +1,557 @@
+// Over 500 lines because the unit tests of every mapping (over half the file) sit beside the mappings.
+//! What NMI's replies mean in ClinicPay's terms: pure functions from a reply to a ChargeOutcome,
+//! LookupOutcome, SavedCard or GatewayError, and to the processor log's one-line summary.
+
+use clinicpay_domain::{CardBrand, Gateway};
+
+use super::wire::{PaymentReply, QueryRecord, QueryReply, QUERY};
+use crate::call::{unavailable, Reply};
+use crate::{ChargeOutcome, GatewayError, LookupOutcome, SavedCard, NOT_FOUND};
+
+const NMI: Gateway = Gateway::Nmi;
+
+/// One line for the processor log's outcome column.
+pub(crate) fn summarise(path: &str, body: &str) -> String {
+    if path.ends_with(QUERY) {
+        return format!(
+            "{} records",
+            body.matches("<transaction>").count() + body.matches("<customer ").count()
+        );
+    }
+    let f = PaymentReply::parse(body);
+    match f.response() {
+        Some("1") => "approved".into(),
+        Some("2") => format!("declined {} {}", f.code(), f.text()),
+        Some("3") => format!("error {} {}", f.code(), f.text()),
+        _ => "unreadable answer".into(),
+    }
+}
+
+/// A Payment API reply, or why there is none.
+pub(crate) fn payment_reply(reply: Reply<String>) -> Result<PaymentReply, GatewayError> {
+    let (status, body) = reply.answer(NMI)?;
+    let f = PaymentReply::parse(&body);
+    if status != 200 || f.response.is_none() {
+        return Err(unavailable(
+            NMI,
+            format!("HTTP {status} with an answer that is not NMI's format"),
+        ));
+    }
+    Ok(f)
+}
+
+/// A refused (not approved) Payment API request as the GatewayError it amounts to.
+pub(crate) fn refusal(f: &PaymentReply) -> GatewayError {
+    let message = f.text();
+    if message
+        .to_ascii_lowercase()
+        .contains("authentication failed")
+    {
+        return GatewayError::Unauthorized {
+            gateway: NMI,
+            message,
+        };
+    }
+    GatewayError::Rejected {
+        gateway: NMI,
+        code: f.code(),
+        message,
+    }
+}
+
+/// The vault id of a card `add_customer` saved.
+pub(crate) fn vault_id(reply: Reply<String>) -> Result<String, GatewayError> {
+    let f = payment_reply(reply)?;
+    if f.response() != Some("1") {
+        return Err(refusal(&f));
+    }
+    f.customer_vault_id
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| unavailable(NMI, "NMI saved the card but sent no customer_vault_id"))
+}
+
+/// What `delete_customer` came to: a vault id NMI does not know is [`NOT_FOUND`].
+pub(crate) fn deleted(reply: Reply<String>) -> Result<(), GatewayError> {
+    let f = payment_reply(reply)?;
+    if f.response() == Some("1") {
+        return Ok(());
+    }
+    let text = f.text();
+    if text
+        .to_ascii_lowercase()
+        .contains("invalid customer vault id")
+    {
+        return Err(GatewayError::Rejected {
+            gateway: NMI,
+            code: NOT_FOUND.into(),
+            message: text,
+        });
+    }
+    Err(refusal(&f))
+}
+
+/// A Query API reply's records, or why there are none.
+pub(crate) fn query_records(reply: Reply<String>) -> Result<Vec<QueryRecord>, GatewayError> {
+    match reply.answer(NMI)? {
+        (200, body) => {
+            let q = QueryReply::parse(&body)
+                .map_err(|e| unavailable(NMI, format!("unreadable Query API answer ({e})")))?;
+            match q.error {
+                Some(e) if e.to_ascii_lowercase().contains("authentication") => {
+                    Err(GatewayError::Unauthorized {
+                        gateway: NMI,
+                        message: e,
+                    })
+                }
+                Some(e) => Err(GatewayError::Rejected {
+                    gateway: NMI,
+                    code: String::new(),
+                    message: e,
+                }),
+                None => Ok(q.records),
+            }
+        }
+        (status, _) => Err(unavailable(
+            NMI,
+            format!("HTTP {status} from the Query API"),
+        )),
+    }
+}
+
+/// "12/30" style `cc_exp` (MMYY) to month and four-digit year.
+fn expiry(mmyy: &str) -> Option<(u32, i32)> {
+    let d: String = mmyy.chars().filter(char::is_ascii_digit).collect();
+    if d.len() != 4 {
+        return None;
+    }
+    Some((d[..2].parse().ok()?, 2000 + d[2..].parse::<i32>().ok()?))
+}
+
+fn saved_card(token: &str, r: &QueryRecord) -> Option<SavedCard> {
+    let number = r.cc_number.as_ref()?;
+    let last4: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let (exp_month, exp_year) = expiry(r.cc_exp.as_ref()?)?;
+    Some(SavedCard {
+        token: token.into(),
+        brand: CardBrand::from_gateway_name(r.cc_type.as_deref().unwrap_or("")),
+        last4,
+        exp_month,
+        exp_year,
+        customer: None,
+        country: None,
+        fingerprint: None,
+    })
+}
+
+/// The card a vault report holds for `token`.
+pub(crate) fn card(token: &str, records: &[QueryRecord]) -> Result<SavedCard, GatewayError> {
+    records
+        .iter()
+        .find_map(|r| saved_card(token, r))
+        .ok_or_else(|| GatewayError::Rejected {
+            gateway: NMI,
+            code: String::new(),
+            message: format!("NMI has no saved card {token}"),
+        })
+}
+
+/// A charge's Payment API reply as an outcome.
+pub(crate) fn charge(reply: Reply<String>) -> ChargeOutcome {
+    let (status, body) = match reply.money_answer(NMI, "answer") {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
+    };
+    let f = PaymentReply::parse(&body);
+    match (status, f.response()) {
+        // Rate limited: refused before anything was done.
+        (429, _) => ChargeOutcome::RetryableFailure {
+            message: "NMI asked ClinicPay to slow down (HTTP 429)".into(),
+        },
+        (200, Some("1")) => ChargeOutcome::Succeeded {
+            reference: f.transaction_id(),
+        },
+        (200, Some("2")) => ChargeOutcome::Declined {
+            code: f.code(),
+            message: f.text(),
+            reference: Some(f.transaction_id()).filter(|t| !t.is_empty()),
+        },
+        // response=3: the gateway refused the request before acting. 420/421 are communication
+        // errors with the processor and 430 a duplicate at the processor: the charge may exist.
+        (200, Some("3")) => match f.code().as_str() {
+            "420" | "421" | "430" => ChargeOutcome::Unknown { message: f.text() },
+            code => ChargeOutcome::Declined {
+                code: code.into(),
+                message: f.text(),
+                reference: None,
+            },
+        },
+        // A 5xx or an unreadable body: the work may have been done.
+        _ => ChargeOutcome::Unknown {
+            message: format!("NMI answered HTTP {status} without a readable result"),
+        },
+    }
+}
+
+/// A refund's Payment API reply as an outcome.
+pub(crate) fn refund(reply: Reply<String>) -> ChargeOutcome {
+    match reply.money_answer(NMI, "answer") {
+        Err(outcome) => outcome,
+        Ok((200, body)) => {
+            let f = PaymentReply::parse(&body);
+            match f.response() {
+                Some("1") => ChargeOutcome::Succeeded {
+                    reference: f.transaction_id(),
+                },
+                Some("2" | "3") => ChargeOutcome::Declined {
+                    code: f.code(),
+                    message: f.text(),
+                    reference: None,
+                },
+                _ => ChargeOutcome::Unknown {
+                    message: "NMI's refund answer was unreadable".into(),
+                },
+            }
+        }
+        Ok((status, _)) => ChargeOutcome::Unknown {
+            message: format!("NMI answered HTTP {status}"),
+        },
+    }
+}
+
+/// A transaction record as a charge outcome.
+fn transaction(r: &QueryRecord) -> ChargeOutcome {
+    let reference = r.transaction_id.clone().unwrap_or_default();
+    match r.condition.as_deref() {
+        Some("complete" | "pendingsettlement" | "pending") => {
+            ChargeOutcome::Succeeded { reference }
+        }
+        Some("in_progress") => ChargeOutcome::Unknown {
+            message: "NMI still shows the charge in progress".into(),
+        },
+        _ => ChargeOutcome::Declined {
+            code: r.action.response_code.clone().unwrap_or_default(),
+            message: r.action.response_text.clone().unwrap_or_default(),
+            reference: Some(reference),
+        },
+    }
+}
+
+/// What the transactions under our payment key (`order_id`) say about the charge.
+pub(crate) fn charge_lookup(records: &[QueryRecord]) -> LookupOutcome {
+    let charges: Vec<&QueryRecord> = records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.action.action_type.as_deref(),
+                Some("sale" | "auth" | "capture")
+            )
+        })
+        .collect();
+    // A success anywhere wins: a declined try and a later approved one under the same key mean "paid".
+    if let Some(r) = charges
+        .iter()
+        .find(|r| matches!(transaction(r), ChargeOutcome::Succeeded { .. }))
+    {
+        return LookupOutcome::Found(transaction(r));
+    }
+    charges.last().map_or(LookupOutcome::NotFound, |r| {
+        LookupOutcome::Found(transaction(r))
+    })
+}
+
+/// What the transactions under our refund key (`order_id`) say about the refund.
+pub(crate) fn refund_lookup(records: &[QueryRecord]) -> LookupOutcome {
+    let refunds: Vec<&QueryRecord> = records
+        .iter()
+        .filter(|r| r.action.action_type.as_deref() == Some("refund"))
+        .collect();
+    match refunds.last() {
+        None => LookupOutcome::NotFound,
+        Some(r) if r.action.success.as_deref() == Some("1") => {
+            LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference: r.transaction_id.clone().unwrap_or_default(),
+            })
+        }
+        Some(r) => LookupOutcome::Found(ChargeOutcome::Declined {
+            code: r.action.response_code.clone().unwrap_or_default(),
+            message: r.action.response_text.clone().unwrap_or_default(),
+            reference: r.transaction_id.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nmi::wire::TRANSACT;
+
+    const APPROVED: &str = include_str!("../../tests/fixtures/nmi/sale_approved.txt");
+    const DECLINED: &str = include_str!("../../tests/fixtures/nmi/sale_declined.txt");
+    const ORDER: &str = include_str!("../../tests/fixtures/nmi/query_order.xml");
+    const VAULT: &str = include_str!("../../tests/fixtures/nmi/query_customer_vault.xml");
+
+    fn answer(status: u16, body: &str) -> Reply<String> {
+        Reply::Answer {
+            status,
+            body: body.into(),
+        }
+    }
+
+    fn declined(code: &str, message: &str, reference: Option<&str>) -> ChargeOutcome {
+        ChargeOutcome::Declined {
+            code: code.into(),
+            message: message.into(),
+            reference: reference.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn documented_sale_replies_read_as_approved_and_declined() {
+        assert_eq!(
+            charge(answer(200, APPROVED)),
+            ChargeOutcome::Succeeded {
+                reference: "10815962736".into()
+            }
+        );
+        assert_eq!(
+            charge(answer(200, DECLINED)),
+            declined("202", "Insufficient funds", Some("10815962737"))
+        );
+        assert_eq!(summarise(TRANSACT, APPROVED), "approved");
+        assert_eq!(
+            summarise(TRANSACT, DECLINED),
+            "declined 202 Insufficient funds"
+        );
+    }
+
+    #[test]
+    fn a_decline_without_a_transaction_id_has_no_reference() {
+        assert_eq!(
+            charge(answer(
+                200,
+                "response=2&responsetext=DECLINE&transactionid=&response_code=200"
+            )),
+            declined("200", "DECLINE", None)
+        );
+    }
+
+    #[test]
+    fn response_3_with_a_processor_communication_or_duplicate_code_is_unknown() {
+        for code in ["420", "421", "430"] {
+            let body = format!("response=3&responsetext=Comm error&response_code={code}");
+            assert_eq!(
+                charge(answer(200, &body)),
+                ChargeOutcome::Unknown {
+                    message: "Comm error".into()
+                },
+                "{code}"
+            );
+        }
+        // Any other response=3 was refused before anything happened.
+        assert_eq!(
+            charge(answer(
+                200,
+                "response=3&responsetext=Invalid Customer Vault Id REFID:1&response_code=300"
+            )),
+            declined("300", "Invalid Customer Vault Id REFID:1", None)
+        );
+        assert_eq!(
+            summarise(TRANSACT, "response=3&responsetext=Bad&response_code=300"),
+            "error 300 Bad"
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_is_retryable_and_a_5xx_or_garbled_answer_unknown() {
+        assert_eq!(
+            charge(answer(429, "")),
+            ChargeOutcome::RetryableFailure {
+                message: "NMI asked ClinicPay to slow down (HTTP 429)".into()
+            }
+        );
+        for (status, body) in [(503, APPROVED), (200, "<html>oops</html>")] {
+            assert_eq!(
+                charge(answer(status, body)),
+                ChargeOutcome::Unknown {
+                    message: format!("NMI answered HTTP {status} without a readable result")
+                }
+            );
+        }
+        assert_eq!(summarise(TRANSACT, "<html>"), "unreadable answer");
+    }
+
+    #[test]
+    fn a_refund_declined_or_refused_is_declined_and_anything_unreadable_unknown() {
+        assert_eq!(
+            refund(answer(200, APPROVED)),
+            ChargeOutcome::Succeeded {
+                reference: "10815962736".into()
+            }
+        );
+        assert_eq!(
+            refund(answer(
+                200,
+                "response=3&responsetext=Refund amount may not exceed the transaction balance&response_code=300"
+            )),
+            declined(
+                "300",
+                "Refund amount may not exceed the transaction balance",
+                None
+            )
+        );
+        assert_eq!(
+            refund(answer(200, "garbage")),
+            ChargeOutcome::Unknown {
+                message: "NMI's refund answer was unreadable".into()
+            }
+        );
+        assert_eq!(
+            refund(answer(429, APPROVED)),
+            ChargeOutcome::Unknown {
+                message: "NMI answered HTTP 429".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_name_bad_credentials_and_unknown_vault_ids() {
+        let auth =
+            PaymentReply::parse("response=3&responsetext=Authentication Failed&response_code=300");
+        assert!(matches!(
+            refusal(&auth),
+            GatewayError::Unauthorized { message, .. } if message == "Authentication Failed"
+        ));
+        let gone = "response=3&responsetext=Invalid Customer Vault Id REFID:7&response_code=300";
+        assert!(matches!(
+            deleted(answer(200, gone)),
+            Err(GatewayError::Rejected { code, .. }) if code == NOT_FOUND
+        ));
+        assert!(deleted(answer(200, APPROVED)).is_ok());
+        assert!(matches!(
+            payment_reply(answer(502, APPROVED)),
+            Err(GatewayError::Unavailable { message, .. })
+                if message == "HTTP 502 with an answer that is not NMI's format"
+        ));
+        assert!(matches!(
+            vault_id(answer(200, "response=1&responsetext=Customer Added&customer_vault_id=")),
+            Err(GatewayError::Unavailable { message, .. })
+                if message == "NMI saved the card but sent no customer_vault_id"
+        ));
+        assert_eq!(
+            vault_id(answer(200, "response=1&customer_vault_id=123")).unwrap(),
+            "123"
+        );
+    }
+
+    #[test]
+    fn a_documented_order_query_finds_the_approved_charge_and_no_refund() {
+        let records = query_records(answer(200, ORDER)).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            charge_lookup(&records),
+            LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference: "10815962736".into()
+            })
+        );
+        assert_eq!(refund_lookup(&records), LookupOutcome::NotFound);
+        assert_eq!(summarise(QUERY, ORDER), "1 records");
+    }
+
+    #[test]
+    fn lookups_prefer_a_success_and_otherwise_report_the_last_try() {
+        let tx = |id: &str, condition: &str, kind: &str, code: &str| QueryRecord {
+            transaction_id: Some(id.into()),
+            condition: Some(condition.into()),
+            action: crate::nmi::wire::Action {
+                action_type: Some(kind.into()),
+                success: Some(if condition == "failed" { "0" } else { "1" }.into()),
+                response_code: Some(code.into()),
+                response_text: Some("text".into()),
+            },
+            ..QueryRecord::default()
+        };
+        let ok = tx("2", "pendingsettlement", "sale", "100");
+        let failed = tx("1", "failed", "sale", "202");
+        assert_eq!(
+            charge_lookup(&[failed.clone(), ok.clone()]),
+            LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference: "2".into()
+            })
+        );
+        assert_eq!(
+            charge_lookup(std::slice::from_ref(&failed)),
+            LookupOutcome::Found(declined("202", "text", Some("1")))
+        );
+        assert_eq!(
+            charge_lookup(&[tx("3", "in_progress", "sale", "")]),
+            LookupOutcome::Found(ChargeOutcome::Unknown {
+                message: "NMI still shows the charge in progress".into()
+            })
+        );
+        assert_eq!(charge_lookup(&[]), LookupOutcome::NotFound);
+        assert_eq!(refund_lookup(&[ok]), LookupOutcome::NotFound);
+        assert_eq!(
+            refund_lookup(&[tx("4", "failed", "refund", "300")]),
+            LookupOutcome::Found(declined("300", "text", Some("4")))
+        );
+    }
+
+    #[test]
+    fn a_documented_vault_report_reads_as_the_saved_card() {
+        let records = query_records(answer(200, VAULT)).unwrap();
+        let card = card("1309421227", &records).unwrap();
+        assert_eq!(
+            (
+                card.brand,
+                card.last4.as_str(),
+                card.exp_month,
+                card.exp_year
+            ),
+            (CardBrand::Visa, "1111", 10, 2025)
+        );
+        assert_eq!(summarise(QUERY, VAULT), "1 records");
+        assert!(matches!(
+            super::card("9", &[]),
+            Err(GatewayError::Rejected { message, .. }) if message == "NMI has no saved card 9"
+        ));
+    }
+
+    #[test]
+    fn query_errors_tell_bad_credentials_from_other_refusals() {
+        let err = |text: &str| {
+            format!("<?xml version=\"1.0\"?><nm_response><error_response>{text}</error_response></nm_response>")
+        };
+        assert!(matches!(
+            query_records(answer(200, &err("Authentication Failed"))),
+            Err(GatewayError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            query_records(answer(200, &err("Invalid report_type"))),
+            Err(GatewayError::Rejected { code, message, .. })
+                if code.is_empty() && message == "Invalid report_type"
+        ));
+        assert!(matches!(
+            query_records(answer(200, "<html>")),
+            Err(GatewayError::Unavailable { message, .. })
+                if message.starts_with("unreadable Query API answer")
+        ));
+        assert!(matches!(
+            query_records(answer(500, "")),
+            Err(GatewayError::Unavailable { message, .. }) if message == "HTTP 500 from the Query API"
+        ));
+    }
+
+    #[test]
+    fn expiry_reads_mmyy_with_or_without_a_slash() {
+        assert_eq!(expiry("1230"), Some((12, 2030)));
+        assert_eq!(expiry("12/30"), Some((12, 2030)));
+        assert_eq!(expiry("123"), None);
+    }
+}

@@ -1,0 +1,305 @@
+//! NMI's wire formats: the Payment API's form fields (`transact.php`) and its `key=value` reply, and
+//! the Query API's fields (`query.php`) and its `<nm_response>` XML.
+
+use quick_xml::events::Event;
+use serde::Serialize;
+
+pub(crate) const TRANSACT: &str = "/api/transact.php";
+pub(crate) const QUERY: &str = "/api/query.php";
+
+/// Every request carries the merchant's key first, then its own fields.
+#[derive(Serialize)]
+pub(crate) struct Authenticated<'a, T> {
+    pub security_key: &'a str,
+    #[serde(flatten)]
+    pub fields: T,
+}
+
+/// `type=sale` on a vaulted card; our payment key travels as `orderid`.
+#[derive(Serialize)]
+pub(crate) struct Sale<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub customer_vault_id: &'a str,
+    pub amount: &'a str,
+    pub currency: &'a str,
+    pub orderid: &'a str,
+}
+
+/// `type=refund` against the original transaction, in full (no `amount`) or in part.
+#[derive(Serialize)]
+pub(crate) struct Refund<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub transactionid: &'a str,
+    pub orderid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<&'a str>,
+}
+
+/// `customer_vault=add_customer` from a Collect.js `payment_token`.
+#[derive(Serialize)]
+pub(crate) struct AddCustomer<'a> {
+    pub customer_vault: &'static str,
+    pub payment_token: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: &'a str,
+}
+
+/// `customer_vault=delete_customer`.
+#[derive(Serialize)]
+pub(crate) struct DeleteCustomer<'a> {
+    pub customer_vault: &'static str,
+    pub customer_vault_id: &'a str,
+}
+
+/// A Query API request: a vault record (`report_type=customer_vault`) or transactions by `order_id`.
+#[derive(Serialize)]
+pub(crate) struct Query<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_vault_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    pub fn vault_record(id: &'a str) -> Query<'a> {
+        Query {
+            report_type: Some("customer_vault"),
+            customer_vault_id: Some(id),
+            order_id: None,
+        }
+    }
+    pub fn order(order_id: &'a str) -> Query<'a> {
+        Query {
+            report_type: None,
+            customer_vault_id: None,
+            order_id: Some(order_id),
+        }
+    }
+}
+
+/// The Payment API's reply (`response=1&responsetext=…&transactionid=…&response_code=100…`): the
+/// fields ClinicPay reads. A field sent twice counts as its last value; an unreadable body has none.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct PaymentReply {
+    /// 1 approved, 2 declined, 3 error.
+    pub response: Option<String>,
+    pub responsetext: Option<String>,
+    pub response_code: Option<String>,
+    pub transactionid: Option<String>,
+    pub customer_vault_id: Option<String>,
+}
+
+impl PaymentReply {
+    pub fn parse(body: &str) -> PaymentReply {
+        let mut reply = PaymentReply::default();
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(body.trim()).unwrap_or_default();
+        for (k, v) in pairs {
+            let field = match k.as_str() {
+                "response" => &mut reply.response,
+                "responsetext" => &mut reply.responsetext,
+                "response_code" => &mut reply.response_code,
+                "transactionid" => &mut reply.transactionid,
+                "customer_vault_id" => &mut reply.customer_vault_id,
+                _ => continue,
+            };
+            *field = Some(v);
+        }
+        reply
+    }
+
+    pub fn response(&self) -> Option<&str> {
+        self.response.as_deref()
+    }
+    pub fn text(&self) -> String {
+        self.responsetext.clone().unwrap_or_default()
+    }
+    pub fn code(&self) -> String {
+        self.response_code.clone().unwrap_or_default()
+    }
+    pub fn transaction_id(&self) -> String {
+        self.transactionid.clone().unwrap_or_default()
+    }
+}
+
+/// The Query API's `<nm_response>`: every `<transaction>` and vault `<customer>`, or its
+/// `<error_response>`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct QueryReply {
+    pub records: Vec<QueryRecord>,
+    pub error: Option<String>,
+}
+
+/// A `<transaction>` or a vault `<customer>`: the fields ClinicPay reads, wherever they sit inside
+/// it. A transaction's `<action>` fields are its last action's (an action without a field leaves the
+/// one before it standing).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct QueryRecord {
+    pub transaction_id: Option<String>,
+    /// `pending`, `pendingsettlement`, `complete`, `in_progress`, `failed`, `canceled`…
+    pub condition: Option<String>,
+    /// Masked: `4xxxxxxxxxxx1111`.
+    pub cc_number: Option<String>,
+    /// MMYY.
+    pub cc_exp: Option<String>,
+    pub cc_type: Option<String>,
+    pub action: Action,
+}
+
+/// A transaction's `<action>`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Action {
+    /// `sale`, `auth`, `capture`, `refund`, `void`…
+    pub action_type: Option<String>,
+    /// `1` when the action went through.
+    pub success: Option<String>,
+    pub response_code: Option<String>,
+    pub response_text: Option<String>,
+}
+
+impl QueryRecord {
+    /// Where a field's text goes: `key` is the element's name, prefixed `action_` inside `<action>`.
+    fn field(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "transaction_id" => &mut self.transaction_id,
+            "condition" => &mut self.condition,
+            "cc_number" => &mut self.cc_number,
+            "cc_exp" => &mut self.cc_exp,
+            "cc_type" => &mut self.cc_type,
+            "action_action_type" => &mut self.action.action_type,
+            "action_success" => &mut self.action.success,
+            "action_response_code" => &mut self.action.response_code,
+            "action_response_text" => &mut self.action.response_text,
+            _ => return None,
+        })
+    }
+}
+
+impl QueryReply {
+    pub fn parse(xml: &str) -> Result<QueryReply, quick_xml::Error> {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        reader.config_mut().trim_text(true);
+        let mut reply = QueryReply::default();
+        let mut current: Option<QueryRecord> = None;
+        let mut in_action = false;
+        let mut path: Vec<String> = Vec::new();
+        let mut saw_root = false;
+        loop {
+            match reader.read_event()? {
+                Event::Start(e) => {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    match name.as_str() {
+                        "nm_response" => saw_root = true,
+                        "transaction" | "customer" => current = Some(QueryRecord::default()),
+                        "action" => in_action = true,
+                        _ => {}
+                    }
+                    path.push(name);
+                }
+                Event::End(e) => {
+                    match e.name().as_ref() {
+                        b"transaction" | b"customer" => reply.records.extend(current.take()),
+                        b"action" => in_action = false,
+                        _ => {}
+                    }
+                    path.pop();
+                }
+                Event::Text(t) => {
+                    let text = t.xml_content().map(|c| c.into_owned()).unwrap_or_default();
+                    if let Some(field) = path.last() {
+                        if field == "error_response" {
+                            reply.error = Some(text);
+                        } else if let Some(rec) = current.as_mut() {
+                            let key = if in_action {
+                                format!("action_{field}")
+                            } else {
+                                field.clone()
+                            };
+                            if let Some(slot) = rec.field(&key) {
+                                *slot = Some(text);
+                            }
+                        }
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if !saw_root {
+            return Err(quick_xml::Error::Io(std::sync::Arc::new(
+                std::io::Error::other("no <nm_response>"),
+            )));
+        }
+        Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_carry_the_key_first_and_fields_in_nmis_order() {
+        let sale = Authenticated {
+            security_key: "k",
+            fields: Sale {
+                kind: "sale",
+                customer_vault_id: "12",
+                amount: "49.00",
+                currency: "USD",
+                orderid: "pay 1",
+            },
+        };
+        assert_eq!(
+            serde_urlencoded::to_string(&sale).unwrap(),
+            "security_key=k&type=sale&customer_vault_id=12&amount=49.00&currency=USD&orderid=pay+1"
+        );
+        let full = Refund {
+            kind: "refund",
+            transactionid: "9",
+            orderid: "r-1",
+            amount: None,
+        };
+        assert_eq!(
+            serde_urlencoded::to_string(&full).unwrap(),
+            "type=refund&transactionid=9&orderid=r-1"
+        );
+        assert_eq!(
+            serde_urlencoded::to_string(Query::vault_record("12")).unwrap(),
+            "report_type=customer_vault&customer_vault_id=12"
+        );
+        assert_eq!(
+            serde_urlencoded::to_string(Query::order("p-1")).unwrap(),
+            "order_id=p-1"
+        );
+    }
+
+    #[test]
+    fn a_payment_reply_keeps_the_last_of_a_repeated_field_and_nothing_of_a_garbled_one() {
+        let r = PaymentReply::parse("response=2&response=1&responsetext=OK&other=x\n");
+        assert_eq!((r.response(), r.text().as_str()), (Some("1"), "OK"));
+        assert_eq!(
+            PaymentReply::parse("<html>502</html>"),
+            PaymentReply::default()
+        );
+    }
+
+    #[test]
+    fn the_last_action_wins_but_an_action_without_a_field_keeps_the_earlier_one() {
+        let xml = "<nm_response><transaction><transaction_id>1</transaction_id>\
+            <action><action_type>sale</action_type><response_code>100</response_code></action>\
+            <action><action_type>refund</action_type><success>1</success></action>\
+            </transaction></nm_response>";
+        let q = QueryReply::parse(xml).unwrap();
+        assert_eq!(q.records.len(), 1);
+        let a = &q.records[0].action;
+        assert_eq!(a.action_type.as_deref(), Some("refund"));
+        assert_eq!(a.response_code.as_deref(), Some("100"));
+        assert!(QueryReply::parse("<html/>").is_err());
+    }
+}
