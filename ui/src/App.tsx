@@ -1,13 +1,13 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { commands, type ClinicInfo, type Session } from "./bindings";
 import { ApiError, call, messageOf } from "./api";
-import { SignIn } from "./components/SignIn";
-import { TrainingBanner } from "./components/TrainingBanner";
-import { ToastProvider } from "./ui";
+import { SignIn } from "./shell/SignIn";
+import { TrainingBanner } from "./shell/TrainingBanner";
+import { ToastProvider } from "./shared/Toasts";
 
 // Everything behind sign-in (the screens, the charts) is its own chunk: the window shows the sign-in form
 // without parsing it, and fetches it while the person types (docs/performance.md, cold start).
-const loadShell = () => import("./components/Shell");
+const loadShell = () => import("./shell/Shell");
 const Shell = lazy(() => loadShell().then((m) => ({ default: m.Shell })));
 
 function sameClinic(a: ClinicInfo, b: ClinicInfo): boolean {

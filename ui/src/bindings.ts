@@ -151,6 +151,13 @@ export type CardView_Deserialize = {
 	added_at: string,
 	/**  Imported without brand, last four and expiry, and the gateway could not fill them in yet. */
 	details_missing: boolean,
+	/**
+	 *  Can be charged now: saved for the clinic's active gateway and not expired. Set on the patient's
+	 *  list of cards (`CardView::list`); false on the single card a change answers with.
+	 */
+	chargeable: boolean,
+	/**  The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last. */
+	preselected: boolean,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -176,6 +183,13 @@ export type CardView_Serialize = {
 	added_at: string,
 	/**  Imported without brand, last four and expiry, and the gateway could not fill them in yet. */
 	details_missing: boolean,
+	/**
+	 *  Can be charged now: saved for the clinic's active gateway and not expired. Set on the patient's
+	 *  list of cards (`CardView::list`); false on the single card a change answers with.
+	 */
+	chargeable: boolean,
+	/**  The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last. */
+	preselected: boolean,
 };
 
 /**  One line of "What to check". */

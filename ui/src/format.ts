@@ -1,5 +1,5 @@
 // How the window writes dates, expiry and money: the same way everywhere.
-import type { CardView, Gateway } from "./bindings";
+import type { CardView, Gateway, Money } from "./bindings";
 
 const dateFormat = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "short", day: "numeric" });
 const dateTimeFormat = new Intl.DateTimeFormat("en-US", {
@@ -31,4 +31,22 @@ export function expiryState(card: CardView): ExpiryState {
   if (d === 0) return { tone: "amber", label: "expires today" };
   if (d <= 60) return { tone: "amber", label: `expires in ${d} day${d === 1 ? "" : "s"}` };
   return { tone: "ok", label: null };
+}
+
+const fractionDigits = new Map<string, number>();
+
+/** "$1,234.50": exact minor units, shown in the currency's own way. */
+export function formatMoney(m: Money): string {
+  let digits = fractionDigits.get(m.currency);
+  if (digits === undefined) {
+    digits = new Intl.NumberFormat("en-US", { style: "currency", currency: m.currency }).resolvedOptions()
+      .maximumFractionDigits ?? 2;
+    fractionDigits.set(m.currency, digits);
+  }
+  const f = new Intl.NumberFormat("en-US", {
+    style: "currency",
+    currency: m.currency,
+    minimumFractionDigits: digits,
+  });
+  return f.format(m.minor / 10 ** digits);
 }

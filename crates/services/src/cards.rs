@@ -1,7 +1,7 @@
 //! Saved cards (product document 000): list, add, set default, delete — with the documents' messages.
 
 use chrono::{DateTime, Utc};
-use clinicpay_domain::card::{new_card_becomes_default, DeletionCheck};
+use clinicpay_domain::card::{new_card_becomes_default, pick_compatible, DeletionCheck};
 use clinicpay_domain::{
     CardExpiry, Gateway, NewCard, PatientId, PaymentMethod, PaymentMethodId, Permission,
 };
@@ -76,6 +76,11 @@ pub struct CardView {
     pub added_at: DateTime<Utc>,
     /// Imported without brand, last four and expiry, and the gateway could not fill them in yet.
     pub details_missing: bool,
+    /// Can be charged now: saved for the clinic's active gateway and not expired. Set on the patient's
+    /// list of cards (`CardView::list`); false on the single card a change answers with.
+    pub chargeable: bool,
+    /// The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last.
+    pub preselected: bool,
 }
 
 impl CardView {
@@ -98,7 +103,24 @@ impl CardView {
             is_default: c.is_default,
             added_at: c.created_at,
             details_missing: c.details_missing,
+            chargeable: false,
+            preselected: false,
         }
+    }
+
+    /// The patient's cards as a payment dialog offers them: which can be charged through `active`, and
+    /// the one picked first, by the same rule a charge uses (`pick_compatible`), so the window keeps no
+    /// copy of it.
+    pub fn list(cards: &[PaymentMethod], active: Gateway, now: DateTime<Utc>) -> Vec<CardView> {
+        let preselected = pick_compatible(cards, active, None, now).map(|c| c.id);
+        cards
+            .iter()
+            .map(|c| CardView {
+                chargeable: c.usable_with(active) && !c.expiry.is_expired(now),
+                preselected: Some(c.id) == preselected,
+                ..CardView::of(c, now)
+            })
+            .collect()
     }
 }
 
@@ -120,8 +142,8 @@ impl Services {
         if cards.iter().any(|c| c.details_missing) {
             self.backfill_details(&mut cards).await;
         }
-        let now = self.now();
-        Ok(cards.iter().map(|c| CardView::of(c, now)).collect())
+        let active = self.load_settings().await?.active_gateway;
+        Ok(CardView::list(&cards, active, self.now()))
     }
 
     /// Fills brand, last four and expiry of imported cards from their gateway (document 003: "for some

@@ -131,11 +131,9 @@ impl Services {
         let now = self.now();
         let mut r = self.store().reader().await?;
         let patient = self.require_patient(&mut r, id).await?;
-        let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, id)
-            .await?
-            .iter()
-            .map(|c| CardView::of(c, now))
-            .collect();
+        let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, id).await?;
+        let active = self.load_settings().await?.active_gateway;
+        let cards = CardView::list(&cards, active, now);
         let activity = if actor.role.allows(Permission::ViewActivity) {
             activity::for_patient(&mut r, id.0, 100)
                 .await?

@@ -1,10 +1,13 @@
 // Document 000's "Managing Expiring Cards": every card expiring soon (or already expired), who depends on
 // it, whether the patient has another valid card, and Update / Notify; select all → send reminders.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { commands, type ExpiringCards, type PatientId, type PatientType, type Session } from "../bindings";
 import { ApiError, call, messageOf } from "../api";
 import { gatewayName } from "../format";
-import { may, useToast } from "../ui";
+import { may } from "../shared/permissions";
+import { useToast } from "../shared/Toasts";
+import { useLoad } from "../hooks/useLoad";
+import { useSubmit } from "../hooks/useSubmit";
 
 type Range = "30" | "60" | "90" | "expired";
 
@@ -20,51 +23,32 @@ export function ExpiringCardsScreen({
   const toast = useToast();
   const [range, setRange] = useState<Range>("60");
   const [type, setType] = useState<PatientType | "all">("all");
-  const [data, setData] = useState<ExpiringCards | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<Set<number>>(new Set());
-  const [sending, setSending] = useState(false);
+  const { busy: sending, submit } = useSubmit();
   const canNotify = may(session, "send_reminders");
 
-  const load = useCallback(async () => {
-    setError(null);
-    setData(null);
+  // A new window or filter starts from nothing: no stale rows, nothing selected.
+  const fetchCards = useCallback((): Promise<ExpiringCards> => {
     setSelected(new Set());
-    try {
-      setData(
-        await call(
-          commands.expiringCards(
-            range === "expired" ? null : Number(range),
-            range === "expired",
-            type === "all" ? null : type,
-          ),
-        ),
-      );
-    } catch (e) {
-      if (e instanceof ApiError) onError(e);
-      setError(messageOf(e));
-    }
-  }, [range, type, onError]);
+    return call(
+      commands.expiringCards(range === "expired" ? null : Number(range), range === "expired", type === "all" ? null : type),
+    );
+  }, [range, type]);
+  const { data, error, reload: load } = useLoad(fetchCards, onError, { clearWhileLoading: true });
 
-  useEffect(() => {
-    void load();
-  }, [load]);
-
-  async function notify(ids: number[]) {
-    if (sending || ids.length === 0) return;
-    setSending(true);
-    try {
-      const r = await call(commands.notifyCards(ids));
-      const parts = [`${r.sent} reminder${r.sent === 1 ? "" : "s"} sent`];
-      if (r.skipped) parts.push(`${r.skipped} already sent today`);
-      if (r.failed) parts.push(`${r.failed} refused by the mail server (ClinicPay retries them)`);
-      (r.failed ? toast.error : toast.ok)(`${parts.join(", ")}.`);
-      setSelected(new Set());
-    } catch (e) {
-      toast.error(messageOf(e));
-    } finally {
-      setSending(false);
-    }
+  function notify(ids: number[]) {
+    if (ids.length === 0) return;
+    void submit(
+      async () => {
+        const r = await call(commands.notifyCards(ids));
+        const parts = [`${r.sent} reminder${r.sent === 1 ? "" : "s"} sent`];
+        if (r.skipped) parts.push(`${r.skipped} already sent today`);
+        if (r.failed) parts.push(`${r.failed} refused by the mail server (ClinicPay retries them)`);
+        (r.failed ? toast.error : toast.ok)(`${parts.join(", ")}.`);
+        setSelected(new Set());
+      },
+      (e) => toast.error(messageOf(e)),
+    );
   }
 
   const cards = data?.cards ?? [];
@@ -115,7 +99,7 @@ export function ExpiringCardsScreen({
             type="button"
             className="primary"
             disabled={selected.size === 0 || sending}
-            onClick={() => void notify([...selected])}
+            onClick={() => notify([...selected])}
             data-testid="notify-selected"
           >
             {sending ? "Sending…" : `Send reminders (${selected.size})`}
@@ -213,7 +197,7 @@ export function ExpiringCardsScreen({
                     {canNotify && (
                       <button
                         type="button"
-                        onClick={() => void notify([c.card_id])}
+                        onClick={() => notify([c.card_id])}
                         disabled={sending}
                         data-testid="notify-one"
                       >

@@ -5,7 +5,8 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { commands, type CardChange_Serialize, type CardForm, type PatientId } from "../bindings";
 import { call, messageOf } from "../api";
 import { gatewayName } from "../format";
-import { Dialog } from "../ui";
+import { Dialog } from "../shared/Dialog";
+import { useSubmit } from "../hooks/useSubmit";
 
 type StripeCardElement = {
   mount: (selector: string | HTMLElement) => void;
@@ -88,8 +89,7 @@ export function AddCardDialog({
   const [name, setName] = useState(patientName);
   const [country, setCountry] = useState("US");
   const [nickname, setNickname] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, submit } = useSubmit();
   const [ready, setReady] = useState(false);
   const stripe = useRef<{ instance: StripeInstance; card: StripeCardElement } | null>(null);
   const collectToken = useRef<((r: CollectResponse | Error) => void) | null>(null);
@@ -176,28 +176,26 @@ export function AddCardDialog({
     });
   }
 
-  async function submit(e: FormEvent) {
+  function save(e: FormEvent) {
     e.preventDefault();
-    if (!form || busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const token = await tokenize(form);
-      const saved = await call(
-        commands.addCard(patientId, {
-          gateway: form.gateway,
-          token,
-          cardholder_name: name.trim() || null,
-          country: form.gateway === "stripe" ? country : null,
-          nickname: nickname.trim() || null,
-        }),
-      );
-      onSaved(saved);
-    } catch (err) {
-      setError(err instanceof Error && !("code" in err) ? err.message : messageOf(err));
-    } finally {
-      setBusy(false);
-    }
+    if (!form) return;
+    void submit(
+      async () => {
+        const token = await tokenize(form);
+        const saved = await call(
+          commands.addCard(patientId, {
+            gateway: form.gateway,
+            token,
+            cardholder_name: name.trim() || null,
+            country: form.gateway === "stripe" ? country : null,
+            nickname: nickname.trim() || null,
+          }),
+        );
+        onSaved(saved);
+      },
+      // The gateway's own words for a refused card; the backend's sentence for anything else.
+      (err) => setError(err instanceof Error && !("code" in err) ? err.message : messageOf(err)),
+    );
   }
 
   return (
@@ -207,7 +205,7 @@ export function AddCardDialog({
           {loadError}
         </p>
       ) : (
-        <form className="stack" onSubmit={(e) => void submit(e)}>
+        <form className="stack" onSubmit={save}>
           <p className="muted small">
             {form
               ? `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. The number goes straight to ${gatewayName(form.gateway)}; ClinicPay keeps only the brand, last four and expiry.`

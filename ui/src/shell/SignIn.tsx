@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { commands, type ClinicInfo, type Session } from "../bindings";
 import { call, messageOf } from "../api";
+import { useSubmit } from "../hooks/useSubmit";
 
 export function SignIn({
   clinic,
@@ -13,27 +14,24 @@ export function SignIn({
 }) {
   const [username, setUsername] = useState(lockedAs?.username ?? "");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, submit } = useSubmit();
 
-  async function submit(e: FormEvent) {
+  function signIn(e: FormEvent) {
     e.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      onSignedIn(await call(commands.signIn(username, password)));
-    } catch (err) {
-      setError(messageOf(err));
-      setPassword("");
-    } finally {
-      setBusy(false);
-    }
+    void submit(
+      async () => {
+        onSignedIn(await call(commands.signIn(username, password)));
+      },
+      (err) => {
+        setError(messageOf(err));
+        setPassword("");
+      },
+    );
   }
 
   return (
     <div className="center-screen">
-      <form className="panel sign-in" onSubmit={(e) => void submit(e)} aria-labelledby="sign-in-title">
+      <form className="panel sign-in" onSubmit={signIn} aria-labelledby="sign-in-title">
         <p className="brand">ClinicPay</p>
         <h1 id="sign-in-title">{lockedAs ? "This desk is locked" : `Sign in to ${clinic.clinic_name}`}</h1>
         {lockedAs && (

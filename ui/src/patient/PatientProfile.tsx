@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import {
   commands,
   type CheckAction,
@@ -11,15 +11,23 @@ import {
   type Session,
 } from "../bindings";
 import { ApiError, call, messageOf } from "../api";
-import { copyText, StatusChip, useToast } from "../ui";
-import { PaymentMethodsTable } from "./PaymentMethodsTable";
+import { copyText } from "../shared/clipboard";
+import { StatusChip } from "../shared/StatusChip";
+import { useToast } from "../shared/Toasts";
+import { useLoad } from "../hooks/useLoad";
+import { useSubmit } from "../hooks/useSubmit";
+import { useLiveReload } from "../live";
 import { ActivityList } from "./ActivityList";
 import { AddCardDialog } from "./AddCardDialog";
-import { InvoicesTab, OrdersTab, PaymentsTab } from "./Account";
+import { InvoicesTab } from "./InvoicesTab";
+import { OrdersTab } from "./OrdersTab";
+import { PaymentMethodsTable } from "./PaymentMethodsTable";
+import { PaymentsTab } from "./PaymentsTab";
 import { WhatToCheck } from "./WhatToCheck";
-import { useLiveReload } from "../live";
 
 type Tab = "cards" | "invoices" | "orders" | "payments" | "activity";
+
+type Loaded = { profile: PatientProfile_Serialize; account: PatientAccount_Serialize; checks: Check_Serialize[] };
 
 const TABS: [Tab, string][] = [
   ["cards", "Payment methods"],
@@ -41,56 +49,38 @@ export function PatientProfileView({
   onError: (e: ApiError) => void;
 }) {
   const toast = useToast();
-  const [profile, setProfile] = useState<PatientProfile_Serialize | null>(null);
-  const [account, setAccount] = useState<PatientAccount_Serialize | null>(null);
-  const [checks, setChecks] = useState<Check_Serialize[] | null>(null);
   const [checkOrder, setCheckOrder] = useState<OrderId | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [tab, setTab] = useState<Tab>("cards");
   const [adding, setAdding] = useState(false);
-  const [escalating, setEscalating] = useState(false);
+  const { busy: escalating, submit } = useSubmit();
 
-  const load = useCallback(async () => {
-    setError(null);
-    try {
-      const [p, a, c] = await Promise.all([
-        call(commands.patientProfile(patientId)),
-        call(commands.patientAccount(patientId)),
-        call(commands.whatToCheck(patientId, checkOrder)),
-      ]);
-      setProfile(p);
-      setAccount(a);
-      setChecks(c);
-    } catch (e) {
-      if (e instanceof ApiError) onError(e);
-      setError(messageOf(e));
-    }
-  }, [patientId, checkOrder, onError]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const fetchPatient = useCallback(async (): Promise<Loaded> => {
+    const [profile, account, checks] = await Promise.all([
+      call(commands.patientProfile(patientId)),
+      call(commands.patientAccount(patientId)),
+      call(commands.whatToCheck(patientId, checkOrder)),
+    ]);
+    return { profile, account, checks };
+  }, [patientId, checkOrder]);
+  const { data, error, reload: load } = useLoad(fetchPatient, onError);
   // Another desk changed this patient's cards, payments or recovery: show it.
   useLiveReload(
     (c) => c.patient_id === patientId,
     () => void load(),
   );
 
-  const escalate = useCallback(async () => {
-    if (escalating) return;
-    setEscalating(true);
-    try {
-      const saved = await call(commands.escalationReport(patientId, checkOrder));
-      const copied = await copyText(saved.text);
-      toast.ok(
-        `${copied ? "The escalation report is on the clipboard" : "The escalation report could not be copied"} and saved as ${saved.path}.`,
-      );
-    } catch (e) {
-      toast.error(messageOf(e));
-    } finally {
-      setEscalating(false);
-    }
-  }, [escalating, patientId, checkOrder, toast]);
+  function escalate() {
+    void submit(
+      async () => {
+        const saved = await call(commands.escalationReport(patientId, checkOrder));
+        const copied = await copyText(saved.text);
+        toast.ok(
+          `${copied ? "The escalation report is on the clipboard" : "The escalation report could not be copied"} and saved as ${saved.path}.`,
+        );
+      },
+      (e) => toast.error(messageOf(e)),
+    );
+  }
 
   function act(a: CheckAction) {
     if (a === "add_card") {
@@ -100,7 +90,7 @@ export function PatientProfileView({
     else if (a === "open_invoices") setTab("invoices");
     else if (a === "open_orders") setTab("orders");
     else if (a === "open_payments") setTab("payments");
-    else void escalate();
+    else escalate();
   }
 
   if (error) {
@@ -113,7 +103,7 @@ export function PatientProfileView({
       </div>
     );
   }
-  if (!profile || !account) {
+  if (!data) {
     return (
       <div className="skeleton" aria-busy="true" aria-label="Loading the patient">
         <div className="skeleton-line wide" />
@@ -122,6 +112,7 @@ export function PatientProfileView({
       </div>
     );
   }
+  const { profile, account, checks } = data;
   const p = profile.patient;
   const subscription = account.subscriptions.find((s) => s.status !== "CANCELLED") ?? account.subscriptions[0];
   const recovery = account.orders.find(
@@ -187,7 +178,7 @@ export function PatientProfileView({
               activeGateway={clinic.active_gateway}
               session={session}
               onChanged={() => void load()}
-              onEscalate={() => void escalate()}
+              onEscalate={escalate}
             />
           )}
           {tab === "orders" && (
@@ -208,7 +199,7 @@ export function PatientProfileView({
         checks={checks}
         orderId={checkOrder}
         onAction={act}
-        onEscalate={() => void escalate()}
+        onEscalate={escalate}
         onClearOrder={() => setCheckOrder(null)}
         busy={escalating}
       />

@@ -1,55 +1,17 @@
 // The billing manager's gateway report: per gateway, payments and their success rate, declines by code,
 // refunds, unknown outcomes, and the recovery funnel, for a date range; as tables, charts (Chart.js) and
 // CSV / PDF exports saved in the reports folder.
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
+import { useCallback, useState, type FormEvent } from "react";
 import { commands, type GatewayReport_Serialize } from "../bindings";
 import { ApiError, call, messageOf } from "../api";
-import { gatewayName } from "../format";
-import { formatMoney, useToast } from "../ui";
-
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
+import { formatMoney, gatewayName } from "../format";
+import { useToast } from "../shared/Toasts";
+import { useLoad } from "../hooks/useLoad";
+import { useSubmit } from "../hooks/useSubmit";
+import { BarChart } from "./BarChart";
 
 function isoDay(d: Date): string {
   return d.toISOString().slice(0, 10);
-}
-
-/** A bar chart of the given series; the table beside it carries the same figures for screen readers. */
-function BarChart({
-  labels,
-  series,
-  label,
-  testId,
-}: {
-  labels: string[];
-  series: { name: string; values: number[]; color: string }[];
-  label: string;
-  testId: string;
-}) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  useEffect(() => {
-    if (!canvas.current) return;
-    const chart = new Chart(canvas.current, {
-      type: "bar",
-      data: {
-        labels,
-        datasets: series.map((s) => ({ label: s.name, data: s.values, backgroundColor: s.color })),
-      },
-      options: {
-        responsive: true,
-        maintainAspectRatio: false,
-        animation: false,
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
-        plugins: { legend: { position: "bottom" } },
-      },
-    });
-    return () => chart.destroy();
-  }, [labels, series]);
-  return (
-    <div className="chart" data-testid={testId}>
-      <canvas ref={canvas} role="img" aria-label={label} />
-    </div>
-  );
 }
 
 export function ReportsScreen({ onError }: { onError: (e: ApiError) => void }) {
@@ -57,45 +19,28 @@ export function ReportsScreen({ onError }: { onError: (e: ApiError) => void }) {
   const today = new Date();
   const [from, setFrom] = useState(isoDay(new Date(today.getTime() - 29 * 86_400_000)));
   const [to, setTo] = useState(isoDay(today));
-  const [report, setReport] = useState<GatewayReport_Serialize | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [exporting, setExporting] = useState(false);
-
-  const load = useCallback(
-    async (first: string, last: string) => {
-      setError(null);
-      try {
-        setReport(await call(commands.gatewayReport(first || null, last || null)));
-      } catch (e) {
-        if (e instanceof ApiError) onError(e);
-        setError(messageOf(e));
-      }
-    },
-    [onError],
-  );
-
   // The first range on opening; after that the range applies when Show is pressed.
-  const initial = useRef({ from, to });
-  useEffect(() => {
-    void load(initial.current.from, initial.current.to);
-  }, [load]);
+  const [shown, setShown] = useState({ from, to });
+  const fetchReport = useCallback(
+    (): Promise<GatewayReport_Serialize> => call(commands.gatewayReport(shown.from || null, shown.to || null)),
+    [shown],
+  );
+  const { data: report, error, setData: setReport } = useLoad(fetchReport, onError);
+  const { busy: exporting, submit } = useSubmit();
 
-  async function exportAs(format: "csv" | "pdf") {
-    if (exporting) return;
-    setExporting(true);
-    try {
-      toast.ok((await call(commands.exportGatewayReport(from || null, to || null, format))).message);
-    } catch (e) {
-      toast.error(messageOf(e));
-    } finally {
-      setExporting(false);
-    }
+  function exportAs(format: "csv" | "pdf") {
+    void submit(
+      async () => {
+        toast.ok((await call(commands.exportGatewayReport(from || null, to || null, format))).message);
+      },
+      (e) => toast.error(messageOf(e)),
+    );
   }
 
   function apply(e: FormEvent) {
     e.preventDefault();
     setReport(null);
-    void load(from, to);
+    setShown({ from, to });
   }
 
   const gateways = report?.gateways ?? [];
@@ -116,10 +61,10 @@ export function ReportsScreen({ onError }: { onError: (e: ApiError) => void }) {
         <button type="submit" className="primary" data-testid="apply-range">
           Show
         </button>
-        <button type="button" onClick={() => void exportAs("csv")} disabled={exporting || !report} data-testid="export-csv">
+        <button type="button" onClick={() => exportAs("csv")} disabled={exporting || !report} data-testid="export-csv">
           Export CSV
         </button>
-        <button type="button" onClick={() => void exportAs("pdf")} disabled={exporting || !report} data-testid="export-pdf">
+        <button type="button" onClick={() => exportAs("pdf")} disabled={exporting || !report} data-testid="export-pdf">
           Export PDF
         </button>
       </form>

@@ -2,14 +2,18 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { commands, type ClinicInfo, type PatientId, type Permission, type Session } from "../bindings";
 import { ApiError, call } from "../api";
 import { gatewayName } from "../format";
-import { Dialog, may } from "../ui";
-import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
-import { PatientProfileView } from "./PatientProfile";
-import { PaymentsScreen, ProcessorLogScreen, RecoveryScreen, SettingsScreen } from "./Screens";
-import { ExpiringCardsScreen } from "./ExpiringCards";
-import { ReportsScreen } from "./Reports";
-import { UpdatePrompt } from "./ItPanels";
+import { Dialog } from "../shared/Dialog";
+import { may } from "../shared/permissions";
 import { useDatabaseConnected } from "../live";
+import { PatientProfileView } from "../patient/PatientProfile";
+import { ExpiringCardsScreen } from "../screens/ExpiringCardsScreen";
+import { PaymentsScreen } from "../screens/PaymentsScreen";
+import { ProcessorLogScreen } from "../screens/ProcessorLogScreen";
+import { RecoveryScreen } from "../screens/RecoveryScreen";
+import { ReportsScreen } from "../screens/ReportsScreen";
+import { SettingsScreen } from "../screens/SettingsScreen";
+import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
+import { UpdatePrompt } from "./UpdatePrompt";
 
 type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "reports" | "log" | "settings";
 
