@@ -1,4 +1,6 @@
 //! The window's commands: each reads the state, calls one service, and maps the error.
+//! Long because every command the window calls is here, each a few lines, so `tauri-specta` collects
+//! them in one list and a reader sees the whole surface at once.
 
 use clinicpay_domain::{
     Gateway, InvoiceId, OrderId, Patient, PatientId, PatientType, PaymentId, PaymentMethodId,
@@ -8,17 +10,18 @@ use clinicpay_services::billing::{CheckoutSource, PaymentResult, RefundResult};
 use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
-use clinicpay_services::desks::DeskView;
+use clinicpay_services::desk_inventory::DeskView;
 use clinicpay_services::diagnostics::{DiagnosticsRequest, DiagnosticsWritten};
+use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::patients::PatientProfile;
-use clinicpay_services::reminders::{
-    ExpiringCards, ExpiringFilter, GatewayReadiness, ReminderReport,
-};
+use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::subscriptions::SweepProgress;
 use clinicpay_services::Actor;
-use clinicpay_store::ledger::{Invoice, Order, Payment};
+use clinicpay_store::invoices::Invoice;
+use clinicpay_store::orders::Order;
+use clinicpay_store::payments::Payment;
 use clinicpay_store::processor_log::LogEntry;
 use serde::{Deserialize, Serialize};
 use tauri::State;

@@ -9,7 +9,7 @@ pub mod updates;
 
 use std::path::Path;
 
-use clinicpay_services::desks::ThisDesk;
+use clinicpay_services::desk_inventory::ThisDesk;
 use clinicpay_services::managed::Managed;
 use specta_typescript::Typescript;
 use tauri::Manager;
@@ -223,7 +223,8 @@ pub fn run() {
                         if let Err(e) = services.desk_seen(&desk).await {
                             tracing::warn!(error = %e, "desk inventory not updated");
                         }
-                        tokio::time::sleep(clinicpay_services::desks::DESK_HEARTBEAT).await;
+                        tokio::time::sleep(clinicpay_services::desk_inventory::DESK_HEARTBEAT)
+                            .await;
                     }
                 });
             }

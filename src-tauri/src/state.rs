@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clinicpay_domain::SystemClock;
-use clinicpay_services::desks::ThisDesk;
+use clinicpay_services::desk_inventory::ThisDesk;
 use clinicpay_services::managed::Managed;
 use clinicpay_services::{Actor, ErrorCode, Services};
 use clinicpay_sim::{SimConfig, Simulator};

@@ -100,6 +100,9 @@ export type AtRiskPatient = {
 	has_any_card: boolean,
 };
 
+/**  How often a subscription bills. */
+export type BillingInterval = "month" | "week";
+
 /**  What a card change answers: the card and the sentence to show. */
 export type CardChange = CardChange_Serialize | CardChange_Deserialize;
 
@@ -861,8 +864,7 @@ export type Subscription_Deserialize = {
 	patient_id: PatientId,
 	plan: string,
 	amount: Money,
-	/**  "month" or "week". */
-	interval: string,
+	interval: BillingInterval,
 	status: SubscriptionStatus,
 	next_cycle_at: string,
 	locked_gateway?: Gateway | null,
@@ -875,8 +877,7 @@ export type Subscription_Serialize = {
 	patient_id: PatientId,
 	plan: string,
 	amount: Money,
-	/**  "month" or "week". */
-	interval: string,
+	interval: BillingInterval,
 	status: SubscriptionStatus,
 	next_cycle_at: string,
 	locked_gateway: Gateway | null,

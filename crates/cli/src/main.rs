@@ -1,6 +1,8 @@
 //! `clinicpay`: ClinicPay's services on the command line, for IT's scripts, workers, reports and tests.
 //! The names, JSON shapes and exit codes follow DESIGN.md's "CLI contract": scripts outside this
 //! repository rely on them. Each subcommand is a few lines over one service call.
+//! Long because the whole contract's command tree (clap) and its dispatch are kept in one place, so a
+//! reader can check every name against DESIGN.md at once.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -788,7 +790,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         } => {
             let report = s.escalation_report(&actor().await?, patient, order).await?;
             if let Some(file) = &pdf {
-                clinicpay_services::report_pdf::write_pdf(&report, file)?;
+                clinicpay_services::desk::write_pdf(&report, file)?;
             }
             out.escalation(&report, pdf.as_deref())
         }

@@ -1,4 +1,5 @@
 //! How results are printed: one JSON value with --json, otherwise tables and sentences for people.
+//! Long because each answer has its table and its sentence here, one function each.
 
 use std::process::ExitCode;
 
@@ -8,19 +9,23 @@ use clinicpay_services::cards::{CardChange, CardView};
 use clinicpay_services::credentials::CredentialsStored;
 use clinicpay_services::demo::SeedReport;
 use clinicpay_services::desk::{Check, CheckLevel, EscalationReport};
+use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
 use clinicpay_services::patients::PatientProfile;
-use clinicpay_services::reminders::{ExpiringCards, GatewayReadiness, ReminderReport};
+use clinicpay_services::reminders::{ExpiringCards, ReminderReport};
 use clinicpay_services::reports::GatewayReport;
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::subscriptions::{SwitchResult, WorkerReport};
 use clinicpay_services::ServiceError;
 use clinicpay_store::activity::ChainReport;
-use clinicpay_store::ledger::{Invoice, Order, Payment, Subscription};
+use clinicpay_store::invoices::Invoice;
+use clinicpay_store::orders::Order;
+use clinicpay_store::payments::Payment;
 use clinicpay_store::processor_log::LogEntry;
 use clinicpay_store::reminders::Reminder;
+use clinicpay_store::subscriptions::Subscription;
 use comfy_table::{presets::UTF8_HORIZONTAL_ONLY, Table};
 use serde::Serialize;
 
@@ -128,7 +133,7 @@ impl Out {
         }
     }
 
-    pub fn desks(&self, desks: &[clinicpay_services::desks::DeskView]) {
+    pub fn desks(&self, desks: &[clinicpay_services::desk_inventory::DeskView]) {
         if !self.json(desks) {
             if desks.is_empty() {
                 println!("No desk has run ClinicPay on this database yet.");
@@ -732,7 +737,7 @@ impl Out {
                     s.patient_id.to_string(),
                     s.plan.clone(),
                     s.amount.to_string(),
-                    s.interval.clone(),
+                    s.interval.to_string(),
                     s.status.as_str().into(),
                     s.next_cycle_at.format("%Y-%m-%d").to_string(),
                     s.locked_gateway.map(|g| g.to_string()).unwrap_or_default(),

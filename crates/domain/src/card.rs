@@ -1,5 +1,6 @@
 //! Saved cards ("payment methods") and the rules of product document 000: defaults, deletion, expiry, and
 //! the gateway compatibility rule of document 003 (a card is usable only by its own gateway).
+//! Long because its rules' unit tests sit below them (about 190 lines of the file).
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

@@ -32,6 +32,17 @@ impl Gateway {
         }
     }
 
+    /// Which gateway a hosted-field token comes from, by its shape: Stripe's ids carry a type prefix;
+    /// Collect.js tokens and vault ids do not.
+    pub fn of_token(token: &str) -> Gateway {
+        const STRIPE_PREFIXES: [&str; 5] = ["pm_", "seti_", "tok_", "src_", "card_"];
+        if STRIPE_PREFIXES.iter().any(|p| token.starts_with(p)) {
+            Gateway::Stripe
+        } else {
+            Gateway::Nmi
+        }
+    }
+
     /// The name staff know it by.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -56,6 +67,30 @@ impl FromStr for Gateway {
             other => Err(DomainError::InvalidSetting(format!(
                 "\"{other}\" is not a payment gateway ClinicPay supports: use stripe or nmi."
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_from_stripe_elements_or_the_stripe_api_is_stripe_s() {
+        for token in ["pm_1Q2w3E", "seti_1Abc", "tok_visa", "src_123", "card_1Xyz"] {
+            assert_eq!(Gateway::of_token(token), Gateway::Stripe, "{token}");
+        }
+    }
+
+    #[test]
+    fn a_collect_js_token_or_an_nmi_vault_id_is_nmi_s() {
+        for token in [
+            "00000000-000000-000000-000000000000",
+            "1234567890",
+            "vault-42",
+            "PM_upper",
+        ] {
+            assert_eq!(Gateway::of_token(token), Gateway::Nmi, "{token}");
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod managed;
 pub mod money;
 pub mod patient;
+pub mod recovery;
 pub mod roles;
 pub mod settings;
 pub mod status;
@@ -22,6 +23,7 @@ pub use ids::*;
 pub use managed::{ManagedConfig, ManagedValue};
 pub use money::{Currency, Money};
 pub use patient::{NewPatient, Patient, PatientType};
+pub use recovery::BillingInterval;
 pub use roles::{Permission, Role};
 pub use settings::{
     OrganizationSettings, RecoverySettings, ReminderSettings, SettingKey, UpdateChannel,

@@ -1,4 +1,6 @@
 //! The organization's payment settings, with the validation that keeps them coherent.
+//! Long because every setting's key, default, validation and help sentence are kept in one table, and
+//! its tests below (about 100 lines).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,4 +1,6 @@
 //! Saved cards (product document 000): list, add, set default, delete — with the documents' messages.
+//! Long because adding a card has three doors (hosted fields, import, vaulting at checkout) that share
+//! the document's default and activity rules.
 
 use chrono::{DateTime, Utc};
 use clinicpay_domain::card::{new_card_becomes_default, pick_compatible, DeletionCheck};
@@ -33,16 +35,6 @@ pub struct CardSaved {
     pub patient_id: PatientId,
     pub card_id: PaymentMethodId,
     pub gateway: Gateway,
-}
-
-/// Which gateway a hosted-field token comes from, by its shape: Stripe's ids carry a type prefix.
-pub fn token_gateway(token: &str) -> Gateway {
-    const STRIPE_PREFIXES: [&str; 5] = ["pm_", "seti_", "tok_", "src_", "card_"];
-    if STRIPE_PREFIXES.iter().any(|p| token.starts_with(p)) {
-        Gateway::Stripe
-    } else {
-        Gateway::Nmi
-    }
 }
 
 fn mismatch(entered: Gateway, active: Gateway) -> ServiceError {
@@ -262,8 +254,8 @@ impl Services {
         if input.gateway != active {
             return Err(mismatch(input.gateway, active));
         }
-        if token_gateway(token) != active {
-            return Err(mismatch(token_gateway(token), active));
+        if Gateway::of_token(token) != active {
+            return Err(mismatch(Gateway::of_token(token), active));
         }
         let new_card = self.vault_card(actor, patient, &input, &settings).await?;
         let client = self

@@ -2,14 +2,19 @@
 //! clock always give the same clinic; `patients` scales it from a front desk's afternoon to 200,000, and
 //! [`DemoSize::clinic_group`] gives each patient a clinic group's years of history (about two saved cards
 //! and ten invoices each), the data the benchmarks run on.
+//! Long because the demo clinic is one deterministic recipe: patients, cards, visits, plans and the
+//! clinic group's bulk history share one random generator and must stay in one order.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clinicpay_domain::{
-    CardBrand, CardExpiry, Currency, Gateway, InvoiceStatus, Money, NewCard, NewPatient, OrderKind,
-    OrderStatus, OrganizationSettings, PatientType, PaymentMethod, PaymentStatus, Permission,
-    RecoveryStatus, Role, SubscriptionStatus,
+    BillingInterval, CardBrand, CardExpiry, Currency, Gateway, InvoiceStatus, Money, NewCard,
+    NewPatient, OrderKind, OrderStatus, OrganizationSettings, PatientType, PaymentMethod,
+    PaymentStatus, Permission, RecoveryStatus, Role, SubscriptionStatus,
 };
-use clinicpay_store::billing::{self, NewOrder, NewPayment, NewSubscription};
+use clinicpay_store::orders::NewOrder;
+use clinicpay_store::payments::NewPayment;
+use clinicpay_store::subscriptions::NewSubscription;
+use clinicpay_store::{demo, invoices, orders, overview, payments, subscriptions};
 use clinicpay_store::{organization, patients, payment_methods, Tx};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -103,10 +108,10 @@ const BUSINESS: &[&str] = &[
     "Holdings",
     "Sports Club",
 ];
-const PLANS: &[(&str, i64, &str)] = &[
-    ("Wellness membership", 4900, "month"),
-    ("Physio package", 3500, "week"),
-    ("Chronic care plan", 12900, "month"),
+const PLANS: &[(&str, i64, BillingInterval)] = &[
+    ("Wellness membership", 4900, BillingInterval::Month),
+    ("Physio package", 3500, BillingInterval::Week),
+    ("Chronic care plan", 12900, BillingInterval::Month),
 ];
 const NICKNAMES: &[&str] = &[
     "Personal card",
@@ -154,7 +159,7 @@ impl Services {
         self.require_training_allowed()?;
         let mut r = self.store().reader().await?;
         let existing = organization::load(&mut r).await?;
-        let counts = billing::clinic_counts(&mut r).await?;
+        let counts = overview::clinic_counts(&mut r).await?;
         drop(r);
         if let Some(a) = actor {
             a.require(Permission::SeedDemo)?;
@@ -353,7 +358,7 @@ impl Services {
                 let at = now - Duration::days(rng.gen_range(1..120));
                 let roll = rng.gen_range(0..100);
                 let paid = roll < 60 && default.is_some();
-                let invoice = billing::insert_invoice(
+                let invoice = invoices::insert_invoice(
                     tx,
                     patient.id,
                     None,
@@ -375,7 +380,7 @@ impl Services {
                     } else {
                         decline(card.gateway, rng, false)
                     };
-                    billing::insert_payment(
+                    payments::insert_payment(
                         tx,
                         &NewPayment {
                             patient_id: patient.id,
@@ -418,13 +423,13 @@ impl Services {
                 } else {
                     Some(card.gateway)
                 };
-                let sub = billing::insert_subscription(
+                let sub = subscriptions::insert_subscription(
                     tx,
                     &NewSubscription {
                         patient_id: patient.id,
                         plan: plan.into(),
                         amount,
-                        interval: interval.into(),
+                        interval,
                         status: if in_recovery {
                             SubscriptionStatus::Paused
                         } else {
@@ -456,7 +461,7 @@ impl Services {
                             None,
                         )
                     };
-                    let order = billing::insert_order(
+                    let order = orders::insert_order(
                         tx,
                         &NewOrder {
                             patient_id: patient.id,
@@ -477,7 +482,7 @@ impl Services {
                         failed_at,
                     )
                     .await?;
-                    let invoice = billing::insert_invoice(
+                    let invoice = invoices::insert_invoice(
                         tx,
                         patient.id,
                         Some(order),
@@ -490,7 +495,7 @@ impl Services {
                     report.invoices += 1;
                     report.recovery_orders += 1;
                     if recovery == RecoveryStatus::RetryScheduled {
-                        billing::insert_payment(
+                        payments::insert_payment(
                             tx,
                             &NewPayment {
                                 patient_id: patient.id,
@@ -535,7 +540,7 @@ async fn seed_past_visits(
     now: DateTime<Utc>,
     report: &mut SeedReport,
 ) -> Result<()> {
-    let mut next = billing::next_invoice_id(tx).await?.0;
+    let mut next = demo::next_invoice_id(tx).await?.0;
     let mut invoices = Vec::new();
     let mut payments = Vec::new();
     for p in seeded {
@@ -549,7 +554,7 @@ async fn seed_past_visits(
             let declined_first = rng.gen_range(0..16) == 0;
             let id = clinicpay_domain::InvoiceId(next);
             next += 1;
-            invoices.push(billing::PastInvoice {
+            invoices.push(demo::PastInvoice {
                 id,
                 patient_id: p.id,
                 description: VISITS[rng.gen_range(0..VISITS.len())],
@@ -572,7 +577,7 @@ async fn seed_past_visits(
                            reference_no,
                            decline: Option<(&'static str, &'static str)>,
                            at| {
-                billing::PastPayment {
+                demo::PastPayment {
                     patient_id: p.id,
                     invoice_id: id,
                     payment_method_id: card,
@@ -608,7 +613,7 @@ async fn seed_past_visits(
             report.payments += 1;
         }
     }
-    billing::insert_past_visits(tx, &invoices, &payments).await?;
+    demo::insert_past_visits(tx, &invoices, &payments).await?;
     Ok(())
 }
 

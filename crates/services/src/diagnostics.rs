@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use clinicpay_domain::SettingKey;
 use serde::Serialize;
 
-use crate::desks::ThisDesk;
+use crate::desk_inventory::ThisDesk;
 use crate::{Result, ServiceError, Services};
 
 /// Where this desk's app logs are: `CLINICPAY_LOG_DIR`, else the app's local data folder.

@@ -2,8 +2,10 @@
 
 use chrono::{Datelike, Duration};
 use clinicpay_domain::{Gateway, Permission};
-use clinicpay_store::billing::{self, ClinicCounts, RecoveryLine};
+use clinicpay_store::orders::RecoveryLine;
+use clinicpay_store::overview::ClinicCounts;
 use clinicpay_store::payment_methods;
+use clinicpay_store::{orders, overview};
 use serde::Serialize;
 
 use crate::{Actor, Result, Services};
@@ -28,14 +30,14 @@ impl Services {
         let settings = self.load_settings().await?;
         let now = self.now();
         let mut r = self.store().reader().await?;
-        let counts = billing::clinic_counts(&mut r).await?;
+        let counts = overview::clinic_counts(&mut r).await?;
         let this_month = month_index(now);
         // Months are whole: "within 30 days" counts cards whose last valid day is within 30 days.
         let horizon = month_index(now + Duration::days(30)) - 1;
         let cards_expired = payment_methods::count_expiring(&mut r, 0, this_month - 1).await?;
         let cards_expiring =
             payment_methods::count_expiring(&mut r, this_month, horizon.max(this_month)).await?;
-        let needs_attention = billing::open_recoveries(&mut r, 10).await?;
+        let needs_attention = orders::open_recoveries(&mut r, 10).await?;
         Ok(FrontDeskOverview {
             clinic_name: settings.clinic_name,
             active_gateway: settings.active_gateway,

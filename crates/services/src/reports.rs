@@ -8,6 +8,7 @@ use clinicpay_domain::{Currency, Gateway, Money, Permission};
 use clinicpay_store::report;
 use serde::Serialize;
 
+use crate::pdf::{blank, body, heading, render, wrap, WRAP};
 use crate::{Actor, Change, Result, ServiceError, Services};
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,10 +173,10 @@ impl Services {
         &self,
         actor: &Actor,
         search: Option<&str>,
-    ) -> Result<Vec<clinicpay_store::ledger::Payment>> {
+    ) -> Result<Vec<clinicpay_store::payments::Payment>> {
         actor.require(Permission::ViewPatients)?;
         let mut r = self.store().reader().await?;
-        Ok(clinicpay_store::ledger::failed_payments(&mut r, search, 500).await?)
+        Ok(clinicpay_store::payments::failed_payments(&mut r, search, 500).await?)
     }
 
     /// Writes the report as CSV (`.csv`) or PDF (`.pdf`) to `file`, and records who exported it.
@@ -190,7 +191,7 @@ impl Services {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
         let bytes = if pdf {
-            crate::report_pdf::gateway_report_pdf(report)
+            gateway_report_pdf(report)
         } else {
             report_csv(report).into_bytes()
         };
@@ -317,4 +318,67 @@ pub fn report_csv(report: &GatewayReport) -> String {
         let _ = w.write_record(["recovery", "", "", item, &n.to_string(), ""]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+/// The gateway report as a PDF: the figures per gateway and currency, the declines, the recovery funnel.
+pub fn gateway_report_pdf(report: &GatewayReport) -> Vec<u8> {
+    let title = format!("ClinicPay gateway report, {} to {}", report.from, report.to);
+    let mut lines = vec![heading(&title, 15.0), blank()];
+    for g in &report.gateways {
+        lines.push(heading(&format!("{} ({})", g.gateway, g.currency), 12.0));
+        for text in [
+            format!("Payments attempted: {}", g.attempts),
+            format!("Succeeded: {} for {}", g.succeeded, g.succeeded_amount),
+            format!("Failed: {}", g.failed),
+            format!(
+                "Success rate: {}",
+                g.success_rate_percent
+                    .map(|r| format!("{r:.1} %"))
+                    .unwrap_or_else(|| "no settled payments".into())
+            ),
+            format!(
+                "Unknown outcomes waiting for the janitor: {}",
+                g.unknown_waiting
+            ),
+            format!(
+                "Refunds: {} for {} ({} failed)",
+                g.refunds, g.refunded_amount, g.refunds_failed
+            ),
+        ] {
+            lines.push(body(&text, 0.0));
+        }
+        if !g.declines.is_empty() {
+            lines.push(body("Declines by code:", 0.0));
+            for d in &g.declines {
+                for (i, part) in wrap(
+                    &format!(
+                        "{} x {}: {}",
+                        d.count,
+                        d.code.as_deref().unwrap_or("no code"),
+                        d.message.as_deref().unwrap_or("no message")
+                    ),
+                    WRAP - 4,
+                )
+                .into_iter()
+                .enumerate()
+                {
+                    lines.push(body(&part, if i == 0 { 12.0 } else { 24.0 }));
+                }
+            }
+        }
+        lines.push(blank());
+    }
+    let r = &report.recovery;
+    lines.push(heading(
+        "Recovery funnel (recoveries that began in the range)",
+        12.0,
+    ));
+    for text in [
+        format!("Needs payment method: {}", r.needs_payment_method),
+        format!("Retry scheduled: {}", r.retry_scheduled),
+        format!("Resolved: {}", r.resolved),
+        format!("Failed final: {}", r.failed_final),
+    ] {
+        lines.push(body(&text, 0.0));
+    }
+    render(&title, &lines)
 }

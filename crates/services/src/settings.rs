@@ -84,7 +84,7 @@ impl Services {
         let current = organization::load(&mut tx).await?.unwrap_or_default();
         let changed = key.apply(&current, value)?;
         if key == SettingKey::Currency && changed.currency != current.currency {
-            let counts = clinicpay_store::billing::clinic_counts(&mut tx).await?;
+            let counts = clinicpay_store::overview::clinic_counts(&mut tx).await?;
             let money_moved =
                 counts.open_invoices + counts.failed_payments + counts.active_subscriptions;
             if money_moved > 0 {

@@ -1,4 +1,6 @@
 //! NMI's Payment API and Query API, as NMI documents them (../shared/reference/nmi.md).
+//! Long because it is one simulated API, field by field: split, the two endpoints' shared vault and
+//! ledger would have to be passed between files.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

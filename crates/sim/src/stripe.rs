@@ -4,6 +4,7 @@
 //! `idempotency_error`). Test cards behave as on Stripe: the ones Stripe declines when they are set up
 //! for later fail at setup/attach with their `decline_code`; 4000000000000341 attaches and then fails
 //! when charged; 4000002500003155 needs the patient present.
+//! Long because it is one simulated API, object by object, with its idempotency replay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

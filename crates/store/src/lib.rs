@@ -16,20 +16,27 @@ use std::time::Duration;
 mod error;
 #[macro_use]
 mod macros;
+mod rows;
+
 pub mod activity;
-pub mod billing;
 pub mod changes;
 pub mod copy;
+pub mod demo;
 pub mod desks;
-pub mod ledger;
+pub mod invoices;
+pub mod orders;
 pub mod organization;
+pub mod overview;
 pub mod patients;
 pub mod payment_methods;
+pub mod payments;
 pub mod processor_log;
+pub mod refunds;
 pub mod reminders;
 pub mod report;
 pub mod singleton;
 pub mod staff;
+pub mod subscriptions;
 
 pub use error::{redact_url, StoreError};
 

@@ -2,8 +2,11 @@
 
 use chrono::{TimeZone, Utc};
 use clinicpay_domain::*;
-use clinicpay_store::billing::{self, NewOrder, NewPayment, NewSubscription};
+use clinicpay_store::orders::{NewOrder, RecoveryUpdate};
+use clinicpay_store::payments::{NewPayment, Settlement};
+use clinicpay_store::subscriptions::NewSubscription;
 use clinicpay_store::{activity, organization, patients, payment_methods, staff, StoreError, Tx};
+use clinicpay_store::{invoices, orders, payments, subscriptions};
 use clinicpay_testkit::{on_both_databases, TestDb};
 
 fn now() -> chrono::DateTime<Utc> {
@@ -170,13 +173,13 @@ on_both_databases! {
     async fn an_invoice_is_paid_at_most_once(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "Ann Lee", "ann@example.com", None).await;
-        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(4900), InvoiceStatus::Open, now()).await.unwrap();
-        billing::insert_payment(&mut tx, &payment(p.id, inv, "k1", PaymentStatus::Failed), now()).await.unwrap();
-        billing::insert_payment(&mut tx, &payment(p.id, inv, "k2", PaymentStatus::Succeeded), now()).await.unwrap();
+        let inv = invoices::insert_invoice(&mut tx, p.id, None, "Visit", usd(4900), InvoiceStatus::Open, now()).await.unwrap();
+        payments::insert_payment(&mut tx, &payment(p.id, inv, "k1", PaymentStatus::Failed), now()).await.unwrap();
+        payments::insert_payment(&mut tx, &payment(p.id, inv, "k2", PaymentStatus::Succeeded), now()).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = db.store.begin().await.unwrap();
-        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "k3", PaymentStatus::Succeeded), now())
+        let err = payments::insert_payment(&mut tx, &payment(p.id, inv, "k3", PaymentStatus::Succeeded), now())
             .await
             .unwrap_err();
         assert!(err.is_duplicate(), "{err}");
@@ -184,23 +187,23 @@ on_both_databases! {
 
         // No further attempt can even be recorded once the invoice is paid (it would reach the gateway).
         let mut tx = db.store.begin().await.unwrap();
-        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "k4", PaymentStatus::Pending), now()).await.unwrap_err();
+        let err = payments::insert_payment(&mut tx, &payment(p.id, inv, "k4", PaymentStatus::Pending), now()).await.unwrap_err();
         assert!(err.is_duplicate(), "{err}");
         tx.rollback().await.unwrap();
 
         // While one attempt is being charged or waits for its outcome, a second one is refused.
         let mut tx = db.store.begin().await.unwrap();
-        let other = billing::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
-        billing::insert_payment(&mut tx, &payment(p.id, other, "k5", PaymentStatus::Pending), now()).await.unwrap();
-        let err = billing::insert_payment(&mut tx, &payment(p.id, other, "k6", PaymentStatus::Pending), now()).await.unwrap_err();
+        let other = invoices::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
+        payments::insert_payment(&mut tx, &payment(p.id, other, "k5", PaymentStatus::Pending), now()).await.unwrap();
+        let err = payments::insert_payment(&mut tx, &payment(p.id, other, "k6", PaymentStatus::Pending), now()).await.unwrap_err();
         assert!(err.is_duplicate(), "{err}");
         tx.rollback().await.unwrap();
         let mut tx = db.store.begin().await.unwrap();
-        let other = billing::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
-        let pending = billing::insert_payment(&mut tx, &payment(p.id, other, "k7", PaymentStatus::Pending), now()).await.unwrap();
+        let other = invoices::insert_invoice(&mut tx, p.id, None, "Labs", usd(1200), InvoiceStatus::Open, now()).await.unwrap();
+        let pending = payments::insert_payment(&mut tx, &payment(p.id, other, "k7", PaymentStatus::Pending), now()).await.unwrap();
         // Once it failed, the next attempt may be recorded.
-        assert!(billing::set_payment_status(&mut tx, pending, PaymentStatus::Pending, PaymentStatus::Failed, now()).await.unwrap());
-        billing::insert_payment(&mut tx, &payment(p.id, other, "k8", PaymentStatus::Pending), now()).await.unwrap();
+        assert!(payments::settle_payment(&mut tx, pending, PaymentStatus::Pending, PaymentStatus::Failed, &Settlement::default(), now()).await.unwrap());
+        payments::insert_payment(&mut tx, &payment(p.id, other, "k8", PaymentStatus::Pending), now()).await.unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -219,9 +222,9 @@ on_both_databases! {
     async fn an_idempotency_key_is_used_once(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "Bob Ray", "bob@example.com", None).await;
-        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
-        billing::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now()).await.unwrap();
-        let err = billing::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now())
+        let inv = invoices::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
+        payments::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now()).await.unwrap();
+        let err = payments::insert_payment(&mut tx, &payment(p.id, inv, "same-key", PaymentStatus::Pending), now())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
@@ -230,30 +233,30 @@ on_both_databases! {
     async fn a_payment_outcome_is_settled_only_from_the_status_seen(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "Cy Twombly", "cy@example.com", None).await;
-        let inv = billing::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
-        let pay = billing::insert_payment(&mut tx, &payment(p.id, inv, "k", PaymentStatus::Pending), now()).await.unwrap();
-        assert!(billing::set_payment_status(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Unknown, now()).await.unwrap());
+        let inv = invoices::insert_invoice(&mut tx, p.id, None, "Visit", usd(100), InvoiceStatus::Open, now()).await.unwrap();
+        let pay = payments::insert_payment(&mut tx, &payment(p.id, inv, "k", PaymentStatus::Pending), now()).await.unwrap();
+        assert!(payments::settle_payment(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Unknown, &Settlement::default(), now()).await.unwrap());
         // A second worker that still believes it is PENDING changes nothing.
-        assert!(!billing::set_payment_status(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Failed, now()).await.unwrap());
+        assert!(!payments::settle_payment(&mut tx, pay, PaymentStatus::Pending, PaymentStatus::Failed, &Settlement::default(), now()).await.unwrap());
     }
 
     async fn a_subscription_has_one_open_recovery_order_and_one_order_per_cycle(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         let p = patient(&mut tx, "Dee Dee", "dee@example.com", None).await;
-        let sub = billing::insert_subscription(&mut tx, &NewSubscription {
+        let sub = subscriptions::insert_subscription(&mut tx, &NewSubscription {
             patient_id: p.id,
             plan: "Care plan".into(),
             amount: usd(4900),
-            interval: "month".into(),
+            interval: BillingInterval::Month,
             status: SubscriptionStatus::Paused,
             next_cycle_at: now(),
             locked_gateway: Some(Gateway::Nmi),
         }, now()).await.unwrap();
-        let first = billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::NeedsPaymentMethod)), now()).await.unwrap();
+        let first = orders::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::NeedsPaymentMethod)), now()).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = db.store.begin().await.unwrap();
-        let err = billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now())
+        let err = orders::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now())
             .await
             .unwrap_err();
         assert!(err.is_duplicate(), "a second open recovery order must be refused: {err}");
@@ -261,14 +264,15 @@ on_both_databases! {
 
         // Once the first is resolved, a new recovery may open.
         let mut tx = db.store.begin().await.unwrap();
-        billing::set_recovery_status(&mut tx, first, RecoveryStatus::Resolved, now()).await.unwrap();
-        billing::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now()).await.unwrap();
+        let resolved = RecoveryUpdate { recovery_status: Some(RecoveryStatus::Resolved), next_retry_at: None, attempts: 0, first_failed_at: None, last_message: None };
+        orders::set_recovery(&mut tx, first, &resolved, now()).await.unwrap();
+        orders::insert_order(&mut tx, &order(p.id, Some(sub), Some(RecoveryStatus::RetryScheduled)), now()).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = db.store.begin().await.unwrap();
         let cycle = NewOrder { cycle_start_at: Some(now()), ..order(p.id, Some(sub), None) };
-        billing::insert_order(&mut tx, &cycle, now()).await.unwrap();
-        let err = billing::insert_order(&mut tx, &cycle, now()).await.unwrap_err();
+        orders::insert_order(&mut tx, &cycle, now()).await.unwrap();
+        let err = orders::insert_order(&mut tx, &cycle, now()).await.unwrap_err();
         assert!(err.is_duplicate(), "one cycle order per subscription cycle: {err}");
     }
 

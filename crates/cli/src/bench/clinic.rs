@@ -11,7 +11,7 @@ use clinicpay_domain::{PatientId, PatientType, SystemClock};
 use clinicpay_services::demo::DemoSize;
 use clinicpay_services::reminders::ExpiringFilter;
 use clinicpay_services::{Actor, Services};
-use clinicpay_store::{billing, Store};
+use clinicpay_store::{overview, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Pool, Sqlite};
 
@@ -33,7 +33,7 @@ pub async fn open(url: &str, patients: u32) -> Clinic {
         }
     };
     let services = Services::new(store.clone(), Arc::new(SystemClock));
-    let counts = billing::clinic_counts(&mut store.reader().await.expect("reader"))
+    let counts = overview::clinic_counts(&mut store.reader().await.expect("reader"))
         .await
         .expect("counts");
     println!("database: {}", clinicpay_store::redact_url(url));
@@ -223,7 +223,7 @@ async fn raw_search(pool: &Pool<Sqlite>, query: &str) -> RawSearch {
 
 /// Opening a patient as the window does: profile, account and the checks, at once.
 pub async fn profile(c: &Clinic, desk: &Actor, opens: i64) {
-    let patients = billing::clinic_counts(&mut c.store.reader().await.expect("reader"))
+    let patients = overview::clinic_counts(&mut c.store.reader().await.expect("reader"))
         .await
         .expect("counts")
         .patients;
@@ -272,7 +272,7 @@ pub async fn profile(c: &Clinic, desk: &Actor, opens: i64) {
 /// The expiring-cards dashboard through the services, and its cards and plans statements sent raw.
 pub async fn expiring(c: &Clinic, desk: &Actor) {
     let raw = raw_sqlite(&c.url).await;
-    let cards = billing::clinic_counts(&mut c.store.reader().await.expect("reader"))
+    let cards = overview::clinic_counts(&mut c.store.reader().await.expect("reader"))
         .await
         .expect("counts")
         .active_cards;

@@ -10,6 +10,7 @@
 //! The clinic measures run on the demo clinic at a clinic group's size (`clinicpay demo seed --patients N
 //! --clinic-group`), seeded into the database when it is empty and reused when it is not: by default a
 //! SQLite file in the temporary folder; on PostgreSQL, a schema `cp_bench_clinic_N` of the given database.
+//! Long because each measure and its reference are written side by side, one function each.
 
 mod clinic;
 
@@ -448,7 +449,7 @@ async fn sweep_once(
         OrganizationSettings, PatientType, SubscriptionStatus,
     };
     use clinicpay_sim::{Fault, SimConfig, Simulator};
-    use clinicpay_store::billing::{insert_subscription, NewSubscription};
+    use clinicpay_store::subscriptions::{insert_subscription, NewSubscription};
     use clinicpay_store::{organization, patients, payment_methods};
 
     let sim = Simulator::start(SimConfig {
@@ -529,7 +530,7 @@ async fn sweep_once(
                     patient_id: p.id,
                     plan: "Sweep".into(),
                     amount: Money::from_minor(1_000, Currency::USD),
-                    interval: "month".into(),
+                    interval: clinicpay_domain::BillingInterval::Month,
                     status: SubscriptionStatus::Active,
                     next_cycle_at: now,
                     locked_gateway: None,

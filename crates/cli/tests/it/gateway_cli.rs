@@ -1,0 +1,266 @@
+//! The CLI contract of the card and gateway commands (`cards add/default/delete`, `gateway credentials
+//! set`, `gateway check`, `sim token`): names, JSON, exit codes, on both databases, against the simulator
+//! and the real OS keychain. Everything the runs print and store is then searched for card numbers and
+//! secrets.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use clinicpay_sim::{SimConfig, Simulator};
+use clinicpay_testkit::{dump_text, fingerprint, on_both_databases, TestDb};
+use serde_json::Value;
+
+use crate::support::{self, run_with_stdin};
+const NMI_KEY: &str = "h8Kq2ZcliCliPay0NmiLiveKey00000X";
+const STRIPE_KEY: &str = "sk_test_51HcliCliPayCliStripeKey000";
+const CARDS: [&str; 3] = ["4111111111111111", "4242424242424242", "4000000000009995"];
+
+/// Runs `clinicpay` and keeps everything it printed, to search it afterwards.
+struct Cli<'a> {
+    db: &'a TestDb,
+    keychain: String,
+    printed: Mutex<String>,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, Value) {
+        let out = run_with_stdin(
+            support::clinicpay(&self.db.url)
+                .arg("--json")
+                .args(args)
+                .env("CLINICPAY_KEYCHAIN_SERVICE", &self.keychain),
+            stdin,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.printed
+            .lock()
+            .unwrap()
+            .push_str(&format!("{stdout}\n{stderr}\n"));
+        let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("{args:?}: stdout is not one JSON value ({e}): {stdout:?}; stderr: {stderr}")
+        });
+        (out.status.code().unwrap(), value)
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let (code, v) = self.run(args, "");
+        assert_eq!(code, 0, "{args:?}: {v}");
+        v
+    }
+
+    /// Nothing printed and nothing stored holds a test card number or a secret.
+    async fn assert_nothing_secret_leaked(&self) {
+        let printed = self.printed.lock().unwrap().clone();
+        let stored = dump_text(self.db).await;
+        for never in CARDS.iter().chain(&[NMI_KEY, STRIPE_KEY]) {
+            assert!(!printed.contains(never), "{never} was printed:\n{printed}");
+            assert!(!stored.contains(never), "{never} is in the database");
+        }
+    }
+}
+
+impl Drop for Cli<'_> {
+    fn drop(&mut self) {
+        use clinicpay_services::credentials::{CredentialStore, Keychain};
+        let k = Keychain::named(&self.keychain);
+        let _ = k.delete(clinicpay_domain::Gateway::Nmi.into());
+        let _ = k.delete(clinicpay_domain::Gateway::Stripe.into());
+    }
+}
+
+fn cli(db: &TestDb) -> Cli<'_> {
+    Cli {
+        db,
+        keychain: format!(
+            "ClinicPay-cli-test-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
+        printed: Mutex::new(String::new()),
+    }
+}
+
+async fn simulator() -> Simulator {
+    Simulator::start(SimConfig {
+        nmi_security_key: Some(NMI_KEY.into()),
+        stripe_secret_key: Some(STRIPE_KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+on_both_databases! {
+    async fn cards_are_added_defaulted_and_deleted_through_the_cli_in_training_mode(db: &TestDb) {
+        let c = cli(db);
+        // The demo clinic is in training mode and takes cards through NMI: the simulator's keys serve.
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        c.ok(&["demo", "seed", "--patients", "3"]);
+        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Ada Lovelace", "--email", "ada@example.com"]);
+        let patient = patient[0]["id"].to_string();
+
+        let token = |gateway: &str, card: &str| {
+            c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", gateway, "--card", card, "--exp", "12/30"])["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let first = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("nmi", "4111111111111111"), "--nickname", "HSA card"]);
+        assert_eq!(first["card"]["is_default"], true);
+        assert_eq!(first["card"]["description"], "Visa ending in 1111");
+        assert_eq!(first["card"]["nickname"], "HSA card");
+        assert_eq!(first["message"], "Your Visa ending in 1111 has been added to your account.");
+        let second = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("nmi", "5555555555554444")]);
+        assert_eq!(second["card"]["is_default"], false);
+
+        // A Stripe token while the clinic takes cards through NMI: refused, nothing changed.
+        let before = fingerprint(db).await;
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "stripe", "--token", &token("stripe", "4242424242424242")], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("gateway_mismatch")), "{v}");
+        assert_eq!(v["error"]["message"], "This card was entered for Stripe, but the clinic now takes cards through NMI: enter the card again.");
+        assert_eq!(fingerprint(db).await, before);
+
+        let first_id = first["card"]["id"].to_string();
+        let second_id = second["card"]["id"].to_string();
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "delete", &first_id], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("card_rule")), "{v}");
+        assert_eq!(fingerprint(db).await, before);
+
+        let v = c.ok(&["--as", "frontdesk", "cards", "default", &second_id]);
+        assert_eq!(v["message"], "Mastercard ending in 4444 is now your default payment method.");
+        c.ok(&["--as", "frontdesk", "cards", "delete", &first_id]);
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "delete", &second_id], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("card_rule")), "{v}");
+        c.ok(&["--as", "frontdesk", "cards", "delete", &second_id, "--confirm-last"]);
+        assert_eq!(sim.vault_size(), 0, "both cards were deleted at NMI");
+        assert_eq!(c.ok(&["--as", "frontdesk", "cards", "list", &patient]), Value::Array(vec![]));
+
+        // A card the bank declines: exit 4, the bank's reason in staff's words.
+        c.ok(&["--as", "manager", "settings", "set", "fallback-gateway", "none"]);
+        c.ok(&["--as", "manager", "settings", "set", "gateway", "stripe"]);
+        c.ok(&["--as", "manager", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "stripe", "--token", &token("stripe", "4000000000009995")], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (4, Some("declined")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("insufficient funds"), "{v}");
+        let v = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "stripe", "--token", &token("stripe", "4242424242424242")]);
+        assert_eq!(v["card"]["gateway"], "stripe");
+
+        let log = c.ok(&["--as", "manager", "processor-log", "--patient", &patient]);
+        assert!(log.as_array().unwrap().len() >= 4, "{log}");
+        c.assert_nothing_secret_leaked().await;
+    }
+
+    async fn it_stores_secrets_from_stdin_in_the_keychain_and_gateway_check_says_whether_they_work(db: &TestDb) {
+        let c = cli(db);
+        let sim = simulator().await;
+        c.ok(&["demo", "seed", "--patients", "3"]);
+        // The demo clinic trains on the simulator; this desk goes live.
+        clinicpay_testkit::raw_execute(db, "UPDATE organizations SET settings = REPLACE(settings, '\"training_mode\":true', '\"training_mode\":false')").await;
+        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        c.ok(&["--as", "manager", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
+
+        // Nothing stored yet: the check names what is missing and who can add it.
+        let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("credentials_missing")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("clinicpay gateway credentials set nmi"), "{v}");
+
+        // Front desk may not store secrets; a secret never travels as an argument.
+        let (code, v) = c.run(&["--as", "frontdesk", "gateway", "credentials", "set", "nmi"], NMI_KEY);
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("permission_denied")), "{v}");
+        let out = Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+            .args(["--db", &db.url, "--as", "it", "gateway", "credentials", "set", "nmi", NMI_KEY])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "a secret as an argument is a usage error");
+
+        let v = c.run(&["--as", "it", "gateway", "credentials", "set", "nmi"], &format!("{NMI_KEY}\n"));
+        assert_eq!(v.0, 0, "{}", v.1);
+        assert_eq!(v.1["gateway"], "nmi");
+        let (code, _) = c.run(&["--as", "it", "gateway", "credentials", "set", "stripe"], STRIPE_KEY);
+        assert_eq!(code, 0);
+        let v = c.ok(&["--as", "it", "gateway", "check"]);
+        let works: Vec<(String, bool)> = v.as_array().unwrap().iter()
+            .map(|g| (g["gateway"].as_str().unwrap().to_owned(), g["works"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(works, vec![("nmi".into(), true), ("stripe".into(), true)]);
+
+        // A wrong key: the check fails with the gateway's refusal, exit 3.
+        c.run(&["--as", "it", "gateway", "credentials", "set", "nmi"], "not-the-right-key");
+        let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("credentials_refused")), "{v}");
+        // And an unreachable gateway is exit 5.
+        c.run(&["--as", "it", "gateway", "credentials", "set", "nmi"], NMI_KEY);
+        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", "http://127.0.0.1:9"]);
+        let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (5, Some("gateway_unavailable")), "{v}");
+
+        c.assert_nothing_secret_leaked().await;
+    }
+
+    async fn invoices_checkout_payments_refunds_and_the_worker_through_the_cli(db: &TestDb) {
+        let c = cli(db);
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        c.ok(&["demo", "seed", "--patients", "3"]);
+        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Grace Hopper", "--email", "grace@example.com"])[0]["id"].to_string();
+        let token = |card: &str| {
+            c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", "nmi", "--card", card])["token"].as_str().unwrap().to_owned()
+        };
+        let card = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("4111111111111111")])["card"]["id"].to_string();
+
+        let invoice = c.ok(&["--as", "frontdesk", "invoices", "create", &patient, "--amount", "123.45", "--description", "Consultation"]);
+        assert_eq!(invoice[0]["amount"], serde_json::json!({"minor": 12345, "currency": "USD"}));
+        assert_eq!(invoice[0]["status"], "OPEN");
+        let invoice_id = invoice[0]["id"].to_string();
+        let paid = c.ok(&["--as", "frontdesk", "invoices", "pay", &invoice_id, "--card", &card]);
+        assert_eq!(paid["invoice"]["status"], "PAID");
+        assert_eq!(paid["payment"]["status"], "SUCCEEDED");
+        assert_eq!(paid["message"], "Payment of $123.45 with Visa ending in 1111 succeeded.");
+        let (code, v) = c.run(&["--as", "frontdesk", "invoices", "pay", &invoice_id], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("conflict")), "{v}");
+
+        // A checkout with a new card that the bank declines: exit 4, a failed payment on record.
+        let (code, v) = c.run(&["--as", "frontdesk", "checkout", &patient, "--amount", "20", "--token", &token("4000000000009995"), "--gateway", "nmi"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (4, Some("declined")), "{v}");
+        let paid_again = c.ok(&["--as", "frontdesk", "checkout", &patient, "--amount", "20", "--card", &card]);
+        assert_eq!(paid_again["payment"]["amount"]["minor"], 2000);
+
+        let payments = c.ok(&["--as", "frontdesk", "payments", "list", &patient]);
+        let statuses: Vec<&str> = payments.as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, vec!["SUCCEEDED", "FAILED", "SUCCEEDED"]);
+
+        let payment_id = paid["payment"]["id"].to_string();
+        let refund = c.ok(&["--as", "frontdesk", "refunds", "create", &payment_id, "--amount", "3.45"]);
+        assert_eq!(refund["left_to_refund"]["minor"], 12000);
+        let (code, v) = c.run(&["--as", "frontdesk", "refunds", "create", &payment_id], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("permission_denied")), "a $120 refund is above the front-desk limit of $100: {v}");
+        c.ok(&["--as", "manager", "refunds", "create", &payment_id]);
+        let (code, v) = c.run(&["--as", "manager", "refunds", "create", &payment_id], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("conflict")), "{v}");
+
+        let order = c.ok(&["--as", "frontdesk", "orders", "show", &paid["invoice"]["order_id"].to_string()]);
+        assert_eq!(order["order"]["status"], "REFUNDED");
+        assert_eq!(order["payments"].as_array().unwrap().len(), 1);
+        let orders = c.ok(&["--as", "frontdesk", "orders", "list", &patient]);
+        assert_eq!(orders.as_array().unwrap().len(), 3);
+        assert_eq!(c.ok(&["--as", "frontdesk", "orders", "list", "--recovery", "needs_payment_method"]), Value::Array(vec![]));
+
+        // Manual retry is for subscription orders only.
+        let (code, v) = c.run(&["--as", "frontdesk", "orders", "retry", &paid["invoice"]["order_id"].to_string()], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("card_rule")), "{v}");
+
+        // A subscription is billed by the worker's next pass.
+        let sub = c.ok(&["--as", "frontdesk", "subscriptions", "create", &patient, "--plan", "Wellness", "--amount", "49", "--every", "month"]);
+        assert_eq!(sub[0]["status"], "ACTIVE");
+        let pass = c.ok(&["--as", "it", "worker", "--once"]);
+        assert_eq!((pass["cycles_billed"].as_i64(), pass["cycles_paid"].as_i64()), (Some(1), Some(1)), "{pass}");
+        assert_eq!(pass["janitor"]["looked_at"], 0);
+        let subs = c.ok(&["--as", "frontdesk", "subscriptions", "list", &patient]);
+        assert_eq!(subs[0]["locked_gateway"], "nmi");
+        let switched = c.ok(&["--as", "frontdesk", "subscriptions", "switch", &subs[0]["id"].to_string(), "--plan", "Wellness plus", "--amount", "79"]);
+        assert_eq!(switched["subscription"]["plan"], "Wellness plus");
+        c.assert_nothing_secret_leaked().await;
+    }
+}

@@ -1,0 +1,6 @@
+//! The `clinicpay` command's tests: the CLI contract, the gateways through the CLI, and the workers.
+
+mod contract;
+mod gateway_cli;
+mod support;
+mod worker;

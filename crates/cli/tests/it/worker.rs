@@ -1,0 +1,241 @@
+//! `clinicpay worker` as IT runs it: killed with SIGKILL in the middle of a sweep and restarted, and two
+//! workers at once on one PostgreSQL database. Each ends with the gateway's own ledger: every due cycle
+//! charged exactly once.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use clinicpay_domain::*;
+use clinicpay_gateways::Secret;
+use clinicpay_services::cards::AddCard;
+use clinicpay_services::credentials::{CredentialStore, Keychain};
+use clinicpay_services::Services;
+use clinicpay_sim::{Fault, SimConfig, Simulator};
+use clinicpay_store::payments;
+use clinicpay_testkit::{on_both_databases, Backend, TestDb};
+
+const NMI_KEY: &str = "workerTestNmiKey0000000000000000";
+const SUBSCRIPTIONS: usize = 40;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+}
+
+struct Setup {
+    sim: Simulator,
+    keychain: String,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = Keychain::named(&self.keychain).delete(Gateway::Nmi.into());
+    }
+}
+
+/// A clinic on NMI (the simulator) with `SUBSCRIPTIONS` patients, each with a card and a weekly plan due now.
+async fn clinic_with_due_cycles(db: &TestDb) -> Setup {
+    let sim = Simulator::start(SimConfig {
+        nmi_security_key: Some(NMI_KEY.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let keychain = format!(
+        "ClinicPay-worker-test-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let s = Services::with_credentials(
+        db.store.clone(),
+        Arc::new(FixedClock(start())),
+        Arc::new(Keychain::named(&keychain)),
+    );
+    s.add_staff(None, "it", "IT", Role::ItAdmin, "pw-it")
+        .await
+        .unwrap();
+    let it = s.actor_by_username("it").await.unwrap();
+    s.add_staff(
+        Some(&it),
+        "manager",
+        "Manager",
+        Role::BillingManager,
+        "pw-m",
+    )
+    .await
+    .unwrap();
+    let manager = s.actor_by_username("manager").await.unwrap();
+    s.set_setting(&manager, "gateway", "nmi").await.unwrap();
+    s.set_setting(&manager, "nmi.api-base", &sim.base_url())
+        .await
+        .unwrap();
+    s.set_gateway_credentials(&it, Gateway::Nmi, Secret::new(NMI_KEY))
+        .await
+        .unwrap();
+    for i in 0..SUBSCRIPTIONS {
+        let p = s
+            .add_patient(
+                &manager,
+                NewPatient {
+                    name: format!("Patient {i}"),
+                    email: format!("p{i}@example.com"),
+                    phone: None,
+                    patient_type: PatientType::Individual,
+                },
+            )
+            .await
+            .unwrap();
+        let token = sim.payment_token("4111111111111111", "1230");
+        s.add_card(
+            &manager,
+            p.id,
+            AddCard {
+                gateway: Gateway::Nmi,
+                token,
+                cardholder_name: None,
+                country: None,
+                nickname: None,
+            },
+        )
+        .await
+        .unwrap();
+        s.create_subscription(
+            &manager,
+            p.id,
+            "Weekly",
+            Money::from_minor(1_000 + i as i64, Currency::USD),
+            "week",
+        )
+        .await
+        .unwrap();
+    }
+    Setup { sim, keychain }
+}
+
+fn worker(db: &TestDb, keychain: &str, now: DateTime<Utc>) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+        .args([
+            "--db",
+            &db.url,
+            "--now",
+            &now.to_rfc3339(),
+            "--json",
+            "worker",
+            "--once",
+        ])
+        .env("CLINICPAY_KEYCHAIN_SERVICE", keychain)
+        .env_remove("CLINICPAY_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the worker")
+}
+
+/// Waits for a worker, but never for ever: a hung worker fails the test with what it printed.
+async fn finish(mut child: Child) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the worker did not finish within 120 s: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn sales(sim: &Simulator) -> Vec<(String, i64)> {
+    sim.transactions()
+        .iter()
+        .filter(|t| t.kind == "sale" && t.success)
+        .map(|t| (t.order_id.clone(), t.amount_minor))
+        .collect()
+}
+
+/// Every subscription's first cycle was charged exactly once, and ClinicPay recorded exactly that.
+async fn assert_each_cycle_charged_once(db: &TestDb, sim: &Simulator) {
+    let taken = sales(sim);
+    let keys: BTreeSet<&String> = taken.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), taken.len(), "a payment was charged twice");
+    let amounts: BTreeSet<i64> = taken.iter().map(|(_, a)| *a).collect();
+    assert_eq!(
+        amounts.len(),
+        SUBSCRIPTIONS,
+        "each plan (distinct amounts) charged once: {taken:?}"
+    );
+    let mut r = db.store.reader().await.unwrap();
+    let ours: BTreeSet<String> = payments::payments(&mut r, None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.status == PaymentStatus::Succeeded)
+        .map(|p| p.idempotency_key)
+        .collect();
+    assert_eq!(
+        ours,
+        keys.into_iter().cloned().collect(),
+        "recorded exactly what was taken"
+    );
+}
+
+on_both_databases! {
+    async fn a_worker_killed_mid_sweep_and_restarted_charges_every_cycle_exactly_once(db: &TestDb) {
+        let setup = clinic_with_due_cycles(db).await;
+        // Slow answers, so the kill lands in the middle of the sweep.
+        setup.sim.inject("/api/transact.php", 10_000, Fault::Latency(Duration::from_millis(40)));
+        let mut first = worker(db, &setup.keychain, start());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sales(&setup.sim).len() < SUBSCRIPTIONS / 4 {
+            assert!(Instant::now() < deadline, "the worker did not start charging");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.kill().unwrap(); // SIGKILL: no chance to tidy up.
+        first.wait().unwrap();
+        let charged_before_restart = sales(&setup.sim).len();
+        assert!(charged_before_restart < SUBSCRIPTIONS, "killed mid-sweep");
+
+        // Restarted after the janitor's grace period: stranded cycles are charged, unknown ones looked up.
+        setup.sim.clear_faults();
+        let later = start() + chrono::Duration::minutes(10);
+        for _ in 0..2 {
+            let out = finish(worker(db, &setup.keychain, later)).await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        }
+        assert_each_cycle_charged_once(db, &setup.sim).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_postgresql_database_charge_every_cycle_exactly_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let setup = clinic_with_due_cycles(&db).await;
+    setup.sim.inject(
+        "/api/transact.php",
+        10_000,
+        Fault::Latency(Duration::from_millis(10)),
+    );
+    let a = worker(&db, &setup.keychain, start());
+    let b = worker(&db, &setup.keychain, start());
+    let (a, b) = (finish(a).await, finish(b).await);
+    assert!(a.status.success() && b.status.success(), "{a:?} {b:?}");
+    let billed = |o: &std::process::Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["cycles_billed"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        billed(&a) + billed(&b),
+        SUBSCRIPTIONS as u64,
+        "the cycles were shared, none billed twice"
+    );
+    assert_each_cycle_charged_once(&db, &setup.sim).await;
+    drop(setup);
+    db.drop_db().await;
+}

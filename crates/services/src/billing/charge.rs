@@ -1,0 +1,326 @@
+//! Sending one charge and settling its answer: recorded PENDING first, then Succeeded, Failed or
+//! Unknown from exactly the status seen; a paid invoice closes its order and any recovery.
+
+use crate::billing::new_key;
+use crate::billing::no_card_for;
+use crate::billing::Charged;
+use crate::billing::PaymentResult;
+use crate::{Actor, Change, Result, ServiceError, Services};
+use chrono::{DateTime, Utc};
+use clinicpay_domain::decline::advise;
+use clinicpay_domain::{
+    Gateway, InvoiceStatus, OrderStatus, OrganizationSettings, PaymentId, PaymentMethod,
+    PaymentStatus, RecoveryStatus,
+};
+use clinicpay_gateways::{ChargeOutcome, ChargeRequest};
+use clinicpay_store::invoices::Invoice;
+use clinicpay_store::payments::NewPayment;
+use clinicpay_store::payments::{Payment, Settlement};
+use clinicpay_store::{invoices, orders, payments};
+use clinicpay_store::{patients, StoreError};
+
+impl Services {
+    /// The one way a card is charged. Records the payment PENDING (committed) before the gateway is
+    /// called, then settles it with the gateway's answer.
+    pub(crate) async fn charge_invoice(
+        &self,
+        actor: Option<&Actor>,
+        invoice: &Invoice,
+        card: &PaymentMethod,
+        gateway: Gateway,
+        settings: &OrganizationSettings,
+    ) -> Result<Charged> {
+        if card.gateway != gateway {
+            return Err(no_card_for(gateway));
+        }
+        // Everything that can fail without touching money fails here, before a payment row exists.
+        let client = self
+            .gateway_client(gateway, settings, Some(invoice.patient_id))
+            .await?;
+        let customer = {
+            let mut r = self.store().reader().await?;
+            patients::gateway_customer(&mut r, invoice.patient_id, gateway).await?
+        };
+        let key = new_key("pay");
+        let now = self.now();
+        let payment_id = {
+            let mut tx = self.store().begin().await?;
+            // The card is held until the payment is recorded: a desk deleting it meanwhile waits, and
+            // one that is deleting it already makes this charge stop here, before the gateway. The
+            // patient first, then the card: every desk takes them in this order, so none waits on another.
+            clinicpay_store::patients::lock(&mut tx, invoice.patient_id).await?;
+            if !clinicpay_store::payment_methods::claim_for_charge(
+                &mut tx,
+                card.id,
+                card.removed_at.is_none(),
+                now,
+            )
+            .await?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "{} is being deleted at another desk, or was just deleted: nothing was charged. Choose another card.",
+                    card.describe()
+                )));
+            }
+            let id = payments::insert_payment(
+                &mut tx,
+                &NewPayment {
+                    patient_id: invoice.patient_id,
+                    invoice_id: Some(invoice.id),
+                    order_id: invoice.order_id,
+                    payment_method_id: Some(card.id),
+                    gateway,
+                    amount: invoice.amount,
+                    status: PaymentStatus::Pending,
+                    idempotency_key: key.clone(),
+                    gateway_reference: None,
+                    decline_code: None,
+                    decline_message: None,
+                    created_by: actor.map(|a| a.id),
+                },
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => ServiceError::Conflict(format!(
+                    "Another desk is paying invoice {} right now, or has just paid it: nothing was charged here. Reload the invoice to see its payment.",
+                    invoice.id
+                )),
+                other => other.into(),
+            })?;
+            tx.commit().await?;
+            id
+        };
+        let outcome = client
+            .charge(&ChargeRequest {
+                payment_key: key,
+                card_token: card.token.clone(),
+                customer,
+                amount: invoice.amount,
+            })
+            .await;
+        self.settle(payment_id, PaymentStatus::Pending, outcome, actor)
+            .await
+    }
+
+    /// Writes a gateway's answer for a payment, from the status the caller saw.
+    pub(crate) async fn settle(
+        &self,
+        payment_id: PaymentId,
+        from: PaymentStatus,
+        outcome: ChargeOutcome,
+        actor: Option<&Actor>,
+    ) -> Result<Charged> {
+        // Read before the transaction: a connection taken while holding another can exhaust the pool
+        // when several charges settle at once.
+        let settings = self.load_settings().await?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let payment = payments::payment(&mut tx, payment_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("payment {payment_id} vanished")))?;
+        let (to, settlement, message) = match &outcome {
+            ChargeOutcome::Succeeded { reference } => (
+                PaymentStatus::Succeeded,
+                Settlement {
+                    gateway_reference: Some(reference.clone()),
+                    ..Settlement::default()
+                },
+                String::new(),
+            ),
+            ChargeOutcome::Declined {
+                code,
+                message,
+                reference,
+            } => (
+                PaymentStatus::Failed,
+                Settlement {
+                    gateway_reference: reference.clone(),
+                    code: Some(code.clone()),
+                    message: Some(message.clone()),
+                },
+                advise(payment.gateway, code).staff_message(payment.gateway, code, message),
+            ),
+            ChargeOutcome::RetryableFailure { message } => (
+                PaymentStatus::Failed,
+                Settlement {
+                    code: Some("not_sent".into()),
+                    message: Some(message.clone()),
+                    ..Settlement::default()
+                },
+                format!(
+                    "{} could not be reached, so nothing was charged ({message}). Try again in a minute.",
+                    payment.gateway
+                ),
+            ),
+            ChargeOutcome::Unknown { message } => (
+                PaymentStatus::Unknown,
+                Settlement {
+                    message: Some(message.clone()),
+                    ..Settlement::default()
+                },
+                format!(
+                    "{}'s answer was lost ({message}). Do not charge again: ClinicPay asks {} whether the payment went through and updates it within minutes.",
+                    payment.gateway, payment.gateway
+                ),
+            ),
+        };
+        if !payments::settle_payment(&mut tx, payment_id, from, to, &settlement, now).await? {
+            // Settled by someone else first (the janitor, another worker): theirs stands.
+            tx.rollback().await.ok();
+            let mut r = self.store().reader().await?;
+            let current = payments::payment(&mut r, payment_id)
+                .await?
+                .ok_or_else(|| ServiceError::Internal(format!("payment {payment_id} vanished")))?;
+            return Ok(match current.status {
+                PaymentStatus::Succeeded => Charged::Paid(current),
+                PaymentStatus::Failed => {
+                    let m = current.decline_message.clone().unwrap_or_default();
+                    Charged::Declined(current, m)
+                }
+                _ => Charged::Unknown(current, message),
+            });
+        }
+        let action = match to {
+            PaymentStatus::Succeeded => {
+                self.mark_paid(&mut tx, &payment, now).await?;
+                self.record_recovery_success(&mut tx, &payment, now, &settings)
+                    .await?;
+                "payment.succeeded"
+            }
+            PaymentStatus::Failed => {
+                if let Some(order) = payment.order_id {
+                    let code = settlement.code.clone().unwrap_or_default();
+                    self.record_recovery_failure(&mut tx, order, &code, &message, now, &settings)
+                        .await?;
+                }
+                "payment.failed"
+            }
+            _ => "payment.unknown",
+        };
+        let settled = payments::payment(&mut tx, payment_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("payment {payment_id} vanished")))?;
+        let mut change = Change::new(actor, now, action, "payment", payment_id)
+            .patient(payment.patient_id)
+            .before(serde_json::json!({ "status": from.as_str() }))
+            .after(serde_json::json!({
+                "status": to.as_str(),
+                "amount": settled.amount,
+                "gateway": settled.gateway.as_str(),
+                "invoice": settled.invoice_id.map(|i| i.0),
+                "decline_code": settled.decline_code,
+                "decline_message": settled.decline_message,
+            }));
+        if actor.is_none() {
+            change = change.by_system("ClinicPay (payment outcome from the gateway)");
+        }
+        change.record(&mut tx).await?;
+        tx.commit().await?;
+        Ok(match (to, &outcome) {
+            (PaymentStatus::Succeeded, _) => Charged::Paid(settled),
+            (_, ChargeOutcome::RetryableFailure { .. }) => Charged::NotSent(settled, message),
+            (PaymentStatus::Failed, _) => Charged::Declined(settled, message),
+            _ => Charged::Unknown(settled, message),
+        })
+    }
+
+    /// A payment succeeded: its invoice is paid, its order recalculated, and the gateway locked on the
+    /// order (and its subscription) if this was the first successful charge.
+    pub(crate) async fn mark_paid(
+        &self,
+        tx: &mut clinicpay_store::Tx,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if let Some(invoice) = payment.invoice_id {
+            invoices::set_invoice_status(
+                tx,
+                invoice,
+                InvoiceStatus::Open,
+                InvoiceStatus::Paid,
+                now,
+            )
+            .await?;
+        }
+        if let Some(order_id) = payment.order_id {
+            if let Some(order) = orders::order(tx, order_id).await? {
+                if order.status.can_become(OrderStatus::Paid) {
+                    orders::set_order_status(tx, order_id, order.status, OrderStatus::Paid, now)
+                        .await?;
+                }
+                orders::lock_gateway(tx, order_id, payment.gateway).await?;
+                if let Some(status) = order.recovery_status.filter(|s| s.is_open()) {
+                    status.transition(RecoveryStatus::Resolved)?;
+                    orders::set_recovery(
+                        tx,
+                        order_id,
+                        &orders::RecoveryUpdate {
+                            recovery_status: Some(RecoveryStatus::Resolved),
+                            next_retry_at: None,
+                            attempts: order.attempts,
+                            first_failed_at: order.first_failed_at,
+                            last_message: Some("Paid".into()),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a charge into the answer for staff: the result, or the error their screen and scripts act on.
+    pub(crate) async fn answer(
+        &self,
+        charged: Charged,
+        card: &PaymentMethod,
+    ) -> Result<PaymentResult> {
+        match charged {
+            Charged::Paid(payment) => {
+                let invoice = {
+                    let mut r = self.store().reader().await?;
+                    match payment.invoice_id {
+                        Some(i) => invoices::invoice(&mut r, i).await?,
+                        None => None,
+                    }
+                    .ok_or_else(|| {
+                        ServiceError::Internal("a paid payment without its invoice".into())
+                    })?
+                };
+                Ok(PaymentResult {
+                    message: format!(
+                        "Payment of {} with {} succeeded.",
+                        payment.amount,
+                        card.describe()
+                    ),
+                    payment,
+                    invoice,
+                })
+            }
+            Charged::Declined(p, m) => {
+                // At the desk nothing retries on its own: say what to do now, in the table's words.
+                let said = match (&p.decline_code, &p.decline_message) {
+                    (Some(code), Some(words)) => clinicpay_domain::decline::advise(p.gateway, code)
+                        .desk_message(p.gateway, code, words),
+                    _ => m,
+                };
+                Err(ServiceError::Declined(format!(
+                    "{} declined {} (payment {}). {said} The invoice stays unpaid.",
+                    p.gateway,
+                    card.describe(),
+                    p.id
+                )))
+            }
+            Charged::NotSent(p, m) => Err(ServiceError::GatewayUnavailable(format!(
+                "Payment {}: {m}",
+                p.id
+            ))),
+            Charged::Unknown(p, m) => Err(ServiceError::OutcomeUnknown(format!(
+                "Payment {}: {m}",
+                p.id
+            ))),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The janitor: payments and refunds whose outcome is unknown (a timeout, a crash between sending and
+//! recording) are looked up at the gateway by our key and settled as the gateway says, never sent again.
+
+use super::refunds::mark_refunded;
+use crate::billing::Charged;
+use crate::{Change, Result, Services};
+use chrono::Duration;
+use clinicpay_domain::{OrganizationSettings, PaymentStatus};
+use clinicpay_gateways::{ChargeOutcome, ChargeRequest, LookupOutcome};
+use clinicpay_store::payments::Settlement;
+use clinicpay_store::{patients, payment_methods as cards_repo};
+use clinicpay_store::{payments, refunds};
+use serde::Serialize;
+
+/// How long an unsettled payment is left to its own attempt before the janitor asks the gateway:
+/// longer than a client's whole call with its retries.
+pub const JANITOR_GRACE: Duration = Duration::minutes(5);
+
+/// What one janitor pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JanitorReport {
+    pub looked_at: u32,
+    pub found_paid: u32,
+    pub found_not_paid: u32,
+    pub still_unknown: u32,
+    pub refunds_looked_at: u32,
+    pub refunds_found_done: u32,
+    pub refunds_found_not_done: u32,
+}
+
+impl Services {
+    /// Settles payments whose outcome is unknown (a lost answer, a crash between recording and
+    /// charging) by asking the gateway for the charge made with their key. Never charges.
+    pub async fn settle_unknown_payments(&self) -> Result<JanitorReport> {
+        let settings = self.load_settings().await?;
+        let unsettled = {
+            let mut r = self.store().reader().await?;
+            payments::unsettled_payments(&mut r, self.now() - JANITOR_GRACE, 200).await?
+        };
+        let mut report = JanitorReport::default();
+        for p in unsettled {
+            report.looked_at += 1;
+            let Ok(client) = self
+                .gateway_client(p.gateway, &settings, Some(p.patient_id))
+                .await
+            else {
+                report.still_unknown += 1;
+                continue;
+            };
+            let (token, customer) = {
+                let mut r = self.store().reader().await?;
+                let token = match p.payment_method_id {
+                    Some(c) => cards_repo::get(&mut r, c).await?.map(|c| c.token),
+                    None => None,
+                };
+                let customer = patients::gateway_customer(&mut r, p.patient_id, p.gateway).await?;
+                (token.unwrap_or_default(), customer)
+            };
+            let request = ChargeRequest {
+                payment_key: p.idempotency_key.clone(),
+                card_token: token,
+                customer,
+                amount: p.amount,
+            };
+            let outcome = match client.lookup(&request).await {
+                Ok(LookupOutcome::Found(
+                    o @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
+                )) => o,
+                // The gateway has no charge with this key: it never happened, so the attempt failed.
+                Ok(LookupOutcome::NotFound) => ChargeOutcome::Declined {
+                    code: "not_sent".into(),
+                    message: format!(
+                        "{} has no charge for this payment: it never went through.",
+                        p.gateway
+                    ),
+                    reference: None,
+                },
+                _ => {
+                    report.still_unknown += 1;
+                    continue;
+                }
+            };
+            match self.settle(p.id, p.status, outcome, None).await? {
+                Charged::Paid(_) => report.found_paid += 1,
+                _ => report.found_not_paid += 1,
+            }
+        }
+        self.settle_unknown_refunds(&settings, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Settles refunds whose answer was lost, by asking the payment's gateway for the refund made with
+    /// their key. Never refunds.
+    pub(crate) async fn settle_unknown_refunds(
+        &self,
+        settings: &OrganizationSettings,
+        report: &mut JanitorReport,
+    ) -> Result<()> {
+        let unsettled = {
+            let mut r = self.store().reader().await?;
+            refunds::unsettled_refunds(&mut r, self.now() - JANITOR_GRACE, 200).await?
+        };
+        for refund in unsettled {
+            report.refunds_looked_at += 1;
+            let payment = {
+                let mut r = self.store().reader().await?;
+                payments::payment(&mut r, refund.payment_id).await?
+            };
+            let Some(payment) = payment else { continue };
+            let Some(reference) = payment.gateway_reference.clone() else {
+                continue;
+            };
+            let Ok(client) = self
+                .gateway_client(refund.gateway, settings, Some(payment.patient_id))
+                .await
+            else {
+                continue;
+            };
+            let (to, settlement) = match client
+                .lookup_refund(&reference, &refund.idempotency_key)
+                .await
+            {
+                Ok(LookupOutcome::Found(ChargeOutcome::Succeeded { reference })) => (
+                    PaymentStatus::Succeeded,
+                    Settlement {
+                        gateway_reference: Some(reference),
+                        ..Settlement::default()
+                    },
+                ),
+                Ok(LookupOutcome::Found(ChargeOutcome::Declined { message, .. })) => (
+                    PaymentStatus::Failed,
+                    Settlement {
+                        message: Some(message),
+                        ..Settlement::default()
+                    },
+                ),
+                Ok(LookupOutcome::NotFound) => (
+                    PaymentStatus::Failed,
+                    Settlement {
+                        message: Some(format!(
+                            "{} has no such refund: it never went through.",
+                            refund.gateway
+                        )),
+                        ..Settlement::default()
+                    },
+                ),
+                _ => continue,
+            };
+            let now = self.now();
+            let mut tx = self.store().begin().await?;
+            if !refunds::settle_refund(&mut tx, refund.id, refund.status, to, &settlement, now)
+                .await?
+            {
+                continue;
+            }
+            if to == PaymentStatus::Succeeded {
+                report.refunds_found_done += 1;
+                let refunded: i64 = refunds::refunds_of(&mut tx, payment.id)
+                    .await?
+                    .iter()
+                    .filter(|r| r.status == PaymentStatus::Succeeded)
+                    .map(|r| r.amount.minor)
+                    .sum();
+                if refunded >= payment.amount.minor {
+                    mark_refunded(&mut tx, &payment, now).await?;
+                }
+            } else {
+                report.refunds_found_not_done += 1;
+            }
+            Change::new(None, now, if to == PaymentStatus::Succeeded { "refund.succeeded" } else { "refund.failed" }, "payment", payment.id)
+                .by_system("ClinicPay (refund outcome from the gateway)")
+                .patient(payment.patient_id)
+                .after(serde_json::json!({ "refund": refund.id, "amount": refund.amount, "status": to.as_str() }))
+                .record(&mut tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! Refunds, full or part, against the original transaction (document 003, "Refunds").
+
+use crate::billing::new_key;
+use crate::{Actor, Change, Result, ServiceError, Services};
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{InvoiceStatus, Money, OrderStatus, PaymentId, PaymentStatus, Permission};
+use clinicpay_gateways::ChargeOutcome;
+use clinicpay_store::payments::{Payment, Settlement};
+use clinicpay_store::{invoices, orders, payments, refunds};
+use serde::Serialize;
+
+/// A refund as recorded, and what to tell staff.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RefundResult {
+    pub refund: refunds::Refund,
+    /// What is left to refund on the payment after this one.
+    pub left_to_refund: Money,
+    pub message: String,
+}
+
+/// Refunded in full: the invoice and its order say so.
+pub(super) async fn mark_refunded(
+    tx: &mut clinicpay_store::Tx,
+    payment: &Payment,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(invoice) = payment.invoice_id {
+        invoices::set_invoice_status(
+            tx,
+            invoice,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Refunded,
+            now,
+        )
+        .await?;
+    }
+    if let Some(order) = payment.order_id {
+        orders::set_order_status(tx, order, OrderStatus::Paid, OrderStatus::Refunded, now).await?;
+    }
+    Ok(())
+}
+
+impl Services {
+    /// Refunds all that is left of a payment (None) or part of it, through the gateway that took the
+    /// payment, whatever the clinic's active gateway is now.
+    pub async fn refund_payment(
+        &self,
+        actor: &Actor,
+        payment_id: PaymentId,
+        amount: Option<Money>,
+    ) -> Result<RefundResult> {
+        actor.require(Permission::RefundWithinLimit)?;
+        let settings = self.load_settings().await?;
+        let payment = {
+            let mut r = self.store().reader().await?;
+            payments::payment(&mut r, payment_id)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!(
+                    "There is no payment {payment_id}: check the number in the patient's payments."
+                ))
+                })?
+        };
+        if payment.status != PaymentStatus::Succeeded {
+            return Err(ServiceError::CardRule(format!(
+                "Payment {payment_id} is {}: only a successful payment can be refunded.",
+                payment.status.as_str().to_lowercase()
+            )));
+        }
+        let reference = payment.gateway_reference.clone().ok_or_else(|| {
+            ServiceError::Internal(format!(
+                "payment {payment_id} succeeded without a gateway reference"
+            ))
+        })?;
+        if let Some(a) = amount {
+            if a.currency != payment.amount.currency || !a.is_positive() {
+                return Err(ServiceError::Invalid(format!(
+                    "Give the refund as a positive amount in {}.",
+                    payment.amount.currency
+                )));
+            }
+        }
+        // The client first: a desk without this gateway's credentials is told so before anything is written.
+        let client = self
+            .gateway_client(payment.gateway, &settings, Some(payment.patient_id))
+            .await?;
+        let key = new_key("refund");
+        let now = self.now();
+        let (refund_id, refund_amount, left_after) = {
+            let mut tx = self.store().begin().await?;
+            payments::lock_payment(&mut tx, payment_id).await?;
+            let taken: i64 = refunds::refunds_of(&mut tx, payment_id)
+                .await?
+                .iter()
+                .filter(|r| r.status != PaymentStatus::Failed)
+                .map(|r| r.amount.minor)
+                .sum();
+            let left = payment.amount.minor - taken;
+            if left <= 0 {
+                return Err(ServiceError::Conflict(format!(
+                    "Payment {payment_id} is already refunded in full: nothing is left to refund."
+                )));
+            }
+            let minor = amount.map_or(left, |a| a.minor);
+            if minor > left {
+                return Err(ServiceError::Invalid(format!(
+                    "A refund of {} is more than the {} left to refund on payment {payment_id}.",
+                    Money::from_minor(minor, payment.amount.currency),
+                    Money::from_minor(left, payment.amount.currency)
+                )));
+            }
+            if minor > settings.front_desk_refund_limit_minor {
+                actor.require(Permission::RefundAnyAmount)?;
+            }
+            let refund_amount = Money::from_minor(minor, payment.amount.currency);
+            let id = refunds::insert_refund(
+                &mut tx,
+                payment_id,
+                payment.gateway,
+                refund_amount,
+                &key,
+                Some(actor.id),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            (
+                id,
+                refund_amount,
+                Money::from_minor(left - minor, payment.amount.currency),
+            )
+        };
+        let outcome = client.refund(&reference, Some(refund_amount), &key).await;
+        let (to, settlement) = match &outcome {
+            ChargeOutcome::Succeeded { reference } => (
+                PaymentStatus::Succeeded,
+                Settlement {
+                    gateway_reference: Some(reference.clone()),
+                    ..Settlement::default()
+                },
+            ),
+            ChargeOutcome::Declined {
+                code,
+                message,
+                reference,
+            } => (
+                PaymentStatus::Failed,
+                Settlement {
+                    gateway_reference: reference.clone(),
+                    code: Some(code.clone()),
+                    message: Some(message.clone()),
+                },
+            ),
+            ChargeOutcome::RetryableFailure { message } => (
+                PaymentStatus::Failed,
+                Settlement {
+                    code: Some("not_sent".into()),
+                    message: Some(message.clone()),
+                    ..Settlement::default()
+                },
+            ),
+            ChargeOutcome::Unknown { message } => (
+                PaymentStatus::Unknown,
+                Settlement {
+                    message: Some(message.clone()),
+                    ..Settlement::default()
+                },
+            ),
+        };
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        refunds::settle_refund(
+            &mut tx,
+            refund_id,
+            PaymentStatus::Pending,
+            to,
+            &settlement,
+            now,
+        )
+        .await?;
+        if to == PaymentStatus::Succeeded && left_after.minor == 0 {
+            mark_refunded(&mut tx, &payment, now).await?;
+        }
+        let action = match to {
+            PaymentStatus::Succeeded => "refund.succeeded",
+            PaymentStatus::Failed => "refund.failed",
+            _ => "refund.unknown",
+        };
+        Change::new(Some(actor), now, action, "payment", payment_id)
+            .patient(payment.patient_id)
+            .after(serde_json::json!({
+                "refund": refund_id,
+                "amount": refund_amount,
+                "gateway": payment.gateway.as_str(),
+                "status": to.as_str(),
+                "message": settlement.message,
+            }))
+            .record(&mut tx)
+            .await?;
+        let refund = refunds::refunds_of(&mut tx, payment_id)
+            .await?
+            .into_iter()
+            .find(|r| r.id == refund_id)
+            .ok_or_else(|| ServiceError::Internal("the refund vanished".into()))?;
+        tx.commit().await?;
+        match outcome {
+            ChargeOutcome::Succeeded { .. } => Ok(RefundResult {
+                message: format!(
+                    "Refunded {} to the patient through {}.{}",
+                    refund_amount,
+                    payment.gateway,
+                    if left_after.minor == 0 {
+                        " The payment is refunded in full.".to_owned()
+                    } else {
+                        format!(" {left_after} is left to refund.")
+                    }
+                ),
+                refund,
+                left_to_refund: left_after,
+            }),
+            ChargeOutcome::Declined { message, .. } => Err(ServiceError::GatewayRefused(format!(
+                "{} did not refund payment {payment_id}: {message}. Check the gateway dashboard and escalate to billing.",
+                payment.gateway
+            ))),
+            ChargeOutcome::RetryableFailure { message } => Err(ServiceError::GatewayUnavailable(format!(
+                "{} could not be reached, so nothing was refunded ({message}). Try again in a minute.",
+                payment.gateway
+            ))),
+            ChargeOutcome::Unknown { message } => Err(ServiceError::OutcomeUnknown(format!(
+                "{}'s answer to refund {refund_id} was lost ({message}). Do not refund again: check the gateway dashboard first.",
+                payment.gateway
+            ))),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The front desk's helpers around one patient (document 003, "Staff Checklist", "Escalation"): the
+//! hosted card form (`card_form`), the patient's account, "What to check" (`what_to_check`: the
+//! thirteen checks, each a named function) and the escalation report (`escalation`).
+
+mod card_form;
+mod checks;
+mod escalation;
+mod what_to_check;
+
+pub use card_form::{
+    CardForm, NMI_COLLECT_JS, STRIPE_JS, TRAINING_NMI_TOKENIZATION_KEY,
+    TRAINING_STRIPE_PUBLISHABLE_KEY,
+};
+pub use escalation::{escalation_pdf, write_pdf, EscalationReport, ReportLine, SavedReport};
+pub use what_to_check::{Check, CheckAction, CheckLevel};
+
+use crate::{Actor, Result, Services};
+use clinicpay_domain::{PatientId, Permission};
+use clinicpay_store::invoices::Invoice;
+use clinicpay_store::orders::Order;
+use clinicpay_store::payments::Payment;
+use clinicpay_store::subscriptions::Subscription;
+use clinicpay_store::{invoices, orders, payments, subscriptions};
+use serde::Serialize;
+
+/// A patient's money records, newest first.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PatientAccount {
+    pub invoices: Vec<Invoice>,
+    pub orders: Vec<Order>,
+    pub payments: Vec<Payment>,
+    pub subscriptions: Vec<Subscription>,
+}
+
+impl Services {
+    pub async fn patient_account(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+    ) -> Result<PatientAccount> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        const LIMIT: i64 = 200;
+        Ok(PatientAccount {
+            invoices: invoices::invoices(&mut r, Some(patient), LIMIT).await?,
+            orders: orders::orders(&mut r, Some(patient), None, LIMIT).await?,
+            payments: payments::payments(&mut r, Some(patient), LIMIT).await?,
+            subscriptions: subscriptions::subscriptions(&mut r, Some(patient), LIMIT).await?,
+        })
+    }
+}

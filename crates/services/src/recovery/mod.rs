@@ -1,0 +1,110 @@
+//! The billing engine's pass and payment recovery (document 003, "Subscription Billing", "Payment
+//! Recovery", "Manual Retry"; document 000, "What Happens When Cards Expire"). A due cycle gets exactly
+//! one order and invoice (a unique index), is charged on the subscription's locked gateway or else the
+//! active one, and a failure starts recovery: retries on the clinic's schedule
+//! (`clinicpay_domain::recovery`), a pause, suspension, and a final notice. Saving a compatible card
+//! retries the patient's recovery orders at once. `cycles` bills due cycles, `retries` charges an order
+//! and records how it went, `deadlines` moves recovery on with the calendar, `manual_retry` is staff's
+//! Retry and the retry when a card is saved, `sweep` is the billing manager's sweep.
+
+mod cycles;
+mod deadlines;
+mod manual_retry;
+mod retries;
+mod sweep;
+
+pub use sweep::SweepProgress;
+
+use crate::{Result, Services};
+use chrono::{DateTime, Duration, Utc};
+use clinicpay_domain::recovery::{self};
+use clinicpay_domain::{OrganizationSettings, SubscriptionId};
+use clinicpay_store::orders::{Order, RecoveryUpdate};
+use clinicpay_store::subscriptions;
+use serde::Serialize;
+
+/// Work taken per pass, so one pass never holds the database for long.
+pub(crate) const BATCH: i64 = 200;
+/// Charges a worker has in flight at once.
+pub(crate) const CHARGES_IN_FLIGHT: usize = 8;
+
+/// What one worker pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerReport {
+    pub cycles_billed: u32,
+    pub cycles_paid: u32,
+    pub retries_run: u32,
+    pub retries_paid: u32,
+    pub needs_payment_method: u32,
+    pub suspended: u32,
+    pub failed_final: u32,
+    pub janitor: crate::billing::JanitorReport,
+    /// Card expiry reminders sent, refused and skipped in this pass.
+    pub reminders: crate::reminders::ReminderReport,
+    /// Paused or suspended subscriptions whose latest cycle is paid and that nothing is recovering: an
+    /// escalation case (document 003), listed for billing until someone looks.
+    pub paused_after_payment: Vec<SubscriptionId>,
+}
+
+/// Where an order's recovery goes after a failed charge, by the clinic's schedule
+/// (`clinicpay_domain::recovery::after_failure`), with the gateway's words kept for staff.
+pub(crate) fn after_failure(
+    order: &Order,
+    hard: bool,
+    message: &str,
+    now: DateTime<Utc>,
+    s: &OrganizationSettings,
+) -> RecoveryUpdate {
+    let step = recovery::after_failure(
+        order.attempts,
+        order.first_failed_at,
+        hard,
+        now,
+        &s.recovery,
+    );
+    RecoveryUpdate {
+        recovery_status: Some(step.status),
+        next_retry_at: step.next_retry_at,
+        attempts: step.attempts,
+        first_failed_at: Some(step.first_failed_at),
+        last_message: Some(message.to_owned()),
+    }
+}
+
+impl Services {
+    /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes, reminders.
+    pub async fn run_worker_pass(&self) -> Result<WorkerReport> {
+        let mut report = WorkerReport::default();
+        self.run_due_cycles(&mut report).await?;
+        self.run_due_retries(&mut report).await?;
+        self.apply_recovery_deadlines(&mut report).await?;
+        report.paused_after_payment = {
+            let mut r = self.store().reader().await?;
+            subscriptions::paused_after_payment(&mut r).await?
+        };
+        // One janitor at a time across all workers and desks.
+        if let Some(job) = self
+            .store()
+            .try_singleton(
+                "janitor",
+                self.worker_id(),
+                self.now(),
+                Duration::minutes(10),
+            )
+            .await?
+        {
+            let settled = self.settle_unknown_payments().await;
+            job.release().await?;
+            report.janitor = settled?;
+        }
+        // Reminders never stop the billing work: a mail problem is reported and retried next pass.
+        report.reminders = match self.run_reminders().await {
+            Ok(r) => r,
+            Err(e) => crate::reminders::ReminderReport {
+                note: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        Ok(report)
+    }
+}

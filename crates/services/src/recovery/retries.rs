@@ -1,0 +1,315 @@
+//! Charging a cycle or recovery order and recording where its recovery goes: scheduled retries,
+//! waiting for a card, success (the order paid, the subscription active again).
+
+use crate::billing::{no_card_for, Charged};
+use crate::recovery::after_failure;
+use crate::recovery::WorkerReport;
+use crate::recovery::BATCH;
+use crate::{Actor, Change, Result, ServiceError, Services};
+use chrono::{DateTime, Duration, Utc};
+use clinicpay_domain::card::pick_compatible;
+use clinicpay_domain::decline::{advise, DeclineAction};
+use clinicpay_domain::{
+    Gateway, InvoiceStatus, OrderId, OrderStatus, OrganizationSettings, RecoveryStatus,
+    SubscriptionStatus,
+};
+use clinicpay_store::orders::{Order, RecoveryUpdate};
+use clinicpay_store::{invoices, orders, payments, subscriptions};
+use clinicpay_store::{payment_methods as cards_repo, Tx};
+
+impl Services {
+    pub(crate) async fn run_due_retries(&self, report: &mut WorkerReport) -> Result<()> {
+        let settings = self.load_settings().await?;
+        let now = self.now();
+        let due = {
+            let mut r = self.store().reader().await?;
+            orders::due_retries(&mut r, now, BATCH).await?
+        };
+        for order in due {
+            let Some(seen) = order.next_retry_at else {
+                continue;
+            };
+            let mut tx = self.store().begin().await?;
+            let mine = orders::claim_retry(&mut tx, order.id, seen, now).await?;
+            tx.commit().await?;
+            if !mine {
+                continue;
+            }
+            report.retries_run += 1;
+            match self
+                .charge_order(None, order.id, None, false, &settings)
+                .await
+            {
+                Ok(Charged::Paid(_)) => report.retries_paid += 1,
+                Err(ServiceError::NoCompatibleCard(_)) => report.needs_payment_method += 1,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Charges an order's open invoice: on `gateway` when given, else the gateway locked on the order or
+    /// its subscription, else the active one; with the default card if it fits, else another that does;
+    /// with the configured fallback gateway when allowed and the first has no card. No card at all puts
+    /// the order in recovery as NEEDS_PAYMENT_METHOD and pauses the subscription.
+    pub(crate) async fn charge_order(
+        &self,
+        actor: Option<&Actor>,
+        order: OrderId,
+        gateway: Option<Gateway>,
+        allow_fallback: bool,
+        settings: &OrganizationSettings,
+    ) -> Result<Charged> {
+        let (o, invoice, sub, cards) = {
+            let mut r = self.store().reader().await?;
+            let o = orders::order(&mut r, order)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("There is no order {order}.")))?;
+            let invoice = invoices::invoice_of_order(&mut r, order)
+                .await?
+                .filter(|i| i.status == InvoiceStatus::Open)
+                .ok_or_else(|| {
+                    ServiceError::Conflict(format!("Order {order} has nothing left to pay (another desk may have just paid it): reload to see it."))
+                })?;
+            let sub = match o.subscription_id {
+                Some(s) => subscriptions::subscription(&mut r, s).await?,
+                None => None,
+            };
+            let cards = cards_repo::active_for_patient(&mut r, o.patient_id).await?;
+            (o, invoice, sub, cards)
+        };
+        let first_choice = gateway
+            .or(o.locked_gateway)
+            .or(sub.as_ref().and_then(|s| s.locked_gateway))
+            .unwrap_or(settings.active_gateway);
+        let now = self.now();
+        let mut choice =
+            pick_compatible(&cards, first_choice, None, now).map(|c| (c.clone(), first_choice));
+        if choice.is_none() && allow_fallback {
+            if let Some(fallback) = settings.fallback_gateway.filter(|f| *f != first_choice) {
+                choice =
+                    pick_compatible(&cards, fallback, None, now).map(|c| (c.clone(), fallback));
+            }
+        }
+        let Some((card, gateway)) = choice else {
+            let err = no_card_for(first_choice);
+            self.needs_payment_method(&o, &err.to_string(), settings)
+                .await?;
+            return Err(err);
+        };
+        self.charge_invoice(actor, &invoice, &card, gateway, settings)
+            .await
+    }
+
+    pub(crate) async fn needs_payment_method(
+        &self,
+        o: &Order,
+        message: &str,
+        settings: &OrganizationSettings,
+    ) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let mut u = after_failure(o, true, message, now, settings);
+        // Finding no card is not a charge attempt.
+        u.attempts = o.attempts;
+        if let Some(sub) = o.subscription_id {
+            let other = orders::open_recovery_orders(&mut tx, Some(o.patient_id), 100)
+                .await?
+                .into_iter()
+                .find(|x| x.subscription_id == Some(sub) && x.id != o.id);
+            if let Some(other) = other {
+                u.recovery_status = None;
+                u.last_message = Some(format!(
+                    "{message} Waiting for order {}'s payment recovery; charged again once it ends.",
+                    other.id
+                ));
+            }
+        }
+        if o.status == OrderStatus::Pending {
+            orders::set_order_status(
+                &mut tx,
+                o.id,
+                OrderStatus::Pending,
+                OrderStatus::AwaitingPayment,
+                now,
+            )
+            .await?;
+        }
+        if let Some(current) = o.recovery_status {
+            current
+                .transition(
+                    u.recovery_status
+                        .unwrap_or(RecoveryStatus::NeedsPaymentMethod),
+                )
+                .or_else(|e| {
+                    if current == RecoveryStatus::NeedsPaymentMethod {
+                        Ok(current)
+                    } else {
+                        Err(e)
+                    }
+                })?;
+        }
+        orders::set_recovery(&mut tx, o.id, &u, now).await?;
+        if let Some(sub) = o.subscription_id {
+            subscriptions::set_subscription_status(
+                &mut tx,
+                sub,
+                SubscriptionStatus::Active,
+                SubscriptionStatus::Paused,
+                now,
+            )
+            .await?;
+        }
+        Change::new(None, now, "recovery.needs_payment_method", "order", o.id)
+            .by_system("ClinicPay (payment recovery)")
+            .patient(o.patient_id)
+            .after(serde_json::json!({ "recovery_status": "NEEDS_PAYMENT_METHOD", "message": message }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A failed charge of a subscription cycle or switch payoff: the order awaits payment, recovery is
+    /// scheduled (or waits for a new card after a hard decline), and the subscription pauses.
+    pub(crate) async fn record_recovery_failure(
+        &self,
+        tx: &mut Tx,
+        order: OrderId,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+        settings: &OrganizationSettings,
+    ) -> Result<()> {
+        let Some(o) = orders::order(tx, order).await? else {
+            return Ok(());
+        };
+        if !o.kind.allows_manual_retry() {
+            return Ok(());
+        }
+        // Nothing reached the gateway (unreachable, or a worker stopped before sending): not a decline
+        // and not an attempt. A first charge stays due for the next pass; a recovery keeps its schedule.
+        if code == "not_sent" {
+            if o.recovery_status == Some(RecoveryStatus::RetryScheduled)
+                && o.next_retry_at.is_none()
+            {
+                let u = RecoveryUpdate {
+                    next_retry_at: Some(now + Duration::hours(1)),
+                    recovery_status: o.recovery_status,
+                    attempts: o.attempts,
+                    first_failed_at: o.first_failed_at,
+                    last_message: Some(message.to_owned()),
+                };
+                orders::set_recovery(tx, o.id, &u, now).await?;
+            }
+            return Ok(());
+        }
+        let gateway = o.locked_gateway.unwrap_or(settings.active_gateway);
+        let hard = matches!(
+            advise(gateway, code).action,
+            DeclineAction::NeedsNewCard | DeclineAction::Stop
+        );
+        let mut u = after_failure(&o, hard, message, now, settings);
+        // One open recovery per subscription: an order that fails while another is being recovered
+        // waits, unpaid, and is charged once that recovery ends.
+        if let Some(sub) = o.subscription_id {
+            let other = orders::open_recovery_orders(tx, Some(o.patient_id), 100)
+                .await?
+                .into_iter()
+                .find(|x| x.subscription_id == Some(sub) && x.id != o.id);
+            if let Some(other) = other {
+                u.recovery_status = None;
+                u.next_retry_at = None;
+                u.last_message = Some(format!(
+                    "{message} Waiting for order {}'s payment recovery; charged again once it ends.",
+                    other.id
+                ));
+            }
+        }
+        if o.status == OrderStatus::Pending {
+            orders::set_order_status(
+                tx,
+                o.id,
+                OrderStatus::Pending,
+                OrderStatus::AwaitingPayment,
+                now,
+            )
+            .await?;
+        }
+        orders::set_recovery(tx, o.id, &u, now).await?;
+        if let Some(sub) = o.subscription_id {
+            subscriptions::set_subscription_status(
+                tx,
+                sub,
+                SubscriptionStatus::Active,
+                SubscriptionStatus::Paused,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A paid cycle, payoff or retry: the subscription's gateway is locked, it resumes if it was paused
+    /// for this order, and the card that paid becomes the default when the setting says so.
+    pub(crate) async fn record_recovery_success(
+        &self,
+        tx: &mut Tx,
+        payment: &payments::Payment,
+        now: DateTime<Utc>,
+        settings: &OrganizationSettings,
+    ) -> Result<()> {
+        let Some(order) = payment.order_id else {
+            return Ok(());
+        };
+        let Some(o) = orders::order(tx, order).await? else {
+            return Ok(());
+        };
+        if !o.kind.allows_manual_retry() {
+            return Ok(());
+        }
+        if let Some(sub) = o.subscription_id {
+            subscriptions::lock_subscription_gateway(tx, sub, payment.gateway).await?;
+            let others_open = orders::open_recovery_orders(tx, Some(o.patient_id), 100)
+                .await?
+                .iter()
+                .any(|x| x.subscription_id == Some(sub) && x.id != o.id);
+            if !others_open {
+                for from in [SubscriptionStatus::Paused, SubscriptionStatus::Suspended] {
+                    if subscriptions::set_subscription_status(
+                        tx,
+                        sub,
+                        from,
+                        SubscriptionStatus::Active,
+                        now,
+                    )
+                    .await?
+                    {
+                        Change::new(None, now, "subscription.resumed", "subscription", sub)
+                            .by_system("ClinicPay (payment recovery)")
+                            .patient(o.patient_id)
+                            .after(serde_json::json!({ "paid_order": o.id.0 }))
+                            .record(tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+        if settings.recovery.promote_successful_card {
+            if let Some(card_id) = payment.payment_method_id {
+                if let Some(card) = cards_repo::get(tx, card_id).await? {
+                    if card.is_active() && !card.is_default {
+                        cards_repo::set_default(tx, card.patient_id, card.id).await?;
+                        Change::new(None, now, "card.default_changed", "payment_method", card.id)
+                            .by_system("ClinicPay (the card that paid became the default)")
+                            .patient(card.patient_id)
+                            .after(serde_json::json!({ "default_card": card.id.0, "paid_order": o.id.0 }))
+                            .record(tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

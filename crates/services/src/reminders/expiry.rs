@@ -1,0 +1,412 @@
+//! The expiring-cards dashboard and the reminder run: each card reminded once per threshold.
+
+use crate::reminders::expiry_email;
+use crate::reminders::ReminderReport;
+use crate::{Actor, Result, ServiceError, Services};
+use chrono::{DateTime, Datelike, Duration, Utc};
+use clinicpay_domain::{
+    CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethod,
+    PaymentMethodId, Permission,
+};
+use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use serde::Serialize;
+
+/// Cards expired longer ago than this get no "it has expired" email when reminders are switched on.
+const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;
+/// A claimed send that never finished (a worker killed mid-send) is tried again after this long.
+const STALE_SEND: Duration = Duration::minutes(15);
+/// The most rows the dashboard gets at once; the count says when there are more.
+pub const DASHBOARD_LIMIT: i64 = 5_000;
+
+/// What the expiring-cards dashboard and `clinicpay expiring` show.
+#[derive(Debug, Clone, Default)]
+pub struct ExpiringFilter {
+    /// Expiring within this many days (default 60).
+    pub within_days: Option<u32>,
+    /// Only cards that have already expired.
+    pub expired: bool,
+    pub patient_type: Option<PatientType>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExpiringCard {
+    pub card_id: PaymentMethodId,
+    pub patient_id: PatientId,
+    pub patient_name: String,
+    pub patient_email: String,
+    pub patient_type: PatientType,
+    pub gateway: Gateway,
+    pub brand: String,
+    pub last4: String,
+    /// "12/2026".
+    pub expiry: String,
+    /// 0 on the last valid day, negative once expired.
+    pub days_until_expiry: i32,
+    pub expired: bool,
+    pub is_default: bool,
+    /// Another saved card that is still valid and lasts longer.
+    pub has_other_valid_card: bool,
+    /// Subscription plans charged to this card (it is the default).
+    pub plans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExpiringCards {
+    pub cards: Vec<ExpiringCard>,
+    /// More matched than the dashboard shows.
+    pub truncated: bool,
+}
+
+pub(crate) fn month_of(t: DateTime<Utc>) -> Month {
+    (t.year(), t.month())
+}
+
+fn previous_month((y, m): Month) -> Month {
+    if m == 1 {
+        (y - 1, 12)
+    } else {
+        (y, m - 1)
+    }
+}
+
+pub(crate) fn day_number(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+/// The automatic reminder due for a card `days` before its last valid day: the tightest threshold it
+/// has reached (a card 5 days out gets the 7-day reminder, not also the 60- and 30-day ones).
+pub fn due_threshold(thresholds: &[u32], days: i64) -> Option<u32> {
+    if days < -EXPIRED_REMINDER_WINDOW_DAYS {
+        return None;
+    }
+    thresholds
+        .iter()
+        .copied()
+        .filter(|t| days <= i64::from(*t))
+        .min()
+}
+
+pub(crate) fn card_row(
+    c: &PaymentMethod,
+    name: &str,
+    email: &str,
+    patient_type: &str,
+) -> ExpiringRow {
+    ExpiringRow {
+        card_id: c.id.0,
+        patient_id: c.patient_id.0,
+        gateway: c.gateway.as_str().into(),
+        brand: c.brand.display_name().into(),
+        last4: c.last4.clone(),
+        exp_month: i64::from(c.expiry.month),
+        exp_year: i64::from(c.expiry.year),
+        is_default: c.is_default,
+        patient_name: name.into(),
+        patient_email: email.into(),
+        patient_type: patient_type.into(),
+        has_other_valid: false,
+        plans: None,
+    }
+}
+
+/// 5, 10, 20 … minutes after each refused attempt, at most six hours: retried until it goes.
+pub fn retry_after(attempts: i64) -> Duration {
+    let minutes = 5_i64.saturating_mul(1_i64 << attempts.clamp(1, 10).saturating_sub(1));
+    Duration::minutes(minutes.min(6 * 60))
+}
+
+fn expiring_card(row: ExpiringRow, now: DateTime<Utc>) -> Option<ExpiringCard> {
+    let expiry = CardExpiry::new(row.exp_month as u32, row.exp_year as i32).ok()?;
+    let plans = row
+        .plans
+        .as_deref()
+        .map(|p| p.split(repo::PLAN_SEPARATOR).map(str::to_owned).collect())
+        .unwrap_or_default();
+    Some(ExpiringCard {
+        card_id: PaymentMethodId(row.card_id),
+        patient_id: PatientId(row.patient_id),
+        patient_name: row.patient_name,
+        patient_email: row.patient_email,
+        patient_type: row.patient_type.parse().unwrap_or(PatientType::Individual),
+        gateway: row.gateway.parse().unwrap_or(Gateway::Stripe),
+        brand: CardBrand::from_gateway_name(&row.brand)
+            .display_name()
+            .into(),
+        last4: row.last4,
+        expiry: expiry.mm_yyyy(),
+        days_until_expiry: expiry.days_until_expiry(now).clamp(-99_999, 99_999) as i32,
+        expired: expiry.is_expired(now),
+        is_default: row.is_default,
+        has_other_valid_card: row.has_other_valid,
+        plans,
+    })
+}
+
+impl Services {
+    pub async fn expiring_cards(
+        &self,
+        actor: &Actor,
+        filter: &ExpiringFilter,
+    ) -> Result<ExpiringCards> {
+        actor.require(Permission::ViewPatients)?;
+        let now = self.now();
+        let this_month = month_of(now);
+        let within = i64::from(filter.within_days.unwrap_or(60));
+        if within > 3_650 {
+            return Err(ServiceError::Invalid(
+                "Look at most ten years ahead: give --within 30, 60 or 90.".into(),
+            ));
+        }
+        let (from, to) = if filter.expired {
+            ((0, 1), previous_month(this_month))
+        } else {
+            (this_month, month_of(now + Duration::days(within)))
+        };
+        let kind = filter.patient_type.map(|t| t.as_str());
+        let mut r = self.store().reader().await?;
+        let rows = repo::expiring(&mut r, from, to, this_month, kind, DASHBOARD_LIMIT + 1).await?;
+        drop(r);
+        let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
+        let cards = rows
+            .into_iter()
+            .take(DASHBOARD_LIMIT as usize)
+            .filter_map(|row| expiring_card(row, now))
+            .filter(|c| filter.expired || i64::from(c.days_until_expiry) <= within)
+            .collect();
+        Ok(ExpiringCards { cards, truncated })
+    }
+
+    /// One pass of automatic reminders (the worker runs it): new thresholds reached, then failed sends
+    /// that are due again. Nothing goes out while reminders are disabled.
+    pub async fn run_reminders(&self) -> Result<ReminderReport> {
+        let settings = self.load_settings().await?;
+        if !settings.reminders.enabled {
+            return Ok(ReminderReport {
+                note: Some("Reminders are disabled (reminders.enabled).".into()),
+                ..ReminderReport::default()
+            });
+        }
+        let mailer =
+            match self.mailer(&settings).await? {
+                Some(m) => m,
+                None => return Ok(ReminderReport {
+                    note: Some(
+                        "No mail server is set up (smtp.host, smtp.from): no reminder can go out."
+                            .into(),
+                    ),
+                    ..ReminderReport::default()
+                }),
+            };
+        let now = self.now();
+        let max = settings
+            .reminders
+            .thresholds
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let from = month_of(now - Duration::days(EXPIRED_REMINDER_WINDOW_DAYS));
+        let to = month_of(now + Duration::days(i64::from(max)));
+        let rows = {
+            let mut r = self.store().reader().await?;
+            repo::expiring(&mut r, from, to, month_of(now), None, 1_000_000).await?
+        };
+        // Every threshold of a card in this window was claimed within the window plus a month.
+        let claimed_before: std::collections::HashSet<(i64, i64)> = {
+            let mut r = self.store().reader().await?;
+            let since = now - Duration::days(i64::from(max) + 2 * EXPIRED_REMINDER_WINDOW_DAYS);
+            repo::automatic_claimed_since(&mut r, since)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut report = ReminderReport::default();
+        for row in rows {
+            let Ok(expiry) = CardExpiry::new(row.exp_month as u32, row.exp_year as i32) else {
+                continue;
+            };
+            let days = expiry.days_until_expiry(now);
+            let Some(threshold) = due_threshold(&settings.reminders.thresholds, days) else {
+                continue;
+            };
+            if claimed_before.contains(&(row.card_id, i64::from(threshold))) {
+                report.skipped += 1;
+                continue;
+            }
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let id = repo::claim(
+                    &mut tx,
+                    PaymentMethodId(row.card_id),
+                    PatientId(row.patient_id),
+                    ReminderKind::Automatic,
+                    Some(i64::from(threshold)),
+                    day_number(now),
+                    None,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                id
+            };
+            match claimed {
+                Some(id) => {
+                    let email = expiry_email(&settings, &row, days);
+                    self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
+                        .await?;
+                }
+                None => report.skipped += 1,
+            }
+        }
+        self.retry_failed_reminders(&mailer, &settings, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// `reminders run` by a person: the same pass as the worker's, for someone who may send reminders.
+    pub async fn run_reminders_for(&self, actor: &Actor) -> Result<ReminderReport> {
+        actor.require(Permission::SendReminders)?;
+        self.run_reminders().await
+    }
+
+    /// Notify from the dashboard: a reminder now for each chosen card (at most once a card a day).
+    pub async fn notify_cards(
+        &self,
+        actor: &Actor,
+        cards: &[PaymentMethodId],
+    ) -> Result<ReminderReport> {
+        actor.require(Permission::SendReminders)?;
+        if cards.is_empty() {
+            return Err(ServiceError::Invalid(
+                "Choose at least one card to send a reminder for.".into(),
+            ));
+        }
+        let settings = self.load_settings().await?;
+        let mailer = self.mailer(&settings).await?.ok_or_else(|| {
+            ServiceError::Invalid(
+                "No mail server is set up, so no reminder can go out: IT sets smtp.host and smtp.from in Settings and the password with `clinicpay smtp password set`.".into(),
+            )
+        })?;
+        let now = self.now();
+        let mut report = ReminderReport::default();
+        for card in cards {
+            let row = self.email_row(*card).await?;
+            let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
+                .map(|e| e.days_until_expiry(now))
+                .unwrap_or(0);
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let id = repo::claim(
+                    &mut tx,
+                    *card,
+                    PatientId(row.patient_id),
+                    ReminderKind::Manual,
+                    None,
+                    day_number(now),
+                    Some(actor.id.0),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                id
+            };
+            match claimed {
+                Some(id) => {
+                    let email = expiry_email(&settings, &row, days);
+                    self.deliver(
+                        &mailer,
+                        &settings,
+                        (id, 1),
+                        &row,
+                        email,
+                        Some(actor),
+                        &mut report,
+                    )
+                    .await?
+                }
+                None => report.skipped += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn list_reminders(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+    ) -> Result<Vec<repo::Reminder>> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        Ok(repo::list(&mut r, patient, 500).await?)
+    }
+
+    pub(crate) async fn retry_failed_reminders(
+        &self,
+        mailer: &AsyncSmtpTransport<Tokio1Executor>,
+        settings: &OrganizationSettings,
+        report: &mut ReminderReport,
+    ) -> Result<()> {
+        let now = self.now();
+        let due = {
+            let mut tx = self.store().begin().await?;
+            let due = repo::claim_retries(&mut tx, now, now - STALE_SEND, 200).await?;
+            tx.commit().await?;
+            due
+        };
+        for reminder in due {
+            let row = self.email_row(reminder.card_id).await?;
+            let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
+                .map(|e| e.days_until_expiry(now))
+                .unwrap_or(0);
+            let email = expiry_email(settings, &row, days);
+            self.deliver(
+                mailer,
+                settings,
+                (reminder.id, reminder.attempts),
+                &row,
+                email,
+                None,
+                report,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tightest_threshold_reached_is_the_one_due() {
+        let t = [60, 30, 7, 0];
+        assert_eq!(due_threshold(&t, 61), None);
+        assert_eq!(due_threshold(&t, 60), Some(60));
+        assert_eq!(due_threshold(&t, 45), Some(60));
+        assert_eq!(due_threshold(&t, 30), Some(30));
+        assert_eq!(due_threshold(&t, 5), Some(7));
+        assert_eq!(due_threshold(&t, 0), Some(0));
+        assert_eq!(
+            due_threshold(&t, -3),
+            Some(0),
+            "an expired card gets the at-expiry email"
+        );
+        assert_eq!(
+            due_threshold(&t, -40),
+            None,
+            "long expired: no email when reminders start"
+        );
+    }
+
+    #[test]
+    fn refused_sends_back_off_to_six_hours() {
+        assert_eq!(retry_after(1), Duration::minutes(5));
+        assert_eq!(retry_after(2), Duration::minutes(10));
+        assert_eq!(retry_after(4), Duration::minutes(40));
+        assert_eq!(retry_after(20), Duration::hours(6));
+    }
+}

@@ -1,0 +1,151 @@
+//! Sending a reminder over the clinic's SMTP server, with the clinic's sender.
+
+use super::card_row;
+use crate::reminders::retry_after;
+use crate::reminders::Email;
+use crate::reminders::ReminderReport;
+use crate::{Actor, Change, Result, ServiceError, Services};
+use clinicpay_domain::{OrganizationSettings, PatientId, PaymentMethodId};
+use clinicpay_store::reminders::{self as repo, ExpiringRow};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration as StdDuration;
+
+const SMTP_TIMEOUT: StdDuration = StdDuration::from_secs(20);
+
+fn build_message(
+    settings: &OrganizationSettings,
+    row: &ExpiringRow,
+    email: &Email,
+) -> std::result::Result<Message, String> {
+    let from: Mailbox = settings
+        .smtp
+        .from
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("smtp.from is not an address ({e})"))?;
+    let to: Mailbox = format!(
+        "{} <{}>",
+        row.patient_name.replace(['<', '>', '"'], ""),
+        row.patient_email
+    )
+    .parse()
+    .map_err(|e| {
+        format!(
+            "the patient's email {} is not an address ({e})",
+            row.patient_email
+        )
+    })?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject.clone())
+        .body(email.body.clone())
+        .map_err(|e| e.to_string())
+}
+
+impl Services {
+    /// A saved card and its patient, as an email about it needs them.
+    pub(crate) async fn email_row(&self, card: PaymentMethodId) -> Result<ExpiringRow> {
+        let mut r = self.store().reader().await?;
+        let c = self.require_card(&mut r, card).await?;
+        let p = clinicpay_store::patients::get(&mut r, c.patient_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Card {card} has no patient.")))?;
+        Ok(card_row(&c, &p.name, &p.email, p.patient_type.as_str()))
+    }
+
+    /// The SMTP transport of the settings, with the keychain's password; None when none is set up.
+    pub(crate) async fn mailer(
+        &self,
+        settings: &OrganizationSettings,
+    ) -> Result<Option<AsyncSmtpTransport<Tokio1Executor>>> {
+        let smtp = &settings.smtp;
+        let (Some(host), Some(_)) = (&smtp.host, &smtp.from) else {
+            return Ok(None);
+        };
+        let builder = match smtp.security.as_str() {
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        }
+        .map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The mail server {host} cannot be used ({e}): check smtp.host and smtp.security."
+            ))
+        })?;
+        let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
+        if let Some(user) = &smtp.username {
+            let password = self.smtp_password().await?.ok_or_else(|| {
+                ServiceError::CredentialsMissing(
+                    "This computer has no mail server password in its keychain: IT adds it with `clinicpay smtp password set`.".into(),
+                )
+            })?;
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(Some(builder.build()))
+    }
+
+    /// Sends one claimed reminder (`(id, attempts so far)`) and records the outcome and the activity
+    /// log entry.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn deliver(
+        &self,
+        mailer: &AsyncSmtpTransport<Tokio1Executor>,
+        settings: &OrganizationSettings,
+        (id, attempts): (i64, i64),
+        row: &ExpiringRow,
+        email: Email,
+        actor: Option<&Actor>,
+        report: &mut ReminderReport,
+    ) -> Result<()> {
+        let sent = match build_message(settings, row, &email) {
+            Ok(message) => mailer
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        match &sent {
+            Ok(()) => {
+                repo::mark_sent(&mut tx, id, now).await?;
+                report.sent += 1;
+            }
+            Err(e) => {
+                repo::mark_failed(&mut tx, id, e, now + retry_after(attempts)).await?;
+                report.failed += 1;
+            }
+        }
+        let mut change = Change::new(
+            actor,
+            now,
+            if sent.is_ok() {
+                "reminder.sent"
+            } else {
+                "reminder.failed"
+            },
+            "payment_method",
+            row.card_id,
+        )
+        .patient(PatientId(row.patient_id))
+        .after(serde_json::json!({
+            "to": row.patient_email,
+            "subject": email.subject,
+            "error": sent.as_ref().err(),
+        }));
+        if actor.is_none() {
+            change = change.by_system("ClinicPay worker");
+        }
+        change.record(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

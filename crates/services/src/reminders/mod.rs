@@ -1,0 +1,27 @@
+//! Expiring cards and reminders (document 000, "What Happens When Cards Expire"; document 003,
+//! "Reminders"): the expiring-cards dashboard and the reminder run (`expiry`), sending mail over the
+//! clinic's SMTP (`mail`) and the emails' words (`templates`).
+
+mod expiry;
+mod mail;
+mod templates;
+
+pub(crate) use expiry::{card_row, day_number, month_of};
+pub use expiry::{
+    due_threshold, retry_after, ExpiringCard, ExpiringCards, ExpiringFilter, DASHBOARD_LIMIT,
+};
+pub use templates::{expiry_email, resave_email, Email};
+
+use serde::Serialize;
+
+/// What a reminder run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ReminderReport {
+    pub sent: u32,
+    pub failed: u32,
+    /// Already sent (or being sent) by someone else: not sent again.
+    pub skipped: u32,
+    /// Reminders disabled, or no mail server set up: why nothing went out.
+    pub note: Option<String>,
+}

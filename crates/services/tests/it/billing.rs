@@ -1,0 +1,278 @@
+//! Money moving, per gateway and on both databases (product document 003: invoice payment, checkout,
+//! refunds; DESIGN.md "Money safety"): every scenario ends by comparing ClinicPay's records with what the
+//! gateway itself took.
+
+use crate::support::*;
+use clinicpay_domain::*;
+use clinicpay_services::billing::CheckoutSource;
+use clinicpay_services::cards::AddCard;
+use clinicpay_services::ErrorCode;
+use clinicpay_sim::Fault;
+use clinicpay_testkit::{on_both_databases, TestDb};
+
+fn usd(minor: i64) -> Money {
+    Clinic::usd(minor)
+}
+
+async fn invoice_paid_with_the_default_card(db: &TestDb, gateway: Gateway) {
+    let c = clinic(db, gateway).await;
+    let card = c.add(gateway, "4111111111111111").await.unwrap().card;
+    let inv =
+        c.s.create_invoice(&c.desk, c.patient, usd(12_345), "Consultation")
+            .await
+            .unwrap();
+    assert_eq!(inv.status, InvoiceStatus::Open);
+    let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+    assert_eq!(paid.invoice.status, InvoiceStatus::Paid);
+    assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+    assert_eq!(paid.payment.payment_method_id, Some(card.id));
+    assert_eq!(paid.payment.gateway, gateway);
+    assert_eq!(
+        paid.message,
+        "Payment of $123.45 with Visa ending in 1111 succeeded."
+    );
+    let order =
+        c.s.list_orders(&c.desk, Some(c.patient), None)
+            .await
+            .unwrap()
+            .remove(0);
+    assert_eq!(order.status, OrderStatus::Paid, "the order is recalculated");
+    assert_eq!(order.locked_gateway, Some(gateway));
+    assert_eq!(c.charged_at(gateway), vec![12_345]);
+    // Paying again is refused before the gateway is asked.
+    let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(c.charged_at(gateway), vec![12_345]);
+}
+
+async fn declined_invoice_stays_unpaid(db: &TestDb, gateway: Gateway, number: &str) {
+    let c = clinic(db, gateway).await;
+    c.add(gateway, number).await.unwrap();
+    let inv =
+        c.s.create_invoice(&c.desk, c.patient, usd(5_000), "Labs")
+            .await
+            .unwrap();
+    let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Declined, "{err}");
+    assert!(
+        err.to_string().contains("The invoice stays unpaid."),
+        "{err}"
+    );
+    let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0].status, PaymentStatus::Failed);
+    assert!(
+        payments[0].decline_message.is_some(),
+        "the gateway's own words are kept"
+    );
+    let invoices = c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap();
+    assert_eq!(invoices[0].status, InvoiceStatus::Open);
+    assert!(c.charged_at(gateway).is_empty());
+}
+
+async fn timeout_after_the_charge_is_settled_by_the_janitor(db: &TestDb, gateway: Gateway) {
+    let c = clinic(db, gateway).await;
+    c.add(gateway, "4111111111111111").await.unwrap();
+    let inv =
+        c.s.create_invoice(&c.desk, c.patient, usd(7_700), "Visit")
+            .await
+            .unwrap();
+    let path = match gateway {
+        Gateway::Nmi => "/api/transact.php",
+        Gateway::Stripe => "/stripe/v1/payment_intents",
+    };
+    // The gateway takes the money and its answer never arrives (the client gives up after its timeout).
+    c.sim.inject(path, 1, Fault::DropAfterCommit);
+    c.sim.inject(path, 2, Fault::DropAfterCommit);
+    let err = c.s.pay_invoice(&c.desk, inv.id, None).await;
+    let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+    match err {
+        // Stripe's client retries with the same key and gets the first answer back: paid, once.
+        Ok(paid) => {
+            assert_eq!(gateway, Gateway::Stripe);
+            assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+        }
+        Err(e) => {
+            assert_eq!(e.code(), ErrorCode::OutcomeUnknown, "{e}");
+            assert!(e.to_string().contains("Do not charge again"), "{e}");
+            assert_eq!(payments[0].status, PaymentStatus::Unknown);
+            // Paying again is refused while the outcome is unknown.
+            let again = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+            assert_eq!(again.code(), ErrorCode::Conflict);
+            // The janitor leaves it alone during the grace period, then asks the gateway.
+            assert_eq!(c.s.settle_unknown_payments().await.unwrap().looked_at, 0);
+            let report = c.later(10).settle_unknown_payments().await.unwrap();
+            assert_eq!(report.found_paid, 1);
+        }
+    }
+    let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0].status, PaymentStatus::Succeeded);
+    assert_eq!(
+        c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status,
+        InvoiceStatus::Paid
+    );
+    assert_eq!(c.charged_at(gateway), vec![7_700], "charged exactly once");
+}
+
+on_both_databases! {
+    async fn nmi_an_invoice_is_paid_with_the_default_card_and_the_order_is_recalculated(db: &TestDb) {
+        invoice_paid_with_the_default_card(db, Gateway::Nmi).await;
+    }
+
+    async fn stripe_an_invoice_is_paid_with_the_default_card_and_the_order_is_recalculated(db: &TestDb) {
+        invoice_paid_with_the_default_card(db, Gateway::Stripe).await;
+    }
+
+    async fn nmi_a_declined_invoice_payment_is_recorded_as_failed_and_the_invoice_stays_unpaid(db: &TestDb) {
+        declined_invoice_stays_unpaid(db, Gateway::Nmi, "4000000000009995").await;
+    }
+
+    async fn stripe_a_declined_invoice_payment_is_recorded_as_failed_and_the_invoice_stays_unpaid(db: &TestDb) {
+        declined_invoice_stays_unpaid(db, Gateway::Stripe, "4000000000000341").await;
+    }
+
+    async fn nmi_a_timeout_after_the_charge_is_unknown_and_the_janitor_finds_it_paid_without_charging_again(db: &TestDb) {
+        timeout_after_the_charge_is_settled_by_the_janitor(db, Gateway::Nmi).await;
+    }
+
+    async fn stripe_a_lost_answer_is_never_a_second_charge(db: &TestDb) {
+        timeout_after_the_charge_is_settled_by_the_janitor(db, Gateway::Stripe).await;
+    }
+
+    async fn invoice_payment_uses_another_card_of_the_active_gateway_when_the_selected_one_does_not_match(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let stripe_card = c.add(Gateway::Stripe, "4242424242424242").await.unwrap().card;
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        let nmi_card = c.add(Gateway::Nmi, "5555555555554444").await.unwrap().card;
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(2_000), "Visit").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, Some(stripe_card.id)).await.unwrap();
+        assert_eq!(paid.payment.payment_method_id, Some(nmi_card.id));
+        assert_eq!(paid.payment.gateway, Gateway::Nmi);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![2_000]);
+        assert!(c.charged_at(Gateway::Stripe).is_empty());
+    }
+
+    async fn without_a_card_for_the_active_gateway_staff_are_told_to_have_it_re_saved(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(2_000), "Visit").await.unwrap();
+        let calls = c.sim.requests();
+        let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoCompatibleCard);
+        assert!(err.to_string().starts_with("No NMI payment method found — ask the patient to re-save the card."), "{err}");
+        assert_eq!(c.sim.requests(), calls, "no gateway was called");
+        assert!(c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap().is_empty());
+    }
+
+    async fn checkout_refuses_a_saved_card_of_the_other_gateway(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let card = c.add(Gateway::Stripe, "4242424242424242").await.unwrap().card;
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        let err = c.s.checkout(&c.desk, c.patient, usd(1_500), CheckoutSource::SavedCard(card.id)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::GatewayMismatch);
+        assert!(err.to_string().starts_with("Selected payment method gateway does not match active gateway"), "{err}");
+        assert!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().is_empty(), "nothing was created");
+    }
+
+    async fn checkout_with_a_new_card_saves_it_only_when_asked(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let once = AddCard { gateway: Gateway::Nmi, token: c.token(Gateway::Nmi, "4111111111111111"), cardholder_name: None, country: None, nickname: None };
+        let paid = c.s.checkout(&c.desk, c.patient, usd(4_000), CheckoutSource::NewCard { card: once, save: false }).await.unwrap();
+        assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+        assert!(c.s.list_cards(&c.desk, c.patient).await.unwrap().is_empty(), "not kept");
+        assert_eq!(c.sim.vault_size(), 0, "not kept at NMI either");
+        let keep = AddCard { gateway: Gateway::Nmi, token: c.token(Gateway::Nmi, "5555555555554444"), cardholder_name: None, country: None, nickname: None };
+        c.s.checkout(&c.desk, c.patient, usd(6_000), CheckoutSource::NewCard { card: keep, save: true }).await.unwrap();
+        let cards = c.s.list_cards(&c.desk, c.patient).await.unwrap();
+        assert_eq!(cards.len(), 1);
+        assert!(cards[0].is_default);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_000, 6_000]);
+    }
+
+    async fn refunds_go_through_the_original_gateway_in_part_or_in_full_and_never_beyond(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(10_000), "Procedure").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        // The clinic moved to NMI since: the refund still goes to Stripe, which took the money.
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        let part = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(2_500))).await.unwrap();
+        assert_eq!(part.refund.gateway, Gateway::Stripe);
+        assert_eq!(part.left_to_refund, usd(7_500));
+        assert_eq!(part.message, "Refunded $25.00 to the patient through Stripe. $75.00 is left to refund.");
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(9_000))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput);
+        assert_eq!(err.to_string(), format!("A refund of $90.00 is more than the $75.00 left to refund on payment {}.", paid.payment.id));
+        // Above the front-desk limit ($100 by default) only a billing manager refunds; $75 is within it.
+        let rest = c.s.refund_payment(&c.desk, paid.payment.id, None).await.unwrap();
+        assert_eq!(rest.left_to_refund, usd(0));
+        let again = c.s.refund_payment(&c.manager, paid.payment.id, None).await.unwrap_err();
+        assert_eq!(again.code(), ErrorCode::Conflict);
+        assert!(again.to_string().contains("already refunded in full"), "{again}");
+        let refunded: Vec<i64> = c.sim.stripe_refunds().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+        assert_eq!(refunded, vec![2_500, 7_500]);
+        assert!(c.sim.transactions().is_empty(), "nothing went to NMI");
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Refunded);
+    }
+
+    async fn a_refund_above_the_front_desk_limit_needs_a_billing_manager(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(50_000), "Surgery").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied);
+        assert!(c.sim.transactions().iter().all(|t| t.kind != "refund"));
+        let done = c.s.refund_payment(&c.manager, paid.payment.id, None).await.unwrap();
+        assert_eq!(done.refund.amount, usd(50_000));
+        let refunds: Vec<i64> = c.sim.transactions().iter().filter(|t| t.kind == "refund" && t.success).map(|t| t.amount_minor).collect();
+        assert_eq!(refunds, vec![50_000]);
+    }
+
+    async fn a_refund_whose_answer_is_lost_is_recorded_and_staff_are_told_not_to_refund_again(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(8_000), "Visit").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(3_000))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown);
+        assert!(err.to_string().contains("Do not refund again"), "{err}");
+        let mut r = db.store.reader().await.unwrap();
+        let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
+        assert_eq!((refunds.len(), refunds[0].status), (1, PaymentStatus::Unknown));
+        // The unknown refund counts against what is left, so it cannot be refunded a second time by mistake.
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(6_000))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+        // An unreachable gateway is recorded as failed, with nothing refunded.
+        c.s.set_setting(&c.manager, "nmi.api-base", "http://127.0.0.1:9").await.unwrap();
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(1_000))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::GatewayUnavailable, "{err}");
+        let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
+        assert_eq!(refunds[1].status, PaymentStatus::Failed);
+        assert!(refunds[1].failure_message.is_some());
+        // The janitor asks NMI about the lost one and finds it was made.
+        c.s.set_setting(&c.manager, "nmi.api-base", &c.sim.base_url()).await.unwrap();
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.refunds_looked_at, report.refunds_found_done), (1, 1));
+        let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
+        assert_eq!(refunds[0].status, PaymentStatus::Succeeded);
+    }
+
+    async fn two_desks_paying_one_invoice_at_once_charge_it_once(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(3_300), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 2, Fault::Latency(std::time::Duration::from_millis(300)));
+        let (a, b) = tokio::join!(
+            c.s.pay_invoice(&c.desk, inv.id, None),
+            c.s.pay_invoice(&c.manager, inv.id, None)
+        );
+        let codes: Vec<Option<ErrorCode>> = [a, b].into_iter().map(|r| r.err().map(|e| e.code())).collect();
+        assert!(codes.contains(&None), "{codes:?}");
+        assert!(codes.contains(&Some(ErrorCode::Conflict)), "{codes:?}");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![3_300]);
+    }
+}

@@ -1,0 +1,18 @@
+//! The services' scenario tests, one module per area, in one test binary (one link instead of fourteen).
+//! `support` is the clinic on the simulator that the scenarios share.
+
+mod billing;
+mod cards_on_gateways;
+mod db_copy;
+mod db_loss;
+mod desk;
+mod desk_races;
+mod fault_suite;
+mod it_admin;
+mod live;
+mod processor_log;
+mod reminders;
+mod reports;
+mod scenarios;
+mod subscriptions;
+mod support;

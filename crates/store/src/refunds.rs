@@ -1,0 +1,139 @@
+//! Refunds: recorded PENDING before the gateway is asked, settled from the status the caller saw.
+
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{Gateway, Money, PaymentId, PaymentStatus, StaffId};
+use serde::Serialize;
+
+use crate::payments::Settlement;
+use crate::rows::{corrupt, money_of};
+use crate::{from_millis, to_millis, Executor, Result, StoreError, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Refund {
+    #[cfg_attr(feature = "specta", specta(type = i32))]
+    pub id: i64,
+    pub payment_id: PaymentId,
+    pub gateway: Gateway,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    pub idempotency_key: String,
+    pub gateway_reference: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_by: Option<StaffId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RefundRow {
+    id: i64,
+    payment_id: i64,
+    gateway: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    idempotency_key: String,
+    gateway_reference: Option<String>,
+    failure_message: Option<String>,
+    created_by: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<RefundRow> for Refund {
+    type Error = StoreError;
+    fn try_from(r: RefundRow) -> Result<Self> {
+        let c = corrupt("refund", r.id);
+        Ok(Refund {
+            amount: money_of(r.amount_minor, &r.currency, "refund", r.id)?,
+            gateway: r.gateway.parse().map_err(&c)?,
+            status: r.status.parse().map_err(&c)?,
+            id: r.id,
+            payment_id: PaymentId(r.payment_id),
+            idempotency_key: r.idempotency_key,
+            gateway_reference: r.gateway_reference,
+            failure_message: r.failure_message,
+            created_by: r.created_by.map(StaffId),
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+const REFUND_COLUMNS: &str =
+    "id, payment_id, gateway, amount_minor, currency, status, idempotency_key,
+    gateway_reference, failure_message, created_by, created_at";
+
+pub async fn refunds_of(ex: &mut impl Executor, payment: PaymentId) -> Result<Vec<Refund>> {
+    let q = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id");
+    sql_as!(ex, RefundRow, fetch_all, &q, payment.0)?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
+
+/// Records a refund PENDING before the gateway is asked.
+pub async fn insert_refund(
+    tx: &mut Tx,
+    payment: PaymentId,
+    gateway: Gateway,
+    amount: Money,
+    key: &str,
+    by: Option<StaffId>,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    let id = sql_scalar!(
+        tx,
+        i64,
+        fetch_one,
+        "INSERT INTO refunds (payment_id, gateway, amount_minor, currency, status, idempotency_key,
+             created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $7) RETURNING id",
+        payment.0,
+        gateway.as_str(),
+        amount.minor,
+        amount.currency.code(),
+        key,
+        by.map(|s| s.0),
+        to_millis(at)
+    )?;
+    Ok(id)
+}
+
+pub async fn settle_refund(
+    tx: &mut Tx,
+    id: i64,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    s: &Settlement,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let n = sql!(
+        tx,
+        execute,
+        "UPDATE refunds SET status = $1, gateway_reference = COALESCE($2, gateway_reference),
+             failure_message = $3, updated_at = $4
+         WHERE id = $5 AND status = $6",
+        to.as_str(),
+        s.gateway_reference.as_deref(),
+        s.message.as_deref(),
+        to_millis(at),
+        id,
+        from.as_str()
+    )?;
+    Ok(n == 1)
+}
+
+/// Refunds whose outcome is not settled and that were last touched before `before`: the janitor's work.
+pub async fn unsettled_refunds(
+    ex: &mut impl Executor,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Refund>> {
+    let q = format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds
+         WHERE status IN ('PENDING', 'UNKNOWN') AND updated_at < $1 ORDER BY id LIMIT $2"
+    );
+    sql_as!(ex, RefundRow, fetch_all, &q, to_millis(before), limit)?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
