@@ -790,7 +790,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         } => {
             let report = s.escalation_report(&actor().await?, patient, order).await?;
             if let Some(file) = &pdf {
-                clinicpay_services::desk::write_pdf(&report, file)?;
+                clinicpay_services::desk::write_escalation_pdf(&report, file)?;
             }
             out.escalation(&report, pdf.as_deref())
         }

@@ -129,10 +129,11 @@ impl Services {
     pub async fn patient_profile(&self, actor: &Actor, id: PatientId) -> Result<PatientProfile> {
         actor.require(Permission::ViewPatients)?;
         let now = self.now();
+        // Read before taking a reader: a second connection while holding one could wait on the pool.
+        let active = self.load_settings().await?.active_gateway;
         let mut r = self.store().reader().await?;
         let patient = self.require_patient(&mut r, id).await?;
         let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, id).await?;
-        let active = self.load_settings().await?.active_gateway;
         let cards = CardView::list(&cards, active, now);
         let activity = if actor.role.allows(Permission::ViewActivity) {
             activity::for_patient(&mut r, id.0, 100)

@@ -319,6 +319,7 @@ pub fn report_csv(report: &GatewayReport) -> String {
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
+
 /// The gateway report as a PDF: the figures per gateway and currency, the declines, the recovery funnel.
 pub fn gateway_report_pdf(report: &GatewayReport) -> Vec<u8> {
     let title = format!("ClinicPay gateway report, {} to {}", report.from, report.to);

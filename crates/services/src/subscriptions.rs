@@ -2,19 +2,17 @@
 //! switching plan with what is left of the paid cycle credited. Billing their cycles and recovering
 //! failed ones is in `recovery`.
 
-pub use crate::recovery::{SweepProgress, WorkerReport};
-
-use crate::billing::{insert_order_with_invoice, Charged, OrderToBill};
-use crate::{Actor, Change, Result, ServiceError, Services};
 use clinicpay_domain::recovery::previous_cycle;
 use clinicpay_domain::{
     BillingInterval, Money, OrderId, OrderKind, OrderStatus, PatientId, Permission, SubscriptionId,
     SubscriptionStatus,
 };
 use clinicpay_store::subscriptions;
-use clinicpay_store::subscriptions::NewSubscription;
-use clinicpay_store::subscriptions::Subscription;
+use clinicpay_store::subscriptions::{NewSubscription, Subscription};
 use serde::Serialize;
+
+use crate::billing::{insert_order_with_invoice, Charged, OrderToBill};
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// What a plan switch did.
 #[derive(Debug, Clone, Serialize)]

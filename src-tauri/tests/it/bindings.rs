@@ -1,5 +1,5 @@
 //! `ui/src/bindings.ts` is generated from the commands; a stale copy fails the test command.
-//! Regenerate with `CLINICPAY_UPDATE_BINDINGS=1 cargo test -p clinicpay-desktop --test bindings`.
+//! Regenerate with `CLINICPAY_UPDATE_BINDINGS=1 cargo test -p clinicpay-desktop --test it bindings`.
 
 use std::path::Path;
 
@@ -17,6 +17,6 @@ fn the_committed_typescript_bindings_match_the_commands() {
     let have = std::fs::read_to_string(committed).unwrap_or_default();
     assert!(
         have == want,
-        "ui/src/bindings.ts is stale: run `CLINICPAY_UPDATE_BINDINGS=1 cargo test -p clinicpay-desktop --test bindings` and commit it"
+        "ui/src/bindings.ts is stale: run `CLINICPAY_UPDATE_BINDINGS=1 cargo test -p clinicpay-desktop --test it bindings` and commit it"
     );
 }

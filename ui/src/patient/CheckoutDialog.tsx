@@ -5,7 +5,8 @@ import { gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
-import { CardSelect, useCardChoice } from "./CardSelect";
+import { useCardChoice } from "../hooks/useCardChoice";
+import { CardSelect } from "./CardSelect";
 
 /** Checkout: one payment now with a saved card for the active gateway (document 003, "Checkout"). */
 export function CheckoutDialog({

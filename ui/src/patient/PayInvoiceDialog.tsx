@@ -6,7 +6,8 @@ import { formatMoney, gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
-import { CardSelect, useCardChoice } from "./CardSelect";
+import { useCardChoice } from "../hooks/useCardChoice";
+import { CardSelect } from "./CardSelect";
 
 /** Click-to-result times of Pay, kept for the end-to-end tests' figures (never sent anywhere). */
 function recordPayTiming(ms: number) {

@@ -1,4 +1,3 @@
-// ~500 lines: the retry loop and one method per PaymentGateway call (formats: wire.rs, meanings: outcome.rs).
 //! Stripe: form-encoded requests, JSON replies, a pinned API version, and an `Idempotency-Key` on every
 //! POST so a retried request (after a 429, a 5xx or a dropped connection) can never charge twice.
 //! Cards are saved for off-session use through a SetupIntent (`usage=off_session`) on the patient's
@@ -7,6 +6,7 @@
 //!
 //! `wire` holds the Stripe objects we read, `outcome` what they mean; this client sends, retries and
 //! records.
+//! Long because of the retry loop and one method per PaymentGateway call (formats: wire.rs, meanings: outcome.rs).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
-// Over 500 lines because the unit tests of every mapping (over half the file) sit beside the mappings.
 //! What Stripe's replies mean in ClinicPay's terms: pure functions from a reply to a ChargeOutcome,
 //! LookupOutcome, SavedCard or GatewayError, and to the processor log's one-line summary.
+//! Long because the unit tests of every mapping (over half the file) sit beside the mappings.
 
 use clinicpay_domain::{CardBrand, Gateway};
 use serde::de::DeserializeOwned;

@@ -1,7 +1,7 @@
-// Over 500 lines because it keeps every Stripe scenario (simulator faults and localstripe) in one module.
 //! The Stripe client against ClinicPay's simulator, which follows Stripe's documented behaviour
 //! (idempotent replay, decline codes, 429s, lost replies), and against localstripe for Stripe's wire
 //! format on the happy paths and the basic decline.
+//! Long because it keeps every Stripe scenario (simulator faults and localstripe) in one module.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,6 @@
 //! Sending one charge and settling its answer: recorded PENDING first, then Succeeded, Failed or
 //! Unknown from exactly the status seen; a paid invoice closes its order and any recovery.
 
-use crate::billing::new_key;
-use crate::billing::no_card_for;
-use crate::billing::Charged;
-use crate::billing::PaymentResult;
-use crate::{Actor, Change, Result, ServiceError, Services};
 use chrono::{DateTime, Utc};
 use clinicpay_domain::decline::advise;
 use clinicpay_domain::{
@@ -14,10 +9,11 @@ use clinicpay_domain::{
 };
 use clinicpay_gateways::{ChargeOutcome, ChargeRequest};
 use clinicpay_store::invoices::Invoice;
-use clinicpay_store::payments::NewPayment;
-use clinicpay_store::payments::{Payment, Settlement};
-use clinicpay_store::{invoices, orders, payments};
-use clinicpay_store::{patients, StoreError};
+use clinicpay_store::payments::{NewPayment, Payment, Settlement};
+use clinicpay_store::{invoices, orders, patients, payments, StoreError};
+
+use crate::billing::{new_key, no_card_for, Charged, PaymentResult};
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 impl Services {
     /// The one way a card is charged. Records the payment PENDING (committed) before the gateway is

@@ -1,10 +1,6 @@
 //! Pay (an open invoice) and Take a payment (checkout): with a saved card for the active gateway, or
 //! a card entered once and not kept.
 
-use crate::billing::no_card_for;
-use crate::billing::PaymentResult;
-use crate::cards::AddCard;
-use crate::{Actor, Change, Result, ServiceError, Services};
 use clinicpay_domain::card::pick_compatible;
 use clinicpay_domain::{
     Gateway, InvoiceId, Money, OrderKind, OrderStatus, OrganizationSettings, PatientId,
@@ -12,6 +8,10 @@ use clinicpay_domain::{
 };
 use clinicpay_store::invoices::Invoice;
 use clinicpay_store::payment_methods as cards_repo;
+
+use crate::billing::{no_card_for, PaymentResult};
+use crate::cards::AddCard;
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// How a checkout is paid.
 #[derive(Debug, Clone)]

@@ -1,12 +1,13 @@
 //! The orders and payments a patient's tabs list, and one order with its invoice and attempts.
 
-use super::LIST_LIMIT;
-use crate::{Actor, Result, ServiceError, Services};
 use clinicpay_domain::{PatientId, Permission, RecoveryStatus};
 use clinicpay_store::invoices::Invoice;
 use clinicpay_store::payments::Payment;
 use clinicpay_store::{invoices, orders, payments};
 use serde::Serialize;
+
+use super::LIST_LIMIT;
+use crate::{Actor, Result, ServiceError, Services};
 
 /// An order with its invoice and every payment attempt, for `orders show` and the order screen.
 #[derive(Debug, Clone, Serialize)]

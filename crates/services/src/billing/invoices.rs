@@ -1,15 +1,15 @@
 //! Creating an invoice and listing a patient's (or the clinic's) invoices.
 
-use super::LIST_LIMIT;
-use crate::billing::insert_order_with_invoice;
-use crate::billing::OrderToBill;
-use crate::{Actor, Change, Result, ServiceError, Services};
 use clinicpay_domain::{
     InvoiceId, InvoiceStatus, Money, OrderKind, OrderStatus, OrganizationSettings, PatientId,
     Permission,
 };
 use clinicpay_store::invoices;
 use clinicpay_store::invoices::Invoice;
+
+use super::LIST_LIMIT;
+use crate::billing::{insert_order_with_invoice, OrderToBill};
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 impl Services {
     /// An invoice for the patient, with the one-time order it belongs to.

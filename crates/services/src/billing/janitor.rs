@@ -1,16 +1,16 @@
 //! The janitor: payments and refunds whose outcome is unknown (a timeout, a crash between sending and
 //! recording) are looked up at the gateway by our key and settled as the gateway says, never sent again.
 
-use super::refunds::mark_refunded;
-use crate::billing::Charged;
-use crate::{Change, Result, Services};
 use chrono::Duration;
 use clinicpay_domain::{OrganizationSettings, PaymentStatus};
 use clinicpay_gateways::{ChargeOutcome, ChargeRequest, LookupOutcome};
 use clinicpay_store::payments::Settlement;
-use clinicpay_store::{patients, payment_methods as cards_repo};
-use clinicpay_store::{payments, refunds};
+use clinicpay_store::{patients, payment_methods as cards_repo, payments, refunds};
 use serde::Serialize;
+
+use super::refunds::mark_refunded;
+use crate::billing::Charged;
+use crate::{Change, Result, Services};
 
 /// How long an unsettled payment is left to its own attempt before the janitor asks the gateway:
 /// longer than a client's whole call with its retries.

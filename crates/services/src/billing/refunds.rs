@@ -1,13 +1,14 @@
 //! Refunds, full or part, against the original transaction (document 003, "Refunds").
 
-use crate::billing::new_key;
-use crate::{Actor, Change, Result, ServiceError, Services};
 use chrono::{DateTime, Utc};
 use clinicpay_domain::{InvoiceStatus, Money, OrderStatus, PaymentId, PaymentStatus, Permission};
 use clinicpay_gateways::ChargeOutcome;
 use clinicpay_store::payments::{Payment, Settlement};
 use clinicpay_store::{invoices, orders, payments, refunds};
 use serde::Serialize;
+
+use crate::billing::new_key;
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// A refund as recorded, and what to tell staff.
 #[derive(Debug, Clone, Serialize)]

@@ -1,9 +1,10 @@
 //! Which hosted card fields the window loads: the active gateway's script and public key (training:
 //! the built-in simulator's stand-ins).
 
-use crate::{Actor, Result, ServiceError, Services};
 use clinicpay_domain::{Gateway, Permission};
 use serde::Serialize;
+
+use crate::{Actor, Result, ServiceError, Services};
 
 /// Where the window loads the active gateway's hosted card fields from.
 #[derive(Debug, Clone, Serialize)]

@@ -3,8 +3,9 @@
 //! Long because there are thirteen checks and each holds its own words for every case; splitting them
 //! further would scatter document 003's one list.
 
-use super::what_to_check::{Check, CheckAction, CheckLevel, Facts, RECENT_DAYS};
 use clinicpay_domain::{InvoiceStatus, PaymentStatus, RecoveryStatus, SubscriptionStatus};
+
+use super::facts::{Check, CheckAction, CheckLevel, Facts, RECENT_DAYS};
 
 /// A default expiring this soon is worth mentioning.
 pub(super) const EXPIRY_WARNING_DAYS: i32 = 30;

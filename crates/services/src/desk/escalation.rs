@@ -1,13 +1,13 @@
 //! The escalation report: every detail document 003 lists, as text and as a PDF.
 
-use super::checks::checks;
-use super::what_to_check::Facts;
-use crate::desk::Check;
-use crate::desk::CheckLevel;
-use crate::pdf::{blank, render, wrap, Line, BODY, WRAP};
-use crate::{Actor, Result, ServiceError, Services};
 use clinicpay_domain::{OrderId, PatientId, PaymentStatus};
 use serde::Serialize;
+
+use super::checks::checks;
+use super::facts::Facts;
+use crate::desk::{Check, CheckLevel};
+use crate::pdf::{blank, render, wrap, Line, BODY, WRAP};
+use crate::{Actor, Result, ServiceError, Services};
 
 /// The escalation report: every detail document 003 lists, as labelled lines and as one text.
 #[derive(Debug, Clone, Serialize)]
@@ -288,7 +288,10 @@ pub fn escalation_pdf(report: &EscalationReport) -> Vec<u8> {
 }
 
 /// Writes the report's PDF to `file`, or says what went wrong and what to do.
-pub fn write_pdf(report: &EscalationReport, file: &std::path::Path) -> crate::Result<()> {
+pub fn write_escalation_pdf(
+    report: &EscalationReport,
+    file: &std::path::Path,
+) -> crate::Result<()> {
     std::fs::write(file, escalation_pdf(report)).map_err(|e| {
         crate::ServiceError::Invalid(format!(
             "The PDF could not be written to {} ({e}): choose a folder you can write to.",

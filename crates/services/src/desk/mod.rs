@@ -1,18 +1,22 @@
 //! The front desk's helpers around one patient (document 003, "Staff Checklist", "Escalation"): the
-//! hosted card form (`card_form`), the patient's account, "What to check" (`what_to_check`: the
-//! thirteen checks, each a named function) and the escalation report (`escalation`).
+//! hosted card form (`card_form`), the patient's account, "What to check" (`what_to_check` gathers the
+//! `facts`; `checks` holds the thirteen checks, each a named function) and the escalation report
+//! (`escalation`).
 
 mod card_form;
 mod checks;
 mod escalation;
+mod facts;
 mod what_to_check;
 
 pub use card_form::{
     CardForm, NMI_COLLECT_JS, STRIPE_JS, TRAINING_NMI_TOKENIZATION_KEY,
     TRAINING_STRIPE_PUBLISHABLE_KEY,
 };
-pub use escalation::{escalation_pdf, write_pdf, EscalationReport, ReportLine, SavedReport};
-pub use what_to_check::{Check, CheckAction, CheckLevel};
+pub use escalation::{
+    escalation_pdf, write_escalation_pdf, EscalationReport, ReportLine, SavedReport,
+};
+pub use facts::{Check, CheckAction, CheckLevel};
 
 use crate::{Actor, Result, Services};
 use clinicpay_domain::{PatientId, Permission};

@@ -1,10 +1,11 @@
 //! Before the clinic changes its active gateway: who has no card for it, which plans are locked.
 
+use clinicpay_domain::{Gateway, PatientId, Permission};
+use clinicpay_store::reminders as repo;
+use serde::Serialize;
+
 use crate::reminders::month_of;
 use crate::{Actor, Result, Services};
-use clinicpay_domain::{Gateway, PatientId, Permission};
-use clinicpay_store::reminders::{self as repo};
-use serde::Serialize;
 
 /// Who would break if the clinic moved its active gateway to `to` (issue: gateway-migration readiness).
 #[derive(Debug, Clone, Serialize)]

@@ -1,11 +1,10 @@
 //! Asking patients to re-save their card for the new gateway.
 
-use crate::reminders::resave_email;
-use crate::reminders::ReminderReport;
-use crate::reminders::{card_row, day_number};
-use crate::{Actor, Result, ServiceError, Services};
 use clinicpay_domain::{Gateway, PaymentMethodId, Permission};
 use clinicpay_store::reminders::{self as repo, ReminderKind};
+
+use crate::reminders::{card_row, day_number, resave_email, ReminderReport};
+use crate::{Actor, Result, ServiceError, Services};
 
 impl Services {
     /// Emails every at-risk patient who has a card on file a "please re-save your card" message for

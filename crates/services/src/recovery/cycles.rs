@@ -1,16 +1,14 @@
 //! Billing every due subscription cycle once, several charges in flight at the gateway's pace.
 
-use crate::billing::{insert_order_with_invoice, Charged, OrderToBill};
-use crate::recovery::WorkerReport;
-use crate::recovery::BATCH;
-use crate::recovery::CHARGES_IN_FLIGHT;
-use crate::{Change, Result, ServiceError, Services};
 use chrono::{DateTime, Utc};
 use clinicpay_domain::recovery::next_cycle;
 use clinicpay_domain::{OrderId, OrderKind, OrderStatus, OrganizationSettings};
 use clinicpay_store::subscriptions::Subscription;
-use clinicpay_store::{orders, subscriptions};
-use clinicpay_store::{StoreError, Tx};
+use clinicpay_store::{orders, subscriptions, StoreError, Tx};
+
+use crate::billing::{insert_order_with_invoice, Charged, OrderToBill};
+use crate::recovery::{WorkerReport, BATCH, CHARGES_IN_FLIGHT};
+use crate::{Change, Result, ServiceError, Services};
 
 impl Services {
     /// Bills every due cycle once: its order and invoice are created (the unique cycle index makes a

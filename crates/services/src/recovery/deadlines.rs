@@ -1,10 +1,10 @@
 //! Recovery moved on by the calendar: suspension on the suspend day, FAILED_FINAL and the final notice.
 
-use crate::recovery::after_failure;
-use crate::recovery::WorkerReport;
-use crate::{Change, Result, Services};
 use clinicpay_domain::SubscriptionStatus;
 use clinicpay_store::{orders, subscriptions};
+
+use crate::recovery::{recovery_update_after_failure, WorkerReport};
+use crate::{Change, Result, Services};
 
 impl Services {
     /// Suspends subscriptions from the suspension day and ends recovery with the final notice from the
@@ -23,7 +23,7 @@ impl Services {
             let day = (now - first).num_days();
             let mut tx = self.store().begin().await?;
             if day >= settings.recovery.final_day as i64 {
-                let mut u = after_failure(&order, true, "", now, &settings);
+                let mut u = recovery_update_after_failure(&order, true, "", now, &settings);
                 u.attempts = order.attempts;
                 u.last_message = Some(format!(
                     "Final notice: no payment {day} days after the first failure. Recovery has ended; the subscription stays suspended."

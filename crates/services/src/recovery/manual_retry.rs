@@ -1,10 +1,11 @@
 //! Staff's Retry of one order (document 003, "Manual Retry") and the retry of a patient's recovery
 //! as soon as a card is saved.
 
-use crate::billing::Charged;
-use crate::{Actor, Result, ServiceError, Services};
 use clinicpay_domain::{Gateway, OrderId, OrderStatus, PatientId, Permission};
 use clinicpay_store::{invoices, orders};
+
+use crate::billing::Charged;
+use crate::{Actor, Result, ServiceError, Services};
 
 impl Services {
     /// Manual retry (document 003): only subscription cycle and switch payoff orders, on the active

@@ -48,7 +48,7 @@ pub struct WorkerReport {
 
 /// Where an order's recovery goes after a failed charge, by the clinic's schedule
 /// (`clinicpay_domain::recovery::after_failure`), with the gateway's words kept for staff.
-pub(crate) fn after_failure(
+pub(crate) fn recovery_update_after_failure(
     order: &Order,
     hard: bool,
     message: &str,

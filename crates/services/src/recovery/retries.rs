@@ -1,11 +1,6 @@
 //! Charging a cycle or recovery order and recording where its recovery goes: scheduled retries,
 //! waiting for a card, success (the order paid, the subscription active again).
 
-use crate::billing::{no_card_for, Charged};
-use crate::recovery::after_failure;
-use crate::recovery::WorkerReport;
-use crate::recovery::BATCH;
-use crate::{Actor, Change, Result, ServiceError, Services};
 use chrono::{DateTime, Duration, Utc};
 use clinicpay_domain::card::pick_compatible;
 use clinicpay_domain::decline::{advise, DeclineAction};
@@ -14,8 +9,13 @@ use clinicpay_domain::{
     SubscriptionStatus,
 };
 use clinicpay_store::orders::{Order, RecoveryUpdate};
-use clinicpay_store::{invoices, orders, payments, subscriptions};
-use clinicpay_store::{payment_methods as cards_repo, Tx};
+use clinicpay_store::{
+    invoices, orders, payment_methods as cards_repo, payments, subscriptions, Tx,
+};
+
+use crate::billing::{no_card_for, Charged};
+use crate::recovery::{recovery_update_after_failure, WorkerReport, BATCH};
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 impl Services {
     pub(crate) async fn run_due_retries(&self, report: &mut WorkerReport) -> Result<()> {
@@ -109,7 +109,7 @@ impl Services {
     ) -> Result<()> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let mut u = after_failure(o, true, message, now, settings);
+        let mut u = recovery_update_after_failure(o, true, message, now, settings);
         // Finding no card is not a charge attempt.
         u.attempts = o.attempts;
         if let Some(sub) = o.subscription_id {
@@ -209,7 +209,7 @@ impl Services {
             advise(gateway, code).action,
             DeclineAction::NeedsNewCard | DeclineAction::Stop
         );
-        let mut u = after_failure(&o, hard, message, now, settings);
+        let mut u = recovery_update_after_failure(&o, hard, message, now, settings);
         // One open recovery per subscription: an order that fails while another is being recovered
         // waits, unpaid, and is charged once that recovery ends.
         if let Some(sub) = o.subscription_id {

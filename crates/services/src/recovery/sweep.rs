@@ -1,10 +1,11 @@
 //! The billing manager's recovery sweep: every open recovery order retried, with progress and Cancel.
 
-use crate::billing::Charged;
-use crate::{Actor, Result, Services};
 use clinicpay_domain::Permission;
 use clinicpay_store::orders;
 use serde::Serialize;
+
+use crate::billing::Charged;
+use crate::{Actor, Result, Services};
 
 /// How far a recovery sweep is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -1,8 +1,5 @@
 //! The expiring-cards dashboard and the reminder run: each card reminded once per threshold.
 
-use crate::reminders::expiry_email;
-use crate::reminders::ReminderReport;
-use crate::{Actor, Result, ServiceError, Services};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clinicpay_domain::{
     CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethod,
@@ -11,6 +8,9 @@ use clinicpay_domain::{
 use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use serde::Serialize;
+
+use crate::reminders::{expiry_email, ReminderReport};
+use crate::{Actor, Result, ServiceError, Services};
 
 /// Cards expired longer ago than this get no "it has expired" email when reminders are switched on.
 const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;

@@ -1,16 +1,16 @@
 //! Sending a reminder over the clinic's SMTP server, with the clinic's sender.
 
-use super::card_row;
-use crate::reminders::retry_after;
-use crate::reminders::Email;
-use crate::reminders::ReminderReport;
-use crate::{Actor, Change, Result, ServiceError, Services};
+use std::time::Duration as StdDuration;
+
 use clinicpay_domain::{OrganizationSettings, PatientId, PaymentMethodId};
 use clinicpay_store::reminders::{self as repo, ExpiringRow};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::time::Duration as StdDuration;
+
+use super::card_row;
+use crate::reminders::{retry_after, Email, ReminderReport};
+use crate::{Actor, Change, Result, ServiceError, Services};
 
 const SMTP_TIMEOUT: StdDuration = StdDuration::from_secs(20);
 

@@ -6,7 +6,7 @@
 //! does not have, refunds equal.
 //!
 //! `CLINICPAY_FAULT_ROUNDS` sets the rounds per gateway and database (CI keeps it small); e.g.
-//! `CLINICPAY_FAULT_ROUNDS=1000 ./scripts/with-keychain.sh cargo nextest run --profile long --test fault_suite`.
+//! `CLINICPAY_FAULT_ROUNDS=1000 ./scripts/with-keychain.sh cargo nextest run --profile long -p clinicpay-services -E 'test(/^fault_suite::/)'`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;

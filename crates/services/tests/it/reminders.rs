@@ -2,7 +2,6 @@
 //! and the expiring-cards dashboard, sent through a real SMTP server (aiosmtpd) and read back from its
 //! mailbox, on SQLite and PostgreSQL.
 
-use crate::support::{staff, Staff};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -11,6 +10,8 @@ use clinicpay_services::reminders::ExpiringFilter;
 use clinicpay_services::{Actor, Services};
 use clinicpay_store::payment_methods;
 use clinicpay_testkit::{on_both_databases, SmtpServer, TestDb};
+
+use crate::support::{staff, Staff};
 
 fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()

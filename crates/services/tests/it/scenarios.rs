@@ -1,12 +1,13 @@
 //! The behaviours of product documents 000 and 003 that the core holds, on both databases.
 
-use crate::support::{staff, Staff};
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use clinicpay_domain::*;
 use clinicpay_services::{Actor, ErrorCode, Services};
 use clinicpay_testkit::{on_both_databases, TestDb};
+
+use crate::support::{staff, Staff};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()

@@ -8,11 +8,11 @@ use clinicpay_store::invoices::Invoice;
 use clinicpay_store::orders::Order;
 use clinicpay_store::payments::Payment;
 use clinicpay_store::subscriptions::Subscription;
+use CheckLevel::*;
 
-use super::super::what_to_check::RECENT_DAYS;
+use super::super::facts::RECENT_DAYS;
 use super::*;
 use crate::cards::CardView;
-use CheckLevel::*;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap()
