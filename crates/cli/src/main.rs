@@ -197,6 +197,10 @@ enum SimCommand {
         /// Accept only this Stripe secret key (any `sk_…` key otherwise). A simulator key, not a real one.
         #[arg(long)]
         stripe_key: Option<String>,
+        /// Close NMI's batch every day at this time (UTC, HH:MM), as a real account's nightly
+        /// settlement does: sales pending settlement become complete, with a `settle` action.
+        #[arg(long, value_parser = parse_time_of_day)]
+        batch_close: Option<chrono::NaiveTime>,
     },
     /// A hosted-field token from a running simulator, as the card form would make it.
     Token {
@@ -884,4 +888,10 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// "02:00" → 02:00:00, for `sim serve --batch-close`.
+fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(text, "%H:%M")
+        .map_err(|_| format!("\"{text}\" is not a time of day: give it as HH:MM, e.g. 02:00"))
 }

@@ -14,12 +14,14 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             state,
             nmi_key,
             stripe_key,
+            batch_close,
         } => {
             let sim = Simulator::start(SimConfig {
                 port,
                 state_file: state.clone(),
                 nmi_security_key: nmi_key,
                 stripe_secret_key: stripe_key,
+                nmi_batch_close: batch_close,
                 ..SimConfig::default()
             })
             .await

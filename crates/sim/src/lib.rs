@@ -156,6 +156,10 @@ pub struct SimConfig {
     /// Training mode: charge the demo clinic's made-up cards (NMI vault ids `demo…`, Stripe `pm_demo_…`)
     /// as approved test Visas, so a trainee can take payments with them.
     pub adopt_demo_cards: bool,
+    /// The time of day (UTC) NMI closes the merchant's batch: every sale pending settlement becomes
+    /// `complete` with a `settle` action, as on a real account. None: only when a test asks
+    /// (`Simulator::settle_nmi_batch`).
+    pub nmi_batch_close: Option<chrono::NaiveTime>,
 }
 
 /// The message a dropped-connection fault panics with: the handler's task ends without an answer and
@@ -237,6 +241,20 @@ impl Simulator {
             )
             .route("/stripe/{*rest}", any(stripe::handle))
             .with_state(shared.clone());
+        if let Some(close) = config.nmi_batch_close {
+            let shared = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(until_next(close, chrono::Utc::now())).await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let mut s = shared.lock().expect("sim state");
+                    s.nmi.settle_batch();
+                    s.persist();
+                }
+            });
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -289,6 +307,14 @@ impl Simulator {
             .expect("sim state")
             .nmi
             .tokenize(number, exp_mmyy)
+    }
+
+    /// Closes NMI's batch now, as the nightly settlement does: answers how many transactions settled.
+    pub fn settle_nmi_batch(&self) -> usize {
+        let mut s = self.shared.lock().expect("sim state");
+        let settled = s.nmi.settle_batch();
+        s.persist();
+        settled
     }
 
     /// The transaction ledger, to check what was really charged.
@@ -431,5 +457,39 @@ impl Drop for Simulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// How long from `now` until the next `at` o'clock (UTC).
+fn until_next(at: chrono::NaiveTime, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    let today = now.date_naive().and_time(at).and_utc();
+    let next = if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    (next - now).to_std().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_batch_closes_at_the_next_close_time_today_or_tomorrow() {
+        let close = chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        let before = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, 1, 30, 0)
+            .unwrap();
+        assert_eq!(
+            until_next(close, before),
+            std::time::Duration::from_secs(30 * 60)
+        );
+        let after = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 2, 0, 0).unwrap();
+        assert_eq!(
+            until_next(close, after),
+            std::time::Duration::from_secs(24 * 3600)
+        );
     }
 }

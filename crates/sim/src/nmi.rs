@@ -50,6 +50,51 @@ pub struct Transaction {
     exp: String,
     brand: String,
     at: String,
+    /// The transaction's history as the Query API lists it: the sale (or refund), then `settle` when
+    /// the batch closes, `void`… (empty in state files from before: read as the one first action).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// One `<action>` of a transaction's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// sale, auth, capture, refund, void, settle.
+    pub kind: String,
+    pub amount_minor: i64,
+    pub success: bool,
+    pub response_code: u16,
+    pub response_text: String,
+    pub at: String,
+    /// The batch a `settle` closed (0 before settlement, as NMI shows it).
+    pub batch_id: u64,
+}
+
+impl Transaction {
+    /// The first action, from the transaction itself (its own kind, answer and time).
+    fn first_action(&self) -> Action {
+        Action {
+            kind: self.kind.clone(),
+            amount_minor: self.amount_minor,
+            success: self.success,
+            response_code: self.response_code,
+            response_text: self.response_text.clone(),
+            at: self.at.clone(),
+            batch_id: 0,
+        }
+    }
+
+    fn history(&self) -> Vec<Action> {
+        if self.actions.is_empty() {
+            vec![self.first_action()]
+        } else {
+            self.actions.clone()
+        }
+    }
+}
+
+fn now_text() -> String {
+    Utc::now().format("%Y%m%d%H%M%S").to_string()
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -64,6 +109,9 @@ pub struct NmiState {
     pub(crate) vault: HashMap<String, VaultRecord>,
     pub ledger: Vec<Transaction>,
     next_id: u64,
+    /// The last batch closed (NMI numbers them).
+    #[serde(default)]
+    last_batch: u64,
 }
 
 type Fields = HashMap<String, String>;
@@ -289,9 +337,39 @@ impl NmiState {
         }
     }
 
-    fn record(&mut self, t: Transaction) -> Transaction {
+    fn record(&mut self, mut t: Transaction) -> Transaction {
+        t.actions = vec![t.first_action()];
         self.ledger.push(t.clone());
         t
+    }
+
+    /// Closes the batch as NMI does (nightly, or when the merchant closes it): every transaction
+    /// pending settlement becomes `complete` and gains a `settle` action. Answers how many settled.
+    pub fn settle_batch(&mut self) -> usize {
+        self.last_batch += 1;
+        let batch = 4_820_000 + self.last_batch;
+        let at = now_text();
+        let mut settled = 0;
+        for t in self
+            .ledger
+            .iter_mut()
+            .filter(|t| t.condition == "pendingsettlement")
+        {
+            let mut history = t.history();
+            history.push(Action {
+                kind: "settle".into(),
+                amount_minor: t.amount_minor,
+                success: true,
+                response_code: 100,
+                response_text: String::new(),
+                at: at.clone(),
+                batch_id: batch,
+            });
+            t.actions = history;
+            t.condition = "complete".into();
+            settled += 1;
+        }
+        settled
     }
 
     fn charge(&mut self, kind: &str, f: &Fields) -> String {
@@ -337,7 +415,8 @@ impl NmiState {
             masked_card: masked(&card.number),
             exp: card.exp.clone(),
             brand: brand_of(&card.number).into(),
-            at: Utc::now().format("%Y%m%d%H%M%S").to_string(),
+            at: now_text(),
+            actions: Vec::new(),
         });
         reply(&[
             ("response", if success { "1" } else { "2" }.into()),
@@ -422,6 +501,17 @@ impl NmiState {
         {
             Some(t) if t.condition == "pendingsettlement" || t.condition == "pending" => {
                 t.condition = "canceled".into();
+                let mut history = t.history();
+                history.push(Action {
+                    kind: "void".into(),
+                    amount_minor: t.amount_minor,
+                    success: true,
+                    response_code: 100,
+                    response_text: "Transaction Void Successful".into(),
+                    at: now_text(),
+                    batch_id: 0,
+                });
+                t.actions = history;
                 reply(&[
                     ("response", "1".into()),
                     ("responsetext", "Transaction Void Successful".into()),
@@ -466,11 +556,23 @@ impl NmiState {
             });
             for t in matches {
                 out.push_str(&format!(
-                    "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n\t\t<action>\n\t\t\t<amount>{}</amount>\n\t\t\t<action_type>{}</action_type>\n\t\t\t<date>{}</date>\n\t\t\t<success>{}</success>\n\t\t\t<response_text>{}</response_text>\n\t\t\t<response_code>{}</response_code>\n\t\t</action>\n\t</transaction>\n",
+                    "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n",
                     t.transaction_id, t.condition, xml_escape(&t.order_id), t.masked_card, t.exp, t.brand,
-                    t.vault_id.clone().unwrap_or_default(), amount_text(t.amount_minor), t.kind, t.at,
-                    u8::from(t.success), xml_escape(&t.response_text), t.response_code
+                    t.vault_id.clone().unwrap_or_default(),
                 ));
+                for a in t.history() {
+                    // Refunds are listed as negative amounts, as NMI shows them.
+                    let amount = if a.kind == "refund" || t.kind == "refund" {
+                        format!("-{}", amount_text(a.amount_minor))
+                    } else {
+                        amount_text(a.amount_minor)
+                    };
+                    out.push_str(&format!(
+                        "\t\t<action>\n\t\t\t<amount>{amount}</amount>\n\t\t\t<action_type>{}</action_type>\n\t\t\t<date>{}</date>\n\t\t\t<success>{}</success>\n\t\t\t<response_text>{}</response_text>\n\t\t\t<batch_id>{}</batch_id>\n\t\t\t<response_code>{}</response_code>\n\t\t</action>\n",
+                        a.kind, a.at, u8::from(a.success), xml_escape(&a.response_text), a.batch_id, a.response_code
+                    ));
+                }
+                out.push_str("\t</transaction>\n");
             }
         }
         out.push_str("</nm_response>\n");

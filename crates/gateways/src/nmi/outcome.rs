@@ -225,66 +225,82 @@ pub(crate) fn refund(reply: Reply<String>) -> ChargeOutcome {
     }
 }
 
-/// A transaction record as a charge outcome.
-fn transaction(r: &QueryRecord) -> ChargeOutcome {
+/// Conditions NMI gives a transaction whose money moved (or is held for the batch).
+const TAKEN: [&str; 3] = ["pendingsettlement", "complete", "pending"];
+/// Actions that charge a card.
+const CHARGES: [&str; 3] = ["sale", "auth", "capture"];
+
+fn is_charge(r: &QueryRecord) -> bool {
+    r.actions_of(&CHARGES).next().is_some()
+}
+
+fn is_refund(r: &QueryRecord) -> bool {
+    !is_charge(r) && r.actions_of(&["refund"]).next().is_some()
+}
+
+/// A transaction's history as one outcome: a successful sale or capture anywhere in it means the
+/// money was taken, whatever came after (a `settle` when the batch closed, a `void`, a `level3`…);
+/// NMI's `condition` says the same where an action leaves it out. The first attempt's own answer
+/// is the decline.
+fn outcome_of(r: &QueryRecord, moved: &[&str], what: &str) -> ChargeOutcome {
     let reference = r.transaction_id.clone().unwrap_or_default();
-    match r.condition.as_deref() {
-        Some("complete" | "pendingsettlement" | "pending") => {
-            ChargeOutcome::Succeeded { reference }
-        }
-        Some("in_progress") => ChargeOutcome::Unknown {
-            message: "NMI still shows the charge in progress".into(),
-        },
-        _ => ChargeOutcome::Declined {
-            code: r.action.response_code.clone().unwrap_or_default(),
-            message: r.action.response_text.clone().unwrap_or_default(),
-            reference: Some(reference),
-        },
+    let condition = r.condition.as_deref();
+    if r.actions_of(moved).any(|a| a.succeeded()) || condition.is_some_and(|c| TAKEN.contains(&c)) {
+        return ChargeOutcome::Succeeded { reference };
     }
+    if condition == Some("in_progress") {
+        return ChargeOutcome::Unknown {
+            message: format!("NMI still shows the {what} in progress"),
+        };
+    }
+    let attempt = r.actions_of(moved).next();
+    ChargeOutcome::Declined {
+        code: attempt
+            .and_then(|a| a.response_code.clone())
+            .unwrap_or_default(),
+        message: attempt
+            .and_then(|a| a.response_text.clone())
+            .unwrap_or_default(),
+        reference: Some(reference),
+    }
+}
+
+/// What the transactions under one key (`order_id`) say: a success anywhere wins (a declined try and
+/// a later approved one under the same key mean "paid"), then one still in progress, then the latest.
+fn lookup(records: Vec<&QueryRecord>, moved: &[&str], what: &str) -> LookupOutcome {
+    let outcomes: Vec<ChargeOutcome> = records.iter().map(|r| outcome_of(r, moved, what)).collect();
+    if let Some(o) = outcomes
+        .iter()
+        .find(|o| matches!(o, ChargeOutcome::Succeeded { .. }))
+        .or_else(|| {
+            outcomes
+                .iter()
+                .find(|o| matches!(o, ChargeOutcome::Unknown { .. }))
+        })
+        .or(outcomes.last())
+    {
+        return LookupOutcome::Found(o.clone());
+    }
+    LookupOutcome::NotFound
 }
 
 /// What the transactions under our payment key (`order_id`) say about the charge.
 pub(crate) fn charge_lookup(records: &[QueryRecord]) -> LookupOutcome {
-    let charges: Vec<&QueryRecord> = records
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.action.action_type.as_deref(),
-                Some("sale" | "auth" | "capture")
-            )
-        })
-        .collect();
-    // A success anywhere wins: a declined try and a later approved one under the same key mean "paid".
-    if let Some(r) = charges
-        .iter()
-        .find(|r| matches!(transaction(r), ChargeOutcome::Succeeded { .. }))
-    {
-        return LookupOutcome::Found(transaction(r));
-    }
-    charges.last().map_or(LookupOutcome::NotFound, |r| {
-        LookupOutcome::Found(transaction(r))
-    })
+    lookup(
+        records.iter().filter(|r| is_charge(r)).collect(),
+        &["sale", "capture"],
+        "charge",
+    )
 }
 
-/// What the transactions under our refund key (`order_id`) say about the refund.
+/// What the transactions under our refund key (`order_id`) say about the refund: refunds are their
+/// own transactions, with their own `orderid`.
 pub(crate) fn refund_lookup(records: &[QueryRecord]) -> LookupOutcome {
-    let refunds: Vec<&QueryRecord> = records
-        .iter()
-        .filter(|r| r.action.action_type.as_deref() == Some("refund"))
-        .collect();
-    match refunds.last() {
-        None => LookupOutcome::NotFound,
-        Some(r) if r.action.success.as_deref() == Some("1") => {
-            LookupOutcome::Found(ChargeOutcome::Succeeded {
-                reference: r.transaction_id.clone().unwrap_or_default(),
-            })
-        }
-        Some(r) => LookupOutcome::Found(ChargeOutcome::Declined {
-            code: r.action.response_code.clone().unwrap_or_default(),
-            message: r.action.response_text.clone().unwrap_or_default(),
-            reference: r.transaction_id.clone(),
-        }),
-    }
+    lookup(
+        records.iter().filter(|r| is_refund(r)).collect(),
+        &["refund"],
+        "refund",
+    )
 }
 
 #[cfg(test)]
@@ -296,6 +312,11 @@ mod tests {
     const DECLINED: &str = include_str!("../../tests/fixtures/nmi/sale_declined.txt");
     const ORDER: &str = include_str!("../../tests/fixtures/nmi/query_order.xml");
     const VAULT: &str = include_str!("../../tests/fixtures/nmi/query_customer_vault.xml");
+    const SETTLED_SALE: &str = include_str!("../../tests/fixtures/nmi/query_settled_sale.xml");
+    const SALE_LEVEL3_SETTLED: &str =
+        include_str!("../../tests/fixtures/nmi/query_sale_level3_settled.xml");
+    const SETTLED_REFUND: &str = include_str!("../../tests/fixtures/nmi/query_settled_refund.xml");
+    const DECLINED_SALE: &str = include_str!("../../tests/fixtures/nmi/query_declined_sale.xml");
 
     fn answer(status: u16, body: &str) -> Reply<String> {
         Reply::Answer {
@@ -469,12 +490,19 @@ mod tests {
         let tx = |id: &str, condition: &str, kind: &str, code: &str| QueryRecord {
             transaction_id: Some(id.into()),
             condition: Some(condition.into()),
-            action: crate::nmi::wire::Action {
+            actions: vec![crate::nmi::wire::Action {
                 action_type: Some(kind.into()),
-                success: Some(if condition == "failed" { "0" } else { "1" }.into()),
+                success: Some(
+                    if matches!(condition, "pendingsettlement" | "complete") {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                    .into(),
+                ),
                 response_code: Some(code.into()),
                 response_text: Some("text".into()),
-            },
+            }],
             ..QueryRecord::default()
         };
         let ok = tx("2", "pendingsettlement", "sale", "100");
@@ -500,6 +528,54 @@ mod tests {
         assert_eq!(
             refund_lookup(&[tx("4", "failed", "refund", "300")]),
             LookupOutcome::Found(declined("300", "text", Some("4")))
+        );
+    }
+
+    #[test]
+    fn a_sale_settled_in_the_nightly_batch_is_still_the_charge() {
+        let records = query_records(answer(200, SETTLED_SALE)).unwrap();
+        assert_eq!(
+            records[0].actions.len(),
+            2,
+            "the sale, then the batch's settle"
+        );
+        assert_eq!(
+            charge_lookup(&records),
+            LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference: "10815962736".into()
+            })
+        );
+        assert_eq!(refund_lookup(&records), LookupOutcome::NotFound);
+    }
+
+    #[test]
+    fn a_sale_is_a_charge_whatever_actions_follow_it() {
+        let records = query_records(answer(200, SALE_LEVEL3_SETTLED)).unwrap();
+        assert_eq!(records[0].actions.len(), 3);
+        assert!(matches!(
+            charge_lookup(&records),
+            LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
+        ));
+    }
+
+    #[test]
+    fn a_refund_settled_after_the_sale_is_its_own_transaction_and_done() {
+        let records = query_records(answer(200, SETTLED_REFUND)).unwrap();
+        assert_eq!(
+            refund_lookup(&records),
+            LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference: "10815999001".into()
+            })
+        );
+        assert_eq!(charge_lookup(&records), LookupOutcome::NotFound);
+    }
+
+    #[test]
+    fn a_declined_sale_in_the_query_api_keeps_the_banks_code_and_words() {
+        let records = query_records(answer(200, DECLINED_SALE)).unwrap();
+        assert_eq!(
+            charge_lookup(&records),
+            LookupOutcome::Found(declined("202", "Insufficient funds", Some("10815962800")))
         );
     }
 

@@ -136,8 +136,9 @@ pub(crate) struct QueryReply {
 }
 
 /// A `<transaction>` or a vault `<customer>`: the fields ClinicPay reads, wherever they sit inside
-/// it. A transaction's `<action>` fields are its last action's (an action without a field leaves the
-/// one before it standing).
+/// it, and every `<action>` of a transaction in the order NMI lists them. A transaction's history grows
+/// after the sale (`settle` when the batch closes, sometimes `void`, `level3`…), so no single action
+/// says what happened: `outcome` reads them all.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct QueryRecord {
     pub transaction_id: Option<String>,
@@ -148,13 +149,13 @@ pub(crate) struct QueryRecord {
     /// MMYY.
     pub cc_exp: Option<String>,
     pub cc_type: Option<String>,
-    pub action: Action,
+    pub actions: Vec<Action>,
 }
 
-/// A transaction's `<action>`.
+/// One `<action>` of a transaction's history.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Action {
-    /// `sale`, `auth`, `capture`, `refund`, `void`…
+    /// `sale`, `auth`, `capture`, `refund`, `void`, `settle`…
     pub action_type: Option<String>,
     /// `1` when the action went through.
     pub success: Option<String>,
@@ -162,8 +163,33 @@ pub(crate) struct Action {
     pub response_text: Option<String>,
 }
 
+impl Action {
+    fn field(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "action_type" => &mut self.action_type,
+            "success" => &mut self.success,
+            "response_code" => &mut self.response_code,
+            "response_text" => &mut self.response_text,
+            _ => return None,
+        })
+    }
+
+    pub fn is(&self, kinds: &[&str]) -> bool {
+        self.action_type
+            .as_deref()
+            .is_some_and(|t| kinds.contains(&t))
+    }
+
+    /// The action went through: `success` 1 (or, where NMI leaves it out, response code 100).
+    pub fn succeeded(&self) -> bool {
+        match self.success.as_deref() {
+            Some(s) => s == "1",
+            None => self.response_code.as_deref() == Some("100"),
+        }
+    }
+}
+
 impl QueryRecord {
-    /// Where a field's text goes: `key` is the element's name, prefixed `action_` inside `<action>`.
     fn field(&mut self, key: &str) -> Option<&mut Option<String>> {
         Some(match key {
             "transaction_id" => &mut self.transaction_id,
@@ -171,24 +197,27 @@ impl QueryRecord {
             "cc_number" => &mut self.cc_number,
             "cc_exp" => &mut self.cc_exp,
             "cc_type" => &mut self.cc_type,
-            "action_action_type" => &mut self.action.action_type,
-            "action_success" => &mut self.action.success,
-            "action_response_code" => &mut self.action.response_code,
-            "action_response_text" => &mut self.action.response_text,
             _ => return None,
         })
+    }
+
+    /// The transaction's actions of these kinds.
+    pub fn actions_of<'a>(&'a self, kinds: &'a [&str]) -> impl Iterator<Item = &'a Action> {
+        self.actions.iter().filter(move |a| a.is(kinds))
     }
 }
 
 impl QueryReply {
     pub fn parse(xml: &str) -> Result<QueryReply, quick_xml::Error> {
         let mut reader = quick_xml::Reader::from_str(xml);
-        reader.config_mut().trim_text(true);
         let mut reply = QueryReply::default();
         let mut current: Option<QueryRecord> = None;
         let mut in_action = false;
         let mut path: Vec<String> = Vec::new();
         let mut saw_root = false;
+        // An element's text arrives in pieces around entity references ("A &amp; B" is three
+        // events): it is gathered and kept when the element ends.
+        let mut text = String::new();
         loop {
             match reader.read_event()? {
                 Event::Start(e) => {
@@ -196,35 +225,52 @@ impl QueryReply {
                     match name.as_str() {
                         "nm_response" => saw_root = true,
                         "transaction" | "customer" => current = Some(QueryRecord::default()),
-                        "action" => in_action = true,
+                        "action" => {
+                            in_action = true;
+                            if let Some(rec) = current.as_mut() {
+                                rec.actions.push(Action::default());
+                            }
+                        }
                         _ => {}
                     }
                     path.push(name);
+                    text.clear();
+                }
+                Event::Text(t) => {
+                    text.push_str(&t.xml_content().map(|c| c.into_owned()).unwrap_or_default())
+                }
+                Event::GeneralRef(r) => {
+                    let name = r.decode().map(|n| n.into_owned()).unwrap_or_default();
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => text.push(c),
+                        _ => text.push_str(
+                            quick_xml::escape::resolve_predefined_entity(&name).unwrap_or(""),
+                        ),
+                    }
                 }
                 Event::End(e) => {
                     match e.name().as_ref() {
                         b"transaction" | b"customer" => reply.records.extend(current.take()),
                         b"action" => in_action = false,
-                        _ => {}
-                    }
-                    path.pop();
-                }
-                Event::Text(t) => {
-                    let text = t.xml_content().map(|c| c.into_owned()).unwrap_or_default();
-                    if let Some(field) = path.last() {
-                        if field == "error_response" {
-                            reply.error = Some(text);
-                        } else if let Some(rec) = current.as_mut() {
-                            let key = if in_action {
-                                format!("action_{field}")
-                            } else {
-                                field.clone()
-                            };
-                            if let Some(slot) = rec.field(&key) {
-                                *slot = Some(text);
+                        _ => {
+                            let field = path.last().map(String::as_str).unwrap_or_default();
+                            let value = std::mem::take(&mut text).trim().to_owned();
+                            if field == "error_response" {
+                                reply.error = Some(value);
+                            } else if let Some(rec) = current.as_mut() {
+                                let slot = if in_action {
+                                    rec.actions.last_mut().and_then(|a| a.field(field))
+                                } else {
+                                    rec.field(field)
+                                };
+                                if let Some(slot) = slot {
+                                    *slot = Some(value);
+                                }
                             }
                         }
                     }
+                    path.pop();
+                    text.clear();
                 }
                 Event::Eof => break,
                 _ => {}
@@ -290,16 +336,34 @@ mod tests {
     }
 
     #[test]
-    fn the_last_action_wins_but_an_action_without_a_field_keeps_the_earlier_one() {
+    fn every_action_of_a_transaction_is_kept_in_nmis_order() {
         let xml = "<nm_response><transaction><transaction_id>1</transaction_id>\
-            <action><action_type>sale</action_type><response_code>100</response_code></action>\
-            <action><action_type>refund</action_type><success>1</success></action>\
+            <condition>complete</condition>\
+            <action><action_type>sale</action_type><success>1</success><response_code>100</response_code></action>\
+            <action><action_type>settle</action_type><success>1</success><response_code>100</response_code></action>\
             </transaction></nm_response>";
         let q = QueryReply::parse(xml).unwrap();
         assert_eq!(q.records.len(), 1);
-        let a = &q.records[0].action;
-        assert_eq!(a.action_type.as_deref(), Some("refund"));
-        assert_eq!(a.response_code.as_deref(), Some("100"));
+        let kinds: Vec<_> = q.records[0]
+            .actions
+            .iter()
+            .map(|a| a.action_type.as_deref().unwrap())
+            .collect();
+        assert_eq!(kinds, ["sale", "settle"]);
+        assert!(q.records[0].actions.iter().all(Action::succeeded));
         assert!(QueryReply::parse("<html/>").is_err());
+    }
+
+    #[test]
+    fn a_field_with_entities_is_read_whole() {
+        let xml = "<nm_response><transaction><transaction_id>7</transaction_id>\
+            <action><action_type>sale</action_type><response_text>Do Not Honor &amp; Pick Up &#x41;</response_text></action>\
+            </transaction><error_response>a &lt; b</error_response></nm_response>";
+        let q = QueryReply::parse(xml).unwrap();
+        assert_eq!(
+            q.records[0].actions[0].response_text.as_deref(),
+            Some("Do Not Honor & Pick Up A")
+        );
+        assert_eq!(q.error.as_deref(), Some("a < b"));
     }
 }

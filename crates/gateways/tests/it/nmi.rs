@@ -146,6 +146,69 @@ async fn a_timeout_after_the_charge_was_taken_is_unknown_and_the_lookup_finds_th
 }
 
 #[tokio::test]
+async fn a_charge_whose_answer_was_lost_is_found_after_the_nightly_batch_settled_it() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+    let outcome = client.charge(&charge(&card, "pay-settled", 4_900)).await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "{outcome:?}"
+    );
+    // The batch closes before anyone looks: the sale now has a `settle` action after it.
+    assert_eq!(sim.settle_nmi_batch(), 1);
+    let settled = &sim.transactions()[0];
+    assert_eq!(settled.condition, "complete");
+    let kinds: Vec<&str> = settled.actions.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(kinds, ["sale", "settle"]);
+    let found = client
+        .lookup(&charge(&card, "pay-settled", 0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(found, LookupOutcome::Found(ChargeOutcome::Succeeded { ref reference }) if *reference == settled.transaction_id),
+        "a settled sale is the charge, never 'not found': {found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_after_its_batch_settled() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    let ChargeOutcome::Succeeded { reference } =
+        client.charge(&charge(&card, "pay-rs", 6_000)).await
+    else {
+        panic!()
+    };
+    sim.settle_nmi_batch();
+    sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+    let outcome = client
+        .refund(&reference, Some(usd(2_000)), "ref-settled")
+        .await;
+    assert!(
+        matches!(outcome, ChargeOutcome::Unknown { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        sim.settle_nmi_batch(),
+        1,
+        "the refund settles in the next batch"
+    );
+    assert!(matches!(
+        client
+            .lookup_refund(&reference, "ref-settled")
+            .await
+            .unwrap(),
+        LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
+    ));
+    // The sale's own key still finds the sale, not the refund.
+    assert!(matches!(
+        client.lookup(&charge(&card, "pay-rs", 0)).await.unwrap(),
+        LookupOutcome::Found(ChargeOutcome::Succeeded { reference: r }) if r == reference
+    ));
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_unknown_and_the_lookup_tells_whether_money_moved() {
     let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
     let card = saved(&sim, &client, "4111111111111111").await;

@@ -231,6 +231,40 @@ on_both_databases! {
         assert_eq!(refunds, vec![50_000]);
     }
 
+    async fn nmi_a_lost_answer_settled_in_the_nightly_batch_is_found_paid_by_the_janitor_and_never_charged_again(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(6_600), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+        let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown, "{err}");
+        // NMI's batch closes between the charge and the janitor's look-up.
+        assert_eq!(c.sim.settle_nmi_batch(), 1);
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.found_paid, report.found_not_paid), (1, 0));
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!((payments.len(), payments[0].status), (1, PaymentStatus::Succeeded));
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_600], "charged exactly once");
+    }
+
+    async fn nmi_a_refund_whose_answer_was_lost_is_found_done_after_its_batch_settled(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(9_000), "Visit").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        c.sim.settle_nmi_batch();
+        c.sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+        let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(4_000))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown);
+        assert_eq!(c.sim.settle_nmi_batch(), 1);
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.refunds_looked_at, report.refunds_found_done, report.refunds_found_not_done), (1, 1, 0));
+        let mut r = db.store.reader().await.unwrap();
+        let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
+        assert_eq!(refunds[0].status, PaymentStatus::Succeeded);
+    }
+
     async fn a_refund_whose_answer_is_lost_is_recorded_and_staff_are_told_not_to_refund_again(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();

@@ -1,6 +1,7 @@
 //! The randomized fault suite (DESIGN.md "Money safety"): rounds of invoice payments, checkouts,
 //! subscription cycles, recovery retries and refunds, with the simulator failing at random (5xx, 429,
-//! dropped connections before and after the work, malformed answers, slow answers). Each run ends with
+//! dropped connections before and after the work, malformed answers, slow answers) and NMI's batch
+//! closing at random between a charge and its look-up. Each run ends with
 //! the janitor settling what was left unknown, then ClinicPay's ledger is compared with the gateway's
 //! own: no duplicate charge, no charge ClinicPay does not know about, no recorded charge the gateway
 //! does not have, refunds equal.
@@ -141,6 +142,11 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
                 _ => {
                     let _ = now_s.run_worker_pass().await;
                 }
+            }
+            // NMI's batch closes now and then between a charge and its look-up: a settled sale
+            // must still be found as the charge (the simulator's Stripe side has no batches).
+            if rng.gen_bool(0.2) {
+                c.sim.settle_nmi_batch();
             }
         }
         day += rng.gen_range(0..4);
