@@ -201,6 +201,10 @@ enum SimCommand {
         /// settlement does: sales pending settlement become complete, with a `settle` action.
         #[arg(long, value_parser = parse_time_of_day)]
         batch_close: Option<chrono::NaiveTime>,
+        /// Refuse a second NMI sale of the same amount on the same card within this many seconds, as
+        /// a merchant account's duplicate check does (a sale's own `dup_seconds` overrides it).
+        #[arg(long)]
+        dup_seconds: Option<u32>,
     },
     /// A hosted-field token from a running simulator, as the card form would make it.
     Token {

@@ -15,6 +15,7 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             nmi_key,
             stripe_key,
             batch_close,
+            dup_seconds,
         } => {
             let sim = Simulator::start(SimConfig {
                 port,
@@ -22,6 +23,7 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
                 nmi_security_key: nmi_key,
                 stripe_secret_key: stripe_key,
                 nmi_batch_close: batch_close,
+                nmi_duplicate_window: dup_seconds,
                 ..SimConfig::default()
             })
             .await

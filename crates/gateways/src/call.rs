@@ -77,6 +77,22 @@ pub(crate) struct Logged {
     pub summary: String,
 }
 
+/// A decline whose code means "the charge may exist" (NMI 420/421 processor communication errors and
+/// 430 duplicate at the processor, Stripe's `duplicate_transaction`: `decline::advise`'s look-up class)
+/// is not a decline: it is unknown until a look-up by our key settles it, and is never retried as a
+/// soft decline.
+pub(crate) fn look_up_when_advised(gateway: Gateway, outcome: ChargeOutcome) -> ChargeOutcome {
+    match outcome {
+        ChargeOutcome::Declined { code, message, .. }
+            if clinicpay_domain::decline::advise(gateway, &code).action
+                == clinicpay_domain::decline::DeclineAction::LookUp =>
+        {
+            ChargeOutcome::Unknown { message }
+        }
+        other => other,
+    }
+}
+
 /// One call to a gateway, for its processor-log entry.
 pub(crate) struct Call<'a> {
     pub log: &'a dyn ProcessorLog,

@@ -77,6 +77,11 @@ pub struct ChargeRequest {
     /// The gateway customer the card is saved under (Stripe needs it to charge and to look up).
     pub customer: Option<String>,
     pub amount: Money,
+    /// Let the gateway refuse a second charge of this amount on this card within its duplicate window
+    /// (NMI's duplicate check): a second net under our own keys for a payment staff take at the desk.
+    /// The billing engine's charges turn it off (`dup_seconds=0`): two family members' plans of the same
+    /// amount on one card are billed in the same pass, and each cycle order is already unique.
+    pub check_duplicates: bool,
 }
 
 /// What became of a charge (or refund).
@@ -98,6 +103,12 @@ pub enum ChargeOutcome {
     },
     /// Maybe done: the reply was lost. Only a look-up may settle it.
     Unknown {
+        message: String,
+    },
+    /// Certainly not done: the gateway refused it as a duplicate of a charge of the same amount on
+    /// the same card within its duplicate window (NMI response=3 "Duplicate transaction"). Not the
+    /// bank's decline and not a failed attempt.
+    RefusedAsDuplicate {
         message: String,
     },
 }

@@ -7,6 +7,9 @@ pub enum CardBehaviour {
     Approve,
     /// Declined with this NMI response_code and text.
     Decline(u16, &'static str),
+    /// NMI answers with a code of its look-up class (420 communication error, 430 duplicate at the
+    /// processor) although the processor may have acted: `charged` says whether it did.
+    Unclear(u16, &'static str, bool),
 }
 
 pub fn brand_of(number: &str) -> &'static str {
@@ -28,6 +31,10 @@ pub fn behaviour_of(number: &str) -> CardBehaviour {
         "4000000000000119" => CardBehaviour::Decline(251, "Lost card, pick up"),
         "4000000000000341" => CardBehaviour::Decline(201, "Do not honor"),
         "4000000000000259" => CardBehaviour::Decline(261, "Declined-Stop all recurring payments"),
+        "4000000000420002" => CardBehaviour::Unclear(420, "Communication error with issuer", true),
+        "4000000000430001" => {
+            CardBehaviour::Unclear(430, "Duplicate transaction at processor", false)
+        }
         _ => CardBehaviour::Approve,
     }
 }

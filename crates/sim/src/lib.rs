@@ -160,6 +160,9 @@ pub struct SimConfig {
     /// `complete` with a `settle` action, as on a real account. None: only when a test asks
     /// (`Simulator::settle_nmi_batch`).
     pub nmi_batch_close: Option<chrono::NaiveTime>,
+    /// The merchant's duplicate window in seconds (NMI refuses a second sale of the same amount on
+    /// the same card within it with response=3 "Duplicate transaction"); None: the check is off.
+    pub nmi_duplicate_window: Option<u32>,
 }
 
 /// The message a dropped-connection fault panics with: the handler's task ends without an answer and
@@ -203,6 +206,7 @@ impl Simulator {
         nmi.security_key = config.nmi_security_key.clone();
         stripe.secret_key = config.stripe_secret_key.clone();
         nmi.adopt_demo_cards = config.adopt_demo_cards;
+        nmi.duplicate_window = config.nmi_duplicate_window;
         stripe.adopt_demo_cards = config.adopt_demo_cards;
         let shared = Arc::new(Mutex::new(Shared {
             nmi,

@@ -50,6 +50,9 @@ pub struct Transaction {
     exp: String,
     brand: String,
     at: String,
+    /// When NMI took it (seconds since 1970), for the duplicate window.
+    #[serde(default)]
+    pub at_epoch: i64,
     /// The transaction's history as the Query API lists it: the sale (or refund), then `settle` when
     /// the batch closes, `void`… (empty in state files from before: read as the one first action).
     #[serde(default)]
@@ -105,6 +108,10 @@ pub struct NmiState {
     /// Training mode: the demo clinic's cards (vault ids `demo…`) exist here as approved Visas.
     #[serde(skip)]
     pub(crate) adopt_demo_cards: bool,
+    /// The merchant's duplicate window in seconds (NMI's duplicate check): a sale of the same amount
+    /// on the same card within it is refused, unless the request's `dup_seconds` says otherwise.
+    #[serde(skip)]
+    pub(crate) duplicate_window: Option<u32>,
     tokens: HashMap<String, Card>,
     pub(crate) vault: HashMap<String, VaultRecord>,
     pub ledger: Vec<Transaction>,
@@ -337,6 +344,40 @@ impl NmiState {
         }
     }
 
+    /// An approved sale of `amount` on the same card within the duplicate window (the request's
+    /// `dup_seconds`, else the merchant's; 0 or none: no check), as NMI's duplicate check finds it.
+    fn duplicate_of(
+        &self,
+        f: &Fields,
+        card: &Card,
+        vault_id: Option<&str>,
+        amount: i64,
+    ) -> Option<String> {
+        let window = match f.get("dup_seconds") {
+            Some(s) => s.parse::<u32>().ok()?,
+            None => self.duplicate_window?,
+        };
+        if window == 0 {
+            return None;
+        }
+        let since = Utc::now().timestamp() - i64::from(window);
+        let masked_card = masked(&card.number);
+        self.ledger
+            .iter()
+            .rev()
+            .find(|t| {
+                t.kind == "sale"
+                    && t.success
+                    && t.amount_minor == amount
+                    && t.at_epoch >= since
+                    && match (vault_id, t.vault_id.as_deref()) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => t.masked_card == masked_card && t.exp == card.exp,
+                    }
+            })
+            .map(|t| t.transaction_id.clone())
+    }
+
     fn record(&mut self, mut t: Transaction) -> Transaction {
         t.actions = vec![t.first_action()];
         self.ledger.push(t.clone());
@@ -382,18 +423,38 @@ impl NmiState {
             None if kind == "validate" => 0,
             _ => return error("Invalid amount REFID:amount"),
         };
-        let (code, text): (u16, &str) = if kind != "validate" && amount < 100 {
+        if kind == "sale" {
+            if let Some(earlier) = self.duplicate_of(f, &card, vault_id.as_deref(), amount) {
+                return reply(&[
+                    ("response", "3".into()),
+                    (
+                        "responsetext",
+                        format!("Duplicate transaction REFID:{earlier}"),
+                    ),
+                    ("authcode", String::new()),
+                    ("transactionid", String::new()),
+                    ("avsresponse", String::new()),
+                    ("cvvresponse", String::new()),
+                    ("orderid", f.get("orderid").cloned().unwrap_or_default()),
+                    ("type", kind.into()),
+                    ("response_code", "300".into()),
+                ]);
+            }
+        }
+        // `charged`: whether the processor took the money, whatever the answer says.
+        let (code, text, charged): (u16, &str, bool) = if kind != "validate" && amount < 100 {
             // NMI test mode declines amounts below 1.00.
-            (200, "DECLINE")
+            (200, "DECLINE", false)
         } else if card.exp.len() != 4 || card_expired(&card.exp) {
-            (223, "Expired card")
+            (223, "Expired card", false)
         } else {
             match behaviour_of(&card.number) {
-                CardBehaviour::Approve => (100, "SUCCESS"),
-                CardBehaviour::Decline(c, t) => (c, t),
+                CardBehaviour::Approve => (100, "SUCCESS", true),
+                CardBehaviour::Decline(c, t) => (c, t, false),
+                CardBehaviour::Unclear(c, t, charged) => (c, t, charged),
             }
         };
-        let success = code == 100;
+        let success = charged;
         let id = self.next();
         let t = self.record(Transaction {
             transaction_id: id.clone(),
@@ -401,8 +462,9 @@ impl NmiState {
             kind: kind.into(),
             amount_minor: amount,
             success,
-            response_code: code,
-            response_text: text.into(),
+            // The Query API shows what the processor did, even where the answer said otherwise.
+            response_code: if success { 100 } else { code },
+            response_text: if success { "SUCCESS" } else { text }.into(),
             condition: match (success, kind) {
                 (false, _) => "failed",
                 (true, "auth") => "pending",
@@ -416,14 +478,16 @@ impl NmiState {
             exp: card.exp.clone(),
             brand: brand_of(&card.number).into(),
             at: now_text(),
+            at_epoch: Utc::now().timestamp(),
             actions: Vec::new(),
         });
+        let approved = code == 100;
         reply(&[
-            ("response", if success { "1" } else { "2" }.into()),
-            ("responsetext", t.response_text.clone()),
+            ("response", if approved { "1" } else { "2" }.into()),
+            ("responsetext", text.into()),
             (
                 "authcode",
-                if success {
+                if approved {
                     format!("{:06}", rand::random::<u32>() % 1_000_000)
                 } else {
                     String::new()
@@ -431,7 +495,7 @@ impl NmiState {
             ),
             ("transactionid", t.transaction_id.clone()),
             ("avsresponse", "N".into()),
-            ("cvvresponse", if success { "M" } else { "" }.into()),
+            ("cvvresponse", if approved { "M" } else { "" }.into()),
             ("orderid", t.order_id.clone()),
             ("type", kind.into()),
             ("response_code", code.to_string()),
@@ -477,6 +541,8 @@ impl NmiState {
             response_text: "SUCCESS".into(),
             condition: "pendingsettlement".into(),
             parent: Some(parent_id.clone()),
+            at: now_text(),
+            at_epoch: Utc::now().timestamp(),
             ..parent
         });
         reply(&[

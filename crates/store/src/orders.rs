@@ -303,7 +303,8 @@ pub async fn uncharged_orders(
            AND o.recovery_status IS NULL AND o.created_at < $1
            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id
                            AND (p.status IN ('PENDING', 'UNKNOWN', 'SUCCEEDED')
-                                OR (p.status = 'FAILED' AND o.status = 'PENDING' AND p.decline_code <> 'not_sent')))
+                                OR (p.status = 'FAILED' AND o.status = 'PENDING'
+                                    AND p.decline_code NOT IN ('not_sent', 'duplicate_refused'))))
            AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.subscription_id = o.subscription_id AND r.id <> o.id
                            AND r.recovery_status IN ('NEEDS_PAYMENT_METHOD', 'RETRY_SCHEDULED'))
          ORDER BY o.id LIMIT $2"

@@ -231,6 +231,7 @@ async fn gateways(calls: usize) {
             card_token: card.token.clone(),
             customer: None,
             amount: Money::from_minor(1234, Currency::USD),
+            check_duplicates: false,
         };
         let t = Instant::now();
         client.charge(&request).await;
@@ -335,6 +336,7 @@ async fn stripe_gateway(calls: usize) {
             card_token: card.token.clone(),
             customer: Some(customer.clone()),
             amount: Money::from_minor(1234, Currency::USD),
+            check_duplicates: false,
         };
         let t = Instant::now();
         client.charge(&request).await;

@@ -146,6 +146,7 @@ impl PaymentGateway for NmiClient {
             amount: &amount,
             currency: req.amount.currency.code(),
             orderid: &req.payment_key,
+            dup_seconds: (!req.check_duplicates).then_some("0"),
         };
         outcome::charge(
             self.post(TRANSACT, "sale", Some(&req.payment_key), sale)

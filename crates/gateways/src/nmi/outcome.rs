@@ -162,8 +162,12 @@ pub(crate) fn card(token: &str, records: &[QueryRecord]) -> Result<SavedCard, Ga
         })
 }
 
-/// A charge's Payment API reply as an outcome.
+/// A charge's Payment API reply as an outcome (a decline of the look-up class is unknown).
 pub(crate) fn charge(reply: Reply<String>) -> ChargeOutcome {
+    crate::call::look_up_when_advised(Gateway::Nmi, charge_answer(reply))
+}
+
+fn charge_answer(reply: Reply<String>) -> ChargeOutcome {
     let (status, body) = match reply.money_answer(NMI, "answer") {
         Ok(answer) => answer,
         Err(outcome) => return outcome,
@@ -182,15 +186,16 @@ pub(crate) fn charge(reply: Reply<String>) -> ChargeOutcome {
             message: f.text(),
             reference: Some(f.transaction_id()).filter(|t| !t.is_empty()),
         },
-        // response=3: the gateway refused the request before acting. 420/421 are communication
-        // errors with the processor and 430 a duplicate at the processor: the charge may exist.
-        (200, Some("3")) => match f.code().as_str() {
-            "420" | "421" | "430" => ChargeOutcome::Unknown { message: f.text() },
-            code => ChargeOutcome::Declined {
-                code: code.into(),
-                message: f.text(),
-                reference: None,
-            },
+        // NMI's duplicate check refused it before acting: nothing was charged now.
+        (200, Some("3")) if f.text().starts_with("Duplicate transaction") => {
+            ChargeOutcome::RefusedAsDuplicate { message: f.text() }
+        }
+        // response=3: the gateway refused the request before acting (its look-up class, 420/421/430,
+        // is made unknown by `charge`).
+        (200, Some("3")) => ChargeOutcome::Declined {
+            code: f.code(),
+            message: f.text(),
+            reference: None,
         },
         // A 5xx or an unreadable body: the work may have been done.
         _ => ChargeOutcome::Unknown {
@@ -361,6 +366,28 @@ mod tests {
             )),
             declined("200", "DECLINE", None)
         );
+    }
+
+    #[test]
+    fn a_decline_of_the_look_up_class_is_unknown_whatever_the_response_field_says() {
+        for code in ["420", "421", "430"] {
+            let body = format!(
+                "response=2&responsetext=Declined {code}&authcode=&transactionid=1088&response_code={code}"
+            );
+            assert_eq!(
+                charge(answer(200, &body)),
+                ChargeOutcome::Unknown {
+                    message: format!("Declined {code}")
+                },
+                "{code} with response=2 may have charged: never a soft decline"
+            );
+        }
+        // The bank's own declines stay declines.
+        let body = "response=2&responsetext=DECLINE&transactionid=1089&response_code=200";
+        assert!(matches!(
+            charge(answer(200, body)),
+            ChargeOutcome::Declined { .. }
+        ));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(crate) struct Sale<'a> {
     pub amount: &'a str,
     pub currency: &'a str,
     pub orderid: &'a str,
+    /// `0` turns NMI's duplicate check off for this sale; absent, the merchant's window applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dup_seconds: Option<&'static str>,
 }
 
 /// `type=refund` against the original transaction, in full (no `amount`) or in part.
@@ -299,6 +302,7 @@ mod tests {
                 amount: "49.00",
                 currency: "USD",
                 orderid: "pay 1",
+                dup_seconds: None,
             },
         };
         assert_eq!(

@@ -210,8 +210,12 @@ pub(crate) fn refund(refund: &Refund) -> ChargeOutcome {
 }
 
 /// The reply to creating a PaymentIntent as a charge outcome.
+/// A decline of the look-up class (`duplicate_transaction`) is unknown until looked up.
 pub(crate) fn charge_reply(reply: Reply<Value>) -> ChargeOutcome {
-    money(reply, "charge", |body| payment_intent(&read(body)))
+    crate::call::look_up_when_advised(
+        Gateway::Stripe,
+        money(reply, "charge", |body| payment_intent(&read(body))),
+    )
 }
 
 /// The reply to creating a Refund as an outcome.
@@ -339,6 +343,22 @@ mod tests {
             })
         );
         assert_eq!(charge_lookup(&list, "pay-2"), LookupOutcome::NotFound);
+    }
+
+    #[test]
+    fn a_duplicate_transaction_decline_is_unknown_until_looked_up() {
+        let body = error(
+            "card_error",
+            Some("card_declined"),
+            Some("duplicate_transaction"),
+            "Your card was declined.",
+        );
+        assert_eq!(
+            charge_reply(answer(402, body)),
+            ChargeOutcome::Unknown {
+                message: "Your card was declined.".into()
+            }
+        );
     }
 
     #[test]

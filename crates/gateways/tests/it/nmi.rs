@@ -209,6 +209,61 @@ async fn a_refund_whose_answer_was_lost_is_found_after_its_batch_settled() {
 }
 
 #[tokio::test]
+async fn nmis_duplicate_check_refuses_a_second_sale_at_the_desk_but_not_the_engines() {
+    let (sim, client, log) = crate::support::nmi_with(
+        clinicpay_sim::SimConfig {
+            nmi_security_key: Some(KEY.into()),
+            nmi_duplicate_window: Some(1200),
+            ..Default::default()
+        },
+        DEFAULT_TIMEOUT,
+    )
+    .await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    assert!(matches!(
+        client.charge(&charge(&card, "pay-d1", 4_900)).await,
+        ChargeOutcome::Succeeded { .. }
+    ));
+    // The same amount on the same card minutes later, from the desk: NMI refuses it, charging nothing.
+    let second = client.charge(&charge(&card, "pay-d2", 4_900)).await;
+    match &second {
+        ChargeOutcome::RefusedAsDuplicate { message } => {
+            assert!(
+                message.starts_with("Duplicate transaction REFID:"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sales(&sim), 1);
+    // Another amount is no duplicate.
+    assert!(matches!(
+        client.charge(&charge(&card, "pay-d3", 5_000)).await,
+        ChargeOutcome::Succeeded { .. }
+    ));
+    // The billing engine sends dup_seconds=0: a family's second plan of the same amount is charged.
+    let engine = ChargeRequest {
+        check_duplicates: false,
+        ..charge(&card, "pay-d4", 4_900)
+    };
+    assert!(matches!(
+        client.charge(&engine).await,
+        ChargeOutcome::Succeeded { .. }
+    ));
+    assert_eq!(sales(&sim), 3);
+    let sent: Vec<String> = log
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == "sale")
+        .map(|e| e.request.clone())
+        .collect();
+    assert!(sent[3].contains("dup_seconds=0"), "{}", sent[3]);
+    assert!(!sent[0].contains("dup_seconds"), "{}", sent[0]);
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_unknown_and_the_lookup_tells_whether_money_moved() {
     let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
     let card = saved(&sim, &client, "4111111111111111").await;
@@ -282,6 +337,7 @@ async fn a_gateway_that_cannot_be_reached_is_a_retryable_failure() {
             card_token: "1".into(),
             customer: None,
             amount: usd(1000),
+            check_duplicates: true,
         })
         .await;
     assert!(

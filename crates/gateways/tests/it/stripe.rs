@@ -420,6 +420,7 @@ async fn a_stripe_that_cannot_be_reached_is_a_retryable_failure() {
             card_token: "pm_1".into(),
             customer: Some("cus_1".into()),
             amount: usd(1000),
+            check_duplicates: true,
         })
         .await;
     assert!(

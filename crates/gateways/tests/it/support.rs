@@ -33,17 +33,28 @@ pub fn charge(card: &SavedCard, key: &str, minor: i64) -> ChargeRequest {
         card_token: card.token.clone(),
         customer: card.customer.clone(),
         amount: usd(minor),
+        check_duplicates: true,
     }
 }
 
 /// The NMI client against a fresh simulator.
 pub async fn nmi_on_simulator(timeout: Duration) -> (Simulator, NmiClient, Arc<MemoryLog>) {
-    let sim = Simulator::start(SimConfig {
-        nmi_security_key: Some(NMI_KEY.into()),
-        ..SimConfig::default()
-    })
+    nmi_with(
+        SimConfig {
+            nmi_security_key: Some(NMI_KEY.into()),
+            ..SimConfig::default()
+        },
+        timeout,
+    )
     .await
-    .unwrap();
+}
+
+/// The NMI client on a simulator set up as `config` says (its key must be NMI_KEY or none).
+pub async fn nmi_with(
+    config: SimConfig,
+    timeout: Duration,
+) -> (Simulator, NmiClient, Arc<MemoryLog>) {
+    let sim = Simulator::start(config).await.unwrap();
     let log = Arc::new(MemoryLog::default());
     let client = NmiClient::new(
         Some(&sim.base_url()),

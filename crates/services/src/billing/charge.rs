@@ -12,12 +12,13 @@ use clinicpay_store::invoices::Invoice;
 use clinicpay_store::payments::{NewPayment, Payment, Settlement};
 use clinicpay_store::{invoices, orders, patients, payments, StoreError};
 
-use crate::billing::{new_key, no_card_for, Charged, PaymentResult};
+use crate::billing::{new_key, no_card_for, Charged, PaymentResult, DUPLICATE_REFUSED};
 use crate::{Actor, Change, Result, ServiceError, Services};
 
 impl Services {
     /// The one way a card is charged. Records the payment PENDING (committed) before the gateway is
-    /// called, then settles it with the gateway's answer.
+    /// called, then settles it with the gateway's answer. `check_duplicates`: a payment taken at the
+    /// desk keeps the gateway's duplicate check as a second net; the billing engine's charges do not.
     pub(crate) async fn charge_invoice(
         &self,
         actor: Option<&Actor>,
@@ -25,6 +26,7 @@ impl Services {
         card: &PaymentMethod,
         gateway: Gateway,
         settings: &OrganizationSettings,
+        check_duplicates: bool,
     ) -> Result<Charged> {
         if card.gateway != gateway {
             return Err(no_card_for(gateway));
@@ -93,6 +95,7 @@ impl Services {
                 card_token: card.token.clone(),
                 customer,
                 amount: invoice.amount,
+                check_duplicates,
             })
             .await;
         self.settle(payment_id, PaymentStatus::Pending, outcome, actor)
@@ -147,6 +150,18 @@ impl Services {
                 format!(
                     "{} could not be reached, so nothing was charged ({message}). Try again in a minute.",
                     payment.gateway
+                ),
+            ),
+            ChargeOutcome::RefusedAsDuplicate { message } => (
+                PaymentStatus::Failed,
+                Settlement {
+                    code: Some(DUPLICATE_REFUSED.into()),
+                    message: Some(message.clone()),
+                    ..Settlement::default()
+                },
+                format!(
+                    "{} refused this charge as a duplicate: a charge of {} on this card went through minutes ago ({message}). Nothing was charged now. Check the patient's payments before taking it again.",
+                    payment.gateway, payment.amount
                 ),
             ),
             ChargeOutcome::Unknown { message } => (
@@ -216,6 +231,7 @@ impl Services {
         Ok(match (to, &outcome) {
             (PaymentStatus::Succeeded, _) => Charged::Paid(settled),
             (_, ChargeOutcome::RetryableFailure { .. }) => Charged::NotSent(settled, message),
+            (_, ChargeOutcome::RefusedAsDuplicate { .. }) => Charged::Refused(settled, message),
             (PaymentStatus::Failed, _) => Charged::Declined(settled, message),
             _ => Charged::Unknown(settled, message),
         })
@@ -310,6 +326,10 @@ impl Services {
                 )))
             }
             Charged::NotSent(p, m) => Err(ServiceError::GatewayUnavailable(format!(
+                "Payment {}: {m}",
+                p.id
+            ))),
+            Charged::Refused(p, m) => Err(ServiceError::GatewayRefused(format!(
                 "Payment {}: {m}",
                 p.id
             ))),

@@ -46,7 +46,7 @@ impl Services {
             (inv, card)
         };
         let charged = self
-            .charge_invoice(Some(actor), &inv, &card, gateway, &settings)
+            .charge_invoice(Some(actor), &inv, &card, gateway, &settings, true)
             .await?;
         self.answer(charged, &card).await
     }
@@ -106,7 +106,7 @@ impl Services {
         };
         let invoice = self.create_checkout_invoice(actor, patient, amount).await?;
         let charged = self
-            .charge_invoice(Some(actor), &invoice, &card, gateway, &settings)
+            .charge_invoice(Some(actor), &invoice, &card, gateway, &settings, true)
             .await;
         if !card.is_active() {
             // A card typed for this payment only: it leaves the gateway's vault whatever happened.

@@ -61,6 +61,7 @@ impl Services {
                 card_token: token,
                 customer,
                 amount: p.amount,
+                check_duplicates: false,
             };
             let outcome = match client.lookup(&request).await {
                 Ok(LookupOutcome::Found(

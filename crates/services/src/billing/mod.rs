@@ -45,8 +45,14 @@ pub(crate) enum Charged {
     Paid(Payment),
     Declined(Payment, String),
     NotSent(Payment, String),
+    /// The gateway refused it before acting (its duplicate check): not charged, not a decline.
+    Refused(Payment, String),
     Unknown(Payment, String),
 }
+
+/// The code a payment the gateway refused as a duplicate is recorded with: like `not_sent`, nothing
+/// was charged and it is not a failed attempt.
+pub(crate) const DUPLICATE_REFUSED: &str = "duplicate_refused";
 
 /// A fresh idempotency key for one attempt: ClinicPay's payment key at the gateway (NMI `orderid`,
 /// Stripe `Idempotency-Key` and metadata).

@@ -153,7 +153,8 @@ impl Services {
                     message: Some(message.clone()),
                 },
             ),
-            ChargeOutcome::RetryableFailure { message } => (
+            ChargeOutcome::RetryableFailure { message }
+            | ChargeOutcome::RefusedAsDuplicate { message } => (
                 PaymentStatus::Failed,
                 Settlement {
                     code: Some("not_sent".into()),
@@ -224,7 +225,8 @@ impl Services {
                 "{} did not refund payment {payment_id}: {message}. Check the gateway dashboard and escalate to billing.",
                 payment.gateway
             ))),
-            ChargeOutcome::RetryableFailure { message } => Err(ServiceError::GatewayUnavailable(format!(
+            ChargeOutcome::RetryableFailure { message }
+            | ChargeOutcome::RefusedAsDuplicate { message } => Err(ServiceError::GatewayUnavailable(format!(
                 "{} could not be reached, so nothing was refunded ({message}). Try again in a minute.",
                 payment.gateway
             ))),

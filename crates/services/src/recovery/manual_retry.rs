@@ -107,6 +107,10 @@ impl Services {
                 "Payment {}: {m}",
                 p.id
             ))),
+            Charged::Refused(p, m) => Err(ServiceError::GatewayRefused(format!(
+                "Payment {}: {m}",
+                p.id
+            ))),
             Charged::Unknown(p, m) => Err(ServiceError::OutcomeUnknown(format!(
                 "Payment {}: {m}",
                 p.id

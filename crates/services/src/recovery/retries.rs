@@ -13,7 +13,7 @@ use clinicpay_store::{
     invoices, orders, payment_methods as cards_repo, payments, subscriptions, Tx,
 };
 
-use crate::billing::{no_card_for, Charged};
+use crate::billing::{no_card_for, Charged, DUPLICATE_REFUSED};
 use crate::recovery::{recovery_update_after_failure, WorkerReport, BATCH};
 use crate::{Actor, Change, Result, ServiceError, Services};
 
@@ -97,7 +97,7 @@ impl Services {
                 .await?;
             return Err(err);
         };
-        self.charge_invoice(actor, &invoice, &card, gateway, settings)
+        self.charge_invoice(actor, &invoice, &card, gateway, settings, false)
             .await
     }
 
@@ -189,7 +189,7 @@ impl Services {
         }
         // Nothing reached the gateway (unreachable, or a worker stopped before sending): not a decline
         // and not an attempt. A first charge stays due for the next pass; a recovery keeps its schedule.
-        if code == "not_sent" {
+        if code == "not_sent" || code == DUPLICATE_REFUSED {
             if o.recovery_status == Some(RecoveryStatus::RetryScheduled)
                 && o.next_retry_at.is_none()
             {

@@ -231,6 +231,73 @@ on_both_databases! {
         assert_eq!(refunds, vec![50_000]);
     }
 
+    async fn nmi_a_second_desk_payment_refused_as_a_duplicate_charges_nothing_and_says_to_check_first(db: &TestDb) {
+        let sim = clinicpay_sim::SimConfig { nmi_duplicate_window: Some(1200), ..Default::default() };
+        let c = crate::support::clinic_on(db, Gateway::Nmi, sim).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let first = c.s.create_invoice(&c.desk, c.patient, usd(4_900), "Visit").await.unwrap();
+        let second = c.s.create_invoice(&c.desk, c.patient, usd(4_900), "Labs").await.unwrap();
+        c.s.pay_invoice(&c.desk, first.id, None).await.unwrap();
+        let err = c.s.pay_invoice(&c.desk, second.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::GatewayRefused, "{err}");
+        assert!(err.to_string().contains("refused this charge as a duplicate"), "{err}");
+        assert!(err.to_string().contains("Nothing was charged now"), "{err}");
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        let refused = payments.iter().find(|p| p.invoice_id == Some(second.id)).unwrap();
+        assert_eq!(refused.status, PaymentStatus::Failed);
+        assert_eq!(refused.decline_code.as_deref(), Some("duplicate_refused"));
+        let invoices = c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!(invoices.iter().find(|i| i.id == second.id).unwrap().status, InvoiceStatus::Open);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "charged once");
+    }
+
+    async fn nmi_two_plans_of_the_same_amount_on_one_card_are_both_billed_in_one_pass(db: &TestDb) {
+        // A merchant account with NMI's duplicate check on: the engine turns it off for its cycles.
+        let sim = clinicpay_sim::SimConfig { nmi_duplicate_window: Some(1200), ..Default::default() };
+        let c = crate::support::clinic_on(db, Gateway::Nmi, sim).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness (Ann)", usd(4_900), "month").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness (Ben)", usd(4_900), "month").await.unwrap();
+        let report = c.s.run_worker_pass().await.unwrap();
+        assert_eq!((report.cycles_billed, report.cycles_paid, report.retries_run), (2, 2, 0));
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900, 4_900]);
+    }
+
+    async fn nmi_a_processor_communication_error_is_unknown_and_the_janitor_finds_it_paid_never_a_decline(db: &TestDb) {
+        // NMI answers response=2 with 420: the processor may have acted (here it did).
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000420002").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_400), "Visit").await.unwrap();
+        let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown, "{err}");
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!((payments.len(), payments[0].status), (1, PaymentStatus::Unknown));
+        // Paying again is refused while the outcome is unknown; the janitor asks NMI and finds it paid.
+        assert_eq!(c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err().code(), ErrorCode::Conflict);
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!(report.found_paid, 1);
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![5_400], "charged exactly once");
+    }
+
+    async fn nmi_a_cycle_answered_with_a_processor_communication_error_starts_no_recovery(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000420002").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        let report = c.s.run_worker_pass().await.unwrap();
+        assert_eq!((report.cycles_billed, report.cycles_paid, report.retries_run), (1, 0, 0));
+        let orders = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap();
+        assert_eq!(orders[0].recovery_status, None, "not a soft decline: no retry scheduled");
+        assert_eq!(orders[0].attempts, 0, "not a failed attempt");
+        let subs = c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!(subs[0].status, SubscriptionStatus::Active);
+        let report = c.later(10).run_worker_pass().await.unwrap();
+        assert_eq!(report.janitor.found_paid, 1);
+        let orders = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap();
+        assert_eq!(orders[0].status, OrderStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "charged exactly once");
+    }
+
     async fn nmi_a_lost_answer_settled_in_the_nightly_batch_is_found_paid_by_the_janitor_and_never_charged_again(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();

@@ -1,7 +1,8 @@
 //! The randomized fault suite (DESIGN.md "Money safety"): rounds of invoice payments, checkouts,
 //! subscription cycles, recovery retries and refunds, with the simulator failing at random (5xx, 429,
-//! dropped connections before and after the work, malformed answers, slow answers) and NMI's batch
-//! closing at random between a charge and its look-up. Each run ends with
+//! dropped connections before and after the work, malformed answers, slow answers), NMI's batch
+//! closing at random between a charge and its look-up, and NMI's duplicate check refusing a second
+//! desk payment of the same amount. Each run ends with
 //! the janitor settling what was left unknown, then ClinicPay's ledger is compared with the gateway's
 //! own: no duplicate charge, no charge ClinicPay does not know about, no recorded charge the gateway
 //! does not have, refunds equal.
@@ -47,7 +48,14 @@ fn random_fault(rng: &mut ChaCha8Rng) -> Option<Fault> {
 }
 
 async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
-    let c = clinic(db, gateway).await;
+    // A merchant account with NMI's duplicate check on (the desk's second payment of an amount on a
+    // card within 20 minutes is refused; the engine's cycles turn the check off).
+    let sim = clinicpay_sim::SimConfig {
+        nmi_duplicate_window: Some(1200),
+        ..Default::default()
+    };
+    let c = crate::support::clinic_on(db, gateway, sim).await;
+    let mut last_amount = 4_900;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let paths: &[&str] = match gateway {
         Gateway::Nmi => &["/api/transact.php", "/api/query.php"],
@@ -102,7 +110,11 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
             if let Some(f) = random_fault(&mut rng) {
                 c.sim.inject(paths[rng.gen_range(0..paths.len())], 1, f);
             }
-            let amount = Money::from_minor(rng.gen_range(100..50_000), Currency::USD);
+            // Now and then the same amount again, so the duplicate check has something to refuse.
+            if !rng.gen_bool(0.25) {
+                last_amount = rng.gen_range(100..50_000);
+            }
+            let amount = Money::from_minor(last_amount, Currency::USD);
             match rng.gen_range(0..5) {
                 0 => {
                     let inv = now_s

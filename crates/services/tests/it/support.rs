@@ -72,10 +72,15 @@ impl Drop for Clinic {
 /// A clinic taking cards through `gateway` in live mode: the simulator answers for both gateways and
 /// insists on the real keys, which IT stored in this computer's keychain.
 pub async fn clinic(db: &TestDb, gateway: Gateway) -> Clinic {
+    clinic_on(db, gateway, SimConfig::default()).await
+}
+
+/// The same clinic, its gateways simulated as `sim` says (their keys are set here).
+pub async fn clinic_on(db: &TestDb, gateway: Gateway, sim: SimConfig) -> Clinic {
     let sim = Simulator::start(SimConfig {
         nmi_security_key: Some(NMI_KEY.into()),
         stripe_secret_key: Some(STRIPE_KEY.into()),
-        ..SimConfig::default()
+        ..sim
     })
     .await
     .unwrap();
