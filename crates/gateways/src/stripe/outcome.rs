@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::wire::{
-    read, ApiError, ErrorReply, Head, List, PaymentIntent, PaymentMethod, Refund, SetupIntent,
+    read, ApiError, ErrorReply, Head, LastError, List, PaymentIntent, PaymentMethod, Refund,
+    SetupIntent,
 };
 use crate::call::{unavailable, Reply};
 use crate::{ChargeOutcome, GatewayError, LookupOutcome, SavedCard, NOT_FOUND};
@@ -160,33 +161,50 @@ pub(crate) fn card(pm: &PaymentMethod) -> Result<SavedCard, GatewayError> {
 }
 
 /// A PaymentIntent as a charge outcome.
+///
+/// Only what Stripe says is final is read as final: `succeeded` is paid; `requires_action` is the bank
+/// asking the patient to authenticate (a decline staff can act on); `requires_payment_method` with a
+/// `last_payment_error` is a decline, and `canceled` is not charged. Everything in between
+/// (`processing`, `requires_capture`, `requires_confirmation`, `requires_payment_method` with no error,
+/// a status Stripe adds later) is unknown, for the look-up to settle; never a decline.
 pub(crate) fn payment_intent(pi: &PaymentIntent) -> ChargeOutcome {
     let reference = pi.id.clone().unwrap_or_default();
+    let e = &pi.last_payment_error;
+    let failed = e.code.is_some() || e.decline_code.is_some() || e.message.is_some();
     match pi.status.as_deref() {
         Some("succeeded") => ChargeOutcome::Succeeded { reference },
-        Some("processing") => ChargeOutcome::Unknown {
-            message: "Stripe is still processing the charge".into(),
-        },
         Some("requires_action") => ChargeOutcome::Declined {
             code: "authentication_required".into(),
             message: "The bank wants the patient to authenticate this payment.".into(),
             reference: Some(reference),
         },
-        _ => {
-            let e = &pi.last_payment_error;
-            ChargeOutcome::Declined {
-                code: e
-                    .decline_code
-                    .clone()
-                    .or(e.code.clone())
-                    .unwrap_or_else(|| "payment_failed".into()),
-                message: e
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "The charge did not go through.".into()),
-                reference: Some(reference),
-            }
-        }
+        Some("canceled") => declined(e, reference),
+        Some("requires_payment_method") if failed => declined(e, reference),
+        Some("processing") => ChargeOutcome::Unknown {
+            message: "Stripe is still processing the charge".into(),
+        },
+        Some(status) => ChargeOutcome::Unknown {
+            message: format!("Stripe shows the charge {reference} as {status}"),
+        },
+        None => ChargeOutcome::Unknown {
+            message: format!("Stripe's charge {reference} has no status"),
+        },
+    }
+}
+
+/// A PaymentIntent that did not charge, with Stripe's own code and words where it gave them.
+fn declined(e: &LastError, reference: String) -> ChargeOutcome {
+    ChargeOutcome::Declined {
+        code: e
+            .decline_code
+            .clone()
+            .or(e.code.clone())
+            .unwrap_or_else(|| "payment_failed".into()),
+        message: e
+            .message
+            .clone()
+            .unwrap_or_else(|| "The charge did not go through.".into()),
+        reference: Some(reference),
     }
 }
 
@@ -343,6 +361,54 @@ mod tests {
             })
         );
         assert_eq!(charge_lookup(&list, "pay-2"), LookupOutcome::NotFound);
+    }
+
+    #[test]
+    fn only_final_payment_intent_statuses_are_read_as_final() {
+        let pi = |status: &str, error: Value| -> PaymentIntent {
+            read(
+                &json!({"id": "pi_1", "object": "payment_intent", "status": status, "last_payment_error": error}),
+            )
+        };
+        for status in [
+            "processing",
+            "requires_capture",
+            "requires_confirmation",
+            "requires_payment_method",
+            "a_status_stripe_adds_later",
+        ] {
+            assert!(
+                matches!(
+                    payment_intent(&pi(status, Value::Null)),
+                    ChargeOutcome::Unknown { .. }
+                ),
+                "{status} is not a decline"
+            );
+        }
+        let declined = pi(
+            "requires_payment_method",
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}),
+        );
+        assert_eq!(
+            payment_intent(&declined),
+            ChargeOutcome::Declined {
+                code: "insufficient_funds".into(),
+                message: "Your card has insufficient funds.".into(),
+                reference: Some("pi_1".into())
+            }
+        );
+        assert!(matches!(
+            payment_intent(&pi("requires_action", Value::Null)),
+            ChargeOutcome::Declined { code, .. } if code == "authentication_required"
+        ));
+        assert!(matches!(
+            payment_intent(&pi("canceled", Value::Null)),
+            ChargeOutcome::Declined { code, .. } if code == "payment_failed"
+        ));
+        assert!(matches!(
+            payment_intent(&pi("succeeded", Value::Null)),
+            ChargeOutcome::Succeeded { .. }
+        ));
     }
 
     #[test]
