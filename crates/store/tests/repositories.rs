@@ -5,9 +5,11 @@ use clinicpay_domain::*;
 use clinicpay_store::orders::{NewOrder, RecoveryUpdate};
 use clinicpay_store::payments::{NewPayment, Settlement};
 use clinicpay_store::subscriptions::NewSubscription;
-use clinicpay_store::{activity, organization, patients, payment_methods, staff, StoreError, Tx};
+use clinicpay_store::{
+    activity, organization, patients, payment_methods, staff, Dialect, StoreError, Tx,
+};
 use clinicpay_store::{invoices, orders, payments, subscriptions};
-use clinicpay_testkit::{on_both_databases, TestDb};
+use clinicpay_testkit::{on_both_databases, raw_scalar, TestDb};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
@@ -217,6 +219,16 @@ on_both_databases! {
         let second = db.store.try_singleton("janitor", "worker-b", now(), ttl).await.unwrap().expect("released");
         second.release().await.unwrap();
         other.release().await.unwrap();
+    }
+
+    async fn a_commit_that_records_money_is_on_disk_before_it_returns(db: &TestDb) {
+        let mut tx = db.store.begin().await.unwrap();
+        match tx.dialect() {
+            // 2 = FULL: the write-ahead log is synced on every commit of the writing connection.
+            Dialect::Sqlite => assert_eq!(raw_scalar::<i64>(&mut tx, "PRAGMA synchronous").await, 2),
+            Dialect::Postgres => assert_eq!(raw_scalar::<String>(&mut tx, "SHOW synchronous_commit").await, "on"),
+        }
+        tx.rollback().await.unwrap();
     }
 
     async fn an_idempotency_key_is_used_once(db: &TestDb) {
