@@ -172,7 +172,8 @@ impl Services {
         };
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        refunds::settle_refund(
+        let mut late = None;
+        if !refunds::settle_refund(
             &mut tx,
             refund_id,
             PaymentStatus::Pending,
@@ -180,7 +181,53 @@ impl Services {
             &settlement,
             now,
         )
-        .await?;
+        .await?
+        {
+            // The janitor settled it first, from a look-up, while this answer was on its way.
+            let recorded = refunds::refunds_of(&mut tx, payment_id)
+                .await?
+                .into_iter()
+                .find(|r| r.id == refund_id)
+                .ok_or_else(|| ServiceError::Internal("the refund vanished".into()))?;
+            match (to, recorded.status) {
+                // The gateway did refund after all: the money went back, so the record says so, and
+                // billing sees the correction in the activity log.
+                (PaymentStatus::Succeeded, PaymentStatus::Failed) => {
+                    refunds::settle_refund(
+                        &mut tx,
+                        refund_id,
+                        PaymentStatus::Failed,
+                        PaymentStatus::Succeeded,
+                        &settlement,
+                        now,
+                    )
+                    .await?;
+                    late = Some(recorded.status);
+                }
+                (to, recorded_status) if to == recorded_status => {}
+                (to, recorded_status) => {
+                    tx.rollback().await.ok();
+                    return Err(ServiceError::Conflict(format!(
+                        "Refund {refund_id} was already settled as {} from a look-up at {} when its own answer ({}) arrived. Nothing more was done: ask billing to compare it with the gateway dashboard.",
+                        recorded_status.as_str(),
+                        payment.gateway,
+                        to.as_str()
+                    )));
+                }
+            }
+        }
+        if let Some(was) = late {
+            Change::new(Some(actor), now, "refund.late_answer", "payment", payment_id)
+                .patient(payment.patient_id)
+                .before(serde_json::json!({"refund": refund_id, "status": was.as_str()}))
+                .after(serde_json::json!({
+                    "refund": refund_id,
+                    "status": PaymentStatus::Succeeded.as_str(),
+                    "why": format!("{} confirmed the refund after it was recorded as not done", payment.gateway),
+                }))
+                .record(&mut tx)
+                .await?;
+        }
         if to == PaymentStatus::Succeeded && left_after.minor == 0 {
             mark_refunded(&mut tx, &payment, now).await?;
         }

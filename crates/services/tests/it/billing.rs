@@ -332,6 +332,32 @@ on_both_databases! {
         assert_eq!(refunds[0].status, PaymentStatus::Succeeded);
     }
 
+    async fn nmi_a_refund_confirmed_after_the_janitor_found_nothing_is_recorded_done_and_shown_to_billing(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(8_000), "Visit").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        // NMI is slow to do the refund; meanwhile the janitor (its clock well past the grace) looks it
+        // up, finds nothing yet and records it as not done.
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(800)));
+        let janitor = async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            c.later(10).settle_unknown_payments().await.unwrap()
+        };
+        let (refund, report) = tokio::join!(c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(3_000))), janitor);
+        assert_eq!((report.refunds_looked_at, report.refunds_found_not_done), (1, 1));
+        // The gateway's own answer then says it was done: the record follows the money.
+        let refund = refund.unwrap();
+        assert!(refund.message.starts_with("Refunded $30.00"), "{}", refund.message);
+        let mut r = db.store.reader().await.unwrap();
+        let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
+        assert_eq!(refunds[0].status, PaymentStatus::Succeeded);
+        let log = clinicpay_store::activity::for_patient(&mut r, c.patient.0, 50).await.unwrap();
+        assert!(log.iter().any(|e| e.action == "refund.late_answer"), "billing sees the correction");
+        let refunded: Vec<i64> = c.sim.transactions().iter().filter(|t| t.kind == "refund" && t.success).map(|t| t.amount_minor).collect();
+        assert_eq!(refunded, vec![3_000]);
+    }
+
     async fn a_refund_whose_answer_is_lost_is_recorded_and_staff_are_told_not_to_refund_again(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
