@@ -53,6 +53,10 @@ pub struct Transaction {
     /// When NMI took it (seconds since 1970), for the duplicate window.
     #[serde(default)]
     pub at_epoch: i64,
+    /// The card number's digest: NMI's duplicate check matches the card, whichever vault record or
+    /// token it came through.
+    #[serde(default)]
+    card_digest: u64,
     /// The transaction's history as the Query API lists it: the sale (or refund), then `settle` when
     /// the batch closes, `void`… (empty in state files from before: read as the one first action).
     #[serde(default)]
@@ -94,6 +98,13 @@ impl Transaction {
             self.actions.clone()
         }
     }
+}
+
+fn digest(number: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    number.hash(&mut h);
+    h.finish()
 }
 
 fn now_text() -> String {
@@ -346,13 +357,7 @@ impl NmiState {
 
     /// An approved sale of `amount` on the same card within the duplicate window (the request's
     /// `dup_seconds`, else the merchant's; 0 or none: no check), as NMI's duplicate check finds it.
-    fn duplicate_of(
-        &self,
-        f: &Fields,
-        card: &Card,
-        vault_id: Option<&str>,
-        amount: i64,
-    ) -> Option<String> {
+    fn duplicate_of(&self, f: &Fields, card: &Card, amount: i64) -> Option<String> {
         let window = match f.get("dup_seconds") {
             Some(s) => s.parse::<u32>().ok()?,
             None => self.duplicate_window?,
@@ -361,7 +366,7 @@ impl NmiState {
             return None;
         }
         let since = Utc::now().timestamp() - i64::from(window);
-        let masked_card = masked(&card.number);
+        let card = digest(&card.number);
         self.ledger
             .iter()
             .rev()
@@ -370,10 +375,7 @@ impl NmiState {
                     && t.success
                     && t.amount_minor == amount
                     && t.at_epoch >= since
-                    && match (vault_id, t.vault_id.as_deref()) {
-                        (Some(a), Some(b)) => a == b,
-                        _ => t.masked_card == masked_card && t.exp == card.exp,
-                    }
+                    && t.card_digest == card
             })
             .map(|t| t.transaction_id.clone())
     }
@@ -424,7 +426,7 @@ impl NmiState {
             _ => return error("Invalid amount REFID:amount"),
         };
         if kind == "sale" {
-            if let Some(earlier) = self.duplicate_of(f, &card, vault_id.as_deref(), amount) {
+            if let Some(earlier) = self.duplicate_of(f, &card, amount) {
                 return reply(&[
                     ("response", "3".into()),
                     (
@@ -479,6 +481,7 @@ impl NmiState {
             brand: brand_of(&card.number).into(),
             at: now_text(),
             at_epoch: Utc::now().timestamp(),
+            card_digest: digest(&card.number),
             actions: Vec::new(),
         });
         let approved = code == 100;

@@ -187,7 +187,12 @@ fn charge_answer(reply: Reply<String>) -> ChargeOutcome {
             reference: Some(f.transaction_id()).filter(|t| !t.is_empty()),
         },
         // NMI's duplicate check refused it before acting: nothing was charged now.
-        (200, Some("3")) if f.text().starts_with("Duplicate transaction") => {
+        (200, Some("3"))
+            if f.code() == "300"
+                && f.text()
+                    .to_ascii_lowercase()
+                    .starts_with("duplicate transaction") =>
+        {
             ChargeOutcome::RefusedAsDuplicate { message: f.text() }
         }
         // response=3: the gateway refused the request before acting (its look-up class, 420/421/430,
@@ -231,7 +236,9 @@ pub(crate) fn refund(reply: Reply<String>) -> ChargeOutcome {
 }
 
 /// Conditions NMI gives a transaction whose money moved (or is held for the batch).
-const TAKEN: [&str; 3] = ["pendingsettlement", "complete", "pending"];
+const TAKEN: [&str; 2] = ["pendingsettlement", "complete"];
+/// Conditions that say for certain nothing was taken.
+const NOT_TAKEN: [&str; 2] = ["failed", "abandoned"];
 /// Actions that charge a card.
 const CHARGES: [&str; 3] = ["sale", "auth", "capture"];
 
@@ -247,18 +254,41 @@ fn is_refund(r: &QueryRecord) -> bool {
 /// money was taken, whatever came after (a `settle` when the batch closed, a `void`, a `level3`…);
 /// NMI's `condition` says the same where an action leaves it out. The first attempt's own answer
 /// is the decline.
+///
+/// Only positive evidence decides. A voided transaction (a successful `void`, condition `canceled`)
+/// released the money: it is neither paid nor safe to charge again, so it waits for billing as
+/// unknown, as does an authorization never captured (`pending`; ClinicPay only sells), NMI's own
+/// `unknown`, or a record whose fields cannot be read. It is declined only when NMI says it failed
+/// (condition `failed`/`abandoned`, or the attempt's `success` 0 with a code other than 100).
 fn outcome_of(r: &QueryRecord, moved: &[&str], what: &str) -> ChargeOutcome {
     let reference = r.transaction_id.clone().unwrap_or_default();
     let condition = r.condition.as_deref();
+    let voided = r.actions_of(&["void"]).any(|a| a.succeeded()) || condition == Some("canceled");
+    if voided {
+        return ChargeOutcome::Unknown {
+            message: format!("NMI shows the {what} {reference} voided: billing must check it"),
+        };
+    }
     if r.actions_of(moved).any(|a| a.succeeded()) || condition.is_some_and(|c| TAKEN.contains(&c)) {
         return ChargeOutcome::Succeeded { reference };
     }
-    if condition == Some("in_progress") {
+    let attempt = r.actions_of(moved).next();
+    let failed = condition.is_some_and(|c| NOT_TAKEN.contains(&c))
+        || attempt.is_some_and(|a| {
+            a.success.as_deref() == Some("0")
+                && a.response_code
+                    .as_deref()
+                    .is_some_and(|c| !c.is_empty() && c != "100")
+        });
+    if !failed {
         return ChargeOutcome::Unknown {
-            message: format!("NMI still shows the {what} in progress"),
+            message: match condition {
+                Some("in_progress") => format!("NMI still shows the {what} in progress"),
+                Some(c) => format!("NMI shows the {what} {reference} as {c}"),
+                None => format!("NMI's record of the {what} {reference} says neither way"),
+            },
         };
     }
-    let attempt = r.actions_of(moved).next();
     ChargeOutcome::Declined {
         code: attempt
             .and_then(|a| a.response_code.clone())
@@ -556,6 +586,112 @@ mod tests {
             refund_lookup(&[tx("4", "failed", "refund", "300")]),
             LookupOutcome::Found(declined("300", "text", Some("4")))
         );
+    }
+
+    /// One transaction under `pay-1` with these actions (type, success, code) and this condition.
+    fn record(condition: Option<&str>, actions: &[(&str, Option<&str>, Option<&str>)]) -> String {
+        let mut xml = String::from("<nm_response><transaction><transaction_id>77</transaction_id><order_id>pay-1</order_id>");
+        if let Some(c) = condition {
+            xml.push_str(&format!("<condition>{c}</condition>"));
+        }
+        for (kind, success, code) in actions {
+            xml.push_str(&format!("<action><action_type>{kind}</action_type>"));
+            if let Some(s) = success {
+                xml.push_str(&format!("<success>{s}</success>"));
+            }
+            if let Some(c) = code {
+                xml.push_str(&format!("<response_code>{c}</response_code>"));
+            }
+            xml.push_str("</action>");
+        }
+        xml.push_str("</transaction></nm_response>");
+        xml
+    }
+
+    fn looked_up(xml: &str) -> LookupOutcome {
+        charge_lookup(&query_records(answer(200, xml)).unwrap())
+    }
+
+    #[test]
+    fn a_voided_sale_is_neither_paid_nor_safe_to_charge_again() {
+        for xml in [
+            record(
+                Some("canceled"),
+                &[
+                    ("sale", Some("1"), Some("100")),
+                    ("void", Some("1"), Some("100")),
+                ],
+            ),
+            record(
+                None,
+                &[
+                    ("sale", Some("1"), Some("100")),
+                    ("void", Some("1"), Some("100")),
+                ],
+            ),
+        ] {
+            assert!(
+                matches!(looked_up(&xml), LookupOutcome::Found(ChargeOutcome::Unknown { ref message }) if message.contains("voided")),
+                "{xml}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_record_that_says_it_failed_is_a_decline() {
+        // An authorization never captured, NMI's own "unknown", and records without the fields that
+        // would say: none is a decline (a decline lets the order be charged again).
+        for xml in [
+            record(Some("pending"), &[("auth", Some("1"), Some("100"))]),
+            record(Some("unknown"), &[("sale", None, None)]),
+            record(None, &[("sale", None, None)]),
+            record(None, &[("sale", Some(""), None)]),
+        ] {
+            assert!(
+                matches!(
+                    looked_up(&xml),
+                    LookupOutcome::Found(ChargeOutcome::Unknown { .. })
+                ),
+                "{xml}"
+            );
+        }
+        for xml in [
+            record(Some("failed"), &[("sale", Some("0"), Some("202"))]),
+            record(None, &[("sale", Some("0"), Some("202"))]),
+        ] {
+            assert!(
+                matches!(looked_up(&xml), LookupOutcome::Found(ChargeOutcome::Declined { ref code, .. }) if code == "202"),
+                "{xml}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_success_inside_cdata_is_read() {
+        let xml = "<nm_response><transaction><transaction_id>78</transaction_id>\
+            <action><action_type><![CDATA[sale]]></action_type><success><![CDATA[1]]></success></action>\
+            </transaction></nm_response>";
+        assert!(matches!(
+            looked_up(xml),
+            LookupOutcome::Found(ChargeOutcome::Succeeded { .. })
+        ));
+    }
+
+    #[test]
+    fn only_nmis_own_duplicate_check_is_a_duplicate_refusal() {
+        let refused =
+            "response=3&responsetext=Duplicate transaction REFID:3161452163&response_code=300";
+        assert!(matches!(
+            charge(answer(200, refused)),
+            ChargeOutcome::RefusedAsDuplicate { .. }
+        ));
+        // The processor's duplicate (430) may have charged: it is looked up, never "not charged".
+        let processor =
+            "response=3&responsetext=Duplicate transaction at processor&response_code=430";
+        assert!(matches!(
+            charge(answer(200, processor)),
+            ChargeOutcome::Unknown { .. }
+        ));
     }
 
     #[test]

@@ -242,6 +242,7 @@ impl QueryReply {
                 Event::Text(t) => {
                     text.push_str(&t.xml_content().map(|c| c.into_owned()).unwrap_or_default())
                 }
+                Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
                 Event::GeneralRef(r) => {
                     let name = r.decode().map(|n| n.into_owned()).unwrap_or_default();
                     match r.resolve_char_ref() {

@@ -160,7 +160,7 @@ impl Services {
                     ..Settlement::default()
                 },
                 format!(
-                    "{} refused this charge as a duplicate: a charge of {} on this card went through minutes ago ({message}). Nothing was charged now. Check the patient's payments before taking it again.",
+                    "{} refused this charge as a duplicate of a recent charge of {} on this card, perhaps for another patient or visit ({message}). Nothing was charged now. Check this patient's payments; if this charge is really a new one, take it again in about 20 minutes or pay it as an invoice.",
                     payment.gateway, payment.amount
                 ),
             ),

@@ -60,7 +60,7 @@ impl Services {
         allow_fallback: bool,
         settings: &OrganizationSettings,
     ) -> Result<Charged> {
-        let (o, invoice, sub, cards) = {
+        let (o, invoice, sub, cards, charged_before) = {
             let mut r = self.store().reader().await?;
             let o = orders::order(&mut r, order)
                 .await?
@@ -76,7 +76,11 @@ impl Services {
                 None => None,
             };
             let cards = cards_repo::active_for_patient(&mut r, o.patient_id).await?;
-            (o, invoice, sub, cards)
+            // An order charged before (settled not sent, or declined) keeps the gateway's duplicate
+            // check on: if a look-up ever missed a charge that went through, the gateway refuses the
+            // second. Only a first attempt turns it off (a family's plans of one amount, one card).
+            let charged_before = !payments::payments_of_order(&mut r, o.id).await?.is_empty();
+            (o, invoice, sub, cards, charged_before)
         };
         let first_choice = gateway
             .or(o.locked_gateway)
@@ -97,7 +101,7 @@ impl Services {
                 .await?;
             return Err(err);
         };
-        self.charge_invoice(actor, &invoice, &card, gateway, settings, false)
+        self.charge_invoice(actor, &invoice, &card, gateway, settings, charged_before)
             .await
     }
 
