@@ -2,6 +2,7 @@
 //! recording) are looked up at the gateway by our key and settled as the gateway says, never sent again.
 
 use chrono::Duration;
+use clinicpay_domain::decline::{advise, DeclineAction};
 use clinicpay_domain::{OrganizationSettings, PaymentStatus};
 use clinicpay_gateways::{ChargeOutcome, ChargeRequest, LookupOutcome};
 use clinicpay_store::payments::Settlement;
@@ -64,6 +65,24 @@ impl Services {
                 check_duplicates: false,
             };
             let outcome = match client.lookup(&request).await {
+                // The charge was answered with a code that meant "look it up" (a processor
+                // communication error, a duplicate at the processor) and the gateway's record says it
+                // was not done: nothing was charged and the bank declined nothing, so it is not a
+                // decline or a recovery attempt: the order is simply due again.
+                Ok(LookupOutcome::Found(ChargeOutcome::Declined {
+                    code,
+                    message,
+                    reference,
+                })) if advise(p.gateway, &code).action == DeclineAction::LookUp => {
+                    ChargeOutcome::Declined {
+                        code: "not_sent".into(),
+                        message: format!(
+                            "{} shows this charge not done ({code}: {message}).",
+                            p.gateway
+                        ),
+                        reference,
+                    }
+                }
                 Ok(LookupOutcome::Found(
                     o @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
                 )) => o,

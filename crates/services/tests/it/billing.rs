@@ -307,6 +307,28 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "charged exactly once");
     }
 
+    async fn nmi_a_cycle_answered_duplicate_at_the_processor_and_found_not_done_is_due_again_never_a_decline(db: &TestDb) {
+        // 430 "duplicate at the processor": looked up, found not charged, so nothing was declined.
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000430001").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!(payments[0].status, PaymentStatus::Unknown);
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.found_paid, report.found_not_paid), (0, 1));
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!((payments[0].status, payments[0].decline_code.as_deref()), (PaymentStatus::Failed, Some("not_sent")));
+        assert!(payments[0].decline_message.as_deref().unwrap().contains("430"), "{:?}", payments[0].decline_message);
+        let orders = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap();
+        assert_eq!((orders[0].recovery_status, orders[0].attempts), (None, 0), "no recovery, no attempt");
+        assert_eq!(c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].status, SubscriptionStatus::Active);
+        // The next pass charges the order again (its first charge is recorded, so NMI's duplicate check stays on).
+        let again = c.later(20).run_worker_pass().await.unwrap();
+        assert_eq!(again.cycles_billed, 1, "the order is due again");
+        assert!(c.charged_at(Gateway::Nmi).is_empty(), "nothing was ever taken");
+    }
+
     async fn nmi_a_lost_answer_settled_in_the_nightly_batch_is_found_paid_by_the_janitor_and_never_charged_again(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
