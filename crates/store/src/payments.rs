@@ -252,3 +252,27 @@ pub async fn insert_payment(tx: &mut Tx, p: &NewPayment, at: DateTime<Utc>) -> R
     )?;
     Ok(PaymentId(id))
 }
+
+/// Notes that a look-up at the gateway found nothing for this unsettled row, and answers when the first
+/// such look-up was (`at` if this is it): only a second look, minutes later, may settle it as not sent.
+pub async fn note_not_found(
+    tx: &mut Tx,
+    id: PaymentId,
+    at: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payments SET not_found_at = COALESCE(not_found_at, $1) WHERE id = $2",
+        to_millis(at),
+        id.0
+    )?;
+    let first = sql_scalar!(
+        tx,
+        Option<i64>,
+        fetch_one,
+        "SELECT not_found_at FROM payments WHERE id = $1",
+        id.0
+    )?;
+    Ok(first.map_or(at, from_millis))
+}

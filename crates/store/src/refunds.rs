@@ -137,3 +137,23 @@ pub async fn unsettled_refunds(
         .map(TryInto::try_into)
         .collect()
 }
+
+/// Notes that a look-up at the gateway found nothing for this unsettled row, and answers when the first
+/// such look-up was (`at` if this is it): only a second look, minutes later, may settle it as not sent.
+pub async fn note_not_found(tx: &mut Tx, id: i64, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE refunds SET not_found_at = COALESCE(not_found_at, $1) WHERE id = $2",
+        to_millis(at),
+        id
+    )?;
+    let first = sql_scalar!(
+        tx,
+        Option<i64>,
+        fetch_one,
+        "SELECT not_found_at FROM refunds WHERE id = $1",
+        id
+    )?;
+    Ok(first.map_or(at, from_millis))
+}

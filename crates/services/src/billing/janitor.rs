@@ -86,7 +86,13 @@ impl Services {
                 Ok(LookupOutcome::Found(
                     o @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
                 )) => o,
-                // The gateway has no charge with this key: it never happened, so the attempt failed.
+                // The gateway has no charge with this key. Its records can lag behind its answers and
+                // a charge can still be in flight, so one look settles nothing: only a second look, at
+                // least SECOND_LOOK later, that agrees records that it never happened.
+                Ok(LookupOutcome::NotFound) if !self.second_look(Row::Payment(p.id)).await? => {
+                    report.still_unknown += 1;
+                    continue;
+                }
                 Ok(LookupOutcome::NotFound) => ChargeOutcome::Declined {
                     code: "not_sent".into(),
                     message: format!(
@@ -154,6 +160,11 @@ impl Services {
                         ..Settlement::default()
                     },
                 ),
+                Ok(LookupOutcome::NotFound)
+                    if !self.second_look(Row::Refund(refund.id)).await? =>
+                {
+                    continue
+                }
                 Ok(LookupOutcome::NotFound) => (
                     PaymentStatus::Failed,
                     Settlement {
@@ -196,5 +207,30 @@ impl Services {
             tx.commit().await?;
         }
         Ok(())
+    }
+}
+
+/// How long after a look-up that found nothing a second one must agree before a payment or refund is
+/// recorded as never sent.
+pub const SECOND_LOOK: Duration = Duration::minutes(5);
+
+/// An unsettled row the janitor looks up.
+enum Row {
+    Payment(clinicpay_domain::PaymentId),
+    Refund(i64),
+}
+
+impl Services {
+    /// Notes a look-up that found nothing and says whether an earlier one, at least `SECOND_LOOK`
+    /// before, found nothing too.
+    async fn second_look(&self, row: Row) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let first = match row {
+            Row::Payment(id) => payments::note_not_found(&mut tx, id, now).await?,
+            Row::Refund(id) => refunds::note_not_found(&mut tx, id, now).await?,
+        };
+        tx.commit().await?;
+        Ok(now - first >= SECOND_LOOK)
     }
 }

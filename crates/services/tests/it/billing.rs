@@ -363,6 +363,45 @@ on_both_databases! {
         assert_eq!(refunds[0].status, PaymentStatus::Succeeded);
     }
 
+    async fn nmi_a_charge_still_in_flight_when_the_janitor_first_looks_is_never_recorded_as_not_sent(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(6_100), "Visit").await.unwrap();
+        // NMI is slow; the janitor (its clock past the grace) looks while the charge is still in flight.
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(800)));
+        let janitor = async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            c.later(10).settle_unknown_payments().await.unwrap()
+        };
+        let (paid, report) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), janitor);
+        assert_eq!((report.looked_at, report.found_not_paid, report.still_unknown), (1, 0, 1));
+        let paid = paid.unwrap();
+        assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_100]);
+    }
+
+    async fn nmi_a_charge_the_gateway_never_took_is_recorded_not_sent_only_when_a_second_look_agrees(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(2_200), "Visit").await.unwrap();
+        // A 5xx: the outcome is unknown, and here the gateway did nothing.
+        c.sim.inject("/api/transact.php", 1, Fault::Status(500));
+        let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown, "{err}");
+        let once = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((once.found_not_paid, once.still_unknown), (0, 1), "one look that finds nothing settles nothing");
+        let soon = c.later(12).settle_unknown_payments().await.unwrap();
+        assert_eq!(soon.found_not_paid, 0, "a second look too soon settles nothing either");
+        let later = c.later(20).settle_unknown_payments().await.unwrap();
+        assert_eq!(later.found_not_paid, 1);
+        let p = &c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap()[0];
+        assert_eq!((p.status, p.decline_code.as_deref()), (PaymentStatus::Failed, Some("not_sent")));
+        // The invoice can be paid again now, and is charged once.
+        c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![2_200]);
+    }
+
     async fn nmi_a_refund_confirmed_after_the_janitor_found_nothing_is_recorded_done_and_shown_to_billing(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
@@ -373,7 +412,10 @@ on_both_databases! {
         c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(800)));
         let janitor = async {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            c.later(10).settle_unknown_payments().await.unwrap()
+            let first = c.later(10).settle_unknown_payments().await.unwrap();
+            // One look that finds nothing settles nothing; a second, minutes later, agrees.
+            assert_eq!((first.refunds_looked_at, first.refunds_found_not_done), (1, 0));
+            c.later(20).settle_unknown_payments().await.unwrap()
         };
         let (refund, report) = tokio::join!(c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(3_000))), janitor);
         assert_eq!((report.refunds_looked_at, report.refunds_found_not_done), (1, 1));
