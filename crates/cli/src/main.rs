@@ -707,18 +707,21 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             if !once {
                 s.retry_recovery_when_any_desk_saves_a_card();
             }
-            loop {
-                let report = s.run_worker_pass().await?;
-                if once {
-                    out.worker_pass(&report);
-                    break;
-                }
-                // Between passes a signal (Ctrl+C, or SIGTERM from a service manager) ends the worker;
-                // a pass under way is finished first, so no attempt is left half-recorded.
-                tokio::select! {
-                    _ = stop_signal() => break,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
-                }
+            if once {
+                out.worker_pass(&s.run_worker_pass().await?);
+            } else {
+                // Only a signal (Ctrl+C, or SIGTERM from a service manager) ends it; a failed pass is
+                // said on stderr and the worker backs off and goes on.
+                s.run_worker(
+                    clinicpay_services::recovery::WorkerPace::default(),
+                    |e| {
+                        eprintln!(
+                            "clinicpay worker: this pass failed and the next waits longer: {e}"
+                        )
+                    },
+                    stop_signal(),
+                )
+                .await;
             }
         }
         Command::Gateway(GatewayCommand::Readiness { to, notify }) => {

@@ -15,7 +15,7 @@ mod sweep;
 
 pub use sweep::SweepProgress;
 
-use crate::{Result, Services};
+use crate::{Result, ServiceError, Services};
 use chrono::{DateTime, Duration, Utc};
 use clinicpay_domain::recovery::{self};
 use clinicpay_domain::{OrganizationSettings, SubscriptionId};
@@ -71,7 +71,51 @@ pub(crate) fn recovery_update_after_failure(
     }
 }
 
+/// How often the worker runs a pass, and how long it waits at most after a pass that failed.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerPace {
+    pub every: std::time::Duration,
+    pub longest_backoff: std::time::Duration,
+}
+
+impl Default for WorkerPace {
+    fn default() -> WorkerPace {
+        WorkerPace {
+            every: std::time::Duration::from_secs(30),
+            longest_backoff: std::time::Duration::from_secs(5 * 60),
+        }
+    }
+}
+
 impl Services {
+    /// The worker: a pass, then the next after `pace.every`, until `stop` fires (a signal). A pass that
+    /// fails (the database restarting or away, a gateway outage, one bad row) never ends it: the
+    /// failure is told to `failed` (the log), the next pass waits twice as long each time, up to
+    /// `pace.longest_backoff`, and the pace returns once a pass succeeds. A pass under way is finished
+    /// before stopping, so no attempt is left half-recorded.
+    pub async fn run_worker(
+        &self,
+        pace: WorkerPace,
+        mut failed: impl FnMut(&ServiceError),
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let mut wait = pace.every;
+        loop {
+            match self.run_worker_pass().await {
+                Ok(_) => wait = pace.every,
+                Err(e) => {
+                    failed(&e);
+                    wait = (wait * 2).min(pace.longest_backoff).max(pace.every);
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
     /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes, reminders.
     pub async fn run_worker_pass(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();

@@ -159,3 +159,67 @@ async fn a_database_cut_during_a_sweep_loses_nothing_and_charges_nothing_twice()
     println!("# cut after {charged_by_then} of {PATIENTS} cycles; all {PATIENTS} charged once after the restore ({failed} attempts cut before the gateway, settled as failed)");
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_outlives_a_database_that_goes_away_and_bills_once_it_is_back() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let c = clinic(&db, Gateway::Nmi).await;
+    c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+    c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month")
+        .await
+        .unwrap();
+    let (worker, net) = desk_through(&db, &c).await;
+    net.cut();
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let seen = failures.clone();
+    let running = tokio::spawn(async move {
+        worker
+            .run_worker(
+                clinicpay_services::recovery::WorkerPace {
+                    every: Duration::from_millis(100),
+                    longest_backoff: Duration::from_millis(400),
+                },
+                move |_| {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                },
+                async {
+                    stopped.await.ok();
+                },
+            )
+            .await
+    });
+    // The database is away: passes fail, and the worker goes on.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while failures.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no pass failed while the database was away"
+        );
+        assert!(
+            !running.is_finished(),
+            "the worker ended with the database away"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(c.charged_at(Gateway::Nmi).is_empty());
+    // Back: the next pass bills the due cycle, once.
+    net.restore();
+    while c.charged_at(Gateway::Nmi).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not bill once the database was back"
+        );
+        assert!(!running.is_finished(), "the worker ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "billed once");
+    // Only a signal stops it.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops when told")
+        .unwrap();
+    db.drop_db().await;
+}
