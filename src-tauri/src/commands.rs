@@ -461,6 +461,16 @@ pub async fn failed_payments(
     Ok(s.failed_payments(&actor, search.as_deref()).await?)
 }
 
+#[tauri::command]
+#[specta::specta]
+pub async fn charged_twice(
+    state: State<'_, AppState>,
+    patient: Option<PatientId>,
+) -> Result<Vec<Payment>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.charged_twice(&actor, patient).await?)
+}
+
 fn parse_day(day: Option<String>) -> Result<Option<chrono::NaiveDate>, UiError> {
     match day.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => Ok(None),

@@ -51,6 +51,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::gateway_report,
             commands::export_gateway_report,
             commands::failed_payments,
+            commands::charged_twice,
             commands::gateway_readiness,
             commands::request_card_resave,
             commands::desks,

@@ -55,10 +55,11 @@ export const commands = {
 	/**  Saves the report as CSV or PDF in the reports folder (Documents/ClinicPay). */
 	exportGatewayReport: (from: string | null, to: string | null, format: string) => typedError<ExportedReport, UiError>(__TAURI_INVOKE("export_gateway_report", { from, to, format })),
 	failedPayments: (search: string | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("failed_payments", { search })),
+	chargedTwice: (patient: PatientId | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("charged_twice", { patient })),
 	gatewayReadiness: (to: Gateway) => typedError<GatewayReadiness, UiError>(__TAURI_INVOKE("gateway_readiness", { to })),
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
-	desks: () => typedError<DeskView[], UiError>(__TAURI_INVOKE("desks")),
+	desks: () => typedError<DeskView_Serialize[], UiError>(__TAURI_INVOKE("desks")),
 	/**
 	 *  Writes the diagnostics bundle into the reports folder. Needs no sign-in: a desk that cannot sign
 	 *  in is the one support most needs to hear from, and the bundle holds nothing private.
@@ -285,7 +286,10 @@ export type DeclineLine_Serialize = {
 };
 
 /**  One desk as IT sees it. */
-export type DeskView = {
+export type DeskView = DeskView_Serialize | DeskView_Deserialize;
+
+/**  One desk as IT sees it. */
+export type DeskView_Deserialize = {
 	desk_id: string,
 	name: string,
 	app_version: string,
@@ -299,6 +303,31 @@ export type DeskView = {
 	last_seen_at: string,
 	/**  Seen within the last 15 minutes. */
 	running: boolean,
+	/**  The desk's clock minus the database's, in seconds, when it last said. */
+	clock_skew_seconds?: number | null,
+	/**  Said when the desk's clock is more than a minute off. */
+	clock_warning?: string | null,
+};
+
+/**  One desk as IT sees it. */
+export type DeskView_Serialize = {
+	desk_id: string,
+	name: string,
+	app_version: string,
+	os: string,
+	/**  sqlite or postgres. */
+	database: string,
+	channel: string,
+	/**  IT's managed configuration is deployed on it. */
+	managed: boolean,
+	first_seen_at: string,
+	last_seen_at: string,
+	/**  Seen within the last 15 minutes. */
+	running: boolean,
+	/**  The desk's clock minus the database's, in seconds, when it last said. */
+	clock_skew_seconds: number | null,
+	/**  Said when the desk's clock is more than a minute off. */
+	clock_warning: string | null,
 };
 
 export type DiagnosticsWritten = {
@@ -689,6 +718,11 @@ export type Payment_Deserialize = {
 	created_by?: StaffId | null,
 	created_at: string,
 	updated_at: string,
+	/**
+	 *  A second, real charge of an invoice another payment had already paid: its answer came late
+	 *  (after this payment was settled as failed). Billing refunds one of the two.
+	 */
+	duplicate_of?: PaymentId | null,
 };
 
 export type Payment_Serialize = {
@@ -707,6 +741,11 @@ export type Payment_Serialize = {
 	created_by: StaffId | null,
 	created_at: string,
 	updated_at: string,
+	/**
+	 *  A second, real charge of an invoice another payment had already paid: its answer came late
+	 *  (after this payment was settled as failed). Billing refunds one of the two.
+	 */
+	duplicate_of: PaymentId | null,
 };
 
 /**  Something a staff member may or may not do. */

@@ -16,7 +16,7 @@ pub mod settings;
 pub mod status;
 
 pub use card::{CardBrand, CardExpiry, DeletionCheck, NewCard, PaymentMethod};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, SkewedClock, SystemClock};
 pub use error::DomainError;
 pub use gateway::Gateway;
 pub use ids::*;

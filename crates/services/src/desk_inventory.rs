@@ -75,6 +75,10 @@ pub struct DeskView {
     pub last_seen_at: DateTime<Utc>,
     /// Seen within the last 15 minutes.
     pub running: bool,
+    /// The desk's clock minus the database's, in seconds, when it last said.
+    pub clock_skew_seconds: Option<i32>,
+    /// Said when the desk's clock is more than a minute off.
+    pub clock_warning: Option<String>,
 }
 
 impl Services {
@@ -82,6 +86,7 @@ impl Services {
     /// [`DESK_HEARTBEAT`]; nobody signs in for it (it is the computer speaking, not a person).
     pub async fn desk_seen(&self, desk: &ThisDesk) -> Result<()> {
         let settings = self.load_settings().await?;
+        let skew = self.sync_clock().await?;
         let report = DeskReport {
             desk_id: desk.desk_id.clone(),
             name: desk.name.clone(),
@@ -93,6 +98,7 @@ impl Services {
             },
             channel: settings.updates.channel.as_str().into(),
             managed: self.managed().source.is_some(),
+            clock_skew_ms: skew.map(|s| s.num_milliseconds()),
         };
         let mut tx = self.store().begin().await?;
         desks::seen(&mut tx, &report, self.now()).await?;
@@ -119,6 +125,12 @@ impl Services {
                 database: d.database_kind,
                 channel: d.channel,
                 managed: d.managed,
+                clock_skew_seconds: d
+                    .clock_skew_ms
+                    .map(|ms| (ms / 1000).clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+                clock_warning: d
+                    .clock_skew_ms
+                    .and_then(|ms| crate::clock::clock_warning(Duration::milliseconds(ms))),
             })
             .collect())
     }

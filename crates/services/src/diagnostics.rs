@@ -59,6 +59,9 @@ struct About<'a> {
     managed_file: Option<String>,
     training_mode: bool,
     active_gateway: String,
+    /// This computer's clock minus the database's, in milliseconds (None with a fixed clock).
+    clock_skew_ms: Option<i64>,
+    clock_warning: Option<String>,
 }
 
 impl Services {
@@ -69,6 +72,8 @@ impl Services {
         req: DiagnosticsRequest<'_>,
         database_url: &str,
     ) -> Result<DiagnosticsWritten> {
+        // A database that cannot be reached is what some bundles are for: its clock is then unknown.
+        let skew = self.sync_clock().await.ok().flatten();
         let now = self.now();
         let settings = self.load_settings().await?;
         let mut files: Vec<(String, String)> = Vec::new();
@@ -88,6 +93,8 @@ impl Services {
             managed_file: self.managed().source_name(),
             training_mode: settings.training_mode,
             active_gateway: settings.active_gateway.as_str().into(),
+            clock_skew_ms: skew.map(|s| s.num_milliseconds()),
+            clock_warning: skew.and_then(crate::clock::clock_warning),
         };
         files.push(("about.json".into(), json(&about)));
 

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod billing;
 pub mod cards;
 pub mod clinic;
+pub mod clock;
 pub mod credentials;
 pub mod dbcopy;
 pub mod demo;
@@ -79,6 +80,8 @@ pub struct Services {
     training_simulator: Option<Arc<str>>,
     /// What IT pinned on this computer (`managed.toml`); wins over the clinic's settings.
     managed: Arc<managed::Managed>,
+    /// The database's time as last read: "now" for every desk and worker (see `clock`).
+    database_time: Arc<std::sync::Mutex<Option<clock::DatabaseTime>>>,
 }
 
 impl Services {
@@ -101,6 +104,7 @@ impl Services {
             secrets: Arc::default(),
             training_simulator: None,
             managed: Arc::default(),
+            database_time: Arc::default(),
         }
     }
 
@@ -133,7 +137,14 @@ impl Services {
         &self.store
     }
 
+    /// Now: the database's time when this is a computer's clock and the database's was read (see
+    /// `clock`), else the clock's.
     pub fn now(&self) -> DateTime<Utc> {
+        if self.clock.is_machine_clock() {
+            if let Some(t) = self.database_time.lock().ok().and_then(|t| *t) {
+                return t.now();
+            }
+        }
         self.clock.now()
     }
 

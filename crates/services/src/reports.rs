@@ -179,6 +179,18 @@ impl Services {
         Ok(clinicpay_store::payments::failed_payments(&mut r, search, 500).await?)
     }
 
+    /// Second charges of an invoice, not refunded yet (a late answer from the gateway after the invoice
+    /// was paid again), of one patient or of the clinic: each is refunded with one click.
+    pub async fn charged_twice(
+        &self,
+        actor: &Actor,
+        patient: Option<clinicpay_domain::PatientId>,
+    ) -> Result<Vec<clinicpay_store::payments::Payment>> {
+        actor.require(Permission::ViewPatients)?;
+        let mut r = self.store().reader().await?;
+        Ok(clinicpay_store::payments::charged_twice(&mut r, patient).await?)
+    }
+
     /// Writes the report as CSV (`.csv`) or PDF (`.pdf`) to `file`, and records who exported it.
     pub async fn export_gateway_report(
         &self,

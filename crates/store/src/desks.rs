@@ -15,6 +15,8 @@ pub struct DeskReport {
     pub database_kind: String,
     pub channel: String,
     pub managed: bool,
+    /// This computer's clock minus the database's, in milliseconds, when measured.
+    pub clock_skew_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -28,6 +30,7 @@ pub struct DeskRow {
     pub managed: bool,
     pub first_seen_at: i64,
     pub last_seen_at: i64,
+    pub clock_skew_ms: Option<i64>,
 }
 
 impl DeskRow {
@@ -44,10 +47,10 @@ pub async fn seen(ex: &mut impl Executor, desk: &DeskReport, now: DateTime<Utc>)
     sql!(
         ex,
         execute,
-        "INSERT INTO desks (desk_id, name, app_version, os, database_kind, channel, managed, first_seen_at, last_seen_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+        "INSERT INTO desks (desk_id, name, app_version, os, database_kind, channel, managed, first_seen_at, last_seen_at, clock_skew_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
          ON CONFLICT (desk_id) DO UPDATE SET name = $2, app_version = $3, os = $4, database_kind = $5,
-                channel = $6, managed = $7, last_seen_at = $8",
+                channel = $6, managed = $7, last_seen_at = $8, clock_skew_ms = $9",
         &desk.desk_id,
         &desk.name,
         &desk.app_version,
@@ -55,7 +58,8 @@ pub async fn seen(ex: &mut impl Executor, desk: &DeskReport, now: DateTime<Utc>)
         &desk.database_kind,
         &desk.channel,
         desk.managed,
-        to_millis(now)
+        to_millis(now),
+        desk.clock_skew_ms
     )?;
     Ok(())
 }
@@ -66,7 +70,7 @@ pub async fn list(ex: &mut impl Executor) -> Result<Vec<DeskRow>> {
         ex,
         DeskRow,
         fetch_all,
-        "SELECT desk_id, name, app_version, os, database_kind, channel, managed, first_seen_at, last_seen_at
+        "SELECT desk_id, name, app_version, os, database_kind, channel, managed, first_seen_at, last_seen_at, clock_skew_ms
            FROM desks ORDER BY last_seen_at DESC, name"
     )?)
 }

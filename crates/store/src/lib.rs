@@ -20,6 +20,7 @@ mod rows;
 
 pub mod activity;
 pub mod changes;
+pub mod clock;
 pub mod copy;
 pub mod demo;
 pub mod desks;

@@ -30,6 +30,9 @@ pub struct Payment {
     pub created_by: Option<StaffId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A second, real charge of an invoice another payment had already paid: its answer came late
+    /// (after this payment was settled as failed). Billing refunds one of the two.
+    pub duplicate_of: Option<PaymentId>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,6 +53,7 @@ struct PaymentRow {
     created_by: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    duplicate_of: Option<i64>,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -72,13 +76,14 @@ impl TryFrom<PaymentRow> for Payment {
             created_by: r.created_by.map(StaffId),
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
+            duplicate_of: r.duplicate_of.map(PaymentId),
         })
     }
 }
 
 const PAYMENT_COLUMNS: &str = "id, patient_id, invoice_id, order_id, payment_method_id, gateway,
     amount_minor, currency, status, idempotency_key, gateway_reference, decline_code, decline_message,
-    created_by, created_at, updated_at";
+    created_by, created_at, updated_at, duplicate_of";
 
 pub async fn payment(ex: &mut impl Executor, id: PaymentId) -> Result<Option<Payment>> {
     let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
@@ -275,4 +280,64 @@ pub async fn note_not_found(
         id.0
     )?;
     Ok(first.map_or(at, from_millis))
+}
+
+/// Records the money taken for a payment that was settled as failed, when the gateway's answer (late,
+/// or found by a look-up) says it succeeded. `duplicate_of` names the payment that had already paid the
+/// invoice, when one had. False when the payment was not failed.
+pub async fn record_late_success(
+    tx: &mut Tx,
+    id: PaymentId,
+    reference: &str,
+    duplicate_of: Option<PaymentId>,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let n = sql!(
+        tx,
+        execute,
+        "UPDATE payments SET status = 'SUCCEEDED', gateway_reference = $1, duplicate_of = $2,
+             decline_code = NULL, decline_message = NULL, updated_at = $3
+         WHERE id = $4 AND status = 'FAILED'",
+        reference,
+        duplicate_of.map(|d| d.0),
+        to_millis(at),
+        id.0
+    )?;
+    Ok(n == 1)
+}
+
+/// The invoice's live payment (being charged, waiting for its outcome, or paid), other than `except`.
+pub async fn live_payment_of_invoice(
+    ex: &mut impl Executor,
+    invoice: InvoiceId,
+    except: PaymentId,
+) -> Result<Option<Payment>> {
+    let q = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments
+         WHERE invoice_id = $1 AND id <> $2 AND duplicate_of IS NULL
+           AND status IN ('PENDING', 'UNKNOWN', 'SUCCEEDED')"
+    );
+    sql_as!(ex, PaymentRow, fetch_optional, &q, invoice.0, except.0)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
+/// Second charges of an invoice that are not refunded yet (of one patient, or of the clinic), newest
+/// first: what billing must look at.
+pub async fn charged_twice(
+    ex: &mut impl Executor,
+    patient: Option<PatientId>,
+) -> Result<Vec<Payment>> {
+    let q = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments
+         WHERE duplicate_of IS NOT NULL AND status = 'SUCCEEDED' AND {}
+           AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = payments.id
+                           AND r.status IN ('PENDING', 'UNKNOWN', 'SUCCEEDED'))
+         ORDER BY updated_at DESC, id DESC",
+        equals("patient_id", 1, patient.is_some())
+    );
+    sql_as!(ex, PaymentRow, fetch_all, &q, patient.map(|p| p.0))?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
 }

@@ -190,7 +190,13 @@ export function PatientProfileView({
             />
           )}
           {tab === "payments" && (
-            <PaymentsTab payments={account.payments} session={session} onChanged={() => void load()} />
+            <PaymentsTab
+              patientId={patientId}
+              payments={account.payments}
+              session={session}
+              onChanged={() => void load()}
+              onError={onError}
+            />
           )}
           {tab === "activity" && <ActivityList entries={profile.activity} />}
         </section>

@@ -30,6 +30,7 @@ export function DesksPanel({ session }: { session: Session }) {
               <th scope="col">Channel</th>
               <th scope="col">Managed</th>
               <th scope="col">Last seen</th>
+              <th scope="col">Clock</th>
             </tr>
           </thead>
           <tbody>
@@ -43,6 +44,15 @@ export function DesksPanel({ session }: { session: Session }) {
                 <td>
                   {formatDateTime(d.last_seen_at)}
                   {d.running ? <span className="chip green">running</span> : null}
+                </td>
+                <td data-testid="desk-clock">
+                  {d.clock_warning ? (
+                    <span className="error-text">{d.clock_warning}</span>
+                  ) : d.clock_skew_seconds === null ? (
+                    <span className="muted">—</span>
+                  ) : (
+                    "Right"
+                  )}
                 </td>
               </tr>
             ))}

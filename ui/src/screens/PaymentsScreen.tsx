@@ -3,6 +3,7 @@ import { useCallback, useState } from "react";
 import { commands, type PatientId, type Payment_Serialize } from "../bindings";
 import { ApiError, call } from "../api";
 import { Loading } from "../shared/Loading";
+import { ChargedTwice } from "../shared/ChargedTwice";
 import { PaymentsTable } from "../shared/PaymentsTable";
 import { useLoad } from "../hooks/useLoad";
 import { isMoney, useLiveReload } from "../live";
@@ -33,6 +34,7 @@ export function PaymentsScreen({
           ? "The newest declined or failed charges, with the gateway's own words. Open the patient to see what to check."
           : "The clinic's newest payments on both gateways."}
       </p>
+      {failedOnly && <ChargedTwice patientId={null} onOpenPatient={onOpenPatient} onError={onError} />}
       {failedOnly && (
         <form
           className="toolbar filters"

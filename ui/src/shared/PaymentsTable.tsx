@@ -53,7 +53,11 @@ export function PaymentsTable({
             </td>
             <td>{gatewayName(p.gateway)}</td>
             <td data-testid="payment-message">
-              {p.decline_message ? (
+              {p.duplicate_of !== null ? (
+                <span className="error-text" data-testid="duplicate-of">
+                  Charged twice: invoice #{p.invoice_id ?? "?"} was already paid by payment #{p.duplicate_of}.
+                </span>
+              ) : p.decline_message ? (
                 <>
                   {p.decline_message}
                   {p.decline_code && <span className="muted"> ({p.decline_code})</span>}

@@ -40,7 +40,7 @@ impl Services {
             patients::gateway_customer(&mut r, invoice.patient_id, gateway).await?
         };
         let key = new_key("pay");
-        let now = self.now();
+        let now = self.fresh_now().await?;
         let payment_id = {
             let mut tx = self.store().begin().await?;
             // The card is held until the payment is recorded: a desk deleting it meanwhile waits, and
@@ -113,7 +113,7 @@ impl Services {
         // Read before the transaction: a connection taken while holding another can exhaust the pool
         // when several charges settle at once.
         let settings = self.load_settings().await?;
-        let now = self.now();
+        let now = self.fresh_now().await?;
         let mut tx = self.store().begin().await?;
         let payment = payments::payment(&mut tx, payment_id)
             .await?
@@ -177,8 +177,15 @@ impl Services {
             ),
         };
         if !payments::settle_payment(&mut tx, payment_id, from, to, &settlement, now).await? {
-            // Settled by someone else first (the janitor, another worker): theirs stands.
             tx.rollback().await.ok();
+            // The janitor settled it as failed meanwhile, and the gateway now says the money was
+            // taken: the gateway is right, and the money is recorded, never thrown away.
+            if let ChargeOutcome::Succeeded { reference } = &outcome {
+                if let Some(p) = self.record_late_success(payment_id, reference).await? {
+                    return Ok(Charged::Paid(p));
+                }
+            }
+            // Settled by someone else first (the janitor, another worker): theirs stands.
             let mut r = self.store().reader().await?;
             let current = payments::payment(&mut r, payment_id)
                 .await?
@@ -235,6 +242,77 @@ impl Services {
             (PaymentStatus::Failed, _) => Charged::Declined(settled, message),
             _ => Charged::Unknown(settled, message),
         })
+    }
+
+    /// The gateway says a payment that was settled as failed took the money (its answer came after the
+    /// janitor's look-ups, or reconciliation found it). The money is recorded as taken; if the invoice
+    /// was paid again meanwhile, this is a second charge of it, recorded beside the first for billing
+    /// to refund one (`payment.charged_twice`). None when the payment was not failed.
+    pub(crate) async fn record_late_success(
+        &self,
+        payment_id: PaymentId,
+        reference: &str,
+    ) -> Result<Option<Payment>> {
+        let settings = self.load_settings().await?;
+        let now = self.fresh_now().await?;
+        let mut tx = self.store().begin().await?;
+        let Some(payment) = payments::payment(&mut tx, payment_id).await? else {
+            return Ok(None);
+        };
+        if payment.status != PaymentStatus::Failed {
+            return Ok(None);
+        }
+        // Every charge of the patient takes this lock first: the live payment read here stays live.
+        patients::lock(&mut tx, payment.patient_id).await?;
+        let first = match payment.invoice_id {
+            Some(invoice) => {
+                payments::live_payment_of_invoice(&mut tx, invoice, payment_id).await?
+            }
+            None => None,
+        };
+        let duplicate_of = first.as_ref().map(|f| f.id);
+        if !payments::record_late_success(&mut tx, payment_id, reference, duplicate_of, now).await?
+        {
+            return Ok(None);
+        }
+        let action = match &first {
+            None => {
+                self.mark_paid(&mut tx, &payment, now).await?;
+                self.record_recovery_success(&mut tx, &payment, now, &settings)
+                    .await?;
+                "payment.late_success"
+            }
+            Some(_) => "payment.charged_twice",
+        };
+        Change::new(None, now, action, "payment", payment_id)
+            .by_system("ClinicPay (late answer from the gateway)")
+            .patient(payment.patient_id)
+            .before(serde_json::json!({
+                "status": payment.status.as_str(),
+                "decline_code": payment.decline_code,
+                "decline_message": payment.decline_message,
+            }))
+            .after(serde_json::json!({
+                "status": PaymentStatus::Succeeded.as_str(),
+                "amount": payment.amount,
+                "gateway": payment.gateway.as_str(),
+                "gateway_reference": reference,
+                "invoice": payment.invoice_id.map(|i| i.0),
+                "duplicate_of": duplicate_of.map(|d| d.0),
+            }))
+            .record(&mut tx)
+            .await?;
+        let recorded = payments::payment(&mut tx, payment_id).await?;
+        tx.commit().await?;
+        if first.is_some() {
+            eprintln!(
+                "ClinicPay: a late answer from {} shows invoice {} charged twice (payments {} and {payment_id}); billing must refund one.",
+                payment.gateway,
+                payment.invoice_id.map_or(0, |i| i.0),
+                duplicate_of.map_or(0, |d| d.0)
+            );
+        }
+        Ok(recorded)
     }
 
     /// A payment succeeded: its invoice is paid, its order recalculated, and the gateway locked on the

@@ -36,7 +36,8 @@ impl Services {
         let settings = self.load_settings().await?;
         let unsettled = {
             let mut r = self.store().reader().await?;
-            payments::unsettled_payments(&mut r, self.now() - JANITOR_GRACE, 200).await?
+            payments::unsettled_payments(&mut r, self.fresh_now().await? - JANITOR_GRACE, 200)
+                .await?
         };
         let mut report = JanitorReport::default();
         for p in unsettled {
@@ -124,7 +125,7 @@ impl Services {
     ) -> Result<()> {
         let unsettled = {
             let mut r = self.store().reader().await?;
-            refunds::unsettled_refunds(&mut r, self.now() - JANITOR_GRACE, 200).await?
+            refunds::unsettled_refunds(&mut r, self.fresh_now().await? - JANITOR_GRACE, 200).await?
         };
         for refund in unsettled {
             report.refunds_looked_at += 1;

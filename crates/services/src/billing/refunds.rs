@@ -26,6 +26,10 @@ pub(super) async fn mark_refunded(
     payment: &Payment,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // A second charge of an invoice another payment paid: refunding it leaves the invoice paid.
+    if payment.duplicate_of.is_some() {
+        return Ok(());
+    }
     if let Some(invoice) = payment.invoice_id {
         invoices::set_invoice_status(
             tx,

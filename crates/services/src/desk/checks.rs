@@ -269,6 +269,23 @@ fn latest_invoice_status(f: &Facts) -> Check {
 fn latest_payment_status(f: &Facts) -> Check {
     use CheckAction::*;
     use CheckLevel::*;
+    // Money taken twice outranks whatever the latest payment says.
+    if let Some(d) = f.charged_twice.first() {
+        return check(
+            "Latest payment status",
+            ActionNeeded,
+            format!(
+                "Invoice {} was charged twice: payment {} ({} on {}) was taken after payment {} had already paid it.",
+                d.invoice_id.map_or_else(|| "?".into(), |i| i.to_string()),
+                d.id,
+                d.amount,
+                d.gateway,
+                d.duplicate_of.map_or_else(|| "?".into(), |p| p.to_string()),
+            ),
+            Some("Refund the duplicate charge from the Payments tab and tell the patient."),
+            Some(OpenPayments),
+        );
+    }
     match &f.latest_payment {
         None => check("Latest payment status", Ok, "No payments yet.".into(), None, None),
         Some(p) => match p.status {

@@ -61,6 +61,8 @@ pub(super) struct Facts {
     pub(super) order: Option<Order>,
     pub(super) invoice: Option<Invoice>,
     pub(super) latest_payment: Option<Payment>,
+    /// Second charges of an invoice (late answers) not refunded yet.
+    pub(super) charged_twice: Vec<Payment>,
     pub(super) subscription: Option<Subscription>,
     pub(super) recovery: Option<Order>,
     pub(super) log_ref: Option<i64>,

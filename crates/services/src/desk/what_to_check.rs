@@ -59,6 +59,7 @@ impl Services {
             Some(o) => payments::payments_of_order(&mut r, o.id).await?,
             None => payments::payments(&mut r, Some(patient), 20).await?,
         };
+        let charged_twice = payments::charged_twice(&mut r, Some(patient)).await?;
         let subscriptions = subscriptions::subscriptions(&mut r, Some(patient), 20).await?;
         let orders = orders::orders(&mut r, Some(patient), None, 50).await?;
         let invoice = match &order {
@@ -82,6 +83,7 @@ impl Services {
             cards: profile_cards,
             invoice,
             latest_payment: payments.into_iter().max_by_key(|p| (p.created_at, p.id.0)),
+            charged_twice,
             subscription: match &order {
                 Some(o) => o
                     .subscription_id

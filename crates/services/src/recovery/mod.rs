@@ -119,6 +119,8 @@ impl Services {
     /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes, reminders.
     pub async fn run_worker_pass(&self) -> Result<WorkerReport> {
         let mut report = WorkerReport::default();
+        // Every time this pass decides by is the database's (see `clock`).
+        self.sync_clock().await?;
         self.run_due_cycles(&mut report).await?;
         self.run_due_retries(&mut report).await?;
         self.apply_recovery_deadlines(&mut report).await?;

@@ -381,6 +381,82 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Nmi), vec![6_100]);
     }
 
+    async fn nmi_a_charge_answered_after_the_janitor_recorded_it_not_sent_is_recorded_as_taken_and_shown_to_billing(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(4_400), "Visit").await.unwrap();
+        // NMI answers very late: meanwhile two look-ups minutes apart (by the janitor's clock) find nothing.
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(900)));
+        let janitor = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            c.later(10).settle_unknown_payments().await.unwrap();
+            c.later(20).settle_unknown_payments().await.unwrap()
+        };
+        let (paid, report) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), janitor);
+        assert_eq!(report.found_not_paid, 1, "the janitor recorded it as never sent");
+        // Then NMI's own answer says it was taken: the money is recorded, the invoice paid.
+        let paid = paid.unwrap();
+        assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(paid.payment.decline_code, None);
+        assert_eq!(paid.invoice.status, InvoiceStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_400]);
+        let mut r = db.store.reader().await.unwrap();
+        let log = clinicpay_store::activity::for_patient(&mut r, c.patient.0, 50).await.unwrap();
+        assert!(log.iter().any(|e| e.action == "payment.late_success"), "billing sees the correction");
+        assert!(c.s.charged_twice(&c.desk, Some(c.patient)).await.unwrap().is_empty());
+    }
+
+    async fn nmi_an_invoice_paid_again_before_a_late_answer_shows_both_charges_and_the_duplicate_is_refunded(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(4_500), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(1_500)));
+        // While the first charge's answer is on its way, it is recorded not sent and the desk pays again.
+        let meanwhile = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            c.later(10).settle_unknown_payments().await.unwrap();
+            let report = c.later(20).settle_unknown_payments().await.unwrap();
+            assert_eq!(report.found_not_paid, 1);
+            c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap()
+        };
+        let (first, second) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), meanwhile);
+        let first = first.unwrap();
+        // Both charges are real: both recorded, side by side, the late one marked as the duplicate.
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_500, 4_500]);
+        assert_eq!(first.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(first.payment.duplicate_of, Some(second.payment.id));
+        let twice = c.s.charged_twice(&c.desk, None).await.unwrap();
+        assert_eq!(twice.iter().map(|p| p.id).collect::<Vec<_>>(), vec![first.payment.id]);
+        let mut r = db.store.reader().await.unwrap();
+        let log = clinicpay_store::activity::for_patient(&mut r, c.patient.0, 50).await.unwrap();
+        assert!(log.iter().any(|e| e.action == "payment.charged_twice"), "billing is alerted");
+        drop(r);
+        // Refunding the duplicate gives the money back and leaves the invoice paid by the other.
+        c.s.refund_payment(&c.desk, first.payment.id, None).await.unwrap();
+        assert!(c.s.charged_twice(&c.desk, None).await.unwrap().is_empty());
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        let refunded: Vec<i64> = c.sim.transactions().iter().filter(|t| t.kind == "refund" && t.success).map(|t| t.amount_minor).collect();
+        assert_eq!(refunded, vec![4_500]);
+    }
+
+    async fn nmi_a_desk_whose_clock_is_ten_minutes_behind_cannot_make_its_charge_look_stale_to_the_janitor(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(3_300), "Visit").await.unwrap();
+        let desk = c.with_clock(SkewedClock(chrono::Duration::minutes(-10)));
+        let worker = c.with_clock(SystemClock);
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(800)));
+        let janitor = async {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            worker.settle_unknown_payments().await.unwrap()
+        };
+        let (paid, report) = tokio::join!(desk.pay_invoice(&c.desk, inv.id, None), janitor);
+        assert_eq!(report.looked_at, 0, "a charge in flight is not the janitor's, whatever the desk's clock says");
+        let paid = paid.unwrap();
+        assert!((paid.payment.created_at - chrono::Utc::now()).num_seconds().abs() < 5, "written at the database's time");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![3_300]);
+    }
+
     async fn nmi_a_charge_the_gateway_never_took_is_recorded_not_sent_only_when_a_second_look_agrees(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::support::*;
-use chrono::Duration;
+use chrono::{Duration, Utc};
 use clinicpay_domain::*;
 use clinicpay_services::desk_inventory::ThisDesk;
 use clinicpay_services::diagnostics::DiagnosticsRequest;
@@ -128,6 +128,30 @@ on_both_databases! {
         for d in [a_dir, b_dir] {
             std::fs::remove_dir_all(d).ok();
         }
+    }
+
+    async fn a_desk_whose_clock_is_wrong_keeps_the_databases_time_and_it_sees_it_in_the_inventory(db: &TestDb) {
+        let (s, it) = staffed(db, Managed::default()).await;
+        let dir = temp_dir("desk-skew");
+        let behind = Services::new(db.store.clone(), Arc::new(SkewedClock(Duration::minutes(-10))));
+        behind.desk_seen(&ThisDesk::load(&dir, Some("Front desk 2"), "0.1.0")).await.unwrap();
+        // Its "now" is the database's, not its own clock's.
+        assert!((behind.now() - Utc::now()).num_seconds().abs() < 5, "{}", behind.now());
+        let skew = behind.clock_skew().unwrap();
+        assert!((skew + Duration::minutes(10)).num_seconds().abs() < 5, "{skew}");
+        let desks = s.list_desks(&it).await.unwrap();
+        let seen = desks.iter().find(|d| d.name == "Front desk 2").unwrap();
+        assert!((seen.clock_skew_seconds.unwrap() + 600).abs() < 5, "{seen:?}");
+        let warning = seen.clock_warning.as_deref().unwrap();
+        assert!(warning.starts_with("this computer's clock is 10 minutes behind the database's"), "{warning}");
+        // A desk whose clock is right is not warned about.
+        let right = Services::new(db.store.clone(), Arc::new(SystemClock));
+        right.desk_seen(&ThisDesk::load(&temp_dir("desk-right"), Some("Front desk 3"), "0.1.0")).await.unwrap();
+        let desks = s.list_desks(&it).await.unwrap();
+        let seen = desks.iter().find(|d| d.name == "Front desk 3").unwrap();
+        assert_eq!(seen.clock_warning, None);
+        assert!(seen.clock_skew_seconds.unwrap().abs() <= 1);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     async fn the_diagnostics_bundle_holds_what_support_needs_and_no_secret_or_card_number(db: &TestDb) {

@@ -197,6 +197,15 @@ impl Clinic {
         )
     }
 
+    /// The same clinic at a desk or worker whose own clock is `clock`.
+    pub fn with_clock(&self, clock: impl Clock + 'static) -> Services {
+        Services::with_credentials(
+            self.s.store().clone(),
+            Arc::new(clock),
+            Arc::new(Keychain::named(&self.keychain)),
+        )
+    }
+
     /// Money the gateway itself took: successful sales at NMI, succeeded PaymentIntents at Stripe, in
     /// minor units.
     pub fn charged_at(&self, gateway: Gateway) -> Vec<i64> {

@@ -37,6 +37,7 @@ fn facts(active: Gateway) -> Facts {
         order: None,
         invoice: None,
         latest_payment: None,
+        charged_twice: Vec::new(),
         subscription: None,
         recovery: None,
         log_ref: None,
@@ -99,6 +100,7 @@ fn payment(status: PaymentStatus, decline: Option<(&str, &str)>) -> Payment {
         created_by: None,
         created_at: now() - Duration::days(1),
         updated_at: now() - Duration::days(1),
+        duplicate_of: None,
     }
 }
 
@@ -326,6 +328,24 @@ fn latest_payment_status_never_suggests_charging_an_unknown_payment_again() {
         .starts_with("Do not take the payment again"));
     f.latest_payment = Some(payment(PaymentStatus::Succeeded, None));
     says(&latest_payment_status(&f), Ok, None, "succeeded");
+}
+
+#[test]
+fn latest_payment_status_puts_an_invoice_charged_twice_first() {
+    let mut f = facts(Gateway::Nmi);
+    f.latest_payment = Some(payment(PaymentStatus::Succeeded, None));
+    let mut late = payment(PaymentStatus::Succeeded, None);
+    late.id = PaymentId(42);
+    late.duplicate_of = Some(PaymentId(41));
+    f.charged_twice = vec![late];
+    let c = latest_payment_status(&f);
+    says(
+        &c,
+        ActionNeeded,
+        Some(CheckAction::OpenPayments),
+        "Invoice 31 was charged twice: payment 42",
+    );
+    assert!(c.next_step.unwrap().starts_with("Refund the duplicate"));
 }
 
 #[test]

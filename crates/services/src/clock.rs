@@ -1,0 +1,126 @@
+//! One clock for every desk and worker: the database's. A computer's own clock can be minutes wrong;
+//! a payment's "last touched" time written by a desk whose clock is behind would look stale to the
+//! janitor while its call is still in flight. So the services keep the database's time, carried
+//! forward between readings by this computer's monotonic clock (which no clock change can move), and
+//! say when this computer's clock differs from the database's by more than a minute.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::{Result, Services};
+
+/// A computer's clock further than this from the database's is reported (log, desk inventory,
+/// diagnostics).
+pub const CLOCK_TOLERANCE: Duration = Duration::minutes(1);
+
+/// The database's time is read again after this long.
+const READ_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The database's time, as last read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DatabaseTime {
+    /// When it was read, by this computer's monotonic clock.
+    read_at: Instant,
+    /// The database's time then.
+    database: DateTime<Utc>,
+    /// This computer's clock minus the database's, then.
+    skew: Duration,
+}
+
+impl DatabaseTime {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.database + Duration::from_std(self.read_at.elapsed()).unwrap_or_default()
+    }
+}
+
+impl Services {
+    /// Reads the database's time and keeps it as this process's clock; answers how far this computer's
+    /// clock is from it (None with a fixed clock: tests, `--now` in training).
+    pub async fn sync_clock(&self) -> Result<Option<Duration>> {
+        if !self.clock.is_machine_clock() {
+            return Ok(None);
+        }
+        let mut r = self.store().reader().await?;
+        let before = Instant::now();
+        let local = self.clock.now();
+        let database = clinicpay_store::clock::database_now(&mut r).await?;
+        let half = before.elapsed() / 2;
+        let read_at = before + half;
+        let skew = local + Duration::from_std(half).unwrap_or_default() - database;
+        let was = self.database_time.lock().map(|t| *t).unwrap_or(None);
+        let wrong = |s: Duration| s.abs() > CLOCK_TOLERANCE;
+        if wrong(skew) && !was.is_some_and(|w| wrong(w.skew)) {
+            eprintln!("ClinicPay: {}", clock_sentence(skew));
+        }
+        if let Ok(mut t) = self.database_time.lock() {
+            *t = Some(DatabaseTime {
+                read_at,
+                database,
+                skew,
+            });
+        }
+        Ok(Some(skew))
+    }
+
+    /// Now, by the database's clock read within the last minute: for times that decide what the
+    /// janitor and the worker do (a payment's last touch, the janitor's cutoff, the cycles due).
+    pub(crate) async fn fresh_now(&self) -> Result<DateTime<Utc>> {
+        let stale = self
+            .database_time
+            .lock()
+            .map(|t| t.is_none_or(|t| t.read_at.elapsed() >= READ_AGAIN))
+            .unwrap_or(true);
+        if stale {
+            self.sync_clock().await?;
+        }
+        Ok(self.now())
+    }
+
+    /// This computer's clock minus the database's, as last read.
+    pub fn clock_skew(&self) -> Option<Duration> {
+        self.database_time
+            .lock()
+            .ok()
+            .and_then(|t| t.map(|t| t.skew))
+    }
+}
+
+/// What staff and IT read about a clock that is wrong; None when it is within the tolerance.
+pub fn clock_warning(skew: Duration) -> Option<String> {
+    (skew.abs() > CLOCK_TOLERANCE).then(|| clock_sentence(skew))
+}
+
+fn clock_sentence(skew: Duration) -> String {
+    let minutes = (skew.num_seconds().abs() + 30) / 60;
+    let way = if skew < Duration::zero() {
+        "behind"
+    } else {
+        "ahead of"
+    };
+    format!(
+        "this computer's clock is {minutes} minute{} {way} the database's. ClinicPay keeps the database's time, but ask IT to set this computer's clock (automatic time).",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_within_a_minute_is_not_mentioned_and_one_further_off_is() {
+        assert_eq!(clock_warning(Duration::seconds(59)), None);
+        assert_eq!(clock_warning(Duration::seconds(-60)), None);
+        let behind = clock_warning(Duration::minutes(-10)).unwrap();
+        assert!(
+            behind.starts_with("this computer's clock is 10 minutes behind the database's"),
+            "{behind}"
+        );
+        let ahead = clock_warning(Duration::seconds(95)).unwrap();
+        assert!(
+            ahead.starts_with("this computer's clock is 2 minutes ahead of"),
+            "{ahead}"
+        );
+    }
+}
