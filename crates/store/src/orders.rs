@@ -271,6 +271,37 @@ pub async fn claim_retry(
     Ok(n == 1)
 }
 
+/// Puts a claimed retry that was never sent back on its schedule (`at`): nothing reached the gateway
+/// (no key in the keychain, the database away before the payment was recorded). False when it was sent
+/// after all, or is no longer waiting.
+pub async fn unclaim_retry(tx: &mut Tx, order: OrderId, at: DateTime<Utc>) -> Result<bool> {
+    let n = sql!(
+        tx,
+        execute,
+        "UPDATE orders SET next_retry_at = $1
+         WHERE id = $2 AND recovery_status = 'RETRY_SCHEDULED' AND next_retry_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id
+                           AND p.status IN ('PENDING', 'UNKNOWN'))",
+        to_millis(at),
+        order.0
+    )?;
+    Ok(n == 1)
+}
+
+/// Retries claimed before `before` whose worker stopped before recording a payment (killed, crashed):
+/// due again from when they were claimed. Answers how many.
+pub async fn return_stranded_retries(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    Ok(sql!(
+        tx,
+        execute,
+        "UPDATE orders SET next_retry_at = updated_at
+         WHERE recovery_status = 'RETRY_SCHEDULED' AND next_retry_at IS NULL AND updated_at < $1
+           AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id
+                           AND p.status IN ('PENDING', 'UNKNOWN'))",
+        to_millis(before)
+    )?)
+}
+
 /// Open recovery orders (needing a card or a retry), of one patient or all.
 pub async fn open_recovery_orders(
     ex: &mut impl Executor,

@@ -138,21 +138,31 @@ pub async fn payments(
         .collect()
 }
 
-/// Payments whose outcome is not settled and that were last touched before `before`: the janitor's work.
+/// Payments whose outcome is not settled and that were last touched before `before`: the janitor's work,
+/// oldest first, a page at a time after `after_id`.
 pub async fn unsettled_payments(
     ex: &mut impl Executor,
     before: DateTime<Utc>,
+    after_id: PaymentId,
     limit: i64,
 ) -> Result<Vec<Payment>> {
     let q = format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments
-         WHERE status IN ('PENDING', 'UNKNOWN') AND updated_at < $1
-         ORDER BY id LIMIT $2"
+         WHERE status IN ('PENDING', 'UNKNOWN') AND updated_at < $1 AND id > $2
+         ORDER BY id LIMIT $3"
     );
-    sql_as!(ex, PaymentRow, fetch_all, &q, to_millis(before), limit)?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
+    sql_as!(
+        ex,
+        PaymentRow,
+        fetch_all,
+        &q,
+        to_millis(before),
+        after_id.0,
+        limit
+    )?
+    .into_iter()
+    .map(TryInto::try_into)
+    .collect()
 }
 
 /// How a payment (or refund) ended, as the gateway said.

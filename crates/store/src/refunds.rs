@@ -126,16 +126,25 @@ pub async fn settle_refund(
 pub async fn unsettled_refunds(
     ex: &mut impl Executor,
     before: DateTime<Utc>,
+    after_id: i64,
     limit: i64,
 ) -> Result<Vec<Refund>> {
     let q = format!(
         "SELECT {REFUND_COLUMNS} FROM refunds
-         WHERE status IN ('PENDING', 'UNKNOWN') AND updated_at < $1 ORDER BY id LIMIT $2"
+         WHERE status IN ('PENDING', 'UNKNOWN') AND updated_at < $1 AND id > $2 ORDER BY id LIMIT $3"
     );
-    sql_as!(ex, RefundRow, fetch_all, &q, to_millis(before), limit)?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
+    sql_as!(
+        ex,
+        RefundRow,
+        fetch_all,
+        &q,
+        to_millis(before),
+        after_id,
+        limit
+    )?
+    .into_iter()
+    .map(TryInto::try_into)
+    .collect()
 }
 
 /// Notes that a look-up at the gateway found nothing for this unsettled row, and answers when the first

@@ -27,93 +27,134 @@ pub struct JanitorReport {
     pub refunds_looked_at: u32,
     pub refunds_found_done: u32,
     pub refunds_found_not_done: u32,
+    /// Payments and refunds the janitor cannot look up at all (no key for their gateway on this
+    /// computer, no patient record at the gateway): they wait, and say why, without holding up others.
+    pub cannot_look_up: u32,
+    /// Why, once per reason.
+    pub cannot_look_up_because: Vec<String>,
 }
+
+impl JanitorReport {
+    fn cannot_look_up(&mut self, why: String) {
+        self.cannot_look_up += 1;
+        if !self.cannot_look_up_because.contains(&why) && self.cannot_look_up_because.len() < 10 {
+            self.cannot_look_up_because.push(why);
+        }
+    }
+}
+
+/// The janitor reads this many unsettled rows at a time, oldest first, until it has seen them all.
+const PAGE: i64 = 200;
 
 impl Services {
     /// Settles payments whose outcome is unknown (a lost answer, a crash between recording and
     /// charging) by asking the gateway for the charge made with their key. Never charges.
     pub async fn settle_unknown_payments(&self) -> Result<JanitorReport> {
         let settings = self.load_settings().await?;
-        let unsettled = {
-            let mut r = self.store().reader().await?;
-            payments::unsettled_payments(&mut r, self.fresh_now().await? - JANITOR_GRACE, 200)
-                .await?
-        };
         let mut report = JanitorReport::default();
-        for p in unsettled {
-            report.looked_at += 1;
-            let Ok(client) = self
-                .gateway_client(p.gateway, &settings, Some(p.patient_id))
-                .await
-            else {
-                report.still_unknown += 1;
-                continue;
-            };
-            let (token, customer) = {
+        let cutoff = self.fresh_now().await? - JANITOR_GRACE;
+        let mut after = clinicpay_domain::PaymentId(0);
+        loop {
+            let page = {
                 let mut r = self.store().reader().await?;
-                let token = match p.payment_method_id {
-                    Some(c) => cards_repo::get(&mut r, c).await?.map(|c| c.token),
-                    None => None,
-                };
-                let customer = patients::gateway_customer(&mut r, p.patient_id, p.gateway).await?;
-                (token.unwrap_or_default(), customer)
+                payments::unsettled_payments(&mut r, cutoff, after, PAGE).await?
             };
-            let request = ChargeRequest {
-                payment_key: p.idempotency_key.clone(),
-                card_token: token,
-                customer,
-                amount: p.amount,
-                check_duplicates: false,
-            };
-            let outcome = match client.lookup(&request).await {
-                // The charge was answered with a code that meant "look it up" (a processor
-                // communication error, a duplicate at the processor) and the gateway's record says it
-                // was not done: nothing was charged and the bank declined nothing, so it is not a
-                // decline or a recovery attempt: the order is simply due again.
-                Ok(LookupOutcome::Found(ChargeOutcome::Declined {
-                    code,
-                    message,
-                    reference,
-                })) if advise(p.gateway, &code).action == DeclineAction::LookUp => {
-                    ChargeOutcome::Declined {
-                        code: "not_sent".into(),
-                        message: format!(
-                            "{} shows this charge not done ({code}: {message}).",
-                            p.gateway
-                        ),
-                        reference,
-                    }
-                }
-                Ok(LookupOutcome::Found(
-                    o @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
-                )) => o,
-                // The gateway has no charge with this key. Its records can lag behind its answers and
-                // a charge can still be in flight, so one look settles nothing: only a second look, at
-                // least SECOND_LOOK later, that agrees records that it never happened.
-                Ok(LookupOutcome::NotFound) if !self.second_look(Row::Payment(p.id)).await? => {
-                    report.still_unknown += 1;
-                    continue;
-                }
-                Ok(LookupOutcome::NotFound) => ChargeOutcome::Declined {
-                    code: "not_sent".into(),
-                    message: format!(
-                        "{} has no charge for this payment: it never went through.",
-                        p.gateway
-                    ),
-                    reference: None,
-                },
-                _ => {
-                    report.still_unknown += 1;
-                    continue;
-                }
-            };
-            match self.settle(p.id, p.status, outcome, None).await? {
-                Charged::Paid(_) => report.found_paid += 1,
-                _ => report.found_not_paid += 1,
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let full = page.len() as i64 == PAGE;
+            for p in page {
+                self.settle_unknown_payment(p, &settings, &mut report)
+                    .await?;
+            }
+            if !full {
+                break;
             }
         }
         self.settle_unknown_refunds(&settings, &mut report).await?;
         Ok(report)
+    }
+
+    /// Looks one unsettled payment up and settles it as the gateway says.
+    async fn settle_unknown_payment(
+        &self,
+        p: payments::Payment,
+        settings: &OrganizationSettings,
+        report: &mut JanitorReport,
+    ) -> Result<()> {
+        report.looked_at += 1;
+        let client = match self
+            .gateway_client(p.gateway, settings, Some(p.patient_id))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                report.cannot_look_up(format!("{}: {e}", p.gateway));
+                return Ok(());
+            }
+        };
+        let (token, customer) = {
+            let mut r = self.store().reader().await?;
+            let token = match p.payment_method_id {
+                Some(c) => cards_repo::get(&mut r, c).await?.map(|c| c.token),
+                None => None,
+            };
+            let customer = patients::gateway_customer(&mut r, p.patient_id, p.gateway).await?;
+            (token.unwrap_or_default(), customer)
+        };
+        let request = ChargeRequest {
+            payment_key: p.idempotency_key.clone(),
+            card_token: token,
+            customer,
+            amount: p.amount,
+            check_duplicates: false,
+        };
+        let outcome = match client.lookup(&request).await {
+            // The charge was answered with a code that meant "look it up" (a processor
+            // communication error, a duplicate at the processor) and the gateway's record says it
+            // was not done: nothing was charged and the bank declined nothing, so it is not a
+            // decline or a recovery attempt: the order is simply due again.
+            Ok(LookupOutcome::Found(ChargeOutcome::Declined {
+                code,
+                message,
+                reference,
+            })) if advise(p.gateway, &code).action == DeclineAction::LookUp => {
+                ChargeOutcome::Declined {
+                    code: "not_sent".into(),
+                    message: format!(
+                        "{} shows this charge not done ({code}: {message}).",
+                        p.gateway
+                    ),
+                    reference,
+                }
+            }
+            Ok(LookupOutcome::Found(
+                o @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
+            )) => o,
+            // The gateway has no charge with this key. Its records can lag behind its answers and
+            // a charge can still be in flight, so one look settles nothing: only a second look, at
+            // least SECOND_LOOK later, that agrees records that it never happened.
+            Ok(LookupOutcome::NotFound) if !self.second_look(Row::Payment(p.id)).await? => {
+                report.still_unknown += 1;
+                return Ok(());
+            }
+            Ok(LookupOutcome::NotFound) => ChargeOutcome::Declined {
+                code: "not_sent".into(),
+                message: format!(
+                    "{} has no charge for this payment: it never went through.",
+                    p.gateway
+                ),
+                reference: None,
+            },
+            _ => {
+                report.still_unknown += 1;
+                return Ok(());
+            }
+        };
+        match self.settle(p.id, p.status, outcome, None).await? {
+            Charged::Paid(_) => report.found_paid += 1,
+            _ => report.found_not_paid += 1,
+        }
+        Ok(())
     }
 
     /// Settles refunds whose answer was lost, by asking the payment's gateway for the refund made with
@@ -123,90 +164,117 @@ impl Services {
         settings: &OrganizationSettings,
         report: &mut JanitorReport,
     ) -> Result<()> {
-        let unsettled = {
-            let mut r = self.store().reader().await?;
-            refunds::unsettled_refunds(&mut r, self.fresh_now().await? - JANITOR_GRACE, 200).await?
-        };
-        for refund in unsettled {
-            report.refunds_looked_at += 1;
-            let payment = {
+        let cutoff = self.fresh_now().await? - JANITOR_GRACE;
+        let mut after = 0;
+        loop {
+            let page = {
                 let mut r = self.store().reader().await?;
-                payments::payment(&mut r, refund.payment_id).await?
+                refunds::unsettled_refunds(&mut r, cutoff, after, PAGE).await?
             };
-            let Some(payment) = payment else { continue };
-            let Some(reference) = payment.gateway_reference.clone() else {
-                continue;
-            };
-            let Ok(client) = self
-                .gateway_client(refund.gateway, settings, Some(payment.patient_id))
-                .await
-            else {
-                continue;
-            };
-            let (to, settlement) = match client
-                .lookup_refund(&reference, &refund.idempotency_key)
-                .await
-            {
-                Ok(LookupOutcome::Found(ChargeOutcome::Succeeded { reference })) => (
-                    PaymentStatus::Succeeded,
-                    Settlement {
-                        gateway_reference: Some(reference),
-                        ..Settlement::default()
-                    },
-                ),
-                Ok(LookupOutcome::Found(ChargeOutcome::Declined { message, .. })) => (
-                    PaymentStatus::Failed,
-                    Settlement {
-                        message: Some(message),
-                        ..Settlement::default()
-                    },
-                ),
-                Ok(LookupOutcome::NotFound)
-                    if !self.second_look(Row::Refund(refund.id)).await? =>
-                {
-                    continue
-                }
-                Ok(LookupOutcome::NotFound) => (
-                    PaymentStatus::Failed,
-                    Settlement {
-                        message: Some(format!(
-                            "{} has no such refund: it never went through.",
-                            refund.gateway
-                        )),
-                        ..Settlement::default()
-                    },
-                ),
-                _ => continue,
-            };
-            let now = self.now();
-            let mut tx = self.store().begin().await?;
-            if !refunds::settle_refund(&mut tx, refund.id, refund.status, to, &settlement, now)
-                .await?
-            {
-                continue;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let full = page.len() as i64 == PAGE;
+            for refund in page {
+                self.settle_unknown_refund(refund, settings, report).await?;
             }
-            if to == PaymentStatus::Succeeded {
-                report.refunds_found_done += 1;
-                let refunded: i64 = refunds::refunds_of(&mut tx, payment.id)
-                    .await?
-                    .iter()
-                    .filter(|r| r.status == PaymentStatus::Succeeded)
-                    .map(|r| r.amount.minor)
-                    .sum();
-                if refunded >= payment.amount.minor {
-                    mark_refunded(&mut tx, &payment, now).await?;
-                }
-            } else {
-                report.refunds_found_not_done += 1;
+            if !full {
+                break;
             }
-            Change::new(None, now, if to == PaymentStatus::Succeeded { "refund.succeeded" } else { "refund.failed" }, "payment", payment.id)
-                .by_system("ClinicPay (refund outcome from the gateway)")
-                .patient(payment.patient_id)
-                .after(serde_json::json!({ "refund": refund.id, "amount": refund.amount, "status": to.as_str() }))
-                .record(&mut tx)
-                .await?;
-            tx.commit().await?;
         }
+        Ok(())
+    }
+
+    /// Looks one unsettled refund up and settles it as the gateway says.
+    async fn settle_unknown_refund(
+        &self,
+        refund: refunds::Refund,
+        settings: &OrganizationSettings,
+        report: &mut JanitorReport,
+    ) -> Result<()> {
+        report.refunds_looked_at += 1;
+        let payment = {
+            let mut r = self.store().reader().await?;
+            payments::payment(&mut r, refund.payment_id).await?
+        };
+        let Some(payment) = payment else {
+            return Ok(());
+        };
+        let Some(reference) = payment.gateway_reference.clone() else {
+            report.cannot_look_up(format!(
+                "refund {}: its payment {} has no gateway reference",
+                refund.id, payment.id
+            ));
+            return Ok(());
+        };
+        let client = match self
+            .gateway_client(refund.gateway, settings, Some(payment.patient_id))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                report.cannot_look_up(format!("{}: {e}", refund.gateway));
+                return Ok(());
+            }
+        };
+        let (to, settlement) = match client
+            .lookup_refund(&reference, &refund.idempotency_key)
+            .await
+        {
+            Ok(LookupOutcome::Found(ChargeOutcome::Succeeded { reference })) => (
+                PaymentStatus::Succeeded,
+                Settlement {
+                    gateway_reference: Some(reference),
+                    ..Settlement::default()
+                },
+            ),
+            Ok(LookupOutcome::Found(ChargeOutcome::Declined { message, .. })) => (
+                PaymentStatus::Failed,
+                Settlement {
+                    message: Some(message),
+                    ..Settlement::default()
+                },
+            ),
+            Ok(LookupOutcome::NotFound) if !self.second_look(Row::Refund(refund.id)).await? => {
+                return Ok(());
+            }
+            Ok(LookupOutcome::NotFound) => (
+                PaymentStatus::Failed,
+                Settlement {
+                    message: Some(format!(
+                        "{} has no such refund: it never went through.",
+                        refund.gateway
+                    )),
+                    ..Settlement::default()
+                },
+            ),
+            _ => return Ok(()),
+        };
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if !refunds::settle_refund(&mut tx, refund.id, refund.status, to, &settlement, now).await? {
+            return Ok(());
+        }
+        if to == PaymentStatus::Succeeded {
+            report.refunds_found_done += 1;
+            let refunded: i64 = refunds::refunds_of(&mut tx, payment.id)
+                .await?
+                .iter()
+                .filter(|r| r.status == PaymentStatus::Succeeded)
+                .map(|r| r.amount.minor)
+                .sum();
+            if refunded >= payment.amount.minor {
+                mark_refunded(&mut tx, &payment, now).await?;
+            }
+        } else {
+            report.refunds_found_not_done += 1;
+        }
+        Change::new(None, now, if to == PaymentStatus::Succeeded { "refund.succeeded" } else { "refund.failed" }, "payment", payment.id)
+            .by_system("ClinicPay (refund outcome from the gateway)")
+            .patient(payment.patient_id)
+            .after(serde_json::json!({ "refund": refund.id, "amount": refund.amount, "status": to.as_str() }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

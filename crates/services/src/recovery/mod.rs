@@ -35,6 +35,8 @@ pub struct WorkerReport {
     pub cycles_paid: u32,
     pub retries_run: u32,
     pub retries_paid: u32,
+    /// Retries claimed but stopped before the gateway (no key, the database away): back on schedule.
+    pub retries_not_sent: u32,
     pub needs_payment_method: u32,
     pub suspended: u32,
     pub failed_final: u32,

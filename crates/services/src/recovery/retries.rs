@@ -21,6 +21,12 @@ impl Services {
     pub(crate) async fn run_due_retries(&self, report: &mut WorkerReport) -> Result<()> {
         let settings = self.load_settings().await?;
         let now = self.now();
+        // Retries an earlier worker claimed and stopped before sending (killed, crashed).
+        {
+            let mut tx = self.store().begin().await?;
+            orders::return_stranded_retries(&mut tx, now - crate::billing::JANITOR_GRACE).await?;
+            tx.commit().await?;
+        }
         let due = {
             let mut r = self.store().reader().await?;
             orders::due_retries(&mut r, now, BATCH).await?
@@ -42,7 +48,22 @@ impl Services {
             {
                 Ok(Charged::Paid(_)) => report.retries_paid += 1,
                 Err(ServiceError::NoCompatibleCard(_)) => report.needs_payment_method += 1,
-                _ => {}
+                Ok(_) => {}
+                // Stopped before the gateway (no key in the keychain, the database away): the retry
+                // goes back to its schedule rather than waiting for nobody. If even that cannot be
+                // written, the next pass returns it (`return_stranded_retries`).
+                Err(e) => {
+                    report.retries_not_sent += 1;
+                    eprintln!(
+                        "ClinicPay: the retry of order {} was not sent ({e}); it stays scheduled.",
+                        order.id
+                    );
+                    if let Ok(mut tx) = self.store().begin().await {
+                        if orders::unclaim_retry(&mut tx, order.id, seen).await.is_ok() {
+                            tx.commit().await.ok();
+                        }
+                    }
+                }
             }
         }
         Ok(())

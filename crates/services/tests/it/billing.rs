@@ -457,6 +457,33 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Nmi), vec![3_300]);
     }
 
+    async fn the_janitor_reads_past_payments_it_cannot_look_up_and_says_why(db: &TestDb) {
+        use clinicpay_services::credentials::{CredentialStore, Keychain};
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        // More unsettled Stripe payments than a page, older than the one NMI payment after them.
+        let mut tx = db.store.begin().await.unwrap();
+        for i in 0..205 {
+            clinicpay_store::payments::insert_payment(&mut tx, &clinicpay_store::payments::NewPayment {
+                patient_id: c.patient, invoice_id: None, order_id: None, payment_method_id: None,
+                gateway: Gateway::Stripe, amount: usd(100), status: PaymentStatus::Unknown,
+                idempotency_key: format!("pay-old-{i}"), gateway_reference: None, decline_code: None,
+                decline_message: None, created_by: None,
+            }, now()).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(2_900), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+        assert_eq!(c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        // This computer has no Stripe key: those cannot be looked up, and do not hold up NMI's.
+        Keychain::named(&c.keychain).delete(Gateway::Stripe.into()).unwrap();
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.found_paid, report.cannot_look_up), (1, 205));
+        assert_eq!(report.cannot_look_up_because.len(), 1, "{:?}", report.cannot_look_up_because);
+        assert!(report.cannot_look_up_because[0].starts_with("Stripe: "), "{:?}", report.cannot_look_up_because);
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+    }
+
     async fn nmi_a_charge_the_gateway_never_took_is_recorded_not_sent_only_when_a_second_look_agrees(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();

@@ -293,6 +293,65 @@ on_both_databases! {
         decline_schedule(db, Gateway::Stripe).await;
     }
 
+    async fn a_retry_claimed_but_never_sent_goes_back_to_its_schedule_and_is_sent_once_it_can_be(db: &TestDb) {
+        use clinicpay_services::credentials::{CredentialStore, Keychain};
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let retry_at = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap()[0].next_retry_at;
+        assert_eq!(retry_at, Some(now() + Duration::days(2)));
+        // The worker's computer has lost NMI's key: the retry is claimed, then stops before NMI.
+        let keychain = Keychain::named(&c.keychain);
+        let key = keychain.get(Gateway::Nmi.into()).unwrap().unwrap();
+        keychain.delete(Gateway::Nmi.into()).unwrap();
+        let report = c.later(2 * DAY).run_worker_pass().await.unwrap();
+        assert_eq!((report.retries_run, report.retries_not_sent), (1, 1));
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!((o.recovery_status, o.next_retry_at), (Some(RecoveryStatus::RetryScheduled), retry_at), "back on its schedule");
+        assert_eq!(o.attempts, 1, "a retry never sent is not an attempt");
+        // With the key back, the next pass sends it.
+        keychain.set(Gateway::Nmi.into(), &key).unwrap();
+        let report = c.later(2 * DAY + 1).run_worker_pass().await.unwrap();
+        assert_eq!((report.retries_run, report.retries_not_sent), (1, 0));
+        let sales = c.sim.transactions().iter().filter(|t| t.kind == "sale").count();
+        assert_eq!(sales, 2, "the first attempt and the retry");
+    }
+
+    async fn a_retry_whose_worker_died_after_claiming_it_is_due_again(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        // A worker claims the retry and is killed before recording a payment.
+        let claimed_at = now() + Duration::days(2);
+        let mut tx = db.store.begin().await.unwrap();
+        assert!(clinicpay_store::orders::claim_retry(&mut tx, o.id, o.next_retry_at.unwrap(), claimed_at).await.unwrap());
+        tx.commit().await.unwrap();
+        // Within the janitor's grace it may still be on its way: nobody takes it.
+        let soon = c.later(2 * DAY + 1).run_worker_pass().await.unwrap();
+        assert_eq!(soon.retries_run, 0);
+        // After it, the retry is due again and sent once.
+        let later = c.later(2 * DAY + 10).run_worker_pass().await.unwrap();
+        assert_eq!(later.retries_run, 1);
+        assert_eq!(c.sim.transactions().iter().filter(|t| t.kind == "sale").count(), 2);
+    }
+
+    async fn a_worker_whose_clock_jumped_months_ahead_bills_no_cycle_before_its_time(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        // The computer's clock says it is three months on; the database says it is today.
+        let worker = c.with_clock(SkewedClock(Duration::days(90)));
+        let mut billed = 0;
+        for _ in 0..5 {
+            billed += worker.run_worker_pass().await.unwrap().cycles_billed;
+        }
+        assert_eq!(billed, 1, "only the cycle that is due by the database's clock");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900]);
+    }
+
     async fn a_subscription_left_paused_after_its_invoice_was_paid_is_reported_for_escalation(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
