@@ -191,6 +191,16 @@ pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome;
     /// Finds the charge made for this request (by its payment key), if any, without charging.
     async fn lookup(&self, request: &ChargeRequest) -> Result<LookupOutcome, GatewayError>;
+    /// Sends the original request again with its idempotency key, while the gateway still keeps the
+    /// first answer (Stripe: 24 hours): the gateway answers what it did the first time, or, if the first
+    /// request never reached it, does it now, once. Authoritative where a listing may lag. None: this
+    /// gateway has no idempotent replay (NMI), so only `lookup` can tell.
+    async fn replay_charge(
+        &self,
+        _request: &ChargeRequest,
+    ) -> Option<Result<LookupOutcome, GatewayError>> {
+        None
+    }
     /// Refunds all (None) or part of a charge, against the original transaction.
     async fn refund(
         &self,

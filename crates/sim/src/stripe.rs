@@ -88,9 +88,13 @@ pub struct StripeState {
     setup_intents: HashMap<String, Value>,
     intents: Vec<Value>,
     pub(crate) refunds: Vec<Value>,
-    /// Idempotency-Key → (what was asked, the answer given).
-    idempotency: HashMap<String, (String, u16, Value)>,
+    /// Idempotency-Key → (what was asked, the answer given, when, in Unix seconds). Like Stripe, a key
+    /// is forgotten 24 hours after its first use, and the same request is then done again.
+    idempotency: HashMap<String, (String, u16, Value, i64)>,
 }
+
+/// Stripe keeps an idempotent request's answer this long.
+const KEYS_KEPT_SECONDS: i64 = 24 * 60 * 60;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -256,7 +260,14 @@ impl StripeState {
             format!("{path} {sorted:?}")
         };
         if let Some(k) = &key {
-            if let Some((first, status, answer)) = self.idempotency.get(k) {
+            if self
+                .idempotency
+                .get(k)
+                .is_some_and(|kept| now() - kept.3 >= KEYS_KEPT_SECONDS)
+            {
+                self.idempotency.remove(k);
+            }
+            if let Some((first, status, answer, _)) = self.idempotency.get(k) {
                 if *first != asked {
                     return error(
                         400,
@@ -278,7 +289,7 @@ impl StripeState {
             status == StatusCode::BAD_REQUEST && answer["error"]["type"] == "invalid_request_error";
         if let (Some(k), false) = (key, validation_failure) {
             self.idempotency
-                .insert(k, (asked, status.as_u16(), answer.clone()));
+                .insert(k, (asked, status.as_u16(), answer.clone(), now()));
         }
         (status, answer)
     }

@@ -333,6 +333,37 @@ fn read(sent: Transport) -> Reply<Value> {
     }
 }
 
+impl StripeClient {
+    /// Creates and confirms an off-session PaymentIntent for the request, under its payment key as the
+    /// Idempotency-Key: the same call, with the same parameters, for a charge and for its replay.
+    async fn create_payment_intent(&self, req: &ChargeRequest) -> Reply<serde_json::Value> {
+        let amount = amount_minor(req.amount);
+        let currency = req.amount.currency.code().to_ascii_lowercase();
+        let meta = format!("metadata[{PAYMENT_KEY_METADATA}]");
+        let mut form: Vec<(&str, &str)> = vec![
+            ("amount", &amount),
+            ("currency", &currency),
+            ("payment_method", &req.card_token),
+            ("off_session", "true"),
+            ("confirm", "true"),
+            ("payment_method_types[]", "card"),
+            (&meta, &req.payment_key),
+        ];
+        if let Some(c) = &req.customer {
+            form.push(("customer", c));
+        }
+        self.call(
+            Method::Post,
+            "/v1/payment_intents",
+            "payment_intent.create",
+            Some(&req.payment_key),
+            Some(&req.payment_key),
+            &form,
+        )
+        .await
+    }
+}
+
 fn amount_minor(amount: Money) -> String {
     amount.minor.to_string()
 }
@@ -387,32 +418,25 @@ impl PaymentGateway for StripeClient {
     }
 
     async fn charge(&self, req: &ChargeRequest) -> ChargeOutcome {
-        let amount = amount_minor(req.amount);
-        let currency = req.amount.currency.code().to_ascii_lowercase();
-        let meta = format!("metadata[{PAYMENT_KEY_METADATA}]");
-        let mut form: Vec<(&str, &str)> = vec![
-            ("amount", &amount),
-            ("currency", &currency),
-            ("payment_method", &req.card_token),
-            ("off_session", "true"),
-            ("confirm", "true"),
-            ("payment_method_types[]", "card"),
-            (&meta, &req.payment_key),
-        ];
-        if let Some(c) = &req.customer {
-            form.push(("customer", c));
-        }
-        let reply = self
-            .call(
-                Method::Post,
-                "/v1/payment_intents",
-                "payment_intent.create",
-                Some(&req.payment_key),
-                Some(&req.payment_key),
-                &form,
-            )
-            .await;
-        outcome::charge_reply(reply)
+        outcome::charge_reply(self.create_payment_intent(req).await)
+    }
+
+    async fn replay_charge(
+        &self,
+        req: &ChargeRequest,
+    ) -> Option<Result<LookupOutcome, GatewayError>> {
+        let reply = self.create_payment_intent(req).await;
+        // Only a card error (402) or a PaymentIntent is Stripe's word on this charge; anything else
+        // (a changed key, a conflict, a refusal of the request itself) settles nothing.
+        let card_error = matches!(reply, Reply::Answer { status: 402, .. });
+        Some(match outcome::charge_reply(reply) {
+            o @ ChargeOutcome::Succeeded { .. } => Ok(LookupOutcome::Found(o)),
+            o @ ChargeOutcome::Declined { .. } if card_error => Ok(LookupOutcome::Found(o)),
+            other => Err(GatewayError::Unavailable {
+                gateway: Gateway::Stripe,
+                message: format!("asking again with the same key settled nothing ({other:?})"),
+            }),
+        })
     }
 
     async fn lookup(&self, req: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {

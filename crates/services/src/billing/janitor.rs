@@ -1,5 +1,6 @@
 //! The janitor: payments and refunds whose outcome is unknown (a timeout, a crash between sending and
-//! recording) are looked up at the gateway by our key and settled as the gateway says, never sent again.
+//! recording) are looked up at the gateway by our key and settled as the gateway says, never charged
+//! twice (Stripe's idempotent replay of the same request is the one exception, and it charges once).
 
 use chrono::Duration;
 use clinicpay_domain::decline::{advise, DeclineAction};
@@ -17,6 +18,9 @@ use crate::{Change, Result, Services};
 /// longer than a client's whole call with its retries.
 pub const JANITOR_GRACE: Duration = Duration::minutes(5);
 
+/// Stripe keeps an idempotent request's answer for 24 hours; the janitor replays only well inside that.
+pub const REPLAY_WINDOW: Duration = Duration::hours(23);
+
 /// What one janitor pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JanitorReport {
@@ -32,6 +36,10 @@ pub struct JanitorReport {
     pub cannot_look_up: u32,
     /// Why, once per reason.
     pub cannot_look_up_because: Vec<String>,
+    /// Gateways found unreachable from this computer in this pass (no key, no keychain): their other
+    /// rows wait without asking the keychain again for each.
+    #[serde(skip)]
+    unreachable: Vec<clinicpay_domain::Gateway>,
 }
 
 impl JanitorReport {
@@ -48,7 +56,9 @@ const PAGE: i64 = 200;
 
 impl Services {
     /// Settles payments whose outcome is unknown (a lost answer, a crash between recording and
-    /// charging) by asking the gateway for the charge made with their key. Never charges.
+    /// charging) by asking the gateway for the charge made with their key. Never charges a second time:
+    /// on Stripe, within 24 hours, it asks again with the original request and Idempotency-Key, which
+    /// Stripe answers with what it did, or does now, once, if the first request never reached it.
     pub async fn settle_unknown_payments(&self) -> Result<JanitorReport> {
         let settings = self.load_settings().await?;
         let mut report = JanitorReport::default();
@@ -82,12 +92,17 @@ impl Services {
         report: &mut JanitorReport,
     ) -> Result<()> {
         report.looked_at += 1;
+        if report.unreachable.contains(&p.gateway) {
+            report.cannot_look_up += 1;
+            return Ok(());
+        }
         let client = match self
             .gateway_client(p.gateway, settings, Some(p.patient_id))
             .await
         {
             Ok(c) => c,
             Err(e) => {
+                report.unreachable.push(p.gateway);
                 report.cannot_look_up(format!("{}: {e}", p.gateway));
                 return Ok(());
             }
@@ -108,7 +123,19 @@ impl Services {
             amount: p.amount,
             check_duplicates: false,
         };
-        let outcome = match client.lookup(&request).await {
+        // While the gateway keeps the first answer to our key, asking again with the same request is
+        // authoritative (a listing can lag); after that, or where there is no replay, the listing.
+        let replayed =
+            if !request.card_token.is_empty() && self.now() - p.created_at < REPLAY_WINDOW {
+                client.replay_charge(&request).await
+            } else {
+                None
+            };
+        let looked = match replayed {
+            Some(Ok(found)) => Ok(found),
+            _ => client.lookup(&request).await,
+        };
+        let outcome = match looked {
             // The charge was answered with a code that meant "look it up" (a processor
             // communication error, a duplicate at the processor) and the gateway's record says it
             // was not done: nothing was charged and the bank declined nothing, so it is not a
@@ -206,12 +233,17 @@ impl Services {
             ));
             return Ok(());
         };
+        if report.unreachable.contains(&refund.gateway) {
+            report.cannot_look_up += 1;
+            return Ok(());
+        }
         let client = match self
             .gateway_client(refund.gateway, settings, Some(payment.patient_id))
             .await
         {
             Ok(c) => c,
             Err(e) => {
+                report.unreachable.push(refund.gateway);
                 report.cannot_look_up(format!("{}: {e}", refund.gateway));
                 return Ok(());
             }

@@ -484,6 +484,51 @@ on_both_databases! {
         assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
     }
 
+    async fn stripe_a_charge_whose_request_never_arrived_is_settled_by_asking_again_with_its_key(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_100), "Visit").await.unwrap();
+        // Stripe answers 500 without doing anything, to the call and its retries: the outcome is unknown.
+        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::Status(500));
+        let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OutcomeUnknown, "{err}");
+        assert!(c.charged_at(Gateway::Stripe).is_empty());
+        // Within Stripe's 24 hours, the janitor sends the same request with the same key: Stripe's
+        // answer is authoritative at the first look (it does the charge now, once).
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.found_paid, report.still_unknown), (1, 0));
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        // A second janitor, or a second look, charges nothing more.
+        c.later(20).settle_unknown_payments().await.unwrap();
+        assert_eq!(c.charged_at(Gateway::Stripe), vec![5_100]);
+    }
+
+    async fn stripe_a_charge_whose_answer_was_lost_is_replayed_with_stripes_first_answer_not_charged_again(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_200), "Visit").await.unwrap();
+        // Stripe takes the money and no answer arrives, to the call or to its own retries.
+        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::DropAfterCommit);
+        assert_eq!(c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!(report.found_paid, 1);
+        assert_eq!(c.charged_at(Gateway::Stripe), vec![5_200], "Stripe replayed its first answer");
+    }
+
+    async fn stripe_after_24_hours_the_janitor_only_looks_and_never_sends_again(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_300), "Visit").await.unwrap();
+        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::Status(500));
+        c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        // A day later Stripe no longer keeps the key: asking again would be a new charge, so the
+        // janitor only lists, and two looks that find nothing settle it as never sent.
+        c.later(25 * 60).settle_unknown_payments().await.unwrap();
+        let report = c.later(25 * 60 + 10).settle_unknown_payments().await.unwrap();
+        assert_eq!(report.found_not_paid, 1);
+        assert!(c.charged_at(Gateway::Stripe).is_empty());
+    }
+
     async fn nmi_a_charge_the_gateway_never_took_is_recorded_not_sent_only_when_a_second_look_agrees(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
