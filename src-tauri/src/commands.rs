@@ -210,7 +210,8 @@ pub async fn pay_invoice(
     Ok(s.pay_invoice(&actor, invoice_id, card_id).await?)
 }
 
-/// Takes a payment now with one of the patient's saved cards.
+/// Takes a payment now with one of the patient's saved cards. `attempt` names the dialog's attempt:
+/// pressed again, it answers from the first press's invoice instead of charging a second time.
 #[tauri::command]
 #[specta::specta]
 pub async fn checkout(
@@ -218,14 +219,16 @@ pub async fn checkout(
     patient_id: PatientId,
     amount: String,
     card_id: PaymentMethodId,
+    attempt: String,
 ) -> Result<PaymentResult, UiError> {
     let (s, actor) = state.signed_in().await?;
     let amount = s.parse_amount(&amount).await?;
-    Ok(s.checkout(
+    Ok(s.checkout_attempt(
         &actor,
         patient_id,
         amount,
         CheckoutSource::SavedCard(card_id),
+        Some(&attempt),
     )
     .await?)
 }

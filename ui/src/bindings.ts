@@ -26,8 +26,11 @@ export const commands = {
 	/**  An invoice for an amount typed by staff ("80", "$1,234.50"). */
 	createInvoice: (patientId: PatientId, amount: string, description: string) => typedError<Invoice_Serialize, UiError>(__TAURI_INVOKE("create_invoice", { patientId, amount, description })),
 	payInvoice: (invoiceId: InvoiceId, cardId: PaymentMethodId | null) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("pay_invoice", { invoiceId, cardId })),
-	/**  Takes a payment now with one of the patient's saved cards. */
-	checkout: (patientId: PatientId, amount: string, cardId: PaymentMethodId) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("checkout", { patientId, amount, cardId })),
+	/**
+	 *  Takes a payment now with one of the patient's saved cards. `attempt` names the dialog's attempt:
+	 *  pressed again, it answers from the first press's invoice instead of charging a second time.
+	 */
+	checkout: (patientId: PatientId, amount: string, cardId: PaymentMethodId, attempt: string) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("checkout", { patientId, amount, cardId, attempt })),
 	retryOrder: (orderId: OrderId) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("retry_order", { orderId })),
 	/**  Refunds what is left of a payment, or the amount typed. */
 	refundPayment: (paymentId: PaymentId, amount: string | null) => typedError<RefundResult_Serialize, UiError>(__TAURI_INVOKE("refund_payment", { paymentId, amount })),

@@ -94,6 +94,10 @@ enum Command {
         /// Keep the new card as a saved card.
         #[arg(long)]
         save: bool,
+        /// Names this checkout: run again with the same key (after an unknown outcome), it answers from
+        /// the first run's invoice and never charges a second time.
+        #[arg(long)]
+        attempt: Option<String>,
     },
     /// Invoices.
     #[command(subcommand)]
@@ -620,6 +624,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             token,
             gateway,
             save,
+            attempt,
         } => {
             let a = actor().await?;
             let amount = s.parse_amount(&amount).await?;
@@ -641,7 +646,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                     ))
                 }
             };
-            out.payment(&s.checkout(&a, patient, amount, source).await?)
+            out.payment(
+                &s.checkout_attempt(&a, patient, amount, source, attempt.as_deref())
+                    .await?,
+            )
         }
         Command::Invoices(InvoicesCommand::Create {
             patient,

@@ -135,3 +135,24 @@ pub async fn insert_invoice(
     )?;
     Ok(InvoiceId(id))
 }
+
+/// Names the invoice with the checkout attempt that made it; a second invoice with the same attempt key
+/// is refused by the database (`StoreError::Duplicate`).
+pub async fn set_attempt_key(tx: &mut Tx, invoice: InvoiceId, key: &str) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE invoices SET attempt_key = $1 WHERE id = $2",
+        key,
+        invoice.0
+    )?;
+    Ok(())
+}
+
+/// The invoice a checkout attempt made, if it made one.
+pub async fn invoice_of_attempt(ex: &mut impl Executor, key: &str) -> Result<Option<Invoice>> {
+    let q = format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE attempt_key = $1");
+    sql_as!(ex, InvoiceRow, fetch_optional, &q, key)?
+        .map(TryInto::try_into)
+        .transpose()
+}

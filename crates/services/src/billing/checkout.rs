@@ -3,13 +3,13 @@
 
 use clinicpay_domain::card::pick_compatible;
 use clinicpay_domain::{
-    Gateway, InvoiceId, Money, OrderKind, OrderStatus, OrganizationSettings, PatientId,
-    PaymentMethod, PaymentMethodId, Permission,
+    Gateway, InvoiceId, InvoiceStatus, Money, OrderKind, OrderStatus, OrganizationSettings,
+    PatientId, PaymentId, PaymentMethod, PaymentMethodId, PaymentStatus, Permission,
 };
 use clinicpay_store::invoices::Invoice;
-use clinicpay_store::payment_methods as cards_repo;
+use clinicpay_store::{invoices, payment_methods as cards_repo, payments};
 
-use crate::billing::{no_card_for, PaymentResult};
+use crate::billing::{no_card_for, JanitorReport, PaymentResult};
 use crate::cards::AddCard;
 use crate::{Actor, Change, Result, ServiceError, Services};
 
@@ -61,10 +61,35 @@ impl Services {
         amount: Money,
         source: CheckoutSource,
     ) -> Result<PaymentResult> {
+        self.checkout_attempt(actor, patient, amount, source, None)
+            .await
+    }
+
+    /// A checkout named by the desk's attempt key: pressed again (after an unknown outcome, a database
+    /// error, a decline), it finds the invoice the first press made instead of making a second one, and
+    /// answers from that invoice's payment: paid, still being checked with the gateway (looked up
+    /// now), or, when nothing went through, charged again on the same invoice.
+    pub async fn checkout_attempt(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        amount: Money,
+        source: CheckoutSource,
+        attempt: Option<&str>,
+    ) -> Result<PaymentResult> {
         actor.require(Permission::TakePayments)?;
         let settings = self.load_settings().await?;
         let gateway = settings.active_gateway;
         let amount = self.billable(amount, &settings)?;
+        let attempt = attempt.map(valid_attempt_key).transpose()?;
+        let earlier = match attempt {
+            Some(key) => match self.earlier_attempt(key, patient, amount).await? {
+                EarlierAttempt::None => None,
+                EarlierAttempt::Paid(result) => return Ok(result),
+                EarlierAttempt::ChargeAgain(invoice) => Some(invoice),
+            },
+            None => None,
+        };
         let card = match source {
             CheckoutSource::SavedCard(id) => {
                 let mut r = self.store().reader().await?;
@@ -106,7 +131,13 @@ impl Services {
                     .await?
             }
         };
-        let invoice = self.create_checkout_invoice(actor, patient, amount).await?;
+        let invoice = match earlier {
+            Some(invoice) => invoice,
+            None => {
+                self.create_checkout_invoice(actor, patient, amount, attempt)
+                    .await?
+            }
+        };
         let charged = self
             .charge_invoice(Some(actor), &invoice, &card, gateway, &settings, true)
             .await;
@@ -168,6 +199,7 @@ impl Services {
         actor: &Actor,
         patient: PatientId,
         amount: Money,
+        attempt: Option<&str>,
     ) -> Result<Invoice> {
         self.open_invoice(
             actor,
@@ -176,7 +208,112 @@ impl Services {
             OrderStatus::Pending,
             "Checkout payment",
             amount,
+            attempt,
         )
         .await
     }
+
+    /// What an earlier press of the same checkout attempt left.
+    async fn earlier_attempt(
+        &self,
+        key: &str,
+        patient: PatientId,
+        amount: Money,
+    ) -> Result<EarlierAttempt> {
+        let (invoice, live) = {
+            let mut r = self.store().reader().await?;
+            let Some(invoice) = invoices::invoice_of_attempt(&mut r, key).await? else {
+                return Ok(EarlierAttempt::None);
+            };
+            let live = payments::live_payment_of_invoice(&mut r, invoice.id, PaymentId(0)).await?;
+            (invoice, live)
+        };
+        if invoice.patient_id != patient || invoice.amount != amount {
+            return Err(ServiceError::Invalid(format!(
+                "This checkout was started for {} of patient {}: close it and start a new checkout for this payment.",
+                invoice.amount, invoice.patient_id
+            )));
+        }
+        let Some(mut payment) = live else {
+            return match invoice.status {
+                // Declined or never sent: the same invoice is charged again.
+                InvoiceStatus::Open => Ok(EarlierAttempt::ChargeAgain(invoice)),
+                other => Err(ServiceError::Conflict(format!(
+                    "This checkout's invoice {} is {}: nothing was charged now. Start a new checkout if the patient owes more.",
+                    invoice.id,
+                    other.as_str().to_lowercase()
+                ))),
+            };
+        };
+        if matches!(
+            payment.status,
+            PaymentStatus::Pending | PaymentStatus::Unknown
+        ) {
+            // Ask the gateway now rather than at the janitor's next pass (a look-up never charges
+            // twice; one that finds nothing settles nothing).
+            let settings = self.load_settings().await?;
+            let mut report = JanitorReport::default();
+            self.settle_unknown_payment(payment.clone(), &settings, &mut report)
+                .await?;
+            let mut r = self.store().reader().await?;
+            payment = payments::payment(&mut r, payment.id)
+                .await?
+                .ok_or_else(|| ServiceError::Internal("the payment vanished".into()))?;
+        }
+        match payment.status {
+            PaymentStatus::Succeeded => {
+                let mut r = self.store().reader().await?;
+                let invoice = invoices::invoice(&mut r, invoice.id)
+                    .await?
+                    .ok_or_else(|| ServiceError::Internal("the invoice vanished".into()))?;
+                Ok(EarlierAttempt::Paid(PaymentResult {
+                    message: format!(
+                        "The first attempt went through: {} was paid (payment {}). Nothing more was charged.",
+                        payment.amount, payment.id
+                    ),
+                    payment,
+                    invoice,
+                }))
+            }
+            PaymentStatus::Failed if invoice.status == InvoiceStatus::Open => {
+                Ok(EarlierAttempt::ChargeAgain(invoice))
+            }
+            PaymentStatus::Failed => Err(ServiceError::Conflict(format!(
+                "This checkout's invoice {} is no longer open: nothing was charged now.",
+                invoice.id
+            ))),
+            PaymentStatus::Pending | PaymentStatus::Unknown => {
+                Err(ServiceError::OutcomeUnknown(format!(
+                    "Payment {}: the first attempt may have gone through. ClinicPay is checking with {}; do not take the payment again. This updates by itself within minutes.",
+                    payment.id, payment.gateway
+                )))
+            }
+        }
+    }
+}
+
+/// What an earlier press of a checkout attempt left.
+enum EarlierAttempt {
+    /// It made no invoice: this is the first.
+    None,
+    /// It was paid: the same answer again, nothing charged.
+    Paid(PaymentResult),
+    /// Nothing went through on its invoice: charge that invoice again.
+    ChargeAgain(Invoice),
+}
+
+/// An attempt key as the window makes it (a UUID); anything else is refused before anything happens.
+fn valid_attempt_key(key: &str) -> Result<&str> {
+    let key = key.trim();
+    if key.is_empty()
+        || key.len() > 64
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ServiceError::Invalid(
+            "This checkout's attempt key is not one the window makes (letters, digits, - and _, at most 64): close the dialog and start again.".into(),
+        ));
+    }
+    Ok(key)
 }

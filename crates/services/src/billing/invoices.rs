@@ -10,6 +10,7 @@ use clinicpay_store::invoices::Invoice;
 use super::LIST_LIMIT;
 use crate::billing::{insert_order_with_invoice, OrderToBill};
 use crate::{Actor, Change, Result, ServiceError, Services};
+use clinicpay_store::StoreError;
 
 impl Services {
     /// An invoice for the patient, with the one-time order it belongs to.
@@ -34,6 +35,7 @@ impl Services {
             OrderStatus::AwaitingPayment,
             description,
             amount,
+            None,
         )
         .await
     }
@@ -47,6 +49,7 @@ impl Services {
         status: OrderStatus,
         description: &str,
         amount: Money,
+        attempt: Option<&str>,
     ) -> Result<Invoice> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -66,6 +69,19 @@ impl Services {
             now,
         )
         .await?;
+        if let Some(key) = attempt {
+            invoices::set_attempt_key(&mut tx, id, key)
+                .await
+                .map_err(|e| {
+                    match e {
+                    StoreError::Duplicate(_) => ServiceError::Conflict(
+                        "This checkout is already being taken (pressed twice): wait for its answer."
+                            .into(),
+                    ),
+                    other => other.into(),
+                }
+                })?;
+        }
         let invoice = invoices::invoice(&mut tx, id)
             .await?
             .ok_or_else(|| ServiceError::Internal("the new invoice vanished".into()))?;

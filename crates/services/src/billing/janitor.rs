@@ -85,7 +85,7 @@ impl Services {
     }
 
     /// Looks one unsettled payment up and settles it as the gateway says.
-    async fn settle_unknown_payment(
+    pub(crate) async fn settle_unknown_payment(
         &self,
         p: payments::Payment,
         settings: &OrganizationSettings,

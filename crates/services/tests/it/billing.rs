@@ -248,6 +248,61 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "charged once");
     }
 
+    async fn nmi_a_checkout_pressed_again_after_a_lost_answer_is_one_invoice_and_one_charge(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        // NMI takes the money and its answer is lost.
+        c.sim.inject("/api/transact.php", 1, Fault::DropAfterCommit);
+        let first = c.s.checkout_attempt(&c.desk, c.patient, usd(6_600), CheckoutSource::SavedCard(card.id), Some("attempt-1")).await;
+        assert_eq!(first.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        // Pressed again: the same attempt finds its invoice, asks NMI, and answers paid.
+        let again = c.s.checkout_attempt(&c.desk, c.patient, usd(6_600), CheckoutSource::SavedCard(card.id), Some("attempt-1")).await.unwrap();
+        assert!(again.message.starts_with("The first attempt went through"), "{}", again.message);
+        assert_eq!(again.invoice.status, InvoiceStatus::Paid);
+        // And a third time: the same answer, nothing charged.
+        c.s.checkout_attempt(&c.desk, c.patient, usd(6_600), CheckoutSource::SavedCard(card.id), Some("attempt-1")).await.unwrap();
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().len(), 1, "one invoice");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_600], "one charge");
+    }
+
+    async fn nmi_a_checkout_pressed_again_while_its_outcome_is_unknown_says_so_and_charges_nothing_until_it_is_known(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        // A 5xx: NMI did nothing, but ClinicPay cannot know that yet.
+        c.sim.inject("/api/transact.php", 1, Fault::Status(500));
+        let pay = || c.s.checkout_attempt(&c.desk, c.patient, usd(6_700), CheckoutSource::SavedCard(card.id), Some("attempt-2"));
+        assert_eq!(pay().await.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        let again = pay().await.unwrap_err();
+        assert_eq!(again.code(), ErrorCode::OutcomeUnknown, "{again}");
+        assert!(again.to_string().contains("the first attempt may have gone through"), "{again}");
+        assert!(c.charged_at(Gateway::Nmi).is_empty());
+        // Once two looks minutes apart agree it never went through, pressing again charges the same invoice.
+        // (The desk's own look, when pressed again, was the first.)
+        let settled = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((settled.found_not_paid, settled.still_unknown), (1, 0), "{settled:?}");
+        let paid = pay().await.unwrap();
+        assert_eq!(paid.invoice.status, InvoiceStatus::Paid);
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().len(), 1, "one invoice");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_700]);
+    }
+
+    async fn a_checkout_declined_and_pressed_again_with_another_card_pays_the_same_invoice(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let declining = c.add(Gateway::Nmi, "4000000000000341").await.unwrap().card;
+        let good = c.add(Gateway::Nmi, "5431111111111111").await.unwrap().card;
+        let err = c.s.checkout_attempt(&c.desk, c.patient, usd(6_800), CheckoutSource::SavedCard(declining.id), Some("attempt-3")).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Declined, "{err}");
+        let paid = c.s.checkout_attempt(&c.desk, c.patient, usd(6_800), CheckoutSource::SavedCard(good.id), Some("attempt-3")).await.unwrap();
+        assert_eq!(paid.payment.payment_method_id, Some(good.id));
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().len(), 1, "one invoice");
+        // The same attempt for another amount is refused before anything happens.
+        let other = c.s.checkout_attempt(&c.desk, c.patient, usd(100), CheckoutSource::SavedCard(good.id), Some("attempt-3")).await.unwrap_err();
+        assert_eq!(other.code(), ErrorCode::InvalidInput, "{other}");
+        let bad = c.s.checkout_attempt(&c.desk, c.patient, usd(100), CheckoutSource::SavedCard(good.id), Some("no spaces; please")).await.unwrap_err();
+        assert_eq!(bad.code(), ErrorCode::InvalidInput, "{bad}");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_800]);
+    }
+
     async fn nmi_two_invoices_of_the_same_amount_are_both_paid_at_the_desk(db: &TestDb) {
         // Each invoice is paid at most once by the database's own rule: the duplicate check is off.
         let sim = clinicpay_sim::SimConfig { nmi_duplicate_window: Some(1200), ..Default::default() };
