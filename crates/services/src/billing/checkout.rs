@@ -9,6 +9,7 @@ use clinicpay_domain::{
 use clinicpay_store::invoices::Invoice;
 use clinicpay_store::{invoices, payment_methods as cards_repo, payments};
 
+use crate::billing::invoices::InvoiceToOpen;
 use crate::billing::{no_card_for, JanitorReport, PaymentResult};
 use crate::cards::AddCard;
 use crate::{Actor, Change, Result, ServiceError, Services};
@@ -85,7 +86,7 @@ impl Services {
         let earlier = match attempt {
             Some(key) => match self.earlier_attempt(key, patient, amount).await? {
                 EarlierAttempt::None => None,
-                EarlierAttempt::Paid(result) => return Ok(result),
+                EarlierAttempt::Paid(result) => return Ok(*result),
                 EarlierAttempt::ChargeAgain(invoice) => Some(invoice),
             },
             None => None,
@@ -204,11 +205,13 @@ impl Services {
         self.open_invoice(
             actor,
             patient,
-            OrderKind::Checkout,
-            OrderStatus::Pending,
-            "Checkout payment",
-            amount,
-            attempt,
+            InvoiceToOpen {
+                kind: OrderKind::Checkout,
+                status: OrderStatus::Pending,
+                description: "Checkout payment",
+                amount,
+                attempt,
+            },
         )
         .await
     }
@@ -266,14 +269,14 @@ impl Services {
                 let invoice = invoices::invoice(&mut r, invoice.id)
                     .await?
                     .ok_or_else(|| ServiceError::Internal("the invoice vanished".into()))?;
-                Ok(EarlierAttempt::Paid(PaymentResult {
+                Ok(EarlierAttempt::Paid(Box::new(PaymentResult {
                     message: format!(
                         "The first attempt went through: {} was paid (payment {}). Nothing more was charged.",
                         payment.amount, payment.id
                     ),
                     payment,
                     invoice,
-                }))
+                })))
             }
             PaymentStatus::Failed if invoice.status == InvoiceStatus::Open => {
                 Ok(EarlierAttempt::ChargeAgain(invoice))
@@ -297,7 +300,7 @@ enum EarlierAttempt {
     /// It made no invoice: this is the first.
     None,
     /// It was paid: the same answer again, nothing charged.
-    Paid(PaymentResult),
+    Paid(Box<PaymentResult>),
     /// Nothing went through on its invoice: charge that invoice again.
     ChargeAgain(Invoice),
 }

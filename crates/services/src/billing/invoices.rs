@@ -12,6 +12,16 @@ use crate::billing::{insert_order_with_invoice, OrderToBill};
 use crate::{Actor, Change, Result, ServiceError, Services};
 use clinicpay_store::StoreError;
 
+/// An invoice (and its order) to open.
+pub(crate) struct InvoiceToOpen<'a> {
+    pub(crate) kind: OrderKind,
+    pub(crate) status: OrderStatus,
+    pub(crate) description: &'a str,
+    pub(crate) amount: Money,
+    /// The checkout attempt that makes it, if any (at most one invoice per attempt).
+    pub(crate) attempt: Option<&'a str>,
+}
+
 impl Services {
     /// An invoice for the patient, with the one-time order it belongs to.
     pub async fn create_invoice(
@@ -31,11 +41,13 @@ impl Services {
         self.open_invoice(
             actor,
             patient,
-            OrderKind::OneTime,
-            OrderStatus::AwaitingPayment,
-            description,
-            amount,
-            None,
+            InvoiceToOpen {
+                kind: OrderKind::OneTime,
+                status: OrderStatus::AwaitingPayment,
+                description,
+                amount,
+                attempt: None,
+            },
         )
         .await
     }
@@ -45,11 +57,7 @@ impl Services {
         &self,
         actor: &Actor,
         patient: PatientId,
-        kind: OrderKind,
-        status: OrderStatus,
-        description: &str,
-        amount: Money,
-        attempt: Option<&str>,
+        new: InvoiceToOpen<'_>,
     ) -> Result<Invoice> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -58,10 +66,10 @@ impl Services {
             &mut tx,
             OrderToBill {
                 patient,
-                kind,
-                status,
-                description,
-                amount,
+                kind: new.kind,
+                status: new.status,
+                description: new.description,
+                amount: new.amount,
                 subscription: None,
                 cycle_start_at: None,
                 locked_gateway: None,
@@ -69,7 +77,7 @@ impl Services {
             now,
         )
         .await?;
-        if let Some(key) = attempt {
+        if let Some(key) = new.attempt {
             invoices::set_attempt_key(&mut tx, id, key)
                 .await
                 .map_err(|e| {
