@@ -176,6 +176,33 @@ impl MemoryLog {
     }
 }
 
+/// A charge or a refund as the gateway holds it, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayTransaction {
+    pub kind: TransactionKind,
+    /// The gateway's id: NMI's transaction id, Stripe's `pi_…` or `re_…`.
+    pub reference: String,
+    /// Our payment or refund key as we sent it (NMI's `orderid`, Stripe's metadata); None for a
+    /// transaction ClinicPay did not make.
+    pub our_key: Option<String>,
+    pub amount_minor: i64,
+    /// ISO 4217, upper case, when the gateway says.
+    pub currency: Option<String>,
+    /// The money moved: a charge taken (and not voided), a refund paid back.
+    pub taken: bool,
+    /// The gateway's own word for its state (`complete`, `pendingsettlement`, `succeeded`,
+    /// `requires_payment_method`…), for staff.
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionKind {
+    Charge,
+    Refund,
+}
+
 /// One interface for both gateways.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
@@ -215,6 +242,13 @@ pub trait PaymentGateway: Send + Sync {
         refund_key: &str,
     ) -> Result<LookupOutcome, GatewayError>;
     async fn delete_card(&self, card_token: &str) -> Result<(), GatewayError>;
+    /// Every charge and refund the gateway holds that was created in `[from, to)`, oldest first,
+    /// read page by page to the end: what reconciliation matches against the ledger.
+    async fn transactions(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<GatewayTransaction>, GatewayError>;
     /// A harmless call that proves the credentials work.
     async fn check(&self) -> Result<(), GatewayError>;
 }

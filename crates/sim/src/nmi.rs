@@ -618,14 +618,34 @@ impl NmiState {
                 out.push_str("\t</customer_vault>\n");
             }
         } else {
+            // NMI's dates are YYYYMMDDhhmmss in UTC, both ends inclusive: compared as text.
             let matches = self.ledger.iter().filter(|t| {
                 f.get("order_id").is_none_or(|o| &t.order_id == o)
                     && f.get("transaction_id")
                         .is_none_or(|i| &t.transaction_id == i)
+                    && f.get("start_date")
+                        .is_none_or(|d| t.at.as_str() >= d.as_str())
+                    && f.get("end_date")
+                        .is_none_or(|d| t.at.as_str() <= d.as_str())
             });
+            // `result_limit` answers at most that many, `page_number` (from 0) says which; the ledger
+            // is oldest first (`result_order=standard`), `reverse` turns it round.
+            let mut matches: Vec<&Transaction> = matches.collect();
+            if f.get("result_order").map(String::as_str) == Some("reverse") {
+                matches.reverse();
+            }
+            let limit = f.get("result_limit").and_then(|l| l.parse::<usize>().ok());
+            let page = f
+                .get("page_number")
+                .and_then(|p| p.parse::<usize>().ok())
+                .unwrap_or(0);
+            let matches: Vec<&Transaction> = match limit {
+                Some(l) => matches.into_iter().skip(page * l).take(l).collect(),
+                None => matches,
+            };
             for t in matches {
                 out.push_str(&format!(
-                    "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n",
+                    "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n\t\t<currency>USD</currency>\n",
                     t.transaction_id, t.condition, xml_escape(&t.order_id), t.masked_card, t.exp, t.brand,
                     t.vault_id.clone().unwrap_or_default(),
                 ));

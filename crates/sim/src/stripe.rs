@@ -136,6 +136,49 @@ fn list(data: Vec<Value>, url: &str) -> Answer {
     )
 }
 
+/// A list as Stripe pages it: newest first, `created[gte|gt|lte|lt]` filters, `starting_after` an
+/// id (the next page), `limit` 1 to 100 (default 10), and `has_more`.
+fn paged(mut newest_first: Vec<Value>, f: &Fields, url: &str) -> Answer {
+    let bound = |op: &str| {
+        f.get(&format!("created[{op}]"))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let created = |v: &Value| v["created"].as_i64().unwrap_or_default();
+    newest_first.retain(|v| {
+        let c = created(v);
+        bound("gte").is_none_or(|b| c >= b)
+            && bound("gt").is_none_or(|b| c > b)
+            && bound("lte").is_none_or(|b| c <= b)
+            && bound("lt").is_none_or(|b| c < b)
+    });
+    if let Some(after) = f.get("starting_after") {
+        match newest_first.iter().position(|v| v["id"] == json!(after)) {
+            Some(i) => {
+                newest_first.drain(..=i);
+            }
+            None => return no_such("object", after),
+        }
+    }
+    let limit = match f.get("limit").map(|l| l.parse::<usize>()) {
+        None => 10,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => {
+            return error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid_integer",
+                "This value must be greater than or equal to 1 and less than or equal to 100.",
+            )
+        }
+    };
+    let has_more = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    (
+        StatusCode::OK,
+        json!({"object": "list", "data": newest_first, "has_more": has_more, "url": url}),
+    )
+}
+
 fn metadata(f: &Fields) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in f {
@@ -348,9 +391,7 @@ impl StripeState {
                     .cloned()
                     .collect();
                 found.reverse();
-                let limit = f.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
-                found.truncate(limit);
-                list(found, "/v1/payment_intents")
+                paged(found, f, "/v1/payment_intents")
             }
             ("GET", ["v1", "payment_intents", id]) => {
                 match self.intents.iter().find(|pi| pi["id"] == json!(id)) {
@@ -368,7 +409,7 @@ impl StripeState {
                     .cloned()
                     .collect();
                 found.reverse();
-                list(found, "/v1/refunds")
+                paged(found, f, "/v1/refunds")
             }
             _ => error(
                 404,

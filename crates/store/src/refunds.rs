@@ -166,3 +166,60 @@ pub async fn note_not_found(tx: &mut Tx, id: i64, at: DateTime<Utc>) -> Result<D
     )?;
     Ok(first.map_or(at, from_millis))
 }
+
+/// A gateway's refunds created in `[from, to)`, oldest first: the ledger side of reconciliation.
+pub async fn ledger_between(
+    ex: &mut impl Executor,
+    gateway: Gateway,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Refund>> {
+    let q = format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds
+         WHERE created_at >= $1 AND created_at < $2 AND gateway = $3 ORDER BY created_at, id"
+    );
+    sql_as!(
+        ex,
+        RefundRow,
+        fetch_all,
+        &q,
+        to_millis(from),
+        to_millis(to),
+        gateway.as_str()
+    )?
+    .into_iter()
+    .map(TryInto::try_into)
+    .collect()
+}
+
+/// The refunds with these idempotency keys (any number; asked a few hundred at a time).
+pub async fn with_keys(ex: &mut impl Executor, keys: &[String]) -> Result<Vec<Refund>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let q = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE idempotency_key IN ({})",
+            marks.join(", ")
+        );
+        let rows: Vec<RefundRow> = match ex.conn() {
+            crate::Conn::Sqlite(c) => {
+                let mut query = sqlx::query_as::<_, RefundRow>(&q);
+                for k in chunk {
+                    query = query.bind(k);
+                }
+                query.fetch_all(c).await?
+            }
+            crate::Conn::Postgres(c) => {
+                let mut query = sqlx::query_as::<_, RefundRow>(&q);
+                for k in chunk {
+                    query = query.bind(k);
+                }
+                query.fetch_all(c).await?
+            }
+        };
+        for row in rows {
+            found.push(row.try_into()?);
+        }
+    }
+    Ok(found)
+}

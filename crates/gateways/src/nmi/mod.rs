@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::call::{self, Call, Format, Logged, Reply, Transport};
 use crate::{
-    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, LookupOutcome, PaymentGateway,
-    ProcessorLog, SavedCard, Secret,
+    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, GatewayTransaction, LookupOutcome,
+    PaymentGateway, ProcessorLog, SavedCard, Secret,
 };
 
 mod outcome;
@@ -152,6 +152,35 @@ impl PaymentGateway for NmiClient {
             self.post(TRANSACT, "sale", Some(&req.payment_key), sale)
                 .await,
         )
+    }
+
+    async fn transactions(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<GatewayTransaction>, GatewayError> {
+        const PER_PAGE: u32 = 1000;
+        let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%d%H%M%S").to_string();
+        // NMI's end_date is inclusive, to the second.
+        let last = to - chrono::Duration::seconds(1);
+        let mut all = Vec::new();
+        for page in 0.. {
+            let records = self
+                .query(
+                    "query.period",
+                    None,
+                    Query::period(at(from), at(last), page, PER_PAGE),
+                )
+                .await?;
+            let full = records.len() as u32 >= PER_PAGE;
+            all.extend(outcome::period_transactions(&records));
+            if !full {
+                break;
+            }
+        }
+        all.retain(|t| t.created_at >= from && t.created_at < to);
+        all.sort_by_key(|t| t.created_at);
+        Ok(all)
     }
 
     async fn lookup(&self, request: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {

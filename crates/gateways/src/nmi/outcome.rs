@@ -6,7 +6,10 @@ use clinicpay_domain::{CardBrand, Gateway};
 
 use super::wire::{PaymentReply, QueryRecord, QueryReply, QUERY};
 use crate::call::{unavailable, Reply};
-use crate::{ChargeOutcome, GatewayError, LookupOutcome, SavedCard, NOT_FOUND};
+use crate::{
+    ChargeOutcome, GatewayError, GatewayTransaction, LookupOutcome, SavedCard, TransactionKind,
+    NOT_FOUND,
+};
 
 const NMI: Gateway = Gateway::Nmi;
 
@@ -338,6 +341,64 @@ pub(crate) fn refund_lookup(records: &[QueryRecord]) -> LookupOutcome {
     )
 }
 
+/// The transactions of a period as reconciliation reads them: a charge is taken when `outcome_of` says
+/// succeeded (a voided one is not), a refund when its refund action succeeded. Validations (zero-amount
+/// card checks) move no money and are left out.
+pub(crate) fn period_transactions(records: &[QueryRecord]) -> Vec<GatewayTransaction> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let (kind, moved, what) = if is_charge(r) {
+                (TransactionKind::Charge, &["sale", "capture"][..], "charge")
+            } else if is_refund(r) {
+                (TransactionKind::Refund, &["refund"][..], "refund")
+            } else {
+                return None;
+            };
+            let first = r.actions_of(moved).next().or(r.actions.first());
+            Some(GatewayTransaction {
+                kind,
+                reference: r.transaction_id.clone()?,
+                our_key: r.order_id.clone().filter(|k| !k.is_empty()),
+                amount_minor: first
+                    .and_then(|a| a.amount.as_deref())
+                    .and_then(minor_units)
+                    .unwrap_or_default(),
+                currency: r.currency.as_deref().map(str::to_ascii_uppercase),
+                taken: matches!(outcome_of(r, moved, what), ChargeOutcome::Succeeded { .. }),
+                status: r.condition.clone().unwrap_or_default(),
+                created_at: first
+                    .and_then(|a| a.date.as_deref())
+                    .and_then(nmi_time)
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// `12.34` or `-12.34` (refunds are listed negative) in minor units, unsigned.
+fn minor_units(amount: &str) -> Option<i64> {
+    let a = amount.trim().trim_start_matches('-');
+    let (whole, cents) = a.split_once('.').unwrap_or((a, "0"));
+    let cents = format!("{cents:0<2}");
+    if cents.len() != 2
+        || !whole
+            .chars()
+            .chain(cents.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(whole.parse::<i64>().ok()? * 100 + cents.parse::<i64>().ok()?)
+}
+
+/// NMI's YYYYMMDDhhmmss, in UTC.
+pub(crate) fn nmi_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +620,7 @@ mod tests {
                 ),
                 response_code: Some(code.into()),
                 response_text: Some("text".into()),
+                ..crate::nmi::wire::Action::default()
             }],
             ..QueryRecord::default()
         };
@@ -792,5 +854,54 @@ mod tests {
         assert_eq!(expiry("1230"), Some((12, 2030)));
         assert_eq!(expiry("12/30"), Some((12, 2030)));
         assert_eq!(expiry("123"), None);
+    }
+
+    #[test]
+    fn a_period_lists_settled_sales_and_refunds_as_money_moved_and_a_decline_as_not() {
+        let read = |xml: &str| QueryReply::parse(xml).unwrap().records;
+        let at = |s: &str| nmi_time(s).unwrap();
+        let sale = period_transactions(&read(SETTLED_SALE));
+        assert_eq!(sale.len(), 1);
+        assert_eq!(
+            sale[0],
+            GatewayTransaction {
+                kind: TransactionKind::Charge,
+                reference: "10815962736".into(),
+                our_key: Some("pay-1".into()),
+                amount_minor: 4_900,
+                currency: Some("USD".into()),
+                taken: true,
+                status: "complete".into(),
+                created_at: at("20250114103212"),
+            }
+        );
+        let refund = &period_transactions(&read(include_str!(
+            "../../tests/fixtures/nmi/query_settled_refund.xml"
+        )))[0];
+        assert_eq!(
+            (
+                refund.kind,
+                refund.our_key.as_deref(),
+                refund.amount_minor,
+                refund.taken
+            ),
+            (TransactionKind::Refund, Some("refund-1"), 4_900, true)
+        );
+        assert_eq!(
+            refund.created_at,
+            at("20250116091500"),
+            "the refund's own date, not the settlement's"
+        );
+        let declined = &period_transactions(&read(include_str!(
+            "../../tests/fixtures/nmi/query_declined_sale.xml"
+        )))[0];
+        assert_eq!(
+            (declined.kind, declined.taken, declined.status.as_str()),
+            (TransactionKind::Charge, false, "failed")
+        );
+        assert_eq!(minor_units("-0.5"), Some(50));
+        assert_eq!(minor_units("12"), Some(1_200));
+        assert_eq!(minor_units("1.234"), None);
+        assert_eq!(minor_units("abc"), None);
     }
 }

@@ -58,7 +58,7 @@ pub(crate) struct DeleteCustomer<'a> {
 }
 
 /// A Query API request: a vault record (`report_type=customer_vault`) or transactions by `order_id`.
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub(crate) struct Query<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_type: Option<&'static str>,
@@ -66,6 +66,19 @@ pub(crate) struct Query<'a> {
     pub customer_vault_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<&'a str>,
+    /// YYYYMMDDhhmmss, UTC (the Query API speaks UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    /// At most this many transactions per answer, `page_number` (from 0) saying which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_number: Option<u32>,
+    /// `standard`: oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_order: Option<&'static str>,
 }
 
 impl<'a> Query<'a> {
@@ -73,14 +86,24 @@ impl<'a> Query<'a> {
         Query {
             report_type: Some("customer_vault"),
             customer_vault_id: Some(id),
-            order_id: None,
+            ..Query::default()
         }
     }
     pub fn order(order_id: &'a str) -> Query<'a> {
         Query {
-            report_type: None,
-            customer_vault_id: None,
             order_id: Some(order_id),
+            ..Query::default()
+        }
+    }
+    /// One page of the transactions made in `[from, to]`, oldest first.
+    pub fn period(from: String, to: String, page: u32, per_page: u32) -> Query<'a> {
+        Query {
+            start_date: Some(from),
+            end_date: Some(to),
+            result_limit: Some(per_page),
+            page_number: Some(page),
+            result_order: Some("standard"),
+            ..Query::default()
         }
     }
 }
@@ -145,6 +168,10 @@ pub(crate) struct QueryReply {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct QueryRecord {
     pub transaction_id: Option<String>,
+    /// Our payment or refund key, sent as `orderid`.
+    pub order_id: Option<String>,
+    /// ISO 4217, when NMI lists it.
+    pub currency: Option<String>,
     /// `pending`, `pendingsettlement`, `complete`, `in_progress`, `failed`, `canceled`…
     pub condition: Option<String>,
     /// Masked: `4xxxxxxxxxxx1111`.
@@ -164,6 +191,10 @@ pub(crate) struct Action {
     pub success: Option<String>,
     pub response_code: Option<String>,
     pub response_text: Option<String>,
+    /// `12.34`; refunds are listed negative.
+    pub amount: Option<String>,
+    /// YYYYMMDDhhmmss, UTC.
+    pub date: Option<String>,
 }
 
 impl Action {
@@ -173,6 +204,8 @@ impl Action {
             "success" => &mut self.success,
             "response_code" => &mut self.response_code,
             "response_text" => &mut self.response_text,
+            "amount" => &mut self.amount,
+            "date" => &mut self.date,
             _ => return None,
         })
     }
@@ -196,6 +229,8 @@ impl QueryRecord {
     fn field(&mut self, key: &str) -> Option<&mut Option<String>> {
         Some(match key {
             "transaction_id" => &mut self.transaction_id,
+            "order_id" => &mut self.order_id,
+            "currency" => &mut self.currency,
             "condition" => &mut self.condition,
             "cc_number" => &mut self.cc_number,
             "cc_exp" => &mut self.cc_exp,

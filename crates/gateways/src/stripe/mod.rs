@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::call::{self, Call, Format, Logged, Reply, Transport};
 use crate::{
-    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, LookupOutcome, PaymentGateway,
-    ProcessorLog, SavedCard, Secret,
+    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, GatewayTransaction, LookupOutcome,
+    PaymentGateway, ProcessorLog, SavedCard, Secret,
 };
 
 mod outcome;
@@ -437,6 +437,50 @@ impl PaymentGateway for StripeClient {
                 message: format!("asking again with the same key settled nothing ({other:?})"),
             }),
         })
+    }
+
+    async fn transactions(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<GatewayTransaction>, GatewayError> {
+        let (gte, lt) = (from.timestamp().to_string(), to.timestamp().to_string());
+        let mut all = Vec::new();
+        // Stripe lists newest first, 100 at a time; `starting_after` the last one reads on.
+        for (path, operation) in [
+            ("/v1/payment_intents", "payment_intent.list"),
+            ("/v1/refunds", "refund.list"),
+        ] {
+            let mut after: Option<String> = None;
+            loop {
+                let mut query = vec![
+                    ("created[gte]", gte.as_str()),
+                    ("created[lt]", lt.as_str()),
+                    ("limit", "100"),
+                ];
+                if let Some(a) = &after {
+                    query.push(("starting_after", a));
+                }
+                let page: List<Value> = self.get(path, operation, None, &query).await?;
+                let items = page.items();
+                after = items
+                    .last()
+                    .and_then(|v| v["id"].as_str())
+                    .map(str::to_owned);
+                all.extend(items.iter().filter_map(|v| {
+                    if path == "/v1/refunds" {
+                        outcome::refund_transaction(&wire::read(v))
+                    } else {
+                        outcome::intent_transaction(&wire::read(v))
+                    }
+                }));
+                if page.has_more != Some(true) || after.is_none() {
+                    break;
+                }
+            }
+        }
+        all.sort_by_key(|t| t.created_at);
+        Ok(all)
     }
 
     async fn lookup(&self, req: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {

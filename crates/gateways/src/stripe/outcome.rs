@@ -11,7 +11,10 @@ use super::wire::{
     SetupIntent,
 };
 use crate::call::{unavailable, Reply};
-use crate::{ChargeOutcome, GatewayError, LookupOutcome, SavedCard, NOT_FOUND};
+use crate::{
+    ChargeOutcome, GatewayError, GatewayTransaction, LookupOutcome, SavedCard, TransactionKind,
+    NOT_FOUND,
+};
 
 const STRIPE: Gateway = Gateway::Stripe;
 
@@ -167,6 +170,39 @@ pub(crate) fn card(pm: &PaymentMethod) -> Result<SavedCard, GatewayError> {
 /// `last_payment_error` is a decline, and `canceled` is not charged. Everything in between
 /// (`processing`, `requires_capture`, `requires_confirmation`, `requires_payment_method` with no error,
 /// a status Stripe adds later) is unknown, for the look-up to settle; never a decline.
+/// A listed PaymentIntent as reconciliation reads it: taken only when `succeeded`.
+pub(crate) fn intent_transaction(pi: &PaymentIntent) -> Option<GatewayTransaction> {
+    Some(GatewayTransaction {
+        kind: TransactionKind::Charge,
+        reference: pi.id.clone()?,
+        our_key: pi.metadata.payment_key.clone(),
+        amount_minor: pi.amount.unwrap_or_default(),
+        currency: pi.currency.as_deref().map(str::to_ascii_uppercase),
+        taken: pi.status.as_deref() == Some("succeeded"),
+        status: pi.status.clone().unwrap_or_default(),
+        created_at: created_at(pi.created),
+    })
+}
+
+/// A listed Refund as reconciliation reads it: paid back only when `succeeded`.
+pub(crate) fn refund_transaction(r: &Refund) -> Option<GatewayTransaction> {
+    Some(GatewayTransaction {
+        kind: TransactionKind::Refund,
+        reference: r.id.clone()?,
+        our_key: r.metadata.payment_key.clone(),
+        amount_minor: r.amount.unwrap_or_default(),
+        currency: r.currency.as_deref().map(str::to_ascii_uppercase),
+        taken: r.status.as_deref() == Some("succeeded"),
+        status: r.status.clone().unwrap_or_default(),
+        created_at: created_at(r.created),
+    })
+}
+
+fn created_at(unix: Option<i64>) -> chrono::DateTime<chrono::Utc> {
+    unix.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or_default()
+}
+
 pub(crate) fn payment_intent(pi: &PaymentIntent) -> ChargeOutcome {
     let reference = pi.id.clone().unwrap_or_default();
     let e = &pi.last_payment_error;
@@ -705,6 +741,38 @@ mod tests {
         assert_eq!(
             summarise(&error("invalid_request_error", None, None, "Bad")),
             "error Bad"
+        );
+    }
+
+    #[test]
+    fn listed_payment_intents_and_refunds_read_as_reconciliation_needs_them() {
+        let pi = intent_transaction(&read(&fixture("payment_intent_succeeded"))).unwrap();
+        assert_eq!(
+            (pi.kind, pi.amount_minor, pi.taken),
+            (TransactionKind::Charge, 4_900, true)
+        );
+        assert_eq!(pi.currency.as_deref(), Some("USD"));
+        assert_eq!(pi.created_at.timestamp(), 1_680_800_504);
+        let list: List<Value> = read(&fixture("refund_list"));
+        assert_eq!(list.has_more, Some(false));
+        let refund = refund_transaction(&read(&list.items()[0])).unwrap();
+        assert_eq!(
+            (
+                refund.kind,
+                refund.our_key.as_deref(),
+                refund.amount_minor,
+                refund.taken
+            ),
+            (TransactionKind::Refund, Some("refund-1"), 2_500, true)
+        );
+        // A PaymentIntent that never succeeded moved no money, whatever else it says.
+        let waiting =
+            json!({"id": "pi_1", "status": "requires_payment_method", "amount": 100, "created": 1});
+        assert!(!intent_transaction(&read(&waiting)).unwrap().taken);
+        assert_eq!(
+            intent_transaction(&read(&json!({"status": "succeeded"}))),
+            None,
+            "no id, nothing to match"
         );
     }
 }

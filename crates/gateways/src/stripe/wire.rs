@@ -108,11 +108,17 @@ pub(crate) struct ApiError {
 pub(crate) struct List<T> {
     #[serde(deserialize_with = "items")]
     pub data: Option<Vec<T>>,
+    /// More items after these (ask again `starting_after` the last one).
+    #[serde(deserialize_with = "lenient")]
+    pub has_more: Option<bool>,
 }
 
 impl<T> Default for List<T> {
     fn default() -> Self {
-        List { data: None }
+        List {
+            data: None,
+            has_more: None,
+        }
     }
 }
 
@@ -150,6 +156,14 @@ pub(crate) struct PaymentIntent {
     pub last_payment_error: LastError,
     #[serde(deserialize_with = "nested")]
     pub metadata: Metadata,
+    /// In the currency's minor unit.
+    #[serde(deserialize_with = "lenient")]
+    pub amount: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    pub currency: Option<String>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "lenient")]
+    pub created: Option<i64>,
 }
 
 /// A PaymentIntent's `last_payment_error` or a SetupIntent's `last_setup_error`.
@@ -219,6 +233,15 @@ pub(crate) struct Refund {
     pub failure_reason: Option<String>,
     #[serde(deserialize_with = "nested")]
     pub metadata: Metadata,
+    #[serde(deserialize_with = "lenient")]
+    pub amount: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    pub currency: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub created: Option<i64>,
+    /// The PaymentIntent refunded.
+    #[serde(deserialize_with = "expandable")]
+    pub payment_intent: Option<String>,
 }
 
 #[cfg(test)]
