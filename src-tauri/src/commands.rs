@@ -6,7 +6,9 @@ use clinicpay_domain::{
     Gateway, InvoiceId, OrderId, Patient, PatientId, PatientType, PaymentId, PaymentMethodId,
     Permission, RecoveryStatus, Role,
 };
-use clinicpay_services::billing::{CheckoutSource, PaymentResult, RefundResult};
+use clinicpay_services::billing::{
+    CheckoutAttemptStatus, CheckoutSource, PaymentResult, RefundResult,
+};
 use clinicpay_services::cards::{AddCard, CardChange};
 use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
@@ -231,6 +233,17 @@ pub async fn checkout(
         Some(&attempt),
     )
     .await?)
+}
+
+/// Where the dialog's checkout attempt stands (asked while it shows "checking…"); never charges.
+#[tauri::command]
+#[specta::specta]
+pub async fn checkout_status(
+    state: State<'_, AppState>,
+    attempt: String,
+) -> Result<CheckoutAttemptStatus, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.checkout_status(&actor, &attempt).await?)
 }
 
 #[tauri::command]

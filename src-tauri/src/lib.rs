@@ -52,6 +52,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::export_gateway_report,
             commands::failed_payments,
             commands::charged_twice,
+            commands::checkout_status,
             commands::gateway_readiness,
             commands::request_card_resave,
             commands::desks,

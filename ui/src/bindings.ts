@@ -59,6 +59,8 @@ export const commands = {
 	exportGatewayReport: (from: string | null, to: string | null, format: string) => typedError<ExportedReport, UiError>(__TAURI_INVOKE("export_gateway_report", { from, to, format })),
 	failedPayments: (search: string | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("failed_payments", { search })),
 	chargedTwice: (patient: PatientId | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("charged_twice", { patient })),
+	/**  Where the dialog's checkout attempt stands (asked while it shows "checking…"); never charges. */
+	checkoutStatus: (attempt: string) => typedError<CheckoutAttemptStatus_Serialize, UiError>(__TAURI_INVOKE("checkout_status", { attempt })),
 	gatewayReadiness: (to: Gateway) => typedError<GatewayReadiness, UiError>(__TAURI_INVOKE("gateway_readiness", { to })),
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
@@ -103,6 +105,14 @@ export type AtRiskPatient = {
 	/**  No card at all: a re-save email cannot name one; call them. */
 	has_any_card: boolean,
 };
+
+export type AttemptState = 
+/**  The attempt went through. */
+"paid" | 
+/**  Its outcome is still being checked with the gateway. */
+"checking" | 
+/**  Nothing went through: staff may press Charge again (same attempt, same invoice). */
+"not_through";
 
 /**  How often a subscription bills. */
 export type BillingInterval = "month" | "week";
@@ -234,6 +244,27 @@ export type Check_Serialize = {
 	/**  One line: what to do next, when anything. */
 	next_step: string | null,
 	action: CheckAction | null,
+};
+
+/**  Where a checkout attempt stands, for the window that waits on it. */
+export type CheckoutAttemptStatus = CheckoutAttemptStatus_Serialize | CheckoutAttemptStatus_Deserialize;
+
+/**  Where a checkout attempt stands, for the window that waits on it. */
+export type CheckoutAttemptStatus_Deserialize = {
+	state: AttemptState,
+	/**  What to tell staff. */
+	message: string,
+	/**  When paid: the payment and its invoice. */
+	result?: PaymentResult_Deserialize | null,
+};
+
+/**  Where a checkout attempt stands, for the window that waits on it. */
+export type CheckoutAttemptStatus_Serialize = {
+	state: AttemptState,
+	/**  What to tell staff. */
+	message: string,
+	/**  When paid: the payment and its invoice. */
+	result: PaymentResult_Serialize | null,
 };
 
 export type ClinicInfo = {

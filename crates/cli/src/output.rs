@@ -717,6 +717,19 @@ impl Out {
                 "Unsettled payments looked at {} · found paid {} · found not paid {} · still unknown {}",
                 j.looked_at, j.found_paid, j.found_not_paid, j.still_unknown
             );
+            if r.retries_not_sent > 0 {
+                println!(
+                    "Retries not sent (due again in a quarter of an hour): {}",
+                    r.retries_not_sent
+                );
+            }
+            if j.cannot_look_up > 0 {
+                println!(
+                    "Cannot be looked up from this computer: {} ({})",
+                    j.cannot_look_up,
+                    j.cannot_look_up_because.join("; ")
+                );
+            }
         }
     }
 

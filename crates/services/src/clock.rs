@@ -26,11 +26,23 @@ pub(crate) struct DatabaseTime {
     database: DateTime<Utc>,
     /// This computer's clock minus the database's, then.
     skew: Duration,
+    /// This computer's clock then.
+    local: DateTime<Utc>,
 }
 
 impl DatabaseTime {
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        self.database + Duration::from_std(self.read_at.elapsed()).unwrap_or_default()
+        self.database + self.elapsed()
+    }
+
+    fn elapsed(&self) -> Duration {
+        Duration::from_std(self.read_at.elapsed()).unwrap_or_default()
+    }
+
+    /// The computer's clock and its monotonic clock no longer agree on the time since the reading:
+    /// the computer slept (the monotonic clock stops meanwhile) or its clock was changed.
+    fn drifted(&self, local_now: DateTime<Utc>) -> bool {
+        ((local_now - self.local) - self.elapsed()).abs() > Duration::seconds(2)
     }
 }
 
@@ -58,18 +70,21 @@ impl Services {
                 read_at,
                 database,
                 skew,
+                local: local + Duration::from_std(half).unwrap_or_default(),
             });
         }
         Ok(Some(skew))
     }
 
-    /// Now, by the database's clock read within the last minute: for times that decide what the
-    /// janitor and the worker do (a payment's last touch, the janitor's cutoff, the cycles due).
+    /// Now, by the database's clock read within the last minute (and again at once after the computer
+    /// slept or its clock was changed): for times that decide what the janitor and the worker do (a
+    /// payment's last touch, the janitor's cutoff, the cycles due).
     pub(crate) async fn fresh_now(&self) -> Result<DateTime<Utc>> {
+        let local_now = self.clock.now();
         let stale = self
             .database_time
             .lock()
-            .map(|t| t.is_none_or(|t| t.read_at.elapsed() >= READ_AGAIN))
+            .map(|t| t.is_none_or(|t| t.read_at.elapsed() >= READ_AGAIN || t.drifted(local_now)))
             .unwrap_or(true);
         if stale {
             self.sync_clock().await?;
@@ -122,5 +137,21 @@ mod tests {
             ahead.starts_with("this computer's clock is 2 minutes ahead of"),
             "{ahead}"
         );
+    }
+
+    #[test]
+    fn a_computer_that_slept_or_had_its_clock_changed_reads_the_database_again() {
+        let local = Utc::now();
+        let read = DatabaseTime {
+            read_at: Instant::now(),
+            database: local,
+            skew: Duration::zero(),
+            local,
+        };
+        assert!(!read.drifted(Utc::now()), "both clocks moved alike");
+        // The monotonic clock stood still while the computer's clock went on ten minutes (a sleep),
+        // or the clock was set back.
+        assert!(read.drifted(local + Duration::minutes(10)));
+        assert!(read.drifted(local - Duration::minutes(3)));
     }
 }

@@ -332,19 +332,24 @@ pub async fn live_payment_of_invoice(
         .transpose()
 }
 
-/// Second charges of an invoice that are not refunded yet (of one patient, or of the clinic), newest
-/// first: what billing must look at.
+/// Second charges of an invoice not refunded in full yet, beside a first that succeeded (of one
+/// patient, or of the clinic), newest first: what billing must look at.
 pub async fn charged_twice(
     ex: &mut impl Executor,
     patient: Option<PatientId>,
 ) -> Result<Vec<Payment>> {
+    let columns = PAYMENT_COLUMNS
+        .split(',')
+        .map(|c| format!("d.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let q = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments
-         WHERE duplicate_of IS NOT NULL AND status = 'SUCCEEDED' AND {}
-           AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = payments.id
-                           AND r.status IN ('PENDING', 'UNKNOWN', 'SUCCEEDED'))
-         ORDER BY updated_at DESC, id DESC",
-        equals("patient_id", 1, patient.is_some())
+        "SELECT {columns} FROM payments d JOIN payments o ON o.id = d.duplicate_of
+         WHERE d.status = 'SUCCEEDED' AND o.status = 'SUCCEEDED' AND {}
+           AND COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.payment_id = d.id
+                          AND r.status IN ('PENDING', 'UNKNOWN', 'SUCCEEDED')), 0) < d.amount_minor
+         ORDER BY d.updated_at DESC, d.id DESC",
+        equals("d.patient_id", 1, patient.is_some())
     );
     sql_as!(ex, PaymentRow, fetch_all, &q, patient.map(|p| p.0))?
         .into_iter()
@@ -407,4 +412,36 @@ pub async fn with_keys(ex: &mut impl Executor, keys: &[String]) -> Result<Vec<Pa
         }
     }
     Ok(found)
+}
+
+/// The late success recorded beside this payment (its `duplicate_of`), if any, oldest first.
+pub async fn duplicate_pointing_at(
+    ex: &mut impl Executor,
+    id: PaymentId,
+) -> Result<Option<Payment>> {
+    let q = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments
+         WHERE duplicate_of = $1 AND status = 'SUCCEEDED' ORDER BY id LIMIT 1"
+    );
+    sql_as!(ex, PaymentRow, fetch_optional, &q, id.0)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
+/// Names (or clears) the payment a late success stands beside.
+pub async fn set_duplicate_of(
+    tx: &mut Tx,
+    id: PaymentId,
+    duplicate_of: Option<PaymentId>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payments SET duplicate_of = $1, updated_at = $2 WHERE id = $3",
+        duplicate_of.map(|d| d.0),
+        to_millis(at),
+        id.0
+    )?;
+    Ok(())
 }

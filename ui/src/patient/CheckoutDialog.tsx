@@ -61,14 +61,31 @@ export function CheckoutDialog({
     void submit(() => send(cardId));
   }
 
-  // While the first attempt's outcome is unknown, ask again (same attempt) until the gateway answers.
+  // While the first attempt's outcome is unknown, ask where it stands (never a charge) until the
+  // gateway answers: paid closes the dialog, "did not go through" lets staff press Charge again.
+  const waiting = checking !== null;
   useEffect(() => {
-    if (checking === null || cardId === null) return;
-    const timer = window.setTimeout(() => {
-      send(cardId).catch((e: unknown) => setError(messageOf(e)));
+    if (!waiting) return;
+    const timer = window.setInterval(() => {
+      call(commands.checkoutStatus(attempt.current))
+        .then((status) => {
+          if (status.state === "paid") {
+            window.clearInterval(timer);
+            setChecking(null);
+            toast.ok(status.message);
+            onDone();
+          } else if (status.state === "not_through") {
+            window.clearInterval(timer);
+            setChecking(null);
+            setError(status.message);
+          } else {
+            setChecking(status.message);
+          }
+        })
+        .catch((e: unknown) => setError(messageOf(e)));
     }, CHECK_EVERY_MS);
-    return () => window.clearTimeout(timer);
-  }, [checking]);
+    return () => window.clearInterval(timer);
+  }, [waiting, toast, onDone, setError]);
 
   return (
     <Dialog title="Take a payment" onClose={onClose} busy={busy} testId="checkout-dialog">

@@ -212,6 +212,8 @@ impl Services {
                     self.record_recovery_failure(&mut tx, order, &code, &message, now, &settings)
                         .await?;
                 }
+                self.promote_late_success(&mut tx, payment_id, now, &settings)
+                    .await?;
                 "payment.failed"
             }
             _ => "payment.unknown",
@@ -282,7 +284,10 @@ impl Services {
                     .await?;
                 "payment.late_success"
             }
-            Some(_) => "payment.charged_twice",
+            Some(f) if f.status == PaymentStatus::Succeeded => "payment.charged_twice",
+            // Another attempt is still waiting for its outcome: this one stands beside it, and pays
+            // the invoice if that one fails (`promote_late_success`).
+            Some(_) => "payment.late_success",
         };
         Change::new(None, now, action, "payment", payment_id)
             .by_system("ClinicPay (late answer from the gateway)")
@@ -304,7 +309,10 @@ impl Services {
             .await?;
         let recorded = payments::payment(&mut tx, payment_id).await?;
         tx.commit().await?;
-        if first.is_some() {
+        if first
+            .as_ref()
+            .is_some_and(|f| f.status == PaymentStatus::Succeeded)
+        {
             eprintln!(
                 "ClinicPay: a late answer from {} shows invoice {} charged twice (payments {} and {payment_id}); billing must refund one.",
                 payment.gateway,
@@ -313,6 +321,37 @@ impl Services {
             );
         }
         Ok(recorded)
+    }
+
+    /// A late success was recorded beside this payment while it waited for its outcome, and it failed:
+    /// the late success is the invoice's payment after all (no second charge happened).
+    async fn promote_late_success(
+        &self,
+        tx: &mut clinicpay_store::Tx,
+        failed: PaymentId,
+        now: DateTime<Utc>,
+        settings: &OrganizationSettings,
+    ) -> Result<()> {
+        let Some(late) = payments::duplicate_pointing_at(tx, failed).await? else {
+            return Ok(());
+        };
+        payments::set_duplicate_of(tx, late.id, None, now).await?;
+        self.mark_paid(tx, &late, now).await?;
+        self.record_recovery_success(tx, &late, now, settings)
+            .await?;
+        Change::new(None, now, "payment.late_success", "payment", late.id)
+            .by_system("ClinicPay (late answer from the gateway)")
+            .patient(late.patient_id)
+            .before(serde_json::json!({ "duplicate_of": failed.0 }))
+            .after(serde_json::json!({
+                "status": PaymentStatus::Succeeded.as_str(),
+                "amount": late.amount,
+                "invoice": late.invoice_id.map(|i| i.0),
+                "why": format!("payment {failed} it stood beside failed, so it pays the invoice"),
+            }))
+            .record(tx)
+            .await?;
+        Ok(())
     }
 
     /// A payment succeeded: its invoice is paid, its order recalculated, and the gateway locked on the

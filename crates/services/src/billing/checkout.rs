@@ -9,6 +9,8 @@ use clinicpay_domain::{
 use clinicpay_store::invoices::Invoice;
 use clinicpay_store::{invoices, payment_methods as cards_repo, payments};
 
+use serde::Serialize;
+
 use crate::billing::invoices::InvoiceToOpen;
 use crate::billing::{no_card_for, JanitorReport, PaymentResult};
 use crate::cards::AddCard;
@@ -292,6 +294,77 @@ impl Services {
                 )))
             }
         }
+    }
+}
+
+/// Where a checkout attempt stands, for the window that waits on it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CheckoutAttemptStatus {
+    pub state: AttemptState,
+    /// What to tell staff.
+    pub message: String,
+    /// When paid: the payment and its invoice.
+    pub result: Option<PaymentResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptState {
+    /// The attempt went through.
+    Paid,
+    /// Its outcome is still being checked with the gateway.
+    Checking,
+    /// Nothing went through: staff may press Charge again (same attempt, same invoice).
+    NotThrough,
+}
+
+impl Services {
+    /// Where a checkout attempt stands, asking the gateway about an unknown outcome at once; never
+    /// charges anything (the window asks this every few seconds while it shows "checking…").
+    pub async fn checkout_status(
+        &self,
+        actor: &Actor,
+        attempt: &str,
+    ) -> Result<CheckoutAttemptStatus> {
+        actor.require(Permission::TakePayments)?;
+        let key = valid_attempt_key(attempt)?;
+        let invoice = {
+            let mut r = self.store().reader().await?;
+            invoices::invoice_of_attempt(&mut r, key).await?
+        }
+        .ok_or_else(|| {
+            ServiceError::NotFound(
+                "This checkout made no invoice yet: nothing was charged. Press Charge to take the payment."
+                    .into(),
+            )
+        })?;
+        Ok(
+            match self
+                .earlier_attempt(key, invoice.patient_id, invoice.amount)
+                .await
+            {
+                Ok(EarlierAttempt::Paid(result)) => CheckoutAttemptStatus {
+                    state: AttemptState::Paid,
+                    message: result.message.clone(),
+                    result: Some(*result),
+                },
+                Ok(EarlierAttempt::ChargeAgain(_) | EarlierAttempt::None) => {
+                    CheckoutAttemptStatus {
+                        state: AttemptState::NotThrough,
+                        message: "The first attempt did not go through: nothing was charged. Press Charge to try again.".into(),
+                        result: None,
+                    }
+                }
+                Err(ServiceError::OutcomeUnknown(message)) => CheckoutAttemptStatus {
+                    state: AttemptState::Checking,
+                    message,
+                    result: None,
+                },
+                Err(e) => return Err(e),
+            },
+        )
     }
 }
 

@@ -18,8 +18,10 @@ use crate::{Change, Result, Services};
 /// longer than a client's whole call with its retries.
 pub const JANITOR_GRACE: Duration = Duration::minutes(5);
 
-/// Stripe keeps an idempotent request's answer for 24 hours; the janitor replays only well inside that.
-pub const REPLAY_WINDOW: Duration = Duration::hours(23);
+/// Stripe keeps an idempotent request's answer for 24 hours, but a replay of a request that never
+/// reached Stripe charges now: the janitor replays only within the hour staff were told "ClinicPay
+/// checks within minutes", and only while the charge is still wanted.
+pub const REPLAY_WINDOW: Duration = Duration::hours(1);
 
 /// What one janitor pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -125,12 +127,16 @@ impl Services {
         };
         // While the gateway keeps the first answer to our key, asking again with the same request is
         // authoritative (a listing can lag); after that, or where there is no replay, the listing.
-        let replayed =
-            if !request.card_token.is_empty() && self.now() - p.created_at < REPLAY_WINDOW {
-                client.replay_charge(&request).await
-            } else {
-                None
-            };
+        // Only an UNKNOWN payment was certainly sent (a PENDING one may never have left this desk).
+        let replayed = if !request.card_token.is_empty()
+            && p.status == PaymentStatus::Unknown
+            && self.now() - p.created_at < REPLAY_WINDOW
+            && self.replay_still_wanted(&p).await?
+        {
+            client.replay_charge(&request).await
+        } else {
+            None
+        };
         let looked = match replayed {
             Some(Ok(found)) => Ok(found),
             _ => client.lookup(&request).await,
@@ -308,6 +314,40 @@ impl Services {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Services {
+    /// A replay may do the charge now: only while its invoice is still open, its card still on file,
+    /// and the patient was not charged the same amount since (a new checkout, another desk).
+    async fn replay_still_wanted(&self, p: &payments::Payment) -> Result<bool> {
+        let mut r = self.store().reader().await?;
+        if let Some(invoice) = p.invoice_id {
+            let open = clinicpay_store::invoices::invoice(&mut r, invoice)
+                .await?
+                .is_some_and(|i| i.status == clinicpay_domain::InvoiceStatus::Open);
+            if !open {
+                return Ok(false);
+            }
+        }
+        if let Some(card) = p.payment_method_id {
+            if !cards_repo::get(&mut r, card)
+                .await?
+                .is_some_and(|c| c.is_active())
+            {
+                return Ok(false);
+            }
+        }
+        let paid_since = payments::payments(&mut r, Some(p.patient_id), 50)
+            .await?
+            .iter()
+            .any(|o| {
+                o.id != p.id
+                    && o.status == PaymentStatus::Succeeded
+                    && o.amount == p.amount
+                    && o.created_at >= p.created_at
+            });
+        Ok(!paid_since)
     }
 }
 

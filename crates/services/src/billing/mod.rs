@@ -12,7 +12,7 @@ mod invoices;
 mod janitor;
 mod refunds;
 
-pub use checkout::CheckoutSource;
+pub use checkout::{AttemptState, CheckoutAttemptStatus, CheckoutSource};
 pub use history::OrderDetails;
 pub use janitor::{JanitorReport, JANITOR_GRACE};
 pub use refunds::RefundResult;

@@ -47,6 +47,53 @@ pub(super) async fn mark_refunded(
 }
 
 impl Services {
+    /// Billing refunds in full the first of two charges of one invoice (a late answer left the other
+    /// beside it): the other becomes the invoice's payment and this one the duplicate, so the invoice
+    /// stays paid and the warning to refund the duplicate goes away.
+    async fn swap_with_duplicate(
+        &self,
+        tx: &mut clinicpay_store::Tx,
+        actor: &Actor,
+        payment: &mut Payment,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if payment.duplicate_of.is_some() {
+            return Ok(());
+        }
+        let Some(other) = payments::duplicate_pointing_at(tx, payment.id).await? else {
+            return Ok(());
+        };
+        let refunded: i64 = refunds::refunds_of(tx, other.id)
+            .await?
+            .iter()
+            .filter(|r| r.status != PaymentStatus::Failed)
+            .map(|r| r.amount.minor)
+            .sum();
+        if refunded >= other.amount.minor {
+            return Ok(());
+        }
+        // This one first, so the invoice never has two payments counted as its own.
+        payments::set_duplicate_of(tx, payment.id, Some(other.id), now).await?;
+        payments::set_duplicate_of(tx, other.id, None, now).await?;
+        payment.duplicate_of = Some(other.id);
+        Change::new(
+            Some(actor),
+            now,
+            "payment.duplicate_swapped",
+            "payment",
+            payment.id,
+        )
+        .patient(payment.patient_id)
+        .after(serde_json::json!({
+            "refunded": payment.id.0,
+            "pays_the_invoice": other.id.0,
+            "invoice": payment.invoice_id.map(|i| i.0),
+        }))
+        .record(tx)
+        .await?;
+        Ok(())
+    }
+
     /// Refunds all that is left of a payment (None) or part of it, through the gateway that took the
     /// payment, whatever the clinic's active gateway is now.
     pub async fn refund_payment(
@@ -57,7 +104,7 @@ impl Services {
     ) -> Result<RefundResult> {
         actor.require(Permission::RefundWithinLimit)?;
         let settings = self.load_settings().await?;
-        let payment = {
+        let mut payment = {
             let mut r = self.store().reader().await?;
             payments::payment(&mut r, payment_id)
                 .await?
@@ -117,6 +164,10 @@ impl Services {
             }
             if minor > settings.front_desk_refund_limit_minor {
                 actor.require(Permission::RefundAnyAmount)?;
+            }
+            if minor == left {
+                self.swap_with_duplicate(&mut tx, actor, &mut payment, now)
+                    .await?;
             }
             let refund_amount = Money::from_minor(minor, payment.amount.currency);
             let id = refunds::insert_refund(

@@ -105,7 +105,17 @@ impl Services {
         let mut wait = pace.every;
         loop {
             match self.run_worker_pass().await {
-                Ok(_) => wait = pace.every,
+                Ok(report) => {
+                    wait = pace.every;
+                    // What no pass can fix by itself is said on every pass until someone does.
+                    if report.janitor.cannot_look_up > 0 {
+                        eprintln!(
+                            "ClinicPay: {} unsettled payments or refunds cannot be looked up from this computer: {}",
+                            report.janitor.cannot_look_up,
+                            report.janitor.cannot_look_up_because.join("; ")
+                        );
+                    }
+                }
                 Err(e) => {
                     failed(&e);
                     wait = (wait * 2).min(pace.longest_backoff).max(pace.every);

@@ -17,6 +17,9 @@ use crate::billing::{no_card_for, Charged, DUPLICATE_REFUSED};
 use crate::recovery::{recovery_update_after_failure, WorkerReport, BATCH};
 use crate::{Actor, Change, Result, ServiceError, Services};
 
+/// A retry stopped before the gateway is due again no sooner than this.
+pub const RETRY_NOT_SENT_WAIT: Duration = Duration::minutes(15);
+
 impl Services {
     pub(crate) async fn run_due_retries(&self, report: &mut WorkerReport) -> Result<()> {
         let settings = self.load_settings().await?;
@@ -54,12 +57,18 @@ impl Services {
                 // written, the next pass returns it (`return_stranded_retries`).
                 Err(e) => {
                     report.retries_not_sent += 1;
+                    // Due again on its schedule, but not before a quarter of an hour: a cause that
+                    // lasts (no key on this computer) is not tried, and logged, every pass.
+                    let again = seen.max(now + RETRY_NOT_SENT_WAIT);
                     eprintln!(
-                        "ClinicPay: the retry of order {} was not sent ({e}); it stays scheduled.",
+                        "ClinicPay: the retry of order {} was not sent ({e}); it is due again at {again}.",
                         order.id
                     );
                     if let Ok(mut tx) = self.store().begin().await {
-                        if orders::unclaim_retry(&mut tx, order.id, seen).await.is_ok() {
+                        if orders::unclaim_retry(&mut tx, order.id, again)
+                            .await
+                            .is_ok()
+                        {
                             tx.commit().await.ok();
                         }
                     }

@@ -286,6 +286,28 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Nmi), vec![6_700]);
     }
 
+    async fn nmi_the_checkout_window_asks_where_its_attempt_stands_without_ever_charging(db: &TestDb) {
+        use clinicpay_services::billing::AttemptState;
+        let c = clinic(db, Gateway::Nmi).await;
+        let card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        assert_eq!(c.s.checkout_status(&c.desk, "attempt-9").await.unwrap_err().code(), ErrorCode::NotFound);
+        c.sim.inject("/api/transact.php", 1, Fault::Status(500));
+        let pay = || c.s.checkout_attempt(&c.desk, c.patient, usd(6_900), CheckoutSource::SavedCard(card.id), Some("attempt-9"));
+        assert_eq!(pay().await.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        assert_eq!(c.s.checkout_status(&c.desk, "attempt-9").await.unwrap().state, AttemptState::Checking);
+        c.later(10).settle_unknown_payments().await.unwrap();
+        c.later(20).settle_unknown_payments().await.unwrap();
+        // Found never sent: the window says so, and charges nothing by asking.
+        let status = c.s.checkout_status(&c.desk, "attempt-9").await.unwrap();
+        assert_eq!(status.state, AttemptState::NotThrough, "{}", status.message);
+        assert!(c.charged_at(Gateway::Nmi).is_empty());
+        // Pressed again, it is paid; asked again, it says paid.
+        pay().await.unwrap();
+        let status = c.s.checkout_status(&c.desk, "attempt-9").await.unwrap();
+        assert_eq!(status.state, AttemptState::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![6_900]);
+    }
+
     async fn a_checkout_declined_and_pressed_again_with_another_card_pays_the_same_invoice(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         let declining = c.add(Gateway::Nmi, "4000000000000341").await.unwrap().card;
@@ -494,6 +516,58 @@ on_both_databases! {
         assert_eq!(refunded, vec![4_500]);
     }
 
+    async fn nmi_refunding_the_first_of_two_charges_leaves_the_invoice_paid_by_the_other(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(4_600), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(1_500)));
+        let meanwhile = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            c.later(10).settle_unknown_payments().await.unwrap();
+            c.later(20).settle_unknown_payments().await.unwrap();
+            c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap()
+        };
+        let (late, paid_again) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), meanwhile);
+        assert_eq!(late.unwrap().payment.duplicate_of, Some(paid_again.payment.id));
+        // Billing refunds the one that paid the invoice instead: the other takes its place.
+        c.s.refund_payment(&c.manager, paid_again.payment.id, None).await.unwrap();
+        assert!(c.s.charged_twice(&c.desk, None).await.unwrap().is_empty(), "nothing left to refund");
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        let refunded = payments.iter().find(|p| p.id == paid_again.payment.id).unwrap();
+        assert!(refunded.duplicate_of.is_some(), "the refunded one is now the duplicate");
+        let mut r = db.store.reader().await.unwrap();
+        let log = clinicpay_store::activity::for_patient(&mut r, c.patient.0, 50).await.unwrap();
+        assert!(log.iter().any(|e| e.action == "payment.duplicate_swapped"));
+    }
+
+    async fn nmi_a_late_success_beside_an_attempt_that_then_fails_pays_the_invoice_once(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let declining = c.add(Gateway::Nmi, "4000000000000341").await.unwrap().card;
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(4_700), "Visit").await.unwrap();
+        // The first charge answers late; meanwhile it is recorded not sent and the desk tries another
+        // card, whose answer (a decline) comes after the first's success.
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(1_200)));
+        let meanwhile = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            c.later(10).settle_unknown_payments().await.unwrap();
+            c.later(20).settle_unknown_payments().await.unwrap();
+            c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(2_000)));
+            c.s.pay_invoice(&c.desk, inv.id, Some(declining.id)).await
+        };
+        let (late, second) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), meanwhile);
+        assert_eq!(second.unwrap_err().code(), ErrorCode::Declined);
+        let late = late.unwrap();
+        // The late success pays the invoice: one charge, nothing to refund.
+        let payments = c.s.list_payments(&c.desk, Some(c.patient)).await.unwrap();
+        let recorded = payments.iter().find(|p| p.id == late.payment.id).unwrap();
+        assert_eq!((recorded.status, recorded.duplicate_of), (PaymentStatus::Succeeded, None));
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        assert!(c.s.charged_twice(&c.desk, None).await.unwrap().is_empty());
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_700]);
+    }
+
     async fn nmi_a_desk_whose_clock_is_ten_minutes_behind_cannot_make_its_charge_look_stale_to_the_janitor(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
@@ -543,13 +617,13 @@ on_both_databases! {
         let c = clinic(db, Gateway::Stripe).await;
         c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
         let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_100), "Visit").await.unwrap();
-        // Stripe answers 500 without doing anything, to the call and its retries: the outcome is unknown.
-        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::Status(500));
+        // The connection drops before Stripe does anything, for the call and its retries: unknown.
+        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::DropBeforeCommit);
         let err = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::OutcomeUnknown, "{err}");
         assert!(c.charged_at(Gateway::Stripe).is_empty());
-        // Within Stripe's 24 hours, the janitor sends the same request with the same key: Stripe's
-        // answer is authoritative at the first look (it does the charge now, once).
+        // Within the hour, the janitor sends the same request with the same key: Stripe's answer is
+        // authoritative at the first look (it does the charge now, once).
         let report = c.later(10).settle_unknown_payments().await.unwrap();
         assert_eq!((report.found_paid, report.still_unknown), (1, 0));
         assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
@@ -570,13 +644,27 @@ on_both_databases! {
         assert_eq!(c.charged_at(Gateway::Stripe), vec![5_200], "Stripe replayed its first answer");
     }
 
+    async fn stripe_a_charge_paid_again_another_way_is_never_replayed(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let card = c.add(Gateway::Stripe, "4242424242424242").await.unwrap().card;
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_400), "Visit").await.unwrap();
+        c.sim.inject("/stripe/v1/payment_intents", 3, Fault::DropBeforeCommit);
+        assert_eq!(c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err().code(), ErrorCode::OutcomeUnknown);
+        // Staff took the same amount as a new checkout instead (against the advice on screen).
+        c.s.checkout(&c.desk, c.patient, usd(5_400), CheckoutSource::SavedCard(card.id)).await.unwrap();
+        // The janitor does not send the first request again: it only looks, and finds nothing.
+        let report = c.later(10).settle_unknown_payments().await.unwrap();
+        assert_eq!((report.found_paid, report.still_unknown), (0, 1));
+        assert_eq!(c.charged_at(Gateway::Stripe), vec![5_400], "charged once");
+    }
+
     async fn stripe_after_24_hours_the_janitor_only_looks_and_never_sends_again(db: &TestDb) {
         let c = clinic(db, Gateway::Stripe).await;
         c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
         let inv = c.s.create_invoice(&c.desk, c.patient, usd(5_300), "Visit").await.unwrap();
         c.sim.inject("/stripe/v1/payment_intents", 3, Fault::Status(500));
         c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
-        // A day later Stripe no longer keeps the key: asking again would be a new charge, so the
+        // A day later (Stripe no longer keeps the key: asking again would be a new charge) the
         // janitor only lists, and two looks that find nothing settle it as never sent.
         c.later(25 * 60).settle_unknown_payments().await.unwrap();
         let report = c.later(25 * 60 + 10).settle_unknown_payments().await.unwrap();

@@ -308,11 +308,13 @@ on_both_databases! {
         let report = c.later(2 * DAY).run_worker_pass().await.unwrap();
         assert_eq!((report.retries_run, report.retries_not_sent), (1, 1));
         let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
-        assert_eq!((o.recovery_status, o.next_retry_at), (Some(RecoveryStatus::RetryScheduled), retry_at), "back on its schedule");
+        let again = now() + Duration::days(2) + Duration::minutes(15);
+        assert_eq!((o.recovery_status, o.next_retry_at), (Some(RecoveryStatus::RetryScheduled), Some(again)), "back on its schedule, a quarter of an hour on");
         assert_eq!(o.attempts, 1, "a retry never sent is not an attempt");
-        // With the key back, the next pass sends it.
+        assert_eq!(c.later(2 * DAY + 5).run_worker_pass().await.unwrap().retries_run, 0, "not every pass");
+        // With the key back, the next pass after that sends it.
         keychain.set(Gateway::Nmi.into(), &key).unwrap();
-        let report = c.later(2 * DAY + 1).run_worker_pass().await.unwrap();
+        let report = c.later(2 * DAY + 15).run_worker_pass().await.unwrap();
         assert_eq!((report.retries_run, report.retries_not_sent), (1, 0));
         let sales = c.sim.transactions().iter().filter(|t| t.kind == "sale").count();
         assert_eq!(sales, 2, "the first attempt and the retry");
