@@ -126,6 +126,16 @@ enum Command {
     Audit(AuditCommand),
     /// The front desk's overview: counts, expiring cards, who needs a call.
     Overview,
+    /// Matches the gateways' charges and refunds of a period (UTC days, both included; yesterday by
+    /// default) to ClinicPay's records. Exit 0 clean, 3 differences found, 5 a gateway unavailable.
+    Reconcile {
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        gateway: Option<Gateway>,
+    },
     /// Cards expiring within DAYS (60 unless given), or already expired.
     Expiring {
         #[arg(long)]
@@ -483,6 +493,10 @@ enum AuditCommand {
     Verify,
 }
 
+/// The exit code of a command that succeeded but has news for scripts (`reconcile`: 3 differences,
+/// 5 a gateway unavailable); 0 otherwise.
+static EXIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Out { json: cli.json };
@@ -497,7 +511,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match runtime.block_on(run(cli, &out)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(EXIT.load(std::sync::atomic::Ordering::Relaxed)),
         Err(e) => out.error(&e),
     };
     // A keychain call stuck behind an unanswered unlock prompt must not keep the process alive.
@@ -756,6 +770,28 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
         }
         Command::Overview => out.overview(&s.front_desk_overview(&actor().await?).await?),
+        Command::Reconcile { from, to, gateway } => {
+            let yesterday = (s.now() - chrono::Duration::days(1)).date_naive();
+            let (from, to) = match (from, to) {
+                (Some(f), Some(t)) => (f, t),
+                (Some(f), None) => (f, f.max(yesterday)),
+                (None, Some(t)) => (t, t),
+                (None, None) => (yesterday, yesterday),
+            };
+            let result = s.reconcile(&actor().await?, from, to, gateway).await?;
+            out.reconciliation(&result);
+            // The contract's codes: 5 when a gateway could not be asked, 3 when anything differs.
+            EXIT.store(
+                if result.unavailable() {
+                    5
+                } else if result.clean {
+                    0
+                } else {
+                    3
+                },
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         Command::Expiring {
             within,
             expired,

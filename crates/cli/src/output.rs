@@ -706,6 +706,35 @@ impl Out {
         t
     }
 
+    pub fn reconciliation(&self, r: &clinicpay_services::reconcile::Reconciliation) {
+        if !self.json(r) {
+            println!("{}", r.verdict);
+            for g in &r.gateways {
+                match &g.unavailable {
+                    Some(why) => println!("{}: not asked ({why})", g.gateway),
+                    None => println!(
+                        "{}: {} charges and {} refunds at the gateway; {} payments and {} refunds in ClinicPay",
+                        g.gateway, g.gateway_charges, g.gateway_refunds, g.ledger_payments, g.ledger_refunds
+                    ),
+                }
+            }
+            let mismatches: Vec<_> = r.gateways.iter().flat_map(|g| &g.mismatches).collect();
+            if !mismatches.is_empty() {
+                let mut t = table(&["When", "Gateway", "Difference", "Payment", "What to do"]);
+                for m in mismatches {
+                    t.add_row(vec![
+                        m.at.format("%Y-%m-%d %H:%M").to_string(),
+                        m.gateway.to_string(),
+                        format!("{:?}", m.kind),
+                        m.payment_id.map(|p| p.to_string()).unwrap_or_default(),
+                        m.what_to_do.clone(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+
     pub fn worker_pass(&self, r: &WorkerReport) {
         if !self.json(r) {
             println!(
@@ -717,6 +746,9 @@ impl Out {
                 "Unsettled payments looked at {} · found paid {} · found not paid {} · still unknown {}",
                 j.looked_at, j.found_paid, j.found_not_paid, j.still_unknown
             );
+            if let Some(v) = &r.reconciliation {
+                println!("{}", v.verdict);
+            }
             if r.retries_not_sent > 0 {
                 println!(
                     "Retries not sent (due again in a quarter of an hour): {}",

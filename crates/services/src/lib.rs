@@ -30,6 +30,7 @@ pub mod overview;
 pub mod patients;
 mod pdf;
 pub mod processor_log;
+pub mod reconcile;
 pub mod recovery;
 pub mod reminders;
 pub mod reports;

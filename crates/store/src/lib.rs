@@ -32,6 +32,7 @@ pub mod patients;
 pub mod payment_methods;
 pub mod payments;
 pub mod processor_log;
+pub mod reconciliations;
 pub mod refunds;
 pub mod reminders;
 pub mod report;

@@ -62,6 +62,13 @@ const REFUND_COLUMNS: &str =
     "id, payment_id, gateway, amount_minor, currency, status, idempotency_key,
     gateway_reference, failure_message, created_by, created_at";
 
+pub async fn refund(ex: &mut impl Executor, id: i64) -> Result<Option<Refund>> {
+    let q = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+    sql_as!(ex, RefundRow, fetch_optional, &q, id)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
 pub async fn refunds_of(ex: &mut impl Executor, payment: PaymentId) -> Result<Vec<Refund>> {
     let q = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id");
     sql_as!(ex, RefundRow, fetch_all, &q, payment.0)?

@@ -261,6 +261,24 @@ on_both_databases! {
         assert_eq!(subs[0]["locked_gateway"], "nmi");
         let switched = c.ok(&["--as", "frontdesk", "subscriptions", "switch", &subs[0]["id"].to_string(), "--plan", "Wellness plus", "--amount", "79"]);
         assert_eq!(switched["subscription"]["plan"], "Wellness plus");
+
+        // Reconciliation: the JSON and the contract's exit codes (0 clean, 3 differences, 5 unavailable).
+        let today = chrono::Utc::now().date_naive().to_string();
+        let reconcile = ["--as", "manager", "reconcile", "--from", &today, "--to", &today, "--gateway", "nmi"];
+        let (code, before) = c.run(&reconcile, "");
+        let ours = |v: &Value, payment: &Value| v["gateways"][0]["mismatches"].as_array().unwrap().iter().any(|m| m["payment_id"] == *payment);
+        assert_eq!(code, if before["clean"] == true { 0 } else { 3 }, "{before}");
+         assert!(!ours(&before, &paid["payment"]["id"]), "what the CLI paid and refunded matches NMI: {before}");
+        // A payment record lost behind the app: NMI took money ClinicPay has no payment for.
+        clinicpay_testkit::raw_execute(db, &format!("DELETE FROM payments WHERE id = {}", paid_again["payment"]["id"])).await;
+        let (code, after) = c.run(&reconcile, "");
+        assert_eq!(code, 3, "{after}");
+        let lost = after["gateways"][0]["mismatches"].as_array().unwrap().iter().find(|m| m["kind"] == "taken_not_recorded" && m["gateway_amount"]["minor"] == 2000);
+        assert!(lost.is_some_and(|m| m["what_to_do"].as_str().unwrap().contains("dashboard")), "{after}");
+        let (code, down) = { sim.inject("/api/query.php", 5, clinicpay_sim::Fault::Status(503)); c.run(&reconcile, "") };
+        assert_eq!((code, down["clean"].as_bool()), (5, Some(false)), "{down}");
+        let (code, v) = c.run(&["--as", "frontdesk", "reconcile"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("permission_denied")), "{v}");
         c.assert_nothing_secret_leaked().await;
     }
 }

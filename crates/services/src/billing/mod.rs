@@ -15,6 +15,7 @@ mod refunds;
 pub use checkout::{AttemptState, CheckoutAttemptStatus, CheckoutSource};
 pub use history::OrderDetails;
 pub use janitor::{JanitorReport, JANITOR_GRACE};
+pub(crate) use refunds::mark_refunded;
 pub use refunds::RefundResult;
 
 use crate::{Result, ServiceError, Services};

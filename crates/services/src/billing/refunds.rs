@@ -21,7 +21,7 @@ pub struct RefundResult {
 }
 
 /// Refunded in full: the invoice and its order say so.
-pub(super) async fn mark_refunded(
+pub(crate) async fn mark_refunded(
     tx: &mut clinicpay_store::Tx,
     payment: &Payment,
     now: DateTime<Utc>,

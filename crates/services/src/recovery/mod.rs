@@ -46,6 +46,8 @@ pub struct WorkerReport {
     /// Paused or suspended subscriptions whose latest cycle is paid and that nothing is recovering: an
     /// escalation case (document 003), listed for billing until someone looks.
     pub paused_after_payment: Vec<SubscriptionId>,
+    /// The daily reconciliation of the day before, when this pass ran it.
+    pub reconciliation: Option<crate::reconcile::ReconciliationVerdict>,
 }
 
 /// Where an order's recovery goes after a failed charge, by the clinic's schedule
@@ -163,6 +165,24 @@ impl Services {
                 ..Default::default()
             },
         };
+        // The day before, reconciled once by one worker; a failure is said and tried next pass.
+        if let Some(job) = self
+            .store()
+            .try_singleton(
+                "reconcile",
+                self.worker_id(),
+                self.now(),
+                Duration::minutes(30),
+            )
+            .await?
+        {
+            let reconciled = self.daily_reconciliation().await;
+            job.release().await?;
+            match reconciled {
+                Ok(verdict) => report.reconciliation = verdict,
+                Err(e) => eprintln!("ClinicPay: the daily reconciliation did not run ({e}); it is tried again next pass."),
+            }
+        }
         Ok(report)
     }
 }

@@ -11,6 +11,7 @@ mod fault_suite;
 mod it_admin;
 mod live;
 mod processor_log;
+mod reconcile;
 mod reminders;
 mod reports;
 mod scenarios;
