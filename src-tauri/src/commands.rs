@@ -16,6 +16,7 @@ use clinicpay_services::desk_inventory::DeskView;
 use clinicpay_services::diagnostics::{DiagnosticsRequest, DiagnosticsWritten};
 use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::patients::PatientProfile;
+use clinicpay_services::reconcile::{Reconciliation, ReconciliationVerdict};
 use clinicpay_services::recovery::SweepProgress;
 use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
@@ -485,6 +486,43 @@ pub async fn charged_twice(
 ) -> Result<Vec<Payment>, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.charged_twice(&actor, patient).await?)
+}
+
+/// Reconciles a period (UTC days, both included) now; billing managers.
+#[tauri::command]
+#[specta::specta]
+pub async fn reconcile(
+    state: State<'_, AppState>,
+    from: String,
+    to: String,
+    gateway: Option<Gateway>,
+) -> Result<Reconciliation, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let yesterday = (s.now() - chrono::Duration::days(1)).date_naive();
+    let from = parse_day(Some(from))?.unwrap_or(yesterday);
+    let to = parse_day(Some(to))?.unwrap_or(from);
+    Ok(s.reconcile(&actor, from, to, gateway).await?)
+}
+
+/// The newest reconciliations, daily and asked for, with their differences.
+#[tauri::command]
+#[specta::specta]
+pub async fn reconciliations(state: State<'_, AppState>) -> Result<Vec<Reconciliation>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.reconciliations(&actor).await?)
+}
+
+/// The newest daily verdict, for the top bar (billing managers; None for others or before the first).
+#[tauri::command]
+#[specta::specta]
+pub async fn reconciliation_verdict(
+    state: State<'_, AppState>,
+) -> Result<Option<ReconciliationVerdict>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    if !actor.role.allows(clinicpay_domain::Permission::ViewReports) {
+        return Ok(None);
+    }
+    Ok(s.reconciliation_verdict(&actor).await?)
 }
 
 fn parse_day(day: Option<String>) -> Result<Option<chrono::NaiveDate>, UiError> {

@@ -162,6 +162,20 @@ test("the gateway report matches the ledger, draws its charts, and exports CSV a
       { timeout: 10_000, timeoutMsg: "the search did not show what the store finds" },
     );
     await shot(browser, "65-failed-payments-search");
+
+    // Reconciliation: run now for yesterday; the verdict and every difference say what to do.
+    await browser.$('[data-testid="nav-reconciliation"]').click();
+    await browser.$('[data-testid="reconcile-now"]').waitForDisplayed({ timeout: 10_000 });
+    await browser.$('[data-testid="reconcile-now"]').click();
+    const verdict = await browser.$('[data-testid="reconciliation-verdict"]');
+    await verdict.waitForDisplayed({ timeout: 30_000 });
+    assert.match(await verdict.getText(), /^Reconciliation of \d{4}-\d{2}-\d{2}: /);
+    const todo = await browser.execute(() =>
+      Array.from(document.querySelectorAll('[data-testid="mismatch"] td:last-child'), (c) => c.innerText.trim()),
+    );
+    assert.ok(todo.every((t) => t.length > 20), `every difference says what to do: ${todo}`);
+    await shot(browser, "66-reconciliation");
+    await accessible(browser, "reconciliation");
   });
 });
 

@@ -61,6 +61,12 @@ export const commands = {
 	chargedTwice: (patient: PatientId | null) => typedError<Payment_Serialize[], UiError>(__TAURI_INVOKE("charged_twice", { patient })),
 	/**  Where the dialog's checkout attempt stands (asked while it shows "checking…"); never charges. */
 	checkoutStatus: (attempt: string) => typedError<CheckoutAttemptStatus_Serialize, UiError>(__TAURI_INVOKE("checkout_status", { attempt })),
+	/**  Reconciles a period (UTC days, both included) now; billing managers. */
+	reconcile: (from: string, to: string, gateway: Gateway | null) => typedError<Reconciliation_Serialize, UiError>(__TAURI_INVOKE("reconcile", { from, to, gateway })),
+	/**  The newest reconciliations, daily and asked for, with their differences. */
+	reconciliations: () => typedError<Reconciliation_Serialize[], UiError>(__TAURI_INVOKE("reconciliations")),
+	/**  The newest daily verdict, for the top bar (billing managers; None for others or before the first). */
+	reconciliationVerdict: () => typedError<ReconciliationVerdict | null, UiError>(__TAURI_INVOKE("reconciliation_verdict")),
 	gatewayReadiness: (to: Gateway) => typedError<GatewayReadiness, UiError>(__TAURI_INVOKE("gateway_readiness", { to })),
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
@@ -456,6 +462,37 @@ export type GatewayReadiness = {
 	message: string,
 };
 
+/**  One gateway's part of a reconciliation. */
+export type GatewayReconciliation = GatewayReconciliation_Serialize | GatewayReconciliation_Deserialize;
+
+/**  One gateway's part of a reconciliation. */
+export type GatewayReconciliation_Deserialize = {
+	gateway: Gateway,
+	/**  What the gateway listed for the period. */
+	gateway_charges: number,
+	gateway_refunds: number,
+	/**  What ClinicPay recorded for the period. */
+	ledger_payments: number,
+	ledger_refunds: number,
+	mismatches: Mismatch_Deserialize[],
+	/**  The gateway could not be asked: no verdict for it. */
+	unavailable?: string | null,
+};
+
+/**  One gateway's part of a reconciliation. */
+export type GatewayReconciliation_Serialize = {
+	gateway: Gateway,
+	/**  What the gateway listed for the period. */
+	gateway_charges: number,
+	gateway_refunds: number,
+	/**  What ClinicPay recorded for the period. */
+	ledger_payments: number,
+	ledger_refunds: number,
+	mismatches: Mismatch_Serialize[],
+	/**  The gateway could not be asked: no verdict for it. */
+	unavailable: string | null,
+};
+
 export type GatewayReport = GatewayReport_Serialize | GatewayReport_Deserialize;
 
 export type GatewayReport_Deserialize = {
@@ -535,6 +572,78 @@ export type LogEntry_Serialize = {
 export type ManagedValue = {
 	key: string,
 	value: string,
+};
+
+/**  One difference between a gateway and the ledger, and what to do about it. */
+export type Mismatch = Mismatch_Serialize | Mismatch_Deserialize;
+
+/**  What kind of difference. */
+export type MismatchKind = 
+/**  The gateway took money ClinicPay has no payment for. */
+"taken_not_recorded" | 
+/**  The gateway took money for a payment ClinicPay recorded as failed. */
+"taken_recorded_failed" | 
+/**  ClinicPay shows a payment paid that the gateway did not take. */
+"recorded_not_taken" | 
+/**  Both have it, for different amounts. */
+"amount_differs" | 
+/**  One invoice was charged twice. */
+"charged_twice" | 
+/**  The gateway paid back money ClinicPay has no refund for. */
+"refund_not_recorded" | 
+/**  ClinicPay shows a refund done that the gateway did not do. */
+"refund_recorded_not_done" | 
+/**  The gateway did a refund ClinicPay recorded as failed. */
+"refund_recorded_failed" | 
+/**  A payment or refund still waits for its outcome. */
+"still_unknown";
+
+/**  One difference between a gateway and the ledger, and what to do about it. */
+export type Mismatch_Deserialize = {
+	kind: MismatchKind,
+	gateway: Gateway,
+	payment_id?: PaymentId | null,
+	refund_id?: number | null,
+	invoice_id?: InvoiceId | null,
+	patient_id?: PatientId | null,
+	/**  The gateway's id for it, when the gateway has it. */
+	gateway_reference?: string | null,
+	gateway_amount?: Money | null,
+	ledger_amount?: Money | null,
+	/**  The gateway's word for its state. */
+	gateway_status?: string | null,
+	ledger_status?: PaymentStatus | null,
+	at: string,
+	what_to_do: string,
+	/**
+	 *  ClinicPay corrected its own record from the gateway's (money taken or paid back that it had
+	 *  recorded as failed); the difference is listed so billing knows.
+	 */
+	recorded_now: boolean,
+};
+
+/**  One difference between a gateway and the ledger, and what to do about it. */
+export type Mismatch_Serialize = {
+	kind: MismatchKind,
+	gateway: Gateway,
+	payment_id: PaymentId | null,
+	refund_id: number | null,
+	invoice_id: InvoiceId | null,
+	patient_id: PatientId | null,
+	/**  The gateway's id for it, when the gateway has it. */
+	gateway_reference: string | null,
+	gateway_amount: Money | null,
+	ledger_amount: Money | null,
+	/**  The gateway's word for its state. */
+	gateway_status: string | null,
+	ledger_status: PaymentStatus | null,
+	at: string,
+	what_to_do: string,
+	/**
+	 *  ClinicPay corrected its own record from the gateway's (money taken or paid back that it had
+	 *  recorded as failed); the difference is listed so billing knows.
+	 */
+	recorded_now: boolean,
 };
 
 /**  An exact amount: `minor` units of `currency` (cents for USD). */
@@ -790,6 +899,46 @@ export type Permission = "view_patients" | "view_activity" | "edit_patients" | "
 "change_settings" | "run_billing" | "verify_audit" | 
 /**  Gateway and SMTP secrets in the OS keychain. */
 "manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo";
+
+/**  A reconciliation of a period (UTC days, both included). */
+export type Reconciliation = Reconciliation_Serialize | Reconciliation_Deserialize;
+
+/**  The newest daily verdict, for the top bar. */
+export type ReconciliationVerdict = {
+	id: number,
+	day: string,
+	clean: boolean,
+	mismatches: number,
+	unavailable: boolean,
+	verdict: string,
+	ran_at: string,
+};
+
+/**  A reconciliation of a period (UTC days, both included). */
+export type Reconciliation_Deserialize = {
+	id?: number | null,
+	from: string,
+	to: string,
+	ran_at: string,
+	gateways: GatewayReconciliation_Deserialize[],
+	/**  Every gateway was asked and nothing differs. */
+	clean: boolean,
+	/**  One line for the top bar and the CLI. */
+	verdict: string,
+};
+
+/**  A reconciliation of a period (UTC days, both included). */
+export type Reconciliation_Serialize = {
+	id: number | null,
+	from: string,
+	to: string,
+	ran_at: string,
+	gateways: GatewayReconciliation_Serialize[],
+	/**  Every gateway was asked and nothing differs. */
+	clean: boolean,
+	/**  One line for the top bar and the CLI. */
+	verdict: string,
+};
 
 export type RecoveryFunnel = {
 	needs_payment_method: number,

@@ -9,13 +9,24 @@ import { PatientProfileView } from "../patient/PatientProfile";
 import { ExpiringCardsScreen } from "../screens/ExpiringCardsScreen";
 import { PaymentsScreen } from "../screens/PaymentsScreen";
 import { ProcessorLogScreen } from "../screens/ProcessorLogScreen";
+import { ReconciliationScreen } from "../screens/ReconciliationScreen";
 import { RecoveryScreen } from "../screens/RecoveryScreen";
 import { ReportsScreen } from "../screens/ReportsScreen";
 import { SettingsScreen } from "../screens/SettingsScreen";
 import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
+import { ReconciliationChip } from "./ReconciliationChip";
 import { UpdatePrompt } from "./UpdatePrompt";
 
-type Section = "patients" | "payments" | "failed" | "recovery" | "expiring" | "reports" | "log" | "settings";
+type Section =
+  | "patients"
+  | "payments"
+  | "failed"
+  | "recovery"
+  | "expiring"
+  | "reports"
+  | "reconciliation"
+  | "log"
+  | "settings";
 
 const SECTIONS: [Section, string, Permission][] = [
   ["patients", "Patients", "view_patients"],
@@ -24,6 +35,7 @@ const SECTIONS: [Section, string, Permission][] = [
   ["recovery", "Recovery", "view_patients"],
   ["expiring", "Expiring cards", "view_patients"],
   ["reports", "Reports", "view_reports"],
+  ["reconciliation", "Reconciliation", "view_reports"],
   ["log", "Processor log", "view_activity"],
   ["settings", "Settings", "view_patients"],
 ];
@@ -102,6 +114,7 @@ export function Shell({
         <span className="chip gateway-chip" data-testid="gateway-chip" title="The clinic's active payment gateway">
           Taking cards through {gatewayName(clinic.active_gateway)}
         </span>
+        <ReconciliationChip onOpen={() => setSection("reconciliation")} onError={onSessionLost} />
         <span className="who" data-testid="signed-in-as">
           {session.display_name} <span className="muted">· {session.role_label}</span>
         </span>
@@ -198,6 +211,7 @@ export function Shell({
             <ExpiringCardsScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "reports" && <ReportsScreen onError={onSessionLost} />}
+          {section === "reconciliation" && <ReconciliationScreen onOpenPatient={openPatient} onError={onSessionLost} />}
           {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
           {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}
         </main>
