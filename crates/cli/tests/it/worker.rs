@@ -185,32 +185,57 @@ async fn assert_each_cycle_charged_once(db: &TestDb, sim: &Simulator) {
     );
 }
 
-on_both_databases! {
-    async fn a_worker_killed_mid_sweep_and_restarted_charges_every_cycle_exactly_once(db: &TestDb) {
-        let setup = clinic_with_due_cycles(db).await;
-        // Slow answers, so the kill lands in the middle of the sweep.
-        setup.sim.inject("/api/transact.php", 10_000, Fault::Latency(Duration::from_millis(40)));
-        let mut first = worker(db, &setup.keychain, start());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sales(&setup.sim).len() < SUBSCRIPTIONS / 4 {
-            assert!(Instant::now() < deadline, "the worker did not start charging");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        first.kill().unwrap(); // SIGKILL: no chance to tidy up.
-        first.wait().unwrap();
-        let charged_before_restart = sales(&setup.sim).len();
-        assert!(charged_before_restart < SUBSCRIPTIONS, "killed mid-sweep");
+/// A worker killed (SIGKILL) once `charged` cycles reached NMI, then restarted: every cycle is
+/// charged exactly once.
+async fn killed_after(db: &TestDb, charged: usize) {
+    let setup = clinic_with_due_cycles(db).await;
+    // Slow answers, so the kill lands in the middle of the sweep.
+    setup.sim.inject(
+        "/api/transact.php",
+        10_000,
+        Fault::Latency(Duration::from_millis(40)),
+    );
+    let mut first = worker(db, &setup.keychain, start());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sales(&setup.sim).len() < charged {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not start charging"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to tidy up.
+    first.wait().unwrap();
+    let charged_before_restart = sales(&setup.sim).len();
+    assert!(charged_before_restart < SUBSCRIPTIONS, "killed mid-sweep");
 
-        // Restarted after the janitor's grace period: stranded cycles are charged, unknown ones looked up.
-        setup.sim.clear_faults();
-        // Two passes ten minutes apart: a charge the gateway never got is settled as not sent only
-        // when a second look agrees, and its cycle is charged by the pass after.
-        for minutes in [10, 20, 30] {
-            let later = start() + chrono::Duration::minutes(minutes);
-            let out = finish(worker(db, &setup.keychain, later)).await;
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        }
-        assert_each_cycle_charged_once(db, &setup.sim).await;
+    // Restarted after the janitor's grace period: stranded cycles are charged, unknown ones looked up.
+    setup.sim.clear_faults();
+    // Two passes ten minutes apart: a charge the gateway never got is settled as not sent only
+    // when a second look agrees, and its cycle is charged by the pass after.
+    for minutes in [10, 20, 30] {
+        let later = start() + chrono::Duration::minutes(minutes);
+        let out = finish(worker(db, &setup.keychain, later)).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_each_cycle_charged_once(db, &setup.sim).await;
+}
+
+on_both_databases! {
+    async fn a_worker_killed_at_its_first_charge_and_restarted_charges_every_cycle_exactly_once(db: &TestDb) {
+        killed_after(db, 1).await;
+    }
+
+    async fn a_worker_killed_mid_sweep_and_restarted_charges_every_cycle_exactly_once(db: &TestDb) {
+        killed_after(db, SUBSCRIPTIONS / 4).await;
+    }
+
+    async fn a_worker_killed_near_the_end_of_its_sweep_and_restarted_charges_every_cycle_exactly_once(db: &TestDb) {
+        killed_after(db, SUBSCRIPTIONS * 3 / 4).await;
     }
 }
 

@@ -2,7 +2,8 @@
 //! subscription cycles, recovery retries and refunds, with the simulator failing at random (5xx, 429,
 //! dropped connections before and after the work, malformed answers, slow answers), NMI's batch
 //! closing at random between a charge and its look-up, and NMI's duplicate check refusing a second
-//! desk payment of the same amount. Each run ends with
+//! desk payment of the same amount, NMI's look-up-class answers (420/430), and answers that arrive after
+//! the janitor recorded the charge not sent. Each run ends with
 //! the janitor settling what was left unknown, then ClinicPay's ledger is compared with the gateway's
 //! own: no duplicate charge, no charge ClinicPay does not know about, no recorded charge the gateway
 //! does not have, refunds equal.
@@ -86,7 +87,12 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
             .await
             .unwrap()
             .id;
-        let number = if rng.gen_bool(0.25) {
+        // NMI's look-up-class answers (420 charged anyway, 430 not charged) now and then: never a
+        // decline, settled by look-up.
+        let lookup_class = ["4000000000420002", "4000000000430001"];
+        let number = if gateway == Gateway::Nmi && rng.gen_bool(0.15) {
+            lookup_class[rng.gen_range(0..2)]
+        } else if rng.gen_bool(0.25) {
             bad
         } else {
             good[rng.gen_range(0..2)]
@@ -115,7 +121,7 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
                 last_amount = rng.gen_range(100..50_000);
             }
             let amount = Money::from_minor(last_amount, Currency::USD);
-            match rng.gen_range(0..5) {
+            match rng.gen_range(0..6) {
                 0 => {
                     let inv = now_s
                         .create_invoice(&c.desk, patient, amount, "Visit")
@@ -151,8 +157,23 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
                         let _ = now_s.refund_payment(&c.manager, p.id, Some(part)).await;
                     }
                 }
-                _ => {
+                4 => {
                     let _ = now_s.run_worker_pass().await;
+                }
+                _ => {
+                    // The gateway answers after the janitor's grace: meanwhile two look-ups minutes
+                    // apart find nothing and record it not sent; the late answer must still count.
+                    let inv = now_s
+                        .create_invoice(&c.desk, patient, amount, "Visit")
+                        .await
+                        .unwrap();
+                    c.sim.inject(paths[0], 1, Fault::Latency(StdDuration::from_millis(400)));
+                    let janitor = async {
+                        tokio::time::sleep(StdDuration::from_millis(100)).await;
+                        let _ = c.later(day * DAY + 10).settle_unknown_payments().await;
+                        let _ = c.later(day * DAY + 20).settle_unknown_payments().await;
+                    };
+                    let _ = tokio::join!(now_s.pay_invoice(&c.desk, inv.id, None), janitor);
                 }
             }
             // NMI's batch closes now and then between a charge and its look-up: a settled sale
