@@ -69,6 +69,12 @@ if wants sweep; then
     "$BIN/clinicpay-bench" sweep --orders 10000 --rate 100 --latency-ms 100 2>&1 | tee -a "$LOG"
 fi
 
+if wants reconcile; then
+    say "reconciliation of 100,000 NMI transactions (SQLite, then PostgreSQL)"
+    "$BIN/clinicpay-bench" reconcile --transactions 100000 2>&1 | tee -a "$LOG"
+    "$BIN/clinicpay-bench" reconcile --transactions 100000 --db "$PG" 2>&1 | tee -a "$LOG"
+fi
+
 if wants propagation; then
     say "desk-to-desk propagation (PostgreSQL)"
     "$BIN/clinicpay-bench" propagation --changes 1000 --db "$PG" 2>&1 | tee -a "$LOG"

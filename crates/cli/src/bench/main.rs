@@ -6,6 +6,7 @@
 //!   clinicpay-bench sweep [--orders 10000] [--rate 100] [--latency-ms 100] [--db URL]
 //!   clinicpay-bench propagation [--changes 1000] [--db postgres://…]
 //!   clinicpay-bench gateways [--calls 1000]
+//!   clinicpay-bench reconcile [--transactions 100000] [--db URL]
 //!
 //! The clinic measures run on the demo clinic at a clinic group's size (`clinicpay demo seed --patients N
 //! --clinic-group`), seeded into the database when it is empty and reused when it is not: by default a
@@ -137,11 +138,200 @@ async fn main() {
                 .unwrap_or(100);
             sweep(orders, rate, Duration::from_millis(latency), arg("--db")).await;
         }
+        "reconcile" => {
+            let n = arg("--transactions")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100_000);
+            reconcile(n, arg("--db")).await;
+        }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients N] | sweep [--orders N] [--rate PER_SECOND] [--latency-ms MS] [--db URL] | propagation [--changes N] [--db postgres://…] | gateways [--calls N]"
+                "usage: clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients N] | sweep [--orders N] [--rate PER_SECOND] [--latency-ms MS] [--db URL] | propagation [--changes N] [--db postgres://…] | gateways [--calls N] | reconcile [--transactions N] [--db URL]"
             );
             std::process::exit(2);
+        }
+    }
+}
+
+/// This process's peak resident memory since the last reset, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Reconciliation of a day on which NMI holds `n` sales and the ledger `n` payments, two of which
+/// differ: the time to list, match and keep it, and the memory it took (peak resident set over the
+/// reconciliation alone; the seeding before it is not counted).
+async fn reconcile(n: usize, db: Option<String>) {
+    use clinicpay_domain::{
+        Currency, Gateway, Money, OrganizationSettings, PatientId, PaymentStatus, Role,
+    };
+    use clinicpay_sim::{SimConfig, Simulator};
+    use clinicpay_store::payments::{insert_payment, NewPayment};
+    use clinicpay_store::{organization, patients};
+
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let (url, schema) = match db.as_deref() {
+        Some(pg) if pg.starts_with("postgres") => {
+            let schema = format!("cp_bench_reconcile_{}", std::process::id());
+            (
+                bench_schema(pg, &schema).await,
+                Some((pg.to_owned(), schema)),
+            )
+        }
+        _ => {
+            let path =
+                std::env::temp_dir().join(format!("clinicpay-reconcile-{}.db", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            (path.display().to_string(), None)
+        }
+    };
+    let store = Store::open(&url).await.expect("database");
+    let s = Services::new(store.clone(), Arc::new(SystemClock));
+    let now = chrono::Utc::now();
+    let seeding = Instant::now();
+    let patient: PatientId;
+    {
+        let mut tx = store.begin().await.expect("begin");
+        organization::save(
+            &mut tx,
+            &OrganizationSettings {
+                active_gateway: Gateway::Nmi,
+                nmi_api_base: Some(sim.base_url()),
+                training_mode: true,
+                ..OrganizationSettings::default()
+            },
+            now,
+        )
+        .await
+        .expect("settings");
+        patient = patients::insert(
+            &mut tx,
+            &clinicpay_domain::NewPatient {
+                name: "Reconcile Bench".into(),
+                email: "reconcile@example.com".into(),
+                phone: None,
+                patient_type: clinicpay_domain::PatientType::Individual,
+            },
+            now,
+        )
+        .await
+        .expect("patient")
+        .id;
+        let vault = sim.vault_card("4111111111111111", "1230");
+        for i in 0..n {
+            let key = format!("pay-bench-{i}");
+            let cents = 1_000 + (i % 9_000) as i64;
+            let answer = sim.nmi_transact(&format!(
+                "type=sale&customer_vault_id={vault}&amount={}.{:02}&orderid={key}",
+                cents / 100,
+                cents % 100
+            ));
+            assert!(answer.contains("response=1"), "{answer}");
+            // Two differences the run must find: one recorded for another amount, one not recorded.
+            if i == n / 2 {
+                continue;
+            }
+            let amount = if i == n / 3 { cents + 1 } else { cents };
+            insert_payment(
+                &mut tx,
+                &NewPayment {
+                    patient_id: patient,
+                    invoice_id: None,
+                    order_id: None,
+                    payment_method_id: None,
+                    gateway: Gateway::Nmi,
+                    amount: Money::from_minor(amount, Currency::USD),
+                    status: PaymentStatus::Succeeded,
+                    idempotency_key: key,
+                    gateway_reference: None,
+                    decline_code: None,
+                    decline_message: None,
+                    created_by: None,
+                },
+                now,
+            )
+            .await
+            .expect("payment");
+        }
+        tx.commit().await.expect("commit");
+    }
+    s.add_staff(None, "it", "IT", Role::ItAdmin, "bench-pw-1")
+        .await
+        .expect("it");
+    let it = s.actor_by_username("it").await.expect("it");
+    s.add_staff(
+        Some(&it),
+        "manager",
+        "Manager",
+        Role::BillingManager,
+        "bench-pw-2",
+    )
+    .await
+    .expect("manager");
+    let manager = s.actor_by_username("manager").await.expect("manager");
+    println!(
+        "seeded {n} NMI sales and {} payments in {:.1} s",
+        n - 1,
+        seeding.elapsed().as_secs_f64()
+    );
+    // Peak memory from here on only.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss_mib();
+    let day = now.date_naive();
+    let started = Instant::now();
+    let result = s
+        .reconcile(&manager, day, day, Some(Gateway::Nmi))
+        .await
+        .expect("reconcile");
+    let took = started.elapsed();
+    let peak = peak_rss_mib();
+    let g = &result.gateways[0];
+    let label = match store.dialect() {
+        clinicpay_store::Dialect::Sqlite => "SQLite",
+        clinicpay_store::Dialect::Postgres => "PostgreSQL",
+    };
+    println!(
+        "{label}: {} NMI charges and {} payments matched in {:.2} s; {} differences found ({}); peak memory {:.0} MiB (was {:.0} MiB before)",
+        g.gateway_charges,
+        g.ledger_payments,
+        took.as_secs_f64(),
+        g.mismatches.len(),
+        g.mismatches.iter().map(|m| format!("{:?}", m.kind)).collect::<Vec<_>>().join(", "),
+        peak,
+        before
+    );
+    verdict(
+        &format!("reconcile {n} NMI transactions ({label})"),
+        format!("{:.2} s, {:.0} MiB", took.as_secs_f64(), peak),
+        format!("{} differences of 2 seeded", g.mismatches.len()),
+        "-".into(),
+        "finds both, in minutes",
+        g.mismatches.len() == 2 && took < Duration::from_secs(300),
+    );
+    store.close().await;
+    match schema {
+        Some((admin, schema)) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("PostgreSQL");
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut c)
+                .await
+                .expect("drop the benchmark schema");
+        }
+        None => {
+            let _ = std::fs::remove_file(&url);
         }
     }
 }

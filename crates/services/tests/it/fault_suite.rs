@@ -167,7 +167,8 @@ async fn run_suite(db: &TestDb, gateway: Gateway, seed: u64) {
                         .create_invoice(&c.desk, patient, amount, "Visit")
                         .await
                         .unwrap();
-                    c.sim.inject(paths[0], 1, Fault::Latency(StdDuration::from_millis(400)));
+                    c.sim
+                        .inject(paths[0], 1, Fault::Latency(StdDuration::from_millis(400)));
                     let janitor = async {
                         tokio::time::sleep(StdDuration::from_millis(100)).await;
                         let _ = c.later(day * DAY + 10).settle_unknown_payments().await;
