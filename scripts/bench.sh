@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg sweep propagation desktop deb)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg sweep reconcile propagation desktop deb)
 wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 
 ensure_rust
