@@ -25,9 +25,11 @@ function yesterday(): string {
 }
 
 export function ReconciliationScreen({
+  training,
   onOpenPatient,
   onError,
 }: {
+  training: boolean;
   onOpenPatient: (id: PatientId) => void;
   onError: (e: ApiError) => void;
 }) {
@@ -56,6 +58,12 @@ export function ReconciliationScreen({
         the day before every day; money a gateway took or paid back that ClinicPay had recorded as failed is recorded as
         the gateway says, and every other difference waits for you here. Days are UTC.
       </p>
+      {training && (
+        <p className="warning" data-testid="reconciliation-training">
+          This is a training clinic: its demo payments were never at a gateway, so they show here as differences.
+          The worker does not reconcile a training clinic every day.
+        </p>
+      )}
       <form className="toolbar filters" onSubmit={runNow}>
         <label className="inline-label">
           From

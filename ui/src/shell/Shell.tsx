@@ -211,7 +211,7 @@ export function Shell({
             <ExpiringCardsScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "reports" && <ReportsScreen onError={onSessionLost} />}
-          {section === "reconciliation" && <ReconciliationScreen onOpenPatient={openPatient} onError={onSessionLost} />}
+          {section === "reconciliation" && <ReconciliationScreen training={clinic.training_mode} onOpenPatient={openPatient} onError={onSessionLost} />}
           {section === "log" && <ProcessorLogScreen onError={onSessionLost} />}
           {section === "settings" && <SettingsScreen session={session} onError={onSessionLost} />}
         </main>
