@@ -28,6 +28,7 @@ pub const TABLES: &[&str] = &[
     "worker_leases",
     "reminders",
     "desks",
+    "reconciliations",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
