@@ -120,7 +120,7 @@ impl Call<'_> {
             Reply::NoAnswer(m) => (None, String::new(), format!("no answer: {m}")),
             Reply::Answer { status, body } => {
                 let l = logged(body);
-                (Some(*status), l.format.redact(&l.body), l.summary)
+                (Some(*status), capped(l.format.redact(&l.body)), l.summary)
             }
         };
         let request = match &self.preamble {
@@ -142,6 +142,23 @@ impl Call<'_> {
             .await;
         reply
     }
+}
+
+/// The processor log keeps this much of an answer: a listing page (reconciliation) can be a megabyte of
+/// patients' names; the log is for reading one call, not for keeping the gateway's records.
+pub(crate) const LOGGED_ANSWER_BYTES: usize = 16 * 1024;
+
+fn capped(mut text: String) -> String {
+    if text.len() > LOGGED_ANSWER_BYTES {
+        let mut cut = LOGGED_ANSWER_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let dropped = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("\n… ({dropped} more bytes not kept)"));
+    }
+    text
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Transport {

@@ -618,15 +618,24 @@ impl NmiState {
                 out.push_str("\t</customer_vault>\n");
             }
         } else {
-            // NMI's dates are YYYYMMDDhhmmss in UTC, both ends inclusive: compared as text.
+            // NMI's dates are YYYYMMDDhhmmss in UTC, both ends inclusive (compared as text), and select
+            // by when a transaction was last modified: any action (a settle, a void) moves it.
+            let modified = |t: &Transaction| -> String {
+                t.actions
+                    .iter()
+                    .map(|a| a.at.as_str())
+                    .max()
+                    .unwrap_or(t.at.as_str())
+                    .to_owned()
+            };
             let matches = self.ledger.iter().filter(|t| {
                 f.get("order_id").is_none_or(|o| &t.order_id == o)
                     && f.get("transaction_id")
                         .is_none_or(|i| &t.transaction_id == i)
                     && f.get("start_date")
-                        .is_none_or(|d| t.at.as_str() >= d.as_str())
+                        .is_none_or(|d| modified(t).as_str() >= d.as_str())
                     && f.get("end_date")
-                        .is_none_or(|d| t.at.as_str() <= d.as_str())
+                        .is_none_or(|d| modified(t).as_str() <= d.as_str())
             });
             // `result_limit` answers at most that many, `page_number` (from 0) says which; the ledger
             // is oldest first (`result_order=standard`), `reverse` turns it round.

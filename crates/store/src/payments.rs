@@ -383,24 +383,28 @@ pub async fn ledger_between(
 }
 
 /// The payments with these idempotency keys (any number; asked a few hundred at a time).
-pub async fn with_keys(ex: &mut impl Executor, keys: &[String]) -> Result<Vec<Payment>> {
+pub async fn with_keys(
+    ex: &mut impl Executor,
+    gateway: Gateway,
+    keys: &[String],
+) -> Result<Vec<Payment>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
         let q = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key IN ({})",
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE gateway = $1 AND idempotency_key IN ({})",
             marks.join(", ")
         );
         let rows: Vec<PaymentRow> = match ex.conn() {
             crate::Conn::Sqlite(c) => {
-                let mut query = sqlx::query_as::<_, PaymentRow>(&q);
+                let mut query = sqlx::query_as::<_, PaymentRow>(&q).bind(gateway.as_str());
                 for k in chunk {
                     query = query.bind(k);
                 }
                 query.fetch_all(c).await?
             }
             crate::Conn::Postgres(c) => {
-                let mut query = sqlx::query_as::<_, PaymentRow>(&q);
+                let mut query = sqlx::query_as::<_, PaymentRow>(&q).bind(gateway.as_str());
                 for k in chunk {
                     query = query.bind(k);
                 }

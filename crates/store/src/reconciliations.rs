@@ -91,3 +91,11 @@ pub async fn get(ex: &mut impl Executor, id: i64) -> Result<Option<RunRow>> {
     let q = format!("SELECT {COLUMNS} FROM reconciliations WHERE id = $1");
     Ok(sql_as!(ex, RunRow, fetch_optional, &q, id)?)
 }
+
+/// The worker's newest run: the day's verdict, or an attempt whose gateway could not be asked.
+pub async fn newest_by_worker(ex: &mut impl Executor) -> Result<Option<RunRow>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM reconciliations WHERE daily OR ran_by IS NULL ORDER BY ran_at DESC, id DESC LIMIT 1"
+    );
+    Ok(sql_as!(ex, RunRow, fetch_optional, &q)?)
+}

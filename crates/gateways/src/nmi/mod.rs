@@ -160,21 +160,32 @@ impl PaymentGateway for NmiClient {
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<GatewayTransaction>, GatewayError> {
         const PER_PAGE: u32 = 1000;
+        // At most ten million transactions: a server that ignores page_number cannot keep us here.
+        const MOST_PAGES: u32 = 10_000;
         let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%d%H%M%S").to_string();
-        // NMI's end_date is inclusive, to the second.
-        let last = to - chrono::Duration::seconds(1);
+        // NMI selects by the date a transaction was last *modified* (a settle or void moves it), so a
+        // sale of the period that settled after it is listed under a later date: ask from the period's
+        // start until now, and keep what was *made* in the period (its first action's date).
+        let until = chrono::Utc::now().max(to) + chrono::Duration::minutes(5);
+        let mut seen = std::collections::HashSet::new();
         let mut all = Vec::new();
-        for page in 0.. {
+        for page in 0..MOST_PAGES {
             let records = self
                 .query(
                     "query.period",
                     None,
-                    Query::period(at(from), at(last), page, PER_PAGE),
+                    Query::period(at(from), at(until), page, PER_PAGE),
                 )
                 .await?;
             let full = records.len() as u32 >= PER_PAGE;
-            all.extend(outcome::period_transactions(&records));
-            if !full {
+            let before = seen.len();
+            // A transaction modified while the pages are read can move and be listed twice.
+            for t in outcome::period_transactions(&records) {
+                if seen.insert(t.reference.clone()) {
+                    all.push(t);
+                }
+            }
+            if !full || seen.len() == before {
                 break;
             }
         }

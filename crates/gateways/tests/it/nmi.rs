@@ -428,3 +428,32 @@ async fn wrong_credentials_are_named_as_such_and_no_secret_or_card_number_is_log
         assert!(!all.contains(secret), "{secret} reached the processor log");
     }
 }
+
+#[tokio::test]
+async fn a_period_lists_a_sale_that_settled_after_it_and_each_transaction_once() {
+    let (sim, client, _) = setup(DEFAULT_TIMEOUT).await;
+    let card = saved(&sim, &client, "4111111111111111").await;
+    let made = chrono::Utc::now() - chrono::Duration::seconds(2);
+    client.charge(&charge(&card, "pay-1", 4900)).await;
+    client.charge(&charge(&card, "pay-2", 5100)).await;
+    let period_end = chrono::Utc::now() + chrono::Duration::seconds(1);
+    // The batch closes after the period: NMI now files the sales under the settlement's date.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(sim.settle_nmi_batch(), 2);
+    let listed = client.transactions(made, period_end).await.unwrap();
+    let keys: Vec<_> = listed.iter().map(|t| t.our_key.clone().unwrap()).collect();
+    assert_eq!(
+        keys,
+        vec!["pay-1", "pay-2"],
+        "made in the period, settled after it, listed once each"
+    );
+    assert!(listed
+        .iter()
+        .all(|t| t.taken && t.kind == TransactionKind::Charge));
+    // Asked about the time after the period only, nothing made then is listed.
+    assert!(client
+        .transactions(period_end, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -88,12 +88,34 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
             .unwrap_or(i.currency);
         Money::from_minor(minor, currency)
     };
+    // One entry per gateway reference: a listing can repeat a transaction that moved while it was read.
+    let mut listed = HashSet::new();
+    let transactions: Vec<&GatewayTransaction> = i
+        .transactions
+        .iter()
+        .filter(|t| listed.insert((t.kind, t.reference.as_str())))
+        .collect();
     let mut by_key: HashMap<(&str, TransactionKind), Vec<&GatewayTransaction>> = HashMap::new();
-    for t in i.transactions {
+    for t in &transactions {
         if let Some(k) = &t.our_key {
             by_key.entry((k.as_str(), t.kind)).or_default().push(t);
         }
     }
+    // The same amount in the same currency (a gateway that does not say its currency is taken at its word).
+    let same = |t: &GatewayTransaction, m: Money| {
+        t.amount_minor == m.minor
+            && t.currency
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case(m.currency.code()))
+    };
+    // Still moving at the gateway (a Stripe refund `pending`, a PaymentIntent `processing`): not a
+    // difference yet.
+    let in_flight = |t: &GatewayTransaction| {
+        matches!(
+            t.status.as_str(),
+            "pending" | "processing" | "requires_action" | "in_progress"
+        )
+    };
     let taken = |key: &str, kind| -> Vec<&GatewayTransaction> {
         by_key
             .get(&(key, kind))
@@ -142,25 +164,45 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
             ..blank(kind, p.created_at, what)
         };
         match p.status {
+            PaymentStatus::Succeeded if took.is_empty() && listed.is_some_and(in_flight) => {}
+            PaymentStatus::Succeeded if took.is_empty() && listed.is_some_and(|t| t.status == "canceled") => {
+                out.push(of_payment(
+                    MismatchKind::RecordedNotTaken,
+                    format!(
+                        "{g} shows payment {} ({}) voided: the money was released to the patient. ClinicPay still shows it paid. Do not refund it; the patient owes {} again: ask billing to collect it as a new invoice, and note why.",
+                        p.id, p.amount, p.amount
+                    ),
+                ))
+            }
             PaymentStatus::Succeeded if took.is_empty() => out.push(of_payment(
                 MismatchKind::RecordedNotTaken,
                 format!(
-                    "ClinicPay shows payment {} ({}) paid, but {g} has no charge taken for it{}. Do not refund it in ClinicPay: ask {g} support, and collect the invoice again only once they confirm nothing was taken.",
+                    "ClinicPay shows payment {} ({}) paid, but {g} has no charge taken for it{}. Do not refund it in ClinicPay: ask {g} support. If they confirm nothing was taken, the patient still owes it: ask billing to collect it as a new invoice.",
                     p.id,
                     p.amount,
                     listed.map(|t| format!(" (its record says {})", t.status)).unwrap_or_default()
                 ),
             )),
-            PaymentStatus::Succeeded if took.len() > 1 => out.push(of_payment(
+            PaymentStatus::Succeeded | PaymentStatus::Failed if took.len() > 1 => out.push(of_payment(
                 MismatchKind::ChargedTwice,
                 format!(
-                    "{g} took payment {} {} times ({}): refund all but one in the {g} dashboard and note it on the patient.",
+                    "{g} took payment {} {} times ({}); ClinicPay recorded {}. Keep that one, refund the others in the {g} dashboard and note it on the patient.",
                     p.id,
                     took.len(),
-                    took.iter().map(|t| t.reference.as_str()).collect::<Vec<_>>().join(", ")
+                    took.iter().map(|t| t.reference.as_str()).collect::<Vec<_>>().join(", "),
+                    p.gateway_reference.as_deref().unwrap_or(if p.status == PaymentStatus::Failed { "none (it shows it failed)" } else { "no reference" })
                 ),
             )),
-            PaymentStatus::Succeeded if took[0].amount_minor != p.amount.minor => out.push(of_payment(
+            PaymentStatus::Failed if !took.is_empty() && !same(took[0], p.amount) => out.push(of_payment(
+                MismatchKind::AmountDiffers,
+                format!(
+                    "{g} took {} under payment {}'s key, which ClinicPay recorded as a failed payment of {}. Nothing was recorded: check it in the {g} dashboard before anything else.",
+                    money(took[0].amount_minor, took[0]),
+                    p.id,
+                    p.amount
+                ),
+            )),
+            PaymentStatus::Succeeded if !same(took[0], p.amount) => out.push(of_payment(
                 MismatchKind::AmountDiffers,
                 format!(
                     "Payment {}: ClinicPay recorded {}, {g} took {}. Check it in the {g} dashboard, then refund the difference or collect it.",
@@ -190,8 +232,7 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
             _ => {}
         }
     }
-    for t in i
-        .transactions
+    for t in transactions
         .iter()
         .filter(|t| t.kind == TransactionKind::Charge && t.taken && in_period(t.created_at))
     {
@@ -247,6 +288,7 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
             ..blank(kind, r.created_at, what)
         };
         match r.status {
+            PaymentStatus::Succeeded if paid_back.is_empty() && listed.is_some_and(in_flight) => {}
             PaymentStatus::Succeeded if paid_back.is_empty() => out.push(of_refund(
                 MismatchKind::RefundRecordedNotDone,
                 format!(
@@ -254,7 +296,7 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
                     r.id, r.amount, r.payment_id
                 ),
             )),
-            PaymentStatus::Succeeded if paid_back[0].amount_minor != r.amount.minor => out.push(of_refund(
+            PaymentStatus::Succeeded if !same(paid_back[0], r.amount) => out.push(of_refund(
                 MismatchKind::AmountDiffers,
                 format!(
                     "Refund {}: ClinicPay recorded {}, {g} paid back {}. Check it in the {g} dashboard.",
@@ -263,7 +305,20 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
                     money(paid_back[0].amount_minor, paid_back[0])
                 ),
             )),
-            PaymentStatus::Failed if !paid_back.is_empty() => out.push(of_refund(
+            PaymentStatus::Failed
+                if paid_back.len() == 1 && !same(paid_back[0], r.amount) =>
+            {
+                out.push(of_refund(
+                    MismatchKind::AmountDiffers,
+                    format!(
+                        "{g} paid back {} under refund {}'s key, which ClinicPay recorded as a failed refund of {}. Nothing was recorded: check it in the {g} dashboard.",
+                        money(paid_back[0].amount_minor, paid_back[0]),
+                        r.id,
+                        r.amount
+                    ),
+                ))
+            }
+            PaymentStatus::Failed if paid_back.len() == 1 => out.push(of_refund(
                 MismatchKind::RefundRecordedFailed,
                 format!(
                     "{g} paid back refund {} ({}) that ClinicPay had recorded as failed: it is recorded as done now. Do not refund it again.",
@@ -283,8 +338,7 @@ pub fn mismatches(i: &Inputs) -> Vec<Mismatch> {
             _ => {}
         }
     }
-    for t in i
-        .transactions
+    for t in transactions
         .iter()
         .filter(|t| t.kind == TransactionKind::Refund && t.taken && in_period(t.created_at))
     {

@@ -220,7 +220,7 @@ impl Services {
                 .into_iter()
                 .filter(|k| !known.contains(k))
                 .collect();
-            ledger.extend(payments::with_keys(&mut r, &keys).await?);
+            ledger.extend(payments::with_keys(&mut r, gateway, &keys).await?);
             let known: std::collections::HashSet<String> = ledger_refunds
                 .iter()
                 .map(|x| x.idempotency_key.clone())
@@ -229,12 +229,13 @@ impl Services {
                 .into_iter()
                 .filter(|k| !known.contains(k))
                 .collect();
-            ledger_refunds.extend(refunds::with_keys(&mut r, &keys).await?);
+            ledger_refunds.extend(refunds::with_keys(&mut r, gateway, &keys).await?);
         }
         let mut mismatches = matching::mismatches(&matching::Inputs {
             gateway,
             from,
-            to,
+            // What was made in the last minutes may still be on its way to either side.
+            to: to.min(now - Duration::minutes(5)),
             now,
             currency: settings.currency,
             transactions: &transactions,
@@ -420,16 +421,33 @@ impl Services {
             return Ok(None);
         }
         let now = self.now();
-        let day = (now - Duration::days(1)).date_naive();
-        let key = day.to_string();
+        // The days since the newest daily verdict (a worker stopped over a weekend catches up, at most a
+        // week back; the first run does yesterday), one day a pass; a day whose gateway could not be
+        // asked is tried again an hour later.
+        let yesterday = (now - Duration::days(1)).date_naive();
+        let mut due = None;
         {
             let mut r = self.store().reader().await?;
-            if reconciliations::daily_of(&mut r, &key).await?.is_some()
-                || reconciliations::tried_since(&mut r, &key, now - Duration::hours(1)).await?
-            {
-                return Ok(None);
+            let newest = reconciliations::newest(&mut r, true, 1)
+                .await?
+                .first()
+                .and_then(|row| row.from_day.parse::<NaiveDate>().ok());
+            let first = newest.map_or(yesterday, |d| {
+                (d + Duration::days(1)).max(yesterday - Duration::days(6))
+            });
+            for day in first.iter_days().take_while(|d| *d <= yesterday) {
+                let key = day.to_string();
+                if reconciliations::daily_of(&mut r, &key).await?.is_none()
+                    && !reconciliations::tried_since(&mut r, &key, now - Duration::hours(1)).await?
+                {
+                    due = Some(day);
+                    break;
+                }
             }
         }
+        let Some(day) = due else {
+            return Ok(None);
+        };
         let result = match self.run_reconciliation(None, day, day, None, true).await {
             Ok(r) => r,
             // Another worker kept the day's verdict first.
@@ -462,10 +480,9 @@ impl Services {
     ) -> Result<Option<ReconciliationVerdict>> {
         actor.require(Permission::ViewReports)?;
         let mut r = self.store().reader().await?;
-        let newest = reconciliations::newest(&mut r, true, 1).await?;
-        newest
-            .first()
-            .map(|row| self.verdict_of_row(row))
+        reconciliations::newest_by_worker(&mut r)
+            .await?
+            .map(|row| self.verdict_of_row(&row))
             .transpose()
     }
 

@@ -159,11 +159,13 @@ fn a_payment_recorded_paid_that_the_gateway_never_took_says_not_to_refund_it() {
 
 #[test]
 fn different_amounts_and_a_key_taken_twice_are_listed() {
+    let mut again = tx(Charge, Some("pay-2"), 500, true);
+    again.reference = "t-pay-2-again".into();
     let m = run(
         &[
             tx(Charge, Some("pay-1"), 4_000, true),
             tx(Charge, Some("pay-2"), 500, true),
-            tx(Charge, Some("pay-2"), 500, true),
+            again,
         ],
         &[
             payment(1, "pay-1", 4_900, Succeeded),
@@ -220,4 +222,61 @@ fn only_what_happened_in_the_period_is_reported_and_long_waits_are_mentioned() {
     let m = run(&[outside], &[before, waiting, old_wait], &[]);
     assert_eq!(kinds(&m), vec![StillUnknown]);
     assert_eq!(m[0].payment_id, Some(PaymentId(3)));
+}
+
+#[test]
+fn a_failed_payment_is_recorded_as_taken_only_for_one_charge_of_its_own_amount() {
+    // Another amount under its key (typed into the gateway's terminal, say): listed, never recorded.
+    let m = run(
+        &[tx(Charge, Some("pay-1"), 100, true)],
+        &[payment(1, "pay-1", 49_000, Failed)],
+        &[],
+    );
+    assert_eq!(kinds(&m), vec![AmountDiffers]);
+    assert!(
+        m[0].what_to_do.contains("Nothing was recorded"),
+        "{}",
+        m[0].what_to_do
+    );
+    // Two charges under its key: charged twice, never recorded as one.
+    let mut second = tx(Charge, Some("pay-1"), 49_000, true);
+    second.reference = "t-other".into();
+    let m = run(
+        &[tx(Charge, Some("pay-1"), 49_000, true), second],
+        &[payment(1, "pay-1", 49_000, Failed)],
+        &[],
+    );
+    assert_eq!(kinds(&m), vec![ChargedTwice]);
+}
+
+#[test]
+fn a_transaction_listed_twice_is_one_and_one_still_moving_is_no_difference_yet() {
+    let t = tx(Charge, Some("pay-1"), 4_900, true);
+    let m = run(
+        &[t.clone(), t],
+        &[payment(1, "pay-1", 4_900, Succeeded)],
+        &[],
+    );
+    assert_eq!(m, vec![], "the same reference twice is one charge");
+    let mut pending = tx(Back, Some("re-1"), 900, false);
+    pending.status = "pending".into();
+    let m = run(
+        &[tx(Charge, Some("pay-1"), 4_900, true), pending],
+        &[payment(1, "pay-1", 4_900, Succeeded)],
+        &[refund(1, 1, "re-1", 900, Succeeded)],
+    );
+    assert_eq!(
+        m,
+        vec![],
+        "a Stripe refund still pending is not a refund that was not done"
+    );
+}
+
+#[test]
+fn a_voided_sale_recorded_paid_says_the_money_went_back() {
+    let mut voided = tx(Charge, Some("pay-1"), 4_900, false);
+    voided.status = "canceled".into();
+    let m = run(&[voided], &[payment(1, "pay-1", 4_900, Succeeded)], &[]);
+    assert_eq!(kinds(&m), vec![RecordedNotTaken]);
+    assert!(m[0].what_to_do.contains("voided"), "{}", m[0].what_to_do);
 }
