@@ -185,6 +185,14 @@ impl Services {
                     return Ok(Charged::Paid(p));
                 }
             }
+            // An answer that means "look it up" (a 420, a lost reply) proves the request reached the
+            // gateway, so a "never sent" recorded meanwhile from look-ups made while it was in flight
+            // may be wrong: look again now.
+            if let ChargeOutcome::Unknown { .. } = &outcome {
+                if let Some(p) = self.look_again_after_not_sent(payment_id).await? {
+                    return Ok(Charged::Paid(p));
+                }
+            }
             // Settled by someone else first (the janitor, another worker): theirs stands.
             let mut r = self.store().reader().await?;
             let current = payments::payment(&mut r, payment_id)
@@ -321,6 +329,49 @@ impl Services {
             );
         }
         Ok(recorded)
+    }
+
+    /// A payment recorded "not sent" whose own call then answered "look it up": asks the gateway again
+    /// and records the money if it was taken. None when it was not (or cannot be asked now: the daily
+    /// reconciliation still compares it with the gateway).
+    async fn look_again_after_not_sent(&self, payment_id: PaymentId) -> Result<Option<Payment>> {
+        let settings = self.load_settings().await?;
+        let (payment, token, customer) = {
+            let mut r = self.store().reader().await?;
+            let Some(p) = payments::payment(&mut r, payment_id).await? else {
+                return Ok(None);
+            };
+            if p.status != PaymentStatus::Failed || p.decline_code.as_deref() != Some("not_sent") {
+                return Ok(None);
+            }
+            let token = match p.payment_method_id {
+                Some(c) => clinicpay_store::payment_methods::get(&mut r, c)
+                    .await?
+                    .map(|c| c.token),
+                None => None,
+            };
+            let customer = patients::gateway_customer(&mut r, p.patient_id, p.gateway).await?;
+            (p, token.unwrap_or_default(), customer)
+        };
+        let Ok(client) = self
+            .gateway_client(payment.gateway, &settings, Some(payment.patient_id))
+            .await
+        else {
+            return Ok(None);
+        };
+        let request = ChargeRequest {
+            payment_key: payment.idempotency_key.clone(),
+            card_token: token,
+            customer,
+            amount: payment.amount,
+            check_duplicates: false,
+        };
+        match client.lookup(&request).await {
+            Ok(clinicpay_gateways::LookupOutcome::Found(ChargeOutcome::Succeeded {
+                reference,
+            })) => self.record_late_success(payment_id, &reference).await,
+            _ => Ok(None),
+        }
     }
 
     /// A late success was recorded beside this payment while it waited for its outcome, and it failed:

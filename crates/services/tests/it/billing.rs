@@ -483,6 +483,25 @@ on_both_databases! {
         assert!(c.s.charged_twice(&c.desk, Some(c.patient)).await.unwrap().is_empty());
     }
 
+    async fn nmi_a_look_it_up_answer_after_two_looks_found_nothing_is_looked_up_again_and_the_money_recorded(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        // NMI's 420 test card: the sale is taken, and the answer says only "look it up".
+        c.add(Gateway::Nmi, "4000000000420002").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(2_600), "Visit").await.unwrap();
+        c.sim.inject("/api/transact.php", 1, Fault::Latency(std::time::Duration::from_millis(900)));
+        let janitor = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            c.later(10).settle_unknown_payments().await.unwrap();
+            c.later(20).settle_unknown_payments().await.unwrap()
+        };
+        let (paid, report) = tokio::join!(c.s.pay_invoice(&c.desk, inv.id, None), janitor);
+        assert_eq!(report.found_not_paid, 1, "two looks while it was in flight recorded it not sent");
+        // The call's own answer proves the request reached NMI: ClinicPay looked again and found it.
+        assert_eq!(paid.unwrap().payment.status, PaymentStatus::Succeeded);
+        assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap()[0].status, InvoiceStatus::Paid);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![2_600]);
+    }
+
     async fn nmi_an_invoice_paid_again_before_a_late_answer_shows_both_charges_and_the_duplicate_is_refunded(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4111111111111111").await.unwrap();

@@ -258,9 +258,64 @@ async fn compare_ledgers(c: &Clinic, db: &TestDb, gateway: Gateway) {
         .map(|p| (p.idempotency_key.clone(), p.amount.minor))
         .collect();
     let taken: BTreeMap<String, i64> = theirs.into_iter().collect();
-    assert_eq!(
-        recorded, taken,
-        "ClinicPay's succeeded payments are exactly what the gateway took"
+    // Only the differences, each with what ClinicPay recorded for its key.
+    let differ: Vec<String> = recorded
+        .keys()
+        .chain(taken.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| recorded.get(*k) != taken.get(*k))
+        .map(|k| {
+            let p = ours.iter().find(|p| &p.idempotency_key == k);
+            format!(
+                "{k}: ClinicPay {:?}, gateway {:?}; recorded as {:?}",
+                recorded.get(k),
+                taken.get(k),
+                p.map(|p| (
+                    p.id,
+                    p.status,
+                    p.decline_code.clone(),
+                    p.duplicate_of,
+                    p.order_id,
+                    p.invoice_id
+                ))
+            )
+        })
+        .collect();
+    if !differ.is_empty() {
+        // What happened to each, from the activity log, for whoever reads the failure.
+        for k in recorded
+            .keys()
+            .chain(taken.keys())
+            .filter(|k| recorded.get(*k) != taken.get(*k))
+        {
+            if let Some(p) = ours.iter().find(|p| &p.idempotency_key == k) {
+                let log = clinicpay_store::activity::for_patient(&mut r, p.patient_id.0, 500)
+                    .await
+                    .unwrap();
+                for e in log.iter().rev() {
+                    eprintln!(
+                        "  {} {} {} {} {:?} {:?}",
+                        e.at, e.actor_name, e.action, e.subject_id, e.before_state, e.after_state
+                    );
+                }
+            }
+        }
+        let nmi: Vec<_> = c
+            .sim
+            .transactions()
+            .into_iter()
+            .filter(|t| {
+                recorded.get(&t.order_id) != taken.get(&t.order_id)
+                    && taken.contains_key(&t.order_id)
+            })
+            .collect();
+        eprintln!("  at the gateway: {nmi:?}");
+    }
+    assert!(
+        differ.is_empty(),
+        "ClinicPay's succeeded payments are exactly what the gateway took; these differ:\n{}",
+        differ.join("\n")
     );
     // At most one successful payment per invoice.
     let mut per_invoice = BTreeMap::new();
