@@ -20,6 +20,10 @@ const KIND_WORDS: Record<string, string> = {
   still_unknown: "Still waiting for its outcome",
 };
 
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
 function yesterday(): string {
   return new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
 }
@@ -99,7 +103,7 @@ export function ReconciliationScreen({
                   onClick={() => setOpenId(r.id ?? null)}
                   data-testid="reconciliation-run"
                 >
-                  <span className={r.clean ? "chip green" : "chip amber"}>{r.clean ? "clean" : "look"}</span>{" "}
+                  <span className={r.clean ? "chip green" : "chip amber"}>{r.clean ? "clean" : "to check"}</span>{" "}
                   {r.from === r.to ? r.from : `${r.from} to ${r.to}`}{" "}
                   <span className="muted">· {formatDateTime(r.ran_at)}</span>
                 </button>
@@ -120,8 +124,9 @@ export function ReconciliationScreen({
                     </p>
                   ) : (
                     <p className="muted">
-                      {g.gateway_charges} charges and {g.gateway_refunds} refunds at {gatewayName(g.gateway)};{" "}
-                      {g.ledger_payments} payments and {g.ledger_refunds} refunds in ClinicPay.
+                      {count(g.gateway_charges, "charge")} and {count(g.gateway_refunds, "refund")} at{" "}
+                      {gatewayName(g.gateway)}; {count(g.ledger_payments, "payment")} and {count(g.ledger_refunds, "refund")} in
+                      ClinicPay.
                     </p>
                   )}
                   {g.mismatches.length > 0 && (
