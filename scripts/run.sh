@@ -12,7 +12,7 @@ cargo build --release --locked -p clinicpay-cli -p clinicpay-desktop --features 
 BIN="$CARGO_TARGET_DIR/release"
 
 # The demo clinic goes into an empty database only; an existing clinic is opened as it is.
-if ! "$BIN/clinicpay" --as frontdesk --json overview >/dev/null 2>&1; then
+if ! CLINICPAY_PASSWORD=demo "$BIN/clinicpay" --as frontdesk --json overview >/dev/null 2>&1; then
     say "creating the demo clinic"
     "$BIN/clinicpay" demo seed
 fi

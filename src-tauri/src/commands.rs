@@ -82,7 +82,10 @@ pub async fn sign_in(
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
-    state.set_session(None).await;
+    if let Some(actor) = state.session().await {
+        state.set_session(None).await;
+        state.services()?.sign_out(&actor, "signed out").await?;
+    }
     Ok(())
 }
 

@@ -178,7 +178,8 @@ impl AppState {
         self.services.as_ref().map_err(Clone::clone)
     }
 
-    /// The services and the signed-in staff member, or `not_signed_in`.
+    /// The services and the signed-in staff member as the database has them now, or `not_signed_in`:
+    /// a role IT changed applies to this very command, and an account IT switched off ends its session.
     pub async fn signed_in(&self) -> Result<(&Services, Actor), UiError> {
         let services = self.services()?;
         let actor = self
@@ -187,7 +188,18 @@ impl AppState {
             .await
             .clone()
             .ok_or_else(UiError::not_signed_in)?;
-        Ok((services, actor))
+        match services.current_actor(&actor).await {
+            Ok(now) => {
+                if now.role != actor.role {
+                    *self.session.write().await = Some(now.clone());
+                }
+                Ok((services, now))
+            }
+            Err(e) => {
+                *self.session.write().await = None;
+                Err(e.into())
+            }
+        }
     }
 
     pub async fn set_session(&self, actor: Option<Actor>) {

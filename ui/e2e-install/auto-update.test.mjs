@@ -59,7 +59,7 @@ function installedVersion() {
 }
 
 function desks() {
-  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "it", "--json", "desks"], { encoding: "utf8" }));
+  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "it", "--json", "desks"], { encoding: "utf8", env: { ...process.env, CLINICPAY_PASSWORD: "demo" } }));
 }
 
 /** IT's managed configuration on this computer points the desk at one of the server's folders. */

@@ -22,9 +22,19 @@ export function required(name) {
   return v;
 }
 
-/** The store's answer, through the CLI contract. */
+/** The store's answer, through the CLI contract, as the billing manager. */
 export function clinicpay(...args) {
-  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "manager", "--json", ...args], { encoding: "utf8" }));
+  return clinicpayAs("manager", ...args);
+}
+
+/** The same as another of the demo clinic's staff (all have the password `demo`). */
+export function clinicpayAs(who, ...args) {
+  return JSON.parse(
+    execFileSync(CLI, ["--db", DB, "--as", who, "--json", ...args], {
+      encoding: "utf8",
+      env: { ...process.env, CLINICPAY_PASSWORD: "demo" },
+    }),
+  );
 }
 
 /** The CLI prints a created record as a one-row list. */

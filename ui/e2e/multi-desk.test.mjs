@@ -12,7 +12,7 @@ const SERVER = "127.0.0.1:5432";
 
 /** The other desk: the CLI on the same PostgreSQL database, straight to the server. */
 function otherDesk(...args) {
-  return JSON.parse(execFileSync(CLI, ["--db", PG_DB, "--as", "frontdesk", "--json", ...args], { encoding: "utf8" }));
+  return JSON.parse(execFileSync(CLI, ["--db", PG_DB, "--as", "frontdesk", "--json", ...args], { encoding: "utf8", env: { ...process.env, CLINICPAY_PASSWORD: "demo" } }));
 }
 
 /** A cable between the window and PostgreSQL that the test can pull out and plug back in. */

@@ -22,7 +22,7 @@ function required(name) {
 
 /** The store's answer, through the CLI contract. */
 function clinicpay(...args) {
-  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "frontdesk", "--json", ...args], { encoding: "utf8" }));
+  return JSON.parse(execFileSync(CLI, ["--db", DB, "--as", "frontdesk", "--json", ...args], { encoding: "utf8", env: { ...process.env, CLINICPAY_PASSWORD: "demo" } }));
 }
 
 /** Runs `body` with a fresh app window, and always closes it: tauri-driver drives one window at a time. */

@@ -896,7 +896,9 @@ export type Permission = "view_patients" | "view_activity" | "edit_patients" | "
 /**  Refunds up to the organization's front-desk refund limit. */
 "refund_within_limit" | "refund_any_amount" | "view_reports" | "send_reminders" | 
 /**  Organization settings: gateways, recovery, reminders, limits. */
-"change_settings" | "run_billing" | "verify_audit" | 
+"change_settings" | 
+/**  Where secrets, emails and updates go, and turning the desk lock off: IT's. */
+"change_security_settings" | "run_billing" | "verify_audit" | 
 /**  Gateway and SMTP secrets in the OS keychain. */
 "manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo";
 
@@ -1020,7 +1022,9 @@ export type ReminderReport_Serialize = {
 	note: string | null,
 };
 
-export type Role = "front_desk" | "billing_manager" | "it_admin";
+export type Role = "front_desk" | "billing_manager" | "it_admin" | 
+/**  The billing worker's own account (a service, not a person): billing passes only. */
+"worker";
 
 /**  Where the escalation PDF was saved, and the same report as text for the clipboard. */
 export type SavedReport = {
@@ -1052,6 +1056,8 @@ export type SettingValue = {
 	value: string,
 	/**  Pinned by IT's managed configuration on this computer: shown, not changeable here. */
 	managed: boolean,
+	/**  Who may change it: `change_settings` (billing managers and IT) or `change_security_settings` (IT). */
+	permission: Permission,
 };
 
 export type SettingsView = SettingsView_Serialize | SettingsView_Deserialize;

@@ -26,10 +26,17 @@ mod output;
 mod sim;
 use output::Out;
 
+/// A test build says so, so nobody ships one by mistake (see `clinicpay_services::TEST_BUILD`).
+const VERSION: &str = if clinicpay_services::TEST_BUILD {
+    concat!(env!("CARGO_PKG_VERSION"), " (test build: not for a clinic)")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 #[derive(Parser)]
 #[command(
     name = "clinicpay",
-    version,
+    version = VERSION,
     about = "ClinicPay: patients' saved cards and the money that moves through them"
 )]
 struct Cli {
@@ -42,7 +49,8 @@ struct Cli {
     /// Print one JSON value on stdout (errors as {"error": {"code", "message"}}).
     #[arg(long, global = true)]
     json: bool,
-    /// The staff member acting (sign-in name).
+    /// The staff member acting (sign-in name); their password comes from CLINICPAY_PASSWORD or, at a
+    /// terminal, a prompt.
     #[arg(long = "as", global = true, env = "CLINICPAY_STAFF")]
     as_staff: Option<String>,
     #[command(subcommand)]
@@ -116,10 +124,13 @@ enum Command {
     Refunds(RefundsCommand),
     /// Runs due work until stopped: subscription cycles, recovery retries and deadlines, and settling
     /// payments and refunds whose outcome is unknown.
+    #[command(args_conflicts_with_subcommands = true)]
     Worker {
         /// One pass, then exit.
         #[arg(long)]
         once: bool,
+        #[command(subcommand)]
+        command: Option<WorkerCommand>,
     },
     /// The activity log.
     #[command(subcommand)]
@@ -274,6 +285,40 @@ enum StaffCommand {
         display_name: Option<String>,
     },
     List,
+    /// Switch an account off: it cannot sign in, and its open sessions end at their next command.
+    Disable {
+        name: String,
+    },
+    /// Switch an account on again.
+    Enable {
+        name: String,
+    },
+    /// Give an account another role (from its next command).
+    Role {
+        name: String,
+        role: Role,
+    },
+    /// Set a new password for NAME, read from stdin (it also ends a lock-out).
+    ResetPassword {
+        name: String,
+    },
+    /// Change your own password (--as you, the current one in CLINICPAY_PASSWORD or the prompt); the
+    /// new one is read from stdin.
+    Password,
+}
+
+#[derive(Subcommand)]
+enum WorkerCommand {
+    /// The worker account's sign-in on this computer.
+    #[command(subcommand)]
+    Credentials(WorkerCredentialsCommand),
+}
+
+#[derive(Subcommand)]
+enum WorkerCredentialsCommand {
+    /// Checks the worker account's password (read from stdin) and keeps it in this computer's
+    /// keychain, so `clinicpay worker` signs in by itself: `--as NAME` names the worker account.
+    Set,
 }
 
 #[derive(Subcommand)]
@@ -531,7 +576,13 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         Some(t) => Arc::new(FixedClock(t)),
         None => Arc::new(SystemClock),
     };
-    let s = Services::new(store, clock).with_managed(managed);
+    let mut s = Services::new(store, clock).with_managed(managed);
+    if clinicpay_services::TEST_BUILD && std::env::var_os("CLINICPAY_AS_SHIPPED").is_some() {
+        s = s.as_shipped();
+    }
+    if cli.now.is_some() {
+        s.allow_fixed_clock().await?;
+    }
     let as_staff = cli.as_staff;
     let actor = || async { acting(&s, as_staff.as_deref()).await };
 
@@ -544,7 +595,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             clinic_group,
         }) => {
             let a = match as_staff.as_deref() {
-                Some(name) => Some(s.actor_by_username(name).await?),
+                Some(_) => Some(actor().await?),
                 None => None,
             };
             let size = clinicpay_services::demo::DemoSize {
@@ -560,7 +611,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             display_name,
         }) => {
             let a = match as_staff.as_deref() {
-                Some(n) => Some(s.actor_by_username(n).await?),
+                Some(_) => Some(actor().await?),
                 None => None,
             };
             let password = read_password()?;
@@ -576,6 +627,27 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.staff(&[added])
         }
         Command::Staff(StaffCommand::List) => out.staff(&s.list_staff(&actor().await?).await?),
+        Command::Staff(StaffCommand::Disable { name }) => {
+            out.staff(&[s.set_staff_active(&actor().await?, &name, false).await?])
+        }
+        Command::Staff(StaffCommand::Enable { name }) => {
+            out.staff(&[s.set_staff_active(&actor().await?, &name, true).await?])
+        }
+        Command::Staff(StaffCommand::Role { name, role }) => {
+            out.staff(&[s.set_staff_role(&actor().await?, &name, role).await?])
+        }
+        Command::Staff(StaffCommand::ResetPassword { name }) => {
+            let a = actor().await?;
+            out.staff(&[s.reset_staff_password(&a, &name, &read_password()?).await?])
+        }
+        Command::Staff(StaffCommand::Password) => {
+            let name = as_staff.as_deref().unwrap_or_default();
+            let current = password_of(name)?;
+            let a = acting(&s, as_staff.as_deref()).await?;
+            s.change_own_password(&a, &current, &read_password()?)
+                .await?;
+            out.message("Your password is changed: use the new one from now on.");
+        }
         Command::Settings(SettingsCommand::Show) => {
             out.settings(&s.settings(&actor().await?).await?)
         }
@@ -724,7 +796,28 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             };
             out.refund(&s.refund_payment(&a, payment, amount).await?)
         }
-        Command::Worker { once } => {
+        Command::Worker {
+            command: Some(WorkerCommand::Credentials(WorkerCredentialsCommand::Set)),
+            ..
+        } => {
+            let name = as_staff.as_deref().ok_or_else(|| {
+                ServiceError::NotSignedIn(
+                    "Name the worker account with --as NAME, and give its password on stdin."
+                        .into(),
+                )
+            })?;
+            out.message(&s.set_worker_credentials(name, &read_password()?).await?);
+        }
+        Command::Worker {
+            once,
+            command: None,
+        } => {
+            // The worker signs in as itself: --as, or the worker account stored on this computer.
+            let a = match as_staff.as_deref() {
+                Some(_) => actor().await?,
+                None => s.sign_in_stored_worker().await?,
+            };
+            a.require(clinicpay_domain::Permission::RunBilling)?;
             // Cards saved at any desk retry their patients' recovery orders here at once (PostgreSQL).
             if !once {
                 s.retry_recovery_when_any_desk_saves_a_card();
@@ -882,13 +975,38 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// Signs NAME in with their password: a script names the person acting and proves it, so the activity
+/// log says who did what and a desk user cannot act as IT by typing IT's name.
 async fn acting(s: &Services, name: Option<&str>) -> Result<Actor, ServiceError> {
-    match name {
-        Some(n) => s.actor_by_username(n).await,
-        None => Err(ServiceError::NotSignedIn(
-            "Say who is acting with --as NAME (or CLINICPAY_STAFF); the demo clinic has frontdesk, manager and it.".into(),
-        )),
+    let Some(name) = name else {
+        return Err(ServiceError::NotSignedIn(
+            "Say who is acting with --as NAME (or CLINICPAY_STAFF), with NAME's password in CLINICPAY_PASSWORD; the demo clinic has frontdesk, manager and it, password demo.".into(),
+        ));
+    };
+    let password = password_of(name)?;
+    match s.sign_in_via(name, &password, "cli").await {
+        Err(ServiceError::SignInFailed) => Err(ServiceError::NotSignedIn(format!(
+            "The password for {name} is not right (or there is no such account): check CLINICPAY_PASSWORD. Five wrong passwords in a row lock the name for 15 minutes."
+        ))),
+        other => other,
     }
+}
+
+/// NAME's password: CLINICPAY_PASSWORD, else a prompt when a person is at a terminal. Never an
+/// argument: arguments show in process lists and shell history.
+fn password_of(name: &str) -> Result<String, ServiceError> {
+    if let Ok(p) = std::env::var("CLINICPAY_PASSWORD") {
+        return Ok(p);
+    }
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        if let Ok(p) = rpassword::prompt_password(format!("Password for {name}: ")) {
+            return Ok(p);
+        }
+    }
+    Err(ServiceError::NotSignedIn(format!(
+        "Acting as {name} needs {name}'s password: set CLINICPAY_PASSWORD, or run the command at a terminal to be asked for it."
+    )))
 }
 
 fn read_password() -> Result<String, ServiceError> {

@@ -1,6 +1,7 @@
 //! ClinicPay's domain: the clinic's words as types, and the rules of the product documents as pure
 //! functions. Nothing here does I/O, so every rule is testable in microseconds.
 
+pub mod address;
 pub mod card;
 pub mod clock;
 pub mod decline;
@@ -15,6 +16,7 @@ pub mod roles;
 pub mod settings;
 pub mod status;
 
+pub use address::{check_gateway_address, WebAddress};
 pub use card::{CardBrand, CardExpiry, DeletionCheck, NewCard, PaymentMethod};
 pub use clock::{Clock, FixedClock, SkewedClock, SystemClock};
 pub use error::DomainError;

@@ -12,6 +12,9 @@ use crate::{DomainError, OrganizationSettings, SettingKey};
 pub struct ManagedConfig {
     /// The database this desk opens (the clinic's PostgreSQL for several desks).
     pub database_url: Option<String>,
+    /// True: `--db` and `CLINICPAY_DB` may still open another database (IT's own tools). By default a
+    /// pinned database is the only one this computer's ClinicPay opens.
+    pub allow_other_database: Option<bool>,
     /// How this desk is named in the desk inventory (default: the computer's name).
     pub desk_name: Option<String>,
     /// False: this desk never opens the demo clinic on the simulators.
@@ -48,7 +51,7 @@ impl ManagedConfig {
     pub fn parse(text: &str, source: &str) -> Result<ManagedConfig, DomainError> {
         let config: ManagedConfig = toml::from_str(text).map_err(|e| {
             DomainError::InvalidSetting(format!(
-                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, desk-name, training-allowed, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
+                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, desk-name, training-allowed, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
                 e.message().trim_end_matches('.')
             ))
         })?;
@@ -103,6 +106,10 @@ impl ManagedConfig {
             }
         };
         push("database-url", self.database_url.as_deref().map(redact_url));
+        push(
+            "allow-other-database",
+            self.allow_other_database.map(|b| b.to_string()),
+        );
         push("desk-name", self.desk_name.clone());
         push(
             "training-allowed",

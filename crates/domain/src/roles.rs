@@ -13,16 +13,24 @@ pub enum Role {
     FrontDesk,
     BillingManager,
     ItAdmin,
+    /// The billing worker's own account (a service, not a person): billing passes only.
+    Worker,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::FrontDesk, Role::BillingManager, Role::ItAdmin];
+    pub const ALL: [Role; 4] = [
+        Role::FrontDesk,
+        Role::BillingManager,
+        Role::ItAdmin,
+        Role::Worker,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::FrontDesk => "front_desk",
             Role::BillingManager => "billing_manager",
             Role::ItAdmin => "it_admin",
+            Role::Worker => "worker",
         }
     }
 
@@ -31,6 +39,7 @@ impl Role {
             Role::FrontDesk => "Front desk",
             Role::BillingManager => "Billing manager",
             Role::ItAdmin => "IT",
+            Role::Worker => "Billing worker",
         }
     }
 
@@ -38,6 +47,10 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         use Role::*;
+        if self == Worker {
+            // A worker signs in to run billing passes and nothing else.
+            return permission == RunBilling;
+        }
         match permission {
             ViewPatients | ViewActivity => true,
             EditPatients | ManageCards | TakePayments | RefundWithinLimit | RetryRecovery => {
@@ -45,7 +58,9 @@ impl Role {
             }
             RefundAnyAmount | ViewReports | SendReminders => matches!(self, BillingManager),
             ChangeSettings | RunBilling | VerifyAudit => matches!(self, BillingManager | ItAdmin),
-            ManageCredentials | ManageUpdates | ManageStaff | SeedDemo => matches!(self, ItAdmin),
+            ManageCredentials | ManageUpdates | ManageStaff | SeedDemo | ChangeSecuritySettings => {
+                matches!(self, ItAdmin)
+            }
         }
     }
 }
@@ -65,7 +80,7 @@ impl FromStr for Role {
             .find(|r| r.as_str() == wanted)
             .ok_or_else(|| {
                 DomainError::InvalidSetting(format!(
-                    "\"{}\" is not a role: use front_desk, billing_manager or it_admin.",
+                    "\"{}\" is not a role: use front_desk, billing_manager, it_admin or worker.",
                     s.trim()
                 ))
             })
@@ -90,6 +105,8 @@ pub enum Permission {
     SendReminders,
     /// Organization settings: gateways, recovery, reminders, limits.
     ChangeSettings,
+    /// Where secrets, emails and updates go, and turning the desk lock off: IT's.
+    ChangeSecuritySettings,
     RunBilling,
     VerifyAudit,
     /// Gateway and SMTP secrets in the OS keychain.
@@ -100,7 +117,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ViewPatients,
         Permission::ViewActivity,
         Permission::EditPatients,
@@ -112,6 +129,7 @@ impl Permission {
         Permission::ViewReports,
         Permission::SendReminders,
         Permission::ChangeSettings,
+        Permission::ChangeSecuritySettings,
         Permission::RunBilling,
         Permission::VerifyAudit,
         Permission::ManageCredentials,
@@ -135,6 +153,9 @@ impl Permission {
             ViewReports => "view billing reports",
             SendReminders => "send card expiry reminders",
             ChangeSettings => "change the clinic's payment settings",
+            ChangeSecuritySettings => {
+                "change where the clinic's secrets, emails and updates go, or turn the desk lock off (IT does)"
+            }
             RunBilling => "run billing",
             VerifyAudit => "verify the activity log",
             ManageCredentials => "manage gateway credentials",
@@ -167,6 +188,13 @@ mod tests {
             assert!(Role::ItAdmin.allows(p));
             assert!(!Role::BillingManager.allows(p));
             assert!(!Role::FrontDesk.allows(p));
+        }
+    }
+
+    #[test]
+    fn a_worker_account_runs_billing_passes_and_nothing_else() {
+        for p in Permission::ALL {
+            assert_eq!(Role::Worker.allows(p), p == Permission::RunBilling, "{p:?}");
         }
     }
 

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Currency, DomainError, Gateway, Money};
+use crate::address::WebAddress;
+use crate::{Currency, DomainError, Gateway, Money, Permission};
 
 /// How failed subscription and retry charges are recovered. The defaults follow document 000's
 /// "What Happens When Cards Expire": a retry in days 1-3, another in days 4-7, suspension from day 8,
@@ -167,23 +168,18 @@ impl UpdateSettings {
 }
 
 /// An update endpoint: https, or http only on this computer (a local mirror, the tests), because an
-/// update is software every desk will run.
+/// update is software every desk will run (and is signed, so a mirror cannot change it).
 pub fn parse_update_endpoint(name: &str, v: &str) -> Result<Option<String>, DomainError> {
     if v.is_empty() || v.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| v.starts_with(p) && v[p.len()..].starts_with([':', '/']) || v == *p);
-    let ok = (v.starts_with("https://") || local)
-        && v.len() > "https://".len()
-        && !v.contains(char::is_whitespace);
-    if !ok {
+    let a = WebAddress::parse(name, v)?;
+    if !(a.is_https() || a.is_local_http()) {
         return Err(invalid(format!(
             "{name} must be the clinic's update server starting with https://, like https://updates.clinic.example/clinicpay, not \"{v}\"."
         )));
     }
-    Ok(Some(v.trim_end_matches('/').into()))
+    Ok(Some(a.as_stored()))
 }
 
 /// How reminder emails leave: the clinic's SMTP server or a relay such as Mailjet's. The password is
@@ -300,6 +296,24 @@ impl SettingKey {
         }
     }
 
+    /// Who may change it: where secrets, patients' emails and software travel is IT's to decide
+    /// (issue 19); the rest is the billing manager's too. Turning the desk lock off is IT's as well,
+    /// which `Services::set_setting` checks against the value.
+    pub fn permission(self) -> Permission {
+        match self {
+            SettingKey::StripeApiBase
+            | SettingKey::NmiApiBase
+            | SettingKey::SmtpHost
+            | SettingKey::SmtpPort
+            | SettingKey::SmtpSecurity
+            | SettingKey::SmtpUsername
+            | SettingKey::SmtpFrom
+            | SettingKey::UpdateEndpoint
+            | SettingKey::UpdateChannel => Permission::ChangeSecuritySettings,
+            _ => Permission::ChangeSettings,
+        }
+    }
+
     /// The current value, as `settings show` prints it and `settings set` reads it back.
     pub fn value_of(self, s: &OrganizationSettings) -> String {
         let days = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -402,13 +416,14 @@ impl SettingKey {
                 s.desk_lock_minutes = m;
             }
             SettingKey::ReminderUpdateLink => {
-                s.reminders.update_link = match parse_url(name, v)? {
-                    Some(u) if !u.starts_with("https://") => {
+                s.reminders.update_link = match v {
+                    "" | "none" | "default" => None,
+                    link if WebAddress::parse_link(name, link)?.is_https() => Some(link.to_owned()),
+                    _ => {
                         return Err(invalid(format!(
                             "{name} is a link patients open from an email: it must start with https://."
                         )))
                     }
-                    other => other,
                 }
             }
             SettingKey::SmtpHost => {
@@ -584,18 +599,13 @@ fn parse_public_key(name: &str, v: &str, gateway: Gateway) -> Result<Option<Stri
     }
 }
 
+/// A gateway address: parsed, http or https. Whether this clinic may use it (https only when live) is
+/// `address::check_gateway_address`, which needs to know the clinic and the build.
 fn parse_url(name: &str, v: &str) -> Result<Option<String>, DomainError> {
     if v.is_empty() || v.eq_ignore_ascii_case("default") {
         return Ok(None);
     }
-    let ok =
-        (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace);
-    if !ok {
-        return Err(invalid(format!(
-            "{name} must be a web address starting with https:// (or http:// for the local simulator), not \"{v}\"."
-        )));
-    }
-    Ok(Some(v.trim_end_matches('/').into()))
+    Ok(Some(WebAddress::parse(name, v)?.as_stored()))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{Result, Services};
+use crate::{Result, ServiceError, Services};
 
 /// A computer's clock further than this from the database's is reported (log, desk inventory,
 /// diagnostics).
@@ -117,6 +117,19 @@ fn clock_sentence(skew: Duration) -> String {
         "this computer's clock is {minutes} minute{} {way} the database's. ClinicPay keeps the database's time, but ask IT to set this computer's clock (automatic time).",
         if minutes == 1 { "" } else { "s" }
     )
+}
+
+impl Services {
+    /// `--now` fixes the clock, which moves when subscriptions bill and recovery acts: only for the
+    /// training clinic, and for ClinicPay's own tests.
+    pub async fn allow_fixed_clock(&self) -> Result<()> {
+        if self.test_build() || self.load_settings().await?.training_mode {
+            return Ok(());
+        }
+        Err(ServiceError::Invalid(
+            "--now fixes the clock, and only the training clinic may do that: this clinic's money moves on the database's time. Leave --now out.".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clinicpay_domain::{Gateway, Permission};
+use clinicpay_domain::{Gateway, OrganizationSettings, Permission, WebAddress};
 use clinicpay_gateways::Secret;
 use serde::Serialize;
 
@@ -20,6 +20,8 @@ const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum SecretKind {
     Gateway(Gateway),
     SmtpPassword,
+    /// The billing worker account's name and password on the computer that runs `clinicpay worker`.
+    WorkerSignIn,
 }
 
 impl From<Gateway> for SecretKind {
@@ -66,6 +68,7 @@ fn account(which: SecretKind) -> &'static str {
         SecretKind::Gateway(Gateway::Stripe) => "stripe.secret-key",
         SecretKind::Gateway(Gateway::Nmi) => "nmi.security-key",
         SecretKind::SmtpPassword => "smtp.password",
+        SecretKind::WorkerSignIn => "worker.sign-in",
     }
 }
 
@@ -136,6 +139,103 @@ pub fn validate_secret(gateway: Gateway, secret: &str) -> Result<()> {
     }
 }
 
+/// NMI's published test-mode security key (their documentation's examples and sandbox): it takes no
+/// real money, so a live clinic must not run on it.
+const NMI_PUBLIC_TEST_KEY: &str = "6457Thfj624V5r7WUwc5v6a68Zsd6YEm";
+
+/// Whether a secret takes real money: Stripe says so in the key (`sk_live_`/`sk_test_`, `rk_…` alike);
+/// NMI's keys do not, except its published test key.
+fn is_test_key(gateway: Gateway, secret: &str) -> bool {
+    match gateway {
+        Gateway::Stripe => secret.starts_with("sk_test_") || secret.starts_with("rk_test_"),
+        Gateway::Nmi => secret == NMI_PUBLIC_TEST_KEY,
+    }
+}
+
+/// A live clinic runs on live keys and a training clinic never holds one. The one exception is a test
+/// build's live clinic on the stand-ins the tests run on this computer (localstripe, the simulator).
+pub(crate) fn check_key_mode(
+    gateway: Gateway,
+    secret: &str,
+    settings: &OrganizationSettings,
+    test_build: bool,
+) -> Result<()> {
+    let test = is_test_key(gateway, secret);
+    if settings.training_mode && !test && gateway == Gateway::Stripe {
+        return Err(ServiceError::Invalid(
+            "This is a live Stripe key (sk_live_…) and this is the training clinic, which never uses real keys: keep live keys for the clinic's live database.".into(),
+        ));
+    }
+    let on_local_stand_in = test_build
+        && address_of(settings, gateway)
+            .and_then(|a| WebAddress::parse("address", &a).ok())
+            .is_some_and(|a| a.is_local_http());
+    if !settings.training_mode && test && !on_local_stand_in {
+        return Err(ServiceError::Invalid(match gateway {
+            Gateway::Stripe => "This is a Stripe test key (sk_test_…), and this clinic is live: a test key takes no real money. Paste the live secret key (sk_live_…, or rk_live_… for a restricted key) from Stripe's dashboard.".into(),
+            Gateway::Nmi => "This is NMI's public test key, and this clinic is live: it takes no real money. Paste the clinic's own security key from NMI's merchant portal (Settings → Security Keys).".into(),
+        }));
+    }
+    Ok(())
+}
+
+/// The address a gateway's secret is sent to (None: the gateway itself).
+pub(crate) fn address_of(settings: &OrganizationSettings, gateway: Gateway) -> Option<String> {
+    match gateway {
+        Gateway::Stripe => settings.stripe_api_base.clone(),
+        Gateway::Nmi => settings.nmi_api_base.clone(),
+    }
+}
+
+/// A secret as the keychain holds it: bound to the address it was given for, so a desk never sends
+/// it anywhere else when someone changes `stripe.api-base` or `nmi.api-base` (issue 19). A secret for
+/// the gateway itself is stored bare (as before the binding); one for another address as
+/// `for:ADDRESS SECRET` (neither has spaces).
+struct BoundSecret {
+    address: Option<String>,
+    secret: Secret,
+}
+
+impl BoundSecret {
+    fn encode(&self) -> Secret {
+        match &self.address {
+            None => self.secret.clone(),
+            Some(a) => Secret::new(format!("for:{a} {}", self.secret.expose())),
+        }
+    }
+
+    fn decode(stored: &Secret) -> BoundSecret {
+        match stored
+            .expose()
+            .strip_prefix("for:")
+            .and_then(|r| r.split_once(' '))
+        {
+            Some((address, secret)) => BoundSecret {
+                address: Some(address.to_owned()),
+                secret: Secret::new(secret),
+            },
+            None => BoundSecret {
+                address: None,
+                secret: stored.clone(),
+            },
+        }
+    }
+}
+
+/// The secret itself and the keychain's text holding it, for scrubbing what is written for others.
+pub(crate) fn secret_and_binding(stored: &Secret) -> [String; 2] {
+    [
+        BoundSecret::decode(stored).secret.expose().to_owned(),
+        stored.expose().to_owned(),
+    ]
+}
+
+fn shown(address: &Option<String>, gateway: Gateway) -> String {
+    address
+        .clone()
+        .unwrap_or_else(|| format!("{gateway} itself"))
+}
+
 pub fn secret_name(gateway: Gateway) -> &'static str {
     match gateway {
         Gateway::Stripe => "Stripe secret key",
@@ -161,6 +261,14 @@ impl Services {
     ) -> Result<CredentialsStored> {
         actor.require(Permission::ManageCredentials)?;
         validate_secret(gateway, secret.expose())?;
+        let settings = self.load_settings().await?;
+        check_key_mode(gateway, secret.expose(), &settings, self.test_build())?;
+        let address = address_of(&settings, gateway);
+        let secret = BoundSecret {
+            address: address.clone(),
+            secret,
+        }
+        .encode();
         let store = self.credentials.clone();
         let had = {
             let store = store.clone();
@@ -181,7 +289,7 @@ impl Services {
             gateway,
         )
         .before(serde_json::json!({ "stored": had }))
-        .after(serde_json::json!({ "stored": true, "where": "OS keychain" }))
+        .after(serde_json::json!({ "stored": true, "where": "OS keychain", "for": shown(&address, gateway) }))
         .record(&mut tx)
         .await?;
         tx.commit().await?;
@@ -194,26 +302,52 @@ impl Services {
         })
     }
 
-    /// The secret a live client uses; a clear error when this desk has none.
-    pub(crate) async fn gateway_secret(&self, gateway: Gateway) -> Result<Secret> {
+    /// The secret a live client sends to `address`; a clear error when this desk has none, or has one
+    /// given for another address.
+    pub(crate) async fn gateway_secret(
+        &self,
+        gateway: Gateway,
+        address: Option<&str>,
+    ) -> Result<Secret> {
         // One keychain read per gateway per process: a busy worker must not hammer the Secret Service
         // (which drops connections under load), and calls queue rather than run side by side.
         let mut cache = self.secrets.lock().await;
-        if let Some(secret) = cache.get(&gateway) {
-            return Ok(secret.clone());
+        let stored = match cache.get(&gateway) {
+            Some(stored) => stored.clone(),
+            None => {
+                let store = self.credentials.clone();
+                let stored = keychain(move || store.get(gateway.into()))
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::CredentialsMissing(format!(
+                            "This computer has no {name} in its keychain, so ClinicPay cannot reach {gateway}. IT can add it with `clinicpay gateway credentials set {id}`.",
+                            name = secret_name(gateway),
+                            id = gateway.as_str(),
+                        ))
+                    })?;
+                cache.insert(gateway, stored.clone());
+                stored
+            }
+        };
+        let bound = BoundSecret::decode(&stored);
+        if bound.address.as_deref() != address {
+            return Err(ServiceError::CredentialsMissing(format!(
+                "The {name} on this computer was given for {was}, and {id}.api-base is now {now}: ClinicPay does not send it there. If IT moved the address, IT enters the secret again with `clinicpay gateway credentials set {id}`; if not, someone changed the address and IT should look at the activity log.",
+                name = secret_name(gateway),
+                was = shown(&bound.address, gateway),
+                now = shown(&address.map(str::to_owned), gateway),
+                id = gateway.as_str(),
+            )));
         }
+        Ok(bound.secret)
+    }
+
+    /// Deletes this computer's secret for `gateway` (its address changed).
+    pub(crate) async fn forget_gateway_secret(&self, gateway: Gateway) -> Result<()> {
+        let mut cache = self.secrets.lock().await;
+        cache.remove(&gateway);
         let store = self.credentials.clone();
-        let secret = keychain(move || store.get(gateway.into()))
-            .await?
-            .ok_or_else(|| {
-                ServiceError::CredentialsMissing(format!(
-                    "This computer has no {name} in its keychain, so ClinicPay cannot reach {gateway}. IT can add it with `clinicpay gateway credentials set {id}`.",
-                    name = secret_name(gateway),
-                    id = gateway.as_str(),
-                ))
-            })?;
-        cache.insert(gateway, secret.clone());
-        Ok(secret)
+        keychain(move || store.delete(gateway.into())).await
     }
 
     /// Stores the reminder mail server's password in this computer's keychain (never the value logged).
@@ -241,5 +375,60 @@ impl Services {
     pub(crate) async fn smtp_password(&self) -> Result<Option<Secret>> {
         let store = self.credentials.clone();
         keychain(move || store.get(SecretKind::SmtpPassword)).await
+    }
+}
+
+impl Services {
+    /// Keeps the worker account's sign-in in this computer's keychain, after checking it signs in as a
+    /// worker (a person's account is refused: its password does not belong on a server).
+    pub async fn set_worker_credentials(&self, username: &str, password: &str) -> Result<String> {
+        let worker = self.sign_in_via(username, password, "worker setup").await?;
+        if worker.role != clinicpay_domain::Role::Worker {
+            return Err(ServiceError::Invalid(format!(
+                "{} is a {} account, not a worker's: IT makes one for the worker (`clinicpay staff add billing-worker --role worker`), so no person's password is kept on this computer.",
+                worker.username,
+                worker.role.display_name()
+            )));
+        }
+        let stored = Secret::new(format!("{}\n{password}", worker.username));
+        let store = self.credentials.clone();
+        keychain(move || store.set(SecretKind::WorkerSignIn, &stored)).await?;
+        let mut tx = self.store().begin().await?;
+        Change::new(
+            Some(&worker),
+            self.now(),
+            "worker.credentials_set",
+            "staff",
+            worker.id,
+        )
+        .after(serde_json::json!({ "stored": true, "where": "OS keychain" }))
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(format!(
+            "The worker account {} is stored in this computer's keychain: `clinicpay worker` signs in with it.",
+            worker.username
+        ))
+    }
+
+    /// Signs in as the worker account stored on this computer.
+    pub async fn sign_in_stored_worker(&self) -> Result<Actor> {
+        let store = self.credentials.clone();
+        let stored = keychain(move || store.get(SecretKind::WorkerSignIn))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotSignedIn(
+                    "The worker signs in as its own account, and this computer has none: IT creates one (`clinicpay --as it staff add billing-worker --role worker`) and stores it here (`clinicpay --as billing-worker worker credentials set`, password on stdin).".into(),
+                )
+            })?;
+        let (name, password) = stored.expose().split_once('\n').unwrap_or(("", ""));
+        self.sign_in_via(name, password, "worker")
+            .await
+            .map_err(|e| match e {
+                ServiceError::SignInFailed => ServiceError::NotSignedIn(format!(
+                    "The worker account {name} stored on this computer no longer signs in (its password was reset?): IT stores it again with `clinicpay --as {name} worker credentials set`."
+                )),
+                other => other,
+            })
     }
 }

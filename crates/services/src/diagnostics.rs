@@ -153,7 +153,7 @@ impl Services {
             .lock()
             .await
             .values()
-            .map(|s| s.expose().to_owned())
+            .flat_map(crate::credentials::secret_and_binding)
             .collect()
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use clinicpay_domain::{Gateway, OrganizationSettings, PatientId, Permission};
+use clinicpay_domain::{
+    check_gateway_address, Gateway, OrganizationSettings, PatientId, Permission,
+};
 use clinicpay_gateways::nmi::NmiClient;
 use clinicpay_gateways::stripe::StripeClient;
 use clinicpay_gateways::{GatewayError, PaymentGateway, Secret, DEFAULT_TIMEOUT};
@@ -63,7 +65,16 @@ impl Services {
                 Gateway::Nmi => TRAINING_NMI_KEY,
             })
         } else {
-            self.gateway_secret(gateway).await?
+            // Checked at every use, not only when set: the database may say otherwise since.
+            check_gateway_address(gateway, base.as_deref(), false, self.test_build())?;
+            let secret = self.gateway_secret(gateway, base.as_deref()).await?;
+            crate::credentials::check_key_mode(
+                gateway,
+                secret.expose(),
+                settings,
+                self.test_build(),
+            )?;
+            secret
         };
         let log = Arc::new(StoredProcessorLog::new(self.store().clone(), patient));
         Ok(match gateway {

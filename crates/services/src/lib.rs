@@ -10,6 +10,11 @@ use clinicpay_store::activity::NewActivity;
 use clinicpay_store::{organization, Store, Tx};
 use serde::Serialize;
 
+/// A build for ClinicPay's own tests (`--features test-build`, switched on by the test crates only):
+/// `--now` on any clinic, and a live clinic on the stand-ins the tests run on this computer. Never in a
+/// shipped package (`clinicpay --version` says "test build").
+pub const TEST_BUILD: bool = cfg!(feature = "test-build");
+
 pub mod audit;
 pub mod billing;
 pub mod cards;
@@ -79,6 +84,8 @@ pub struct Services {
     >,
     /// The simulator this process started for training mode (the desktop app starts its own).
     training_simulator: Option<Arc<str>>,
+    /// A test build's services that keep the shipped rules (to test those rules).
+    as_shipped: bool,
     /// What IT pinned on this computer (`managed.toml`); wins over the clinic's settings.
     managed: Arc<managed::Managed>,
     /// The database's time as last read: "now" for every desk and worker (see `clock`).
@@ -104,6 +111,7 @@ impl Services {
             worker_id: format!("pid{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
             secrets: Arc::default(),
             training_simulator: None,
+            as_shipped: false,
             managed: Arc::default(),
             database_time: Arc::default(),
         }
@@ -124,6 +132,18 @@ impl Services {
     pub fn with_training_simulator(mut self, base_url: impl Into<String>) -> Services {
         self.training_simulator = Some(Arc::from(base_url.into()));
         self
+    }
+
+    /// Services that keep a shipped build's rules even in a test build (`CLINICPAY_AS_SHIPPED=1` for
+    /// the CLI), so tests can meet the refusals a clinic meets.
+    pub fn as_shipped(mut self) -> Services {
+        self.as_shipped = true;
+        self
+    }
+
+    /// Whether this is a test build's relaxed rules (see [`TEST_BUILD`]).
+    pub(crate) fn test_build(&self) -> bool {
+        TEST_BUILD && !self.as_shipped
     }
 
     pub(crate) fn training_simulator(&self) -> Option<&str> {

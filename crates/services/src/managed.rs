@@ -15,12 +15,18 @@ pub struct Managed {
     pub source: Option<PathBuf>,
 }
 
-/// The OS-wide place IT deploys `managed.toml`, or `CLINICPAY_MANAGED_CONFIG` when set (tests, and
-/// IT trying a file before deploying it).
+/// The OS-wide place IT deploys `managed.toml`, or `CLINICPAY_MANAGED_CONFIG` when set and IT has
+/// deployed nothing there yet (IT trying a file before deploying it; the tests). Once IT deployed a
+/// file, a desk user cannot point ClinicPay at another one.
 pub fn managed_config_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLINICPAY_MANAGED_CONFIG").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
+    let deployed = os_managed_config_path();
+    match std::env::var_os("CLINICPAY_MANAGED_CONFIG").filter(|p| !p.is_empty()) {
+        Some(p) if crate::TEST_BUILD || !deployed.exists() => PathBuf::from(p),
+        _ => deployed,
     }
+}
+
+fn os_managed_config_path() -> PathBuf {
     if cfg!(windows) {
         let base = std::env::var_os("ProgramData")
             .map(PathBuf::from)
@@ -66,6 +72,13 @@ impl Managed {
     /// one, else the SQLite file in this user's app-data folder.
     pub fn database_url(&self, explicit: Option<String>) -> Result<String> {
         if let Some(db) = explicit.filter(|d| !d.trim().is_empty()) {
+            let pinned = self.config.database_url.as_deref();
+            if pinned.is_some_and(|p| p != db) && self.config.allow_other_database != Some(true) {
+                return Err(ServiceError::ManagedByIt(format!(
+                    "IT set this computer's database in {}, so --db (or CLINICPAY_DB) cannot open another. Leave --db out, or ask IT (allow-other-database = true lets IT's own tools do it).",
+                    self.source_name().unwrap_or_default()
+                )));
+            }
             return Ok(db);
         }
         if let Some(db) = &self.config.database_url {

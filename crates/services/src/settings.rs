@@ -1,6 +1,8 @@
 //! Organization settings: shown to everyone, changed by billing managers and IT, every change logged.
 
-use clinicpay_domain::{ManagedValue, OrganizationSettings, Permission, SettingKey};
+use clinicpay_domain::{
+    check_gateway_address, Gateway, ManagedValue, OrganizationSettings, Permission, SettingKey,
+};
 use clinicpay_store::organization;
 use serde::Serialize;
 
@@ -13,6 +15,8 @@ pub struct SettingValue {
     pub value: String,
     /// Pinned by IT's managed configuration on this computer: shown, not changeable here.
     pub managed: bool,
+    /// Who may change it: `change_settings` (billing managers and IT) or `change_security_settings` (IT).
+    pub permission: Permission,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +40,7 @@ impl SettingsView {
                     key: k.name(),
                     value: k.value_of(&settings),
                     managed: managed.config.manages(k),
+                    permission: k.permission(),
                 })
                 .collect(),
             managed_file: managed.source_name(),
@@ -71,8 +76,8 @@ impl Services {
         key: &str,
         value: &str,
     ) -> Result<SettingChanged> {
-        actor.require(Permission::ChangeSettings)?;
         let key: SettingKey = key.parse()?;
+        actor.require(key.permission())?;
         if self.managed().config.manages(key) {
             return Err(ServiceError::ManagedByIt(format!(
                 "{key} is set by IT on this computer (in {}), so it cannot be changed here. Ask IT to change the managed configuration.",
@@ -94,6 +99,28 @@ impl Services {
                 )));
             }
         }
+        if key == SettingKey::DeskLockMinutes && changed.desk_lock_minutes == 0 {
+            // A desk that never locks leaves a signed-in session to whoever walks up: IT's call.
+            actor.require(Permission::ChangeSecuritySettings)?;
+        }
+        let address_of = |s: &clinicpay_domain::OrganizationSettings, g| match g {
+            Gateway::Stripe => s.stripe_api_base.clone(),
+            Gateway::Nmi => s.nmi_api_base.clone(),
+        };
+        let moved = match key {
+            SettingKey::StripeApiBase => Some(Gateway::Stripe),
+            SettingKey::NmiApiBase => Some(Gateway::Nmi),
+            _ => None,
+        }
+        .filter(|g| address_of(&current, *g) != address_of(&changed, *g));
+        if let Some(g) = moved {
+            check_gateway_address(
+                g,
+                address_of(&changed, g).as_deref(),
+                changed.training_mode,
+                self.test_build(),
+            )?;
+        }
         let before = key.value_of(&current);
         let after = key.value_of(&changed);
         organization::save(&mut tx, &changed, now).await?;
@@ -103,7 +130,13 @@ impl Services {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
-        let message = if before == after {
+        if let Some(g) = moved {
+            // The secret was given for the old address: this desk forgets it, and every other desk
+            // refuses to send it to the new one (it is bound to its address, see `credentials`), so a
+            // failure to delete it here is harmless.
+            let _ = self.forget_gateway_secret(g).await;
+        }
+        let mut message = if before == after {
             format!("{} was already {}.", key.name(), show(&after))
         } else {
             format!(
@@ -113,6 +146,13 @@ impl Services {
                 show(&before)
             )
         };
+        if let Some(g) = moved {
+            message.push_str(&format!(
+                " The {} given for the old address is not sent to the new one: IT enters it again with `clinicpay gateway credentials set {}`.",
+                crate::credentials::secret_name(g),
+                g.as_str()
+            ));
+        }
         Ok(SettingChanged {
             key: key.name(),
             before,

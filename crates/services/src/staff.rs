@@ -4,6 +4,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use chrono::{DateTime, Utc};
 use clinicpay_domain::{Permission, Role};
 use clinicpay_store::staff::{self as repo, StaffMember};
 use serde::Serialize;
@@ -49,6 +50,26 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| ServiceError::Internal(format!("password hashing failed ({e})")))
 }
 
+/// Wrong passwords in a row that lock a name, and for how long.
+pub const LOCK_AFTER_WRONG_PASSWORDS: i64 = 5;
+pub const LOCKED_FOR_MINUTES: i64 = 15;
+/// The shortest password an account may have (the demo clinic's `demo` is the training exception).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+fn check_new_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ServiceError::Invalid(format!(
+            "The password is too short: use at least {MIN_PASSWORD_CHARS} characters (a few words make one easy to remember)."
+        )));
+    }
+    if password.contains(['\n', '\r']) {
+        return Err(ServiceError::Invalid(
+            "The password cannot hold a line break: type it on one line.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_username(username: &str) -> Result<String> {
     let u = username.trim().to_ascii_lowercase();
     let ok = (2..=40).contains(&u.len())
@@ -75,11 +96,7 @@ impl Services {
         password: &str,
     ) -> Result<StaffView> {
         let username = check_username(username)?;
-        if password.chars().count() < 4 {
-            return Err(ServiceError::Invalid(
-                "The password is too short: use at least 4 characters.".into(),
-            ));
-        }
+        check_new_password(password)?;
         let display_name = match display_name.trim() {
             "" => username.clone(),
             d => d.to_owned(),
@@ -129,30 +146,127 @@ impl Services {
             .collect())
     }
 
-    /// Checks a name and password. Unknown names take as long as wrong passwords.
+    /// Checks a name and password at a desk's sign-in screen.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<Actor> {
+        self.sign_in_via(username, password, "desk").await
+    }
+
+    /// Checks a name and password (`via`: where, for the activity log: "desk", "cli", "worker").
+    /// Unknown names take as long as wrong passwords; five wrong passwords in a row lock the name for
+    /// 15 minutes, whichever desk or script typed them.
+    pub async fn sign_in_via(&self, username: &str, password: &str, via: &str) -> Result<Actor> {
+        let name = username.trim().to_ascii_lowercase();
         let mut r = self.store().reader().await?;
-        let member = repo::by_username(&mut r, &username.trim().to_ascii_lowercase()).await?;
+        let member = repo::by_username(&mut r, &name).await?;
         drop(r);
+        let now = self.now();
+        if let Some(until) = member
+            .as_ref()
+            .and_then(|m| m.locked_until)
+            .filter(|u| *u > now)
+        {
+            return Err(locked(&name, until, now));
+        }
         // A fixed hash to verify against when the name is unknown, so timing does not tell names apart.
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$S3X5bNW0s6Ym4M3rFxR2lHq5QhMcrkA6Td8F9tqkJ0s";
         let hash = member
             .as_ref()
             .map_or(DUMMY, |m| m.password_hash.as_str())
             .to_owned();
-        let password = password.to_owned();
+        let typed = password.to_owned();
         // Argon2 is deliberately slow: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &typed))
             .await
             .map_err(|e| ServiceError::Internal(format!("sign-in check stopped ({e})")))?;
-        match member {
-            Some(m) if ok && m.active => Ok(actor_of(&m)),
-            _ => Err(ServiceError::SignInFailed),
+        let Some(m) = member else {
+            return Err(ServiceError::SignInFailed);
+        };
+        let mut tx = self.store().begin().await?;
+        if !ok {
+            let until = now + chrono::Duration::minutes(LOCKED_FOR_MINUTES);
+            let after =
+                repo::count_wrong_password(&mut tx, m.id, LOCK_AFTER_WRONG_PASSWORDS, until)
+                    .await?;
+            let just_locked = after.failed_sign_ins == LOCK_AFTER_WRONG_PASSWORDS;
+            if just_locked {
+                Change::new(None, now, "staff.locked_out", "staff", m.id)
+                    .by_system("ClinicPay sign-in")
+                    .after(serde_json::json!({
+                        "username": m.username,
+                        "wrong_passwords": after.failed_sign_ins,
+                        "locked_minutes": LOCKED_FOR_MINUTES,
+                        "via": via,
+                    }))
+                    .record(&mut tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            return Err(if just_locked {
+                locked(&name, until, now)
+            } else {
+                ServiceError::SignInFailed
+            });
+        }
+        if !m.active {
+            return Err(ServiceError::NotSignedIn(format!(
+                "The staff account {} is switched off: ask IT.",
+                m.username
+            )));
+        }
+        if m.role == Role::Worker && via == "desk" {
+            return Err(ServiceError::NotSignedIn(format!(
+                "{} is the billing worker's account: it runs billing on a server and does not sign in at a desk.",
+                m.username
+            )));
+        }
+        if m.failed_sign_ins > 0 || m.locked_until.is_some() {
+            repo::clear_wrong_passwords(&mut tx, m.id).await?;
+        }
+        let actor = actor_of(&m);
+        // A desk session or a worker starting is logged; a script's command proves who runs it each
+        // time, and logging each would bury the log (and make every refused command change it).
+        if via != "cli" {
+            Change::new(Some(&actor), now, "staff.signed_in", "staff", m.id)
+                .after(serde_json::json!({ "via": via }))
+                .record(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(actor)
+    }
+
+    /// Logs the end of a desk session.
+    pub async fn sign_out(&self, actor: &Actor, why: &str) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        Change::new(
+            Some(actor),
+            self.now(),
+            "staff.signed_out",
+            "staff",
+            actor.id,
+        )
+        .after(serde_json::json!({ "why": why }))
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The signed-in person as the database has them now: a role changed or an account switched off
+    /// by IT takes effect on the next command at every desk, not at the next sign-in.
+    pub async fn current_actor(&self, actor: &Actor) -> Result<Actor> {
+        let mut r = self.store().reader().await?;
+        match repo::by_id(&mut r, actor.id).await? {
+            Some(m) if m.active => Ok(actor_of(&m)),
+            _ => Err(ServiceError::NotSignedIn(format!(
+                "The staff account {} was switched off by IT: sign in with another account, or ask IT.",
+                actor.username
+            ))),
         }
     }
 
-    /// The acting staff member for scripts (`clinicpay --as NAME`), without a password: the CLI runs
-    /// with the database's own access rights.
+    /// The acting staff member without a password, for code that already runs with the database's
+    /// own rights (ClinicPay's tests and benchmarks). The CLI and the window always sign in.
     pub async fn actor_by_username(&self, username: &str) -> Result<Actor> {
         let mut r = self.store().reader().await?;
         match repo::by_username(&mut r, &username.trim().to_ascii_lowercase()).await? {
@@ -167,6 +281,159 @@ impl Services {
             ))),
         }
     }
+
+    /// IT switches an account off (it can no longer sign in, and its open sessions end at their next
+    /// command) or on again.
+    pub async fn set_staff_active(
+        &self,
+        actor: &Actor,
+        username: &str,
+        active: bool,
+    ) -> Result<StaffView> {
+        actor.require(Permission::ManageStaff)?;
+        let mut tx = self.store().begin().await?;
+        let m = member_named(&mut tx, username).await?;
+        if !active {
+            keep_one_it_account(&mut tx, &m, "switch off").await?;
+        }
+        let before = StaffView::from(&m);
+        repo::set_active(&mut tx, m.id, active).await?;
+        let after = StaffView {
+            active,
+            ..before.clone()
+        };
+        let action = if active {
+            "staff.enabled"
+        } else {
+            "staff.disabled"
+        };
+        Change::new(Some(actor), self.now(), action, "staff", m.id)
+            .before(&before)
+            .after(&after)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// IT gives an account another role; it applies from the account's next command.
+    pub async fn set_staff_role(
+        &self,
+        actor: &Actor,
+        username: &str,
+        role: Role,
+    ) -> Result<StaffView> {
+        actor.require(Permission::ManageStaff)?;
+        let mut tx = self.store().begin().await?;
+        let m = member_named(&mut tx, username).await?;
+        if role != Role::ItAdmin {
+            keep_one_it_account(&mut tx, &m, "take IT's role from").await?;
+        }
+        let before = StaffView::from(&m);
+        repo::set_role(&mut tx, m.id, role).await?;
+        let after = StaffView {
+            role,
+            ..before.clone()
+        };
+        Change::new(Some(actor), self.now(), "staff.role_changed", "staff", m.id)
+            .before(&before)
+            .after(&after)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// IT sets a new password for someone who forgot theirs (it also ends a lock-out).
+    pub async fn reset_staff_password(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+    ) -> Result<StaffView> {
+        actor.require(Permission::ManageStaff)?;
+        check_new_password(password)?;
+        let hash = hash_password(password)?;
+        let mut tx = self.store().begin().await?;
+        let m = member_named(&mut tx, username).await?;
+        repo::set_password_hash(&mut tx, m.id, &hash).await?;
+        Change::new(
+            Some(actor),
+            self.now(),
+            "staff.password_reset",
+            "staff",
+            m.id,
+        )
+        .after(serde_json::json!({ "username": m.username }))
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(StaffView::from(&m))
+    }
+
+    /// Anyone changes their own password, giving the current one.
+    pub async fn change_own_password(&self, actor: &Actor, current: &str, new: &str) -> Result<()> {
+        check_new_password(new)?;
+        // The current password is checked as a sign-in, so guessing it here counts toward the lock.
+        self.sign_in_via(&actor.username, current, "password change")
+            .await?;
+        let hash = hash_password(new)?;
+        let mut tx = self.store().begin().await?;
+        repo::set_password_hash(&mut tx, actor.id, &hash).await?;
+        Change::new(
+            Some(actor),
+            self.now(),
+            "staff.password_changed",
+            "staff",
+            actor.id,
+        )
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn locked(name: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> ServiceError {
+    let minutes = ((until - now).num_seconds() + 59) / 60;
+    ServiceError::NotSignedIn(format!(
+        "Too many wrong passwords for {name}: it is locked for {minutes} more minute{s}. Wait, or ask IT to reset the password.",
+        s = if minutes == 1 { "" } else { "s" }
+    ))
+}
+
+async fn member_named(tx: &mut clinicpay_store::Tx, username: &str) -> Result<StaffMember> {
+    repo::by_username(tx, &username.trim().to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "There is no staff account named \"{}\": check the name (clinicpay staff list).",
+                username.trim()
+            ))
+        })
+}
+
+/// A clinic always keeps one IT account that can sign in, or nobody could manage staff again.
+async fn keep_one_it_account(
+    tx: &mut clinicpay_store::Tx,
+    m: &StaffMember,
+    what: &str,
+) -> Result<()> {
+    if m.role != Role::ItAdmin || !m.active {
+        return Ok(());
+    }
+    let others = repo::list(tx)
+        .await?
+        .into_iter()
+        .filter(|s| s.id != m.id && s.active && s.role == Role::ItAdmin)
+        .count();
+    if others == 0 {
+        return Err(ServiceError::Conflict(format!(
+            "{} is the clinic's only IT account that can sign in: add another IT account before you {what} it.",
+            m.username
+        )));
+    }
+    Ok(())
 }
 
 fn verify_password(hash: &str, password: &str) -> bool {

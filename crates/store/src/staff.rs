@@ -16,6 +16,10 @@ pub struct StaffMember {
     pub created_at: DateTime<Utc>,
     #[serde(skip)]
     pub password_hash: String,
+    /// Wrong passwords in a row since the last good one.
+    pub failed_sign_ins: i64,
+    /// The name signs in again from this time (five wrong passwords in a row lock it).
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -27,6 +31,8 @@ struct Row {
     password_hash: String,
     active: bool,
     created_at: i64,
+    failed_sign_ins: i64,
+    locked_until: Option<i64>,
 }
 
 impl TryFrom<Row> for StaffMember {
@@ -43,11 +49,14 @@ impl TryFrom<Row> for StaffMember {
             active: r.active,
             created_at: from_millis(r.created_at),
             password_hash: r.password_hash,
+            failed_sign_ins: r.failed_sign_ins,
+            locked_until: r.locked_until.map(from_millis),
         })
     }
 }
 
-const COLUMNS: &str = "id, username, display_name, role, password_hash, active, created_at";
+const COLUMNS: &str = "id, username, display_name, role, password_hash, active, created_at, \
+                       failed_sign_ins, locked_until";
 
 pub async fn insert(
     tx: &mut Tx,
@@ -88,4 +97,81 @@ pub async fn list(ex: &mut impl Executor) -> Result<Vec<StaffMember>> {
         .into_iter()
         .map(TryInto::try_into)
         .collect()
+}
+
+pub async fn by_id(ex: &mut impl Executor, id: StaffId) -> Result<Option<StaffMember>> {
+    let q = format!("SELECT {COLUMNS} FROM staff WHERE id = $1");
+    sql_as!(ex, Row, fetch_optional, &q, id.0)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
+/// Counts one more wrong password; from `lock_after` in a row the name is locked until `lock_until`.
+/// Returns the account as it is now. One statement, so two desks guessing at once both count.
+pub async fn count_wrong_password(
+    tx: &mut Tx,
+    id: StaffId,
+    lock_after: i64,
+    lock_until: DateTime<Utc>,
+) -> Result<StaffMember> {
+    let q = format!(
+        "UPDATE staff SET failed_sign_ins = failed_sign_ins + 1,
+                locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END
+          WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sql_as!(
+        tx,
+        Row,
+        fetch_one,
+        &q,
+        id.0,
+        lock_after,
+        to_millis(lock_until)
+    )?
+    .try_into()
+}
+
+/// A good password: the count starts again and any lock is over.
+pub async fn clear_wrong_passwords(tx: &mut Tx, id: StaffId) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE staff SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
+        id.0
+    )?;
+    Ok(())
+}
+
+pub async fn set_active(tx: &mut Tx, id: StaffId, active: bool) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE staff SET active = $2 WHERE id = $1",
+        id.0,
+        active
+    )?;
+    Ok(())
+}
+
+pub async fn set_role(tx: &mut Tx, id: StaffId, role: Role) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE staff SET role = $2 WHERE id = $1",
+        id.0,
+        role.as_str()
+    )?;
+    Ok(())
+}
+
+/// A new password (reset by IT or changed by its owner) also ends a lock.
+pub async fn set_password_hash(tx: &mut Tx, id: StaffId, hash: &str) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE staff SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
+        id.0,
+        hash
+    )?;
+    Ok(())
 }

@@ -13,8 +13,8 @@ const SETTING_HELP: Record<string, string> = {
   "stripe.publishable-key": "Stripe's publishable key (pk_…) for the card form. Secret keys go in the keychain.",
   "nmi.tokenization-key": "NMI's Collect.js tokenization key for the card form.",
   "desk.lock-after-minutes": "The desk locks after this many idle minutes (0: never).",
-  "stripe.api-base": "Only for testing against a Stripe stand-in; empty means Stripe itself.",
-  "nmi.api-base": "Only for testing against an NMI stand-in; empty means NMI itself.",
+  "stripe.api-base": "Where the Stripe secret key is sent (https://…); empty means Stripe itself. Changing it makes every desk ask for the key again.",
+  "nmi.api-base": "Where the NMI security key is sent (https://…); empty means NMI itself. Changing it makes every desk ask for the key again.",
   "recovery.retry-days": "Days after a failed subscription charge on which it is retried, e.g. 2,5.",
   "recovery.max-attempts": "At most this many automatic retries.",
   "recovery.suspend-day": "From this day after the failure the subscription is suspended.",
@@ -32,12 +32,14 @@ export function SettingRow({
   value,
   managed,
   editable,
+  itOnly,
   onSaved,
 }: {
   name: string;
   value: string;
   managed: boolean;
   editable: boolean;
+  itOnly: boolean;
   onSaved: () => void;
 }) {
   const toast = useToast();
@@ -79,6 +81,12 @@ export function SettingRow({
               <span className="chip" data-testid="managed-chip" title="Set in this computer's managed configuration">
                 {" "}
                 Set by IT
+              </span>
+            )}
+            {!managed && itOnly && (
+              <span className="chip" data-testid="it-only-chip" title="Where secrets, emails and updates go: IT changes it">
+                {" "}
+                IT only
               </span>
             )}
           </span>

@@ -47,7 +47,8 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
               name={v.key}
               value={v.value}
               managed={v.managed}
-              editable={canChange && !v.managed}
+              editable={may(session, v.permission) && !v.managed}
+              itOnly={v.permission === "change_security_settings"}
               onSaved={() => void reload()}
             />
           ))}

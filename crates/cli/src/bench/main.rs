@@ -265,7 +265,7 @@ async fn reconcile(n: usize, db: Option<String>) {
         }
         tx.commit().await.expect("commit");
     }
-    s.add_staff(None, "it", "IT", Role::ItAdmin, "bench-pw-1")
+    s.add_staff(None, "it", "IT", Role::ItAdmin, "bench-password-1")
         .await
         .expect("it");
     let it = s.actor_by_username("it").await.expect("it");

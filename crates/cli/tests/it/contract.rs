@@ -32,6 +32,25 @@ fn json(db: &TestDb, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap(), value)
 }
 
+/// The password of the accounts a test makes itself (a live clinic's are at least 12 characters).
+const LONG: &str = "correct-horse-battery";
+
+/// `json` signing in with `password`.
+fn json_with(db: &TestDb, password: &str, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = run_with_stdin(
+        support::clinicpay(&db.url)
+            .args(&all)
+            .env("CLINICPAY_PASSWORD", password),
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON value ({e}): {text:?}"));
+    (out.status.code().unwrap(), value)
+}
+
 async fn demo(db: &TestDb) {
     let (code, v) = json(db, &["demo", "seed", "--patients", "30", "--seed", "3"]);
     assert_eq!(code, 0, "{v}");
@@ -53,7 +72,7 @@ on_both_databases! {
             (&["--as", "manager", "settings", "set", "no.such.setting", "1"], 3, "invalid_input"),
             (&["--as", "frontdesk", "patients", "add", "--name", "Jane Roe", "--email", "not-an-email"], 3, "invalid_input"),
             (&["--as", "it", "patients", "add", "--name", "Jane Roe", "--email", "jane@example.com"], 3, "permission_denied"),
-            (&["--as", "nobody", "patients", "search", "smith"], 3, "not_found"),
+            (&["--as", "nobody", "patients", "search", "smith"], 3, "not_signed_in"),
             (&["patients", "search", "smith"], 3, "not_signed_in"),
             (&["--as", "frontdesk", "audit", "verify"], 3, "permission_denied"),
             (&["--as", "it", "demo", "seed"], 3, "conflict"),
@@ -157,39 +176,50 @@ on_both_databases! {
 
     async fn staff_settings_patients_and_cards_speak_the_contracts_json(db: &TestDb) {
         // A new clinic: the first account is IT's, its password read from stdin.
-        let out = clinicpay_with_stdin(db, &["--json", "staff", "add", "alex", "--role", "it_admin"], "s3cret-pass\n");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-        let out = clinicpay_with_stdin(db, &["--json", "--as", "alex", "staff", "add", "bea", "--role", "billing_manager"], "pw-bea\n");
-        assert_eq!(out.status.code(), Some(0));
-        let out = clinicpay_with_stdin(db, &["--json", "--as", "alex", "staff", "add", "cy", "--role", "front_desk"], "pw-cy\n");
-        assert_eq!(out.status.code(), Some(0));
-        let (_, staff) = json(db, &["--as", "cy", "staff", "list"]);
+        // A new clinic's passwords have at least 12 characters; everyone here has LONG.
+        let out = clinicpay_with_stdin(db, &["--json", "staff", "add", "alex", "--role", "it_admin"], "s3cret\n");
+        assert_eq!(out.status.code(), Some(3), "a six-letter password is refused");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("at least 12 characters"));
+        for (who, args) in [
+            (None, vec!["staff", "add", "alex", "--role", "it_admin"]),
+            (Some("alex"), vec!["staff", "add", "bea", "--role", "billing_manager"]),
+            (Some("alex"), vec!["staff", "add", "cy", "--role", "front_desk"]),
+        ] {
+            let mut all = vec!["--json"];
+            if let Some(who) = who {
+                all.extend(["--as", who]);
+            }
+            all.extend(args);
+            let out = run_with_stdin(support::clinicpay(&db.url).args(&all).env("CLINICPAY_PASSWORD", LONG), &format!("{LONG}\n"));
+            assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        }
+        let (_, staff) = json_with(db, LONG, &["--as", "cy", "staff", "list"]);
         assert_eq!(staff.as_array().unwrap().len(), 3);
         assert!(!staff.to_string().contains("argon2"), "password hashes must not be printed");
 
-        let (code, v) = json(db, &["--as", "bea", "settings", "set", "gateway", "nmi"]);
+        let (code, v) = json_with(db, LONG, &["--as", "bea", "settings", "set", "gateway", "nmi"]);
         assert_eq!(code, 0, "{v}");
         assert_eq!(v["after"], "nmi");
-        let (_, shown) = json(db, &["--as", "cy", "settings", "show"]);
+        let (_, shown) = json_with(db, LONG, &["--as", "cy", "settings", "show"]);
         let gateway = shown.as_array().unwrap().iter().find(|s| s["key"] == "gateway").unwrap();
         assert_eq!(gateway["value"], "nmi");
 
-        let (code, p) = json(db, &["--as", "cy", "patients", "add", "--name", "Acme Dental Group", "--email", "ap@acme.test", "--phone", "+1 555 777 1234", "--type", "business"]);
+        let (code, p) = json_with(db, LONG, &["--as", "cy", "patients", "add", "--name", "Acme Dental Group", "--email", "ap@acme.test", "--phone", "+1 555 777 1234", "--type", "business"]);
         assert_eq!(code, 0, "{p}");
         let id = p[0]["id"].as_i64().unwrap();
         assert_eq!(p[0]["patient_type"], "business");
-        let (_, found) = json(db, &["--as", "cy", "patients", "search", "acme", "den"]);
+        let (_, found) = json_with(db, LONG, &["--as", "cy", "patients", "search", "acme", "den"]);
         assert_eq!(found[0]["id"], id);
-        let (_, found) = json(db, &["--as", "cy", "patients", "search", "555777"]);
+        let (_, found) = json_with(db, LONG, &["--as", "cy", "patients", "search", "555777"]);
         assert_eq!(found[0]["id"], id);
-        let (code, profile) = json(db, &["--as", "cy", "patients", "show", &id.to_string()]);
+        let (code, profile) = json_with(db, LONG, &["--as", "cy", "patients", "show", &id.to_string()]);
         assert_eq!(code, 0);
         assert_eq!(profile["patient"]["name"], "Acme Dental Group");
         assert_eq!(profile["activity"][0]["action"], "patient.added");
         assert_eq!(profile["activity"][0]["actor"], "cy");
-        let (code, cards) = json(db, &["--as", "cy", "cards", "list", &id.to_string()]);
+        let (code, cards) = json_with(db, LONG, &["--as", "cy", "cards", "list", &id.to_string()]);
         assert_eq!((code, cards), (0, serde_json::json!([])));
-        let (code, log) = json(db, &["--as", "cy", "processor-log", "--patient", &id.to_string()]);
+        let (code, log) = json_with(db, LONG, &["--as", "cy", "processor-log", "--patient", &id.to_string()]);
         assert_eq!((code, log), (0, serde_json::json!([])));
     }
 
@@ -268,6 +298,31 @@ fn the_managed_configuration_names_the_database_and_its_mistakes_are_reported() 
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(db.exists(), "the managed database was the one opened");
+
+    // A desk user cannot open another database on a computer where IT pinned one…
+    let other = dir.join("elsewhere.db");
+    let other_url = format!("sqlite://{}", other.display());
+    let out = run(&["--db", &other_url, "db", "migrate"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), v["error"]["code"].as_str()),
+        (Some(3), Some("managed_by_it")),
+        "{v}"
+    );
+    assert!(!other.exists(), "nothing was opened");
+    // …unless IT allows it.
+    std::fs::write(
+        &file,
+        format!(
+            "database-url = \"sqlite://{}\"\nallow-other-database = true\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        run(&["--db", &other_url, "db", "migrate"]).status.code(),
+        Some(0)
+    );
 
     std::fs::write(&file, "databse-url = \"x\"\n").unwrap();
     let out = run(&["db", "migrate"]);

@@ -32,6 +32,7 @@ impl Cli<'_> {
         let later = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clinicpay"));
         cmd.args(["--db", &self.db.url, "--now", &later])
+            .env("CLINICPAY_PASSWORD", support::PASSWORD)
             .env_remove("CLINICPAY_STAFF")
             .env_remove("CLINICPAY_DB")
             .env(
@@ -114,7 +115,7 @@ on_both_databases! {
         // The demo clinic is in training mode and takes cards through NMI: the simulator's keys serve.
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         c.ok(&["demo", "seed", "--patients", "3"]);
-        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
         let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Ada Lovelace", "--email", "ada@example.com"]);
         let patient = patient[0]["id"].to_string();
 
@@ -157,7 +158,7 @@ on_both_databases! {
         // A card the bank declines: exit 4, the bank's reason in staff's words.
         c.ok(&["--as", "manager", "settings", "set", "fallback-gateway", "none"]);
         c.ok(&["--as", "manager", "settings", "set", "gateway", "stripe"]);
-        c.ok(&["--as", "manager", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
+        c.ok(&["--as", "it", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
         let (code, v) = c.run(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "stripe", "--token", &token("stripe", "4000000000009995")], "");
         assert_eq!((code, v["error"]["code"].as_str()), (4, Some("declined")), "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains("insufficient funds"), "{v}");
@@ -175,8 +176,8 @@ on_both_databases! {
         c.ok(&["demo", "seed", "--patients", "3"]);
         // The demo clinic trains on the simulator; this desk goes live.
         clinicpay_testkit::raw_execute(db, "UPDATE organizations SET settings = REPLACE(settings, '\"training_mode\":true', '\"training_mode\":false')").await;
-        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
-        c.ok(&["--as", "manager", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        c.ok(&["--as", "it", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
 
         // Nothing stored yet: the check names what is missing and who can add it.
         let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
@@ -209,7 +210,11 @@ on_both_databases! {
         assert_eq!((code, v["error"]["code"].as_str()), (3, Some("credentials_refused")), "{v}");
         // And an unreachable gateway is exit 5.
         c.run(&["--as", "it", "gateway", "credentials", "set", "nmi"], NMI_KEY);
-        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", "http://127.0.0.1:9"]);
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", "http://127.0.0.1:9"]);
+        // The key was given for the simulator's address, so the desk will not send it to the new one.
+        let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("credentials_missing")), "{v}");
+        c.run(&["--as", "it", "gateway", "credentials", "set", "nmi"], NMI_KEY);
         let (code, v) = c.run(&["--as", "it", "gateway", "check"], "");
         assert_eq!((code, v["error"]["code"].as_str()), (5, Some("gateway_unavailable")), "{v}");
 
@@ -220,7 +225,7 @@ on_both_databases! {
         let c = cli(db);
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         c.ok(&["demo", "seed", "--patients", "3"]);
-        c.ok(&["--as", "manager", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
         let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Grace Hopper", "--email", "grace@example.com"])[0]["id"].to_string();
         let token = |card: &str| {
             c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", "nmi", "--card", card])["token"].as_str().unwrap().to_owned()

@@ -2,5 +2,6 @@
 
 mod contract;
 mod gateway_cli;
+mod security;
 mod support;
 mod worker;

@@ -7,10 +7,15 @@ use std::process::{Command, Output, Stdio};
 /// The time every contract test runs at (`--now`).
 pub const NOW: &str = "2026-11-23T10:00:00Z";
 
-/// `clinicpay --db URL --now NOW`, to which a test adds its arguments.
+/// The password of every account in the tests' clinics (the demo clinic's own).
+pub const PASSWORD: &str = "demo";
+
+/// `clinicpay --db URL --now NOW`, to which a test adds its arguments; `--as` signs in with
+/// [`PASSWORD`].
 pub fn clinicpay(db_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clinicpay"));
     cmd.args(["--db", db_url, "--now", NOW])
+        .env("CLINICPAY_PASSWORD", PASSWORD)
         .env_remove("CLINICPAY_STAFF")
         .env_remove("CLINICPAY_DB")
         // Whatever IT deployed on this computer stays out of the tests.

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use clinicpay_domain::*;
 use clinicpay_gateways::Secret;
 use clinicpay_services::cards::AddCard;
-use clinicpay_services::credentials::{CredentialStore, Keychain};
+use clinicpay_services::credentials::{CredentialStore, Keychain, SecretKind};
 use clinicpay_services::Services;
 use clinicpay_sim::{Fault, SimConfig, Simulator};
 use clinicpay_store::payments;
@@ -32,6 +32,7 @@ struct Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         let _ = Keychain::named(&self.keychain).delete(Gateway::Nmi.into());
+        let _ = Keychain::named(&self.keychain).delete(SecretKind::WorkerSignIn);
     }
 }
 
@@ -53,7 +54,7 @@ async fn clinic_with_due_cycles(db: &TestDb) -> Setup {
         Arc::new(FixedClock(start())),
         Arc::new(Keychain::named(&keychain)),
     );
-    s.add_staff(None, "it", "IT", Role::ItAdmin, "pw-it")
+    s.add_staff(None, "it", "IT", Role::ItAdmin, "it-password-1")
         .await
         .unwrap();
     let it = s.actor_by_username("it").await.unwrap();
@@ -62,13 +63,26 @@ async fn clinic_with_due_cycles(db: &TestDb) -> Setup {
         "manager",
         "Manager",
         Role::BillingManager,
-        "pw-m",
+        "manager-password-1",
     )
     .await
     .unwrap();
     let manager = s.actor_by_username("manager").await.unwrap();
+    // The worker signs in as its own account, stored in this computer's keychain.
+    s.add_staff(
+        Some(&it),
+        "billing-worker",
+        "Worker",
+        Role::Worker,
+        WORKER_PASSWORD,
+    )
+    .await
+    .unwrap();
+    s.set_worker_credentials("billing-worker", WORKER_PASSWORD)
+        .await
+        .unwrap();
     s.set_setting(&manager, "gateway", "nmi").await.unwrap();
-    s.set_setting(&manager, "nmi.api-base", &sim.base_url())
+    s.set_setting(&it, "nmi.api-base", &sim.base_url())
         .await
         .unwrap();
     s.set_gateway_credentials(&it, Gateway::Nmi, Secret::new(NMI_KEY))
@@ -114,6 +128,8 @@ async fn clinic_with_due_cycles(db: &TestDb) -> Setup {
     Setup { sim, keychain }
 }
 
+const WORKER_PASSWORD: &str = "worker-password-1";
+
 fn worker(db: &TestDb, keychain: &str, now: DateTime<Utc>) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clinicpay"))
         .args([
@@ -127,6 +143,8 @@ fn worker(db: &TestDb, keychain: &str, now: DateTime<Utc>) -> Child {
         ])
         .env("CLINICPAY_KEYCHAIN_SERVICE", keychain)
         .env_remove("CLINICPAY_DB")
+        .env_remove("CLINICPAY_STAFF")
+        .env_remove("CLINICPAY_PASSWORD")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use clinicpay_domain::*;
+use clinicpay_gateways::Secret;
 use clinicpay_services::billing::CheckoutSource;
 use clinicpay_services::cards::AddCard;
 use clinicpay_services::ErrorCode;
@@ -757,14 +758,16 @@ on_both_databases! {
         let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(6_000))).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
         // An unreachable gateway is recorded as failed, with nothing refunded.
-        c.s.set_setting(&c.manager, "nmi.api-base", "http://127.0.0.1:9").await.unwrap();
+        c.s.set_setting(&c.it, "nmi.api-base", "http://127.0.0.1:9").await.unwrap();
+        c.s.set_gateway_credentials(&c.it, Gateway::Nmi, Secret::new(NMI_KEY)).await.unwrap();
         let err = c.s.refund_payment(&c.desk, paid.payment.id, Some(usd(1_000))).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::GatewayUnavailable, "{err}");
         let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();
         assert_eq!(refunds[1].status, PaymentStatus::Failed);
         assert!(refunds[1].failure_message.is_some());
         // The janitor asks NMI about the lost one and finds it was made.
-        c.s.set_setting(&c.manager, "nmi.api-base", &c.sim.base_url()).await.unwrap();
+        c.s.set_setting(&c.it, "nmi.api-base", &c.sim.base_url()).await.unwrap();
+        c.s.set_gateway_credentials(&c.it, Gateway::Nmi, Secret::new(NMI_KEY)).await.unwrap();
         let report = c.later(10).settle_unknown_payments().await.unwrap();
         assert_eq!((report.refunds_looked_at, report.refunds_found_done), (1, 1));
         let refunds = clinicpay_store::refunds::refunds_of(&mut r, paid.payment.id).await.unwrap();

@@ -278,9 +278,10 @@ on_both_databases! {
     async fn secrets_live_in_the_keychain_and_the_check_says_whether_they_work(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         let it = c.s.actor_by_username("it").await.unwrap();
-        // Stored where IT put them: the OS keychain, under ClinicPay's entries.
+        // Stored where IT put them: the OS keychain, under ClinicPay's entries, bound to the address
+        // they were given for.
         let stored = Keychain::named(&c.keychain).get(Gateway::Stripe.into()).unwrap().unwrap();
-        assert_eq!(stored.expose(), STRIPE_KEY);
+        assert_eq!(stored.expose(), format!("for:{}/stripe {STRIPE_KEY}", c.sim.base_url()));
         let report = c.s.check_gateways(&it).await.unwrap();
         assert!(report.iter().all(|r| r.works), "{report:?}");
 

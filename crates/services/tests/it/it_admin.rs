@@ -40,7 +40,7 @@ fn managed(dir: &Path, text: &str) -> Managed {
 
 async fn staffed(db: &TestDb, managed: Managed) -> (Services, clinicpay_services::Actor) {
     let s = Services::new(db.store.clone(), Arc::new(FixedClock(now()))).with_managed(managed);
-    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it")
+    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it-0001")
         .await
         .unwrap();
     let it = s.actor_by_username("it").await.unwrap();
@@ -52,7 +52,7 @@ on_both_databases! {
         let dir = temp_dir("managed");
         let m = managed(&dir, "[desk]\nlock-after-minutes = 2\n[updates]\nchannel = \"pilot\"\n");
         let (s, it) = staffed(db, m).await;
-        s.add_staff(Some(&it), "manager", "M", Role::BillingManager, "secret-m").await.unwrap();
+        s.add_staff(Some(&it), "manager", "M", Role::BillingManager, "secret-manager").await.unwrap();
         let manager = s.actor_by_username("manager").await.unwrap();
 
         let before = fingerprint(db).await;
@@ -122,7 +122,7 @@ on_both_databases! {
         let kind = match db.backend() { clinicpay_testkit::Backend::Sqlite => "sqlite", _ => "postgres" };
         assert!(desks.iter().all(|d| d.database == kind && d.channel == "stable"));
 
-        s.add_staff(Some(&it), "frontdesk", "F", Role::FrontDesk, "secret-f").await.unwrap();
+        s.add_staff(Some(&it), "frontdesk", "F", Role::FrontDesk, "secret-frontdesk").await.unwrap();
         let desk = s.actor_by_username("frontdesk").await.unwrap();
         assert_eq!(s.list_desks(&desk).await.unwrap_err().code(), ErrorCode::PermissionDenied);
         for d in [a_dir, b_dir] {

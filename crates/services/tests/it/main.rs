@@ -15,5 +15,6 @@ mod reconcile;
 mod reminders;
 mod reports;
 mod scenarios;
+mod security;
 mod subscriptions;
 mod support;

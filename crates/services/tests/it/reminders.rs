@@ -32,7 +32,7 @@ impl Clinic {
 /// A clinic whose reminders go to `smtp_port` on this computer, enabled unless told otherwise.
 async fn clinic(db: &TestDb, smtp_port: u16, enabled: bool) -> Clinic {
     let s = Services::new(db.store.clone(), Arc::new(FixedClock(at(2026, 11, 23))));
-    let Staff { manager, desk, .. } = staff(&s).await;
+    let Staff { it, manager, desk } = staff(&s).await;
     for (k, v) in [
         ("clinic-name", "Riverside Clinic".to_owned()),
         ("smtp.host", "127.0.0.1".into()),
@@ -48,7 +48,12 @@ async fn clinic(db: &TestDb, smtp_port: u16, enabled: bool) -> Clinic {
         ),
         ("reminders.enabled", enabled.to_string()),
     ] {
-        s.set_setting(&manager, k, &v).await.unwrap();
+        let who = if k.starts_with("smtp.") {
+            &it
+        } else {
+            &manager
+        };
+        s.set_setting(who, k, &v).await.unwrap();
     }
     Clinic {
         db_store: db.store.clone(),

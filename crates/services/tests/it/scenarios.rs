@@ -160,7 +160,7 @@ on_both_databases! {
     async fn a_wrong_password_gets_the_same_answer_as_an_unknown_name(db: &TestDb) {
         let s = services(db);
         clinic(&s, Gateway::Stripe).await;
-        let ok = s.sign_in("FrontDesk", "secret-f").await.unwrap();
+        let ok = s.sign_in("FrontDesk", "secret-frontdesk").await.unwrap();
         assert_eq!(ok.role, Role::FrontDesk);
         let wrong = s.sign_in("frontdesk", "nope").await.unwrap_err();
         let unknown = s.sign_in("nobody", "nope").await.unwrap_err();
@@ -173,10 +173,10 @@ on_both_databases! {
         let s = services(db);
         let info = s.clinic_info().await.unwrap();
         assert!(!info.configured && !info.training_mode, "{info:?}");
-        let err = s.add_staff(None, "desk", "Desk", Role::FrontDesk, "pw12").await.unwrap_err();
+        let err = s.add_staff(None, "desk", "Desk", Role::FrontDesk, "pw12-long-enough").await.unwrap_err();
         assert!(err.to_string().contains("must be IT's"), "{err}");
         let (_, manager, _) = clinic(&s, Gateway::Stripe).await;
-        let err = s.add_staff(Some(&manager), "desk2", "Desk", Role::FrontDesk, "pw12").await.unwrap_err();
+        let err = s.add_staff(Some(&manager), "desk2", "Desk", Role::FrontDesk, "pw12-long-enough").await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::PermissionDenied);
         assert_eq!(err.to_string(), "You cannot manage staff accounts: ask IT.");
     }

@@ -20,7 +20,7 @@ pub fn now() -> chrono::DateTime<Utc> {
 }
 
 /// The clinic's three people: IT (the database's first account), a billing manager and the front desk,
-/// with the passwords `secret-it`, `secret-m` and `secret-f`.
+/// with the passwords `secret-it-0001`, `secret-manager` and `secret-frontdesk`.
 pub struct Staff {
     pub it: Actor,
     pub manager: Actor,
@@ -28,7 +28,7 @@ pub struct Staff {
 }
 
 pub async fn staff(s: &Services) -> Staff {
-    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it")
+    s.add_staff(None, "it", "IT Admin", Role::ItAdmin, "secret-it-0001")
         .await
         .unwrap();
     let it = s.actor_by_username("it").await.unwrap();
@@ -37,9 +37,14 @@ pub async fn staff(s: &Services) -> Staff {
             "manager",
             "Billing Manager",
             Role::BillingManager,
-            "secret-m",
+            "secret-manager",
         ),
-        ("frontdesk", "Front Desk", Role::FrontDesk, "secret-f"),
+        (
+            "frontdesk",
+            "Front Desk",
+            Role::FrontDesk,
+            "secret-frontdesk",
+        ),
     ] {
         s.add_staff(Some(&it), name, display, role, password)
             .await
@@ -56,6 +61,7 @@ pub struct Clinic {
     pub s: Services,
     pub sim: Simulator,
     pub keychain: String,
+    pub it: Actor,
     pub manager: Actor,
     pub desk: Actor,
     pub patient: PatientId,
@@ -100,7 +106,7 @@ pub async fn clinic_on(db: &TestDb, gateway: Gateway, sim: SimConfig) -> Clinic 
         ("nmi.api-base", sim.base_url()),
         ("stripe.api-base", format!("{}/stripe", sim.base_url())),
     ] {
-        s.set_setting(&manager, k, &v).await.unwrap();
+        s.set_setting(&it, k, &v).await.unwrap();
     }
     s.set_gateway_credentials(&it, Gateway::Nmi, Secret::new(NMI_KEY))
         .await
@@ -125,6 +131,7 @@ pub async fn clinic_on(db: &TestDb, gateway: Gateway, sim: SimConfig) -> Clinic 
         s,
         sim,
         keychain,
+        it,
         manager,
         desk,
         patient,

@@ -1,0 +1,168 @@
+//! Issue 19 on the command line: `--as` needs the person's password, five wrong ones lock the name,
+//! accounts have a life cycle, `--now` is for training, and IT's pinned database is the only one.
+
+use std::process::Output;
+
+use clinicpay_testkit::{on_both_databases, TestDb};
+use serde_json::Value;
+
+use crate::support::{self, run_with_stdin};
+
+/// `clinicpay --json ARGS` with CLINICPAY_PASSWORD set to `password` (None: unset), stdin typed in.
+fn run(db: &TestDb, password: Option<&str>, args: &[&str], stdin: &str) -> (i32, Value) {
+    let mut cmd = support::clinicpay(&db.url);
+    cmd.arg("--json").args(args);
+    match password {
+        Some(p) => cmd.env("CLINICPAY_PASSWORD", p),
+        None => cmd.env_remove("CLINICPAY_PASSWORD"),
+    };
+    parse(args, run_with_stdin(&mut cmd, stdin))
+}
+
+fn parse(args: &[&str], out: Output) -> (i32, Value) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text:?}"));
+    (out.status.code().unwrap(), v)
+}
+
+fn refused(got: (i32, Value), code: &str, says: &str) {
+    let (exit, v) = got;
+    assert_eq!((exit, v["error"]["code"].as_str()), (3, Some(code)), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{message}");
+}
+
+fn clinic_name(db: &TestDb) -> String {
+    let (_, v) = run(
+        db,
+        Some("demo"),
+        &["--as", "frontdesk", "settings", "show"],
+        "",
+    );
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "clinic-name")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// How many activity-log entries have this action (the chain itself is checked by `audit verify`).
+async fn logged(db: &TestDb, action: &str) -> i64 {
+    let (code, v) = run(db, Some("demo"), &["--as", "it", "audit", "verify"], "");
+    assert_eq!(code, 0, "{v}");
+    let mut tx = db.store.begin().await.unwrap();
+    clinicpay_testkit::raw_scalar::<i64>(
+        &mut tx,
+        &format!("SELECT COUNT(*) FROM activity_log WHERE action = '{action}'"),
+    )
+    .await
+}
+
+on_both_databases! {
+    async fn acting_as_someone_needs_their_password_and_a_wrong_one_changes_nothing(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        let name = clinic_name(db);
+        refused(run(db, Some("not-it"), &["--as", "manager", "settings", "set", "clinic-name", "Mallory"], ""), "not_signed_in", "password for manager is not right");
+        refused(run(db, None, &["--as", "manager", "settings", "set", "clinic-name", "Mallory"], ""), "not_signed_in", "CLINICPAY_PASSWORD");
+        refused(run(db, Some("demo"), &["--as", "nobody", "settings", "show"], ""), "not_signed_in", "not right");
+        assert_eq!(clinic_name(db), name, "nothing changed");
+        let (code, v) = run(db, Some("demo"), &["--as", "manager", "settings", "set", "clinic-name", "Riverside"], "");
+        assert_eq!(code, 0, "{v}");
+    }
+
+    async fn five_wrong_passwords_lock_the_name_for_fifteen_minutes_until_it_resets_it(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        for _ in 0..4 {
+            refused(run(db, Some("guess"), &["--as", "frontdesk", "overview"], ""), "not_signed_in", "not right");
+        }
+        refused(run(db, Some("guess"), &["--as", "frontdesk", "overview"], ""), "not_signed_in", "locked for 15 more minutes");
+        // The right password does not open a locked name.
+        refused(run(db, Some("demo"), &["--as", "frontdesk", "overview"], ""), "not_signed_in", "locked");
+        // Other names are not locked with it.
+        assert_eq!(run(db, Some("demo"), &["--as", "manager", "overview"], "").0, 0);
+        // IT resets the password, which ends the lock.
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "reset-password", "frontdesk"], "front-desk-new-1\n");
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(run(db, Some("front-desk-new-1"), &["--as", "frontdesk", "overview"], "").0, 0);
+        for a in ["staff.locked_out", "staff.password_reset"] {
+            assert!(logged(db, a).await > 0, "{a} is not in the activity log");
+        }
+    }
+
+    async fn it_switches_accounts_off_changes_roles_and_keeps_one_it_account(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        // A billing manager cannot manage staff.
+        refused(run(db, Some("demo"), &["--as", "manager", "staff", "disable", "frontdesk"], ""), "permission_denied", "manage staff");
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "disable", "frontdesk"], "");
+        assert_eq!((code, v[0]["active"].as_bool()), (0, Some(false)), "{v}");
+        refused(run(db, Some("demo"), &["--as", "frontdesk", "overview"], ""), "not_signed_in", "switched off");
+        assert_eq!(run(db, Some("demo"), &["--as", "it", "staff", "enable", "frontdesk"], "").0, 0);
+        assert_eq!(run(db, Some("demo"), &["--as", "frontdesk", "overview"], "").0, 0);
+
+        // A role change applies to the next command.
+        refused(run(db, Some("demo"), &["--as", "frontdesk", "audit", "verify"], ""), "permission_denied", "verify the activity log");
+        assert_eq!(run(db, Some("demo"), &["--as", "it", "staff", "role", "frontdesk", "billing_manager"], "").0, 0);
+        assert_eq!(run(db, Some("demo"), &["--as", "frontdesk", "audit", "verify"], "").0, 0);
+
+        // The clinic's only IT account cannot be switched off or demoted.
+        refused(run(db, Some("demo"), &["--as", "it", "staff", "disable", "it"], ""), "conflict", "only IT account");
+        refused(run(db, Some("demo"), &["--as", "it", "staff", "role", "it", "front_desk"], ""), "conflict", "only IT account");
+
+        // Anyone changes their own password, giving the current one; short ones are refused.
+        refused(run(db, Some("demo"), &["--as", "manager", "staff", "password"], "short\n"), "invalid_input", "at least 12 characters");
+        refused(run(db, Some("wrong"), &["--as", "manager", "staff", "password"], "manager-new-pass\n"), "not_signed_in", "not right");
+        assert_eq!(run(db, Some("demo"), &["--as", "manager", "staff", "password"], "manager-new-pass\n").0, 0);
+        refused(run(db, Some("demo"), &["--as", "manager", "overview"], ""), "not_signed_in", "not right");
+        assert_eq!(run(db, Some("manager-new-pass"), &["--as", "manager", "overview"], "").0, 0);
+        for a in ["staff.disabled", "staff.enabled", "staff.role_changed", "staff.password_changed"] {
+            assert!(logged(db, a).await > 0, "{a} is not in the activity log");
+        }
+    }
+
+    async fn the_worker_signs_in_as_a_worker_account_that_can_only_bill(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        let keychain = format!("ClinicPay-cli-worker-{}-{:?}", std::process::id(), db.backend());
+        let worker = |password: Option<&str>, args: &[&str], stdin: &str| {
+            let mut cmd = support::clinicpay(&db.url);
+            cmd.arg("--json").args(args).env("CLINICPAY_KEYCHAIN_SERVICE", &keychain);
+            match password {
+                Some(p) => cmd.env("CLINICPAY_PASSWORD", p),
+                None => cmd.env_remove("CLINICPAY_PASSWORD"),
+            };
+            parse(args, run_with_stdin(&mut cmd, stdin))
+        };
+        refused(worker(None, &["worker", "--once"], ""), "not_signed_in", "worker credentials set");
+        refused(worker(Some("demo"), &["--as", "frontdesk", "worker", "--once"], ""), "permission_denied", "run billing");
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "add", "billing-worker", "--role", "worker"], "worker-password-1\n");
+        assert_eq!(code, 0, "{v}");
+        // A person's password does not go into a server's keychain.
+        refused(worker(None, &["--as", "manager", "worker", "credentials", "set"], "demo\n"), "invalid_input", "not a worker's");
+        let (code, v) = worker(None, &["--as", "billing-worker", "worker", "credentials", "set"], "worker-password-1\n");
+        assert_eq!(code, 0, "{v}");
+        let (code, v) = worker(None, &["worker", "--once"], "");
+        assert_eq!(code, 0, "{v}");
+        // The worker account can do nothing else.
+        refused(run(db, Some("worker-password-1"), &["--as", "billing-worker", "patients", "search", "a"], ""), "permission_denied", "view patients");
+        use clinicpay_services::credentials::{CredentialStore, Keychain, SecretKind};
+        let _ = Keychain::named(&keychain).delete(SecretKind::WorkerSignIn);
+    }
+
+    async fn now_is_for_the_training_clinic_in_a_shipped_build(db: &TestDb) {
+        let shipped = |args: &[&str], stdin: &str| {
+            let mut cmd = support::clinicpay(&db.url);
+            cmd.arg("--json").args(args).env("CLINICPAY_AS_SHIPPED", "1");
+            parse(args, run_with_stdin(&mut cmd, stdin))
+        };
+        // A new, live clinic: its money moves on the database's time.
+        let (code, v) = shipped(&["staff", "add", "alex", "--role", "it_admin"], "alex-password-1\n");
+        refused((code, v), "invalid_input", "--now");
+        // The training clinic may fix its clock.
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        let (code, v) = shipped(&["--as", "frontdesk", "overview"], "");
+        assert_eq!(code, 0, "{v}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Issue 19, as a hostile insider and a curious desk user would try it: only the right person acts, and
+//! secrets go only where IT says. Every refusal is a clear error that changes nothing.
+
+use std::sync::Arc;
+
+use crate::support::*;
+use clinicpay_domain::*;
+use clinicpay_gateways::Secret;
+use clinicpay_services::credentials::Keychain;
+use clinicpay_services::{ErrorCode, Services};
+use clinicpay_testkit::{fingerprint, on_both_databases, TestDb};
+
+on_both_databases! {
+    async fn a_billing_manager_cannot_move_where_secrets_emails_or_updates_go(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let before = fingerprint(db).await;
+        for (key, value) in [
+            ("stripe.api-base", "https://stripe.evil.example"),
+            ("nmi.api-base", "https://nmi.evil.example"),
+            ("smtp.host", "mail.evil.example"),
+            ("smtp.port", "25"),
+            ("smtp.security", "none"),
+            ("smtp.username", "me"),
+            ("smtp.from", "Billing <billing@evil.example>"),
+            ("updates.endpoint", "https://updates.evil.example"),
+            ("updates.channel", "pilot"),
+            ("desk.lock-after-minutes", "0"),
+        ] {
+            let e = c.s.set_setting(&c.manager, key, value).await.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::PermissionDenied, "{key}: {e}");
+            assert!(e.to_string().contains("IT does"), "{key}: {e}");
+        }
+        assert_eq!(fingerprint(db).await, before, "a refused change changes nothing");
+        // The billing manager keeps the clinic's payment settings, and may shorten the lock.
+        c.s.set_setting(&c.manager, "desk.lock-after-minutes", "3").await.unwrap();
+        c.s.set_setting(&c.manager, "refunds.front-desk-limit", "50.00").await.unwrap();
+        // IT may do what the billing manager may not.
+        c.s.set_setting(&c.it, "desk.lock-after-minutes", "0").await.unwrap();
+        c.s.set_setting(&c.it, "smtp.host", "mail.clinic.example").await.unwrap();
+    }
+
+    async fn a_live_clinic_sends_its_keys_over_https_and_to_the_host_it_names(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let before = fingerprint(db).await;
+        for (value, says) in [
+            // A prefix check would take this for this computer: it is evil.example, user "localhost".
+            ("http://localhost:@evil.example", "user name or password"),
+            ("https://api.stripe.com@evil.example/v1", "user name or password"),
+            ("http://stripe.evil.example", "never sent in clear to stripe.evil.example"),
+            ("http://127.0.0.1.evil.example", "never sent in clear to 127.0.0.1.evil.example"),
+            ("ftp://stripe.example", "https://"),
+        ] {
+            let e = c.s.set_setting(&c.it, "stripe.api-base", value).await.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidInput, "{value}: {e}");
+            assert!(e.to_string().contains(says), "{value}: {e}");
+        }
+        assert_eq!(fingerprint(db).await, before);
+    }
+
+    async fn moving_a_gateway_address_keeps_its_secret_from_the_new_host_at_every_desk(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        // A second desk with its own keychain, holding the key for the simulator's address.
+        let other = format!("{}-desk-b", c.keychain);
+        let desk_b = Services::with_credentials(db.store.clone(), Arc::new(FixedClock(now())), Arc::new(Keychain::named(&other)));
+        desk_b.set_gateway_credentials(&c.it, Gateway::Nmi, Secret::new(NMI_KEY)).await.unwrap();
+
+        let changed = c.s.set_setting(&c.it, "nmi.api-base", "https://nmi-proxy.elsewhere.example").await.unwrap();
+        assert!(changed.message.contains("enters it again"), "{}", changed.message);
+        let calls = c.sim.transactions().len();
+        for desk in [&c.s, &desk_b] {
+            let inv = desk.create_invoice(&c.desk, c.patient, Clinic::usd(2_000), "Visit").await.unwrap();
+            let e = desk.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::CredentialsMissing, "{e}");
+            assert!(!e.to_string().contains(NMI_KEY), "{e}");
+        }
+        // The desk that made the change forgot its key; the other still holds one, which it keeps
+        // for the address it was given for.
+        let inv = desk_b.create_invoice(&c.desk, c.patient, Clinic::usd(1_900), "Visit").await.unwrap();
+        let e = desk_b.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert!(e.to_string().contains("does not send it there"), "{e}");
+        assert!(e.to_string().contains("nmi-proxy.elsewhere.example"), "{e}");
+        assert_eq!(c.sim.transactions().len(), calls, "nothing was sent anywhere");
+
+        // Back at the old address, the desk that was not told keeps working; the desk that made the
+        // change forgot its key and needs it again.
+        c.s.set_setting(&c.it, "nmi.api-base", &c.sim.base_url()).await.unwrap();
+        let inv = desk_b.create_invoice(&c.desk, c.patient, Clinic::usd(2_100), "Visit").await.unwrap();
+        desk_b.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, Clinic::usd(2_200), "Visit").await.unwrap();
+        assert_eq!(c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap_err().code(), ErrorCode::CredentialsMissing);
+        let k = Keychain::named(&other);
+        use clinicpay_services::credentials::CredentialStore;
+        let _ = k.delete(Gateway::Nmi.into());
+    }
+
+    async fn a_live_clinic_refuses_a_test_key_and_the_training_clinic_a_live_one(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        // At the gateways' own addresses (no stand-in on this computer), a test key takes no money.
+        c.s.set_setting(&c.it, "stripe.api-base", "").await.unwrap();
+        c.s.set_setting(&c.it, "nmi.api-base", "").await.unwrap();
+        let before = fingerprint(db).await;
+        for (gateway, key, says) in [
+            (Gateway::Stripe, "sk_test_51Hclinicpay0scenario0key0000", "sk_live_"),
+            (Gateway::Stripe, "rk_test_51Hclinicpay0scenario0key0000", "sk_live_"),
+            (Gateway::Nmi, NMI_KEY, "NMI's public test key"),
+        ] {
+            let e = c.s.set_gateway_credentials(&c.it, gateway, Secret::new(key)).await.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidInput, "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+            assert!(!e.to_string().contains(key), "the key is not echoed: {e}");
+        }
+        assert_eq!(fingerprint(db).await, before);
+        c.s.set_gateway_credentials(&c.it, Gateway::Stripe, Secret::new("sk_live_51Hclinicpay0real0key00000")).await.unwrap();
+
+        // The demo clinic is training: a live key has no business on it.
+        let t = TestDb::new(clinicpay_testkit::Backend::Sqlite).await;
+        let s = Services::with_credentials(t.store.clone(), Arc::new(FixedClock(now())), Arc::new(Keychain::named(format!("{}-training", c.keychain))));
+        s.seed_demo(None, 3, 1).await.unwrap();
+        let it = s.actor_by_username("it").await.unwrap();
+        let e = s.set_gateway_credentials(&it, Gateway::Stripe, Secret::new("sk_live_51Hclinicpay0real0key00000")).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidInput, "{e}");
+        assert!(e.to_string().contains("training clinic"), "{e}");
+    }
+
+    async fn a_desk_session_follows_its_account_from_the_next_command(db: &TestDb) {
+        let s = Services::new(db.store.clone(), Arc::new(FixedClock(now())));
+        let Staff { it, desk, .. } = staff(&s).await;
+        let session = s.sign_in("frontdesk", "secret-frontdesk").await.unwrap();
+        assert_eq!(s.current_actor(&session).await.unwrap().role, Role::FrontDesk);
+        s.set_staff_role(&it, "frontdesk", Role::BillingManager).await.unwrap();
+        assert_eq!(s.current_actor(&session).await.unwrap().role, Role::BillingManager, "the next command has the new role");
+        s.set_staff_active(&it, "frontdesk", false).await.unwrap();
+        let e = s.current_actor(&session).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+        assert!(e.to_string().contains("switched off"), "{e}");
+        let _ = desk;
+        // A switched-off account cannot sign in either, even with the right password.
+        let e = s.sign_in("frontdesk", "secret-frontdesk").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+        // A new account's password has at least 12 characters.
+        let e = s.add_staff(Some(&it), "newbie", "", Role::FrontDesk, "eleven-char").await.unwrap_err();
+        assert!(e.to_string().contains("at least 12 characters"), "{e}");
+    }
+}
