@@ -22,6 +22,8 @@ CLI="$CARGO_TARGET_DIR/debug/clinicpay"
 WORK="$(mktemp -d /tmp/clinicpay-update.XXXXXX)"
 SHOTS="$CARGO_TARGET_DIR/e2e-screenshots"
 mkdir -p "$SHOTS" "$WORK/site"
+# A release key needs a real password; this run's is thrown away with the key.
+export CLINICPAY_RELEASE_KEY_PASSWORD="update-e2e-$$-$(date +%s)"
 "$REL" keygen --out "$WORK/key" >/dev/null
 PUB="$(cat "$WORK/key/clinicpay-release.pub")"
 OLD="$(node -p 'require("./src-tauri/tauri.conf.json").version')"

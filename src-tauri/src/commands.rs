@@ -73,26 +73,37 @@ pub async fn sign_in(
     username: String,
     password: String,
 ) -> Result<Session, UiError> {
-    let actor = state.services()?.sign_in(&username, &password).await?;
-    let session = Session::from(&actor);
-    state.set_session(Some(actor)).await;
-    Ok(session)
+    let actor = state.open_session(&username, &password).await?;
+    Ok(Session::from(&actor))
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
-    if let Some(actor) = state.session().await {
-        state.set_session(None).await;
-        state.services()?.sign_out(&actor, "signed out").await?;
-    }
+    state.close_session("signed out").await
+}
+
+/// A person pressed a key or clicked at this desk (the window sends it at most every 20 seconds): the
+/// idle lock, which the services enforce, starts again. The window's own polling does not count.
+#[tauri::command]
+#[specta::specta]
+pub async fn desk_activity(state: State<'_, AppState>) -> Result<(), UiError> {
+    state.activity().await;
     Ok(())
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn current_session(state: State<'_, AppState>) -> Result<Option<Session>, UiError> {
-    Ok(state.session().await.as_ref().map(Session::from))
+    if state.session().await.is_none() {
+        return Ok(None);
+    }
+    // Through the services' checks: a session left idle past the lock is over.
+    match state.signed_in().await {
+        Ok((_, actor)) => Ok(Some(Session::from(&actor))),
+        Err(e) if e.code == clinicpay_services::ErrorCode::NotSignedIn => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[tauri::command]
@@ -365,8 +376,7 @@ pub async fn set_setting(
 #[tauri::command]
 #[specta::specta]
 pub async fn lock_desk(state: State<'_, AppState>) -> Result<(), UiError> {
-    state.set_session(None).await;
-    Ok(())
+    state.close_session("the window locked").await
 }
 
 // ---------------------------------------------------------------- long work
@@ -380,7 +390,7 @@ pub async fn recovery_sweep(
     progress: tauri::ipc::Channel<SweepProgress>,
 ) -> Result<SweepProgress, UiError> {
     let (s, actor) = state.signed_in().await?;
-    let cancel = state.start_sweep()?;
+    let cancel = state.start_sweep(&actor)?;
     let result = s
         .recovery_sweep(&actor, &cancel, |p| {
             let _ = progress.send(p);
@@ -393,8 +403,8 @@ pub async fn recovery_sweep(
 #[tauri::command]
 #[specta::specta]
 pub async fn cancel_recovery_sweep(state: State<'_, AppState>) -> Result<(), UiError> {
-    state.cancel_sweep();
-    Ok(())
+    let (_, actor) = state.signed_in().await?;
+    state.cancel_sweep(&actor)
 }
 
 // ---------------------------------------------------------------- expiring cards and reminders
@@ -572,12 +582,12 @@ pub async fn desks(state: State<'_, AppState>) -> Result<Vec<DeskView>, UiError>
     Ok(s.list_desks(&actor).await?)
 }
 
-/// Writes the diagnostics bundle into the reports folder. Needs no sign-in: a desk that cannot sign
-/// in is the one support most needs to hear from, and the bundle holds nothing private.
+/// Writes the diagnostics bundle into the reports folder, for IT: it says how this desk and the clinic
+/// are set up (an IT person signs in at the desk that has trouble).
 #[tauri::command]
 #[specta::specta]
 pub async fn write_diagnostics(state: State<'_, AppState>) -> Result<DiagnosticsWritten, UiError> {
-    let s = state.services()?;
+    let (s, actor) = state.signed_in().await?;
     let out = state.reports_folder().join(format!(
         "clinicpay-diagnostics-{}.zip",
         s.now().format("%Y%m%d-%H%M%S")
@@ -588,7 +598,8 @@ pub async fn write_diagnostics(state: State<'_, AppState>) -> Result<Diagnostics
         log_dir: clinicpay_services::diagnostics::log_dir(),
         out,
     };
-    Ok(s.write_diagnostics(request, state.database_url()).await?)
+    Ok(s.write_diagnostics(&actor, request, state.database_url())
+        .await?)
 }
 
 #[tauri::command]
@@ -601,8 +612,11 @@ pub async fn update_status(updates: State<'_, Updates>) -> Result<UpdateStatus, 
 #[specta::specta]
 pub async fn check_for_updates(
     app: tauri::AppHandle,
+    state: State<'_, AppState>,
     updates: State<'_, Updates>,
 ) -> Result<UpdateStatus, UiError> {
+    // Someone at the desk asks, not a page that found a way to call commands.
+    state.signed_in().await?;
     crate::updates::check(&app).await;
     Ok(updates.status())
 }
@@ -610,7 +624,11 @@ pub async fn check_for_updates(
 /// "Restart to update": downloads, verifies the signature, installs and restarts the app.
 #[tauri::command]
 #[specta::specta]
-pub async fn install_update(app: tauri::AppHandle) -> Result<(), UiError> {
+pub async fn install_update(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+) -> Result<(), UiError> {
+    state.signed_in().await?;
     crate::updates::install(&app).await
 }
 

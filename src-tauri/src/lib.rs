@@ -22,6 +22,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .commands(collect_commands![
             commands::clinic_info,
             commands::sign_in,
+            commands::desk_activity,
             commands::sign_out,
             commands::current_session,
             commands::search_patients,

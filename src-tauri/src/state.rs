@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clinicpay_domain::SystemClock;
+use clinicpay_domain::{StaffId, SystemClock};
+use clinicpay_services::desk::DeskSession;
 use clinicpay_services::desk_inventory::ThisDesk;
 use clinicpay_services::managed::Managed;
 use clinicpay_services::{Actor, ErrorCode, Services};
@@ -17,13 +18,14 @@ use crate::error::UiError;
 pub struct AppState {
     /// The services, or why the database could not be opened (shown in the window, never a blank screen).
     services: Result<Services, UiError>,
-    session: RwLock<Option<Actor>>,
+    session: RwLock<Option<DeskSession>>,
     pub database: String,
     /// Training mode's simulator: it serves the card fields and answers as both gateways. Dropping it
     /// stops it, so it lives exactly as long as the app.
     pub simulator: Option<Simulator>,
-    /// The running recovery sweep's stop flag: one sweep at a time per desk.
-    sweep: std::sync::Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
+    /// The running recovery sweep: who started it and its stop flag (one sweep at a time per desk).
+    #[allow(clippy::type_complexity)]
+    sweep: std::sync::Mutex<Option<(StaffId, Arc<std::sync::atomic::AtomicBool>)>>,
     /// The database address as given (with any password): only handed to services that redact it.
     database_url: String,
     /// This computer in the desk inventory.
@@ -139,7 +141,7 @@ impl AppState {
     }
 
     /// Marks a sweep as running and gives its stop flag; refuses a second one.
-    pub fn start_sweep(&self) -> Result<Arc<std::sync::atomic::AtomicBool>, UiError> {
+    pub fn start_sweep(&self, by: &Actor) -> Result<Arc<std::sync::atomic::AtomicBool>, UiError> {
         let mut running = self.sweep.lock().unwrap_or_else(|e| e.into_inner());
         if running.is_some() {
             return Err(UiError {
@@ -150,7 +152,7 @@ impl AppState {
             });
         }
         let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        *running = Some(flag.clone());
+        *running = Some((by.id, flag.clone()));
         Ok(flag)
     }
 
@@ -158,14 +160,24 @@ impl AppState {
         *self.sweep.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    pub fn cancel_sweep(&self) {
-        if let Some(flag) = self
+    /// Stops the sweep between orders, if the person asking is the one who started it.
+    pub fn cancel_sweep(&self, by: &Actor) -> Result<(), UiError> {
+        match self
             .sweep
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            Some((started_by, flag)) if *started_by == by.id => {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Some(_) => Err(UiError {
+                code: ErrorCode::PermissionDenied,
+                message: "Someone else started this recovery sweep: only they can cancel it."
+                    .into(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -178,36 +190,57 @@ impl AppState {
         self.services.as_ref().map_err(Clone::clone)
     }
 
-    /// The services and the signed-in staff member as the database has them now, or `not_signed_in`:
-    /// a role IT changed applies to this very command, and an account IT switched off ends its session.
+    /// The services and the signed-in staff member, or `not_signed_in`: the services end a session
+    /// left idle past the desk lock, apply a role IT changed to this very command, and end the session
+    /// of an account IT switched off.
     pub async fn signed_in(&self) -> Result<(&Services, Actor), UiError> {
         let services = self.services()?;
-        let actor = self
-            .session
-            .read()
-            .await
-            .clone()
-            .ok_or_else(UiError::not_signed_in)?;
-        match services.current_actor(&actor).await {
-            Ok(now) => {
-                if now.role != actor.role {
-                    *self.session.write().await = Some(now.clone());
-                }
-                Ok((services, now))
-            }
+        let mut guard = self.session.write().await;
+        let session = guard.as_mut().ok_or_else(UiError::not_signed_in)?;
+        match services.desk_session_actor(session).await {
+            Ok(actor) => Ok((services, actor)),
             Err(e) => {
-                *self.session.write().await = None;
+                if e.code() == ErrorCode::NotSignedIn {
+                    *guard = None;
+                }
                 Err(e.into())
             }
         }
     }
 
-    pub async fn set_session(&self, actor: Option<Actor>) {
-        *self.session.write().await = actor;
+    /// Signs a person in at this desk (ending whoever was signed in before).
+    pub async fn open_session(&self, username: &str, password: &str) -> Result<Actor, UiError> {
+        let services = self.services()?;
+        let session = services.open_desk_session(username, password).await?;
+        let actor = session.actor().clone();
+        *self.session.write().await = Some(session);
+        Ok(actor)
+    }
+
+    /// A person did something at the desk (keys, clicks): the idle lock starts again.
+    pub async fn activity(&self) {
+        if let (Ok(services), Some(session)) =
+            (self.services(), self.session.write().await.as_mut())
+        {
+            services.desk_activity(session);
+        }
+    }
+
+    /// Ends the session on purpose (sign-out, the window's lock), in the activity log.
+    pub async fn close_session(&self, why: &str) -> Result<(), UiError> {
+        let ended = self.session.write().await.take();
+        if let (Some(session), Ok(services)) = (ended, self.services()) {
+            services.close_desk_session(session, why).await?;
+        }
+        Ok(())
     }
 
     pub async fn session(&self) -> Option<Actor> {
-        self.session.read().await.clone()
+        self.session
+            .read()
+            .await
+            .as_ref()
+            .map(|s| s.actor().clone())
     }
 
     /// Where escalation PDFs go: `CLINICPAY_REPORTS_DIR`, else Documents/ClinicPay, else the app's data.

@@ -9,6 +9,11 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 export const commands = {
 	clinicInfo: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("clinic_info")),
 	signIn: (username: string, password: string) => typedError<Session, UiError>(__TAURI_INVOKE("sign_in", { username, password })),
+	/**
+	 *  A person pressed a key or clicked at this desk (the window sends it at most every 20 seconds): the
+	 *  idle lock, which the services enforce, starts again. The window's own polling does not count.
+	 */
+	deskActivity: () => typedError<null, UiError>(__TAURI_INVOKE("desk_activity")),
 	signOut: () => typedError<null, UiError>(__TAURI_INVOKE("sign_out")),
 	currentSession: () => typedError<Session | null, UiError>(__TAURI_INVOKE("current_session")),
 	searchPatients: (query: string) => typedError<Patient_Serialize[], UiError>(__TAURI_INVOKE("search_patients", { query })),
@@ -72,8 +77,8 @@ export const commands = {
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
 	desks: () => typedError<DeskView_Serialize[], UiError>(__TAURI_INVOKE("desks")),
 	/**
-	 *  Writes the diagnostics bundle into the reports folder. Needs no sign-in: a desk that cannot sign
-	 *  in is the one support most needs to hear from, and the bundle holds nothing private.
+	 *  Writes the diagnostics bundle into the reports folder, for IT: it says how this desk and the clinic
+	 *  are set up (an IT person signs in at the desk that has trouble).
 	 */
 	writeDiagnostics: () => typedError<DiagnosticsWritten, UiError>(__TAURI_INVOKE("write_diagnostics")),
 	updateStatus: () => typedError<UpdateStatus_Serialize, UiError>(__TAURI_INVOKE("update_status")),
@@ -900,7 +905,9 @@ export type Permission = "view_patients" | "view_activity" | "edit_patients" | "
 /**  Where secrets, emails and updates go, and turning the desk lock off: IT's. */
 "change_security_settings" | "run_billing" | "verify_audit" | 
 /**  Gateway and SMTP secrets in the OS keychain. */
-"manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo";
+"manage_credentials" | "manage_updates" | "manage_staff" | "seed_demo" | 
+/**  The diagnostics bundle for support: IT's. */
+"write_diagnostics";
 
 /**  A reconciliation of a period (UTC days, both included). */
 export type Reconciliation = Reconciliation_Serialize | Reconciliation_Deserialize;

@@ -588,7 +588,9 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
 
     match cli.command {
         Command::Db(DbCommand::Migrate) => out.migrated(&clinicpay_store::redact_url(&url)),
-        Command::Db(DbCommand::Copy { to }) => out.copied(&s.copy_to_postgres(&to).await?),
+        Command::Db(DbCommand::Copy { to }) => {
+            out.copied(&s.copy_to_postgres(&copy_target(&to)?).await?)
+        }
         Command::Demo(DemoCommand::Seed {
             patients,
             seed,
@@ -968,7 +970,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 log_dir: clinicpay_services::diagnostics::log_dir(),
                 out: file,
             };
-            out.diagnostics(&s.write_diagnostics(request, &url).await?)
+            out.diagnostics(&s.write_diagnostics(&actor().await?, request, &url).await?)
         }
         Command::Sim(_) => unreachable!("handled before the database is opened"),
     }
@@ -1021,6 +1023,37 @@ fn read_password() -> Result<String, ServiceError> {
         ));
     }
     Ok(pw)
+}
+
+/// `db copy --to`'s address with its password from PGPASSWORD or standard input, never from the
+/// command line (arguments show in process lists and shell history).
+fn copy_target(to: &str) -> Result<String, ServiceError> {
+    let Ok(mut url) = url::Url::parse(to) else {
+        return Ok(to.to_owned()); // not an address: `copy_to_postgres` says what it wants
+    };
+    if url.password().is_some() {
+        return Err(ServiceError::Invalid(
+            "Leave the password out of --to: it would show in process lists and shell history. Give it in PGPASSWORD, or on standard input.".into(),
+        ));
+    }
+    let password = match std::env::var("PGPASSWORD") {
+        Ok(p) => p,
+        Err(_) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            rpassword::prompt_password("Password for the PostgreSQL database (empty for none): ")
+                .unwrap_or_default()
+        }
+        Err(_) => {
+            let mut buf = String::new();
+            let _ = std::io::stdin().read_to_string(&mut buf);
+            buf.lines().next().unwrap_or("").to_owned()
+        }
+    };
+    if !password.is_empty() && url.set_password(Some(&password)).is_err() {
+        return Err(ServiceError::Invalid(
+            "--to must be a postgres:// address with a user and a host.".into(),
+        ));
+    }
+    Ok(url.to_string())
 }
 
 /// A gateway secret from standard input (never an argument: arguments show in process lists and shell

@@ -58,7 +58,12 @@ impl Role {
             }
             RefundAnyAmount | ViewReports | SendReminders => matches!(self, BillingManager),
             ChangeSettings | RunBilling | VerifyAudit => matches!(self, BillingManager | ItAdmin),
-            ManageCredentials | ManageUpdates | ManageStaff | SeedDemo | ChangeSecuritySettings => {
+            ManageCredentials
+            | ManageUpdates
+            | ManageStaff
+            | SeedDemo
+            | ChangeSecuritySettings
+            | WriteDiagnostics => {
                 matches!(self, ItAdmin)
             }
         }
@@ -114,10 +119,12 @@ pub enum Permission {
     ManageUpdates,
     ManageStaff,
     SeedDemo,
+    /// The diagnostics bundle for support: IT's.
+    WriteDiagnostics,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ViewPatients,
         Permission::ViewActivity,
         Permission::EditPatients,
@@ -136,6 +143,7 @@ impl Permission {
         Permission::ManageUpdates,
         Permission::ManageStaff,
         Permission::SeedDemo,
+        Permission::WriteDiagnostics,
     ];
 
     /// What staff are told they cannot do, completing "You cannot …".
@@ -149,7 +157,9 @@ impl Permission {
             TakePayments => "take payments",
             RetryRecovery => "retry recovery orders",
             RefundWithinLimit => "refund payments",
-            RefundAnyAmount => "refund above the front-desk refund limit",
+            RefundAnyAmount => {
+                "refund more than the front-desk refund limit on one payment (its refunds together)"
+            }
             ViewReports => "view billing reports",
             SendReminders => "send card expiry reminders",
             ChangeSettings => "change the clinic's payment settings",
@@ -162,6 +172,7 @@ impl Permission {
             ManageUpdates => "manage app updates",
             ManageStaff => "manage staff accounts",
             SeedDemo => "create the demo clinic",
+            WriteDiagnostics => "write a diagnostics bundle (IT does)",
         }
     }
 }

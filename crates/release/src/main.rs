@@ -68,8 +68,13 @@ fn main() -> ExitCode {
                 )
                 .into());
             }
+            // The key signs software every desk will run: it is encrypted with a real password and
+            // readable by its owner only.
+            if password.chars().count() < 12 {
+                return Err("set CLINICPAY_RELEASE_KEY_PASSWORD to a password of at least 12 characters: the release key is stored encrypted with it".into());
+            }
             let (private, public) = clinicpay_release::keygen(&password)?;
-            std::fs::write(&key, private)?;
+            write_owner_only(&key, &private)?;
             std::fs::write(out.join("clinicpay-release.pub"), &public)?;
             println!("Release key written to {} (keep it secret).", key.display());
             println!("Public key for tauri.conf.json (plugins.updater.pubkey):\n{public}");
@@ -119,4 +124,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Creates `path` readable and writable by its owner only (0600 on Unix), never over an existing file.
+fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }

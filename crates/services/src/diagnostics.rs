@@ -69,9 +69,12 @@ impl Services {
     /// exactly the one support needs to hear from, and the bundle holds nothing private.
     pub async fn write_diagnostics(
         &self,
+        actor: &crate::Actor,
         req: DiagnosticsRequest<'_>,
         database_url: &str,
     ) -> Result<DiagnosticsWritten> {
+        // It says how the clinic and this desk are set up: IT's to hand to support.
+        actor.require(clinicpay_domain::Permission::WriteDiagnostics)?;
         // A database that cannot be reached is what some bundles are for: its clock is then unknown.
         let skew = self.sync_clock().await.ok().flatten();
         let now = self.now();
@@ -127,7 +130,11 @@ impl Services {
         }
         files.push(("README.txt".into(), readme(req.app_version, now)));
 
-        let known = self.known_secrets().await;
+        let mut known = self.known_secrets().await;
+        // The mail server's password too, if this computer keeps one (a log line may have met it).
+        if let Ok(Some(p)) = self.smtp_password().await {
+            known.push(p.expose().to_owned());
+        }
         let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         let bytes = write_zip(&req.out, files.into_iter().map(|(n, t)| (n, scrub(&t, &known))))
             .map_err(|e| {
@@ -240,6 +247,38 @@ pub fn scrub(text: &str, known_secrets: &[String]) -> String {
         }
         out.push_str(part);
     }
+    // Then email addresses (after the passwords, so `user:***@host` is not taken for one).
+    without_emails(&out)
+}
+
+/// Email addresses (patients', mostly) replaced, wherever they appear.
+fn without_emails(text: &str) -> String {
+    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| local(*c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let end = rest[at + 1..]
+            .char_indices()
+            .find(|(_, c)| !domain(*c))
+            .map_or(rest.len(), |(i, _)| at + 1 + i);
+        let host = rest[at + 1..end].trim_end_matches('.');
+        if start < at && host.contains('.') && !host.starts_with('.') {
+            out.push_str(&rest[..start]);
+            out.push_str("[email removed]");
+            rest = &rest[at + 1 + host.len()..];
+        } else {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -270,6 +309,21 @@ fn write_zip(
 #[cfg(test)]
 mod tests {
     use super::scrub;
+
+    #[test]
+    fn scrubbing_removes_patients_emails_but_keeps_the_database_host() {
+        let t = scrub(
+            "sent to john.smith+card@example.com, ann@mail.example.org. db postgres://cp:pw@db.clinic.local/x; user@localhost",
+            &[],
+        );
+        assert!(!t.contains("john.smith") && !t.contains("ann@"), "{t}");
+        assert_eq!(t.matches("[email removed]").count(), 2, "{t}");
+        assert!(t.contains("postgres://cp:***@db.clinic.local/x"), "{t}");
+        assert!(
+            t.contains("user@localhost"),
+            "not an address with a domain: {t}"
+        );
+    }
 
     #[test]
     fn scrubbing_removes_card_numbers_keys_and_passwords_in_addresses() {

@@ -317,6 +317,7 @@ pub fn report_csv(report: &GatewayReport) -> String {
                 d.code.as_deref().unwrap_or("no code"),
                 d.message.as_deref().unwrap_or("no message")
             );
+            let item = spreadsheet_safe(&item);
             let _ = w.write_record(["declines", gw, cur, &item, &d.count.to_string(), ""]);
         }
     }
@@ -330,6 +331,17 @@ pub fn report_csv(report: &GatewayReport) -> String {
         let _ = w.write_record(["recovery", "", "", item, &n.to_string(), ""]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A text cell a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return would be read as a formula (a decline message is the gateway's text, not ours), so it gets a
+/// leading apostrophe, as OWASP's advice on CSV injection says.
+pub fn spreadsheet_safe(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
 }
 
 /// The gateway report as a PDF: the figures per gateway and currency, the declines, the recovery funnel.
@@ -394,4 +406,27 @@ pub fn gateway_report_pdf(report: &GatewayReport) -> Vec<u8> {
         lines.push(body(&text, 0.0));
     }
     render(&title, &lines)
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_kept_as_text() {
+        for bad in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(spreadsheet_safe(bad), format!("'{bad}"));
+        }
+        assert_eq!(
+            spreadsheet_safe("do_not_honor: Declined"),
+            "do_not_honor: Declined"
+        );
+    }
 }

@@ -263,6 +263,24 @@ pub fn default_database_url() -> Option<String> {
 }
 
 /// UTC milliseconds, as every time is stored.
+/// Makes typed text literal inside a LIKE pattern written with `ESCAPE '\'` (emails carry `_`; a
+/// backslash is PostgreSQL's escape character, and one at the end of a pattern is an error there).
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `%text%` for `LOWER(column) LIKE $n ESCAPE '\'`: the text as typed, lower-cased, matched anywhere.
+pub(crate) fn like_contains(text: &str) -> String {
+    format!("%{}%", escape_like(&text.trim().to_lowercase()))
+}
+
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

@@ -194,7 +194,7 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
     let driver = &ranked[0].1;
     let others: Vec<String> = ranked[1..]
         .iter()
-        .map(|(_, w)| format!("% {}%", escape_like(w)))
+        .map(|(_, w)| format!("% {}%", crate::escape_like(w)))
         .collect();
     let mut q = format!(
         "SELECT {COLUMNS} FROM patient_search_terms t JOIN patients p ON p.id = t.patient_id
@@ -231,18 +231,6 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
         .take(limit.max(0) as usize)
         .map(TryInto::try_into)
         .collect()
-}
-
-/// Makes typed text literal inside a LIKE pattern (emails carry `_`).
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The prefixes to look up: name words as typed (lowercase), or the digits of a phone number.

@@ -102,7 +102,7 @@ pub async fn failed_payments(
     let pattern = search
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], "")));
+        .map(crate::like_contains);
     let columns = PAYMENT_COLUMNS
         .split(',')
         .map(|c| format!("pay.{}", c.trim()))
@@ -111,8 +111,9 @@ pub async fn failed_payments(
     let q = format!(
         "SELECT {columns} FROM payments pay JOIN patients p ON p.id = pay.patient_id
           WHERE pay.status = 'FAILED'
-            AND ($1 IS NULL OR LOWER(p.name) LIKE $1 OR LOWER(p.email) LIKE $1
-                 OR LOWER(COALESCE(pay.decline_code, '')) LIKE $1 OR LOWER(COALESCE(pay.decline_message, '')) LIKE $1)
+            AND ($1 IS NULL OR LOWER(p.name) LIKE $1 ESCAPE '\\' OR LOWER(p.email) LIKE $1 ESCAPE '\\'
+                 OR LOWER(COALESCE(pay.decline_code, '')) LIKE $1 ESCAPE '\\'
+                 OR LOWER(COALESCE(pay.decline_message, '')) LIKE $1 ESCAPE '\\')
           ORDER BY pay.created_at DESC, pay.id DESC LIMIT $2"
     );
     sql_as!(ex, PaymentRow, fetch_all, &q, pattern, limit)?

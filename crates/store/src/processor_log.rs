@@ -74,7 +74,7 @@ pub async fn insert(tx: &mut Tx, e: &NewLogEntry) -> Result<()> {
 /// The newest calls whose operation, outcome, payment key or (redacted) request or response contains
 /// `text`, case-insensitively.
 pub async fn search(ex: &mut impl Executor, text: &str, limit: i64) -> Result<Vec<LogEntry>> {
-    let pattern = format!("%{}%", text.trim().to_lowercase().replace(['%', '_'], ""));
+    let pattern = crate::like_contains(text);
     let rows = sql_as!(
         ex,
         Row,
@@ -82,8 +82,9 @@ pub async fn search(ex: &mut impl Executor, text: &str, limit: i64) -> Result<Ve
         "SELECT id, at, gateway, operation, patient_id, payment_key, http_status, duration_ms, outcome, request,
              response
          FROM processor_log l
-         WHERE LOWER(l.operation) LIKE $1 OR LOWER(l.outcome) LIKE $1 OR LOWER(COALESCE(l.payment_key, '')) LIKE $1
-            OR LOWER(l.request) LIKE $1 OR LOWER(l.response) LIKE $1
+         WHERE LOWER(l.operation) LIKE $1 ESCAPE '\\' OR LOWER(l.outcome) LIKE $1 ESCAPE '\\'
+            OR LOWER(COALESCE(l.payment_key, '')) LIKE $1 ESCAPE '\\'
+            OR LOWER(l.request) LIKE $1 ESCAPE '\\' OR LOWER(l.response) LIKE $1 ESCAPE '\\'
          ORDER BY l.id DESC LIMIT $2",
         pattern,
         limit

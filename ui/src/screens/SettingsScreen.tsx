@@ -56,7 +56,7 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
       </table>
       <UpdatesPanel />
       <DesksPanel session={session} />
-      <DiagnosticsPanel />
+      {may(session, "write_diagnostics") && <DiagnosticsPanel />}
     </section>
   );
 }

@@ -83,9 +83,16 @@ export function Shell({
     const minutes = clinic.desk_lock_minutes;
     if (!minutes) return;
     let timer = window.setTimeout(onLock, minutes * 60_000);
+    // The services enforce the lock too: tell them a person is here, at most every 20 seconds.
+    let told = 0;
     const reset = () => {
       window.clearTimeout(timer);
       timer = window.setTimeout(onLock, minutes * 60_000);
+      const now = Date.now();
+      if (now - told > 20_000) {
+        told = now;
+        void commands.deskActivity().catch(() => undefined);
+      }
     };
     const events = ["keydown", "mousedown", "mousemove", "wheel", "touchstart"] as const;
     events.forEach((e) => window.addEventListener(e, reset, { passive: true }));

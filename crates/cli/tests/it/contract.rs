@@ -233,13 +233,18 @@ on_both_databases! {
         let dir = std::env::temp_dir().join(format!("clinicpay-cli-diag-{}-{:?}", std::process::id(), db.backend()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("support.zip");
+        // Support's bundle is IT's to write.
         let (code, v) = json(db, &["diagnostics", "--out", out.to_str().unwrap()]);
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("not_signed_in")), "{v}");
+        let (code, v) = json(db, &["--as", "manager", "diagnostics", "--out", out.to_str().unwrap()]);
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("permission_denied")), "{v}");
+        let (code, v) = json(db, &["--as", "it", "diagnostics", "--out", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{v}");
         assert_eq!(v["path"], out.to_str().unwrap());
         assert!(v["files"].as_array().unwrap().iter().any(|f| f == "about.json"), "{v}");
         assert!(std::fs::metadata(&out).unwrap().len() as u64 == v["bytes"].as_u64().unwrap());
         // A folder that cannot take the file: a clear sentence, exit 3.
-        let (code, v) = json(db, &["diagnostics", "--out", "/proc/no-such-folder/x.zip"]);
+        let (code, v) = json(db, &["--as", "it", "diagnostics", "--out", "/proc/no-such-folder/x.zip"]);
         assert_eq!((code, v["error"]["code"].as_str()), (3, Some("invalid_input")), "{v}");
         std::fs::remove_dir_all(dir).ok();
     }

@@ -165,4 +165,23 @@ on_both_databases! {
         let (code, v) = shipped(&["--as", "frontdesk", "overview"], "");
         assert_eq!(code, 0, "{v}");
     }
+
+    async fn searches_take_any_text_and_a_password_never_rides_on_the_command_line(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        // A backslash ends a LIKE pattern badly on PostgreSQL unless escaped; % and _ are literal.
+        for q in ["insufficient", "50%", "a_b", "back\\", "\\"] {
+            let (code, v) = run(db, Some("demo"), &["--as", "manager", "reports", "failed-payments", q], "");
+            assert_eq!(code, 0, "{q}: {v}");
+        }
+        let (_, found) = run(db, Some("demo"), &["--as", "manager", "reports", "failed-payments", "insufficient"], "");
+        assert!(!found.as_array().unwrap().is_empty(), "a plain word still finds");
+        let (_, none) = run(db, Some("demo"), &["--as", "manager", "reports", "failed-payments", "%"], "");
+        assert!(none.as_array().unwrap().is_empty(), "% is a character, not a wildcard: {none}");
+        // db copy: the target's password comes from PGPASSWORD or stdin, never from --to.
+        refused(
+            run(db, Some("demo"), &["--as", "it", "db", "copy", "--to", "postgres://clinicpay:hunter2-secret@127.0.0.1/clinic"], ""),
+            "invalid_input",
+            "Leave the password out of --to",
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod card_form;
 mod checks;
 mod escalation;
 mod facts;
+mod session;
 mod what_to_check;
 
 pub use card_form::{
@@ -17,6 +18,7 @@ pub use escalation::{
     escalation_pdf, write_escalation_pdf, EscalationReport, ReportLine, SavedReport,
 };
 pub use facts::{Check, CheckAction, CheckLevel};
+pub use session::DeskSession;
 
 use crate::{Actor, Result, Services};
 use clinicpay_domain::{PatientId, Permission};

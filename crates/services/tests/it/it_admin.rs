@@ -181,6 +181,7 @@ on_both_databases! {
         let out = dir.join("bundle.zip");
         let written = s
             .write_diagnostics(
+                &c.it,
                 DiagnosticsRequest { app_version: "0.1.0", desk: Some(&desk), log_dir: logs, out: out.clone() },
                 "postgres://clinicpay:hunter2-db-password@db.clinic.local/clinicpay",
             )

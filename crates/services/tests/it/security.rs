@@ -142,4 +142,51 @@ on_both_databases! {
         let e = s.add_staff(Some(&it), "newbie", "", Role::FrontDesk, "eleven-char").await.unwrap_err();
         assert!(e.to_string().contains("at least 12 characters"), "{e}");
     }
+
+    async fn the_front_desk_refund_limit_counts_every_refund_of_a_payment(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.s.set_setting(&c.manager, "refunds.front-desk-limit", "100.00").await.unwrap();
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let inv = c.s.create_invoice(&c.desk, c.patient, Clinic::usd(30_000), "Surgery").await.unwrap();
+        let paid = c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap().payment;
+        c.s.refund_payment(&c.desk, paid.id, Some(Clinic::usd(8_000))).await.unwrap();
+        // $80 given back already: $30 more would be $110 on this payment, over the $100 limit.
+        let before = fingerprint(db).await;
+        let e = c.s.refund_payment(&c.desk, paid.id, Some(Clinic::usd(3_000))).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("its refunds together"), "{e}");
+        assert_eq!(fingerprint(db).await, before, "nothing was refunded");
+        // Up to the limit in all is the front desk's; above it is the billing manager's.
+        c.s.refund_payment(&c.desk, paid.id, Some(Clinic::usd(2_000))).await.unwrap();
+        c.s.refund_payment(&c.manager, paid.id, Some(Clinic::usd(3_000))).await.unwrap();
+        let refunded: i64 = c.sim.transactions().iter().filter(|t| t.kind == "refund" && t.success).map(|t| t.amount_minor).sum();
+        assert_eq!(refunded, 13_000);
+    }
+
+    async fn a_desk_left_alone_past_its_lock_refuses_the_next_command_whatever_the_window_does(db: &TestDb) {
+        let at = |minutes: i64| Services::new(db.store.clone(), Arc::new(FixedClock(now() + chrono::Duration::minutes(minutes))));
+        let s = at(0);
+        let Staff { it, .. } = staff(&s).await;
+        assert_eq!(s.clinic_info().await.unwrap().desk_lock_minutes, 5, "the default lock");
+        let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        // A command is not activity: the window polling every few seconds keeps nobody signed in.
+        at(4).desk_session_actor(&mut session).await.unwrap();
+        let e = at(6).desk_session_actor(&mut session).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+        assert!(e.to_string().contains("locked after 5 idle minutes"), "{e}");
+
+        // Keys and clicks are: four minutes of quiet after the last one is still fine.
+        let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        at(4).desk_activity(&mut session);
+        assert_eq!(at(8).desk_session_actor(&mut session).await.unwrap().username, "frontdesk");
+        assert!(at(10).desk_session_actor(&mut session).await.is_err());
+
+        // IT may turn the lock off; then a desk stays signed in.
+        s.set_setting(&it, "desk.lock-after-minutes", "0").await.unwrap();
+        let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        assert!(at(600).desk_session_actor(&mut session).await.is_ok());
+        let mut tx = db.store.begin().await.unwrap();
+        let ended: i64 = clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM activity_log WHERE action = 'staff.signed_out'").await;
+        assert_eq!(ended, 2, "each idle lock is in the activity log");
+    }
 }
