@@ -43,6 +43,36 @@ impl Gateway {
         }
     }
 
+    /// Checks a hosted-field token's shape before it goes into a URL or a form: letters, digits, `_`
+    /// and `-` only, a sane length, and never something that reads as a card number. A card number
+    /// pasted where a token belongs is refused without being repeated or sent anywhere.
+    pub fn check_token(token: &str) -> Result<(), crate::DomainError> {
+        let digits: String = token.chars().filter(char::is_ascii_digit).collect();
+        let card_like = token
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+            && (12..=19).contains(&digits.len());
+        // A card number inside a token: 13 to 19 digits in a row that pass the card-number check.
+        let holds_a_card_number = token
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|run| (13..=19).contains(&run.len()) && luhn(run));
+        if card_like || holds_a_card_number {
+            return Err(crate::DomainError::InvalidCard(
+                "That looks like a card number, not a card token: ClinicPay never takes card numbers. Enter the card in the card form, which hands ClinicPay a token.".into(),
+            ));
+        }
+        let shaped = (4..=255).contains(&token.len())
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !shaped {
+            return Err(crate::DomainError::InvalidCard(
+                "That is not a card token from the card form: enter the card in the card form again.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The name staff know it by.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -91,6 +121,57 @@ mod tests {
             "PM_upper",
         ] {
             assert_eq!(Gateway::of_token(token), Gateway::Nmi, "{token}");
+        }
+    }
+}
+
+/// The card-number check digit (Luhn).
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::Gateway;
+
+    #[test]
+    fn a_card_number_pasted_as_a_token_is_refused_without_being_repeated() {
+        for pasted in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "pm_4111111111111111x",
+        ] {
+            let e = Gateway::check_token(pasted).unwrap_err().to_string();
+            assert!(e.contains("card number"), "{pasted}: {e}");
+            assert!(!e.contains("1111"), "{e}");
+        }
+        for bad in ["pm_1/../../v1/charges", "a b", "x?y=1", "abc"] {
+            assert!(Gateway::check_token(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "pm_1Hclinicpay0abc",
+            "3c5d2f1a-1b2c-4d5e-8f90-123456789012",
+            "tok_visa",
+        ] {
+            assert!(Gateway::check_token(good).is_ok(), "{good}");
         }
     }
 }

@@ -249,6 +249,7 @@ impl Services {
                 "No card token was given: enter the card in the card form first.".into(),
             ));
         }
+        Gateway::check_token(token)?;
         let settings = self.load_settings().await?;
         let active = settings.active_gateway;
         if input.gateway != active {

@@ -30,6 +30,9 @@ pub(crate) async fn tokenize(
     if !luhn_ok(&number) {
         return axum::Json(serde_json::json!({"error": "Card number is invalid"}));
     }
+    if !crate::cards::is_published_test_card(&number) {
+        return axum::Json(serde_json::json!({"error": crate::cards::NOT_A_TEST_CARD}));
+    }
     if exp.len() != 4 {
         return axum::Json(serde_json::json!({"error": "Expiration date is invalid"}));
     }

@@ -363,6 +363,8 @@ pub(crate) async fn collect_tokenize(
     let (number, exp) = (get("ccnumber"), get("ccexp"));
     let refusal = if !luhn_ok(&number) {
         Some(("ccnumber", "Card number is invalid"))
+    } else if !crate::cards::is_published_test_card(&number) {
+        Some(("ccnumber", crate::cards::NOT_A_TEST_CARD))
     } else if exp.len() != 4 || !matches!(exp[..2].parse::<u32>(), Ok(1..=12)) {
         Some(("ccexp", "Expiration date is invalid"))
     } else if typed.contains_key("cvv") && !(3..=4).contains(&get("cvv").len()) {

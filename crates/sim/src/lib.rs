@@ -98,6 +98,17 @@ struct SavedState {
     stripe: StripeState,
 }
 
+/// Writes `path` readable by its owner only (0600 on Unix): the simulator's vault is a gateway's.
+fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
 impl Shared {
     /// Writes the gateways' state to the state file, if there is one (whole file, then renamed, so a
     /// crash never leaves half a file).
@@ -107,7 +118,7 @@ impl Shared {
         };
         let saved = serde_json::json!({ "nmi": &self.nmi, "stripe": &self.stripe });
         let tmp = path.with_extension("tmp");
-        if std::fs::write(&tmp, saved.to_string()).is_ok() {
+        if write_owner_only(&tmp, saved.to_string().as_bytes()).is_ok() {
             let _ = std::fs::rename(&tmp, path);
         }
     }

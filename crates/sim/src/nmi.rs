@@ -12,14 +12,73 @@ use chrono::{Datelike, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cards::{behaviour_of, brand_of, masked, CardBehaviour};
+use crate::cards::{
+    behaviour_of, brand_of, is_published_test_card, masked, CardBehaviour, CardKey, NOT_A_TEST_CARD,
+};
 use crate::{with_faults, Shared};
 
+/// A card as the simulator keeps it, as NMI would show it: brand, mask (first digit and last four),
+/// expiry and what charging it does; never the whole number.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "StoredCard")]
 pub(crate) struct Card {
-    number: String,
+    masked: String,
+    brand: String,
     /// MMYY.
     exp: String,
+    /// What a charge gets: NMI's response code and text, and whether the money was taken.
+    response: (u16, String, bool),
+    /// Keyed with this simulator's `CardKey`: the same card twice is recognised (the duplicate check)
+    /// without keeping its number.
+    digest: u64,
+}
+
+impl Card {
+    fn of(number: &str, exp: &str, key: &CardKey) -> Card {
+        let response = match behaviour_of(number) {
+            CardBehaviour::Approve => (100, "SUCCESS".to_owned(), true),
+            CardBehaviour::Decline(c, t) => (c, t.to_owned(), false),
+            CardBehaviour::Unclear(c, t, charged) => (c, t.to_owned(), charged),
+        };
+        Card {
+            masked: masked(number),
+            brand: brand_of(number).into(),
+            exp: exp.into(),
+            response,
+            digest: key.digest(number),
+        }
+    }
+}
+
+/// A card as a state file holds it: earlier simulators kept the number, which is read once and dropped.
+#[derive(Deserialize)]
+struct StoredCard {
+    #[serde(default)]
+    number: Option<String>,
+    exp: String,
+    #[serde(default)]
+    masked: String,
+    #[serde(default)]
+    brand: String,
+    #[serde(default)]
+    response: Option<(u16, String, bool)>,
+    #[serde(default)]
+    digest: u64,
+}
+
+impl From<StoredCard> for Card {
+    fn from(c: StoredCard) -> Card {
+        match (c.number, c.response) {
+            (Some(number), _) => Card::of(&number, &c.exp, &CardKey::default()),
+            (None, response) => Card {
+                masked: c.masked,
+                brand: c.brand,
+                exp: c.exp,
+                response: response.unwrap_or((100, "SUCCESS".into(), true)),
+                digest: c.digest,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,13 +159,6 @@ impl Transaction {
     }
 }
 
-fn digest(number: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    number.hash(&mut h);
-    h.finish()
-}
-
 fn now_text() -> String {
     Utc::now().format("%Y%m%d%H%M%S").to_string()
 }
@@ -130,6 +182,9 @@ pub struct NmiState {
     /// The last batch closed (NMI numbers them).
     #[serde(default)]
     last_batch: u64,
+    /// What card digests are keyed with (see `CardKey`).
+    #[serde(default)]
+    card_key: CardKey,
 }
 
 type Fields = HashMap<String, String>;
@@ -204,13 +259,8 @@ impl NmiState {
             rand::random::<u16>(),
             rand::random::<u64>() & 0xffff_ffff_ffff
         );
-        self.tokens.insert(
-            token.clone(),
-            Card {
-                number: number.into(),
-                exp: exp.into(),
-            },
-        );
+        let card = Card::of(number, exp, &self.card_key);
+        self.tokens.insert(token.clone(), card);
         token
     }
 
@@ -220,10 +270,7 @@ impl NmiState {
         self.vault.insert(
             id.clone(),
             VaultRecord {
-                card: Card {
-                    number: number.into(),
-                    exp: exp.into(),
-                },
+                card: Card::of(number, exp, &self.card_key),
                 first_name: String::new(),
                 last_name: String::new(),
                 email: String::new(),
@@ -254,10 +301,7 @@ impl NmiState {
                 self.vault.insert(
                     v.clone(),
                     VaultRecord {
-                        card: Card {
-                            number: "4111111111111111".into(),
-                            exp: "1230".into(),
-                        },
+                        card: Card::of("4111111111111111", "1230", &self.card_key),
                         first_name: "Demo".into(),
                         last_name: "Patient".into(),
                         email: String::new(),
@@ -271,13 +315,8 @@ impl NmiState {
                 .ok_or_else(|| error(&format!("Invalid Customer Vault Id REFID:{v}")));
         }
         match (f.get("ccnumber"), f.get("ccexp")) {
-            (Some(n), Some(e)) => Ok((
-                Card {
-                    number: n.clone(),
-                    exp: e.clone(),
-                },
-                None,
-            )),
+            (Some(n), Some(_)) if !is_published_test_card(n) => Err(error(NOT_A_TEST_CARD)),
+            (Some(n), Some(e)) => Ok((Card::of(n, e, &self.card_key), None)),
             _ => Err(error("No payment information was provided")),
         }
     }
@@ -366,7 +405,7 @@ impl NmiState {
             return None;
         }
         let since = Utc::now().timestamp() - i64::from(window);
-        let card = digest(&card.number);
+        let card = card.digest;
         self.ledger
             .iter()
             .rev()
@@ -450,11 +489,7 @@ impl NmiState {
         } else if card.exp.len() != 4 || card_expired(&card.exp) {
             (223, "Expired card", false)
         } else {
-            match behaviour_of(&card.number) {
-                CardBehaviour::Approve => (100, "SUCCESS", true),
-                CardBehaviour::Decline(c, t) => (c, t, false),
-                CardBehaviour::Unclear(c, t, charged) => (c, t, charged),
-            }
+            (card.response.0, card.response.1.as_str(), card.response.2)
         };
         let success = charged;
         let id = self.next();
@@ -476,12 +511,12 @@ impl NmiState {
             .into(),
             vault_id,
             parent: None,
-            masked_card: masked(&card.number),
+            masked_card: card.masked.clone(),
             exp: card.exp.clone(),
-            brand: brand_of(&card.number).into(),
+            brand: card.brand.clone(),
             at: now_text(),
             at_epoch: Utc::now().timestamp(),
-            card_digest: digest(&card.number),
+            card_digest: card.digest,
             actions: Vec::new(),
         });
         let approved = code == 100;
@@ -612,7 +647,7 @@ impl NmiState {
                     out.push_str(&format!(
                         "\t\t<customer id=\"{id}\">\n\t\t\t<first_name>{}</first_name>\n\t\t\t<last_name>{}</last_name>\n\t\t\t<email>{}</email>\n\t\t\t<cc_number>{}</cc_number>\n\t\t\t<cc_exp>{}</cc_exp>\n\t\t\t<cc_type>{}</cc_type>\n\t\t\t<customer_vault_id>{id}</customer_vault_id>\n\t\t</customer>\n",
                         xml_escape(&r.first_name), xml_escape(&r.last_name), xml_escape(&r.email),
-                        masked(&r.card.number), r.card.exp, brand_of(&r.card.number)
+                        r.card.masked, r.card.exp, r.card.brand
                     ));
                 }
                 out.push_str("\t</customer_vault>\n");

@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::cards::{brand_of, luhn_ok};
+use crate::cards::{brand_of, is_published_test_card, luhn_ok, CardKey, NOT_A_TEST_CARD};
 use crate::{with_faults, Shared};
 
 type Fields = HashMap<String, String>;
@@ -68,10 +68,64 @@ fn card_behaviour(number: &str) -> StripeCard {
     }
 }
 
+/// A PaymentMethod as the simulator keeps it: Stripe's JSON (brand, last four, expiry, a keyed
+/// fingerprint) and what the card does; never the whole number.
 #[derive(Serialize, Deserialize)]
+#[serde(from = "StoredCard")]
 struct Card {
-    number: String,
+    behaviour: Behaviour,
     json: Value,
+}
+
+/// What a card does, kept instead of its number.
+#[derive(Clone, Serialize, Deserialize)]
+enum Behaviour {
+    Approve,
+    Declines(String, String, String),
+    ChargeDeclines(String, String, String),
+    NeedsAuthentication,
+}
+
+impl From<StripeCard> for Behaviour {
+    fn from(c: StripeCard) -> Behaviour {
+        let own = |a: &str, b: &str, m: &str| (a.to_owned(), b.to_owned(), m.to_owned());
+        match c {
+            StripeCard::Approve => Behaviour::Approve,
+            StripeCard::Declines(a, b, m) => {
+                let (a, b, m) = own(a, b, m);
+                Behaviour::Declines(a, b, m)
+            }
+            StripeCard::ChargeDeclines(a, b, m) => {
+                let (a, b, m) = own(a, b, m);
+                Behaviour::ChargeDeclines(a, b, m)
+            }
+            StripeCard::NeedsAuthentication => Behaviour::NeedsAuthentication,
+        }
+    }
+}
+
+/// A card as a state file holds it: earlier simulators kept the number, which is read once and dropped.
+#[derive(Deserialize)]
+struct StoredCard {
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    behaviour: Option<Behaviour>,
+    json: Value,
+}
+
+impl From<StoredCard> for Card {
+    fn from(c: StoredCard) -> Card {
+        let behaviour = match (c.number, c.behaviour) {
+            (Some(number), _) => card_behaviour(&number).into(),
+            (None, Some(b)) => b,
+            (None, None) => Behaviour::Approve,
+        };
+        Card {
+            behaviour,
+            json: c.json,
+        }
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -91,6 +145,9 @@ pub struct StripeState {
     /// Idempotency-Key → (what was asked, the answer given, when, in Unix seconds). Like Stripe, a key
     /// is forgotten 24 hours after its first use, and the same request is then done again.
     idempotency: HashMap<String, (String, u16, Value, i64)>,
+    /// What fingerprints are keyed with (see `CardKey`).
+    #[serde(default)]
+    card_key: CardKey,
 }
 
 /// Stripe keeps an idempotent request's answer this long.
@@ -200,9 +257,21 @@ impl StripeState {
         }
     }
 
+    /// An id shaped as Stripe's are (`pm_1Nq…`: a prefix and 24 letters and digits), so whatever checks
+    /// a token's shape meets the real thing: this simulator's count, then random characters.
     fn id(&mut self, prefix: &str) -> String {
+        const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         self.next += 1;
-        format!("{prefix}_sim{:014}", self.next)
+        let mut n = self.next;
+        let mut count = [b'0'; 6];
+        for c in count.iter_mut().rev() {
+            *c = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        let random: String = (0..14)
+            .map(|_| BASE62[rand::random::<usize>() % 62] as char)
+            .collect();
+        format!("{prefix}_1Sim{}{random}", String::from_utf8_lossy(&count))
     }
 
     pub(crate) fn attached_cards(&self) -> usize {
@@ -245,14 +314,15 @@ impl StripeState {
                 "exp_year": exp_year,
                 "country": "US",
                 "funding": "credit",
-                // Stripe's fingerprint is per card number and account; any stable digest serves.
-                "fingerprint": format!("fp{:016x}", fnv(number)),
+                // Stripe's fingerprint is per card number and account: keyed here with this
+                // simulator's own key, so it cannot be turned back into the number.
+                "fingerprint": format!("fp{:016x}", self.card_key.digest(number)),
             },
         });
         self.payment_methods.insert(
             id.clone(),
             Card {
-                number: number.into(),
+                behaviour: card_behaviour(number).into(),
                 json,
             },
         );
@@ -455,6 +525,9 @@ impl StripeState {
                 "Your card number is incorrect.",
             );
         }
+        if !is_published_test_card(&number) {
+            return error(402, "card_error", "incorrect_number", NOT_A_TEST_CARD);
+        }
         let month: u32 = f
             .get("card[exp_month]")
             .and_then(|m| m.parse().ok())
@@ -498,7 +571,7 @@ impl StripeState {
         let Some(card) = self.payment_methods.get(pm) else {
             return Err(no_such("PaymentMethod", pm));
         };
-        if let StripeCard::Declines(code, decline, message) = card_behaviour(&card.number) {
+        if let Behaviour::Declines(code, decline, message) = &card.behaviour {
             let (status, mut body) = error(402, "card_error", code, message);
             body["error"]["decline_code"] = json!(decline);
             return Err((status, body));
@@ -669,14 +742,13 @@ impl StripeState {
             self.intents.push(pi.clone());
             return (StatusCode::OK, pi);
         };
-        let number = self.payment_methods[&pm].number.clone();
-        let decline = match card_behaviour(&number) {
-            StripeCard::Approve => None,
-            StripeCard::Declines(c, d, m) | StripeCard::ChargeDeclines(c, d, m) => Some((c, d, m)),
-            StripeCard::NeedsAuthentication => Some((
-                "authentication_required",
-                "authentication_required",
-                "Your card was declined. This transaction requires authentication.",
+        let decline = match self.payment_methods[&pm].behaviour.clone() {
+            Behaviour::Approve => None,
+            Behaviour::Declines(c, d, m) | Behaviour::ChargeDeclines(c, d, m) => Some((c, d, m)),
+            Behaviour::NeedsAuthentication => Some((
+                "authentication_required".to_owned(),
+                "authentication_required".to_owned(),
+                "Your card was declined. This transaction requires authentication.".to_owned(),
             )),
         };
         match decline {
@@ -768,13 +840,6 @@ impl StripeState {
         self.refunds.push(r.clone());
         (StatusCode::OK, r)
     }
-}
-
-/// FNV-1a: a stable digest for fingerprints, not a security measure.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 pub(crate) async fn handle(

@@ -165,6 +165,7 @@ impl Services {
         input: AddCard,
         settings: &OrganizationSettings,
     ) -> Result<PaymentMethod> {
+        Gateway::check_token(input.token.trim())?;
         let gateway = settings.active_gateway;
         if input.gateway != gateway || Gateway::of_token(input.token.trim()) != gateway {
             let entered = if input.gateway != gateway {

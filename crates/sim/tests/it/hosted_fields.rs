@@ -54,6 +54,18 @@ async fn collect_js_fields_turn_what_was_typed_into_a_single_use_token_that_vaul
     let refused = post(&http, tokenize.clone(), &[]).await;
     assert_eq!(refused["field"], "ccnumber");
     assert_eq!(refused["error"], "Card number is invalid");
+    // A valid number that is not one of the published test cards (a patient's card typed into the
+    // training desk by mistake) is refused with what to type instead.
+    post(&http, field.clone(), &[("ccnumber", "4012888888881881")]).await;
+    let refused = post(&http, tokenize.clone(), &[]).await;
+    assert_eq!(refused["field"], "ccnumber");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("published test cards"),
+        "{refused}"
+    );
 
     post(&http, field, &[("ccnumber", "4111111111111111")]).await;
     let reply = post(&http, tokenize.clone(), &[]).await;

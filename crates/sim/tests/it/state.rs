@@ -46,6 +46,24 @@ async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file
         (vault_id, pm)
     };
     assert!(file.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "the simulated vault is readable by its owner only"
+        );
+    }
+    // Brand, last four, expiry and behaviour are kept; never the whole number.
+    let saved = std::fs::read_to_string(&file).unwrap();
+    for number in ["4111111111111111", "4242424242424242"] {
+        assert!(!saved.contains(number), "{number} is in the state file");
+    }
+    assert!(
+        saved.contains("1111") && saved.contains("4242"),
+        "the last four are kept"
+    );
     let again = Simulator::start(config).await.unwrap();
     assert_eq!(again.vault_ids(), vec![vault_id]);
     let pm_reply: serde_json::Value = http
