@@ -2,7 +2,9 @@
 -- and a count of wrong passwords in a row with the time the name is locked until.
 --
 -- SQLite cannot ALTER a CHECK constraint, and rebuilding `staff` inside the migration's transaction
--- would break the foreign keys of every table that names who did something. SQLite's documentation
+-- (sqlx runs each SQLite migration in one) fails at COMMIT: dropping the old table counts every
+-- reference to it as broken, even with PRAGMA defer_foreign_keys, and renaming the new table in its
+-- place does not take that back. SQLite's documentation
 -- ("Making Other Kinds Of Table Schema Changes") allows loosening a CHECK by editing the schema text;
 -- every existing row already satisfies the wider check. The throw-away table makes every connection
 -- read the schema again.
@@ -15,3 +17,8 @@ CREATE TABLE staff_schema_bump (x INTEGER);
 DROP TABLE staff_schema_bump;
 ALTER TABLE staff ADD COLUMN failed_sign_ins INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE staff ADD COLUMN locked_until INTEGER;
+-- If the schema text was not what the replace expected, the wider check is missing: fail here, loudly,
+-- rather than at the first worker account IT makes.
+INSERT INTO staff (username, display_name, role, password_hash, created_at)
+    VALUES ('clinicpay-migration-0019-check', '', 'worker', '', 0);
+DELETE FROM staff WHERE username = 'clinicpay-migration-0019-check';

@@ -88,8 +88,7 @@ pub async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
 #[tauri::command]
 #[specta::specta]
 pub async fn desk_activity(state: State<'_, AppState>) -> Result<(), UiError> {
-    state.activity().await;
-    Ok(())
+    state.activity().await
 }
 
 #[tauri::command]

@@ -234,6 +234,20 @@ pub fn run() {
                     }
                 });
             }
+            // The activity log's head in the app log, at start and every day: a copy outside the
+            // database that `clinicpay audit verify --anchor LOGFILE` checks the log against.
+            if let Ok(services) = state.services() {
+                let services = services.clone();
+                tauri::async_runtime::spawn(async move {
+                    loop {
+                        match services.activity_anchor().await {
+                            Ok(anchor) => tracing::info!("{}", anchor.line),
+                            Err(e) => tracing::warn!(error = %e, "activity anchor not written"),
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
+                    }
+                });
+            }
             // Several desks on one PostgreSQL: what another desk changes appears here at once.
             if let Ok(services) = state.services() {
                 live::start(app.handle().clone(), services.clone());

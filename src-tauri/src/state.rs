@@ -217,13 +217,21 @@ impl AppState {
         Ok(actor)
     }
 
-    /// A person did something at the desk (keys, clicks): the idle lock starts again.
-    pub async fn activity(&self) {
-        if let (Ok(services), Some(session)) =
-            (self.services(), self.session.write().await.as_mut())
-        {
-            services.desk_activity(session);
+    /// A person did something at the desk (keys, clicks): the idle lock starts again, unless the
+    /// session already passed it (then it is over).
+    pub async fn activity(&self) -> Result<(), UiError> {
+        let services = self.services()?;
+        let mut guard = self.session.write().await;
+        let Some(session) = guard.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = services.desk_activity(session).await {
+            if e.code() == ErrorCode::NotSignedIn {
+                *guard = None;
+            }
+            return Err(e.into());
         }
+        Ok(())
     }
 
     /// Ends the session on purpose (sign-out, the window's lock), in the activity log.

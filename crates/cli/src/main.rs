@@ -535,7 +535,15 @@ enum CredentialsCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check that no activity-log entry was edited, deleted or inserted behind ClinicPay's back.
-    Verify,
+    Verify {
+        /// Also check the anchors in this file (lines from `audit anchor`, or an app log): a log
+        /// rewritten since no longer holds the entries they name.
+        #[arg(long)]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Print the activity log's head as one line, to keep outside the database (append it to a file
+    /// on another computer): `audit verify --anchor FILE` then shows a log rewritten since.
+    Anchor,
 }
 
 /// The exit code of a command that succeeded but has news for scripts (`reconcile`: 3 differences,
@@ -643,9 +651,12 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.staff(&[s.reset_staff_password(&a, &name, &read_password()?).await?])
         }
         Command::Staff(StaffCommand::Password) => {
-            let name = as_staff.as_deref().unwrap_or_default();
+            let name = as_staff.as_deref().ok_or_else(|| {
+                ServiceError::NotSignedIn("Say whose password it is with --as NAME.".into())
+            })?;
+            // One prompt: the current password signs in and proves the change.
             let current = password_of(name)?;
-            let a = acting(&s, as_staff.as_deref()).await?;
+            let a = sign_in_cli(&s, name, &current).await?;
             s.change_own_password(&a, &current, &read_password()?)
                 .await?;
             out.message("Your password is changed: use the new one from now on.");
@@ -820,6 +831,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 None => s.sign_in_stored_worker().await?,
             };
             a.require(clinicpay_domain::Permission::RunBilling)?;
+            // A copy of the activity log's head outside the database, in the service's journal.
+            if let Ok(anchor) = s.activity_anchor().await {
+                eprintln!("clinicpay worker: {}", anchor.line);
+            }
             // Cards saved at any desk retry their patients' recovery orders here at once (PostgreSQL).
             if !once {
                 s.retry_recovery_when_any_desk_saves_a_card();
@@ -861,8 +876,23 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 None => out.gateway_checks(&report),
             }
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { anchor: None }) => {
             out.audit(&s.require_intact_activity_log(&actor().await?).await?)
+        }
+        Command::Audit(AuditCommand::Verify { anchor: Some(file) }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                ServiceError::Invalid(format!("Cannot read {} ({e}).", file.display()))
+            })?;
+            out.audit(
+                &s.verify_activity_log_against(&actor().await?, &text)
+                    .await?,
+            )
+        }
+        Command::Audit(AuditCommand::Anchor) => {
+            actor()
+                .await?
+                .require(clinicpay_domain::Permission::VerifyAudit)?;
+            out.anchor(&s.activity_anchor().await?)
         }
         Command::Overview => out.overview(&s.front_desk_overview(&actor().await?).await?),
         Command::Reconcile { from, to, gateway } => {
@@ -985,8 +1015,11 @@ async fn acting(s: &Services, name: Option<&str>) -> Result<Actor, ServiceError>
             "Say who is acting with --as NAME (or CLINICPAY_STAFF), with NAME's password in CLINICPAY_PASSWORD; the demo clinic has frontdesk, manager and it, password demo.".into(),
         ));
     };
-    let password = password_of(name)?;
-    match s.sign_in_via(name, &password, "cli").await {
+    sign_in_cli(s, name, &password_of(name)?).await
+}
+
+async fn sign_in_cli(s: &Services, name: &str, password: &str) -> Result<Actor, ServiceError> {
+    match s.sign_in_via(name, password, "cli").await {
         Err(ServiceError::SignInFailed) => Err(ServiceError::NotSignedIn(format!(
             "The password for {name} is not right (or there is no such account): check CLINICPAY_PASSWORD. Five wrong passwords in a row lock the name for 15 minutes."
         ))),

@@ -271,8 +271,17 @@ impl Out {
     }
 
     pub fn audit(&self, r: &ChainReport) {
-        if !self.json(&serde_json::json!({"intact": r.is_intact(), "entries": r.entries, "problems": r.problems})) {
+        if !self.json(&serde_json::json!({"intact": r.is_intact(), "entries": r.entries, "problems": r.problems, "anchors_checked": r.anchors_checked})) {
             println!("The activity log is intact: {} entries, each chained to the one before.", r.entries);
+            if r.anchors_checked > 0 {
+                println!("{} anchors kept outside the database match it.", r.anchors_checked);
+            }
+        }
+    }
+
+    pub fn anchor(&self, a: &clinicpay_services::audit::ActivityAnchor) {
+        if !self.json(a) {
+            println!("{}", a.line);
         }
     }
 

@@ -296,7 +296,7 @@ impl SettingKey {
         }
     }
 
-    /// Who may change it: where secrets, patients' emails and software travel is IT's to decide
+    /// Who may change it: where secrets, cards, patients and software travel is IT's to decide
     /// (issue 19); the rest is the billing manager's too. Turning the desk lock off is IT's as well,
     /// which `Services::set_setting` checks against the value.
     pub fn permission(self) -> Permission {
@@ -309,7 +309,12 @@ impl SettingKey {
             | SettingKey::SmtpUsername
             | SettingKey::SmtpFrom
             | SettingKey::UpdateEndpoint
-            | SettingKey::UpdateChannel => Permission::ChangeSecuritySettings,
+            | SettingKey::UpdateChannel
+            // The card form's keys name the account a typed card is tokenized into, and the update
+            // link is where the clinic's own emails send patients to "update your card".
+            | SettingKey::StripePublishableKey
+            | SettingKey::NmiTokenizationKey
+            | SettingKey::ReminderUpdateLink => Permission::ChangeSecuritySettings,
             _ => Permission::ChangeSettings,
         }
     }

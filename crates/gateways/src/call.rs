@@ -16,6 +16,9 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("ClinicPay/", env!("CARGO_PKG_VERSION")))
+        // A redirect would carry NMI's security key (it is in the form body) to wherever the answer
+        // points, over any scheme: the address IT set is the only one a request goes to.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the HTTP client builds with static settings")
 }

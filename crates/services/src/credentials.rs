@@ -359,22 +359,69 @@ impl Services {
                     .into(),
             ));
         }
+        // Bound to the mail server it is for, like the gateways' secrets to their addresses.
+        let host = self.load_settings().await?.smtp.host.ok_or_else(|| {
+            ServiceError::Invalid(
+                "Set smtp.host first: the password is kept for that mail server only.".into(),
+            )
+        })?;
+        let bound = BoundSecret {
+            address: Some(host.clone()),
+            secret,
+        }
+        .encode();
         let store = self.credentials.clone();
-        keychain(move || store.set(SecretKind::SmtpPassword, &secret)).await?;
+        keychain(move || store.set(SecretKind::SmtpPassword, &bound)).await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         Change::new(Some(actor), now, "smtp.credentials_set", "smtp", "password")
-            .after(serde_json::json!({ "stored": true, "where": "OS keychain" }))
+            .after(serde_json::json!({ "stored": true, "where": "OS keychain", "for": host }))
             .record(&mut tx)
             .await?;
         tx.commit().await?;
-        Ok("The mail server password is stored in this computer's keychain.".into())
+        Ok(format!(
+            "The mail server password is stored in this computer's keychain, for {host}."
+        ))
     }
 
-    /// The mail server password, if this computer has one (a server without login needs none).
-    pub(crate) async fn smtp_password(&self) -> Result<Option<Secret>> {
+    /// The mail server password for `host`, if this computer has one (a server without login needs
+    /// none). One given for another server is not sent to this one.
+    pub(crate) async fn smtp_password(&self, host: &str) -> Result<Option<Secret>> {
         let store = self.credentials.clone();
-        keychain(move || store.get(SecretKind::SmtpPassword)).await
+        let Some(stored) = keychain(move || store.get(SecretKind::SmtpPassword)).await? else {
+            return Ok(None);
+        };
+        let bound = BoundSecret::decode(&stored);
+        if bound.address.as_deref() != Some(host) {
+            return Err(ServiceError::CredentialsMissing(format!(
+                "The mail server password on this computer was given for {}, and smtp.host is now {host}: ClinicPay does not send it there. IT enters it again with `clinicpay smtp password set`.",
+                bound.address.as_deref().unwrap_or("a server before passwords were tied to their server")
+            )));
+        }
+        Ok(Some(bound.secret))
+    }
+
+    /// Every secret this computer's keychain holds for ClinicPay, in the forms it could appear in,
+    /// so that what is written for others (the diagnostics bundle) can leave them out.
+    pub(crate) async fn stored_secrets(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for kind in [
+            SecretKind::Gateway(Gateway::Stripe),
+            SecretKind::Gateway(Gateway::Nmi),
+            SecretKind::SmtpPassword,
+            SecretKind::WorkerSignIn,
+        ] {
+            let store = self.credentials.clone();
+            if let Ok(Some(stored)) = keychain(move || store.get(kind)).await {
+                all.extend(secret_and_binding(&stored));
+                if kind == SecretKind::WorkerSignIn {
+                    if let Some((_, password)) = stored.expose().split_once('\n') {
+                        all.push(password.to_owned());
+                    }
+                }
+            }
+        }
+        all
     }
 }
 

@@ -62,11 +62,13 @@ struct About<'a> {
     /// This computer's clock minus the database's, in milliseconds (None with a fixed clock).
     clock_skew_ms: Option<i64>,
     clock_warning: Option<String>,
+    /// The activity log's head when the bundle was made: a copy outside the database.
+    activity_anchor: Option<String>,
 }
 
 impl Services {
-    /// Writes the diagnostics bundle to `req.out`. Needs no sign-in: a desk that cannot sign in is
-    /// exactly the one support needs to hear from, and the bundle holds nothing private.
+    /// Writes the diagnostics bundle to `req.out`, for IT (an IT person signs in at the desk that has
+    /// trouble): it says how the clinic and the desk are set up, and holds no secret or patient detail.
     pub async fn write_diagnostics(
         &self,
         actor: &crate::Actor,
@@ -98,6 +100,7 @@ impl Services {
             active_gateway: settings.active_gateway.as_str().into(),
             clock_skew_ms: skew.map(|s| s.num_milliseconds()),
             clock_warning: skew.and_then(crate::clock::clock_warning),
+            activity_anchor: self.activity_anchor().await.ok().map(|a| a.line),
         };
         files.push(("about.json".into(), json(&about)));
 
@@ -130,11 +133,10 @@ impl Services {
         }
         files.push(("README.txt".into(), readme(req.app_version, now)));
 
+        // What this process read, and everything this computer's keychain holds for ClinicPay (a
+        // log line may have met any of it, in this process or another).
         let mut known = self.known_secrets().await;
-        // The mail server's password too, if this computer keeps one (a log line may have met it).
-        if let Ok(Some(p)) = self.smtp_password().await {
-            known.push(p.expose().to_owned());
-        }
+        known.extend(self.stored_secrets().await);
         let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         let bytes = write_zip(&req.out, files.into_iter().map(|(n, t)| (n, scrub(&t, &known))))
             .map_err(|e| {

@@ -33,7 +33,7 @@ impl From<&StaffMember> for StaffView {
     }
 }
 
-fn actor_of(s: &StaffMember) -> Actor {
+pub(crate) fn actor_of(s: &StaffMember) -> Actor {
     Actor {
         id: s.id,
         username: s.username.clone(),
@@ -53,6 +53,8 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
 /// Wrong passwords in a row that lock a name, and for how long.
 pub const LOCK_AFTER_WRONG_PASSWORDS: i64 = 5;
 pub const LOCKED_FOR_MINUTES: i64 = 15;
+/// Where a sign-in is written to the activity log (a desk session, a worker starting).
+const LOGGED_SIGN_INS: [&str; 2] = ["desk", "worker"];
 /// The shortest password an account may have (the demo clinic's `demo` is the training exception).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
@@ -101,9 +103,13 @@ impl Services {
             "" => username.clone(),
             d => d.to_owned(),
         };
-        let mut r = self.store().reader().await?;
-        let existing = repo::list(&mut r).await?;
-        drop(r);
+        // Argon2 is slow: hash before the transaction, so others do not wait on it.
+        let hash = hash_password(password)?;
+        // Checked and written in one transaction, taking turns: two "first accounts" made at once
+        // on an empty PostgreSQL clinic would otherwise both pass.
+        let mut tx = self.store().begin().await?;
+        repo::take_turns(&mut tx).await?;
+        let existing = repo::list(&mut tx).await?;
         match actor {
             Some(a) => a.require(Permission::ManageStaff)?,
             None if existing.is_empty() && role == Role::ItAdmin => {}
@@ -123,9 +129,7 @@ impl Services {
                 "There is already a staff account named {username}: pick another name."
             )));
         }
-        let hash = hash_password(password)?;
         let now = self.now();
-        let mut tx = self.store().begin().await?;
         let member = repo::insert(&mut tx, &username, &display_name, role, &hash, now).await?;
         let view = StaffView::from(&member);
         Change::new(actor, now, "staff.added", "staff", member.id)
@@ -155,17 +159,38 @@ impl Services {
     /// Unknown names take as long as wrong passwords; five wrong passwords in a row lock the name for
     /// 15 minutes, whichever desk or script typed them.
     pub async fn sign_in_via(&self, username: &str, password: &str, via: &str) -> Result<Actor> {
+        Ok(actor_of(
+            &self.check_password(username, password, via).await?,
+        ))
+    }
+
+    /// The account behind a name and password. The attempt is spent before the password is checked,
+    /// in one statement: guesses sent in parallel each count, and once five are spent the name is
+    /// locked before any more are checked. A lock that ran out starts the count again.
+    pub(crate) async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        via: &str,
+    ) -> Result<StaffMember> {
         let name = username.trim().to_ascii_lowercase();
-        let mut r = self.store().reader().await?;
-        let member = repo::by_username(&mut r, &name).await?;
-        drop(r);
         let now = self.now();
-        if let Some(until) = member
-            .as_ref()
-            .and_then(|m| m.locked_until)
-            .filter(|u| *u > now)
-        {
-            return Err(locked(&name, until, now));
+        let until = now + chrono::Duration::minutes(LOCKED_FOR_MINUTES);
+        let mut tx = self.store().begin().await?;
+        let member = repo::by_username(&mut tx, &name).await?;
+        let spent = match &member {
+            // The worker's account is never locked: its long password is typed by nobody (it comes
+            // from a keychain), and locking it from a desk would stop the clinic's billing.
+            Some(m) if m.role == Role::Worker => Some(m.clone()),
+            Some(m) => {
+                repo::spend_sign_in_attempt(&mut tx, m.id, LOCK_AFTER_WRONG_PASSWORDS, now, until)
+                    .await?
+            }
+            None => None,
+        };
+        tx.commit().await?;
+        if let (Some(m), None) = (&member, &spent) {
+            return Err(locked(&name, m.locked_until.unwrap_or(until), now));
         }
         // A fixed hash to verify against when the name is unknown, so timing does not tell names apart.
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$S3X5bNW0s6Ym4M3rFxR2lHq5QhMcrkA6Td8F9tqkJ0s";
@@ -178,35 +203,41 @@ impl Services {
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &typed))
             .await
             .map_err(|e| ServiceError::Internal(format!("sign-in check stopped ({e})")))?;
-        let Some(m) = member else {
+        let (Some(m), Some(spent)) = (member, spent) else {
             return Err(ServiceError::SignInFailed);
         };
-        let mut tx = self.store().begin().await?;
         if !ok {
-            let until = now + chrono::Duration::minutes(LOCKED_FOR_MINUTES);
-            let after =
-                repo::count_wrong_password(&mut tx, m.id, LOCK_AFTER_WRONG_PASSWORDS, until)
-                    .await?;
-            let just_locked = after.failed_sign_ins == LOCK_AFTER_WRONG_PASSWORDS;
-            if just_locked {
-                Change::new(None, now, "staff.locked_out", "staff", m.id)
-                    .by_system("ClinicPay sign-in")
-                    .after(serde_json::json!({
-                        "username": m.username,
-                        "wrong_passwords": after.failed_sign_ins,
-                        "locked_minutes": LOCKED_FOR_MINUTES,
-                        "via": via,
-                    }))
-                    .record(&mut tx)
-                    .await?;
-            }
+            // The attempt that used up the fifth try locked the name: say so, and log it.
+            let Some(locked_until) = spent.locked_until.filter(|_| spent.role != Role::Worker)
+            else {
+                return Err(ServiceError::SignInFailed);
+            };
+            let mut tx = self.store().begin().await?;
+            Change::new(None, now, "staff.locked_out", "staff", m.id)
+                .by_system("ClinicPay sign-in")
+                .after(serde_json::json!({
+                    "username": m.username,
+                    "wrong_passwords": spent.failed_sign_ins,
+                    "locked_minutes": LOCKED_FOR_MINUTES,
+                    "via": via,
+                }))
+                .record(&mut tx)
+                .await?;
             tx.commit().await?;
-            return Err(if just_locked {
-                locked(&name, until, now)
-            } else {
-                ServiceError::SignInFailed
-            });
+            return Err(locked(&name, locked_until, now));
         }
+        let mut tx = self.store().begin().await?;
+        repo::clear_wrong_passwords(&mut tx, m.id).await?;
+        if m.active && !(m.role == Role::Worker && via == "desk") && LOGGED_SIGN_INS.contains(&via)
+        {
+            // A desk session or a worker starting is logged; a script's command proves who runs it
+            // each time, and logging each would bury the log (and make a refused command change it).
+            Change::new(Some(&actor_of(&m)), now, "staff.signed_in", "staff", m.id)
+                .after(serde_json::json!({ "via": via }))
+                .record(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
         if !m.active {
             return Err(ServiceError::NotSignedIn(format!(
                 "The staff account {} is switched off: ask IT.",
@@ -219,20 +250,7 @@ impl Services {
                 m.username
             )));
         }
-        if m.failed_sign_ins > 0 || m.locked_until.is_some() {
-            repo::clear_wrong_passwords(&mut tx, m.id).await?;
-        }
-        let actor = actor_of(&m);
-        // A desk session or a worker starting is logged; a script's command proves who runs it each
-        // time, and logging each would bury the log (and make every refused command change it).
-        if via != "cli" {
-            Change::new(Some(&actor), now, "staff.signed_in", "staff", m.id)
-                .after(serde_json::json!({ "via": via }))
-                .record(&mut tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(actor)
+        Ok(m)
     }
 
     /// Logs the end of a desk session.
@@ -292,6 +310,7 @@ impl Services {
     ) -> Result<StaffView> {
         actor.require(Permission::ManageStaff)?;
         let mut tx = self.store().begin().await?;
+        repo::take_turns(&mut tx).await?;
         let m = member_named(&mut tx, username).await?;
         if !active {
             keep_one_it_account(&mut tx, &m, "switch off").await?;
@@ -325,6 +344,7 @@ impl Services {
     ) -> Result<StaffView> {
         actor.require(Permission::ManageStaff)?;
         let mut tx = self.store().begin().await?;
+        repo::take_turns(&mut tx).await?;
         let m = member_named(&mut tx, username).await?;
         if role != Role::ItAdmin {
             keep_one_it_account(&mut tx, &m, "take IT's role from").await?;

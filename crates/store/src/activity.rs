@@ -208,6 +208,8 @@ pub struct ChainProblem {
 pub struct ChainReport {
     pub entries: i64,
     pub problems: Vec<ChainProblem>,
+    /// Anchors kept outside the database that were checked against the chain (`audit verify --anchor`).
+    pub anchors_checked: i64,
 }
 
 impl ChainReport {
@@ -277,5 +279,31 @@ pub async fn verify(ex: &mut impl Executor) -> Result<ChainReport> {
             },
         });
     }
-    Ok(ChainReport { entries, problems })
+    Ok(ChainReport {
+        entries,
+        problems,
+        anchors_checked: 0,
+    })
+}
+
+/// The newest entry's number and hash, as the head records them.
+pub async fn head(ex: &mut impl Executor) -> Result<(i64, String)> {
+    sql_as!(
+        ex,
+        (i64, String),
+        fetch_optional,
+        "SELECT seq, hash FROM activity_head WHERE id = 1"
+    )?
+    .ok_or_else(|| StoreError::Corrupt("the activity log head is missing".into()))
+}
+
+/// The hash of entry `seq`, if it exists.
+pub async fn hash_at(ex: &mut impl Executor, seq: i64) -> Result<Option<String>> {
+    Ok(sql_scalar!(
+        ex,
+        String,
+        fetch_optional,
+        "SELECT hash FROM activity_log WHERE seq = $1",
+        seq
+    )?)
 }

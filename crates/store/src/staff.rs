@@ -106,29 +106,38 @@ pub async fn by_id(ex: &mut impl Executor, id: StaffId) -> Result<Option<StaffMe
         .transpose()
 }
 
-/// Counts one more wrong password; from `lock_after` in a row the name is locked until `lock_until`.
-/// Returns the account as it is now. One statement, so two desks guessing at once both count.
-pub async fn count_wrong_password(
+/// Spends one sign-in attempt before the password is checked; from `lock_after` attempts in a row
+/// without a good password the name is locked until `lock_until`. A lock that ran out starts the count
+/// again at this attempt. None: the name is locked now (nothing was spent). One statement, so attempts
+/// made at the same time from several desks each count.
+pub async fn spend_sign_in_attempt(
     tx: &mut Tx,
     id: StaffId,
     lock_after: i64,
+    now: DateTime<Utc>,
     lock_until: DateTime<Utc>,
-) -> Result<StaffMember> {
+) -> Result<Option<StaffMember>> {
     let q = format!(
-        "UPDATE staff SET failed_sign_ins = failed_sign_ins + 1,
-                locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END
-          WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE staff SET
+            failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_sign_ins + 1 END,
+            locked_until = CASE
+                WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_sign_ins + 1 END) >= $2
+                THEN $3 ELSE NULL END
+          WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4)
+          RETURNING {COLUMNS}"
     );
     sql_as!(
         tx,
         Row,
-        fetch_one,
+        fetch_optional,
         &q,
         id.0,
         lock_after,
-        to_millis(lock_until)
+        to_millis(lock_until),
+        to_millis(now)
     )?
-    .try_into()
+    .map(TryInto::try_into)
+    .transpose()
 }
 
 /// A good password: the count starts again and any lock is over.
@@ -173,5 +182,17 @@ pub async fn set_password_hash(tx: &mut Tx, id: StaffId, hash: &str) -> Result<(
         id.0,
         hash
     )?;
+    Ok(())
+}
+
+/// Makes staff changes take turns for the rest of the transaction, so a check over all accounts ("no
+/// staff yet", "another IT account remains") still holds when the change is written. SQLite's writer
+/// transactions already take turns; PostgreSQL's need the table lock.
+pub async fn take_turns(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("LOCK TABLE staff IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut **t)
+            .await?;
+    }
     Ok(())
 }

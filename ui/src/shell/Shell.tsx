@@ -79,19 +79,26 @@ export function Shell({
   }, []);
 
   // Lock after the configured idle minutes: any key, click or pointer movement counts as activity.
+  // The services enforce the lock too, so they are told a person is here (at most every 20 seconds),
+  // whatever the minutes were when the window opened; a session they already ended locks the window.
   useEffect(() => {
     const minutes = clinic.desk_lock_minutes;
-    if (!minutes) return;
-    let timer = window.setTimeout(onLock, minutes * 60_000);
-    // The services enforce the lock too: tell them a person is here, at most every 20 seconds.
+    let timer = minutes ? window.setTimeout(onLock, minutes * 60_000) : 0;
     let told = 0;
     const reset = () => {
-      window.clearTimeout(timer);
-      timer = window.setTimeout(onLock, minutes * 60_000);
+      if (minutes) {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(onLock, minutes * 60_000);
+      }
       const now = Date.now();
       if (now - told > 20_000) {
         told = now;
-        void commands.deskActivity().catch(() => undefined);
+        void commands
+          .deskActivity()
+          .then((r) => {
+            if (r.status === "error" && r.error.code === "not_signed_in") onLock();
+          })
+          .catch(() => undefined);
       }
     };
     const events = ["keydown", "mousedown", "mousemove", "wheel", "touchstart"] as const;

@@ -177,11 +177,50 @@ on_both_databases! {
         assert!(!found.as_array().unwrap().is_empty(), "a plain word still finds");
         let (_, none) = run(db, Some("demo"), &["--as", "manager", "reports", "failed-payments", "%"], "");
         assert!(none.as_array().unwrap().is_empty(), "% is a character, not a wildcard: {none}");
+        // A card number pasted where a token belongs is refused, and not repeated back.
+        for pasted in ["4111111111111111", "4111 1111 1111 1111"] {
+            let (code, v) = run(db, Some("demo"), &["--as", "frontdesk", "cards", "add", "1", "--gateway", "nmi", "--token", pasted], "");
+            assert_eq!((code, v["error"]["code"].as_str()), (3, Some("invalid_input")), "{v}");
+            assert!(!v.to_string().contains("1111"), "the number is not echoed: {v}");
+            assert!(v.to_string().contains("card number"), "{v}");
+        }
         // db copy: the target's password comes from PGPASSWORD or stdin, never from --to.
         refused(
             run(db, Some("demo"), &["--as", "it", "db", "copy", "--to", "postgres://clinicpay:hunter2-secret@127.0.0.1/clinic"], ""),
             "invalid_input",
             "Leave the password out of --to",
         );
+    }
+
+    async fn an_anchor_kept_outside_the_database_shows_a_log_cut_back_behind_the_apps_back(db: &TestDb) {
+        assert_eq!(run(db, None, &["demo", "seed", "--patients", "3"], "").0, 0);
+        let (code, anchor) = run(db, Some("demo"), &["--as", "it", "audit", "anchor"], "");
+        assert_eq!(code, 0, "{anchor}");
+        let seq = anchor["seq"].as_i64().unwrap();
+        let file = std::env::temp_dir().join(format!("clinicpay-anchors-{}-{:?}.txt", std::process::id(), db.backend()));
+        // IT keeps it elsewhere (here: a file), among other lines.
+        std::fs::write(&file, format!("# anchors\n{}\n", anchor["line"].as_str().unwrap())).unwrap();
+        assert_eq!(run(db, Some("demo"), &["--as", "manager", "settings", "set", "clinic-name", "Riverside"], "").0, 0);
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "audit", "verify", "--anchor", file.to_str().unwrap()], "");
+        assert_eq!((code, v["anchors_checked"].as_i64()), (0, Some(1)), "{v}");
+
+        // Someone with the database's password cuts the log back to before the anchor and mends the head:
+        // the chain alone looks whole…
+        clinicpay_testkit::raw_execute(db, &format!("DELETE FROM activity_log WHERE seq >= {seq}")).await;
+        clinicpay_testkit::raw_execute(
+            db,
+            "UPDATE activity_head SET seq = (SELECT MAX(seq) FROM activity_log),
+                 hash = (SELECT hash FROM activity_log WHERE seq = (SELECT MAX(seq) FROM activity_log)) WHERE id = 1",
+        )
+        .await;
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "audit", "verify"], "");
+        assert_eq!((code, v["intact"].as_bool()), (0, Some(true)), "{v}");
+        // …and the anchor shows it.
+        refused(
+            run(db, Some("demo"), &["--as", "it", "audit", "verify", "--anchor", file.to_str().unwrap()], ""),
+            "activity_log_tampered",
+            &format!("entry {seq} is gone"),
+        );
+        std::fs::remove_file(file).ok();
     }
 }

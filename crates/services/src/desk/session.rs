@@ -12,6 +12,8 @@ use crate::{Actor, Result, ServiceError, Services};
 pub struct DeskSession {
     actor: Actor,
     last_activity: DateTime<Utc>,
+    /// The password hash it signed in with: a password IT reset (or its owner changed) ends it.
+    password_hash: String,
 }
 
 impl DeskSession {
@@ -23,22 +25,47 @@ impl DeskSession {
 impl Services {
     /// Signs a person in at a desk.
     pub async fn open_desk_session(&self, username: &str, password: &str) -> Result<DeskSession> {
-        let actor = self.sign_in(username, password).await?;
+        let member = self.check_password(username, password, "desk").await?;
         Ok(DeskSession {
-            actor,
+            actor: crate::staff::actor_of(&member),
             last_activity: self.now(),
+            password_hash: member.password_hash,
         })
     }
 
-    /// A person did something at the desk.
-    pub fn desk_activity(&self, session: &mut DeskSession) {
+    /// A person did something at the desk. A session already past its lock is not brought back by it:
+    /// it is over, as if a command had come.
+    pub async fn desk_activity(&self, session: &mut DeskSession) -> Result<()> {
+        self.end_if_idle(session).await?;
         session.last_activity = self.now();
+        Ok(())
     }
 
     /// The person a command runs as: refused once the desk has been left alone longer than the lock
     /// allows (the session is then over and logged as such), and as the database has the account now
-    /// (a role IT changed applies to this command; an account IT switched off ends the session).
+    /// (a role IT changed applies to this command; an account IT switched off, or whose password was
+    /// reset, ends the session).
     pub async fn desk_session_actor(&self, session: &mut DeskSession) -> Result<Actor> {
+        self.end_if_idle(session).await?;
+        let mut r = self.store().reader().await?;
+        let member = clinicpay_store::staff::by_id(&mut r, session.actor.id).await?;
+        drop(r);
+        match member {
+            Some(m) if m.active && m.password_hash == session.password_hash => {
+                session.actor = crate::staff::actor_of(&m);
+                Ok(session.actor.clone())
+            }
+            Some(m) if m.active => Err(ServiceError::NotSignedIn(
+                "The password of this account was changed: sign in again with the new one.".into(),
+            )),
+            _ => Err(ServiceError::NotSignedIn(format!(
+                "The staff account {} was switched off by IT: sign in with another account, or ask IT.",
+                session.actor.username
+            ))),
+        }
+    }
+
+    async fn end_if_idle(&self, session: &DeskSession) -> Result<()> {
         let minutes = self.load_settings().await?.desk_lock_minutes;
         let idle = self.now() - session.last_activity;
         if minutes > 0 && idle > chrono::Duration::minutes(i64::from(minutes)) {
@@ -49,8 +76,7 @@ impl Services {
                 s = if minutes == 1 { "" } else { "s" }
             )));
         }
-        session.actor = self.current_actor(&session.actor).await?;
-        Ok(session.actor.clone())
+        Ok(())
     }
 
     /// Ends a desk session on purpose (sign-out, or the window's own lock), in the activity log.

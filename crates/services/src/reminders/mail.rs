@@ -80,7 +80,12 @@ impl Services {
         })?;
         let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
         if let Some(user) = &smtp.username {
-            let password = self.smtp_password().await?.ok_or_else(|| {
+            if smtp.security == "none" && !is_this_computer(host) {
+                return Err(ServiceError::Invalid(format!(
+                    "The mail server password would cross the network in clear to {host}: set smtp.security to starttls or tls (none is for a server on this computer)."
+                )));
+            }
+            let password = self.smtp_password(host).await?.ok_or_else(|| {
                 ServiceError::CredentialsMissing(
                     "This computer has no mail server password in its keychain: IT adds it with `clinicpay smtp password set`.".into(),
                 )
@@ -148,4 +153,12 @@ impl Services {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A mail server on this computer, where a login without encryption never crosses a network.
+fn is_this_computer(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

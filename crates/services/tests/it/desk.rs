@@ -105,11 +105,11 @@ on_both_databases! {
         let c = clinic(db, Gateway::Stripe).await;
         let missing = c.s.card_form(&c.desk).await.unwrap_err().to_string();
         assert!(missing.contains("stripe.publishable-key"), "{missing}");
-        c.s.set_setting(&c.manager, "stripe.publishable-key", "pk_test_51Hclinic").await.unwrap();
+        c.s.set_setting(&c.it, "stripe.publishable-key", "pk_test_51Hclinic").await.unwrap();
         let form = c.s.card_form(&c.desk).await.unwrap();
         assert_eq!((form.script_url.as_str(), form.public_key.as_str(), form.training), ("https://js.stripe.com/v3/", "pk_test_51Hclinic", false));
         c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
-        c.s.set_setting(&c.manager, "nmi.tokenization-key", "5mN8N7-jhr55W-N22pxX-uAW2s9").await.unwrap();
+        c.s.set_setting(&c.it, "nmi.tokenization-key", "5mN8N7-jhr55W-N22pxX-uAW2s9").await.unwrap();
         let form = c.s.card_form(&c.desk).await.unwrap();
         assert_eq!((form.gateway, form.script_url.as_str()), (Gateway::Nmi, "https://secure.nmi.com/token/Collect.js"));
 

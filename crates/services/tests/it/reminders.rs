@@ -48,7 +48,7 @@ async fn clinic(db: &TestDb, smtp_port: u16, enabled: bool) -> Clinic {
         ),
         ("reminders.enabled", enabled.to_string()),
     ] {
-        let who = if k.starts_with("smtp.") {
+        let who = if k.starts_with("smtp.") || k == "reminders.update-link" {
             &it
         } else {
             &manager

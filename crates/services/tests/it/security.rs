@@ -24,6 +24,10 @@ on_both_databases! {
             ("smtp.from", "Billing <billing@evil.example>"),
             ("updates.endpoint", "https://updates.evil.example"),
             ("updates.channel", "pilot"),
+            // The account typed cards are tokenized into, and where the clinic's emails send patients.
+            ("stripe.publishable-key", "pk_live_51Hmallory"),
+            ("nmi.tokenization-key", "abc123-mallory-key-0001"),
+            ("reminders.update-link", "https://evil.example/?p={patient}"),
             ("desk.lock-after-minutes", "0"),
         ] {
             let e = c.s.set_setting(&c.manager, key, value).await.unwrap_err();
@@ -177,9 +181,13 @@ on_both_databases! {
 
         // Keys and clicks are: four minutes of quiet after the last one is still fine.
         let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
-        at(4).desk_activity(&mut session);
+        at(4).desk_activity(&mut session).await.unwrap();
         assert_eq!(at(8).desk_session_actor(&mut session).await.unwrap().username, "frontdesk");
         assert!(at(10).desk_session_actor(&mut session).await.is_err());
+        // A click after the lock does not bring the session back.
+        let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        let e = at(7).desk_activity(&mut session).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
 
         // IT may turn the lock off; then a desk stays signed in.
         s.set_setting(&it, "desk.lock-after-minutes", "0").await.unwrap();
@@ -187,6 +195,75 @@ on_both_databases! {
         assert!(at(600).desk_session_actor(&mut session).await.is_ok());
         let mut tx = db.store.begin().await.unwrap();
         let ended: i64 = clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM activity_log WHERE action = 'staff.signed_out'").await;
-        assert_eq!(ended, 2, "each idle lock is in the activity log");
+        drop(tx);
+        assert_eq!(ended, 3, "each idle lock is in the activity log");
+
+        // A password IT reset ends the sessions signed in with the old one.
+        let mut session = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        s.reset_staff_password(&it, "frontdesk", "a-brand-new-password").await.unwrap();
+        let e = s.desk_session_actor(&mut session).await.unwrap_err();
+        assert!(e.to_string().contains("password of this account was changed"), "{e}");
+    }
+
+    async fn the_mail_password_goes_only_to_the_mail_server_it_was_given_for(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card.id;
+        for (k, v) in [
+            ("smtp.host", "127.0.0.1"),
+            ("smtp.port", "2525"),
+            ("smtp.security", "none"),
+            ("smtp.username", "billing"),
+            ("smtp.from", "Clinic <billing@clinic.example>"),
+        ] {
+            c.s.set_setting(&c.it, k, v).await.unwrap();
+        }
+        c.s.set_smtp_password(&c.it, Secret::new("mail-password-0001")).await.unwrap();
+        // IT moves the mail server: the password stays with the one it was given for.
+        c.s.set_setting(&c.it, "smtp.host", "mail.elsewhere.example").await.unwrap();
+        c.s.set_setting(&c.it, "smtp.security", "starttls").await.unwrap();
+        let e = c.s.notify_cards(&c.manager, &[card]).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::CredentialsMissing, "{e}");
+        assert!(e.to_string().contains("does not send it there"), "{e}");
+        assert!(!e.to_string().contains("mail-password-0001"), "{e}");
+        // A login in clear is for a mail server on this computer only.
+        c.s.set_setting(&c.it, "smtp.security", "none").await.unwrap();
+        let e = c.s.notify_cards(&c.manager, &[card]).await.unwrap_err();
+        assert!(e.to_string().contains("in clear"), "{e}");
+    }
+
+    async fn guesses_sent_at_once_still_lock_the_name_after_five_and_a_spent_lock_starts_again(db: &TestDb) {
+        let s = Services::new(db.store.clone(), Arc::new(FixedClock(now())));
+        let Staff { it, .. } = staff(&s).await;
+        let tries: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.sign_in("frontdesk", "a-wrong-guess").await.unwrap_err().code() })
+            })
+            .collect();
+        let mut codes = Vec::new();
+        for t in tries {
+            codes.push(t.await.unwrap());
+        }
+        let checked = codes.iter().filter(|c| **c == ErrorCode::SignInFailed).count();
+        assert!(checked <= 4, "at most five guesses were checked (the fifth says locked): {codes:?}");
+        assert_eq!(codes.iter().filter(|c| **c == ErrorCode::NotSignedIn).count(), 20 - checked);
+        let e = s.sign_in("frontdesk", "secret-frontdesk").await.unwrap_err();
+        assert!(e.to_string().contains("locked for 15 more minutes"), "{e}");
+        let mut tx = db.store.begin().await.unwrap();
+        let locks: i64 = clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM activity_log WHERE action = 'staff.locked_out'").await;
+        drop(tx);
+        assert_eq!(locks, 1);
+
+        // Sixteen minutes later the lock is over, and one wrong password does not bring it back.
+        let later = Services::new(db.store.clone(), Arc::new(FixedClock(now() + chrono::Duration::minutes(16))));
+        assert_eq!(later.sign_in("frontdesk", "a-wrong-guess").await.unwrap_err().code(), ErrorCode::SignInFailed);
+        later.sign_in("frontdesk", "secret-frontdesk").await.unwrap();
+
+        // The worker's account is never locked: a desk cannot stop the clinic's billing.
+        s.add_staff(Some(&it), "billing-worker", "", Role::Worker, "worker-password-long-1").await.unwrap();
+        for _ in 0..7 {
+            assert_eq!(s.sign_in_via("billing-worker", "guess", "cli").await.unwrap_err().code(), ErrorCode::SignInFailed);
+        }
+        s.sign_in_via("billing-worker", "worker-password-long-1", "worker").await.unwrap();
     }
 }

@@ -72,6 +72,7 @@ impl Drop for Clinic {
         let k = Keychain::named(&self.keychain);
         let _ = k.delete(Gateway::Nmi.into());
         let _ = k.delete(Gateway::Stripe.into());
+        let _ = k.delete(clinicpay_services::credentials::SecretKind::SmtpPassword);
     }
 }
 
