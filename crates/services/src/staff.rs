@@ -97,6 +97,18 @@ impl Services {
         role: Role,
         password: &str,
     ) -> Result<StaffView> {
+        // Who may do it first, then whether what they typed is right.
+        match actor {
+            Some(a) => a.require(Permission::ManageStaff)?,
+            None => {
+                let mut r = self.store().reader().await?;
+                if !repo::list(&mut r).await?.is_empty() {
+                    return Err(ServiceError::NotSignedIn(
+                        "Say who is adding the account (--as, an IT account).".into(),
+                    ));
+                }
+            }
+        }
         let username = check_username(username)?;
         check_new_password(password)?;
         let display_name = match display_name.trim() {

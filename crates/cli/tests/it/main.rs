@@ -2,6 +2,7 @@
 
 mod contract;
 mod gateway_cli;
+mod permissions;
 mod security;
 mod support;
 mod worker;
