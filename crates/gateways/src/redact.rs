@@ -101,7 +101,7 @@ pub fn text(s: &str) -> String {
                 }
                 j += 1;
             }
-            if (13..=19).contains(&digits.len()) && luhn(&digits) {
+            if (13..=19).contains(&digits.len()) && clinicpay_domain::card::luhn_ok(&digits) {
                 out.push_str(&format!("[card ••{}]", &digits[digits.len() - 4..]));
             } else {
                 out.extend(&chars[i..j]);
@@ -113,27 +113,6 @@ pub fn text(s: &str) -> String {
         }
     }
     out
-}
-
-fn luhn(d: &str) -> bool {
-    let sum: u32 = d
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let v = (b - b'0') as u32;
-            if i % 2 == 1 {
-                if v * 2 > 9 {
-                    v * 2 - 9
-                } else {
-                    v * 2
-                }
-            } else {
-                v
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

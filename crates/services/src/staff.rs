@@ -320,31 +320,16 @@ impl Services {
         username: &str,
         active: bool,
     ) -> Result<StaffView> {
-        actor.require(Permission::ManageStaff)?;
-        let mut tx = self.store().begin().await?;
-        repo::take_turns(&mut tx).await?;
-        let m = member_named(&mut tx, username).await?;
-        if !active {
-            keep_one_it_account(&mut tx, &m, "switch off").await?;
-        }
-        let before = StaffView::from(&m);
-        repo::set_active(&mut tx, m.id, active).await?;
-        let after = StaffView {
-            active,
-            ..before.clone()
-        };
         let action = if active {
             "staff.enabled"
         } else {
             "staff.disabled"
         };
-        Change::new(Some(actor), self.now(), action, "staff", m.id)
-            .before(&before)
-            .after(&after)
-            .record(&mut tx)
-            .await?;
-        tx.commit().await?;
-        Ok(after)
+        self.change_account(actor, username, action, "switch off", |v| StaffView {
+            active,
+            ..v.clone()
+        })
+        .await
     }
 
     /// IT gives an account another role; it applies from the account's next command.
@@ -354,20 +339,38 @@ impl Services {
         username: &str,
         role: Role,
     ) -> Result<StaffView> {
+        self.change_account(
+            actor,
+            username,
+            "staff.role_changed",
+            "take IT's role from",
+            |v| StaffView { role, ..v.clone() },
+        )
+        .await
+    }
+
+    /// One change to who an account is (on or off, its role): taking turns with other staff changes,
+    /// never leaving the clinic without an IT account that can sign in (`what` names the change for
+    /// that refusal), and logged with before and after.
+    async fn change_account(
+        &self,
+        actor: &Actor,
+        username: &str,
+        action: &str,
+        what: &str,
+        change: impl FnOnce(&StaffView) -> StaffView,
+    ) -> Result<StaffView> {
         actor.require(Permission::ManageStaff)?;
         let mut tx = self.store().begin().await?;
         repo::take_turns(&mut tx).await?;
         let m = member_named(&mut tx, username).await?;
-        if role != Role::ItAdmin {
-            keep_one_it_account(&mut tx, &m, "take IT's role from").await?;
-        }
         let before = StaffView::from(&m);
-        repo::set_role(&mut tx, m.id, role).await?;
-        let after = StaffView {
-            role,
-            ..before.clone()
-        };
-        Change::new(Some(actor), self.now(), "staff.role_changed", "staff", m.id)
+        let after = change(&before);
+        if !(after.active && after.role == Role::ItAdmin) {
+            keep_one_it_account(&mut tx, &m, what).await?;
+        }
+        repo::set_access(&mut tx, m.id, after.active, after.role).await?;
+        Change::new(Some(actor), self.now(), action, "staff", m.id)
             .before(&before)
             .after(&after)
             .record(&mut tx)

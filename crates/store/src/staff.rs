@@ -151,23 +151,14 @@ pub async fn clear_wrong_passwords(tx: &mut Tx, id: StaffId) -> Result<()> {
     Ok(())
 }
 
-pub async fn set_active(tx: &mut Tx, id: StaffId, active: bool) -> Result<()> {
+/// Whether the account may sign in, and its role.
+pub async fn set_access(tx: &mut Tx, id: StaffId, active: bool, role: Role) -> Result<()> {
     sql!(
         tx,
         execute,
-        "UPDATE staff SET active = $2 WHERE id = $1",
+        "UPDATE staff SET active = $2, role = $3 WHERE id = $1",
         id.0,
-        active
-    )?;
-    Ok(())
-}
-
-pub async fn set_role(tx: &mut Tx, id: StaffId, role: Role) -> Result<()> {
-    sql!(
-        tx,
-        execute,
-        "UPDATE staff SET role = $2 WHERE id = $1",
-        id.0,
+        active,
         role.as_str()
     )?;
     Ok(())
