@@ -65,6 +65,52 @@ ensure_postgres() {
     sudo_if_needed su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\""
 }
 
+# ensure_postgres_tls: the test PostgreSQL presents a certificate for "localhost" signed by a CA of
+# our own (not one the OS trusts), so the tests can check that ClinicPay verifies the database server:
+# accepted with the CA (database-ca-file), refused without it or under another name. Exports
+# CLINICPAY_TEST_PG_CA, the CA's certificate. Kept between runs; made again when missing or expiring.
+ensure_postgres_tls() {
+    local server_dir=/var/lib/postgresql/clinicpay-test-tls
+    local ca_dir="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/pg-tls"
+    export CLINICPAY_TEST_PG_CA="$ca_dir/ca.pem"
+    local admin="postgresql://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+    if [ -s "$CLINICPAY_TEST_PG_CA" ] && sudo_if_needed test -s "$server_dir/server.key" &&
+        openssl x509 -checkend 604800 -noout -in "$CLINICPAY_TEST_PG_CA" >/dev/null &&
+        [ "$(psql "$admin" -Atqc 'SHOW ssl_cert_file')" = "$server_dir/server.pem" ] &&
+        [ "$(psql "$admin" -Atqc 'SHOW ssl')" = on ]; then
+        return 0
+    fi
+    say "giving the test PostgreSQL a certificate from a test CA"
+    apt_install openssl
+    mkdir -p "$ca_dir"
+    local work
+    work="$(mktemp -d)"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ClinicPay test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    sudo_if_needed mkdir -p "$server_dir"
+    sudo_if_needed cp "$work/server.pem" "$work/server.key" "$server_dir/"
+    sudo_if_needed chown -R postgres:postgres "$server_dir"
+    sudo_if_needed chmod 600 "$server_dir/server.key"
+    cp "$work/ca.pem" "$CLINICPAY_TEST_PG_CA"
+    rm -rf "$work"
+    psql "$admin" -qc "ALTER SYSTEM SET ssl_cert_file = '$server_dir/server.pem'" \
+        -c "ALTER SYSTEM SET ssl_key_file = '$server_dir/server.key'" -c "ALTER SYSTEM SET ssl = on" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 20); do
+        [ "$(psql "$admin" -Atqc 'SHOW ssl_cert_file')" = "$server_dir/server.pem" ] && break
+        sleep 0.5
+    done
+    [ "$(psql "postgresql://postgres:postgres@localhost:5432/postgres?sslmode=verify-full&sslrootcert=$CLINICPAY_TEST_PG_CA" -Atqc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')" = t ] || {
+        echo "PostgreSQL on 127.0.0.1:5432 does not present the test certificate; see its log." >&2
+        exit 1
+    }
+}
+
 TOOLS="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/tools"
 
 # What Tauri 2 needs to compile and link on Linux (reference/machine.md).

@@ -9,6 +9,7 @@ cd "$ROOT"
 ensure_rust
 ensure_desktop_build_deps
 ensure_postgres
+ensure_postgres_tls
 ensure_keychain_tools
 ensure_localstripe
 ensure_smtp_server

@@ -39,7 +39,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the desk's database with IT's managed configuration of this computer applied.
     pub async fn open(url: &str, managed: Managed) -> AppState {
-        let store = match Store::open(url).await {
+        let store = match Store::open_with(url, &managed.database_trust()).await {
             Ok(store) => store,
             Err(e @ clinicpay_store::StoreError::NewerSchema(_)) => {
                 return AppState::failed(

@@ -579,7 +579,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
     // IT's managed configuration of this computer: its database unless one is named, and its pins.
     let managed = clinicpay_services::managed::Managed::load()?;
     let url = managed.database_url(cli.db)?;
-    let store = Store::open(&url).await?;
+    let store = Store::open_with(&url, &managed.database_trust()).await?;
     let clock: Arc<dyn Clock> = match cli.now {
         Some(t) => Arc::new(FixedClock(t)),
         None => Arc::new(SystemClock),

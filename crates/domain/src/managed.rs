@@ -15,6 +15,9 @@ pub struct ManagedConfig {
     /// True: `--db` and `CLINICPAY_DB` may still open another database (IT's own tools). By default a
     /// pinned database is the only one this computer's ClinicPay opens.
     pub allow_other_database: Option<bool>,
+    /// The clinic's CA certificate (PEM, a full path) that signed its PostgreSQL server's certificate,
+    /// when the OS does not already trust it.
+    pub database_ca_file: Option<String>,
     /// How this desk is named in the desk inventory (default: the computer's name).
     pub desk_name: Option<String>,
     /// False: this desk never opens the demo clinic on the simulators.
@@ -51,7 +54,7 @@ impl ManagedConfig {
     pub fn parse(text: &str, source: &str) -> Result<ManagedConfig, DomainError> {
         let config: ManagedConfig = toml::from_str(text).map_err(|e| {
             DomainError::InvalidSetting(format!(
-                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, desk-name, training-allowed, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
+                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, database-ca-file, desk-name, training-allowed, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
                 e.message().trim_end_matches('.')
             ))
         })?;
@@ -63,6 +66,13 @@ impl ManagedConfig {
             if url.trim().is_empty() {
                 return Err(DomainError::InvalidSetting(format!(
                     "The managed configuration {source}: database-url is empty; remove the line or give the clinic's database address."
+                )));
+            }
+        }
+        if let Some(ca) = &config.database_ca_file {
+            if !std::path::Path::new(ca).is_absolute() {
+                return Err(DomainError::InvalidSetting(format!(
+                    "The managed configuration {source}: database-ca-file must be a full path (e.g. /etc/clinicpay/clinic-ca.pem), not {ca:?}."
                 )));
             }
         }
@@ -110,6 +120,7 @@ impl ManagedConfig {
             "allow-other-database",
             self.allow_other_database.map(|b| b.to_string()),
         );
+        push("database-ca-file", self.database_ca_file.clone());
         push("desk-name", self.desk_name.clone());
         push(
             "training-allowed",
@@ -136,6 +147,7 @@ mod tests {
         let c = ManagedConfig::parse(
             r#"
 database-url = "postgres://clinicpay:s3cret@db.clinic.local/clinicpay"
+database-ca-file = "/etc/clinicpay/clinic-ca.pem"
 desk-name = "Front desk 2"
 training-allowed = false
 [updates]
@@ -159,7 +171,7 @@ lock-after-minutes = 3
         assert!(!c.manages(SettingKey::Gateway));
         let shown = c.values(|u| u.replace("s3cret", "***"));
         assert!(shown.iter().all(|v| !v.value.contains("s3cret")));
-        assert_eq!(shown.len(), 6);
+        assert_eq!(shown.len(), 7);
     }
 
     #[test]
@@ -191,6 +203,10 @@ lock-after-minutes = 3
             .to_string();
         assert!(e.contains("https://"), "{e}");
         assert!(ManagedConfig::parse("[desk]\nlock-after-minutes = 999\n", FILE).is_err());
+        let e = ManagedConfig::parse("database-ca-file = \"ca.pem\"\n", FILE)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("full path"), "{e}");
     }
 
     #[test]

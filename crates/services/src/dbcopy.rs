@@ -28,7 +28,7 @@ impl Services {
                 "--to must be the clinic's PostgreSQL address, like postgres://clinicpay@db.clinic.local/clinicpay.".into(),
             ));
         }
-        let target = Store::open(to).await?;
+        let target = Store::open_with(to, &self.managed().database_trust()).await?;
         let tables = clinicpay_store::copy::sqlite_to_postgres(self.store(), &target).await?;
         let chain = {
             let mut r = target.reader().await?;

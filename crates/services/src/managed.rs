@@ -68,6 +68,13 @@ impl Managed {
         self.source.as_ref().map(|p| p.display().to_string())
     }
 
+    /// What the connection to the clinic's PostgreSQL trusts besides the OS's certificates.
+    pub fn database_trust(&self) -> clinicpay_store::DatabaseTrust {
+        clinicpay_store::DatabaseTrust {
+            ca_file: self.config.database_ca_file.as_ref().map(PathBuf::from),
+        }
+    }
+
     /// The database to open: the one asked for explicitly (`--db`, `CLINICPAY_DB`), else the managed
     /// one, else the SQLite file in this user's app-data folder.
     pub fn database_url(&self, explicit: Option<String>) -> Result<String> {

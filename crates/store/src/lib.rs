@@ -6,17 +6,17 @@
 //! Times are stored as UTC milliseconds, money as integer minor units.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 mod error;
 #[macro_use]
 mod macros;
 mod rows;
+mod tls;
 
 pub mod activity;
 pub mod changes;
@@ -41,6 +41,7 @@ pub mod staff;
 pub mod subscriptions;
 
 pub use error::{redact_url, StoreError};
+pub use tls::DatabaseTrust;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -136,8 +137,13 @@ impl Executor for Reader {
 impl Store {
     /// Opens `url` (`sqlite://path`, a plain file path, or `postgres://…`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, &DatabaseTrust::default()).await
+    }
+
+    /// As [`Store::open`], trusting the CA IT named for the clinic's PostgreSQL as well.
+    pub async fn open_with(url: &str, trust: &DatabaseTrust) -> Result<Store> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::open_postgres(url).await?
+            Store::open_postgres(url, trust).await?
         } else {
             Store::open_sqlite(url).await?
         };
@@ -189,9 +195,8 @@ impl Store {
         })
     }
 
-    async fn open_postgres(url: &str) -> Result<Store> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::unavailable(url, e))?
+    async fn open_postgres(url: &str, trust: &DatabaseTrust) -> Result<Store> {
+        let options = tls::postgres_options(url, trust)?
             .application_name("clinicpay")
             // A commit returns only once it is on disk, whatever the server's default says.
             .options([("synchronous_commit", "on")]);
@@ -200,7 +205,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::unavailable(url, e))?;
+            .map_err(|e| tls::connect_error(url, e))?;
         Ok(Store {
             pools: Pools::Postgres(pool),
         })

@@ -5,7 +5,7 @@
 pub mod localstripe;
 pub mod netcut;
 pub use localstripe::LocalStripe;
-pub use netcut::NetCut;
+pub use netcut::{network_address, NetCut};
 pub mod smtp;
 pub use smtp::SmtpServer;
 

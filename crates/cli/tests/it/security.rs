@@ -224,3 +224,62 @@ on_both_databases! {
         std::fs::remove_file(file).ok();
     }
 }
+
+/// Item 6 as a desk meets it: IT pins the clinic's PostgreSQL with `sslmode=verify-full`; until the
+/// managed configuration names the clinic's CA (`database-ca-file`) the desk refuses the server and
+/// says what IT can do; with it, the desk works over TLS.
+#[test]
+fn a_desk_reaches_the_clinics_database_through_the_ca_it_pins() {
+    use sqlx::Connection;
+    let ca = std::env::var("CLINICPAY_TEST_PG_CA").expect(
+        "CLINICPAY_TEST_PG_CA is not set: run the tests with scripts/test.sh, which gives the test PostgreSQL a certificate from a test CA",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let schema = format!("cp_t_tls{}", std::process::id());
+    let admin_sql = |sql: String| {
+        runtime.block_on(async {
+            let mut admin = sqlx::PgConnection::connect(&clinicpay_testkit::pg_admin_url())
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432");
+            sqlx::query(&sql).execute(&mut admin).await.unwrap();
+        })
+    };
+    admin_sql(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    admin_sql(format!("CREATE SCHEMA {schema}"));
+    let dir = std::env::temp_dir().join(format!("clinicpay-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("managed.toml");
+    let url = format!(
+        "postgres://postgres:postgres@localhost:5432/postgres?sslmode=verify-full&options=-c%20search_path%3D{schema}"
+    );
+    let migrate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+            .args(["--json", "db", "migrate"])
+            .env_remove("CLINICPAY_DB")
+            .env("CLINICPAY_MANAGED_CONFIG", &file)
+            .output()
+            .unwrap();
+        parse(&["db", "migrate"], out)
+    };
+
+    std::fs::write(&file, format!("database-url = {url:?}\n")).unwrap();
+    let (exit, v) = migrate();
+    assert_eq!(
+        (exit, v["error"]["code"].as_str()),
+        (5, Some("database_unavailable")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("database-ca-file"), "{message}");
+    assert!(!message.contains("postgres:postgres@"), "{message}");
+
+    std::fs::write(
+        &file,
+        format!("database-url = {url:?}\ndatabase-ca-file = {ca:?}\n"),
+    )
+    .unwrap();
+    let (exit, v) = migrate();
+    assert_eq!(exit, 0, "{v}");
+    admin_sql(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    std::fs::remove_dir_all(&dir).ok();
+}

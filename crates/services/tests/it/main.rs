@@ -3,6 +3,7 @@
 
 mod billing;
 mod cards_on_gateways;
+mod database_tls;
 mod db_copy;
 mod db_loss;
 mod desk;
