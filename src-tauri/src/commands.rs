@@ -609,8 +609,8 @@ pub async fn update_status(updates: State<'_, Updates>) -> Result<UpdateStatus, 
 
 #[tauri::command]
 #[specta::specta]
-pub async fn check_for_updates(
-    app: tauri::AppHandle,
+pub async fn check_for_updates<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
     updates: State<'_, Updates>,
 ) -> Result<UpdateStatus, UiError> {
@@ -623,8 +623,8 @@ pub async fn check_for_updates(
 /// "Restart to update": downloads, verifies the signature, installs and restarts the app.
 #[tauri::command]
 #[specta::specta]
-pub async fn install_update(
-    app: tauri::AppHandle,
+pub async fn install_update<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Result<(), UiError> {
     state.signed_in().await?;

@@ -13,13 +13,15 @@ use clinicpay_services::desk_inventory::ThisDesk;
 use clinicpay_services::managed::Managed;
 use specta_typescript::Typescript;
 use tauri::Manager;
-use tauri_specta::{collect_commands, collect_events, Builder};
+use tauri_specta::{collect_events, Builder};
 
-/// Every command the window may call, in one place.
-pub fn specta_builder() -> Builder<tauri::Wry> {
-    Builder::<tauri::Wry>::new()
-        .events(collect_events![live::DataChanged])
-        .commands(collect_commands![
+/// Every command the window may call, in one place, for the runtime `$runtime` (`tauri::Wry` in the
+/// app; Tauri's mock runtime in the tests that call them the way the page does). Expands to
+/// `tauri_specta::collect_commands![…]`; the caller has `commands` (this crate's module) in scope.
+#[macro_export]
+macro_rules! window_commands {
+    ($($runtime:ident)::+) => {
+        ::tauri_specta::collect_commands![
             commands::clinic_info,
             commands::sign_in,
             commands::desk_activity,
@@ -62,10 +64,18 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::desks,
             commands::write_diagnostics,
             commands::update_status,
-            commands::check_for_updates,
-            commands::install_update,
+            commands::check_for_updates::<$($runtime)::+>,
+            commands::install_update::<$($runtime)::+>,
             commands::postpone_update,
-        ])
+        ]
+    };
+}
+
+/// The window's commands and events, for the app and for the bindings.
+pub fn specta_builder() -> Builder<tauri::Wry> {
+    Builder::<tauri::Wry>::new()
+        .events(collect_events![live::DataChanged])
+        .commands(window_commands!(tauri::Wry))
 }
 
 /// Where the generated bindings live, from this crate's folder so it holds wherever the app runs.
