@@ -840,11 +840,12 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 s.retry_recovery_when_any_desk_saves_a_card();
             }
             if once {
-                out.worker_pass(&s.run_worker_pass().await?);
+                out.worker_pass(&s.run_worker_pass_as(&a).await?);
             } else {
                 // Only a signal (Ctrl+C, or SIGTERM from a service manager) ends it; a failed pass is
                 // said on stderr and the worker backs off and goes on.
                 s.run_worker(
+                    &a,
                     clinicpay_services::recovery::WorkerPace::default(),
                     |e| {
                         eprintln!(

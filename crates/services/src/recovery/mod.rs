@@ -15,7 +15,7 @@ mod sweep;
 
 pub use sweep::SweepProgress;
 
-use crate::{Result, ServiceError, Services};
+use crate::{Actor, Result, ServiceError, Services};
 use chrono::{DateTime, Duration, Utc};
 use clinicpay_domain::recovery::{self};
 use clinicpay_domain::{OrganizationSettings, SubscriptionId};
@@ -99,6 +99,7 @@ impl Services {
     /// before stopping, so no attempt is left half-recorded.
     pub async fn run_worker(
         &self,
+        worker: &Actor,
         pace: WorkerPace,
         mut failed: impl FnMut(&ServiceError),
         stop: impl std::future::Future<Output = ()>,
@@ -106,7 +107,7 @@ impl Services {
         tokio::pin!(stop);
         let mut wait = pace.every;
         loop {
-            match self.run_worker_pass().await {
+            match self.run_worker_pass_as(worker).await {
                 Ok(report) => {
                     wait = pace.every;
                     // What no pass can fix by itself is said on every pass until someone does.
@@ -128,6 +129,16 @@ impl Services {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// One pass for the worker signed in as `worker`, whose account is read again first: switched off
+    /// or given another role by IT, it bills nothing from its next pass on (every pass says why), and
+    /// takes up again by itself when IT switches it back on.
+    pub async fn run_worker_pass_as(&self, worker: &Actor) -> Result<WorkerReport> {
+        self.current_actor(worker)
+            .await?
+            .require(clinicpay_domain::Permission::RunBilling)?;
+        self.run_worker_pass().await
     }
 
     /// One pass of the worker: due cycles, due retries, recovery deadlines, unknown outcomes, reminders.

@@ -173,9 +173,11 @@ async fn a_worker_outlives_a_database_that_goes_away_and_bills_once_it_is_back()
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let seen = failures.clone();
+    let it = c.it.clone();
     let running = tokio::spawn(async move {
         worker
             .run_worker(
+                &it,
                 clinicpay_services::recovery::WorkerPace {
                     every: Duration::from_millis(100),
                     longest_backoff: Duration::from_millis(400),

@@ -267,3 +267,43 @@ on_both_databases! {
         s.sign_in_via("billing-worker", "worker-password-long-1", "worker").await.unwrap();
     }
 }
+
+on_both_databases! {
+    async fn a_worker_switched_off_or_moved_by_it_bills_nothing_from_its_next_pass(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let s = &c.s;
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        s.create_subscription(&c.desk, c.patient, "Wellness", Clinic::usd(4_900), "month")
+            .await
+            .unwrap();
+        s.add_staff(Some(&c.it), "billing-worker", "", Role::Worker, "worker-password-long-1")
+            .await
+            .unwrap();
+        let worker = s
+            .sign_in_via("billing-worker", "worker-password-long-1", "worker")
+            .await
+            .unwrap();
+
+        let sent = c.sim.transactions().len();
+        // IT switches the account off while the worker runs: its next pass is refused, nothing billed.
+        s.set_staff_active(&c.it, "billing-worker", false).await.unwrap();
+        let before = fingerprint(db).await;
+        let e = s.run_worker_pass_as(&worker).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+        assert!(e.to_string().contains("switched off"), "{e}");
+        assert_eq!(fingerprint(db).await, before, "a refused pass bills nothing");
+        assert_eq!(c.sim.transactions().len(), sent, "nothing reached the gateway");
+
+        // Back on, but as front desk: still no billing.
+        s.set_staff_active(&c.it, "billing-worker", true).await.unwrap();
+        s.set_staff_role(&c.it, "billing-worker", Role::FrontDesk).await.unwrap();
+        let e = s.run_worker_pass_as(&worker).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::PermissionDenied, "{e}");
+        assert_eq!(c.sim.transactions().len(), sent, "nothing reached the gateway");
+
+        // A worker again: the same running worker bills the due cycle at its next pass.
+        s.set_staff_role(&c.it, "billing-worker", Role::Worker).await.unwrap();
+        let report = s.run_worker_pass_as(&worker).await.unwrap();
+        assert_eq!((report.cycles_billed, report.cycles_paid), (1, 1), "{report:?}");
+    }
+}
