@@ -21,6 +21,7 @@ use clinicpay_services::recovery::SweepProgress;
 use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
+use clinicpay_services::staff::StaffView;
 use clinicpay_services::Actor;
 use clinicpay_store::invoices::Invoice;
 use clinicpay_store::orders::Order;
@@ -579,6 +580,78 @@ pub async fn request_card_resave(
 pub async fn desks(state: State<'_, AppState>) -> Result<Vec<DeskView>, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.list_desks(&actor).await?)
+}
+
+/// Every staff account, its role and whether it is switched on (Settings → Staff, IT's panel).
+#[tauri::command]
+#[specta::specta]
+pub async fn staff_accounts(state: State<'_, AppState>) -> Result<Vec<StaffView>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.list_staff(&actor).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_staff_account(
+    state: State<'_, AppState>,
+    username: String,
+    display_name: String,
+    role: Role,
+    password: String,
+) -> Result<StaffView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(
+        s.add_staff(Some(&actor), &username, &display_name, role, &password)
+            .await?,
+    )
+}
+
+/// IT switches an account off (its sessions end at their next command) or on again.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_staff_active(
+    state: State<'_, AppState>,
+    username: String,
+    active: bool,
+) -> Result<StaffView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.set_staff_active(&actor, &username, active).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_staff_role(
+    state: State<'_, AppState>,
+    username: String,
+    role: Role,
+) -> Result<StaffView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.set_staff_role(&actor, &username, role).await?)
+}
+
+/// IT sets a new password for someone who forgot theirs (it ends a lock-out and their sessions).
+#[tauri::command]
+#[specta::specta]
+pub async fn reset_staff_password(
+    state: State<'_, AppState>,
+    username: String,
+    password: String,
+) -> Result<StaffView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.reset_staff_password(&actor, &username, &password).await?)
+}
+
+/// Anyone signed in changes their own password, giving the current one.
+#[tauri::command]
+#[specta::specta]
+pub async fn change_own_password(
+    state: State<'_, AppState>,
+    current: String,
+    new_password: String,
+) -> Result<(), UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.change_own_password(&actor, &current, &new_password)
+        .await?)
 }
 
 /// Writes the diagnostics bundle into the reports folder, for IT: it says how this desk and the clinic

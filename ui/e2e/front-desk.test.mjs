@@ -465,7 +465,7 @@ test("a front-desk person is not offered what the role may not do, and the desk 
     await signIn(browser, "frontdesk");
     await browser.$('[data-testid="nav-settings"]').click();
     await browser.$('[data-testid="settings-screen"]').waitForDisplayed({ timeout: 5_000 });
-    assert.equal((await browser.$$('[data-testid="settings-screen"] input')).length, 0, "no setting can be edited");
+    assert.equal((await browser.$$('[data-testid="settings-screen"] .settings-table input')).length, 0, "no setting can be edited");
     // "?" lists the keyboard shortcuts; Esc closes the list.
     await browser.$("body").click();
     await browser.keys("?");

@@ -93,11 +93,11 @@ window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa",
   assert.deepEqual(violations, [], `accessibility on ${screen}`);
 }
 
-export async function signIn(browser, username = "frontdesk") {
+export async function signIn(browser, username = "frontdesk", password = "demo") {
   const user = await browser.$('input[name="username"]');
   await user.waitForDisplayed({ timeout: 20_000 });
   await user.setValue(username);
-  await browser.$('input[name="password"]').setValue("demo");
+  await browser.$('input[name="password"]').setValue(password);
   await browser.$('button[type="submit"]').click();
   await browser.$('[data-testid="gateway-chip"]').waitForDisplayed({ timeout: 10_000 });
 }

@@ -76,6 +76,16 @@ export const commands = {
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
 	desks: () => typedError<DeskView_Serialize[], UiError>(__TAURI_INVOKE("desks")),
+	/**  Every staff account, its role and whether it is switched on (Settings → Staff, IT's panel). */
+	staffAccounts: () => typedError<StaffView[], UiError>(__TAURI_INVOKE("staff_accounts")),
+	addStaffAccount: (username: string, displayName: string, role: Role, password: string) => typedError<StaffView, UiError>(__TAURI_INVOKE("add_staff_account", { username, displayName, role, password })),
+	/**  IT switches an account off (its sessions end at their next command) or on again. */
+	setStaffActive: (username: string, active: boolean) => typedError<StaffView, UiError>(__TAURI_INVOKE("set_staff_active", { username, active })),
+	setStaffRole: (username: string, role: Role) => typedError<StaffView, UiError>(__TAURI_INVOKE("set_staff_role", { username, role })),
+	/**  IT sets a new password for someone who forgot theirs (it ends a lock-out and their sessions). */
+	resetStaffPassword: (username: string, password: string) => typedError<StaffView, UiError>(__TAURI_INVOKE("reset_staff_password", { username, password })),
+	/**  Anyone signed in changes their own password, giving the current one. */
+	changeOwnPassword: (current: string, newPassword: string) => typedError<null, UiError>(__TAURI_INVOKE("change_own_password", { current, newPassword })),
 	/**
 	 *  Writes the diagnostics bundle into the reports folder, for IT: it says how this desk and the clinic
 	 *  are set up (an IT person signs in at the desk that has trouble).
@@ -1087,6 +1097,15 @@ export type SettingsView_Serialize = {
 
 /**  A staff account. */
 export type StaffId = number;
+
+/**  A staff account as lists show it (never the password hash). */
+export type StaffView = {
+	id: number,
+	username: string,
+	display_name: string,
+	role: Role,
+	active: boolean,
+};
 
 export type Subscription = Subscription_Serialize | Subscription_Deserialize;
 

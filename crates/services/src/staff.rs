@@ -13,7 +13,9 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// A staff account as lists show it (never the password hash).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StaffView {
+    #[cfg_attr(feature = "specta", specta(type = i32))]
     pub id: i64,
     pub username: String,
     pub display_name: String,

@@ -201,6 +201,33 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             json!({}),
             Permission(P::WriteDiagnostics),
         ),
+        ("staff_accounts", json!({}), Permission(P::ViewPatients)),
+        (
+            "add_staff_account",
+            json!({"username": "nobody-made", "displayName": "", "role": "front_desk", "password": "short"}),
+            Permission(P::ManageStaff),
+        ),
+        (
+            "set_staff_active",
+            json!({"username": "nobody-here", "active": false}),
+            Permission(P::ManageStaff),
+        ),
+        (
+            "set_staff_role",
+            json!({"username": "nobody-here", "role": "front_desk"}),
+            Permission(P::ManageStaff),
+        ),
+        (
+            "reset_staff_password",
+            json!({"username": "nobody-here", "password": "short"}),
+            Permission(P::ManageStaff),
+        ),
+        // A too-short new password is refused before the current one is checked (no attempt spent).
+        (
+            "change_own_password",
+            json!({"current": "not-the-password", "newPassword": "short"}),
+            SignedIn,
+        ),
         ("check_for_updates", json!({}), SignedIn),
         ("install_update", json!({}), SignedIn),
     ]

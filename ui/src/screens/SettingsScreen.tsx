@@ -1,5 +1,5 @@
 // The clinic's settings (each checked and logged when changed), the gateway-switch readiness check, and
-// IT's panels: updates, desks, diagnostics.
+// IT's panels: staff, updates, desks, diagnostics; and everyone's own password.
 import { useCallback } from "react";
 import { commands, type Gateway, type Session, type SettingsView } from "../bindings";
 import { ApiError, call } from "../api";
@@ -11,7 +11,9 @@ import { DesksPanel } from "./DesksPanel";
 import { DiagnosticsPanel } from "./DiagnosticsPanel";
 import { GatewayReadinessPanel } from "./GatewayReadinessPanel";
 import { SettingRow } from "./SettingRow";
+import { StaffPanel } from "./StaffPanel";
 import { UpdatesPanel } from "./UpdatesPanel";
+import { YourPasswordPanel } from "./YourPasswordPanel";
 
 export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {
   const load = useCallback(() => call(commands.settings()), []);
@@ -54,6 +56,8 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
           ))}
         </tbody>
       </table>
+      <YourPasswordPanel />
+      {may(session, "manage_staff") && <StaffPanel me={session.username} onError={onError} />}
       <UpdatesPanel />
       <DesksPanel session={session} />
       {may(session, "write_diagnostics") && <DiagnosticsPanel />}
