@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the real desktop window: builds the UI and the app, creates a demo clinic in a
 # temporary database, starts Xvfb, tauri-driver and WebKitWebDriver, and runs ui/e2e with WebdriverIO.
-# Screenshots land in $CARGO_TARGET_DIR/e2e-screenshots.
+# Screenshots land in $CARGO_TARGET_DIR/e2e-screenshots. CLINICPAY_E2E_ONLY=PATTERN runs only the tests
+# whose names match (node --test-name-pattern), for working on one.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -47,7 +48,7 @@ say "end-to-end tests of the window"
 status=0
 (cd ui && CLINICPAY_E2E_APP="$CARGO_TARGET_DIR/debug/clinicpay-desktop" CLINICPAY_E2E_DB="$DB" \
     CLINICPAY_E2E_CLI="$CARGO_TARGET_DIR/debug/clinicpay" CLINICPAY_E2E_SCREENSHOTS="$SHOTS" CLINICPAY_E2E_PG_DB="$PG_DB" \
-    node --test --test-concurrency=1 e2e/) || status=$?
+    node --test --test-concurrency=1 ${CLINICPAY_E2E_ONLY:+--test-name-pattern="$CLINICPAY_E2E_ONLY"} e2e/) || status=$?
 if [ $status -ne 0 ]; then
     echo "--- tauri-driver log"
     tail -n 50 "$WORK/driver.log" || true

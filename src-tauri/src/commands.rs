@@ -30,6 +30,7 @@ use clinicpay_store::processor_log::LogEntry;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 
+use crate::card_window::{CardEntry, CardFormPage};
 use crate::error::UiError;
 use crate::state::AppState;
 use crate::updates::{UpdateStatus, Updates};
@@ -80,7 +81,11 @@ pub async fn sign_in(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
+pub async fn sign_out(
+    state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
+) -> Result<(), UiError> {
+    cards.cancel();
     state.close_session("signed out").await
 }
 
@@ -135,37 +140,83 @@ pub async fn card_form(state: State<'_, AppState>) -> Result<CardForm, UiError> 
     Ok(s.card_form(&actor).await?)
 }
 
-/// What the hosted fields handed the page: a token, never a card number.
+/// What the desk window sends with a new card: everything but the card itself.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
-pub struct NewCardFromForm {
-    pub gateway: Gateway,
-    pub token: String,
+pub struct NewCardDetails {
     pub cardholder_name: Option<String>,
+    /// Stripe's billing country (two letters); NMI's form does not ask.
     pub country: Option<String>,
     pub nickname: Option<String>,
 }
 
-impl From<NewCardFromForm> for AddCard {
-    fn from(c: NewCardFromForm) -> AddCard {
-        AddCard {
-            gateway: c.gateway,
-            token: c.token,
-            cardholder_name: c.cardholder_name,
-            country: c.country,
-            nickname: c.nickname,
-        }
-    }
-}
-
+/// Add payment method: opens the card window (the gateway's hosted fields, nothing else of ClinicPay),
+/// waits for the token it hands over, and saves the card. None: the card window was closed without a
+/// card.
 #[tauri::command]
 #[specta::specta]
-pub async fn add_card(
+pub async fn add_card_through_form<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
     patient_id: PatientId,
-    card: NewCardFromForm,
-) -> Result<CardChange, UiError> {
+    details: NewCardDetails,
+) -> Result<Option<CardChange>, UiError> {
     let (s, actor) = state.signed_in().await?;
-    Ok(s.add_card(&actor, patient_id, card.into()).await?)
+    let form = s.card_form_for(&actor, patient_id).await?;
+    let page = CardFormPage {
+        gateway: form.gateway,
+        script_url: form.script_url,
+        public_key: form.public_key,
+        training: form.training,
+        cardholder_name: details.cardholder_name.clone(),
+        country: details.country.clone(),
+    };
+    let Ok(token) = cards.open(&app, page)?.await else {
+        return Ok(None);
+    };
+    // Asked again: the desk may have locked, or IT changed the role, while the card was typed.
+    let (s, actor) = state.signed_in().await?;
+    let card = AddCard {
+        gateway: form.gateway,
+        token,
+        cardholder_name: details.cardholder_name,
+        country: details.country,
+        nickname: details.nickname,
+    };
+    Ok(Some(s.add_card(&actor, patient_id, card).await?))
+}
+
+/// The card window: which hosted fields to load. Only the window opened for the card being entered.
+#[tauri::command]
+#[specta::specta]
+pub async fn card_form_config<R: tauri::Runtime>(
+    window: tauri::WebviewWindow<R>,
+    cards: State<'_, CardEntry>,
+) -> Result<CardFormPage, UiError> {
+    cards.page(window.label())
+}
+
+/// The card window's one action: hand over the token its gateway gave for the typed card.
+#[tauri::command]
+#[specta::specta]
+pub async fn hand_over_card_token<R: tauri::Runtime>(
+    window: tauri::WebviewWindow<R>,
+    state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
+    token: String,
+) -> Result<(), UiError> {
+    cards.hand_over(window.label(), token.trim())?;
+    // Typing a card is a person at the desk, though the desk window saw no key.
+    let _ = state.activity().await;
+    Ok(())
+}
+
+/// Closes the card window without a card.
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_card_entry(cards: State<'_, CardEntry>) -> Result<(), UiError> {
+    cards.cancel();
+    Ok(())
 }
 
 #[tauri::command]
@@ -375,7 +426,11 @@ pub async fn set_setting(
 /// password is given again (theirs, or a colleague's for a quick switch).
 #[tauri::command]
 #[specta::specta]
-pub async fn lock_desk(state: State<'_, AppState>) -> Result<(), UiError> {
+pub async fn lock_desk(
+    state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
+) -> Result<(), UiError> {
+    cards.cancel();
     state.close_session("the window locked").await
 }
 

@@ -1,6 +1,7 @@
 //! ClinicPay's desktop shell. Thin: Tauri commands over `clinicpay-services`, typed errors, and the
 //! TypeScript bindings generated from these signatures (`ui/src/bindings.ts`, never edited by hand).
 
+pub mod card_window;
 pub mod commands;
 pub mod error;
 pub mod live;
@@ -31,7 +32,10 @@ macro_rules! window_commands {
             commands::patient_profile,
             commands::lock_desk,
             commands::card_form,
-            commands::add_card,
+            commands::add_card_through_form::<$($runtime)::+>,
+            commands::card_form_config::<$($runtime)::+>,
+            commands::hand_over_card_token::<$($runtime)::+>,
+            commands::cancel_card_entry,
             commands::set_default_card,
             commands::delete_card,
             commands::patient_account,
@@ -76,6 +80,9 @@ macro_rules! window_commands {
         ]
     };
 }
+
+/// Every command, as tauri-build's app manifest knows them (`app_commands.in`).
+pub const APP_COMMANDS: &[&str] = &include!("../app_commands.in");
 
 /// The window's commands and events, for the app and for the bindings.
 pub fn specta_builder() -> Builder<tauri::Wry> {
@@ -194,24 +201,97 @@ fn boot_facts(state: &state::AppState) -> tauri::plugin::TauriPlugin<tauri::Wry>
     plugin.build()
 }
 
-/// The window's Content Security Policy. The gateways' hosted card fields need their scripts, frames
-/// and API origins; training mode allows the built-in simulator instead, and no real gateway at all.
-pub fn content_security_policy(training_simulator: Option<&str>) -> String {
-    let (script, frame, connect, img) = match training_simulator {
-        Some(sim) => (sim.to_owned(), sim.to_owned(), sim.to_owned(), String::new()),
-        None => (
-            "https://js.stripe.com https://*.js.stripe.com https://secure.nmi.com".to_owned(),
-            "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com https://secure.nmi.com"
-                .to_owned(),
-            "https://api.stripe.com https://secure.nmi.com".to_owned(),
-            " https://*.stripe.com".to_owned(),
-        ),
-    };
-    format!(
-        "default-src 'self'; script-src 'self' {script}; frame-src {frame}; style-src 'self'; \
-         img-src 'self' data:{img}; font-src 'self'; connect-src ipc: http://ipc.localhost {connect}; \
-         object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    )
+/// The desk window's Content Security Policy: ClinicPay's own files and nothing else. No third-party
+/// script, frame or address: the gateways' hosted fields live in the card window (`card_window`).
+///
+/// Tauri sends one policy with every page (`card_window_csp` of this one, which the card window needs);
+/// the desk window's page adds this one as a `<meta>` (`ui/vite.config.ts`, at build), and a browser
+/// enforces both, so the desk window gets only what this allows. (A per-window header is not possible on
+/// Linux: every window's pages come through the first window's protocol handler.)
+pub fn main_window_csp() -> String {
+    "default-src 'self'; script-src 'self'; frame-src 'none'; worker-src 'none'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src ipc: http://ipc.localhost; object-src 'none'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        .to_owned()
+}
+
+/// The desk window's policy as its page's `<meta>` carries it (`frame-ancestors` is ignored there).
+pub fn desk_page_meta_csp() -> String {
+    main_window_csp()
+        .split(';')
+        .map(str::trim)
+        .filter(|d| !d.starts_with("frame-ancestors"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The policy Tauri sends with every page, which the card window lives by: `policy` (the desk window's)
+/// opened to the hosted card fields: Stripe.js and Collect.js, their frames and API origins; in training
+/// the built-in simulator instead, and no real gateway at all.
+pub fn card_window_csp(policy: &str, training_simulator: Option<&str>) -> String {
+    let (script, frame, connect, img): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) =
+        match training_simulator {
+            Some(sim) => (vec![sim], vec![sim], vec![sim], vec![]),
+            None => (
+                vec![
+                    "https://js.stripe.com",
+                    "https://*.js.stripe.com",
+                    "https://secure.nmi.com",
+                ],
+                vec![
+                    "https://js.stripe.com",
+                    "https://*.js.stripe.com",
+                    "https://hooks.stripe.com",
+                    "https://secure.nmi.com",
+                ],
+                vec!["https://api.stripe.com", "https://secure.nmi.com"],
+                vec!["https://*.stripe.com"],
+            ),
+        };
+    let mut directives: Vec<(String, Vec<String>)> = policy
+        .split(';')
+        .filter_map(|d| {
+            let mut words = d.split_whitespace();
+            let name = words.next()?.to_owned();
+            Some((name, words.map(str::to_owned).collect()))
+        })
+        .collect();
+    for (name, extra) in [
+        ("script-src", script),
+        ("frame-src", frame),
+        ("connect-src", connect),
+        ("img-src", img),
+    ] {
+        if extra.is_empty() {
+            continue;
+        }
+        let at = match directives.iter().position(|(n, _)| n == name) {
+            Some(at) => at,
+            None => {
+                directives.push((name.to_owned(), vec!["'self'".to_owned()]));
+                directives.len() - 1
+            }
+        };
+        let sources = &mut directives[at].1;
+        // 'none' stands alone: a directive given sources is no longer 'none'.
+        sources.retain(|s| s != "'none'");
+        for e in extra {
+            if !sources.iter().any(|s| s == e) {
+                sources.push(e.to_owned());
+            }
+        }
+    }
+    directives
+        .iter()
+        .map(|(n, s)| {
+            if s.is_empty() {
+                n.clone()
+            } else {
+                format!("{n} {}", s.join(" "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn run() {
@@ -227,8 +307,9 @@ pub fn run() {
         ms = opening.elapsed().as_millis() as u64,
         "database and training gateway ready"
     );
+    // The card window's policy for every page; the desk window's page narrows its own (main_window_csp).
     context.config_mut().app.security.csp = Some(tauri::utils::config::Csp::Policy(
-        content_security_policy(state.simulator_origin().as_deref()),
+        card_window_csp(&main_window_csp(), state.simulator_origin().as_deref()),
     ));
     allow_local_update_server(&mut context, &state);
     tauri::Builder::default()
@@ -269,6 +350,19 @@ pub fn run() {
                 live::start(app.handle().clone(), services.clone());
             }
             app.manage(updates::Updates::new(version.clone()));
+            app.manage(card_window::CardEntry::default());
+            // The card window goes with the desk window (on Linux a child window would outlive it).
+            if let Some(main) = app.get_webview_window("main") {
+                let handle = app.handle().clone();
+                main.on_window_event(move |event| {
+                    if matches!(
+                        event,
+                        tauri::WindowEvent::CloseRequested { .. } | tauri::WindowEvent::Destroyed
+                    ) {
+                        handle.state::<card_window::CardEntry>().cancel();
+                    }
+                });
+            }
             app.manage(state);
             updates::start_checking(app.handle().clone());
             Ok(())

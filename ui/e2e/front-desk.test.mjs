@@ -8,7 +8,10 @@ import { join } from "node:path";
 import {
   SHOTS,
   accessible,
+  clickClosing,
   clinicpay,
+  inCardWindow,
+  invokeIn,
   newPatient,
   one,
   openPatient,
@@ -35,26 +38,51 @@ async function typeInFrame(browser, frameSelector, values) {
   });
 }
 
-/** Add payment method through the active gateway's hosted fields (NMI Collect.js in the demo clinic). */
+/** The desk window never runs a gateway's script: no Stripe.js, no Collect.js, no script from elsewhere. */
+async function noGatewayScriptIn(browser) {
+  const found = await browser.execute(() => ({
+    policy: /script-src 'self';.*frame-src 'none'/.test(
+      document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute("content") ?? "",
+    ),
+    stripe: typeof window.Stripe,
+    collect: typeof window.CollectJS,
+    foreign: Array.from(document.scripts)
+      .map((s) => s.src)
+      .filter((src) => src && !src.startsWith(location.origin)),
+  }));
+  assert.deepEqual(found, { policy: true, stripe: "undefined", collect: "undefined", foreign: [] });
+}
+
+/** Types the card in the card window's hosted fields (NMI Collect.js in the demo clinic) and hands it over. */
+async function enterNmiCard(browser, number, { screenshot = null } = {}) {
+  await inCardWindow(browser, async () => {
+    await typeInFrame(browser, '[data-testid="collect-ccnumber"] iframe', { ccnumber: number });
+    await typeInFrame(browser, '[data-testid="collect-ccexp"] iframe', { ccexp: "1230" });
+    await typeInFrame(browser, '[data-testid="collect-cvv"] iframe', { cvv: "123" });
+    // Even the card window's own page never holds the number: it is only inside the gateway's frames.
+    const pageText = await browser.execute(() => document.documentElement.outerHTML);
+    assert.ok(!pageText.includes(number), "the card number is not in ClinicPay's card window");
+    if (screenshot) {
+      await shot(browser, screenshot);
+      await accessible(browser, "card window");
+    }
+    await clickClosing(browser, '[data-testid="use-card"]');
+  });
+}
+
+/** Add payment method: the nickname in the desk window, the card in the card window. */
 async function addCard(browser, number, { nickname = "", screenshot = null } = {}) {
   await browser.$('[data-testid="add-card"]').click();
   const dialog = await browser.$('[data-testid="add-card-dialog"]');
   await dialog.waitForDisplayed({ timeout: 5_000 });
-  await typeInFrame(browser, '[data-testid="collect-ccnumber"] iframe', { ccnumber: number });
-  await typeInFrame(browser, '[data-testid="collect-ccexp"] iframe', { ccexp: "1230" });
-  await typeInFrame(browser, '[data-testid="collect-cvv"] iframe', { cvv: "123" });
   if (nickname) await browser.$('input[name="nickname"]').setValue(nickname);
-  // The page itself never holds the number: it is only inside the gateway's frames.
-  const pageText = await browser.execute(() => document.documentElement.outerHTML);
-  assert.ok(!pageText.includes(number), "the card number is not in ClinicPay's page");
-  if (screenshot) {
-    await shot(browser, screenshot);
-    await accessible(browser, "add payment method");
-  }
+  if (screenshot) await accessible(browser, "add payment method");
   const save = await browser.$('[data-testid="save-card"]');
-  await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000, timeoutMsg: "Save card never enabled" });
+  await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000, timeoutMsg: "Enter card never enabled" });
   await save.click();
+  await enterNmiCard(browser, number, { screenshot });
   await dialog.waitForExist({ reverse: true, timeout: 15_000 });
+  await noGatewayScriptIn(browser);
   return toast(browser);
 }
 
@@ -296,33 +324,40 @@ test("a clinic on Stripe: the card Element saves a card with name and country, a
       assert.equal(await browser.$('[data-testid="gateway-chip"]').getText(), "Taking cards through Stripe");
       await openPatient(browser, patient);
 
-      async function typeCard(number) {
+      async function typeCard(number, { screenshot = null } = {}) {
         await browser.$('[data-testid="add-card"]').click();
         await browser.$('[data-testid="add-card-dialog"]').waitForDisplayed({ timeout: 5_000 });
-        const frame = await browser.$('[data-testid="card-element"] iframe');
-        await frame.waitForDisplayed({ timeout: 15_000 });
-        await browser.waitUntil(async () => (await browser.$('[data-testid="save-card"]').isEnabled()), { timeout: 10_000 });
-        // One Element for number, expiry and CVC, as Stripe's card Element: Tab moves inside it.
-        await frame.click();
-        for (const key of number) await browser.keys(key);
-        await browser.keys("Tab");
-        for (const key of "1230") await browser.keys(key);
-        await browser.keys("Tab");
-        for (const key of "123") await browser.keys(key);
         await browser.$('select[name="country"]').selectByAttribute("value", "CA");
+        const save = await browser.$('[data-testid="save-card"]');
+        await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
+        await save.click();
+        await inCardWindow(browser, async () => {
+          const frame = await browser.$('[data-testid="card-element"] iframe');
+          await frame.waitForDisplayed({ timeout: 15_000 });
+          await browser.waitUntil(async () => (await browser.$('[data-testid="use-card"]').isEnabled()), { timeout: 10_000 });
+          // One Element for number, expiry and CVC, as Stripe's card Element: Tab moves inside it.
+          await frame.click();
+          for (const key of number) await browser.keys(key);
+          await browser.keys("Tab");
+          for (const key of "1230") await browser.keys(key);
+          await browser.keys("Tab");
+          for (const key of "123") await browser.keys(key);
+          if (screenshot) {
+            await shot(browser, screenshot);
+            await accessible(browser, "card window (Stripe)");
+          }
+          await clickClosing(browser, '[data-testid="use-card"]');
+        });
       }
 
-      await typeCard("4242424242424242");
-      await shot(browser, "15-stripe-card-element");
-      await accessible(browser, "add payment method (Stripe)");
-      await browser.$('[data-testid="save-card"]').click();
+      await typeCard("4242424242424242", { screenshot: "15-stripe-card-element" });
       assert.equal(await toast(browser), "Your Visa ending in 4242 has been added to your account.");
+      await noGatewayScriptIn(browser);
       const [card] = clinicpay("cards", "list", String(patient.id));
       assert.deepEqual([card.gateway, card.last4, card.country, card.is_default], ["stripe", "4242", "CA", true]);
 
       // Stripe's test card for insufficient funds is refused when it is set up: nothing is saved.
       await typeCard("4000000000009995");
-      await browser.$('[data-testid="save-card"]').click();
       const error = await browser.$('[data-testid="add-card-error"]');
       await error.waitForDisplayed({ timeout: 15_000 });
       assert.match(await error.getText(), /Stripe declined this card, so it was not saved\..*insufficient funds/);
@@ -377,10 +412,8 @@ test("the checks name the gateway mismatch, and a card re-saved for NMI resolves
 
     // The check's own action opens Add payment method; the card is re-saved for NMI.
     await method.$('[data-testid="check-action-add_card"]').click();
-    await typeInFrame(browser, '[data-testid="collect-ccnumber"] iframe', { ccnumber: "4111111111111111" });
-    await typeInFrame(browser, '[data-testid="collect-ccexp"] iframe', { ccexp: "1230" });
-    await typeInFrame(browser, '[data-testid="collect-cvv"] iframe', { cvv: "123" });
     await browser.$('[data-testid="save-card"]').click();
+    await enterNmiCard(browser, "4111111111111111");
     assert.equal(await toast(browser), "Your Visa ending in 1111 has been added to your account.");
 
     // The app retries the recovery order as soon as the card is saved; the store and the window agree.
@@ -486,5 +519,45 @@ test("a front-desk person is not offered what the role may not do, and the desk 
     await user.clearValue();
     await signIn(browser, "manager");
     assert.match(await browser.$('[data-testid="signed-in-as"]').getText(), /Billing Manager/);
+  });
+});
+
+test("the gateways' scripts run only in the card window, which can do nothing but hand back a token", async () => {
+  const patient = newPatient("Carl Cardwindow");
+  await withApp(async (browser) => {
+    await signIn(browser);
+    await openPatient(browser, patient);
+    await noGatewayScriptIn(browser);
+    await browser.$('[data-testid="add-card"]').click();
+    await browser.$('[data-testid="add-card-dialog"]').waitForDisplayed({ timeout: 5_000 });
+    const save = await browser.$('[data-testid="save-card"]');
+    await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
+    await save.click();
+    await inCardWindow(browser, async () => {
+      await browser.$('[data-testid="collect-ccnumber"] iframe[data-ready="true"]').waitForDisplayed({ timeout: 15_000 });
+      // A script in this window (the gateway's, or one it loaded) cannot drive ClinicPay: Tauri refuses
+      // every command but the card window's own before it runs.
+      for (const [cmd, args] of [
+        ["patient_profile", { patientId: patient.id }],
+        ["refund_payment", { paymentId: 1, amount: "1.00" }],
+        ["set_setting", { key: "nmi.api-base", value: "https://evil.example" }],
+        ["add_card_through_form", { patientId: patient.id, details: { cardholder_name: null, country: null, nickname: null } }],
+        ["plugin:event|listen", { event: "data-changed", target: { kind: "Any" }, handler: 1 }],
+      ]) {
+        assert.match(await invokeIn(browser, cmd, args), /not allowed/i, `${cmd} from the card window`);
+      }
+      // Its own command takes only a token of its gateway's shape; a card number is refused unrepeated.
+      const pasted = await invokeIn(browser, "hand_over_card_token", { token: "4111111111111111" });
+      assert.match(pasted, /card number/);
+      assert.ok(!pasted.includes("4111"), pasted);
+      await clickClosing(browser, "#cancel-card");
+    });
+    // Cancelled: nothing saved, the dialog is still there for another try.
+    await browser.$('[data-testid="add-card-dialog"]').waitForDisplayed({ timeout: 5_000 });
+    assert.equal(clinicpay("cards", "list", String(patient.id)).length, 0);
+    // The desk window cannot pose as the card window, and keeps its own commands.
+    assert.match(await invokeIn(browser, "hand_over_card_token", { token: "pm_1Hclinicpay0abcdefghij" }), /not allowed/i);
+    assert.match(await invokeIn(browser, "card_form_config"), /not allowed/i);
+    assert.equal(await invokeIn(browser, "search_patients", { query: "Cardwindow" }), "allowed");
   });
 });

@@ -102,6 +102,62 @@ export async function signIn(browser, username = "frontdesk", password = "demo")
   await browser.$('[data-testid="gateway-chip"]').waitForDisplayed({ timeout: 10_000 });
 }
 
+/** Runs `body` in the card window the app opened (the gateways' hosted fields), then returns to
+ * ClinicPay's window once the card window has closed. */
+export async function inCardWindow(browser, body) {
+  const main = await browser.getWindowHandle();
+  await browser.waitUntil(async () => (await browser.getWindowHandles()).length === 2, {
+    timeout: 10_000,
+    timeoutMsg: "the card window did not open",
+  });
+  const card = (await browser.getWindowHandles()).find((h) => h !== main);
+  await browser.switchToWindow(card);
+  try {
+    await body();
+  } catch (e) {
+    // What the card window showed, for the failure report (its own screenshot; the text on it).
+    await shot(browser, `card-window-failure-${Date.now()}`).catch(() => {});
+    const seen = await browser
+      .execute(() => ({
+        url: location.href,
+        text: document.body.innerText,
+        scripts: Array.from(document.scripts, (s) => s.src),
+        frames: Array.from(document.querySelectorAll("iframe"), (f) => f.src),
+      }))
+      .catch((err) => String(err));
+    e.message = `${e.message}\nthe card window showed: ${JSON.stringify(seen)}`;
+    throw e;
+  } finally {
+    await browser
+      .waitUntil(async () => (await browser.getWindowHandles()).length === 1, { timeout: 15_000 })
+      .catch(() => {});
+    await browser.switchToWindow(main);
+  }
+}
+
+/** Clicks something that closes its own window (the card window's buttons): the click's answer may
+ * come from a window that is already gone. */
+export async function clickClosing(browser, selector) {
+  try {
+    await browser.$(selector).click();
+  } catch (e) {
+    if (!/no such window|window.*(closed|not found)|target.*closed/i.test(String(e))) throw e;
+  }
+}
+
+/** What Tauri answers when this window's page calls `cmd`: "allowed", or the refusal as text. */
+export function invokeIn(browser, cmd, args = {}) {
+  return browser.executeAsync(
+    (c, a, done) =>
+      window.__TAURI_INTERNALS__.invoke(c, a).then(
+        () => done("allowed"),
+        (e) => done(typeof e === "string" ? e : JSON.stringify(e)),
+      ),
+    cmd,
+    args,
+  );
+}
+
 export async function openPatient(browser, patient) {
   const search = await browser.$('[data-testid="patient-search"]');
   await search.click();

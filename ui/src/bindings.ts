@@ -24,7 +24,18 @@ export const commands = {
 	 */
 	lockDesk: () => typedError<null, UiError>(__TAURI_INVOKE("lock_desk")),
 	cardForm: () => typedError<CardForm, UiError>(__TAURI_INVOKE("card_form")),
-	addCard: (patientId: PatientId, card: NewCardFromForm_Deserialize) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("add_card", { patientId, card })),
+	/**
+	 *  Add payment method: opens the card window (the gateway's hosted fields, nothing else of ClinicPay),
+	 *  waits for the token it hands over, and saves the card. None: the card window was closed without a
+	 *  card.
+	 */
+	addCardThroughForm: (patientId: PatientId, details: NewCardDetails_Deserialize) => typedError<CardChange_Serialize | null, UiError>(__TAURI_INVOKE("add_card_through_form", { patientId, details })),
+	/**  The card window: which hosted fields to load. Only the window opened for the card being entered. */
+	cardFormConfig: () => typedError<CardFormPage_Serialize, UiError>(__TAURI_INVOKE("card_form_config")),
+	/**  The card window's one action: hand over the token its gateway gave for the typed card. */
+	handOverCardToken: (token: string) => typedError<null, UiError>(__TAURI_INVOKE("hand_over_card_token", { token })),
+	/**  Closes the card window without a card. */
+	cancelCardEntry: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_card_entry")),
 	setDefaultCard: (cardId: PaymentMethodId) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("set_default_card", { cardId })),
 	deleteCard: (cardId: PaymentMethodId, confirmLast: boolean) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("delete_card", { cardId, confirmLast })),
 	patientAccount: (patientId: PatientId) => typedError<PatientAccount_Serialize, UiError>(__TAURI_INVOKE("patient_account", { patientId })),
@@ -161,6 +172,38 @@ export type CardForm = {
 	/**  The public key the script takes (Stripe's publishable key, NMI's tokenization key). */
 	public_key: string,
 	training: boolean,
+};
+
+/**
+ *  What the card window may know: which hosted fields to load and the billing details Stripe takes.
+ *  All of it is public by design (a publishable or tokenization key, the name typed at the desk).
+ */
+export type CardFormPage = CardFormPage_Serialize | CardFormPage_Deserialize;
+
+/**
+ *  What the card window may know: which hosted fields to load and the billing details Stripe takes.
+ *  All of it is public by design (a publishable or tokenization key, the name typed at the desk).
+ */
+export type CardFormPage_Deserialize = {
+	gateway: Gateway,
+	script_url: string,
+	public_key: string,
+	training: boolean,
+	cardholder_name?: string | null,
+	country?: string | null,
+};
+
+/**
+ *  What the card window may know: which hosted fields to load and the billing details Stripe takes.
+ *  All of it is public by design (a publishable or tokenization key, the name typed at the desk).
+ */
+export type CardFormPage_Serialize = {
+	gateway: Gateway,
+	script_url: string,
+	public_key: string,
+	training: boolean,
+	cardholder_name: string | null,
+	country: string | null,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -668,23 +711,21 @@ export type Money = {
 	currency: Currency,
 };
 
-/**  What the hosted fields handed the page: a token, never a card number. */
-export type NewCardFromForm = NewCardFromForm_Serialize | NewCardFromForm_Deserialize;
+/**  What the desk window sends with a new card: everything but the card itself. */
+export type NewCardDetails = NewCardDetails_Serialize | NewCardDetails_Deserialize;
 
-/**  What the hosted fields handed the page: a token, never a card number. */
-export type NewCardFromForm_Deserialize = {
-	gateway: Gateway,
-	token: string,
+/**  What the desk window sends with a new card: everything but the card itself. */
+export type NewCardDetails_Deserialize = {
 	cardholder_name?: string | null,
+	/**  Stripe's billing country (two letters); NMI's form does not ask. */
 	country?: string | null,
 	nickname?: string | null,
 };
 
-/**  What the hosted fields handed the page: a token, never a card number. */
-export type NewCardFromForm_Serialize = {
-	gateway: Gateway,
-	token: string,
+/**  What the desk window sends with a new card: everything but the card itself. */
+export type NewCardDetails_Serialize = {
 	cardholder_name: string | null,
+	/**  Stripe's billing country (two letters); NMI's form does not ask. */
 	country: string | null,
 	nickname: string | null,
 };

@@ -73,6 +73,35 @@ impl Gateway {
         Ok(())
     }
 
+    /// What this gateway's hosted fields hand back, as the card window may hand it over: Stripe
+    /// Elements' PaymentMethod id (`pm_…`), or a Collect.js payment token (groups of letters and digits
+    /// joined by `-`, as NMI documents `00000000-000000-000000-000000000000`; a few groups either way
+    /// are taken, so a change on NMI's side does not stop a clinic saving cards). Stricter than [`Gateway::check_token`], which also takes the ids the CLI
+    /// may be given (`seti_…`, `tok_…`, vault ids).
+    pub fn check_form_token(self, token: &str) -> Result<(), crate::DomainError> {
+        Gateway::check_token(token)?;
+        let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+        let shaped = match self {
+            Gateway::Stripe => token
+                .strip_prefix("pm_")
+                .is_some_and(|id| (8..=64).contains(&id.len()) && alnum(id)),
+            Gateway::Nmi => {
+                let groups: Vec<&str> = token.split('-').collect();
+                (3..=8).contains(&groups.len())
+                    && groups.iter().all(|g| g.len() <= 32 && alnum(g))
+                    && Gateway::of_token(token) == Gateway::Nmi
+            }
+        };
+        if shaped {
+            Ok(())
+        } else {
+            Err(crate::DomainError::InvalidCard(format!(
+                "That is not a card token from {}'s card form: enter the card again.",
+                self.display_name()
+            )))
+        }
+    }
+
     /// The name staff know it by.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -150,6 +179,29 @@ mod token_tests {
             "tok_visa",
         ] {
             assert!(Gateway::check_token(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_card_window_hands_over_only_its_gateways_token() {
+        for (gateway, good) in [
+            (Gateway::Stripe, "pm_1Hclinicpay0abcdefghij"),
+            (Gateway::Nmi, "00000000-000000-000000-000000000000"),
+            (Gateway::Nmi, "3c5d2f1a-1b2c-4d5e-123456789012"),
+            (Gateway::Nmi, "3455zJms-7qA2K2-VdVrSu-Rv7WpvPuG7s8"),
+        ] {
+            assert!(gateway.check_form_token(good).is_ok(), "{good}");
+        }
+        for (gateway, bad) in [
+            (Gateway::Stripe, "seti_1Hclinicpay0abc"),
+            (Gateway::Stripe, "tok_visa"),
+            (Gateway::Stripe, "3c5d2f1a-1b2c-4d5e-123456789012"),
+            (Gateway::Nmi, "pm_1Hclinicpay0abcdefghij"),
+            (Gateway::Nmi, "4111111111111111"),
+            (Gateway::Nmi, "vault-1234"),
+        ] {
+            let e = gateway.check_form_token(bad).unwrap_err().to_string();
+            assert!(!e.contains("4111"), "{e}");
         }
     }
 }

@@ -60,11 +60,20 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             Permission(P::ViewPatients),
         ),
         ("card_form", json!({}), Permission(P::ManageCards)),
+        // Checked before any card window opens: a permitted person is told the patient is not found.
         (
-            "add_card",
-            json!({"patientId": no, "card": {"gateway": "nmi", "token": "tok-nobody-0019"}}),
+            "add_card_through_form",
+            json!({"patientId": no, "details": {"cardholder_name": null, "country": null, "nickname": null}}),
             Permission(P::ManageCards),
         ),
+        // The card window's own: nothing is being entered, so there is nothing to read or hand over.
+        ("card_form_config", json!({}), Nothing),
+        (
+            "hand_over_card_token",
+            json!({"token": "tok-nobody-0019"}),
+            Nothing,
+        ),
+        ("cancel_card_entry", json!({}), Nothing),
         (
             "set_default_card",
             json!({"cardId": no}),
@@ -255,6 +264,7 @@ fn app(state: AppState) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>)
         .expect("the mock app");
     app.manage(state);
     app.manage(Updates::new("0.0.0-test".into()));
+    app.manage(clinicpay_desktop::card_window::CardEntry::default());
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("the window");

@@ -2,5 +2,6 @@
 //! and every command through Tauri's IPC on its mock runtime.
 
 mod bindings;
+mod capabilities;
 mod csp;
 mod every_command;

@@ -1,7 +1,7 @@
 //! Which hosted card fields the window loads: the active gateway's script and public key (training:
 //! the built-in simulator's stand-ins).
 
-use clinicpay_domain::{Gateway, Permission};
+use clinicpay_domain::{Gateway, PatientId, Permission};
 use serde::Serialize;
 
 use crate::{Actor, Result, ServiceError, Services};
@@ -25,6 +25,15 @@ pub const TRAINING_STRIPE_PUBLISHABLE_KEY: &str = "pk_test_clinicpay_training";
 pub const TRAINING_NMI_TOKENIZATION_KEY: &str = "clinicpay-training-tokenization-key";
 
 impl Services {
+    /// The card form for one patient's new card: the patient must exist (no card window is opened
+    /// for nobody), then as [`Services::card_form`].
+    pub async fn card_form_for(&self, actor: &Actor, patient: PatientId) -> Result<CardForm> {
+        let form = self.card_form(actor).await?;
+        let mut r = self.store().reader().await?;
+        self.require_patient(&mut r, patient).await?;
+        Ok(form)
+    }
+
     /// The active gateway's hosted card fields: in training mode the simulator's, otherwise the
     /// gateway's own script with the clinic's public key.
     pub async fn card_form(&self, actor: &Actor) -> Result<CardForm> {
