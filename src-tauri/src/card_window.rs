@@ -59,51 +59,64 @@ impl CardEntry {
         &self,
         app: &AppHandle<R>,
         page: CardFormPage,
+        training_simulator: Option<String>,
     ) -> Result<oneshot::Receiver<String>, UiError> {
         self.cancel();
         let label = format!(
             "{LABEL_PREFIX}{}",
             self.next.fetch_add(1, Ordering::Relaxed)
         );
+        // Pending before the window exists: its page may ask for its settings at once.
+        let (reply, receiver) = oneshot::channel();
+        let (closing, closing_label) = (app.clone(), label.clone());
+        *self.lock() = Some(Pending {
+            label: label.clone(),
+            page,
+            reply,
+            close: Box::new(move || {
+                if let Some(w) = closing.get_webview_window(&closing_label) {
+                    let _ = w.destroy();
+                }
+            }),
+        });
         let failed = |e: tauri::Error| {
             UiError {
             code: ErrorCode::Internal,
             message: format!("The card window could not be opened ({e}). Try again; if it keeps failing, restart ClinicPay."),
         }
         };
-        let mut builder =
-            WebviewWindowBuilder::new(app, &label, WebviewUrl::App("card-form.html".into()))
-                .title("Card details")
-                .inner_size(520.0, 420.0)
-                .resizable(false)
-                .minimizable(false)
-                .maximizable(false)
-                .use_https_scheme(true)
-                .center()
-                // A gateway script cannot open windows of its own.
-                .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny);
-        if let Some(main) = app.get_webview_window("main") {
-            builder = builder.parent(&main).map_err(failed)?;
-        }
-        let window = builder.build().map_err(failed)?;
-        let (reply, receiver) = oneshot::channel();
-        {
-            let app = app.clone();
-            let label = label.clone();
-            window.on_window_event(move |event| {
-                if matches!(event, WindowEvent::Destroyed) {
-                    app.state::<CardEntry>().forget(&label);
-                }
-            });
-        }
-        let closing = window.clone();
-        *self.lock() = Some(Pending {
-            label,
-            page,
-            reply,
-            close: Box::new(move || {
-                let _ = closing.destroy();
-            }),
+        let built = (|| {
+            let mut builder =
+                WebviewWindowBuilder::new(app, &label, WebviewUrl::App("card-form.html".into()))
+                    .title("Card details")
+                    .inner_size(520.0, 420.0)
+                    .resizable(false)
+                    .minimizable(false)
+                    .maximizable(false)
+                    .use_https_scheme(true)
+                    .center()
+                    // The card window shows its own page and the gateway's frames, nothing else: a
+                    // script there cannot take it to a look-alike page.
+                    .on_navigation(move |url| may_show(url, training_simulator.as_deref()))
+                    // Nor open windows of its own.
+                    .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny);
+            if let Some(main) = app.get_webview_window("main") {
+                builder = builder.parent(&main)?;
+            }
+            builder.build()
+        })();
+        let window = match built {
+            Ok(w) => w,
+            Err(e) => {
+                self.forget(&label);
+                return Err(failed(e));
+            }
+        };
+        let app = app.clone();
+        window.on_window_event(move |event| {
+            if matches!(event, WindowEvent::Destroyed) {
+                app.state::<CardEntry>().forget(&label);
+            }
         });
         Ok(receiver)
     }
@@ -138,6 +151,20 @@ impl CardEntry {
         Ok(())
     }
 
+    /// The card window `label` closes itself without a card (its Cancel): only its own entry.
+    pub fn cancel_own(&self, label: &str) {
+        let taken = {
+            let mut pending = self.lock();
+            match pending.as_ref() {
+                Some(p) if p.label == label => pending.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = taken {
+            (p.close)();
+        }
+    }
+
     /// Closes the card window without a card (Cancel, sign-out, the desk locking, the app closing).
     pub fn cancel(&self) {
         let taken = self.lock().take();
@@ -156,5 +183,57 @@ impl CardEntry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Where the card window may go: its own page (as the app serves it), a blank frame, and the origins
+/// the card window's policy lets frames come from (the gateways', or in training the simulator).
+fn may_show(url: &tauri::Url, training_simulator: Option<&str>) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let own = (url.scheme() == "tauri" && host == "localhost")
+        || (matches!(url.scheme(), "https" | "http") && host == "tauri.localhost")
+        // `cargo run` without the custom protocol: the Vite dev server.
+        || (cfg!(dev) && url.scheme() == "http" && host == "localhost");
+    if own || url.as_str() == "about:blank" {
+        return true;
+    }
+    let origin = url.origin().ascii_serialization();
+    match training_simulator {
+        Some(sim) => origin == sim.trim_end_matches('/'),
+        None => {
+            url.scheme() == "https"
+                && (matches!(
+                    host,
+                    "js.stripe.com" | "hooks.stripe.com" | "secure.nmi.com"
+                ) || host.ends_with(".js.stripe.com"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_show;
+
+    fn show(url: &str, sim: Option<&str>) -> bool {
+        may_show(&url.parse().unwrap(), sim)
+    }
+
+    #[test]
+    fn the_card_window_goes_nowhere_but_its_page_and_the_gateways_frames() {
+        assert!(show("tauri://localhost/card-form.html", None));
+        assert!(show("https://tauri.localhost/card-form.html", None));
+        assert!(show(
+            "https://js.stripe.com/v3/elements-inner-card.html",
+            None
+        ));
+        assert!(show("https://secure.nmi.com/token/inline.html", None));
+        assert!(!show("https://js.stripe.com.evil.example/", None));
+        assert!(!show("https://evil.example/login", None));
+        assert!(!show("http://js.stripe.com/", None), "never in clear");
+        // Training: only the app's own simulator.
+        let sim = Some("http://127.0.0.1:41234");
+        assert!(show("http://127.0.0.1:41234/token/field?f=ccnumber", sim));
+        assert!(!show("http://127.0.0.1:41235/", sim));
+        assert!(!show("https://js.stripe.com/v3/", sim));
     }
 }

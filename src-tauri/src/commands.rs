@@ -72,9 +72,12 @@ pub async fn clinic_info(state: State<'_, AppState>) -> Result<ClinicInfo, UiErr
 #[specta::specta]
 pub async fn sign_in(
     state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
     username: String,
     password: String,
 ) -> Result<Session, UiError> {
+    // A card being entered for the person before belongs to their session, not the next one's.
+    cards.cancel();
     let actor = state.open_session(&username, &password).await?;
     Ok(Session::from(&actor))
 }
@@ -171,11 +174,16 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
         cardholder_name: details.cardholder_name.clone(),
         country: details.country.clone(),
     };
-    let Ok(token) = cards.open(&app, page)?.await else {
+    let Ok(token) = cards.open(&app, page, state.simulator_origin())?.await else {
         return Ok(None);
     };
-    // Asked again: the desk may have locked, or IT changed the role, while the card was typed.
+    // Asked again: the desk may have locked, or IT changed the role, while the card was typed; and
+    // the card goes on the record of the person who asked for it, or not at all.
+    let started_by = actor.id;
     let (s, actor) = state.signed_in().await?;
+    if actor.id != started_by {
+        return Ok(None);
+    }
     let card = AddCard {
         gateway: form.gateway,
         token,
@@ -211,11 +219,18 @@ pub async fn hand_over_card_token<R: tauri::Runtime>(
     Ok(())
 }
 
-/// Closes the card window without a card.
+/// Closes the card window without a card: from the card window, only its own entry.
 #[tauri::command]
 #[specta::specta]
-pub async fn cancel_card_entry(cards: State<'_, CardEntry>) -> Result<(), UiError> {
-    cards.cancel();
+pub async fn cancel_card_entry<R: tauri::Runtime>(
+    window: tauri::WebviewWindow<R>,
+    cards: State<'_, CardEntry>,
+) -> Result<(), UiError> {
+    if window.label().starts_with(crate::card_window::LABEL_PREFIX) {
+        cards.cancel_own(window.label());
+    } else {
+        cards.cancel();
+    }
     Ok(())
 }
 
@@ -704,9 +719,7 @@ pub async fn change_own_password(
     current: String,
     new_password: String,
 ) -> Result<(), UiError> {
-    let (s, actor) = state.signed_in().await?;
-    Ok(s.change_own_password(&actor, &current, &new_password)
-        .await?)
+    state.change_own_password(&current, &new_password).await
 }
 
 /// Writes the diagnostics bundle into the reports folder, for IT: it says how this desk and the clinic

@@ -35,7 +35,7 @@ macro_rules! window_commands {
             commands::add_card_through_form::<$($runtime)::+>,
             commands::card_form_config::<$($runtime)::+>,
             commands::hand_over_card_token::<$($runtime)::+>,
-            commands::cancel_card_entry,
+            commands::cancel_card_entry::<$($runtime)::+>,
             commands::set_default_card,
             commands::delete_card,
             commands::patient_account,

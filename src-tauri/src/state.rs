@@ -234,6 +234,22 @@ impl AppState {
         Ok(())
     }
 
+    /// The person signed in changes their own password; they stay signed in here.
+    pub async fn change_own_password(&self, current: &str, new: &str) -> Result<(), UiError> {
+        let services = self.services()?;
+        let mut guard = self.session.write().await;
+        let session = guard.as_mut().ok_or_else(UiError::not_signed_in)?;
+        match services.change_desk_password(session, current, new).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if e.code() == ErrorCode::NotSignedIn {
+                    *guard = None;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
     /// Ends the session on purpose (sign-out, the window's lock), in the activity log.
     pub async fn close_session(&self, why: &str) -> Result<(), UiError> {
         let ended = self.session.write().await.take();

@@ -34,7 +34,7 @@ export const commands = {
 	cardFormConfig: () => typedError<CardFormPage_Serialize, UiError>(__TAURI_INVOKE("card_form_config")),
 	/**  The card window's one action: hand over the token its gateway gave for the typed card. */
 	handOverCardToken: (token: string) => typedError<null, UiError>(__TAURI_INVOKE("hand_over_card_token", { token })),
-	/**  Closes the card window without a card. */
+	/**  Closes the card window without a card: from the card window, only its own entry. */
 	cancelCardEntry: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_card_entry")),
 	setDefaultCard: (cardId: PaymentMethodId) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("set_default_card", { cardId })),
 	deleteCard: (cardId: PaymentMethodId, confirmLast: boolean) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("delete_card", { cardId, confirmLast })),

@@ -837,7 +837,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             }
             // Cards saved at any desk retry their patients' recovery orders here at once (PostgreSQL).
             if !once {
-                s.retry_recovery_when_any_desk_saves_a_card();
+                s.retry_recovery_when_any_desk_saves_a_card(a.clone());
             }
             if once {
                 out.worker_pass(&s.run_worker_pass_as(&a).await?);

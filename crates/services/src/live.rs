@@ -16,8 +16,12 @@ impl Services {
     /// For the worker: a card saved at any desk (heard through the feed) retries that patient's
     /// recovery orders here, as document 003 asks, even when the desk that saved it is a different
     /// computer. The desk retries too; the one-live-payment rule lets only one of them charge.
-    /// Nothing on SQLite (there, the desk that saves the card is the only one).
-    pub fn retry_recovery_when_any_desk_saves_a_card(&self) -> tokio::task::JoinHandle<()> {
+    /// Nothing on SQLite (there, the desk that saves the card is the only one). The worker's account
+    /// is read again before each retry: switched off or moved by IT, it charges nothing here either.
+    pub fn retry_recovery_when_any_desk_saves_a_card(
+        &self,
+        worker: crate::Actor,
+    ) -> tokio::task::JoinHandle<()> {
         let services = self.clone();
         tokio::spawn(async move {
             let Ok(Some(mut feed)) = services.change_feed().await else {
@@ -30,7 +34,13 @@ impl Services {
                     ..
                 }) = event
                 {
-                    if action == "card.added" {
+                    let may_bill = match services.current_actor(&worker).await {
+                        Ok(now) => now
+                            .require(clinicpay_domain::Permission::RunBilling)
+                            .is_ok(),
+                        Err(_) => false,
+                    };
+                    if action == "card.added" && may_bill {
                         let _ = services
                             .retry_recovery_for_patient(clinicpay_domain::PatientId(patient))
                             .await;

@@ -192,6 +192,17 @@ impl Services {
         let until = now + chrono::Duration::minutes(LOCKED_FOR_MINUTES);
         let mut tx = self.store().begin().await?;
         let member = repo::by_username(&mut tx, &name).await?;
+        // Before any password check: the worker's account is never locked, so a desk that answered
+        // differently for its right password would let anyone guess it there without end.
+        if let Some(m) = member
+            .as_ref()
+            .filter(|m| m.role == Role::Worker && via == "desk")
+        {
+            return Err(ServiceError::NotSignedIn(format!(
+                "{} is the billing worker's account: it runs billing on a server and does not sign in at a desk.",
+                m.username
+            )));
+        }
         let spent = match &member {
             // The worker's account is never locked: its long password is typed by nobody (it comes
             // from a keychain), and locking it from a desk would stop the clinic's billing.
@@ -242,8 +253,7 @@ impl Services {
         }
         let mut tx = self.store().begin().await?;
         repo::clear_wrong_passwords(&mut tx, m.id).await?;
-        if m.active && !(m.role == Role::Worker && via == "desk") && LOGGED_SIGN_INS.contains(&via)
-        {
+        if m.active && LOGGED_SIGN_INS.contains(&via) {
             // A desk session or a worker starting is logged; a script's command proves who runs it
             // each time, and logging each would bury the log (and make a refused command change it).
             Change::new(Some(&actor_of(&m)), now, "staff.signed_in", "staff", m.id)
@@ -255,12 +265,6 @@ impl Services {
         if !m.active {
             return Err(ServiceError::NotSignedIn(format!(
                 "The staff account {} is switched off: ask IT.",
-                m.username
-            )));
-        }
-        if m.role == Role::Worker && via == "desk" {
-            return Err(ServiceError::NotSignedIn(format!(
-                "{} is the billing worker's account: it runs billing on a server and does not sign in at a desk.",
                 m.username
             )));
         }

@@ -64,9 +64,13 @@ impl From<sqlx::Error> for StoreError {
             }
         }
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(e.to_string())
-            }
+            // A connection cut mid-way (also during the TLS negotiation, which shows as a garbled
+            // answer to the SSLRequest) is the database being away, not a fault of ClinicPay's.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
             other => StoreError::Database(other),
         }
     }

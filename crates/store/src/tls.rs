@@ -21,7 +21,8 @@ pub struct DatabaseTrust {
 
 /// The connection options for `url`: its `sslmode` when it names one; otherwise `verify-full` for a
 /// server on another computer and `prefer` for one on this computer (nothing crosses a network).
-/// `PGSSLMODE` in the environment does not weaken this: the address IT gave is the whole story.
+/// `PGSSLMODE` in the environment does not weaken this. (Other `PG*` variables are read as sqlx reads
+/// them, e.g. `PGSSLROOTCERT` adds a CA: on a desk, the OS account that could set them is trusted.)
 pub(crate) fn postgres_options(url: &str, trust: &DatabaseTrust) -> Result<PgConnectOptions> {
     let mut options =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::unavailable(url, e))?;
@@ -42,7 +43,7 @@ pub(crate) fn postgres_options(url: &str, trust: &DatabaseTrust) -> Result<PgCon
         options = options.ssl_mode(mode);
     }
     if let Some(ca) = &trust.ca_file {
-        if !names(&["sslrootcert", "ssl-root-cert"]) {
+        if !names(&["sslrootcert", "ssl-root-cert", "ssl-ca"]) {
             readable_ca(ca)?;
             options = options.ssl_root_cert(ca);
         }

@@ -51,6 +51,13 @@ impl Services {
         let member = clinicpay_store::staff::by_id(&mut r, session.actor.id).await?;
         drop(r);
         match member {
+            // Moved to the worker role: billing on a server, never a desk.
+            Some(m) if m.role == clinicpay_domain::Role::Worker => Err(ServiceError::NotSignedIn(
+                format!(
+                    "{} is now the billing worker's account, which does not sign in at a desk: sign in with another account.",
+                    m.username
+                ),
+            )),
             Some(m) if m.active && m.password_hash == session.password_hash => {
                 session.actor = crate::staff::actor_of(&m);
                 Ok(session.actor.clone())
@@ -63,6 +70,23 @@ impl Services {
                 session.actor.username
             ))),
         }
+    }
+
+    /// The person at this desk changes their own password: this desk's session goes on with the new
+    /// one; every other session of the account ends at its next command.
+    pub async fn change_desk_password(
+        &self,
+        session: &mut DeskSession,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let actor = self.desk_session_actor(session).await?;
+        self.change_own_password(&actor, current, new).await?;
+        let mut r = self.store().reader().await?;
+        if let Some(m) = clinicpay_store::staff::by_id(&mut r, actor.id).await? {
+            session.password_hash = m.password_hash;
+        }
+        Ok(())
     }
 
     async fn end_if_idle(&self, session: &DeskSession) -> Result<()> {

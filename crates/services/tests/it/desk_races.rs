@@ -291,7 +291,7 @@ async fn a_card_saved_at_one_desk_pays_the_recovery_order_through_the_worker_on_
     let db = TestDb::new(Backend::Postgres).await;
     let c = clinic(&db, Gateway::Nmi).await;
     let worker = second_desk(&db, &c).await;
-    let listening = worker.retry_recovery_when_any_desk_saves_a_card();
+    let listening = worker.retry_recovery_when_any_desk_saves_a_card(c.it.clone());
     c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(6_100), "month")
         .await
         .unwrap();
@@ -322,6 +322,68 @@ async fn a_card_saved_at_one_desk_pays_the_recovery_order_through_the_worker_on_
         assert!(
             std::time::Instant::now() < deadline,
             "the worker did not retry the order: {o:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.charged_at(Gateway::Nmi), vec![6_100]);
+    listening.abort();
+    db.drop_db().await;
+}
+
+/// A worker IT switched off charges nothing when a card is saved (its listener reads the account
+/// again), and the same running worker takes up again once IT switches it back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_switched_off_does_not_retry_when_a_card_is_saved() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let c = clinic(&db, Gateway::Nmi).await;
+    c.s.add_staff(
+        Some(&c.it),
+        "billing-worker",
+        "",
+        clinicpay_domain::Role::Worker,
+        "worker-password-long-1",
+    )
+    .await
+    .unwrap();
+    let account =
+        c.s.sign_in_via("billing-worker", "worker-password-long-1", "worker")
+            .await
+            .unwrap();
+    let worker = second_desk(&db, &c).await;
+    let listening = worker.retry_recovery_when_any_desk_saves_a_card(account);
+    c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(6_100), "month")
+        .await
+        .unwrap();
+    c.s.run_worker_pass().await.unwrap();
+    let order = |s: clinicpay_services::Services| {
+        let (desk, patient) = (c.desk.clone(), c.patient);
+        async move {
+            s.list_orders(&desk, Some(patient), None)
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    c.s.set_staff_active(&c.it, "billing-worker", false)
+        .await
+        .unwrap();
+    c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_ne!(order(c.s.clone()).await.status, OrderStatus::Paid);
+    assert!(
+        c.charged_at(Gateway::Nmi).is_empty(),
+        "a switched-off worker charged"
+    );
+
+    c.s.set_staff_active(&c.it, "billing-worker", true)
+        .await
+        .unwrap();
+    c.add(Gateway::Nmi, "5555555555554444").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while order(c.s.clone()).await.status != OrderStatus::Paid {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not take up again"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -307,3 +307,40 @@ on_both_databases! {
         assert_eq!((report.cycles_billed, report.cycles_paid), (1, 1), "{report:?}");
     }
 }
+
+on_both_databases! {
+    async fn a_desk_does_not_tell_a_workers_right_password_from_a_wrong_one(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let s = &c.s;
+        s.add_staff(Some(&c.it), "billing-worker", "", Role::Worker, "worker-password-long-1")
+            .await
+            .unwrap();
+        // The worker's account is never locked, so the desk must answer the same either way.
+        let right = s.open_desk_session("billing-worker", "worker-password-long-1").await.unwrap_err();
+        let wrong = s.open_desk_session("billing-worker", "a wrong guess here").await.unwrap_err();
+        assert_eq!((right.code(), right.to_string()), (wrong.code(), wrong.to_string()));
+        assert_eq!(right.code(), ErrorCode::NotSignedIn);
+        // A person's open session ends when IT moves the account to the worker role.
+        let mut session = s.open_desk_session("manager", "secret-manager").await.unwrap();
+        s.set_staff_role(&c.it, "manager", Role::Worker).await.unwrap();
+        let e = s.desk_session_actor(&mut session).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+    }
+
+    async fn changing_ones_own_password_keeps_this_desk_signed_in_and_ends_the_others(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let s = &c.s;
+        let mut here = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        let mut elsewhere = s.open_desk_session("frontdesk", "secret-frontdesk").await.unwrap();
+        let e = s
+            .change_desk_password(&mut here, "not the password", "a new long password 19")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::SignInFailed, "{e}");
+        s.change_desk_password(&mut here, "secret-frontdesk", "a new long password 19").await.unwrap();
+        assert_eq!(s.desk_session_actor(&mut here).await.unwrap().username, "frontdesk");
+        let e = s.desk_session_actor(&mut elsewhere).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotSignedIn, "{e}");
+        s.open_desk_session("frontdesk", "a new long password 19").await.unwrap();
+    }
+}
