@@ -15,15 +15,43 @@ pub struct Managed {
     pub source: Option<PathBuf>,
 }
 
-/// The OS-wide place IT deploys `managed.toml`, or `CLINICPAY_MANAGED_CONFIG` when set and IT has
-/// deployed nothing there yet (IT trying a file before deploying it; the tests). Once IT deployed a
-/// file, a desk user cannot point ClinicPay at another one.
-pub fn managed_config_path() -> PathBuf {
+/// The OS-wide place IT deploys `managed.toml`, or `CLINICPAY_MANAGED_CONFIG` when set, IT has
+/// deployed nothing there yet, and the file was written by an administrator (IT trying a file before
+/// deploying it). Once IT deployed a file, a desk user cannot point ClinicPay at another one; nor can
+/// they bring a file of their own to a desk without one (it could turn the desk lock off).
+pub fn managed_config_path() -> Result<PathBuf> {
     let deployed = os_managed_config_path();
-    match std::env::var_os("CLINICPAY_MANAGED_CONFIG").filter(|p| !p.is_empty()) {
-        Some(p) if crate::TEST_BUILD || !deployed.exists() => PathBuf::from(p),
-        _ => deployed,
+    let Some(tried) = std::env::var_os("CLINICPAY_MANAGED_CONFIG").filter(|p| !p.is_empty()) else {
+        return Ok(deployed);
+    };
+    let tried = PathBuf::from(tried);
+    if crate::TEST_BUILD {
+        return Ok(tried);
     }
+    if deployed.exists() {
+        return Ok(deployed);
+    }
+    if !tried.exists() || written_by_an_administrator(&tried) {
+        return Ok(tried);
+    }
+    Err(ServiceError::ManagedByIt(format!(
+        "CLINICPAY_MANAGED_CONFIG names {}, which an administrator did not write (it must belong to root and be writable by nobody else). Deploy it as {} instead, or ask IT.",
+        tried.display(),
+        deployed.display()
+    )))
+}
+
+/// Owned by root and writable by nobody else: a desk user could not have made or changed it.
+#[cfg(unix)]
+pub fn written_by_an_administrator(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
+}
+
+/// Elsewhere ClinicPay cannot tell: IT tries a file by deploying it.
+#[cfg(not(unix))]
+pub fn written_by_an_administrator(_: &Path) -> bool {
+    false
 }
 
 fn os_managed_config_path() -> PathBuf {
@@ -43,7 +71,7 @@ impl Managed {
     /// Reads the managed file of this computer. No file: nothing is managed. A file that cannot be
     /// read or has a mistake is an error, never ignored: IT meant something by it.
     pub fn load() -> Result<Managed> {
-        Managed::load_from(&managed_config_path())
+        Managed::load_from(&managed_config_path()?)
     }
 
     pub fn load_from(path: &Path) -> Result<Managed> {
@@ -114,5 +142,35 @@ impl crate::Services {
             "Training mode is turned off on this computer by IT (training-allowed = false in {}): this desk works only with the clinic's real database. Ask IT which database to use.",
             self.managed().source_name().unwrap_or_default()
         )))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::written_by_an_administrator;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn a_managed_file_to_try_must_be_an_administrators() {
+        let file =
+            std::env::temp_dir().join(format!("clinicpay-managed-{}.toml", std::process::id()));
+        std::fs::write(&file, "[desk]\nlock-after-minutes = 0\n").unwrap();
+        let root = std::fs::metadata(&file).unwrap().uid() == 0;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            written_by_an_administrator(&file),
+            root,
+            "root's own file, 0644"
+        );
+        // Writable by others: anyone could have changed it.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(!written_by_an_administrator(&file));
+        if root {
+            // A desk user's file (here: nobody's).
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+            assert!(!written_by_an_administrator(&file));
+        }
+        std::fs::remove_file(&file).ok();
     }
 }
