@@ -551,7 +551,11 @@ enum AuditCommand {
 static EXIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    quiet_on_a_closed_pipe();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let out = Out { json: cli.json };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -570,6 +574,44 @@ fn main() -> ExitCode {
     // A keychain call stuck behind an unanswered unlock prompt must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+/// `clinicpay … | head`: once the reader has gone, the command ends as Unix tools do (SIGPIPE), not
+/// with a panic on a write to a closed pipe. Rust starts programs with SIGPIPE ignored.
+fn quiet_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A command line clap refuses: with `--json` one JSON error on stdout (code `usage`), exit 2, as
+/// every other error is for scripts; otherwise clap's own text. Help and version print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if !asked_json
+        || matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+    {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    // clap's first line says what is wrong; the usage lines after it are for people at a terminal.
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned();
+    let v = serde_json::json!({"error": {"code": "usage", "message": format!("{message} (see clinicpay --help)")}});
+    println!("{v}");
+    ExitCode::from(2)
 }
 
 async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {

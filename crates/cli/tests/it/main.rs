@@ -3,6 +3,7 @@
 mod contract;
 mod gateway_cli;
 mod permissions;
+mod scripting;
 mod security;
 mod support;
 mod worker;
