@@ -13,7 +13,6 @@ import {
   inCardWindow,
   invokeIn,
   newPatient,
-  one,
   openPatient,
   shot,
   signIn,
@@ -205,7 +204,7 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
     await signIn(browser);
     await openPatient(browser, patient);
     await addCard(browser, "4111111111111111");
-    const invoice = one(clinicpay("invoices", "create", String(patient.id), "--amount", "80.00", "--description", "Physiotherapy session"));
+    const invoice = clinicpay("invoices", "create", String(patient.id), "--amount", "80.00", "--description", "Physiotherapy session");
     await tab(browser, "cards");
     await tab(browser, "invoices");
     // The tab reads the store when the profile loads: open the patient again to see the new invoice.
@@ -227,7 +226,7 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
 
     // More invoices for the timing figures: each a fresh charge through the simulator.
     for (let i = 0; i < 9; i++) {
-      const more = one(clinicpay("invoices", "create", String(patient.id), "--amount", `${20 + i}.00`, "--description", "Lab work"));
+      const more = clinicpay("invoices", "create", String(patient.id), "--amount", `${20 + i}.00`, "--description", "Lab work");
       await openPatient(browser, patient);
       timings.push(await payInvoice(browser, more));
       assert.match(await toast(browser), /succeeded\.$/);
@@ -246,7 +245,7 @@ test("pay an invoice, a decline with the gateway's message, and a refund on the 
     );
 
     // A decline: NMI test mode declines amounts below 1.00; the gateway's words stay visible.
-    const small = one(clinicpay("invoices", "create", String(patient.id), "--amount", "0.50", "--description", "Copay"));
+    const small = clinicpay("invoices", "create", String(patient.id), "--amount", "0.50", "--description", "Copay");
     await openPatient(browser, patient);
     await tab(browser, "invoices");
     timings.push(await payInvoice(browser, small));

@@ -37,17 +37,13 @@ export function clinicpayAs(who, ...args) {
   );
 }
 
-/** The CLI prints a created record as a one-row list. */
-export function one(v) {
-  return Array.isArray(v) ? v[0] : v;
-}
 
 let patientCounter = 0;
 /** A new patient, made through the CLI as the front desk would with the patient on the phone. */
 export function newPatient(name) {
   patientCounter += 1;
   const email = `${name.toLowerCase().replaceAll(" ", ".")}.${Date.now()}${patientCounter}@example.com`;
-  return one(clinicpay("patients", "add", "--name", name, "--email", email));
+  return clinicpay("patients", "add", "--name", name, "--email", email);
 }
 
 export async function withApp(body, { db = DB } = {}) {

@@ -5,7 +5,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
-import { CLI, one, openPatient, required, shot, signIn, tab, withApp } from "./harness.mjs";
+import { CLI, openPatient, required, shot, signIn, tab, withApp } from "./harness.mjs";
 
 const PG_DB = required("CLINICPAY_E2E_PG_DB");
 const SERVER = "127.0.0.1:5432";
@@ -69,9 +69,7 @@ function percentile(sorted, p) {
 
 test("what another desk does appears in the window at once, and a cut connection is shown and comes back", async () => {
   assert.ok(PG_DB.includes(SERVER), PG_DB);
-  const patient = one(
-    otherDesk("patients", "add", "--name", "Paula Shared", "--email", `paula.${Date.now()}@example.com`),
-  );
+  const patient = otherDesk("patients", "add", "--name", "Paula Shared", "--email", `paula.${Date.now()}@example.com`);
   await withApp(
     async (browser) => {
       await signIn(browser);
@@ -81,7 +79,7 @@ test("what another desk does appears in the window at once, and a cut connection
       // Another desk writes invoices for this patient: each appears here without a reload.
       const seen = [];
       for (let i = 0; i < 10; i += 1) {
-        const invoice = one(otherDesk("invoices", "create", String(patient.id), "--amount", `${10 + i}.00`, "--description", `From desk 2 #${i}`));
+        const invoice = otherDesk("invoices", "create", String(patient.id), "--amount", `${10 + i}.00`, "--description", `From desk 2 #${i}`);
         const done = Date.now();
         await browser.waitUntil(
           async () => browser.$(`[data-testid="invoice-row"][data-invoice="${invoice.id}"]`).isExisting(),
@@ -108,7 +106,7 @@ test("what another desk does appears in the window at once, and a cut connection
       cable.restore();
       await lost.waitForDisplayed({ timeout: 15_000, reverse: true });
       assert.equal(await isInert(browser), false, "the screen works again");
-      const after = one(otherDesk("invoices", "create", String(patient.id), "--amount", "99.00", "--description", "After the cut"));
+      const after = otherDesk("invoices", "create", String(patient.id), "--amount", "99.00", "--description", "After the cut");
       await browser.$(`[data-testid="invoice-row"][data-invoice="${after.id}"]`).waitForExist({ timeout: 5_000 });
     },
     { db: cable.url },

@@ -676,21 +676,27 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                     &password,
                 )
                 .await?;
-            out.staff(&[added])
+            out.one(added, Out::staff)
         }
         Command::Staff(StaffCommand::List) => out.staff(&s.list_staff(&actor().await?).await?),
-        Command::Staff(StaffCommand::Disable { name }) => {
-            out.staff(&[s.set_staff_active(&actor().await?, &name, false).await?])
-        }
-        Command::Staff(StaffCommand::Enable { name }) => {
-            out.staff(&[s.set_staff_active(&actor().await?, &name, true).await?])
-        }
-        Command::Staff(StaffCommand::Role { name, role }) => {
-            out.staff(&[s.set_staff_role(&actor().await?, &name, role).await?])
-        }
+        Command::Staff(StaffCommand::Disable { name }) => out.one(
+            s.set_staff_active(&actor().await?, &name, false).await?,
+            Out::staff,
+        ),
+        Command::Staff(StaffCommand::Enable { name }) => out.one(
+            s.set_staff_active(&actor().await?, &name, true).await?,
+            Out::staff,
+        ),
+        Command::Staff(StaffCommand::Role { name, role }) => out.one(
+            s.set_staff_role(&actor().await?, &name, role).await?,
+            Out::staff,
+        ),
         Command::Staff(StaffCommand::ResetPassword { name }) => {
             let a = actor().await?;
-            out.staff(&[s.reset_staff_password(&a, &name, &read_password()?).await?])
+            out.one(
+                s.reset_staff_password(&a, &name, &read_password()?).await?,
+                Out::staff,
+            )
         }
         Command::Staff(StaffCommand::Password) => {
             let name = as_staff.as_deref().ok_or_else(|| {
@@ -716,7 +722,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 phone: p.phone,
                 patient_type: p.patient_type,
             };
-            out.patients(&[s.add_patient(&actor().await?, new).await?])
+            out.one(s.add_patient(&actor().await?, new).await?, Out::patients)
         }
         Command::Patients(PatientsCommand::Search { query }) => {
             out.patients(&s.search_patients(&actor().await?, &query.join(" ")).await?)
@@ -799,7 +805,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         }) => {
             let a = actor().await?;
             let amount = s.parse_amount(&amount).await?;
-            out.invoices(&[s.create_invoice(&a, patient, amount, &description).await?])
+            out.one(
+                s.create_invoice(&a, patient, amount, &description).await?,
+                Out::invoices,
+            )
         }
         Command::Invoices(InvoicesCommand::Pay { invoice, card }) => {
             out.payment(&s.pay_invoice(&actor().await?, invoice, card).await?)
@@ -824,9 +833,11 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         }) => {
             let a = actor().await?;
             let amount = s.parse_amount(&amount).await?;
-            out.subscriptions(&[s
-                .create_subscription(&a, patient, &plan, amount, &every)
-                .await?])
+            out.one(
+                s.create_subscription(&a, patient, &plan, amount, &every)
+                    .await?,
+                Out::subscriptions,
+            )
         }
         Command::Subscriptions(SubscriptionsCommand::List { patient }) => {
             out.subscriptions(&s.list_subscriptions(&actor().await?, patient).await?)

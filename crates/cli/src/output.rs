@@ -92,6 +92,14 @@ impl Out {
         }
     }
 
+    /// One record a command made or changed: one JSON object with `--json` (lists are for searches and
+    /// listings), the same one-row table otherwise.
+    pub fn one<T: Serialize>(&self, item: T, as_table: fn(&Out, &[T])) {
+        if !self.json(&item) {
+            as_table(self, std::slice::from_ref(&item));
+        }
+    }
+
     pub fn staff(&self, staff: &[StaffView]) {
         if !self.json(staff) {
             let mut t = table(&["Sign-in name", "Name", "Role", "Active"]);

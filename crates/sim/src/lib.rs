@@ -205,7 +205,8 @@ impl Simulator {
         quiet_simulated_drops();
         let (mut nmi, mut stripe) = match config.state_file.as_deref().map(std::fs::read_to_string)
         {
-            Some(Ok(text)) => {
+            // An empty file (just made, e.g. by `mktemp`) is an empty state, as a missing one is.
+            Some(Ok(text)) if !text.trim().is_empty() => {
                 let saved: SavedState = serde_json::from_str(&text).map_err(|e| {
                     std::io::Error::other(format!("the simulator's state file is unreadable ({e})"))
                 })?;
@@ -516,5 +517,34 @@ mod batch_tests {
             until_next(close, after),
             std::time::Duration::from_secs(24 * 3600)
         );
+    }
+}
+
+#[cfg(test)]
+mod state_file_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_empty_state_file_is_an_empty_state_and_a_broken_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("clinicpay-sim-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("state.json");
+        std::fs::write(&file, "").unwrap();
+        let config = || SimConfig {
+            state_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let sim = Simulator::start(config())
+            .await
+            .expect("an empty file starts empty");
+        assert!(sim.transactions().is_empty());
+        drop(sim);
+        std::fs::write(&file, "{ not json").unwrap();
+        let e = Simulator::start(config())
+            .await
+            .err()
+            .expect("a broken file is refused");
+        assert!(e.to_string().contains("unreadable"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

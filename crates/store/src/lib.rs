@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
-use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 mod error;
@@ -152,11 +152,20 @@ impl Store {
     }
 
     async fn open_sqlite(url: &str) -> Result<Store> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if let Some(dir) = Path::new(path).parent() {
+        // A `sqlite:` address takes sqlx's query parameters (`?mode=rwc`, `?mode=ro`…); a plain path
+        // is the file's name, whatever it holds.
+        let (base, mode_given) = if url.starts_with("sqlite:") {
+            let options =
+                SqliteConnectOptions::from_str(url).map_err(|e| StoreError::unavailable(url, e))?;
+            let mode_given = url.split_once('?').is_some_and(|(_, q)| {
+                url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "mode")
+            });
+            (options, mode_given)
+        } else {
+            (SqliteConnectOptions::new().filename(url), false)
+        };
+        let path = base.get_filename().to_path_buf();
+        if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StoreError::Unavailable(format!(
@@ -166,9 +175,13 @@ impl Store {
                 })?;
             }
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
+        // Made when missing, unless the address says how to open it.
+        let base = if mode_given {
+            base
+        } else {
+            base.create_if_missing(true)
+        };
+        let options = base
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -294,4 +307,34 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_address_takes_sqlx_query_parameters() {
+        let dir = std::env::temp_dir().join(format!("clinicpay-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}/clinic.db?mode=rwc", dir.display()))
+            .await
+            .unwrap();
+        store.close().await;
+        assert!(dir.join("clinic.db").exists(), "the file is clinic.db");
+        assert!(!dir.join("clinic.db?mode=rwc").exists());
+        // mode=rw opens only what exists: a missing file is refused, not made.
+        let missing = format!("sqlite://{}/missing.db?mode=rw", dir.display());
+        assert!(Store::open(&missing).await.is_err());
+        assert!(!dir.join("missing.db").exists());
+        // A plain path is a file name, and is made when missing.
+        let plain = dir.join("plain.db");
+        Store::open(plain.to_str().unwrap())
+            .await
+            .unwrap()
+            .close()
+            .await;
+        assert!(plain.exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

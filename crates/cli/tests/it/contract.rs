@@ -192,6 +192,9 @@ on_both_databases! {
             all.extend(args);
             let out = run_with_stdin(support::clinicpay(&db.url).args(&all).env("CLINICPAY_PASSWORD", LONG), &format!("{LONG}\n"));
             assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+            // The account made, as one object (a list is for `staff list`).
+            let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(made.is_object() && made["username"].is_string(), "{made}");
         }
         let (_, staff) = json_with(db, LONG, &["--as", "cy", "staff", "list"]);
         assert_eq!(staff.as_array().unwrap().len(), 3);
@@ -206,8 +209,9 @@ on_both_databases! {
 
         let (code, p) = json_with(db, LONG, &["--as", "cy", "patients", "add", "--name", "Acme Dental Group", "--email", "ap@acme.test", "--phone", "+1 555 777 1234", "--type", "business"]);
         assert_eq!(code, 0, "{p}");
-        let id = p[0]["id"].as_i64().unwrap();
-        assert_eq!(p[0]["patient_type"], "business");
+        // A command that makes one thing prints one object.
+        let id = p["id"].as_i64().unwrap();
+        assert_eq!(p["patient_type"], "business");
         let (_, found) = json_with(db, LONG, &["--as", "cy", "patients", "search", "acme", "den"]);
         assert_eq!(found[0]["id"], id);
         let (_, found) = json_with(db, LONG, &["--as", "cy", "patients", "search", "555777"]);

@@ -117,7 +117,7 @@ on_both_databases! {
         c.ok(&["demo", "seed", "--patients", "3"]);
         c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
         let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Ada Lovelace", "--email", "ada@example.com"]);
-        let patient = patient[0]["id"].to_string();
+        let patient = patient["id"].to_string();
 
         let token = |gateway: &str, card: &str| {
             c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", gateway, "--card", card, "--exp", "12/30"])["token"]
@@ -226,16 +226,16 @@ on_both_databases! {
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         c.ok(&["demo", "seed", "--patients", "3"]);
         c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
-        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Grace Hopper", "--email", "grace@example.com"])[0]["id"].to_string();
+        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Grace Hopper", "--email", "grace@example.com"])["id"].to_string();
         let token = |card: &str| {
             c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", "nmi", "--card", card])["token"].as_str().unwrap().to_owned()
         };
         let card = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("4111111111111111")])["card"]["id"].to_string();
 
         let invoice = c.ok(&["--as", "frontdesk", "invoices", "create", &patient, "--amount", "123.45", "--description", "Consultation"]);
-        assert_eq!(invoice[0]["amount"], serde_json::json!({"minor": 12345, "currency": "USD"}));
-        assert_eq!(invoice[0]["status"], "OPEN");
-        let invoice_id = invoice[0]["id"].to_string();
+        assert_eq!(invoice["amount"], serde_json::json!({"minor": 12345, "currency": "USD"}));
+        assert_eq!(invoice["status"], "OPEN");
+        let invoice_id = invoice["id"].to_string();
         let paid = c.ok(&["--as", "frontdesk", "invoices", "pay", &invoice_id, "--card", &card]);
         assert_eq!(paid["invoice"]["status"], "PAID");
         assert_eq!(paid["payment"]["status"], "SUCCEEDED");
@@ -275,7 +275,7 @@ on_both_databases! {
 
         // A subscription is billed by the worker's next pass.
         let sub = c.ok(&["--as", "frontdesk", "subscriptions", "create", &patient, "--plan", "Wellness", "--amount", "49", "--every", "month"]);
-        assert_eq!(sub[0]["status"], "ACTIVE");
+        assert_eq!(sub["status"], "ACTIVE");
         let pass = c.ok(&["--as", "it", "worker", "--once"]);
         assert_eq!((pass["cycles_billed"].as_i64(), pass["cycles_paid"].as_i64()), (Some(1), Some(1)), "{pass}");
         assert_eq!(pass["janitor"]["looked_at"], 0);

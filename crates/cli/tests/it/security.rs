@@ -98,7 +98,7 @@ on_both_databases! {
         // A billing manager cannot manage staff.
         refused(run(db, Some("demo"), &["--as", "manager", "staff", "disable", "frontdesk"], ""), "permission_denied", "manage staff");
         let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "disable", "frontdesk"], "");
-        assert_eq!((code, v[0]["active"].as_bool()), (0, Some(false)), "{v}");
+        assert_eq!((code, v["active"].as_bool()), (0, Some(false)), "{v}");
         refused(run(db, Some("demo"), &["--as", "frontdesk", "overview"], ""), "not_signed_in", "switched off");
         assert_eq!(run(db, Some("demo"), &["--as", "it", "staff", "enable", "frontdesk"], "").0, 0);
         assert_eq!(run(db, Some("demo"), &["--as", "frontdesk", "overview"], "").0, 0);
