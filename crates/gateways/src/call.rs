@@ -4,23 +4,39 @@
 //! that never left is a retryable failure, one whose answer was lost is unknown, and either one makes a
 //! non-money call's gateway unavailable. What an answer means is each gateway's own `outcome` module.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clinicpay_domain::Gateway;
 
 use crate::{redact, ChargeOutcome, GatewayError, ProcessorLog, ProcessorLogEntry};
 
-/// The HTTP client every gateway client sends on.
+/// The HTTP client every gateway client sends on, one per timeout for the whole process. Building a
+/// client reads and parses the OS's trust store (about 150 certificates, milliseconds of work), which
+/// per gateway call was a third of a busy worker's time. Connections are not kept between calls: a
+/// kept one the gateway closed meanwhile would fail a charge in a way that reads as "outcome unknown".
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent(concat!("ClinicPay/", env!("CARGO_PKG_VERSION")))
-        // A redirect would carry NMI's security key (it is in the form body) to wherever the answer
-        // points, over any scheme: the address IT set is the only one a request goes to.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the HTTP client builds with static settings")
+    static CLIENTS: std::sync::OnceLock<std::sync::Mutex<HashMap<Duration, reqwest::Client>>> =
+        std::sync::OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    clients
+        .entry(timeout)
+        .or_insert_with(|| {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(5))
+                .pool_max_idle_per_host(0)
+                .user_agent(concat!("ClinicPay/", env!("CARGO_PKG_VERSION")))
+                // A redirect would carry NMI's security key (it is in the form body) to wherever the
+                // answer points, over any scheme: the address IT set is the only one a request goes to.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("the HTTP client builds with static settings")
+        })
+        .clone()
 }
 
 /// What came of one request, as a client reads it (`B`: the body in the gateway's format).
