@@ -81,10 +81,11 @@ impl ChangeFeed {
                     Ok(notice) => return Some(FeedEvent::Change(notice)),
                     Err(_) => continue,
                 },
-                // Lost and already reconnected (the listener reconnects eagerly).
-                Ok(None) => return Some(FeedEvent::Reconnected),
                 Err(sqlx::Error::PoolClosed) => return None,
-                Err(_) => {
+                // The connection went (sqlx says Ok(None) and would reconnect on the next call). It
+                // is not listening yet: "Reconnected" only once LISTEN runs again (above), or a
+                // change committed between the window's reload and the new LISTEN would be missed.
+                Ok(None) | Err(_) => {
                     self.lost = true;
                     return Some(FeedEvent::Lost);
                 }
