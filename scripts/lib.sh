@@ -225,6 +225,15 @@ stop_window_driver() {
 # The Tauri CLI (npm's prebuilt @tauri-apps/cli, same minor as the tauri crate) in the tools folder, so
 # ui/package-lock.json stays free of its platform packages. Sets TAURI.
 TAURI_CLI_VERSION=2.12.5
+# stage_packaged_cli: the release `clinicpay` command, where tauri.conf.json's bundle takes it from
+# (src-tauri/packaged/clinicpay; the .deb installs it as /usr/bin/clinicpay). Run before `tauri build`.
+stage_packaged_cli() {
+    say "building the clinicpay command for the package"
+    cargo build --release --locked -p clinicpay-cli --bin clinicpay
+    mkdir -p "$ROOT/src-tauri/packaged"
+    install -m 0755 "$CARGO_TARGET_DIR/release/clinicpay" "$ROOT/src-tauri/packaged/clinicpay"
+}
+
 ensure_tauri_cli() {
     ensure_node
     local dir="$TOOLS/tauri-cli"

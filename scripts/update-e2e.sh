@@ -37,6 +37,7 @@ build_deb() {
         || { tail -n 40 "$WORK/build-$1.log"; return 1; }
     cp "$CARGO_TARGET_DIR/release/bundle/deb/ClinicPay_$1_amd64.deb" "$WORK/"
 }
+stage_packaged_cli
 build_deb "$NEW"
 build_deb "$OLD"
 PACKAGE="$(dpkg-deb -f "$WORK/ClinicPay_${OLD}_amd64.deb" Package)"
@@ -52,9 +53,16 @@ trap cleanup EXIT
 
 say "installing ClinicPay $OLD from its .deb"
 dpkg -i "$WORK/ClinicPay_${OLD}_amd64.deb" >/dev/null
-APP="$(dpkg -L "$PACKAGE" | grep '^/usr/bin/' | head -1)"
+APP="$(dpkg -L "$PACKAGE" | grep '^/usr/bin/' | grep -vx '/usr/bin/clinicpay' | head -1)"
 DB="$WORK/clinic.db"
-"$CLI" --db "$DB" demo seed --patients 20 --seed 5 >/dev/null
+# The clinicpay command comes with the package, on PATH, as a shipped build (not a test build), and
+# sets up the demo clinic the test then opens.
+say "the packaged clinicpay command"
+dpkg -L "$PACKAGE" | grep -qx '/usr/bin/clinicpay' || { echo "the package has no /usr/bin/clinicpay" >&2; exit 1; }
+VERSION_LINE="$(/usr/bin/clinicpay --version)"
+echo "$VERSION_LINE"
+case "$VERSION_LINE" in *"test build"*) echo "the packaged clinicpay is a test build" >&2; exit 1 ;; esac
+/usr/bin/clinicpay --db "$DB" --json demo seed --patients 20 --seed 5 >/dev/null
 
 # IT's managed configuration for this test desk (the test points it at one server folder or another).
 export CLINICPAY_MANAGED_CONFIG="$WORK/managed.toml"
