@@ -63,6 +63,12 @@ VERSION_LINE="$(/usr/bin/clinicpay --version)"
 echo "$VERSION_LINE"
 case "$VERSION_LINE" in *"test build"*) echo "the packaged clinicpay is a test build" >&2; exit 1 ;; esac
 /usr/bin/clinicpay --db "$DB" --json demo seed --patients 20 --seed 5 >/dev/null
+# The worker's systemd unit comes with it, disabled, and is one systemd accepts.
+UNIT=/usr/lib/systemd/system/clinicpay-worker.service
+dpkg -L "$PACKAGE" | grep -qx "$UNIT" || { echo "the package has no $UNIT" >&2; exit 1; }
+apt_install systemd
+systemd-analyze verify "$UNIT" || { echo "systemd-analyze verify refused $UNIT" >&2; exit 1; }
+echo "systemd-analyze verify $UNIT: accepted"
 
 # IT's managed configuration for this test desk (the test points it at one server folder or another).
 export CLINICPAY_MANAGED_CONFIG="$WORK/managed.toml"

@@ -1087,6 +1087,17 @@ fn password_of(name: &str) -> Result<String, ServiceError> {
     if let Ok(p) = std::env::var("CLINICPAY_PASSWORD") {
         return Ok(p);
     }
+    // A file (its first line): how a service gets it, e.g. systemd's LoadCredential= and
+    // CLINICPAY_PASSWORD_FILE=%d/…, so the password is in no environment and no process list.
+    if let Some(file) = std::env::var_os("CLINICPAY_PASSWORD_FILE").filter(|f| !f.is_empty()) {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            ServiceError::NotSignedIn(format!(
+                "The password file {} (CLINICPAY_PASSWORD_FILE) cannot be read ({e}): check the path and that this account may read it.",
+                std::path::Path::new(&file).display()
+            ))
+        })?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         if let Ok(p) = rpassword::prompt_password(format!("Password for {name}: ")) {
@@ -1094,7 +1105,7 @@ fn password_of(name: &str) -> Result<String, ServiceError> {
         }
     }
     Err(ServiceError::NotSignedIn(format!(
-        "Acting as {name} needs {name}'s password: set CLINICPAY_PASSWORD, or run the command at a terminal to be asked for it."
+        "Acting as {name} needs {name}'s password: set CLINICPAY_PASSWORD or CLINICPAY_PASSWORD_FILE, or run the command at a terminal to be asked for it."
     )))
 }
 

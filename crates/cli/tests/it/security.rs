@@ -283,3 +283,31 @@ fn a_desk_reaches_the_clinics_database_through_the_ca_it_pins() {
     admin_sql(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+on_both_databases! {
+    async fn a_service_gives_the_worker_its_password_in_a_file(db: &TestDb) {
+        let (code, _) = run(db, None, &["demo", "seed", "--patients", "3"], "");
+        assert_eq!(code, 0);
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "add", "billing-worker", "--role", "worker"], "worker-password-long-1\n");
+        assert_eq!(code, 0, "{v}");
+        let dir = std::env::temp_dir().join(format!("clinicpay-credential-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("worker-password");
+        std::fs::write(&file, "worker-password-long-1\n").unwrap();
+        // As systemd's LoadCredential= hands it over: the file, not the environment.
+        let pass = |file: &std::path::Path| {
+            let mut cmd = support::clinicpay(&db.url);
+            cmd.args(["--json", "--as", "billing-worker", "worker", "--once"])
+                .env_remove("CLINICPAY_PASSWORD")
+                .env("CLINICPAY_PASSWORD_FILE", file);
+            parse(&["worker"], run_with_stdin(&mut cmd, ""))
+        };
+        let (code, v) = pass(&file);
+        assert_eq!(code, 0, "{v}");
+        assert!(v["cycles_billed"].is_number(), "{v}");
+        let (code, v) = pass(&dir.join("missing"));
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("not_signed_in")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("CLINICPAY_PASSWORD_FILE"), "{v}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
