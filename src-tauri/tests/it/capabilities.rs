@@ -39,13 +39,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn the_app_manifest_lists_every_command_the_app_registers() {
-    let text = std::fs::read_to_string(clinicpay_desktop::BINDINGS_PATH).unwrap();
-    let in_bindings: BTreeSet<String> = text
-        .split("__TAURI_INVOKE(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
-        .collect();
-    assert_eq!(set(APP_COMMANDS), in_bindings);
+    assert_eq!(set(APP_COMMANDS), crate::commands_in_bindings());
 }
 
 #[test]

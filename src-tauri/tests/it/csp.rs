@@ -88,17 +88,18 @@ fn the_desk_windows_page_carries_its_own_policy() {
     );
     assert_eq!(directive(&meta, "script-src"), ["'self'"]);
     assert!(!meta.contains("frame-ancestors"), "ignored in a <meta>");
-    // A built page, when there is one, carries it.
+    // The built page carries it (scripts/test.sh builds the window before the tests).
     let built = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/dist/index.html");
-    if let Ok(html) = std::fs::read_to_string(built) {
-        assert!(
-            html.contains(&meta),
-            "{built} lacks the desk window's policy"
-        );
-        let card = std::fs::read_to_string(built.replace("index.html", "card-form.html")).unwrap();
-        assert!(
-            !card.contains("Content-Security-Policy"),
-            "the card window lives by the header"
-        );
-    }
+    let html = std::fs::read_to_string(built).unwrap_or_else(|e| {
+        panic!("{built} cannot be read ({e}): build the window first (cd ui && npm run build; scripts/test.sh does)")
+    });
+    assert!(
+        html.contains(&meta),
+        "{built} lacks the desk window's policy"
+    );
+    let card = std::fs::read_to_string(built.replace("index.html", "card-form.html")).unwrap();
+    assert!(
+        !card.contains("Content-Security-Policy"),
+        "the card window lives by the header"
+    );
 }

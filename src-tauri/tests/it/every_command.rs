@@ -242,15 +242,6 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
     ]
 }
 
-/// The commands the page can call: every `__TAURI_INVOKE("name"` in the generated bindings.
-fn commands_in_bindings() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(clinicpay_desktop::BINDINGS_PATH).unwrap();
-    text.split("__TAURI_INVOKE(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
-        .collect()
-}
-
 const WORKER_PASSWORD: &str = "worker-password-0019";
 
 /// The app as Tauri runs it, on its mock runtime: ClinicPay's own command handler and state.
@@ -320,7 +311,7 @@ fn every_window_command_answers_every_role_as_the_permission_matrix_says() {
 
     // Every command the page can call has its line, and no line names a command that is gone.
     let listed: BTreeSet<String> = matrix().iter().map(|(c, _, _)| c.to_string()).collect();
-    let mut in_bindings = commands_in_bindings();
+    let mut in_bindings = crate::commands_in_bindings();
     assert!(
         in_bindings.remove("sign_in"),
         "sign_in is how each run below starts"
