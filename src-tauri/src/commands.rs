@@ -14,6 +14,7 @@ use clinicpay_services::clinic::ClinicInfo;
 use clinicpay_services::desk::{CardForm, Check, PatientAccount, SavedReport};
 use clinicpay_services::desk_inventory::DeskView;
 use clinicpay_services::diagnostics::{DiagnosticsRequest, DiagnosticsWritten};
+use clinicpay_services::engine::EngineStatus;
 use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::reconcile::{Reconciliation, ReconciliationVerdict};
@@ -650,6 +651,15 @@ pub async fn request_card_resave(
 pub async fn desks(state: State<'_, AppState>) -> Result<Vec<DeskView>, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.list_desks(&actor).await?)
+}
+
+/// The billing engine: which desk or service runs it, its last pass, the work due, the last error, and
+/// the top bar's warning after an hour without a pass (billing managers and IT).
+#[tauri::command]
+#[specta::specta]
+pub async fn billing_engine(state: State<'_, AppState>) -> Result<EngineStatus, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.engine_status(&actor).await?)
 }
 
 /// Every staff account, its role and whether it is switched on (Settings → Staff, IT's panel).

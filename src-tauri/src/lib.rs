@@ -3,6 +3,7 @@
 
 pub mod card_window;
 pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod live;
 pub mod state;
@@ -66,6 +67,7 @@ macro_rules! window_commands {
             commands::gateway_readiness,
             commands::request_card_resave,
             commands::desks,
+            commands::billing_engine,
             commands::staff_accounts,
             commands::add_staff_account,
             commands::set_staff_active,
@@ -345,6 +347,14 @@ pub fn run() {
                     }
                 });
             }
+            // The billing engine: this desk bills the clinic while it holds the engine (one per
+            // database; another desk or IT's service may hold it instead).
+            app.manage(match (state.services(), state.desk.as_ref()) {
+                (Ok(services), Some(desk)) => {
+                    engine::DeskEngine::start(services.clone(), desk.name.clone())
+                }
+                _ => engine::DeskEngine::default(),
+            });
             // Several desks on one PostgreSQL: what another desk changes appears here at once.
             if let Ok(services) = state.services() {
                 live::start(app.handle().clone(), services.clone());
@@ -367,9 +377,16 @@ pub fn run() {
             updates::start_checking(app.handle().clone());
             Ok(())
         })
-        .run(context)
+        .build(context)
         .unwrap_or_else(|e| {
             eprintln!("ClinicPay could not start its window: {e}");
             std::process::exit(1);
+        })
+        .run(|app, event| {
+            // The engine is given up on the way out, so another desk takes it over at once.
+            if let tauri::RunEvent::Exit = event {
+                app.state::<engine::DeskEngine>()
+                    .stop(std::time::Duration::from_secs(10));
+            }
         });
 }

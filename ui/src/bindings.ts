@@ -87,6 +87,11 @@ export const commands = {
 	/**  Emails the at-risk patients who have a card on file to re-save it for `to`. */
 	requestCardResave: (to: Gateway) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("request_card_resave", { to })),
 	desks: () => typedError<DeskView_Serialize[], UiError>(__TAURI_INVOKE("desks")),
+	/**
+	 *  The billing engine: which desk or service runs it, its last pass, the work due, the last error, and
+	 *  the top bar's warning after an hour without a pass (billing managers and IT).
+	 */
+	billingEngine: () => typedError<EngineStatus_Serialize, UiError>(__TAURI_INVOKE("billing_engine")),
 	/**  Every staff account, its role and whether it is switched on (Settings → Staff, IT's panel). */
 	staffAccounts: () => typedError<StaffView[], UiError>(__TAURI_INVOKE("staff_accounts")),
 	addStaffAccount: (username: string, displayName: string, role: Role, password: string) => typedError<StaffView, UiError>(__TAURI_INVOKE("add_staff_account", { username, displayName, role, password })),
@@ -433,6 +438,109 @@ export type DiagnosticsWritten = {
 	files: string[],
 	bytes: number | null,
 	message: string,
+};
+
+/**  The work ahead of the engine. */
+export type EngineDueWork = EngineDueWork_Serialize | EngineDueWork_Deserialize;
+
+/**  The work ahead of the engine. */
+export type EngineDueWork_Deserialize = {
+	cycles_due: number,
+	next_cycle_at?: string | null,
+	retries_due: number,
+	next_retry_at?: string | null,
+	unsettled_payments: number,
+};
+
+/**  The work ahead of the engine. */
+export type EngineDueWork_Serialize = {
+	cycles_due: number,
+	next_cycle_at: string | null,
+	retries_due: number,
+	next_retry_at: string | null,
+	unsettled_payments: number,
+};
+
+/**  What this process's engine is doing, for the status and the log. */
+export type EngineHere = 
+/**  No engine loop in this process (the CLI, or a desk whose engine is IT's service). */
+"off" | 
+/**  Runs the clinic's billing. */
+"running" | 
+/**  Another desk or the service runs it; this one takes over if it stops. */
+"standby" | 
+/**  This desk cannot run it (the sentence says why) and leaves it to another. */
+{ cannot_run: string };
+
+/**  Which kind of process runs the clinic's billing engine. */
+export type EngineHost = 
+/**  The desk apps elect one of themselves. */
+"desk" | 
+/**  IT's `clinicpay worker` service, and no desk. */
+"service";
+
+/**  Who runs the engine now. */
+export type EngineRunner = EngineRunner_Serialize | EngineRunner_Deserialize;
+
+/**  Who runs the engine now. */
+export type EngineRunner_Deserialize = {
+	name: string,
+	/**  `desk` or `service`. */
+	kind: string,
+	since?: string | null,
+	/**  This very app runs it. */
+	this_process: boolean,
+};
+
+/**  Who runs the engine now. */
+export type EngineRunner_Serialize = {
+	name: string,
+	/**  `desk` or `service`. */
+	kind: string,
+	since: string | null,
+	/**  This very app runs it. */
+	this_process: boolean,
+};
+
+/**  Settings → Billing engine, `clinicpay worker status`, and the top-bar warning. */
+export type EngineStatus = EngineStatus_Serialize | EngineStatus_Deserialize;
+
+/**  Settings → Billing engine, `clinicpay worker status`, and the top-bar warning. */
+export type EngineStatus_Deserialize = {
+	/**  Where IT lets the engine run, as this computer's managed configuration says. */
+	host: EngineHost,
+	runner?: EngineRunner_Deserialize | null,
+	/**  This process's part. */
+	here: EngineHere,
+	last_pass_at?: string | null,
+	last_pass_by?: string | null,
+	last_pass_ms?: number | null,
+	/**  What the last pass did, in a sentence. */
+	last_pass?: string | null,
+	last_error?: string | null,
+	last_error_at?: string | null,
+	due: EngineDueWork_Deserialize,
+	/**  No pass within the last hour (or never): the sentence for the top bar. */
+	warning?: string | null,
+};
+
+/**  Settings → Billing engine, `clinicpay worker status`, and the top-bar warning. */
+export type EngineStatus_Serialize = {
+	/**  Where IT lets the engine run, as this computer's managed configuration says. */
+	host: EngineHost,
+	runner: EngineRunner_Serialize | null,
+	/**  This process's part. */
+	here: EngineHere,
+	last_pass_at: string | null,
+	last_pass_by: string | null,
+	last_pass_ms: number | null,
+	/**  What the last pass did, in a sentence. */
+	last_pass: string | null,
+	last_error: string | null,
+	last_error_at: string | null,
+	due: EngineDueWork_Serialize,
+	/**  No pass within the last hour (or never): the sentence for the top bar. */
+	warning: string | null,
 };
 
 /**  What went wrong, as a code the UI and scripts act on. Add a code only when something acts on it. */

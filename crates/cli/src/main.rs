@@ -123,7 +123,8 @@ enum Command {
     #[command(subcommand)]
     Refunds(RefundsCommand),
     /// Runs due work until stopped: subscription cycles, recovery retries and deadlines, and settling
-    /// payments and refunds whose outcome is unknown.
+    /// payments and refunds whose outcome is unknown. It is the clinic's billing engine while it holds
+    /// the engine's lease (one engine per database, desks included); `--once` runs one pass regardless.
     #[command(args_conflicts_with_subcommands = true)]
     Worker {
         /// One pass, then exit.
@@ -312,6 +313,8 @@ enum WorkerCommand {
     /// The worker account's sign-in on this computer.
     #[command(subcommand)]
     Credentials(WorkerCredentialsCommand),
+    /// The billing engine: which desk or service runs it, its last pass, the work due, the last error.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -863,6 +866,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             out.refund(&s.refund_payment(&a, payment, amount).await?)
         }
         Command::Worker {
+            command: Some(WorkerCommand::Status),
+            ..
+        } => out.engine_status(&s.engine_status(&actor().await?).await?),
+        Command::Worker {
             command: Some(WorkerCommand::Credentials(WorkerCredentialsCommand::Set)),
             ..
         } => {
@@ -895,16 +902,20 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             if once {
                 out.worker_pass(&s.run_worker_pass_as(&a).await?);
             } else {
-                // Only a signal (Ctrl+C, or SIGTERM from a service manager) ends it; a failed pass is
-                // said on stderr and the worker backs off and goes on.
-                s.run_worker(
-                    &a,
-                    clinicpay_services::recovery::WorkerPace::default(),
-                    |e| {
-                        eprintln!(
-                            "clinicpay worker: this pass failed and the next waits longer: {e}"
-                        )
-                    },
+                // The clinic's one billing engine while it holds the lease (a desk app may hold it;
+                // this one waits and takes over). Only a signal (Ctrl+C, or SIGTERM from a service
+                // manager) ends it; a failed pass is said on stderr and the worker backs off.
+                let role = clinicpay_services::engine::EngineRole {
+                    name: clinicpay_services::desk_inventory::computer_name(
+                        s.managed().config.desk_name.as_deref(),
+                    ),
+                    kind: clinicpay_services::engine::HolderKind::Service,
+                };
+                s.run_engine(
+                    role,
+                    Some(a),
+                    clinicpay_services::engine::EnginePace::default(),
+                    |event| eprintln!("clinicpay worker: {}", output::engine_event(&event)),
                     stop_signal(),
                 )
                 .await;

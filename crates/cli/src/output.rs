@@ -9,6 +9,7 @@ use clinicpay_services::cards::{CardChange, CardView};
 use clinicpay_services::credentials::CredentialsStored;
 use clinicpay_services::demo::SeedReport;
 use clinicpay_services::desk::{Check, CheckLevel, EscalationReport};
+use clinicpay_services::engine::{EngineEvent, EngineStatus};
 use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::gateways::GatewayCheck;
 use clinicpay_services::overview::FrontDeskOverview;
@@ -752,6 +753,46 @@ impl Out {
         }
     }
 
+    pub fn engine_status(&self, e: &EngineStatus) {
+        if !self.json(e) {
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "never".into())
+            };
+            match &e.runner {
+                Some(r) => println!(
+                    "Billing engine: run by the {} {} since {}",
+                    r.kind,
+                    r.name,
+                    time(r.since)
+                ),
+                None => println!("Billing engine: nobody runs it now"),
+            }
+            println!(
+                "Last pass: {}{}",
+                time(e.last_pass_at),
+                e.last_pass
+                    .as_deref()
+                    .map(|s| format!(" · {s}"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "Due now: {} cycles, {} retries · next cycle {} · next retry {} · unsettled payments {}",
+                e.due.cycles_due,
+                e.due.retries_due,
+                time(e.due.next_cycle_at),
+                time(e.due.next_retry_at),
+                e.due.unsettled_payments
+            );
+            if let (Some(error), Some(at)) = (&e.last_error, e.last_error_at) {
+                println!("Last error ({}): {error}", time(Some(at)));
+            }
+            if let Some(w) = &e.warning {
+                println!("{w}");
+            }
+        }
+    }
+
     pub fn worker_pass(&self, r: &WorkerReport) {
         if !self.json(r) {
             println!(
@@ -814,5 +855,24 @@ impl Out {
         if !self.json(r) {
             println!("{}", r.message);
         }
+    }
+}
+
+/// One line of the worker's log for an engine event.
+pub fn engine_event(event: &EngineEvent) -> String {
+    match event {
+        EngineEvent::Took => "this worker now runs the clinic's billing engine.".into(),
+        EngineEvent::Pass(what) => format!("pass done: {what}"),
+        EngineEvent::PassFailed(e) => {
+            format!("this pass failed and the next waits longer: {e}")
+        }
+        EngineEvent::Yielded(who) => {
+            format!("the billing engine is run by the {who}; this worker takes over if it stops.")
+        }
+        EngineEvent::CannotRun(why) => format!("this worker cannot run the billing engine: {why}"),
+        EngineEvent::LeaseUnknown(e) => {
+            format!("the billing engine's lease could not be read or renewed: {e}")
+        }
+        EngineEvent::Stopped => "stopped; the billing engine is free for another.".into(),
     }
 }

@@ -22,7 +22,7 @@ pub use clock::{Clock, FixedClock, SkewedClock, SystemClock};
 pub use error::DomainError;
 pub use gateway::Gateway;
 pub use ids::*;
-pub use managed::{ManagedConfig, ManagedValue};
+pub use managed::{EngineHost, ManagedConfig, ManagedValue};
 pub use money::{Currency, Money};
 pub use patient::{NewPatient, Patient, PatientType};
 pub use recovery::BillingInterval;

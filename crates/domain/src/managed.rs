@@ -22,10 +22,25 @@ pub struct ManagedConfig {
     pub desk_name: Option<String>,
     /// False: this desk never opens the demo clinic on the simulators.
     pub training_allowed: Option<bool>,
+    /// Where the billing engine runs: any desk app (`desk`, the default) or only IT's dedicated
+    /// `clinicpay worker` service (`service`: this desk never runs it).
+    pub engine: Option<EngineHost>,
     #[serde(default)]
     pub updates: ManagedUpdates,
     #[serde(default)]
     pub desk: ManagedDesk,
+}
+
+/// Which kind of process runs the clinic's billing engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum EngineHost {
+    /// The desk apps elect one of themselves.
+    #[default]
+    Desk,
+    /// IT's `clinicpay worker` service, and no desk.
+    Service,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -54,7 +69,7 @@ impl ManagedConfig {
     pub fn parse(text: &str, source: &str) -> Result<ManagedConfig, DomainError> {
         let config: ManagedConfig = toml::from_str(text).map_err(|e| {
             DomainError::InvalidSetting(format!(
-                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, database-ca-file, desk-name, training-allowed, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
+                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, database-ca-file, desk-name, training-allowed, engine, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
                 e.message().trim_end_matches('.')
             ))
         })?;
@@ -103,6 +118,11 @@ impl ManagedConfig {
         }
     }
 
+    /// Where the billing engine runs on this computer's say (`desk` unless IT said otherwise).
+    pub fn engine_host(&self) -> EngineHost {
+        self.engine.unwrap_or_default()
+    }
+
     pub fn training_allowed(&self) -> bool {
         self.training_allowed.unwrap_or(true)
     }
@@ -125,6 +145,13 @@ impl ManagedConfig {
         push(
             "training-allowed",
             self.training_allowed.map(|b| b.to_string()),
+        );
+        push(
+            "engine",
+            self.engine.map(|e| match e {
+                EngineHost::Desk => "desk".to_owned(),
+                EngineHost::Service => "service".to_owned(),
+            }),
         );
         push("updates.endpoint", self.updates.endpoint.clone());
         push("updates.channel", self.updates.channel.clone());
@@ -150,6 +177,7 @@ database-url = "postgres://clinicpay:s3cret@db.clinic.local/clinicpay"
 database-ca-file = "/etc/clinicpay/clinic-ca.pem"
 desk-name = "Front desk 2"
 training-allowed = false
+engine = "service"
 [updates]
 endpoint = "https://updates.clinic.example/clinicpay/"
 channel = "pilot"
@@ -171,7 +199,8 @@ lock-after-minutes = 3
         assert!(!c.manages(SettingKey::Gateway));
         let shown = c.values(|u| u.replace("s3cret", "***"));
         assert!(shown.iter().all(|v| !v.value.contains("s3cret")));
-        assert_eq!(shown.len(), 7);
+        assert_eq!(c.engine_host(), EngineHost::Service);
+        assert_eq!(shown.len(), 8);
     }
 
     #[test]
@@ -179,6 +208,7 @@ lock-after-minutes = 3
         let c = ManagedConfig::parse("", FILE).unwrap();
         assert_eq!(c, ManagedConfig::default());
         assert!(c.training_allowed());
+        assert_eq!(c.engine_host(), EngineHost::Desk);
         assert!(SettingKey::ALL.iter().all(|k| !c.manages(*k)));
     }
 

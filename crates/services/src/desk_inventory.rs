@@ -40,22 +40,26 @@ impl ThisDesk {
                 let _ = std::fs::create_dir_all(folder).and_then(|_| std::fs::write(&file, &id));
                 id
             });
-        let name = managed_name
-            .map(str::to_owned)
-            .filter(|n| !n.trim().is_empty())
-            .or_else(|| {
-                hostname::get()
-                    .ok()
-                    .and_then(|h| h.into_string().ok())
-                    .filter(|h| !h.is_empty())
-            })
-            .unwrap_or_else(|| "This computer".into());
         ThisDesk {
             desk_id,
-            name,
+            name: computer_name(managed_name),
             app_version: app_version.to_owned(),
         }
     }
+}
+
+/// How this computer is named to people: IT's managed `desk-name`, else the computer's own name.
+pub fn computer_name(managed_name: Option<&str>) -> String {
+    managed_name
+        .map(str::to_owned)
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            hostname::get()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "This computer".into())
 }
 
 /// One desk as IT sees it.

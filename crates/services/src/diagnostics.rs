@@ -123,6 +123,10 @@ impl Services {
         let mut r = self.store().reader().await?;
         let desks = clinicpay_store::desks::list(&mut r).await?;
         files.push(("desks.json".into(), json(&desks)));
+        // Who runs the billing engine, its last pass and error (its log lines are in the app log).
+        if let Ok(engine) = self.engine_status_unchecked().await {
+            files.push(("billing-engine.json".into(), json(&engine)));
+        }
         let calls =
             clinicpay_store::processor_log::counts_since(&mut r, now - Duration::days(7)).await?;
         drop(r);

@@ -26,6 +26,7 @@ pub mod demo;
 pub mod desk;
 pub mod desk_inventory;
 pub mod diagnostics;
+pub mod engine;
 mod error;
 pub mod gateway_switch;
 pub mod gateways;
@@ -40,6 +41,7 @@ pub mod recovery;
 pub mod reminders;
 pub mod reports;
 pub mod settings;
+
 pub mod staff;
 pub mod subscriptions;
 
@@ -90,6 +92,8 @@ pub struct Services {
     managed: Arc<managed::Managed>,
     /// The database's time as last read: "now" for every desk and worker (see `clock`).
     database_time: Arc<std::sync::Mutex<Option<clock::DatabaseTime>>>,
+    /// This process's part in the billing engine (see `engine`).
+    engine_here: engine::EngineHereCell,
 }
 
 impl Services {
@@ -114,6 +118,7 @@ impl Services {
             as_shipped: false,
             managed: Arc::default(),
             database_time: Arc::default(),
+            engine_here: Arc::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub const TABLES: &[&str] = &[
     "activity_head",
     "escalations",
     "worker_leases",
+    "billing_engine",
     "reminders",
     "desks",
     "reconciliations",

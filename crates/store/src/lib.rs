@@ -24,6 +24,7 @@ pub mod clock;
 pub mod copy;
 pub mod demo;
 pub mod desks;
+pub mod engine;
 pub mod invoices;
 pub mod orders;
 pub mod organization;

@@ -205,6 +205,7 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             Permission(P::SendReminders),
         ),
         ("desks", json!({}), Permission(P::ManageUpdates)),
+        ("billing_engine", json!({}), Permission(P::RunBilling)),
         (
             "write_diagnostics",
             json!({}),

@@ -1,5 +1,6 @@
 // The clinic's settings (each checked and logged when changed), the gateway-switch readiness check, and
-// IT's panels: staff, updates, desks, diagnostics; and everyone's own password.
+// the billing engine (billing managers and IT), IT's panels: staff, updates, desks, diagnostics; and
+// everyone's own password.
 import { useCallback } from "react";
 import { commands, type Gateway, type Session, type SettingsView } from "../bindings";
 import { ApiError, call } from "../api";
@@ -7,6 +8,7 @@ import { Loading } from "../shared/Loading";
 import { may } from "../shared/permissions";
 import { useLoad } from "../hooks/useLoad";
 import { useLiveReload } from "../live";
+import { BillingEnginePanel } from "./BillingEnginePanel";
 import { DesksPanel } from "./DesksPanel";
 import { DiagnosticsPanel } from "./DiagnosticsPanel";
 import { GatewayReadinessPanel } from "./GatewayReadinessPanel";
@@ -56,6 +58,7 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
           ))}
         </tbody>
       </table>
+      <BillingEnginePanel session={session} />
       <YourPasswordPanel />
       {may(session, "manage_staff") && <StaffPanel me={session.username} onError={onError} />}
       <UpdatesPanel />

@@ -15,6 +15,7 @@ import { ReportsScreen } from "../screens/ReportsScreen";
 import { SettingsScreen } from "../screens/SettingsScreen";
 import { PatientSearch, type PatientSearchHandle } from "./PatientSearch";
 import { ReconciliationChip } from "./ReconciliationChip";
+import { EngineWarningChip } from "../screens/BillingEnginePanel";
 import { UpdatePrompt } from "./UpdatePrompt";
 
 type Section =
@@ -129,6 +130,7 @@ export function Shell({
           Taking cards through {gatewayName(clinic.active_gateway)}
         </span>
         <ReconciliationChip onOpen={() => setSection("reconciliation")} onError={onSessionLost} />
+        <EngineWarningChip session={session} onOpen={() => setSection("settings")} />
         <span className="who" data-testid="signed-in-as">
           {session.display_name} <span className="muted">· {session.role_label}</span>
         </span>

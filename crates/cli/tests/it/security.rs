@@ -311,3 +311,62 @@ on_both_databases! {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+on_both_databases! {
+    async fn the_worker_service_holds_the_billing_engine_and_gives_it_up_when_stopped(db: &TestDb) {
+        let (code, _) = run(db, None, &["demo", "seed", "--patients", "3"], "");
+        assert_eq!(code, 0);
+        let (code, v) = run(db, Some("demo"), &["--as", "it", "staff", "add", "billing-worker", "--role", "worker"], "worker-password-long-1\n");
+        assert_eq!(code, 0, "{v}");
+        let status = || run(db, Some("demo"), &["--as", "it", "worker", "status"], "");
+        let (code, before) = status();
+        assert_eq!(code, 0, "{before}");
+        assert!(before["runner"].is_null(), "{before}");
+        assert!(before["warning"].as_str().unwrap().contains("No billing pass has ever run"), "{before}");
+        refused(run(db, Some("demo"), &["--as", "frontdesk", "worker", "status"], ""), "permission_denied", "run billing");
+
+        let service = |out: &std::path::Path| {
+            let mut cmd = support::clinicpay(&db.url);
+            cmd.args(["--as", "billing-worker", "worker"])
+                .env("CLINICPAY_PASSWORD", "worker-password-long-1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(out).unwrap())
+                .spawn()
+                .unwrap()
+        };
+        let dir = std::env::temp_dir().join(format!("clinicpay-engine-{}-{}", std::process::id(), db.url.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut first = service(&dir.join("first.log"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let running = loop {
+            let (_, v) = status();
+            if v["runner"]["kind"] == "service" && v["last_pass_at"].is_string() {
+                break v;
+            }
+            assert!(std::time::Instant::now() < deadline, "the worker did not take the engine: {v}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert!(running["warning"].is_null(), "{running}");
+        assert!(running["last_pass"].is_string(), "{running}");
+
+        // A second service on the same database waits: one engine per clinic.
+        let mut second = service(&dir.join("second.log"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(dir.join("second.log")).unwrap().contains("takes over if it stops") {
+            assert!(std::time::Instant::now() < deadline, "the second worker did not say it waits");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        second.kill().ok();
+        second.wait().ok();
+
+        // SIGTERM (systemd's stop): the pass finishes, the engine is given up at once.
+        let stopped = std::process::Command::new("kill").args(["-TERM", &first.id().to_string()]).status().unwrap();
+        assert!(stopped.success());
+        assert_eq!(first.wait().unwrap().code(), Some(0));
+        let log = std::fs::read_to_string(dir.join("first.log")).unwrap();
+        assert!(log.contains("now runs the clinic's billing engine") && log.contains("pass done:"), "{log}");
+        let (_, after) = status();
+        assert!(after["runner"].is_null(), "given up on stop: {after}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -15,7 +15,7 @@ mod sweep;
 
 pub use sweep::SweepProgress;
 
-use crate::{Actor, Result, ServiceError, Services};
+use crate::{Actor, Result, Services};
 use chrono::{DateTime, Duration, Utc};
 use clinicpay_domain::recovery::{self};
 use clinicpay_domain::{OrganizationSettings, SubscriptionId};
@@ -75,62 +75,7 @@ pub(crate) fn recovery_update_after_failure(
     }
 }
 
-/// How often the worker runs a pass, and how long it waits at most after a pass that failed.
-#[derive(Debug, Clone, Copy)]
-pub struct WorkerPace {
-    pub every: std::time::Duration,
-    pub longest_backoff: std::time::Duration,
-}
-
-impl Default for WorkerPace {
-    fn default() -> WorkerPace {
-        WorkerPace {
-            every: std::time::Duration::from_secs(30),
-            longest_backoff: std::time::Duration::from_secs(5 * 60),
-        }
-    }
-}
-
 impl Services {
-    /// The worker: a pass, then the next after `pace.every`, until `stop` fires (a signal). A pass that
-    /// fails (the database restarting or away, a gateway outage, one bad row) never ends it: the
-    /// failure is told to `failed` (the log), the next pass waits twice as long each time, up to
-    /// `pace.longest_backoff`, and the pace returns once a pass succeeds. A pass under way is finished
-    /// before stopping, so no attempt is left half-recorded.
-    pub async fn run_worker(
-        &self,
-        worker: &Actor,
-        pace: WorkerPace,
-        mut failed: impl FnMut(&ServiceError),
-        stop: impl std::future::Future<Output = ()>,
-    ) {
-        tokio::pin!(stop);
-        let mut wait = pace.every;
-        loop {
-            match self.run_worker_pass_as(worker).await {
-                Ok(report) => {
-                    wait = pace.every;
-                    // What no pass can fix by itself is said on every pass until someone does.
-                    if report.janitor.cannot_look_up > 0 {
-                        eprintln!(
-                            "ClinicPay: {} unsettled payments or refunds cannot be looked up from this computer: {}",
-                            report.janitor.cannot_look_up,
-                            report.janitor.cannot_look_up_because.join("; ")
-                        );
-                    }
-                }
-                Err(e) => {
-                    failed(&e);
-                    wait = (wait * 2).min(pace.longest_backoff).max(pace.every);
-                }
-            }
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
-
     /// One pass for the worker signed in as `worker`, whose account is read again first: switched off
     /// or given another role by IT, it bills nothing from its next pass on (every pass says why), and
     /// takes up again by itself when IT switches it back on.

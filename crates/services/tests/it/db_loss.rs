@@ -10,6 +10,7 @@ use crate::support::*;
 use clinicpay_domain::*;
 use clinicpay_services::cards::AddCard;
 use clinicpay_services::credentials::Keychain;
+use clinicpay_services::engine::EngineEvent;
 use clinicpay_services::{ErrorCode, Services};
 use clinicpay_store::Store;
 use clinicpay_testkit::{Backend, NetCut, TestDb};
@@ -161,7 +162,7 @@ async fn a_database_cut_during_a_sweep_loses_nothing_and_charges_nothing_twice()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_outlives_a_database_that_goes_away_and_bills_once_it_is_back() {
+async fn the_billing_engine_outlives_a_database_that_goes_away_and_bills_once_it_is_back() {
     let db = TestDb::new(Backend::Postgres).await;
     let c = clinic(&db, Gateway::Nmi).await;
     c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
@@ -176,14 +177,25 @@ async fn a_worker_outlives_a_database_that_goes_away_and_bills_once_it_is_back()
     let it = c.it.clone();
     let running = tokio::spawn(async move {
         worker
-            .run_worker(
-                &it,
-                clinicpay_services::recovery::WorkerPace {
+            .run_engine(
+                clinicpay_services::engine::EngineRole {
+                    name: "billing service".into(),
+                    kind: clinicpay_services::engine::HolderKind::Service,
+                },
+                Some(it),
+                clinicpay_services::engine::EnginePace {
                     every: Duration::from_millis(100),
                     longest_backoff: Duration::from_millis(400),
+                    try_every: Duration::from_millis(100),
+                    ..Default::default()
                 },
-                move |_| {
-                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                move |event| {
+                    if matches!(
+                        event,
+                        EngineEvent::LeaseUnknown(_) | EngineEvent::PassFailed(_)
+                    ) {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                 },
                 async {
                     stopped.await.ok();

@@ -215,6 +215,9 @@ on_both_databases! {
         assert!(files["settings.json"].contains("\"gateway\""));
         assert!(files["managed.json"].contains("Front desk 2"));
         assert!(files["desks.json"].contains(&desk.desk_id));
+        let engine: serde_json::Value = serde_json::from_str(&files["billing-engine.json"]).unwrap();
+        assert!(engine["due"].is_object(), "{engine}");
+        assert!(engine["warning"].as_str().is_some_and(|w| w.contains("No billing pass has ever run")), "{engine}");
         let calls: Vec<serde_json::Value> = serde_json::from_str(&files["processor-log-last-7-days.json"]).unwrap();
         assert!(calls.iter().any(|c| c["gateway"] == "nmi" && c["calls"].as_i64().unwrap() > 0), "{calls:?}");
         let log = &files["logs/clinicpay.log"];

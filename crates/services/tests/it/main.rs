@@ -8,6 +8,7 @@ mod db_copy;
 mod db_loss;
 mod desk;
 mod desk_races;
+mod engine;
 mod fault_suite;
 mod it_admin;
 mod live;

@@ -1,0 +1,266 @@
+//! The billing engine (issue 20): exactly one process bills per clinic database, a desk takes over when
+//! the one running it closes or stops answering, a desk that cannot bill leaves it to one that can, and
+//! billing managers and IT see who runs it, what it did, and a warning after an hour without a pass.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+use clinicpay_domain::*;
+use clinicpay_services::credentials::Keychain;
+use clinicpay_services::engine::{EngineEvent, EngineHere, EnginePace, EngineRole, HolderKind};
+use clinicpay_services::{ErrorCode, Services};
+use clinicpay_testkit::on_both_databases;
+
+/// A desk's engine running in the background, with what it told its log.
+struct Running {
+    services: Services,
+    events: Arc<Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn passes(&self) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.starts_with("pass:"))
+            .count()
+    }
+
+    /// The desk closes: it finishes its pass and gives the engine up.
+    async fn close(mut self) {
+        self.stop.take().unwrap().send(()).ok();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the engine stops when the desk closes")
+            .unwrap();
+    }
+}
+
+fn fast(lease: chrono::Duration) -> EnginePace {
+    EnginePace {
+        every: Duration::from_millis(100),
+        longest_backoff: Duration::from_millis(400),
+        lease,
+        try_every: Duration::from_millis(100),
+    }
+}
+
+fn start(services: Services, desk: &str, pace: EnginePace) -> Running {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let told = events.clone();
+    let role = EngineRole {
+        name: desk.into(),
+        kind: HolderKind::Desk,
+    };
+    let engine = services.clone();
+    let task = tokio::spawn(async move {
+        engine
+            .run_engine(
+                role,
+                None,
+                pace,
+                move |e| {
+                    told.lock().unwrap().push(match e {
+                        EngineEvent::Pass(what) => format!("pass: {what}"),
+                        other => format!("{other:?}"),
+                    })
+                },
+                async {
+                    stopped.await.ok();
+                },
+            )
+            .await
+    });
+    Running {
+        services,
+        events,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn until(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+async fn runner(c: &Clinic) -> Option<String> {
+    c.s.engine_status(&c.it)
+        .await
+        .unwrap()
+        .runner
+        .map(|r| r.name)
+}
+
+/// The same clinic at another desk (its own process id for the lease), on `clock`.
+fn desk(c: &Clinic, clock: impl Clock + 'static) -> Services {
+    c.with_clock(clock)
+}
+
+async fn due_subscription(c: &Clinic, minor: i64) {
+    c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+    c.s.create_subscription(&c.desk, c.patient, "Wellness", Clinic::usd(minor), "month")
+        .await
+        .unwrap();
+}
+
+on_both_databases! {
+    async fn one_desk_runs_the_engine_and_another_takes_over_when_it_closes(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        due_subscription(&c, 4_900).await;
+        let a = start(desk(&c, FixedClock(now())), "Front desk 1", fast(chrono::Duration::seconds(75)));
+        until("desk 1 bills the due cycle", Duration::from_secs(30), async || {
+            c.charged_at(Gateway::Nmi) == vec![4_900]
+        })
+        .await;
+        assert_eq!(runner(&c).await.as_deref(), Some("Front desk 1"));
+        assert_eq!(a.services.engine_here(), EngineHere::Running);
+
+        let b = start(desk(&c, FixedClock(now())), "Front desk 2", fast(chrono::Duration::seconds(75)));
+        until("desk 2 waits", Duration::from_secs(10), async || {
+            b.services.engine_here() == EngineHere::Standby
+        })
+        .await;
+        let passes_before = a.passes();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(a.passes() > passes_before, "desk 1 goes on billing");
+        assert_eq!(b.passes(), 0, "desk 2 runs no pass while desk 1 holds the engine");
+        assert_eq!(runner(&c).await.as_deref(), Some("Front desk 1"));
+
+        a.close().await;
+        let took = until("desk 2 takes over", Duration::from_secs(10), async || {
+            runner(&c).await.as_deref() == Some("Front desk 2") && b.passes() > 0
+        })
+        .await;
+        println!("# desk 2 took over {took:?} after desk 1 closed (it gave the lease up)");
+        let status = c.s.engine_status(&c.manager).await.unwrap();
+        assert_eq!(status.last_pass_by.as_deref(), Some("Front desk 2"));
+        assert_eq!(status.runner.as_ref().map(|r| r.kind.as_str()), Some("desk"));
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900], "the cycle was charged once");
+        b.close().await;
+        assert_eq!(runner(&c).await, None, "nobody holds the engine once every desk closed");
+    }
+
+    async fn a_desk_that_stops_answering_is_replaced_once_its_lease_lapses(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let lease = chrono::Duration::seconds(2);
+        let a = start(desk(&c, SystemClock), "Laptop", fast(lease));
+        until("the laptop runs the engine", Duration::from_secs(30), async || {
+            a.passes() > 0
+        })
+        .await;
+        let b = start(desk(&c, SystemClock), "Front desk", fast(lease));
+        until("the front desk waits", Duration::from_secs(10), async || {
+            b.services.engine_here() == EngineHere::Standby
+        })
+        .await;
+        // The laptop dies (or sleeps, or loses the network): no pass finished, no lease given up.
+        a.task.abort();
+        let cut = Instant::now();
+        until("the front desk takes over", Duration::from_secs(30), async || {
+            b.passes() > 0
+        })
+        .await;
+        let took = cut.elapsed();
+        println!("# took over {took:?} after the laptop stopped answering (lease {lease})");
+        assert!(
+            took >= Duration::from_millis(1_000),
+            "not before the laptop's lease could lapse: {took:?}"
+        );
+        assert_eq!(runner(&c).await.as_deref(), Some("Front desk"));
+        b.close().await;
+    }
+
+    async fn a_desk_that_cannot_bill_leaves_the_engine_to_one_that_can(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        due_subscription(&c, 5_100).await;
+        // A desk whose keychain holds no gateway key.
+        let keyless = Services::with_credentials(
+            c.s.store().clone(),
+            Arc::new(FixedClock(now())),
+            Arc::new(Keychain::named(format!("{}-empty", c.keychain))),
+        );
+        let k = start(keyless, "Reception", fast(chrono::Duration::seconds(75)));
+        until("the keyless desk says why it waits", Duration::from_secs(10), async || {
+            matches!(k.services.engine_here(), EngineHere::CannotRun(_))
+        })
+        .await;
+        let EngineHere::CannotRun(why) = k.services.engine_here() else { unreachable!() };
+        assert!(why.contains("NMI security key"), "{why}");
+        assert_eq!(runner(&c).await, None);
+        assert!(c.charged_at(Gateway::Nmi).is_empty());
+
+        // IT's managed configuration keeps the engine off the desks altogether.
+        let managed = clinicpay_services::managed::Managed {
+            config: ManagedConfig::parse("engine = \"service\"\n", "/etc/clinicpay/managed.toml").unwrap(),
+            source: Some("/etc/clinicpay/managed.toml".into()),
+        };
+        let pinned = start(desk(&c, FixedClock(now())).with_managed(managed), "Office", fast(chrono::Duration::seconds(75)));
+        until("the office desk leaves it to the service", Duration::from_secs(10), async || {
+            matches!(pinned.services.engine_here(), EngineHere::CannotRun(_))
+        })
+        .await;
+        let EngineHere::CannotRun(why) = pinned.services.engine_here() else { unreachable!() };
+        assert!(why.contains("engine = \"service\"") && why.contains("/etc/clinicpay/managed.toml"), "{why}");
+
+        let keyed = start(desk(&c, FixedClock(now())), "Front desk", fast(chrono::Duration::seconds(75)));
+        until("the desk with the key bills", Duration::from_secs(30), async || {
+            c.charged_at(Gateway::Nmi) == vec![5_100]
+        })
+        .await;
+        assert_eq!(runner(&c).await.as_deref(), Some("Front desk"));
+        for r in [k, pinned, keyed] {
+            r.close().await;
+        }
+    }
+
+    async fn billing_managers_and_it_see_the_engine_and_a_warning_after_an_hour_without_a_pass(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        due_subscription(&c, 6_100).await;
+        let before = c.s.engine_status(&c.it).await.unwrap();
+        assert!(before.runner.is_none() && before.last_pass_at.is_none());
+        assert_eq!((before.due.cycles_due, before.due.retries_due), (1, 0));
+        assert!(
+            before.warning.as_deref().is_some_and(|w| w.contains("No billing pass has ever run")),
+            "{:?}",
+            before.warning
+        );
+        assert_eq!(
+            c.s.engine_status(&c.desk).await.unwrap_err().code(),
+            ErrorCode::PermissionDenied,
+            "the front desk does not see the engine"
+        );
+
+        let a = start(desk(&c, FixedClock(now())), "Front desk 1", fast(chrono::Duration::seconds(75)));
+        until("a pass", Duration::from_secs(30), async || {
+            c.charged_at(Gateway::Nmi) == vec![6_100] && a.passes() > 1
+        })
+        .await;
+        let running = c.s.engine_status(&c.manager).await.unwrap();
+        assert_eq!(running.warning, None);
+        assert_eq!(running.last_pass_at, Some(now()));
+        assert_eq!(running.due.cycles_due, 0, "nothing due once billed");
+        assert!(running.due.next_cycle_at.is_some_and(|t| t > now()), "the next cycle is ahead");
+        let first = a.events.lock().unwrap().iter().find(|e| e.starts_with("pass:")).cloned().unwrap();
+        assert!(first.contains("Subscription cycles billed: 1, cycles paid: 1."), "{first}");
+        a.close().await;
+
+        // An hour and a minute later nothing has run: the top bar says so, and what to look at.
+        let later = c.later(61);
+        let it_later = later.actor_by_username("it").await.unwrap();
+        let stale = later.engine_status(&it_later).await.unwrap();
+        let warning = stale.warning.expect("a warning after an hour without a pass");
+        assert!(warning.contains("No billing pass has run since 2026-11-23 10:00 UTC"), "{warning}");
+        assert!(warning.contains("no desk or service is running the billing engine"), "{warning}");
+        assert!(warning.contains("Settings → Billing engine"), "{warning}");
+    }
+}
