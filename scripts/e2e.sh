@@ -5,12 +5,19 @@
 # whose names match (node --test-name-pattern), for working on one.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+ensure_keychain_tools
+# The app under test keeps live gateway keys (first-run setup) in a real Secret Service: a private one,
+# with its own XDG_DATA_HOME, so this run's desk files and keys are its own.
+if [ "${CLINICPAY_KEYCHAIN_SESSION:-}" != 1 ]; then
+    exec "$ROOT/scripts/with-keychain.sh" "$ROOT/scripts/e2e.sh" "$@"
+fi
 
 ensure_rust
 ensure_desktop_build_deps
 ensure_e2e_tools
 ensure_postgres
 ensure_smtp_server
+ensure_gateway_tls
 build_ui
 say "building the desktop app"
 cargo build --locked -p clinicpay-desktop --features custom-protocol

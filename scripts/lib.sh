@@ -69,6 +69,38 @@ ensure_postgres() {
 # our own (not one the OS trusts), so the tests can check that ClinicPay verifies the database server:
 # accepted with the CA (database-ca-file), refused without it or under another name. Exports
 # CLINICPAY_TEST_PG_CA, the CA's certificate. Kept between runs; made again when missing or expiring.
+# ensure_gateway_tls: a certificate for "localhost" from a test CA that this computer's trust store
+# (update-ca-certificates) accepts, and socat, so an end-to-end test can put the gateway simulator behind
+# https as a live clinic's gateway is (a shipped build sends a live key over https only). The CA's key is
+# thrown away once the certificate is signed: nothing else can be made to pass as this CA. Exports
+# CLINICPAY_TEST_GATEWAY_TLS (the folder with server.pem and server.key).
+ensure_gateway_tls() {
+    local dir="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/gateway-tls"
+    local trusted=/usr/local/share/ca-certificates/clinicpay-test-gateway-ca.crt
+    export CLINICPAY_TEST_GATEWAY_TLS="$dir"
+    apt_install openssl socat ca-certificates
+    if [ -s "$dir/server.pem" ] && [ -s "$dir/server.key" ] && [ -s "$trusted" ] && cmp -s "$dir/ca.pem" "$trusted" &&
+        openssl x509 -checkend 604800 -noout -in "$dir/server.pem" >/dev/null; then
+        return 0
+    fi
+    say "a test CA for the gateway simulator's https, trusted by this computer"
+    mkdir -p "$dir"
+    local work
+    work="$(mktemp -d)"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ClinicPay test gateway CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    cp "$work/server.pem" "$work/server.key" "$work/ca.pem" "$dir/"
+    chmod 600 "$dir/server.key"
+    rm -rf "$work"
+    sudo_if_needed cp "$dir/ca.pem" "$trusted"
+    sudo_if_needed update-ca-certificates >/dev/null
+}
+
 ensure_postgres_tls() {
     local server_dir=/var/lib/postgresql/clinicpay-test-tls
     local ca_dir="${CLINICPAY_CACHE:-$HOME/.cache/clinicpay}/pg-tls"

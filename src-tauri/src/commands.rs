@@ -22,6 +22,7 @@ use clinicpay_services::recovery::SweepProgress;
 use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
+use clinicpay_services::setup::{SetupCheck, SetupDraft};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::Actor;
 use clinicpay_store::invoices::Invoice;
@@ -653,6 +654,115 @@ pub async fn desks(state: State<'_, AppState>) -> Result<Vec<DeskView>, UiError>
     Ok(s.list_desks(&actor).await?)
 }
 
+/// Where the first-run setup typed so far is kept on this computer.
+fn setup_draft_file() -> std::path::PathBuf {
+    crate::desk_folder().join("setup-draft.json")
+}
+
+/// First-run setup: what was typed so far on this computer (the window resumes there). Nobody is signed
+/// in (there is nobody yet); every setup command refuses once the database holds a clinic.
+#[tauri::command]
+#[specta::specta]
+pub async fn setup_draft(state: State<'_, AppState>) -> Result<SetupDraft, UiError> {
+    Ok(state.services()?.setup_draft(&setup_draft_file()).await?)
+}
+
+/// First-run setup: keeps what was typed (never a secret or the password).
+#[tauri::command]
+#[specta::specta]
+pub async fn keep_setup_draft(
+    state: State<'_, AppState>,
+    draft: SetupDraft,
+) -> Result<(), UiError> {
+    Ok(state
+        .services()?
+        .keep_setup_draft(&setup_draft_file(), &draft)
+        .await?)
+}
+
+/// First-run setup: the first IT account's name and password, checked.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_setup_account(
+    state: State<'_, AppState>,
+    draft: SetupDraft,
+    password: String,
+) -> Result<(), UiError> {
+    Ok(state
+        .services()?
+        .check_setup_account(&draft, &password)
+        .await?)
+}
+
+/// First-run setup: the gateway's secret into this computer's keychain (when given) and a live check.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_setup_gateway(
+    state: State<'_, AppState>,
+    draft: SetupDraft,
+    gateway: Gateway,
+    secret: Option<String>,
+) -> Result<SetupCheck, UiError> {
+    let s = state.services()?;
+    let checked = s.check_setup_gateway(&draft, gateway, secret).await?;
+    s.keep_setup_draft(&setup_draft_file(), &checked.draft)
+        .await?;
+    Ok(checked)
+}
+
+/// First-run setup: the mail server's password into the keychain (when given) and a test email.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_setup_test_email(
+    state: State<'_, AppState>,
+    draft: SetupDraft,
+    password: Option<String>,
+    to: String,
+) -> Result<SetupDraft, UiError> {
+    let s = state.services()?;
+    let tested = s.send_setup_test_email(&draft, password, &to).await?;
+    s.keep_setup_draft(&setup_draft_file(), &tested).await?;
+    Ok(tested)
+}
+
+/// First-run setup's last step: the clinic and its first IT account, made in one go.
+#[tauri::command]
+#[specta::specta]
+pub async fn finish_setup(
+    state: State<'_, AppState>,
+    draft: SetupDraft,
+    password: String,
+) -> Result<ClinicInfo, UiError> {
+    let clinic = state.services()?.finish_setup(&draft, &password).await?;
+    // Nothing of it is needed any more; a draft that cannot be removed is refused from now on anyway.
+    let _ = std::fs::remove_file(setup_draft_file());
+    tracing::info!(clinic = %clinic.clinic_name, "first-run setup finished: the clinic is set up");
+    Ok(clinic)
+}
+
+/// The first-run screen's other path: the demo clinic on the built-in simulators (training), in its
+/// own database on this computer, opened from now on at this desk.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_demo_clinic(
+    state: State<'_, AppState>,
+    engine: State<'_, crate::engine::DeskEngine>,
+) -> Result<ClinicInfo, UiError> {
+    let s = state.services()?;
+    s.require_demo_allowed().await?;
+    let folder = crate::desk_folder();
+    let url = clinicpay_services::setup::remember_demo_clinic(&folder)?;
+    let demo = state.switch_to(&url, s.managed().clone()).await?;
+    if !demo.clinic_info().await?.configured {
+        demo.seed_demo(None, 300, 7).await?;
+    }
+    if let Some(desk) = &state.desk {
+        engine.start(demo.clone(), desk.name.clone());
+    }
+    tracing::info!("the demo clinic is open at this desk (training)");
+    Ok(demo.clinic_info().await?)
+}
+
 /// The billing engine: which desk or service runs it, its last pass, the work due, the last error, and
 /// the top bar's warning after an hour without a pass (billing managers and IT).
 #[tauri::command]
@@ -748,7 +858,7 @@ pub async fn write_diagnostics(state: State<'_, AppState>) -> Result<Diagnostics
         log_dir: clinicpay_services::diagnostics::log_dir(),
         out,
     };
-    Ok(s.write_diagnostics(&actor, request, state.database_url())
+    Ok(s.write_diagnostics(&actor, request, &state.database_url())
         .await?)
 }
 

@@ -18,8 +18,10 @@ pub struct DeskEngine {
 
 impl DeskEngine {
     /// Starts the engine loop for the desk named `desk` (it waits while another holds the engine, or
-    /// while this desk cannot run it, and says why in the log).
-    pub fn start(services: Services, desk: String) -> DeskEngine {
+    /// while this desk cannot run it, and says why in the log), in place of any loop running before
+    /// (which gives its lease up in the background).
+    pub fn start(&self, services: Services, desk: String) {
+        self.signal_stop();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let role = EngineRole {
             name: desk,
@@ -32,9 +34,17 @@ impl DeskEngine {
                 })
                 .await
         });
-        DeskEngine {
-            stop: Mutex::new(Some(stop)),
-            task: Mutex::new(Some(task)),
+        if let Ok(mut s) = self.stop.lock() {
+            *s = Some(stop);
+        }
+        if let Ok(mut t) = self.task.lock() {
+            *t = Some(task);
+        }
+    }
+
+    fn signal_stop(&self) {
+        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
         }
     }
 
@@ -42,9 +52,7 @@ impl DeskEngine {
     /// lease is given up. A pass longer than that is cut off with the app; its lease lapses and the
     /// janitor settles whatever it left unknown.
     pub fn stop(&self, grace: Duration) {
-        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
-            let _ = stop.send(());
-        }
+        self.signal_stop();
         if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
             let finished =
                 tauri::async_runtime::block_on(async { tokio::time::timeout(grace, task).await });

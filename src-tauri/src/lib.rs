@@ -25,6 +25,13 @@ macro_rules! window_commands {
     ($($runtime:ident)::+) => {
         ::tauri_specta::collect_commands![
             commands::clinic_info,
+            commands::setup_draft,
+            commands::keep_setup_draft,
+            commands::check_setup_account,
+            commands::check_setup_gateway,
+            commands::send_setup_test_email,
+            commands::finish_setup,
+            commands::open_demo_clinic,
             commands::sign_in,
             commands::desk_activity,
             commands::sign_out,
@@ -128,15 +135,24 @@ fn open_state(app_version: &str) -> state::AppState {
         managed.config.desk_name.as_deref(),
         app_version,
     );
-    let state = match managed.database_url(explicit_database_url()) {
+    // The demo clinic this desk opened from its first-run screen, unless --db or IT say otherwise.
+    let explicit = explicit_database_url().or_else(|| {
+        managed
+            .config
+            .database_url
+            .is_none()
+            .then(|| clinicpay_services::setup::desk_database(&desk_folder()))
+            .flatten()
+    });
+    let state = match managed.database_url(explicit) {
         Ok(url) => tauri::async_runtime::block_on(state::AppState::open(&url, managed)),
         Err(e) => state::AppState::failed("", e.to_string()),
     };
     state.with_desk(desk)
 }
 
-/// Where this computer keeps its desk id.
-fn desk_folder() -> std::path::PathBuf {
+/// Where this computer keeps its desk id, the first-run setup typed so far and the demo clinic.
+pub fn desk_folder() -> std::path::PathBuf {
     directories::ProjectDirs::from("com", "ClinicPay", "ClinicPay")
         .map(|d| d.data_local_dir().to_path_buf())
         .unwrap_or_else(|| std::env::temp_dir().join("ClinicPay"))
@@ -320,13 +336,19 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
-            // The desk inventory: seen now, then every few minutes while the app runs.
-            if let (Ok(services), Some(desk)) = (state.services(), state.desk.clone()) {
-                let services = services.clone();
+            let desk = state.desk.clone();
+            let services = state.services();
+            app.manage(state);
+            // The desk inventory: seen now, then every few minutes while the app runs (on the
+            // database open at the time: the demo clinic may replace the first one).
+            if let Some(desk) = desk.clone() {
+                let handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move {
                     loop {
-                        if let Err(e) = services.desk_seen(&desk).await {
-                            tracing::warn!(error = %e, "desk inventory not updated");
+                        if let Ok(services) = handle.state::<state::AppState>().services() {
+                            if let Err(e) = services.desk_seen(&desk).await {
+                                tracing::warn!(error = %e, "desk inventory not updated");
+                            }
                         }
                         tokio::time::sleep(clinicpay_services::desk_inventory::DESK_HEARTBEAT)
                             .await;
@@ -335,7 +357,7 @@ pub fn run() {
             }
             // The activity log's head in the app log, at start and every day: a copy outside the
             // database that `clinicpay audit verify --anchor LOGFILE` checks the log against.
-            if let Ok(services) = state.services() {
+            if let Ok(services) = &services {
                 let services = services.clone();
                 tauri::async_runtime::spawn(async move {
                     loop {
@@ -348,16 +370,16 @@ pub fn run() {
                 });
             }
             // The billing engine: this desk bills the clinic while it holds the engine (one per
-            // database; another desk or IT's service may hold it instead).
-            app.manage(match (state.services(), state.desk.as_ref()) {
-                (Ok(services), Some(desk)) => {
-                    engine::DeskEngine::start(services.clone(), desk.name.clone())
-                }
-                _ => engine::DeskEngine::default(),
-            });
+            // database; another desk or IT's service may hold it instead). On a database with no
+            // clinic yet it waits, and starts billing once setup has made one.
+            let engine = engine::DeskEngine::default();
+            if let (Ok(services), Some(desk)) = (&services, &desk) {
+                engine.start(services.clone(), desk.name.clone());
+            }
+            app.manage(engine);
             // Several desks on one PostgreSQL: what another desk changes appears here at once.
-            if let Ok(services) = state.services() {
-                live::start(app.handle().clone(), services.clone());
+            if let Ok(services) = services {
+                live::start(app.handle().clone(), services);
             }
             app.manage(updates::Updates::new(version.clone()));
             app.manage(card_window::CardEntry::default());
@@ -373,7 +395,6 @@ pub fn run() {
                     }
                 });
             }
-            app.manage(state);
             updates::start_checking(app.handle().clone());
             Ok(())
         })

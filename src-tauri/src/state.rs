@@ -17,17 +17,19 @@ use crate::error::UiError;
 
 pub struct AppState {
     /// The services, or why the database could not be opened (shown in the window, never a blank screen).
-    services: Result<Services, UiError>,
+    /// Replaced once, when a new desk opens the demo clinic from the first-run screen (`switch_to`).
+    services: std::sync::RwLock<Result<Services, UiError>>,
     session: RwLock<Option<DeskSession>>,
-    pub database: String,
     /// Training mode's simulator: it serves the card fields and answers as both gateways. Dropping it
-    /// stops it, so it lives exactly as long as the app.
+    /// stops it, so it lives exactly as long as the app. Started too for a database with no clinic
+    /// yet, so the demo clinic can be opened from the first-run screen without a restart (the window's
+    /// policy names the simulator's address when the app starts).
     pub simulator: Option<Simulator>,
     /// The running recovery sweep: who started it and its stop flag (one sweep at a time per desk).
     #[allow(clippy::type_complexity)]
     sweep: std::sync::Mutex<Option<(StaffId, Arc<std::sync::atomic::AtomicBool>)>>,
     /// The database address as given (with any password): only handed to services that redact it.
-    database_url: String,
+    database_url: std::sync::RwLock<String>,
     /// This computer in the desk inventory.
     pub desk: Option<ThisDesk>,
     pub app_version: String,
@@ -65,8 +67,11 @@ impl AppState {
                 return AppState::failed(url, e.to_string());
             }
         }
+        // A training clinic talks to the app's own simulator; so may a database with no clinic yet,
+        // whose person may open the demo clinic from the first-run screen.
+        let allowed = services.managed().config.training_allowed();
         let training = info
-            .map(|c| c.configured && c.training_mode)
+            .map(|c| c.training_mode || (!c.configured && allowed))
             .unwrap_or(false);
         if !training {
             return AppState::ready(url, services, None).started_with(at_start);
@@ -95,12 +100,11 @@ impl AppState {
         // the services as finally set up, so training retries reach the app's own simulator).
         services.retry_recovery_when_cards_are_saved();
         AppState {
-            services: Ok(services),
+            services: std::sync::RwLock::new(Ok(services)),
             session: RwLock::new(None),
-            database: clinicpay_store::redact_url(url),
             simulator,
             sweep: std::sync::Mutex::new(None),
-            database_url: url.to_owned(),
+            database_url: std::sync::RwLock::new(url.to_owned()),
             desk: None,
             app_version: String::new(),
             clinic_at_start: None,
@@ -114,15 +118,14 @@ impl AppState {
 
     pub fn failed(url: &str, message: String) -> AppState {
         AppState {
-            services: Err(UiError {
+            services: std::sync::RwLock::new(Err(UiError {
                 code: ErrorCode::DatabaseUnavailable,
                 message,
-            }),
+            })),
             session: RwLock::new(None),
-            database: clinicpay_store::redact_url(url),
             simulator: None,
             sweep: std::sync::Mutex::new(None),
-            database_url: url.to_owned(),
+            database_url: std::sync::RwLock::new(url.to_owned()),
             desk: None,
             app_version: String::new(),
             clinic_at_start: None,
@@ -136,8 +139,35 @@ impl AppState {
         self
     }
 
-    pub fn database_url(&self) -> &str {
-        &self.database_url
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+
+    /// Opens the clinic at `url` in place of the one this desk opened (the first-run screen's demo
+    /// clinic): new services over it, with the app's simulator, and nobody signed in.
+    pub async fn switch_to(&self, url: &str, managed: Managed) -> Result<Services, UiError> {
+        let store = Store::open_with(url, &managed.database_trust())
+            .await
+            .map_err(|e| UiError {
+                code: ErrorCode::DatabaseUnavailable,
+                message: format!("ClinicPay cannot open the demo clinic's database ({e})."),
+            })?;
+        let mut services = Services::new(store, Arc::new(SystemClock)).with_managed(managed);
+        if let Some(sim) = &self.simulator {
+            services = services.with_training_simulator(sim.base_url());
+        }
+        services.retry_recovery_when_cards_are_saved();
+        *self.session.write().await = None;
+        if let Ok(mut current) = self.services.write() {
+            *current = Ok(services.clone());
+        }
+        if let Ok(mut current) = self.database_url.write() {
+            *current = url.to_owned();
+        }
+        Ok(services)
     }
 
     /// Marks a sweep as running and gives its stop flag; refuses a second one.
@@ -186,14 +216,21 @@ impl AppState {
         self.simulator.as_ref().map(Simulator::base_url)
     }
 
-    pub fn services(&self) -> Result<&Services, UiError> {
-        self.services.as_ref().map_err(Clone::clone)
+    /// The services over the open database (a cheap handle: clones share everything).
+    pub fn services(&self) -> Result<Services, UiError> {
+        self.services
+            .read()
+            .map_err(|_| UiError {
+                code: ErrorCode::Internal,
+                message: "ClinicPay's state is damaged: restart ClinicPay.".into(),
+            })?
+            .clone()
     }
 
     /// The services and the signed-in staff member, or `not_signed_in`: the services end a session
     /// left idle past the desk lock, apply a role IT changed to this very command, and end the session
     /// of an account IT switched off.
-    pub async fn signed_in(&self) -> Result<(&Services, Actor), UiError> {
+    pub async fn signed_in(&self) -> Result<(Services, Actor), UiError> {
         let services = self.services()?;
         let mut guard = self.session.write().await;
         let session = guard.as_mut().ok_or_else(UiError::not_signed_in)?;

@@ -9,6 +9,8 @@ import { ToastProvider } from "./shared/Toasts";
 // without parsing it, and fetches it while the person types (docs/performance.md, cold start).
 const loadShell = () => import("./shell/Shell");
 const Shell = lazy(() => loadShell().then((m) => ({ default: m.Shell })));
+// Seen once per desk: its own chunk too.
+const FirstRun = lazy(() => import("./setup/FirstRun").then((m) => ({ default: m.FirstRun })));
 
 function sameClinic(a: ClinicInfo, b: ClinicInfo): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -94,12 +96,9 @@ export function App() {
   const { clinic, session, lockedAs } = boot;
   if (!clinic.configured) {
     return (
-      <div className="center-screen">
-        <div className="panel notice" role="alert" data-testid="not-configured">
-          <h1>No clinic is set up in this database yet</h1>
-          <p>Ask IT to set up ClinicPay for this desk. For training, they can create the demo clinic.</p>
-        </div>
-      </div>
+      <Suspense fallback={<div className="center-screen" aria-busy="true" />}>
+        <FirstRun onReady={(c) => setBoot({ state: "ready", clinic: c, session: null, lockedAs: null })} />
+      </Suspense>
     );
   }
   return (

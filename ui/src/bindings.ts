@@ -8,6 +8,26 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	clinicInfo: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("clinic_info")),
+	/**
+	 *  First-run setup: what was typed so far on this computer (the window resumes there). Nobody is signed
+	 *  in (there is nobody yet); every setup command refuses once the database holds a clinic.
+	 */
+	setupDraft: () => typedError<SetupDraft_Serialize, UiError>(__TAURI_INVOKE("setup_draft")),
+	/**  First-run setup: keeps what was typed (never a secret or the password). */
+	keepSetupDraft: (draft: SetupDraft_Deserialize) => typedError<null, UiError>(__TAURI_INVOKE("keep_setup_draft", { draft })),
+	/**  First-run setup: the first IT account's name and password, checked. */
+	checkSetupAccount: (draft: SetupDraft_Deserialize, password: string) => typedError<null, UiError>(__TAURI_INVOKE("check_setup_account", { draft, password })),
+	/**  First-run setup: the gateway's secret into this computer's keychain (when given) and a live check. */
+	checkSetupGateway: (draft: SetupDraft_Deserialize, gateway: Gateway, secret: string | null) => typedError<SetupCheck_Serialize, UiError>(__TAURI_INVOKE("check_setup_gateway", { draft, gateway, secret })),
+	/**  First-run setup: the mail server's password into the keychain (when given) and a test email. */
+	sendSetupTestEmail: (draft: SetupDraft_Deserialize, password: string | null, to: string) => typedError<SetupDraft_Serialize, UiError>(__TAURI_INVOKE("send_setup_test_email", { draft, password, to })),
+	/**  First-run setup's last step: the clinic and its first IT account, made in one go. */
+	finishSetup: (draft: SetupDraft_Deserialize, password: string) => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("finish_setup", { draft, password })),
+	/**
+	 *  The first-run screen's other path: the demo clinic on the built-in simulators (training), in its
+	 *  own database on this computer, opened from now on at this desk.
+	 */
+	openDemoClinic: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("open_demo_clinic")),
 	signIn: (username: string, password: string) => typedError<Session, UiError>(__TAURI_INVOKE("sign_in", { username, password })),
 	/**
 	 *  A person pressed a key or clicked at this desk (the window sends it at most every 20 seconds): the
@@ -1242,6 +1262,98 @@ export type SettingsView_Serialize = {
 	managed_file: string | null,
 	/**  Everything that file sets (the database address without its password). */
 	managed: ManagedValue[],
+};
+
+/**  What the live check of a gateway found during setup. */
+export type SetupCheck = SetupCheck_Serialize | SetupCheck_Deserialize;
+
+/**  What the live check of a gateway found during setup. */
+export type SetupCheck_Deserialize = {
+	works: boolean,
+	/**  ok, credentials_missing, credentials_refused, gateway_unavailable, invalid_input… */
+	status: string,
+	message: string,
+	/**  The draft as it is now (with the gateway marked checked when it works). */
+	draft: SetupDraft_Deserialize,
+};
+
+/**  What the live check of a gateway found during setup. */
+export type SetupCheck_Serialize = {
+	works: boolean,
+	/**  ok, credentials_missing, credentials_refused, gateway_unavailable, invalid_input… */
+	status: string,
+	message: string,
+	/**  The draft as it is now (with the gateway marked checked when it works). */
+	draft: SetupDraft_Serialize,
+};
+
+/**  What the person setting the clinic up has typed so far (never a secret or the password). */
+export type SetupDraft = SetupDraft_Serialize | SetupDraft_Deserialize;
+
+/**  What the person setting the clinic up has typed so far (never a secret or the password). */
+export type SetupDraft_Deserialize = {
+	/**  The step the window was on, to resume there. */
+	step: string,
+	clinic_name: string,
+	/**  ISO code, e.g. USD. */
+	currency: string,
+	it_username: string,
+	it_display_name: string,
+	/**  The gateway the clinic takes cards through. */
+	gateway?: Gateway | null,
+	fallback_gateway?: Gateway | null,
+	/**  Stripe's publishable key (pk_…) and NMI's tokenization key: public by design. */
+	stripe_publishable_key: string,
+	nmi_tokenization_key: string,
+	/**  Where a gateway's API is, when not the gateway itself (IT's relay): https only. */
+	stripe_api_base: string,
+	nmi_api_base: string,
+	/**
+	 *  Gateways whose key this computer's keychain holds and that answered the live check, with the
+	 *  addresses above.
+	 */
+	checked: Gateway[],
+	smtp_host: string,
+	smtp_port: string,
+	/**  starttls, tls or none. */
+	smtp_security: string,
+	smtp_username: string,
+	smtp_from: string,
+	/**  The test email went through with these mail settings. */
+	smtp_tested: boolean,
+};
+
+/**  What the person setting the clinic up has typed so far (never a secret or the password). */
+export type SetupDraft_Serialize = {
+	/**  The step the window was on, to resume there. */
+	step: string,
+	clinic_name: string,
+	/**  ISO code, e.g. USD. */
+	currency: string,
+	it_username: string,
+	it_display_name: string,
+	/**  The gateway the clinic takes cards through. */
+	gateway: Gateway | null,
+	fallback_gateway: Gateway | null,
+	/**  Stripe's publishable key (pk_…) and NMI's tokenization key: public by design. */
+	stripe_publishable_key: string,
+	nmi_tokenization_key: string,
+	/**  Where a gateway's API is, when not the gateway itself (IT's relay): https only. */
+	stripe_api_base: string,
+	nmi_api_base: string,
+	/**
+	 *  Gateways whose key this computer's keychain holds and that answered the live check, with the
+	 *  addresses above.
+	 */
+	checked: Gateway[],
+	smtp_host: string,
+	smtp_port: string,
+	/**  starttls, tls or none. */
+	smtp_security: string,
+	smtp_username: string,
+	smtp_from: string,
+	/**  The test email went through with these mail settings. */
+	smtp_tested: boolean,
 };
 
 /**  A staff account. */

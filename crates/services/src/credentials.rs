@@ -260,25 +260,9 @@ impl Services {
         secret: Secret,
     ) -> Result<CredentialsStored> {
         actor.require(Permission::ManageCredentials)?;
-        validate_secret(gateway, secret.expose())?;
         let settings = self.load_settings().await?;
-        check_key_mode(gateway, secret.expose(), &settings, self.test_build())?;
+        let had = self.keep_gateway_secret(gateway, secret, &settings).await?;
         let address = address_of(&settings, gateway);
-        let secret = BoundSecret {
-            address: address.clone(),
-            secret,
-        }
-        .encode();
-        let store = self.credentials.clone();
-        let had = {
-            let store = store.clone();
-            keychain(move || store.get(gateway.into())).await?.is_some()
-        };
-        {
-            let mut cache = self.secrets.lock().await;
-            cache.remove(&gateway);
-            keychain(move || store.set(gateway.into(), &secret)).await?;
-        }
         let now = self.now();
         let mut tx = self.store().begin().await?;
         Change::new(
@@ -300,6 +284,49 @@ impl Services {
                 secret_name(gateway)
             ),
         })
+    }
+
+    /// Checks `secret` for `gateway` under `settings` (its shape, live or test as the clinic is) and
+    /// keeps it in this computer's keychain, bound to the address it may be sent to. Whether one was
+    /// there before.
+    pub(crate) async fn keep_gateway_secret(
+        &self,
+        gateway: Gateway,
+        secret: Secret,
+        settings: &OrganizationSettings,
+    ) -> Result<bool> {
+        validate_secret(gateway, secret.expose())?;
+        check_key_mode(gateway, secret.expose(), settings, self.test_build())?;
+        let secret = BoundSecret {
+            address: address_of(settings, gateway),
+            secret,
+        }
+        .encode();
+        let store = self.credentials.clone();
+        let had = {
+            let store = store.clone();
+            keychain(move || store.get(gateway.into())).await?.is_some()
+        };
+        let mut cache = self.secrets.lock().await;
+        cache.remove(&gateway);
+        keychain(move || store.set(gateway.into(), &secret)).await?;
+        Ok(had)
+    }
+
+    /// Keeps the mail server password for `host` in this computer's keychain.
+    pub(crate) async fn keep_smtp_password(&self, host: &str, secret: Secret) -> Result<()> {
+        if secret.expose().is_empty() || secret.expose().contains(['\n', '\r']) {
+            return Err(ServiceError::Invalid(
+                "No mail server password was given: paste it on one line.".into(),
+            ));
+        }
+        let bound = BoundSecret {
+            address: Some(host.to_owned()),
+            secret,
+        }
+        .encode();
+        let store = self.credentials.clone();
+        keychain(move || store.set(SecretKind::SmtpPassword, &bound)).await
     }
 
     /// The secret a live client sends to `address`; a clear error when this desk has none, or has one

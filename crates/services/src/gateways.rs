@@ -41,6 +41,17 @@ impl Services {
         settings: &OrganizationSettings,
         patient: Option<PatientId>,
     ) -> Result<Box<dyn PaymentGateway>> {
+        let log = Arc::new(StoredProcessorLog::new(self.store().clone(), patient));
+        self.gateway_client_logged(gateway, settings, log).await
+    }
+
+    /// The same, writing its calls to `log` (first-run setup: there is no clinic to log them to yet).
+    pub(crate) async fn gateway_client_logged(
+        &self,
+        gateway: Gateway,
+        settings: &OrganizationSettings,
+        log: Arc<dyn clinicpay_gateways::ProcessorLog>,
+    ) -> Result<Box<dyn PaymentGateway>> {
         let configured = match gateway {
             Gateway::Stripe => settings.stripe_api_base.clone(),
             Gateway::Nmi => settings.nmi_api_base.clone(),
@@ -76,7 +87,6 @@ impl Services {
             )?;
             secret
         };
-        let log = Arc::new(StoredProcessorLog::new(self.store().clone(), patient));
         Ok(match gateway {
             Gateway::Stripe => Box::new(StripeClient::new(
                 base.as_deref(),

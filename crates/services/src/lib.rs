@@ -41,7 +41,7 @@ pub mod recovery;
 pub mod reminders;
 pub mod reports;
 pub mod settings;
-
+pub mod setup;
 pub mod staff;
 pub mod subscriptions;
 

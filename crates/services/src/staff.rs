@@ -60,7 +60,7 @@ const LOGGED_SIGN_INS: [&str; 2] = ["desk", "worker"];
 /// The shortest password an account may have (the demo clinic's `demo` is the training exception).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-fn check_new_password(password: &str) -> Result<()> {
+pub(crate) fn check_new_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ServiceError::Invalid(format!(
             "The password is too short: use at least {MIN_PASSWORD_CHARS} characters (a few words make one easy to remember)."
@@ -74,7 +74,7 @@ fn check_new_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_username(username: &str) -> Result<String> {
+pub(crate) fn check_username(username: &str) -> Result<String> {
     let u = username.trim().to_ascii_lowercase();
     let ok = (2..=40).contains(&u.len())
         && u.chars()

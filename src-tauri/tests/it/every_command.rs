@@ -28,6 +28,8 @@ enum Needs {
     Permission(Permission),
     /// Anyone signed in; without the permission the answer is empty (the top bar's verdict).
     ShownOnlyWith(Permission),
+    /// First-run setup: refused to everybody once the database holds a clinic.
+    NoClinicYet,
 }
 
 /// Each command with arguments that reach its permission check, and what it needs.
@@ -36,8 +38,37 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
     use Needs::*;
     let no = 999_999;
     let attempt = "0b9d3c1e-2f7a-4a51-9c55-000000000019";
+    let draft = serde_json::to_value(clinicpay_services::setup::SetupDraft {
+        clinic_name: "Elsewhere".into(),
+        it_username: "it2".into(),
+        ..Default::default()
+    })
+    .unwrap();
     vec![
         ("clinic_info", json!({}), Nothing),
+        ("setup_draft", json!({}), NoClinicYet),
+        ("keep_setup_draft", json!({ "draft": draft }), NoClinicYet),
+        (
+            "check_setup_account",
+            json!({"draft": draft, "password": "a-long-enough-password"}),
+            NoClinicYet,
+        ),
+        (
+            "check_setup_gateway",
+            json!({"draft": draft, "gateway": "stripe", "secret": "sk_live_nobody"}),
+            NoClinicYet,
+        ),
+        (
+            "send_setup_test_email",
+            json!({"draft": draft, "password": null, "to": "it@example.com"}),
+            NoClinicYet,
+        ),
+        (
+            "finish_setup",
+            json!({"draft": draft, "password": "a-long-enough-password"}),
+            NoClinicYet,
+        ),
+        ("open_demo_clinic", json!({}), NoClinicYet),
         ("desk_activity", json!({}), Nothing),
         ("current_session", json!({}), Nothing),
         ("sign_out", json!({}), Nothing),
@@ -257,6 +288,7 @@ fn app(state: AppState) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>)
     app.manage(state);
     app.manage(Updates::new("0.0.0-test".into()));
     app.manage(clinicpay_desktop::card_window::CardEntry::default());
+    app.manage(clinicpay_desktop::engine::DeskEngine::default());
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("the window");
@@ -362,6 +394,7 @@ fn every_window_command_answers_every_role_as_the_permission_matrix_says() {
             let code = answer.as_ref().err().cloned().unwrap_or_default();
             let expected = match (needs, role.filter(|_| signed_in)) {
                 (Needs::Nothing, _) => None,
+                (Needs::NoClinicYet, _) => Some("conflict"),
                 (_, None) => Some("not_signed_in"),
                 (Needs::SignedIn, Some(_)) => None,
                 (Needs::Permission(p), Some(r)) => (!r.allows(p)).then_some("permission_denied"),

@@ -47,6 +47,47 @@ fn build_message(
 }
 
 impl Services {
+    /// Sends a short test email to `to` through the mail server of `settings` (first-run setup), and
+    /// says in plain words what went wrong when it cannot.
+    pub(crate) async fn send_test_email(
+        &self,
+        settings: &OrganizationSettings,
+        to: &str,
+    ) -> Result<()> {
+        let mailer = self.mailer(settings).await?.ok_or_else(|| {
+            ServiceError::Invalid(
+                "Give the mail server's name and the address emails come from first.".into(),
+            )
+        })?;
+        let from: Mailbox = settings
+            .smtp
+            .from
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| ServiceError::Invalid(format!("smtp.from is not an address ({e}).")))?;
+        let to: Mailbox = to.trim().parse().map_err(|_| {
+            ServiceError::Invalid(format!(
+                "\"{}\" is not an email address: give the address the test email goes to.",
+                to.trim()
+            ))
+        })?;
+        let message = Message::builder()
+            .from(from)
+            .to(to.clone())
+            .subject(format!("ClinicPay test email from {}", settings.clinic_name))
+            .body(format!(
+                "This is a test email from ClinicPay, sent while {} was being set up. Card expiry reminders and payment notices will come from this address.",
+                settings.clinic_name
+            ))
+            .map_err(|e| ServiceError::Invalid(format!("The test email cannot be written ({e}).")))?;
+        mailer.send(message).await.map(|_| ()).map_err(|e| {
+            ServiceError::GatewayUnavailable(format!(
+                "The mail server did not take the test email to {to} ({e}). Check the server's name, port, security and password, then try again."
+            ))
+        })
+    }
+
     /// A saved card and its patient, as an email about it needs them.
     pub(crate) async fn email_row(&self, card: PaymentMethodId) -> Result<ExpiringRow> {
         let mut r = self.store().reader().await?;

@@ -18,5 +18,6 @@ mod reminders;
 mod reports;
 mod scenarios;
 mod security;
+mod setup;
 mod subscriptions;
 mod support;
