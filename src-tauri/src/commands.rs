@@ -22,7 +22,7 @@ use clinicpay_services::recovery::SweepProgress;
 use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
-use clinicpay_services::setup::{SetupCheck, SetupDraft};
+use clinicpay_services::setup::{DatabaseChosen, SetupCheck, SetupDatabase, SetupDraft};
 use clinicpay_services::staff::StaffView;
 use clinicpay_services::Actor;
 use clinicpay_store::invoices::Invoice;
@@ -761,6 +761,41 @@ pub async fn open_demo_clinic(
     }
     tracing::info!("the demo clinic is open at this desk (training)");
     Ok(demo.clinic_info().await?)
+}
+
+/// First-run setup: where the clinic will live (this computer, or what IT pinned).
+#[tauri::command]
+#[specta::specta]
+pub async fn setup_database(state: State<'_, AppState>) -> Result<SetupDatabase, UiError> {
+    Ok(state
+        .services()?
+        .setup_database(&state.database_url())
+        .await?)
+}
+
+/// First-run setup: the clinic's PostgreSQL instead of this computer. Joins the clinic already there,
+/// or goes on setting one up in it; this desk opens it from now on.
+#[tauri::command]
+#[specta::specta]
+pub async fn use_clinic_database<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    engine: State<'_, crate::engine::DeskEngine>,
+    address: String,
+    password: Option<String>,
+) -> Result<DatabaseChosen, UiError> {
+    let s = state.services()?;
+    let url = clinicpay_services::setup::clinic_database_url(&address, password.as_deref())?;
+    let (_, chosen) = s
+        .choose_clinic_database(&url, &crate::desk_folder())
+        .await?;
+    let clinic = state.switch_to(&url, s.managed().clone()).await?;
+    if let Some(desk) = &state.desk {
+        engine.start(clinic.clone(), desk.name.clone());
+    }
+    crate::live::start(app, clinic);
+    tracing::info!(database = %chosen.database, joined = chosen.clinic_name.is_some(), "this desk now uses the clinic's PostgreSQL");
+    Ok(chosen)
 }
 
 /// The billing engine: which desk or service runs it, its last pass, the work due, the last error, and

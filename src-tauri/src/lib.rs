@@ -32,6 +32,8 @@ macro_rules! window_commands {
             commands::send_setup_test_email,
             commands::finish_setup,
             commands::open_demo_clinic,
+            commands::setup_database,
+            commands::use_clinic_database::<$($runtime)::+>,
             commands::sign_in,
             commands::desk_activity,
             commands::sign_out,
@@ -141,7 +143,12 @@ fn open_state(app_version: &str) -> state::AppState {
             .config
             .database_url
             .is_none()
-            .then(|| clinicpay_services::setup::desk_database(&desk_folder()))
+            .then(|| {
+                clinicpay_services::setup::desk_database(
+                    &desk_folder(),
+                    &clinicpay_services::credentials::Keychain::from_env(),
+                )
+            })
             .flatten()
     });
     let state = match managed.database_url(explicit) {

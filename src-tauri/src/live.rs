@@ -56,7 +56,7 @@ impl From<FeedEvent> for DataChanged {
 }
 
 /// Listens for as long as the app runs (PostgreSQL only).
-pub fn start(app: AppHandle, services: Services) {
+pub fn start<R: tauri::Runtime>(app: AppHandle<R>, services: Services) {
     tauri::async_runtime::spawn(async move {
         let mut feed = loop {
             match services.change_feed().await {

@@ -147,13 +147,17 @@ impl AppState {
     }
 
     /// Opens the clinic at `url` in place of the one this desk opened (the first-run screen's demo
-    /// clinic): new services over it, with the app's simulator, and nobody signed in.
+    /// clinic, or the clinic's PostgreSQL): new services over it, with the app's simulator (used only
+    /// by a training clinic), and nobody signed in.
     pub async fn switch_to(&self, url: &str, managed: Managed) -> Result<Services, UiError> {
         let store = Store::open_with(url, &managed.database_trust())
             .await
             .map_err(|e| UiError {
                 code: ErrorCode::DatabaseUnavailable,
-                message: format!("ClinicPay cannot open the demo clinic's database ({e})."),
+                message: format!(
+                    "ClinicPay cannot open the database at {} ({e}).",
+                    clinicpay_store::redact_url(url)
+                ),
             })?;
         let mut services = Services::new(store, Arc::new(SystemClock)).with_managed(managed);
         if let Some(sim) = &self.simulator {

@@ -119,6 +119,10 @@ test("a new desk sets its clinic up in the window, resumes after closing, and th
       await shot(browser, "first-run");
       await browser.$('[data-testid="setup-start"]').click();
 
+      // This computer: the database the desk opened.
+      await step(browser, "database");
+      await next(browser);
+
       await step(browser, "clinic");
       await browser.$('input[name="clinic_name"]').setValue("Riverside Family Clinic");
       await next(browser);
@@ -196,6 +200,7 @@ test("a new desk sets its clinic up in the window, resumes after closing, and th
       const review = await browser.$('[data-testid="setup-review"]').getText();
       assert.match(review, /Riverside Family Clinic/);
       assert.match(review, /NMI \(checked\)/);
+      assert.match(await browser.$('[data-testid="review-database"]').getText(), /This computer/);
       // The password was not kept across the restart: asked again here.
       await browser.$('input[name="password"]').setValue(PASSWORD);
       await next(browser);
@@ -272,5 +277,35 @@ test("a new desk opens the demo clinic for training from the first-run screen, i
       env: { ...process.env, CLINICPAY_PASSWORD: "demo" },
       stdio: "pipe",
     }),
+  );
+});
+
+test("a new desk joins the clinic already in the clinic's PostgreSQL from the first-run screen", async () => {
+  const pg = required("CLINICPAY_E2E_PG_DB");
+  const empty = join(WORK, "joining.db");
+  await withApp(
+    async (browser) => {
+      await browser.$('[data-testid="setup-start"]').waitForDisplayed({ timeout: 20_000 });
+      await browser.$('[data-testid="setup-start"]').click();
+      await step(browser, "database");
+      await browser.$('input[name="database"][value="postgres"]').click();
+      // Chosen but not connected: the step says what to do.
+      await next(browser);
+      assert.match(await setupError(browser), /Connect to the clinic's PostgreSQL first/);
+      await browser.$('input[name="database_address"]').setValue("https://db.clinic.example/clinicpay");
+      await browser.$('[data-testid="connect-database"]').click();
+      const wrong = await browser.$('[data-testid="setup-database"] .form-error');
+      await wrong.waitForDisplayed({ timeout: 10_000 });
+      assert.match(await wrong.getText(), /postgres:\/\/USER@HOST\/DATABASE/);
+      await browser.$('input[name="database_address"]').setValue(pg);
+      await browser.$('[data-testid="connect-database"]').click();
+      // It holds a clinic: this desk joins it and shows its sign-in.
+      const title = await browser.$("#sign-in-title");
+      await title.waitForDisplayed({ timeout: 30_000 });
+      assert.match(await title.getText(), /Sign in to .*\(demo\)/);
+      await signIn(browser, "frontdesk", "demo");
+      await shot(browser, "joined-postgresql");
+    },
+    { db: empty },
   );
 });

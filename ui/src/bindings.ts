@@ -28,6 +28,13 @@ export const commands = {
 	 *  own database on this computer, opened from now on at this desk.
 	 */
 	openDemoClinic: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("open_demo_clinic")),
+	/**  First-run setup: where the clinic will live (this computer, or what IT pinned). */
+	setupDatabase: () => typedError<SetupDatabase, UiError>(__TAURI_INVOKE("setup_database")),
+	/**
+	 *  First-run setup: the clinic's PostgreSQL instead of this computer. Joins the clinic already there,
+	 *  or goes on setting one up in it; this desk opens it from now on.
+	 */
+	useClinicDatabase: (address: string, password: string | null) => typedError<DatabaseChosen_Serialize, UiError>(__TAURI_INVOKE("use_clinic_database", { address, password })),
 	signIn: (username: string, password: string) => typedError<Session, UiError>(__TAURI_INVOKE("sign_in", { username, password })),
 	/**
 	 *  A person pressed a key or clicked at this desk (the window sends it at most every 20 seconds): the
@@ -392,6 +399,27 @@ export type DataChanged_Serialize = {
 	subject_type: string | null,
 	/**  e.g. card.added, payment.succeeded. */
 	action: string | null,
+};
+
+/**  What connecting to the clinic's PostgreSQL from the first-run screen found. */
+export type DatabaseChosen = DatabaseChosen_Serialize | DatabaseChosen_Deserialize;
+
+/**  What connecting to the clinic's PostgreSQL from the first-run screen found. */
+export type DatabaseChosen_Deserialize = {
+	/**  The address, without its password. */
+	database: string,
+	/**  The clinic already in it, which this desk now joins; None: an empty database, set up next. */
+	clinic_name?: string | null,
+	message: string,
+};
+
+/**  What connecting to the clinic's PostgreSQL from the first-run screen found. */
+export type DatabaseChosen_Serialize = {
+	/**  The address, without its password. */
+	database: string,
+	/**  The clinic already in it, which this desk now joins; None: an empty database, set up next. */
+	clinic_name: string | null,
+	message: string,
 };
 
 export type DeclineLine = DeclineLine_Serialize | DeclineLine_Deserialize;
@@ -1285,6 +1313,16 @@ export type SetupCheck_Serialize = {
 	message: string,
 	/**  The draft as it is now (with the gateway marked checked when it works). */
 	draft: SetupDraft_Serialize,
+};
+
+/**  Where the clinic being set up will live, as the first-run screen shows it. */
+export type SetupDatabase = {
+	/**  The address or file, without any password. */
+	database: string,
+	/**  `sqlite` (this computer) or `postgres` (the clinic's server). */
+	kind: string,
+	/**  IT's managed configuration names it: the window offers no other. */
+	pinned_by_it: boolean,
 };
 
 /**  What the person setting the clinic up has typed so far (never a secret or the password). */

@@ -22,6 +22,8 @@ pub enum SecretKind {
     SmtpPassword,
     /// The billing worker account's name and password on the computer that runs `clinicpay worker`.
     WorkerSignIn,
+    /// The clinic's PostgreSQL address (with its password) this desk chose in first-run setup.
+    DatabaseUrl,
 }
 
 impl From<Gateway> for SecretKind {
@@ -69,6 +71,7 @@ fn account(which: SecretKind) -> &'static str {
         SecretKind::Gateway(Gateway::Nmi) => "nmi.security-key",
         SecretKind::SmtpPassword => "smtp.password",
         SecretKind::WorkerSignIn => "worker.sign-in",
+        SecretKind::DatabaseUrl => "database.url",
     }
 }
 
@@ -102,6 +105,12 @@ impl CredentialStore for Keychain {
 }
 
 /// Runs a keychain call off the async threads, with a time limit.
+pub(crate) async fn run_keychain<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    keychain(f).await
+}
+
 async fn keychain<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     match tokio::time::timeout(KEYCHAIN_TIMEOUT, tokio::task::spawn_blocking(f)).await {
         Ok(Ok(r)) => r,
@@ -437,6 +446,7 @@ impl Services {
             SecretKind::Gateway(Gateway::Nmi),
             SecretKind::SmtpPassword,
             SecretKind::WorkerSignIn,
+            SecretKind::DatabaseUrl,
         ] {
             let store = self.credentials.clone();
             if let Ok(Some(stored)) = keychain(move || store.get(kind)).await {

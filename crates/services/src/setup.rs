@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clinic::ClinicInfo;
 use crate::credentials::secret_name;
+use crate::credentials::{CredentialStore, SecretKind};
 use crate::staff::{check_new_password, check_username, hash_password};
 use crate::{Change, Result, ServiceError, Services};
 
@@ -164,35 +165,91 @@ pub struct SetupCheck {
     pub draft: SetupDraft,
 }
 
-/// Where this desk keeps the demo clinic it opened from the first-run screen, and the note that it did.
+/// Where this desk keeps the demo clinic it opened from the first-run screen, and the note of which
+/// database it chose there (the clinic's PostgreSQL address itself is in the keychain: it holds a password).
 pub const DEMO_CLINIC_FILE: &str = "demo-clinic.db";
 const DESK_DATABASE_FILE: &str = "desk-database.json";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct DeskDatabase {
-    /// `demo`: the demo clinic in `folder/demo-clinic.db`.
+    /// `demo`: the demo clinic in `folder/demo-clinic.db`; `postgres`: the address in the keychain.
     database: String,
 }
 
-/// The database this desk chose on its first-run screen (kept in `folder`), if it chose one: used only
+/// The database this desk chose on its first-run screen (noted in `folder`), if it chose one: used only
 /// when neither `--db` nor IT's managed configuration names one.
-pub fn desk_database(folder: &Path) -> Option<String> {
+pub fn desk_database(folder: &Path, keychain: &dyn CredentialStore) -> Option<String> {
     let text = std::fs::read_to_string(folder.join(DESK_DATABASE_FILE)).ok()?;
     let choice: DeskDatabase = serde_json::from_str(&text).ok()?;
-    (choice.database == "demo").then(|| folder.join(DEMO_CLINIC_FILE).display().to_string())
+    match choice.database.as_str() {
+        "demo" => Some(folder.join(DEMO_CLINIC_FILE).display().to_string()),
+        "postgres" => keychain
+            .get(SecretKind::DatabaseUrl)
+            .ok()
+            .flatten()
+            .map(|u| u.expose().to_owned()),
+        _ => None,
+    }
+}
+
+fn note_desk_database(folder: &Path, database: &str) -> Result<()> {
+    let file = folder.join(DESK_DATABASE_FILE);
+    std::fs::create_dir_all(folder).map_err(|e| cannot_keep(&file, e))?;
+    let text = serde_json::to_string(&DeskDatabase {
+        database: database.into(),
+    })
+    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    std::fs::write(&file, text).map_err(|e| cannot_keep(&file, e))
 }
 
 /// Notes in `folder` that this desk opens the demo clinic from now on; its database's address.
 pub fn remember_demo_clinic(folder: &Path) -> Result<String> {
-    let file = folder.join(DESK_DATABASE_FILE);
-    std::fs::create_dir_all(folder).map_err(|e| cannot_keep(&file, e))?;
-    let text = serde_json::to_string(&DeskDatabase {
-        database: "demo".into(),
-    })
-    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    std::fs::write(&file, text).map_err(|e| cannot_keep(&file, e))?;
+    note_desk_database(folder, "demo")?;
     Ok(folder.join(DEMO_CLINIC_FILE).display().to_string())
+}
+
+/// What connecting to the clinic's PostgreSQL from the first-run screen found.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct DatabaseChosen {
+    /// The address, without its password.
+    pub database: String,
+    /// The clinic already in it, which this desk now joins; None: an empty database, set up next.
+    pub clinic_name: Option<String>,
+    pub message: String,
+}
+
+/// Where the clinic being set up will live, as the first-run screen shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SetupDatabase {
+    /// The address or file, without any password.
+    pub database: String,
+    /// `sqlite` (this computer) or `postgres` (the clinic's server).
+    pub kind: String,
+    /// IT's managed configuration names it: the window offers no other.
+    pub pinned_by_it: bool,
+}
+
+/// The clinic's PostgreSQL address from what IT typed: `postgres://USER@HOST/DATABASE`, with the
+/// password (typed apart, so it is never shown) put in.
+pub fn clinic_database_url(address: &str, password: Option<&str>) -> Result<String> {
+    let address = address.trim();
+    let wrong = || {
+        ServiceError::Invalid(format!(
+            "\"{}\" is not a PostgreSQL address: give it as postgres://USER@HOST/DATABASE (the password in its own field).",
+            clinicpay_store::redact_url(address)
+        ))
+    };
+    let mut url = url::Url::parse(address).map_err(|_| wrong())?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
+        return Err(wrong());
+    }
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        url.set_password(Some(p)).map_err(|_| wrong())?;
+    }
+    Ok(url.to_string())
 }
 
 impl Services {
@@ -213,6 +270,71 @@ impl Services {
     pub async fn require_demo_allowed(&self) -> Result<()> {
         self.require_no_clinic().await?;
         self.require_training_allowed()
+    }
+
+    /// The database this desk is setting a clinic up in (`url`, as the app opened it).
+    pub async fn setup_database(&self, url: &str) -> Result<SetupDatabase> {
+        self.require_no_clinic().await?;
+        Ok(SetupDatabase {
+            database: clinicpay_store::redact_url(url),
+            kind: match self.store().dialect() {
+                clinicpay_store::Dialect::Sqlite => "sqlite".into(),
+                clinicpay_store::Dialect::Postgres => "postgres".into(),
+            },
+            pinned_by_it: self.managed().config.database_url.is_some(),
+        })
+    }
+
+    /// First-run setup on a desk with no clinic: use the clinic's PostgreSQL (`url`, trusted as IT's
+    /// managed configuration says) instead. Connects and migrates it, and says whether it already holds
+    /// a clinic (this desk joins it) or is empty (setup goes on there). The choice is kept for later
+    /// starts: the address in this computer's keychain, a note in `folder`. The caller opens it.
+    pub async fn choose_clinic_database(
+        &self,
+        url: &str,
+        folder: &Path,
+    ) -> Result<(clinicpay_store::Store, DatabaseChosen)> {
+        self.require_no_clinic().await?;
+        if let Some(pinned) = &self.managed().config.database_url {
+            return Err(ServiceError::ManagedByIt(format!(
+                "IT set this desk's database ({}) in {}: it cannot be changed here.",
+                clinicpay_store::redact_url(pinned),
+                self.managed().source_name().unwrap_or_default()
+            )));
+        }
+        let shown = clinicpay_store::redact_url(url);
+        let store = clinicpay_store::Store::open_with(url, &self.managed().database_trust())
+            .await
+            .map_err(|e| {
+                ServiceError::DatabaseUnavailable(format!(
+                    "ClinicPay cannot use the database at {shown}: {e}. Check the address, the password and that this computer may reach it; if its certificate is the clinic's own, IT names its CA in the managed configuration (database-ca-file)."
+                ))
+            })?;
+        let clinic_name = {
+            let mut r = store.reader().await?;
+            clinicpay_store::organization::load(&mut r)
+                .await?
+                .map(|s| s.clinic_name)
+        };
+        let secret = Secret::new(url);
+        let keychain = self.credentials.clone();
+        crate::credentials::run_keychain(move || keychain.set(SecretKind::DatabaseUrl, &secret))
+            .await?;
+        note_desk_database(folder, "postgres")?;
+        let message = match &clinic_name {
+            Some(name) => format!(
+                "{shown} holds {name}: this desk now opens it. Sign in with your account there."
+            ),
+            None => format!("{shown} is empty and ready: the clinic will be set up there."),
+        };
+        Ok((
+            store,
+            DatabaseChosen {
+                database: shown,
+                clinic_name,
+                message,
+            },
+        ))
     }
 
     /// Refuses once the database holds a clinic (or any staff account): setup is for a new one.

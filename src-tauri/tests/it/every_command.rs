@@ -69,6 +69,12 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             NoClinicYet,
         ),
         ("open_demo_clinic", json!({}), NoClinicYet),
+        ("setup_database", json!({}), NoClinicYet),
+        (
+            "use_clinic_database",
+            json!({"address": "postgres://nobody@127.0.0.1:9/none", "password": null}),
+            NoClinicYet,
+        ),
         ("desk_activity", json!({}), Nothing),
         ("current_session", json!({}), Nothing),
         ("sign_out", json!({}), Nothing),

@@ -2,14 +2,15 @@
 // where it was if the window closed), or open the demo clinic for training. Each step is checked by the
 // services with its own sentence; the clinic is made only by the last step.
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
-import { commands, type ClinicInfo, type Gateway, type SetupDraft } from "../bindings";
+import { commands, type ClinicInfo, type Gateway, type SetupDatabase, type SetupDraft } from "../bindings";
 import { ApiError, call } from "../api";
 import { gatewayName } from "../format";
 import { useSubmit } from "../hooks/useSubmit";
 
-const STEPS = ["clinic", "account", "gateway", "fallback", "mail", "review"] as const;
+const STEPS = ["database", "clinic", "account", "gateway", "fallback", "mail", "review"] as const;
 type Step = (typeof STEPS)[number];
 const STEP_TITLES: Record<Step, string> = {
+  database: "Where the clinic's data lives",
   clinic: "The clinic",
   account: "The first IT account",
   gateway: "The payment gateway",
@@ -89,13 +90,15 @@ export function FirstRun({ onReady }: { onReady: (clinic: ClinicInfo) => void })
 function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clinic: ClinicInfo) => void }) {
   const [draft, setDraft] = useState<SetupDraft>({
     ...initial,
-    step: isStep(initial.step) ? initial.step : "clinic",
+    step: isStep(initial.step) ? initial.step : "database",
     currency: initial.currency || "USD",
     gateway: initial.gateway ?? "stripe",
   });
   // The password lives only here: never written to the draft, typed again after a restart.
   const [password, setPassword] = useState("");
   const [repeat, setRepeat] = useState("");
+  // Why the database step cannot go on yet (the clinic's PostgreSQL chosen, not connected).
+  const [dbBlock, setDbBlock] = useState<string | null>(null);
   const { busy, error, setError, submit } = useSubmit();
   const step = draft.step as Step;
   const at = STEPS.indexOf(step);
@@ -116,6 +119,7 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
   function next(e: FormEvent) {
     e.preventDefault();
     void submit(async () => {
+      if (step === "database" && dbBlock) refuse(dbBlock);
       if (step === "account") {
         if (password !== repeat) refuse("The two passwords differ: type the same password twice.");
         await call(commands.checkSetupAccount(draft, password));
@@ -153,6 +157,7 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
           Setting up ClinicPay · step {at + 1} of {STEPS.length}
         </p>
         <h1 id="setup-title">{STEP_TITLES[step]}</h1>
+        {step === "database" && <DatabaseStep setBlock={setDbBlock} onJoined={onReady} />}
         {step === "clinic" && <ClinicStep draft={draft} update={update} />}
         {step === "account" && (
           <AccountStep
@@ -190,7 +195,7 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
               data-testid="setup-back"
               onClick={() => {
                 setError(null);
-                void go(STEPS[at - 1] ?? "clinic");
+                void go(STEPS[at - 1] ?? "database");
               }}
             >
               Back
@@ -206,6 +211,110 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
 }
 
 type StepProps = { draft: SetupDraft; update: (c: Partial<SetupDraft>) => void };
+
+/** This computer (one desk), or the clinic's PostgreSQL (several desks): joined when it already holds
+ * the clinic, set up in when empty. What IT pinned is only shown. */
+function DatabaseStep({
+  setBlock,
+  onJoined,
+}: {
+  setBlock: (why: string | null) => void;
+  onJoined: (clinic: ClinicInfo) => void;
+}) {
+  const [current, setCurrent] = useState<SetupDatabase | null>(null);
+  const [server, setServer] = useState(false);
+  const [address, setAddress] = useState("");
+  const [password, setPassword] = useState("");
+  const [result, setResult] = useState<string | null>(null);
+  const { busy, error, submit } = useSubmit();
+  useEffect(() => {
+    call(commands.setupDatabase())
+      .then(setCurrent)
+      .catch(() => undefined);
+  }, []);
+  useEffect(() => {
+    setBlock(
+      server && current?.kind !== "postgres"
+        ? "Connect to the clinic's PostgreSQL first, or choose this computer."
+        : null,
+    );
+  }, [server, current, setBlock]);
+  if (!current) return <p className="muted">Looking at this desk&apos;s database…</p>;
+  if (current.pinned_by_it || current.kind === "postgres") {
+    return (
+      <p data-testid="setup-database-current">
+        {current.pinned_by_it ? "IT set this desk's database" : "The clinic's PostgreSQL"}: <code>{current.database}</code>.
+        {result ? ` ${result}` : ""}
+      </p>
+    );
+  }
+  return (
+    <>
+      <fieldset className="choice">
+        <legend>The clinic&apos;s data lives on</legend>
+        <label className="inline-label">
+          <input type="radio" name="database" value="here" checked={!server} onChange={() => setServer(false)} />
+          This computer
+        </label>
+        <label className="inline-label">
+          <input type="radio" name="database" value="postgres" checked={server} onChange={() => setServer(true)} />
+          The clinic&apos;s PostgreSQL (several desks)
+        </label>
+      </fieldset>
+      {!server && (
+        <p className="muted">
+          One desk keeps the clinic in <code>{current.database}</code>. IT can move it to the clinic&apos;s PostgreSQL later
+          when more desks join.
+        </p>
+      )}
+      {server && (
+        <>
+          <label>
+            Address (postgres://USER@HOST/DATABASE)
+            <input name="database_address" value={address} onChange={(e) => setAddress(e.target.value)} />
+          </label>
+          <label>
+            Password
+            <input
+              name="database_password"
+              type="password"
+              autoComplete="off"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </label>
+          <p className="muted">The address and its password are kept in this computer&apos;s keychain.</p>
+          <div className="actions">
+            <button
+              type="button"
+              disabled={busy || !address.trim()}
+              data-testid="connect-database"
+              onClick={() =>
+                void submit(async () => {
+                  const chosen = await call(commands.useClinicDatabase(address, password || null));
+                  setPassword("");
+                  if (chosen.clinic_name) {
+                    onJoined(await call(commands.clinicInfo()));
+                    return;
+                  }
+                  setResult(chosen.message);
+                  setCurrent(await call(commands.setupDatabase()));
+                })
+              }
+            >
+              Connect
+            </button>
+          </div>
+          {error && (
+            <p className="form-error" role="alert">
+              {error}
+            </p>
+          )}
+        </>
+      )}
+    </>
+  );
+}
 
 function ClinicStep({ draft, update }: StepProps) {
   return (
@@ -563,6 +672,12 @@ function ReviewStep({
   const gateway = draft.gateway ?? "stripe";
   // Asked here when setup was resumed after the window closed (the password is never kept).
   const [ask] = useState(!password);
+  const [database, setDatabase] = useState("");
+  useEffect(() => {
+    call(commands.setupDatabase())
+      .then((d) => setDatabase(d.kind === "postgres" ? `The clinic's PostgreSQL: ${d.database}` : `This computer: ${d.database}`))
+      .catch(() => undefined);
+  }, []);
   return (
     <>
       <dl className="facts" data-testid="setup-review">
@@ -582,10 +697,7 @@ function ReviewStep({
         <dt>Mail server</dt>
         <dd>{draft.smtp_host ? `${draft.smtp_host} (${draft.smtp_tested ? "tested" : "not tested"})` : "Not set up"}</dd>
         <dt>Data</dt>
-        <dd>
-          On this computer. To share the clinic between several desks later, IT moves it to the clinic&apos;s PostgreSQL
-          (see the IT guide).
-        </dd>
+        <dd data-testid="review-database">{database}</dd>
       </dl>
       {ask && (
         <label>

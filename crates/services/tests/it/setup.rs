@@ -235,3 +235,102 @@ fn a_draft_is_kept_on_this_computer_without_any_secret_and_read_back_whole() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_desk_joins_the_clinic_in_its_postgresql_or_sets_one_up_there_and_keeps_the_choice() {
+    let here = TestDb::new(clinicpay_testkit::Backend::Sqlite).await;
+    let clinic_db = TestDb::new(clinicpay_testkit::Backend::Postgres).await;
+    let empty_db = TestDb::new(clinicpay_testkit::Backend::Postgres).await;
+    let desk = new_desk(&here).await;
+    let folder = std::env::temp_dir().join(format!("clinicpay-desk-db-{}", std::process::id()));
+    let keychain = Keychain::named(&desk.keychain);
+
+    // The address is checked before anything is tried, and a password never appears in a sentence.
+    let bad =
+        clinicpay_services::setup::clinic_database_url("https://db.clinic.local/clinicpay", None)
+            .unwrap_err();
+    assert!(
+        bad.to_string().contains("postgres://USER@HOST/DATABASE"),
+        "{bad}"
+    );
+    let with_password = clinicpay_services::setup::clinic_database_url(
+        "postgres://clinicpay@db.clinic.local/clinicpay",
+        Some("pa ss"),
+    )
+    .unwrap();
+    assert_eq!(
+        with_password,
+        "postgres://clinicpay:pa%20ss@db.clinic.local/clinicpay"
+    );
+    let unreachable = desk
+        .s
+        .choose_clinic_database(
+            "postgres://clinicpay:s3cret-pw@127.0.0.1:9/clinicpay",
+            &folder,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unreachable.code(), ErrorCode::DatabaseUnavailable);
+    assert!(
+        !unreachable.to_string().contains("s3cret-pw"),
+        "{unreachable}"
+    );
+    assert!(
+        clinicpay_services::setup::desk_database(&folder, &keychain).is_none(),
+        "nothing kept"
+    );
+
+    // An empty PostgreSQL: ready for the setup.
+    let (_, chosen) = desk
+        .s
+        .choose_clinic_database(&empty_db.url, &folder)
+        .await
+        .unwrap();
+    assert_eq!(chosen.clinic_name, None, "{}", chosen.message);
+
+    // One that holds a clinic: this desk joins it, and opens it from now on.
+    let other = Services::with_credentials(
+        clinic_db.store.clone(),
+        Arc::new(FixedClock(now())),
+        Arc::new(Keychain::named(&desk.keychain)),
+    );
+    let staff = crate::support::staff(&other).await;
+    other
+        .set_setting(&staff.it, "clinic-name", "Hillside Clinic")
+        .await
+        .unwrap();
+    let (_, joined) = desk
+        .s
+        .choose_clinic_database(&clinic_db.url, &folder)
+        .await
+        .unwrap();
+    assert_eq!(joined.clinic_name.as_deref(), Some("Hillside Clinic"));
+    assert!(
+        !joined.database.contains("postgres:postgres@"),
+        "no password shown: {}",
+        joined.database
+    );
+    assert_eq!(
+        clinicpay_services::setup::desk_database(&folder, &keychain).as_deref(),
+        Some(clinic_db.url.as_str()),
+        "the address (with its password) is kept in the keychain, the choice in the desk folder"
+    );
+    assert!(
+        !std::fs::read_to_string(folder.join("desk-database.json"))
+            .unwrap()
+            .contains("postgres:"),
+        "no address or password in the desk's file"
+    );
+
+    // A desk whose own database has a clinic cannot be pointed elsewhere from the first-run screen.
+    let e = other
+        .choose_clinic_database(&empty_db.url, &folder)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    let _ = keychain.delete(SecretKind::DatabaseUrl);
+    std::fs::remove_dir_all(&folder).ok();
+    for db in [here, clinic_db, empty_db] {
+        db.drop_db().await;
+    }
+}
