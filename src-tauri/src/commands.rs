@@ -749,13 +749,8 @@ pub async fn open_demo_clinic(
     engine: State<'_, crate::engine::DeskEngine>,
 ) -> Result<ClinicInfo, UiError> {
     let s = state.services()?;
-    s.require_demo_allowed().await?;
-    let folder = crate::desk_folder();
-    let url = clinicpay_services::setup::remember_demo_clinic(&folder)?;
+    let url = s.prepare_demo_clinic(&crate::desk_folder()).await?;
     let demo = state.switch_to(&url, s.managed().clone()).await?;
-    if !demo.clinic_info().await?.configured {
-        demo.seed_demo(None, 300, 7).await?;
-    }
     if let Some(desk) = &state.desk {
         engine.start(demo.clone(), desk.name.clone());
     }

@@ -19,6 +19,17 @@ function pss(pid) {
   }
 }
 
+/** CPU time (user + system, in clock ticks of 1/100 s) a process has used. */
+function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
 function children(pid) {
   const out = [];
   for (const d of readdirSync("/proc")) {
@@ -73,8 +84,19 @@ for (let i = 0; i < runs; i++) {
     await new Promise((r) => setTimeout(r, 5000));
     const pid = appPid();
     if (pid) {
+      // Idle CPU over IDLE_SECONDS (60 by default: two of the billing engine's passes), then memory.
+      const idle = Number(process.env.IDLE_SECONDS ?? 60);
+      const before = [pid, ...children(pid)].reduce((s, p) => s + cpuTicks(p), 0);
+      await new Promise((r) => setTimeout(r, idle * 1000));
       const all = [pid, ...children(pid)];
-      memory = { processes: all.length, pssMiB: all.reduce((s, p) => s + pss(p), 0) / 1024, appMiB: pss(pid) / 1024 };
+      const after = all.reduce((s, p) => s + cpuTicks(p), 0);
+      memory = {
+        processes: all.length,
+        pssMiB: all.reduce((s, p) => s + pss(p), 0) / 1024,
+        appMiB: pss(pid) / 1024,
+        cpuPercent: (after - before) / idle,
+        idle,
+      };
     }
   }
   await browser.deleteSession();
@@ -91,10 +113,10 @@ console.log(
 );
 if (memory) {
   console.log(
-    `${name.padEnd(12)} idle memory (PSS, 5 s after the window is usable): ${memory.pssMiB.toFixed(1)} MiB in ${memory.processes} processes (the app's own process ${memory.appMiB.toFixed(1)} MiB)`,
+    `${name.padEnd(12)} idle (from 5 s after the window is usable, over ${memory.idle} s): CPU ${memory.cpuPercent.toFixed(2)} % of one core; memory (PSS) ${memory.pssMiB.toFixed(1)} MiB in ${memory.processes} processes (the app's own process ${memory.appMiB.toFixed(1)} MiB)`,
   );
 }
 // One line for scripts/measure-desktop.sh to put the two apps side by side.
 console.log(
-  `FIGURES ${JSON.stringify({ name, medianMs: starts[Math.floor(starts.length / 2)], pssMiB: memory?.pssMiB ?? null })}`,
+  `FIGURES ${JSON.stringify({ name, medianMs: starts[Math.floor(starts.length / 2)], pssMiB: memory?.pssMiB ?? null, cpuPercent: memory?.cpuPercent ?? null })}`,
 );

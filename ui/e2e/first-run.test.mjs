@@ -203,6 +203,10 @@ test("a new desk sets its clinic up in the window, resumes after closing, and th
       assert.match(await browser.$('[data-testid="review-database"]').getText(), /This computer/);
       // The password was not kept across the restart: asked again here.
       await browser.$('input[name="password"]').setValue(PASSWORD);
+      await browser.$('input[name="password_repeat"]').setValue(`${PASSWORD}x`);
+      await next(browser);
+      assert.match(await setupError(browser), /The two passwords differ/);
+      await browser.$('input[name="password_repeat"]').setValue(PASSWORD);
       await next(browser);
 
       // The clinic exists: its sign-in screen, and the new IT account signs in.

@@ -28,6 +28,20 @@ impl Services {
                 "--to must be the clinic's PostgreSQL address, like postgres://clinicpay@db.clinic.local/clinicpay.".into(),
             ));
         }
+        // A desk billing this clinic meanwhile would charge in the old database what the new one then
+        // charges again: the copy waits until its billing engine has stopped.
+        let now = self.fresh_now().await?;
+        let engine = {
+            let mut r = self.store().reader().await?;
+            clinicpay_store::engine::load(&mut r).await?
+        };
+        if let Some((id, name, kind)) = engine.holder_at(now) {
+            if id != self.worker_id() {
+                return Err(ServiceError::Conflict(format!(
+                    "The billing engine is running on this clinic (the {kind} {name}): close ClinicPay there (or stop `clinicpay worker`) first, so nothing is charged in this database while it is copied; then copy again."
+                )));
+            }
+        }
         let target = Store::open_with(to, &self.managed().database_trust()).await?;
         let tables = clinicpay_store::copy::sqlite_to_postgres(self.store(), &target).await?;
         let chain = {

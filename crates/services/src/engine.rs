@@ -292,16 +292,19 @@ impl Services {
         told: &mut impl FnMut(EngineEvent),
     ) -> std::result::Result<(), ()> {
         let started = Instant::now();
-        let pass = async {
+        // On a task of its own, so a pass that panics is a failed pass, not the end of the engine.
+        let billing = self.under_lease(holder, pace.lease);
+        let worker = worker.cloned();
+        let pass = tokio::spawn(async move {
             match worker {
-                Some(w) => self.run_worker_pass_as(w).await,
-                None => self.run_worker_pass().await,
+                Some(w) => billing.run_worker_pass_as(&w).await,
+                None => billing.run_worker_pass().await,
             }
-        };
+        });
         tokio::pin!(pass);
         let result = loop {
             tokio::select! {
-                r = &mut pass => break r,
+                r = &mut pass => break r.unwrap_or_else(|e| Err(ServiceError::Internal(format!("the billing pass stopped unexpectedly ({e})")))),
                 _ = tokio::time::sleep(pace.try_every) => {
                     match self.renew_engine(holder, pace.lease).await {
                         Ok(true) => {}
@@ -343,6 +346,32 @@ impl Services {
                 Err(())
             }
         }
+    }
+
+    /// Services that bill under `holder`'s lease: each charge renews it first (an engine pass runs on
+    /// these).
+    pub fn under_lease(&self, holder: &Holder, lease: Duration) -> Services {
+        let mut s = self.clone();
+        s.engine_lease = Some(Arc::new(PassLease {
+            holder: holder.clone(),
+            lease,
+        }));
+        s
+    }
+
+    /// In an engine pass: renews the lease, and refuses when another process holds it now (this one
+    /// slept, or lost the database, long enough to be replaced). Elsewhere: nothing to check.
+    pub(crate) async fn require_engine_lease(&self) -> Result<()> {
+        let Some(pass) = &self.engine_lease else {
+            return Ok(());
+        };
+        if self.renew_engine(&pass.holder, pass.lease).await? {
+            return Ok(());
+        }
+        Err(ServiceError::Conflict(format!(
+            "The billing engine was taken over while {} was away: this charge was not sent here (the desk or service running billing now charges it).",
+            pass.holder.name
+        )))
     }
 
     async fn renew_engine(&self, holder: &Holder, lease: Duration) -> Result<bool> {
@@ -484,6 +513,13 @@ fn stale_warning(
     Some(format!(
         "{since}: {why}. Subscriptions are not being charged and retries wait. See Settings → Billing engine."
     ))
+}
+
+/// The lease an engine pass bills under (see `Services::require_engine_lease`).
+#[derive(Debug)]
+pub(crate) struct PassLease {
+    holder: Holder,
+    lease: Duration,
 }
 
 /// This process's part, shared between clones of the services.

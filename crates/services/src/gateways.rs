@@ -42,15 +42,18 @@ impl Services {
         patient: Option<PatientId>,
     ) -> Result<Box<dyn PaymentGateway>> {
         let log = Arc::new(StoredProcessorLog::new(self.store().clone(), patient));
-        self.gateway_client_logged(gateway, settings, log).await
+        self.gateway_client_logged(gateway, settings, log, None)
+            .await
     }
 
-    /// The same, writing its calls to `log` (first-run setup: there is no clinic to log them to yet).
+    /// The same, writing its calls to `log`, and with `typed` instead of the keychain's secret when
+    /// given (first-run setup: there is no clinic to log to yet, and a key is tried before it is kept).
     pub(crate) async fn gateway_client_logged(
         &self,
         gateway: Gateway,
         settings: &OrganizationSettings,
         log: Arc<dyn clinicpay_gateways::ProcessorLog>,
+        typed: Option<Secret>,
     ) -> Result<Box<dyn PaymentGateway>> {
         let configured = match gateway {
             Gateway::Stripe => settings.stripe_api_base.clone(),
@@ -78,7 +81,10 @@ impl Services {
         } else {
             // Checked at every use, not only when set: the database may say otherwise since.
             check_gateway_address(gateway, base.as_deref(), false, self.test_build())?;
-            let secret = self.gateway_secret(gateway, base.as_deref()).await?;
+            let secret = match typed {
+                Some(typed) => typed,
+                None => self.gateway_secret(gateway, base.as_deref()).await?,
+            };
             crate::credentials::check_key_mode(
                 gateway,
                 secret.expose(),

@@ -94,6 +94,9 @@ pub struct Services {
     database_time: Arc<std::sync::Mutex<Option<clock::DatabaseTime>>>,
     /// This process's part in the billing engine (see `engine`).
     engine_here: engine::EngineHereCell,
+    /// Set on the services an engine pass runs with: every charge first renews the engine's lease, so
+    /// a desk that slept through a takeover sends nothing (see `engine`).
+    engine_lease: Option<Arc<engine::PassLease>>,
 }
 
 impl Services {
@@ -119,6 +122,7 @@ impl Services {
             managed: Arc::default(),
             database_time: Arc::default(),
             engine_here: Arc::default(),
+            engine_lease: None,
         }
     }
 

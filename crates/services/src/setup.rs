@@ -209,6 +209,9 @@ pub fn remember_demo_clinic(folder: &Path) -> Result<String> {
     Ok(folder.join(DEMO_CLINIC_FILE).display().to_string())
 }
 
+/// One demo clinic made at a time on this computer.
+static MAKING_DEMO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What connecting to the clinic's PostgreSQL from the first-run screen found.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -337,6 +340,34 @@ impl Services {
         ))
     }
 
+    /// The demo clinic in `folder` (made whole first if it is not there: seeded in a file of its own,
+    /// then moved into place, so a crash leaves no half-made demo), then noted as this desk's database.
+    /// Its address, for the caller to open.
+    pub async fn prepare_demo_clinic(&self, folder: &Path) -> Result<String> {
+        self.require_demo_allowed().await?;
+        let _one = MAKING_DEMO.lock().await;
+        let file = folder.join(DEMO_CLINIC_FILE);
+        if !file.exists() {
+            std::fs::create_dir_all(folder).map_err(|e| cannot_keep(&file, e))?;
+            let seeding = folder.join("demo-clinic.seeding.db");
+            for leftover in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{leftover}", seeding.display()));
+            }
+            let store = clinicpay_store::Store::open(&seeding.display().to_string()).await?;
+            let demo = Services::with_credentials(
+                store.clone(),
+                self.clock.clone(),
+                self.credentials.clone(),
+            )
+            .with_managed(self.managed().clone());
+            let seeded = demo.seed_demo(None, 300, 7).await;
+            store.close().await;
+            seeded?;
+            std::fs::rename(&seeding, &file).map_err(|e| cannot_keep(&file, e))?;
+        }
+        remember_demo_clinic(folder)
+    }
+
     /// Refuses once the database holds a clinic (or any staff account): setup is for a new one.
     async fn require_no_clinic(&self) -> Result<()> {
         let mut r = self.store().reader().await?;
@@ -370,25 +401,37 @@ impl Services {
         let settings = draft.settings(self.test_build())?;
         let mut draft = draft.clone();
         draft.checked.retain(|g| *g != gateway);
-        if let Some(secret) = secret.filter(|s| !s.trim().is_empty()) {
-            self.keep_gateway_secret(gateway, Secret::new(secret.trim()), &settings)
-                .await?;
+        // A typed key is tried first and kept only if the gateway takes it: a wrong one never
+        // replaces a key this computer already holds.
+        let typed = secret
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
+        if let Some(t) = &typed {
+            crate::credentials::validate_secret(gateway, t.expose())?;
         }
-        let log = Arc::new(MemoryLog::default());
-        let result = match self.gateway_client_logged(gateway, &settings, log).await {
-            Ok(client) => client.check().await.map_err(ServiceError::from),
-            Err(e) => Err(e),
-        };
+        let kept_already = typed.is_none();
+        let result = self.live_check(gateway, &settings, typed.clone()).await;
+        if let (Ok(()), Some(t)) = (&result, typed) {
+            self.keep_gateway_secret(gateway, t, &settings).await?;
+        }
         Ok(match result {
             Ok(()) => {
                 draft.checked.push(gateway);
                 SetupCheck {
                     works: true,
                     status: "ok".into(),
-                    message: format!(
-                        "{gateway} accepts the {} now kept in this computer's keychain.",
-                        secret_name(gateway)
-                    ),
+                    message: if kept_already {
+                        format!(
+                            "{gateway} accepts the {} already kept in this computer's keychain.",
+                            secret_name(gateway)
+                        )
+                    } else {
+                        format!(
+                            "{gateway} accepts the {}: it is now kept in this computer's keychain.",
+                            secret_name(gateway)
+                        )
+                    },
                     draft,
                 }
             }
@@ -399,6 +442,20 @@ impl Services {
                 draft,
             },
         })
+    }
+
+    /// One harmless call to `gateway` as `settings` say, with `typed` or the keychain's key.
+    async fn live_check(
+        &self,
+        gateway: Gateway,
+        settings: &OrganizationSettings,
+        typed: Option<Secret>,
+    ) -> Result<()> {
+        let log = Arc::new(MemoryLog::default());
+        let client = self
+            .gateway_client_logged(gateway, settings, log, typed)
+            .await?;
+        client.check().await.map_err(ServiceError::from)
     }
 
     /// Keeps the mail server's password (when given) and sends a test email to `to` with the draft's
@@ -416,12 +473,21 @@ impl Services {
                 "Give the mail server's name first (e.g. smtp.office365.com).".into(),
             )
         })?;
-        if let Some(p) = password.filter(|p| !p.is_empty()) {
-            self.keep_smtp_password(&host, Secret::new(p)).await?;
+        // Only a password typed here is used (and kept once the test went through): setup never
+        // sends mail with a password this computer held before.
+        let password = password.filter(|p| !p.is_empty()).map(Secret::new);
+        if settings.smtp.username.is_some() && password.is_none() {
+            return Err(ServiceError::Invalid(
+                "Type the mail server's password for this sign-in name (or leave the sign-in name empty for a server that asks none).".into(),
+            ));
         }
         let mut draft = draft.clone();
         draft.smtp_tested = false;
-        self.send_test_email(&settings, to).await?;
+        self.send_test_email(&settings, password.clone(), to)
+            .await?;
+        if let Some(p) = password {
+            self.keep_smtp_password(&host, p).await?;
+        }
         draft.smtp_tested = true;
         Ok(draft)
     }
@@ -442,11 +508,12 @@ impl Services {
                     secret_name(g)
                 )));
             }
-            let address = match g {
-                Gateway::Stripe => settings.stripe_api_base.clone(),
-                Gateway::Nmi => settings.nmi_api_base.clone(),
-            };
-            self.gateway_secret(g, address.as_deref()).await?;
+            // Checked again now, with the key this computer keeps: the draft's word is not enough.
+            self.live_check(g, &settings, None).await.map_err(|e| {
+                ServiceError::Invalid(format!(
+                    "{g} did not answer the check again ({e}). Check it in its step, then set up the clinic."
+                ))
+            })?;
             let public = match g {
                 Gateway::Stripe => &settings.stripe_publishable_key,
                 Gateway::Nmi => &settings.nmi_tokenization_key,
@@ -507,7 +574,7 @@ impl Services {
             .after(crate::staff::StaffView::from(&member))
             .record(&mut tx)
             .await?;
-        for g in &draft.checked {
+        for g in std::iter::once(gateway).chain(draft.fallback_gateway) {
             Change::new(Some(&it), now, "gateway.credentials_set", "gateway", g)
                 .after(serde_json::json!({ "stored": true, "where": "OS keychain", "during": "setup", "checked": true }))
                 .record(&mut tx)

@@ -60,7 +60,7 @@ export function BillingEnginePanel({ session }: { session: Session }) {
           <dd>
             Cycle {when(status.due.next_cycle_at)} · retry {when(status.due.next_retry_at)}
           </dd>
-          {status.last_error && (
+          {status.last_error && (!status.last_pass_at || (status.last_error_at ?? "") > status.last_pass_at) && (
             <>
               <dt>Last error</dt>
               <dd className="error-text" data-testid="engine-error">

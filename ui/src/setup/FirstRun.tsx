@@ -141,6 +141,7 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
   function finish(e: FormEvent) {
     e.preventDefault();
     void submit(async () => {
+      if (password !== repeat) refuse("The two passwords differ: type the IT account's password twice.");
       onReady(await call(commands.finishSetup(draft, password)));
     });
   }
@@ -180,7 +181,7 @@ function SetupSteps({ initial, onReady }: { initial: SetupDraft; onReady: (clini
         {step === "fallback" && <FallbackStep draft={draft} update={update} setDraft={setDraft} />}
         {step === "mail" && <MailStep draft={draft} update={update} setDraft={setDraft} />}
         {step === "review" && (
-          <ReviewStep draft={draft} password={password} setPassword={setPassword} />
+          <ReviewStep draft={draft} password={password} setPassword={setPassword} repeat={repeat} setRepeat={setRepeat} />
         )}
         {error && (
           <p className="form-error" role="alert" data-testid="setup-error">
@@ -433,6 +434,8 @@ function GatewayKeys({
           onChange={(e) => {
             setSecret(e.target.value);
             setResult(null);
+            // A new key is not the one that was checked: it needs its own check.
+            if (e.target.value) setDraft((d) => ({ ...d, checked: d.checked.filter((g) => g !== gateway) }));
           }}
           placeholder={draft.checked.includes(gateway) ? "Kept in this computer's keychain" : ""}
         />
@@ -614,7 +617,7 @@ function MailStep({
           value={password}
           onChange={(e) => {
             setPassword(e.target.value);
-            setSent(null);
+            edit({});
           }}
         />
       </label>
@@ -664,10 +667,14 @@ function ReviewStep({
   draft,
   password,
   setPassword,
+  repeat,
+  setRepeat,
 }: {
   draft: SetupDraft;
   password: string;
   setPassword: (p: string) => void;
+  repeat: string;
+  setRepeat: (p: string) => void;
 }) {
   const gateway = draft.gateway ?? "stripe";
   // Asked here when setup was resumed after the window closed (the password is never kept).
@@ -700,17 +707,30 @@ function ReviewStep({
         <dd data-testid="review-database">{database}</dd>
       </dl>
       {ask && (
-        <label>
-          The IT account&apos;s password (it is not kept while setup is unfinished)
-          <input
-            name="password"
-            type="password"
-            autoComplete="new-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            required
-          />
-        </label>
+        <>
+          <label>
+            The IT account&apos;s password (it is not kept while setup is unfinished)
+            <input
+              name="password"
+              type="password"
+              autoComplete="new-password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              required
+            />
+          </label>
+          <label>
+            The same password again
+            <input
+              name="password_repeat"
+              type="password"
+              autoComplete="new-password"
+              value={repeat}
+              onChange={(e) => setRepeat(e.target.value)}
+              required
+            />
+          </label>
+        </>
       )}
       <p className="muted">
         The clinic is made when you press “Set up the clinic”; until then nothing is saved in its database.

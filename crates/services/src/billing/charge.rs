@@ -40,6 +40,9 @@ impl Services {
             patients::gateway_customer(&mut r, invoice.patient_id, gateway).await?
         };
         let key = new_key("pay");
+        // A billing engine that lost its lease (a laptop that slept through a takeover) stops here,
+        // before anything is recorded or sent: the desk that took over charges it.
+        self.require_engine_lease().await?;
         let now = self.fresh_now().await?;
         let payment_id = {
             let mut tx = self.store().begin().await?;

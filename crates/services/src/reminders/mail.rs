@@ -3,6 +3,7 @@
 use std::time::Duration as StdDuration;
 
 use clinicpay_domain::{OrganizationSettings, PatientId, PaymentMethodId};
+use clinicpay_gateways::Secret;
 use clinicpay_store::reminders::{self as repo, ExpiringRow};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -52,9 +53,10 @@ impl Services {
     pub(crate) async fn send_test_email(
         &self,
         settings: &OrganizationSettings,
+        password: Option<Secret>,
         to: &str,
     ) -> Result<()> {
-        let mailer = self.mailer(settings).await?.ok_or_else(|| {
+        let mailer = self.mailer_with(settings, password).await?.ok_or_else(|| {
             ServiceError::Invalid(
                 "Give the mail server's name and the address emails come from first.".into(),
             )
@@ -103,6 +105,15 @@ impl Services {
         &self,
         settings: &OrganizationSettings,
     ) -> Result<Option<AsyncSmtpTransport<Tokio1Executor>>> {
+        self.mailer_with(settings, None).await
+    }
+
+    /// The same, with `typed` as the password instead of the keychain's when given.
+    async fn mailer_with(
+        &self,
+        settings: &OrganizationSettings,
+        typed: Option<Secret>,
+    ) -> Result<Option<AsyncSmtpTransport<Tokio1Executor>>> {
         let smtp = &settings.smtp;
         let (Some(host), Some(_)) = (&smtp.host, &smtp.from) else {
             return Ok(None);
@@ -126,7 +137,11 @@ impl Services {
                     "The mail server password would cross the network in clear to {host}: set smtp.security to starttls or tls (none is for a server on this computer)."
                 )));
             }
-            let password = self.smtp_password(host).await?.ok_or_else(|| {
+            let stored = match typed {
+                Some(typed) => Some(typed),
+                None => self.smtp_password(host).await?,
+            };
+            let password = stored.ok_or_else(|| {
                 ServiceError::CredentialsMissing(
                     "This computer has no mail server password in its keychain: IT adds it with `clinicpay smtp password set`.".into(),
                 )

@@ -156,3 +156,39 @@ async fn a_sqlite_clinic_is_copied_into_postgresql_whole_and_verified() {
     single.drop_db().await;
     shared.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_waits_until_the_desks_billing_engine_has_stopped_and_leaves_the_engine_behind() {
+    use clinicpay_store::engine::{self as lease, Holder, HolderKind};
+    let single = TestDb::new(Backend::Sqlite).await;
+    let shared = TestDb::new(Backend::Postgres).await;
+    let s = Services::new(single.store.clone(), Arc::new(FixedClock(now())));
+    s.seed_demo(None, 5, 7).await.unwrap();
+    let desk = Holder {
+        id: "front-desk-app".into(),
+        name: "Front desk".into(),
+        kind: HolderKind::Desk,
+    };
+    let mut tx = single.store.begin().await.unwrap();
+    assert!(
+        lease::claim(&mut tx, &desk, now(), chrono::Duration::seconds(75))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+
+    let e = s.copy_to_postgres(&shared.url).await.unwrap_err();
+    assert_eq!(e.code(), clinicpay_services::ErrorCode::Conflict);
+    assert!(e.to_string().contains("close ClinicPay there"), "{e}");
+    assert_eq!(count(&shared, "patients").await, 0, "nothing copied");
+
+    // The desk closed (its engine gave the lease up): the copy goes, without the old engine's row.
+    let mut tx = single.store.begin().await.unwrap();
+    assert!(lease::release(&mut tx, "front-desk-app").await.unwrap());
+    tx.commit().await.unwrap();
+    let report = s.copy_to_postgres(&shared.url).await.unwrap();
+    assert!(report.verified, "{report:?}");
+    assert_eq!(count(&shared, "billing_engine").await, 0);
+    single.drop_db().await;
+    shared.drop_db().await;
+}

@@ -264,3 +264,86 @@ on_both_databases! {
         assert!(warning.contains("Settings → Billing engine"), "{warning}");
     }
 }
+
+on_both_databases! {
+    async fn the_lease_goes_by_the_database_clock_and_a_desk_waking_after_a_takeover_yields(db: &TestDb) {
+        use clinicpay_store::engine::{self as lease, Holder};
+        let laptop = Holder { id: "laptop-1".into(), name: "Laptop".into(), kind: HolderKind::Desk };
+        let front = Holder { id: "front-1".into(), name: "Front desk".into(), kind: HolderKind::Desk };
+        let ttl = chrono::Duration::seconds(75);
+        let t0 = now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let claim = |h: &Holder, t| {
+            let h = h.clone();
+            let store = db.store.clone();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                let got = lease::claim(&mut tx, &h, t, ttl).await.unwrap();
+                tx.commit().await.unwrap();
+                got
+            }
+        };
+        assert!(claim(&laptop, at(0)).await, "a free engine is taken");
+        assert!(!claim(&front, at(30)).await, "not while the laptop's lease runs");
+        assert!(claim(&laptop, at(60)).await, "the holder renews");
+        assert!(!claim(&front, at(130)).await, "renewed until 135 s");
+        // The laptop sleeps: nothing renews, the lease lapses, the front desk takes over.
+        assert!(claim(&front, at(136)).await, "a lapsed lease is taken over");
+        assert!(claim(&front, at(200)).await, "and renews it");
+        // The laptop wakes: its renewal is refused, and it cannot give away what it no longer holds.
+        assert!(!claim(&laptop, at(230)).await, "a desk waking after a takeover yields");
+        let mut tx = db.store.begin().await.unwrap();
+        assert!(!lease::release(&mut tx, "laptop-1").await.unwrap());
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let row = lease::load(&mut r).await.unwrap();
+        assert_eq!(row.holder_at(at(150)).map(|(id, _, _)| id.to_owned()), Some("front-1".into()));
+        assert_eq!(row.started(), Some(at(136)), "the takeover's time, kept through renewals");
+    }
+
+    async fn a_desk_whose_clock_is_days_ahead_does_not_take_the_engine_from_the_one_running_it(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let a = start(desk(&c, SystemClock), "Front desk", fast(chrono::Duration::seconds(75)));
+        until("the front desk runs the engine", Duration::from_secs(30), async || a.passes() > 0).await;
+        // Its own clock says the lease ran out long ago; the database's clock decides.
+        let b = start(desk(&c, SkewedClock(chrono::Duration::days(3))), "Laptop", fast(chrono::Duration::seconds(75)));
+        until("the laptop waits", Duration::from_secs(10), async || {
+            b.services.engine_here() == EngineHere::Standby
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(b.passes(), 0, "the laptop ran no pass");
+        assert_eq!(runner(&c).await.as_deref(), Some("Front desk"));
+        a.close().await;
+        b.close().await;
+    }
+}
+
+on_both_databases! {
+    async fn a_desk_that_slept_through_a_takeover_sends_no_charge_when_it_wakes(db: &TestDb) {
+        use clinicpay_store::engine::{self as lease, Holder};
+        let c = clinic(db, Gateway::Nmi).await;
+        due_subscription(&c, 7_300).await;
+        let laptop = Holder { id: "laptop-2".into(), name: "Laptop".into(), kind: HolderKind::Desk };
+        let front = Holder { id: "front-2".into(), name: "Front desk".into(), kind: HolderKind::Desk };
+        let ttl = chrono::Duration::seconds(75);
+        let mut tx = db.store.begin().await.unwrap();
+        assert!(lease::claim(&mut tx, &laptop, now(), ttl).await.unwrap());
+        // The laptop sleeps in the middle of its pass; two minutes later the front desk takes over.
+        let later = now() + chrono::Duration::minutes(2);
+        assert!(lease::claim(&mut tx, &front, later, ttl).await.unwrap());
+        tx.commit().await.unwrap();
+
+        // The laptop wakes and carries on with its pass: nothing is recorded or sent.
+        let woke = c.with_clock(FixedClock(later + chrono::Duration::seconds(5))).under_lease(&laptop, ttl);
+        woke.run_worker_pass().await.unwrap();
+        assert!(c.charged_at(Gateway::Nmi).is_empty(), "the laptop sent nothing");
+        assert!(c.s.list_payments(&c.manager, None).await.unwrap().is_empty(), "nor recorded a payment");
+
+        // The front desk, which holds the engine, charges the cycle: once.
+        // The order the laptop made but did not charge is picked up once it is surely not in flight.
+        let front_desk = c.with_clock(FixedClock(later + chrono::Duration::minutes(30))).under_lease(&front, ttl);
+        front_desk.run_worker_pass().await.unwrap();
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![7_300]);
+    }
+}

@@ -106,6 +106,10 @@ on_both_databases! {
         assert!(!refused.works, "{}", refused.message);
         assert_eq!(refused.status, "credentials_refused", "{}", refused.message);
         assert!(refused.draft.checked.is_empty());
+        assert!(
+            Keychain::named(&desk.keychain).get(SecretKind::Gateway(Gateway::Nmi)).unwrap().is_none(),
+            "a key the gateway refused is not kept"
+        );
         let early = s.finish_setup(&refused.draft, IT_PASSWORD).await.unwrap_err();
         assert!(early.to_string().contains("Check NMI first"), "{early}");
         assert_eq!(counts(db).await, (0, 0), "nothing made before the end");
@@ -116,6 +120,11 @@ on_both_databases! {
         assert_eq!(ok.draft.checked, vec![Gateway::Nmi]);
         let stored = Keychain::named(&desk.keychain).get(SecretKind::Gateway(Gateway::Nmi)).unwrap().unwrap();
         assert!(stored.expose().ends_with(NMI_KEY), "bound to its address and kept in the keychain");
+        // A wrong key typed afterwards does not replace the one that works.
+        let again = s.check_setup_gateway(&ok.draft, Gateway::Nmi, Some("0000wrongKeyForThisMerchant0000".into())).await.unwrap();
+        assert!(!again.works);
+        let still = Keychain::named(&desk.keychain).get(SecretKind::Gateway(Gateway::Nmi)).unwrap().unwrap();
+        assert!(still.expose().ends_with(NMI_KEY), "the working key is still there");
         assert_eq!(counts(db).await, (0, 0), "still nothing made: the check writes nothing");
 
         let clinic = s.finish_setup(&ok.draft, IT_PASSWORD).await.unwrap();
@@ -163,6 +172,10 @@ on_both_databases! {
             smtp_from: "billing@riverside.example".into(),
             ..checked.draft
         };
+        // A sign-in name at the mail server needs its password typed here: none held before is used.
+        let no_password = SetupDraft { smtp_username: "billing".into(), ..d.clone() };
+        let e = s.send_setup_test_email(&no_password, None, "it@riverside.example").await.unwrap_err();
+        assert!(e.to_string().contains("Type the mail server's password"), "{e}");
         let untested = s.finish_setup(&d, IT_PASSWORD).await.unwrap_err();
         assert!(untested.to_string().contains("Send the test email first"), "{untested}");
         let not_an_address = s.send_setup_test_email(&d, None, "it at riverside").await.unwrap_err();
@@ -333,4 +346,36 @@ async fn a_new_desk_joins_the_clinic_in_its_postgresql_or_sets_one_up_there_and_
     for db in [here, clinic_db, empty_db] {
         db.drop_db().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_clinic_is_made_whole_in_a_file_of_its_own_and_kept_for_the_desk() {
+    let here = TestDb::new(clinicpay_testkit::Backend::Sqlite).await;
+    let desk = new_desk(&here).await;
+    let folder = std::env::temp_dir().join(format!("clinicpay-demo-desk-{}", std::process::id()));
+    std::fs::remove_dir_all(&folder).ok();
+    let url = desk.s.prepare_demo_clinic(&folder).await.unwrap();
+    assert!(
+        !folder.join("demo-clinic.seeding.db").exists(),
+        "no half-made file left"
+    );
+    let keychain = Keychain::named(&desk.keychain);
+    assert_eq!(
+        clinicpay_services::setup::desk_database(&folder, &keychain).as_deref(),
+        Some(url.as_str())
+    );
+    let demo = Services::new(
+        clinicpay_store::Store::open(&url).await.unwrap(),
+        Arc::new(SystemClock),
+    );
+    let info = demo.clinic_info().await.unwrap();
+    assert!(info.configured && info.training_mode, "{info:?}");
+    demo.sign_in("frontdesk", "demo").await.unwrap();
+    // Opened again later: the same demo, not a second one.
+    let again = desk.s.prepare_demo_clinic(&folder).await.unwrap();
+    assert_eq!(again, url);
+    // The database the desk started on is left empty.
+    assert_eq!(counts(&here).await, (0, 0));
+    std::fs::remove_dir_all(&folder).ok();
+    here.drop_db().await;
 }
