@@ -361,9 +361,19 @@ impl Services {
             )
             .with_managed(self.managed().clone());
             let seeded = demo.seed_demo(None, 300, 7).await;
+            let written = store.checkpoint().await;
             store.close().await;
             seeded?;
+            written?;
             std::fs::rename(&seeding, &file).map_err(|e| cannot_keep(&file, e))?;
+            // Anything SQLite still keeps beside the file goes with it.
+            for side in ["-wal", "-shm"] {
+                let from = format!("{}{side}", seeding.display());
+                if std::path::Path::new(&from).exists() {
+                    std::fs::rename(&from, format!("{}{side}", file.display()))
+                        .map_err(|e| cannot_keep(&file, e))?;
+                }
+            }
         }
         remember_demo_clinic(folder)
     }

@@ -262,6 +262,17 @@ impl Store {
         })
     }
 
+    /// SQLite: writes everything the write-ahead log holds into the database file itself, so the file
+    /// alone is the whole database (before it is moved). Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Pools::Sqlite { writer, .. } = &self.pools {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match &self.pools {
             Pools::Sqlite { writer, reader } => {

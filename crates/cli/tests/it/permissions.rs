@@ -267,6 +267,12 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, &'static str, Needs)> {
             Permission(P::RunBilling),
         ),
         (
+            "worker status",
+            vec!["worker", "status"],
+            "",
+            Permission(P::RunBilling),
+        ),
+        (
             "worker credentials set",
             vec!["worker", "credentials", "set"],
             "$PASSWORD\n",
