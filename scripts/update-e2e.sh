@@ -2,13 +2,21 @@
 # The installed app updating itself. Builds ClinicPay's .deb twice with `tauri build` (the version to
 # install and the update) around a throwaway release key, installs the first with dpkg, and drives the
 # real window through WebDriver while an update server on this computer offers the second: tampered
-# first (refused), then genuine (installed, app restarts). Prints the sizes; removes the package after.
+# first (refused), then genuine (installed, app restarts). Then a new desk of the installed app sets a
+# live clinic up in its first-run screen and bills it by itself. Prints the sizes; removes the package after.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+ensure_keychain_tools
+# The installed app keeps the live gateway key its first-run setup is given in a real Secret Service: a
+# private one, with its own XDG_DATA_HOME (the desk's files of this run).
+if [ "${CLINICPAY_KEYCHAIN_SESSION:-}" != 1 ]; then
+    exec "$ROOT/scripts/with-keychain.sh" "$ROOT/scripts/update-e2e.sh" "$@"
+fi
 
 ensure_rust
 ensure_desktop_build_deps
 ensure_e2e_tools
+ensure_gateway_tls
 # The updater installs a .deb through pkexec, or else sudo (as root sudo asks nothing).
 apt_install sudo
 ensure_tauri_cli

@@ -2,14 +2,14 @@
 // simulator behind https (a shipped build sends a live key over https only), with the key in this run's
 // Secret Service; the setup is resumed after the app is closed half-way; and once the clinic exists the
 // app's own billing engine charges a subscription's first cycle with nobody signed in and no worker.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, accessible, required, shot, signIn, withApp } from "./harness.mjs";
+import { checkNmi, fillNmi, gatewayOverHttps, next, setupError, step } from "./setup-steps.mjs";
 
 const TLS = required("CLINICPAY_TEST_GATEWAY_TLS");
 const SMTP_PORT = required("CLINICPAY_E2E_SMTP_PORT");
@@ -20,53 +20,6 @@ const TOKENIZATION_KEY = "5mN8N7-jhr55W-N22pxX-uAW2s9";
 const PASSWORD = "riverside it password 20";
 const WORK = mkdtempSync(join(tmpdir(), "clinicpay-first-run-"));
 const DB = join(WORK, "new-clinic.db");
-const children = [];
-after(() => children.forEach((c) => c.kill()));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function listening(port) {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const c = connect(port, "127.0.0.1", () => {
-        c.end();
-        resolve(true);
-      });
-      c.on("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-/** The gateway simulator insisting on the clinic's key, and https in front of it (socat, this run's CA). */
-async function gatewayOverHttps() {
-  const simPort = await freePort();
-  const sim = spawn(CLI, ["sim", "serve", "--port", String(simPort), "--nmi-key", NMI_KEY], { stdio: "ignore" });
-  children.push(sim);
-  await listening(simPort);
-  const httpsPort = await freePort();
-  const front = spawn(
-    "socat",
-    [
-      `OPENSSL-LISTEN:${httpsPort},bind=127.0.0.1,reuseaddr,fork,cert=${TLS}/server.pem,key=${TLS}/server.key,verify=0`,
-      `TCP:127.0.0.1:${simPort}`,
-    ],
-    { stdio: "ignore" },
-  );
-  children.push(front);
-  await listening(httpsPort);
-  return { sim: `http://127.0.0.1:${simPort}`, https: `https://localhost:${httpsPort}` };
-}
 
 function cli(who, password, ...args) {
   return JSON.parse(
@@ -87,20 +40,6 @@ function cliWithStdin(who, password, input, ...args) {
   );
 }
 
-async function step(browser, name) {
-  await browser.$(`[data-testid="setup-${name}"]`).waitForDisplayed({ timeout: 10_000 });
-}
-
-async function next(browser) {
-  await browser.$('[data-testid="setup-next"]').click();
-}
-
-async function setupError(browser) {
-  const e = await browser.$('[data-testid="setup-error"]');
-  await e.waitForDisplayed({ timeout: 10_000 });
-  return e.getText();
-}
-
 function mails() {
   return ["new", "cur"]
     .map((d) => join(MAILDIR, d))
@@ -109,7 +48,7 @@ function mails() {
 }
 
 test("a new desk sets its clinic up in the window, resumes after closing, and then bills by itself", async () => {
-  const gateway = await gatewayOverHttps();
+  const gateway = await gatewayOverHttps(CLI, NMI_KEY, TLS);
 
   // First visit: the clinic, its IT account and the gateway; then the window is closed.
   await withApp(
@@ -139,11 +78,8 @@ test("a new desk sets its clinic up in the window, resumes after closing, and th
       await next(browser);
 
       await step(browser, "gateway");
-      await browser.$('input[name="gateway"][value="nmi"]').click();
-      await browser.$('input[name="nmi_public_key"]').setValue(TOKENIZATION_KEY);
-      await browser.$('[data-testid="gateway-keys-nmi"] summary').click();
-      await browser.$('input[name="nmi_api_base"]').setValue(gateway.https);
       // A key the gateway refuses is said so, and the step does not go on.
+      await fillNmi(browser, { address: gateway.https, tokenizationKey: TOKENIZATION_KEY });
       await browser.$('input[name="nmi_secret"]').setValue("SomebodyElsesKey00000000000001");
       await browser.$('[data-testid="check-nmi"]').click();
       const refused = await browser.$('[data-testid="check-result-nmi"]');
@@ -151,12 +87,7 @@ test("a new desk sets its clinic up in the window, resumes after closing, and th
       assert.equal(await refused.getAttribute("role"), "alert", await refused.getText());
       await next(browser);
       assert.match(await setupError(browser), /Check NMI first/);
-      await browser.$('input[name="nmi_secret"]').setValue(NMI_KEY);
-      await browser.$('[data-testid="check-nmi"]').click();
-      await browser.waitUntil(
-        async () => (await browser.$('[data-testid="check-result-nmi"]').getAttribute("role")) === "status",
-        { timeout: 20_000, timeoutMsg: "NMI did not accept the clinic's key" },
-      );
+      await checkNmi(browser, { address: gateway.https, key: NMI_KEY, tokenizationKey: TOKENIZATION_KEY });
       assert.match(await browser.$('[data-testid="check-result-nmi"]').getText(), /accepts the NMI security key/);
       await accessible(browser, "setup-gateway");
       await shot(browser, "setup-gateway-checked");
