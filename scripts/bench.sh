@@ -90,7 +90,8 @@ if wants deb; then
     ensure_desktop_build_deps
     build_ui
     ensure_tauri_cli
-    (cd src-tauri && "$TAURI" build --ci --bundles deb >"$OUT/deb-build.log" 2>&1) \
+    stage_packaged_cli
+    (cd src-tauri && "$TAURI" build --ci --bundles deb --config tauri.packaging.conf.json >"$OUT/deb-build.log" 2>&1) \
         || { tail -n 40 "$OUT/deb-build.log"; exit 1; }
     VERSION="$(node -p 'require("./src-tauri/tauri.conf.json").version')"
     DEB="$CARGO_TARGET_DIR/release/bundle/deb/ClinicPay_${VERSION}_amd64.deb"

@@ -258,12 +258,16 @@ stop_window_driver() {
 # ui/package-lock.json stays free of its platform packages. Sets TAURI.
 TAURI_CLI_VERSION=2.12.5
 # stage_packaged_cli: the release `clinicpay` command, where tauri.conf.json's bundle takes it from
-# (src-tauri/packaged/clinicpay; the .deb installs it as /usr/bin/clinicpay). Run before `tauri build`.
+# (src-tauri/packaged/clinicpay-TRIPLE, Tauri's externalBin: /usr/bin/clinicpay in the .deb, beside the app
+# in the MSI and the .app). Run before `tauri build --config tauri.packaging.conf.json`.
 stage_packaged_cli() {
     say "building the clinicpay command for the package"
     cargo build --release --locked -p clinicpay-cli --bin clinicpay
     mkdir -p "$ROOT/src-tauri/packaged"
-    install -m 0755 "$CARGO_TARGET_DIR/release/clinicpay" "$ROOT/src-tauri/packaged/clinicpay"
+    # Tauri's externalBin (src-tauri/tauri.packaging.conf.json) takes it by the build's target triple.
+    local triple
+    triple="$(rustc -vV | sed -n 's/^host: //p')"
+    install -m 0755 "$CARGO_TARGET_DIR/release/clinicpay" "$ROOT/src-tauri/packaged/clinicpay-$triple"
 }
 
 ensure_tauri_cli() {

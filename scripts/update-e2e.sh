@@ -40,7 +40,7 @@ NEW="$(node -p 'const [a,b,c]=require("./src-tauri/tauri.conf.json").version.spl
 # build_deb VERSION: the .deb tauri build makes for VERSION, trusting this run's release key.
 build_deb() {
     say "tauri build --bundles deb (ClinicPay $1)"
-    (cd src-tauri && "$TAURI" build --ci --bundles deb \
+    (cd src-tauri && "$TAURI" build --ci --bundles deb --config tauri.packaging.conf.json \
         --config "{\"version\":\"$1\",\"plugins\":{\"updater\":{\"pubkey\":\"$PUB\"}}}" >"$WORK/build-$1.log" 2>&1) \
         || { tail -n 40 "$WORK/build-$1.log"; return 1; }
     cp "$CARGO_TARGET_DIR/release/bundle/deb/ClinicPay_$1_amd64.deb" "$WORK/"
