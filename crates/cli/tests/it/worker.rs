@@ -1,6 +1,6 @@
-//! `clinicpay worker` as IT runs it: killed with SIGKILL in the middle of a sweep and restarted, and two
-//! workers at once on one PostgreSQL database. Each ends with the gateway's own ledger: every due cycle
-//! charged exactly once.
+//! `clinicpay worker` as IT runs it: killed with SIGKILL in the middle of a sweep and restarted, two
+//! workers at once on one PostgreSQL database, and the long-running billing engine killed mid-pass and
+//! taken over by the next. Each ends with the gateway's own ledger: every due cycle charged exactly once.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -283,4 +283,77 @@ async fn two_workers_on_one_postgresql_database_charge_every_cycle_exactly_once(
     assert_each_cycle_charged_once(&db, &setup.sim).await;
     drop(setup);
     db.drop_db().await;
+}
+
+/// `clinicpay worker` as the long-running billing engine (no `--once`), at the fixed time `now`.
+fn engine(db: &TestDb, keychain: &str, now: DateTime<Utc>) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_clinicpay"))
+        .args(["--db", &db.url, "--now", &now.to_rfc3339(), "worker"])
+        .env("CLINICPAY_KEYCHAIN_SERVICE", keychain)
+        .env_remove("CLINICPAY_DB")
+        .env_remove("CLINICPAY_STAFF")
+        .env_remove("CLINICPAY_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the engine")
+}
+
+/// Waits until an engine has finished a pass at `at` (its fixed time), then stops it as systemd does.
+async fn one_pass_then_stop(db: &TestDb, mut child: Child, at: DateTime<Utc>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let row = {
+            let mut r = db.store.reader().await.unwrap();
+            clinicpay_store::engine::load(&mut r).await.unwrap()
+        };
+        if row.last_pass() == Some(at) {
+            break;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            child.kill().ok();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the engine at {at} finished no pass: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert_eq!(finish(child).await.status.code(), Some(0));
+}
+
+on_both_databases! {
+    async fn a_billing_engine_killed_mid_pass_is_taken_over_and_the_janitor_settles_what_it_left(db: &TestDb) {
+        let setup = clinic_with_due_cycles(db).await;
+        setup.sim.inject("/api/transact.php", 10_000, Fault::Latency(Duration::from_millis(40)));
+        let mut first = engine(db, &setup.keychain, start());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sales(&setup.sim).len() < SUBSCRIPTIONS / 3 {
+            assert!(Instant::now() < deadline, "the engine charged nothing");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        first.kill().unwrap(); // SIGKILL mid-pass: the lease is not given up, payments are left pending.
+        first.wait().unwrap();
+        assert!(sales(&setup.sim).len() < SUBSCRIPTIONS, "killed mid-pass");
+        let held = {
+            let mut r = db.store.reader().await.unwrap();
+            clinicpay_store::engine::load(&mut r).await.unwrap()
+        };
+        assert!(held.holder_at(start()).is_some(), "the dead engine still holds its lease");
+
+        // Other engines come up later (the lease has lapsed by their clocks), one after another, as a
+        // desk or the service would: the janitor settles what the dead one left, and the rest is billed.
+        setup.sim.clear_faults();
+        for minutes in [10, 20, 30] {
+            let later = start() + chrono::Duration::minutes(minutes);
+            one_pass_then_stop(db, engine(db, &setup.keychain, later), later).await;
+        }
+        assert_each_cycle_charged_once(db, &setup.sim).await;
+    }
 }
