@@ -375,8 +375,35 @@ function AccountStep({
           onChange={(e) => update({ it_display_name: e.target.value })}
         />
       </label>
+      <PasswordTwice
+        label="Password (at least 12 characters)"
+        password={password}
+        setPassword={setPassword}
+        repeat={repeat}
+        setRepeat={setRepeat}
+      />
+    </>
+  );
+}
+
+/** The IT account's new password, typed twice (the step checks they match). */
+function PasswordTwice({
+  label,
+  password,
+  setPassword,
+  repeat,
+  setRepeat,
+}: {
+  label: string;
+  password: string;
+  setPassword: (p: string) => void;
+  repeat: string;
+  setRepeat: (p: string) => void;
+}) {
+  return (
+    <>
       <label>
-        Password (at least 12 characters)
+        {label}
         <input
           name="password"
           type="password"
@@ -707,30 +734,13 @@ function ReviewStep({
         <dd data-testid="review-database">{database}</dd>
       </dl>
       {ask && (
-        <>
-          <label>
-            The IT account&apos;s password (it is not kept while setup is unfinished)
-            <input
-              name="password"
-              type="password"
-              autoComplete="new-password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              required
-            />
-          </label>
-          <label>
-            The same password again
-            <input
-              name="password_repeat"
-              type="password"
-              autoComplete="new-password"
-              value={repeat}
-              onChange={(e) => setRepeat(e.target.value)}
-              required
-            />
-          </label>
-        </>
+        <PasswordTwice
+          label="The IT account's password (it is not kept while setup is unfinished)"
+          password={password}
+          setPassword={setPassword}
+          repeat={repeat}
+          setRepeat={setRepeat}
+        />
       )}
       <p className="muted">
         The clinic is made when you press “Set up the clinic”; until then nothing is saved in its database.

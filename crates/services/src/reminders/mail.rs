@@ -15,18 +15,23 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 
 const SMTP_TIMEOUT: StdDuration = StdDuration::from_secs(20);
 
-fn build_message(
-    settings: &OrganizationSettings,
-    row: &ExpiringRow,
-    email: &Email,
-) -> std::result::Result<Message, String> {
-    let from: Mailbox = settings
+/// The clinic's sender, or what is wrong with `smtp.from`.
+fn sender(settings: &OrganizationSettings) -> std::result::Result<Mailbox, String> {
+    settings
         .smtp
         .from
         .as_deref()
         .unwrap_or_default()
         .parse()
-        .map_err(|e| format!("smtp.from is not an address ({e})"))?;
+        .map_err(|e| format!("smtp.from is not an address ({e})"))
+}
+
+fn build_message(
+    settings: &OrganizationSettings,
+    row: &ExpiringRow,
+    email: &Email,
+) -> std::result::Result<Message, String> {
+    let from = sender(settings)?;
     let to: Mailbox = format!(
         "{} <{}>",
         row.patient_name.replace(['<', '>', '"'], ""),
@@ -61,13 +66,7 @@ impl Services {
                 "Give the mail server's name and the address emails come from first.".into(),
             )
         })?;
-        let from: Mailbox = settings
-            .smtp
-            .from
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| ServiceError::Invalid(format!("smtp.from is not an address ({e}).")))?;
+        let from = sender(settings).map_err(|e| ServiceError::Invalid(format!("{e}.")))?;
         let to: Mailbox = to.trim().parse().map_err(|_| {
             ServiceError::Invalid(format!(
                 "\"{}\" is not an email address: give the address the test email goes to.",
