@@ -119,7 +119,8 @@ status_enum!(
         NeedsPaymentMethod = "NEEDS_PAYMENT_METHOD" => [RetryScheduled, Resolved, FailedFinal],
         RetryScheduled = "RETRY_SCHEDULED" => [RetryScheduled, NeedsPaymentMethod, Resolved, FailedFinal],
         Resolved = "RESOLVED" => [],
-        FailedFinal = "FAILED_FINAL" => [],
+        // The money came in after the final notice (an invoice paid, a card saved): resolved after all.
+        FailedFinal = "FAILED_FINAL" => [Resolved],
     }
 );
 
@@ -181,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn recovery_ends_resolved_or_failed_final_and_stays_there() {
+    fn recovery_ends_resolved_or_failed_final_and_only_a_late_payment_moves_failed_final() {
         use RecoveryStatus::*;
         assert!(NeedsPaymentMethod.can_become(RetryScheduled));
         assert!(RetryScheduled.can_become(NeedsPaymentMethod));
@@ -189,9 +190,14 @@ mod tests {
         assert!(NeedsPaymentMethod.can_become(FailedFinal));
         for end in [Resolved, FailedFinal] {
             assert!(!end.is_open());
-            for to in RecoveryStatus::ALL {
-                assert!(end.transition(*to).is_err(), "{end} -> {to}");
-            }
+        }
+        for to in RecoveryStatus::ALL {
+            assert!(Resolved.transition(*to).is_err(), "Resolved -> {to}");
+            assert_eq!(
+                FailedFinal.can_become(*to),
+                *to == Resolved,
+                "FailedFinal -> {to}"
+            );
         }
     }
 

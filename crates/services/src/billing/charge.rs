@@ -433,7 +433,11 @@ impl Services {
                         .await?;
                 }
                 orders::lock_gateway(tx, order_id, payment.gateway).await?;
-                if let Some(status) = order.recovery_status.filter(|s| s.is_open()) {
+                // An open recovery, or one that ended unpaid (paid after the final notice), is resolved.
+                if let Some(status) = order
+                    .recovery_status
+                    .filter(|s| s.is_open() || *s == RecoveryStatus::FailedFinal)
+                {
                     status.transition(RecoveryStatus::Resolved)?;
                     orders::set_recovery(
                         tx,

@@ -285,6 +285,36 @@ on_both_databases! {
         assert_eq!(c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().len(), 1, "no second recovery order");
     }
 
+    async fn an_order_paid_after_its_final_notice_resolves_its_recovery(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        for days in [2, 5, 8] {
+            c.later(days * DAY).run_worker_pass().await.unwrap();
+        }
+        assert_eq!(c.later(15 * DAY).run_worker_pass().await.unwrap().failed_final, 1);
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::FailedFinal));
+
+        // Days later the patient brings a new card and the front desk takes the order's invoice with it.
+        let card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        let later = c.later(17 * DAY);
+        let invoice = later
+            .list_invoices(&c.desk, Some(c.patient))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.order_id == Some(o.id))
+            .expect("the order's invoice");
+        later.pay_invoice(&c.desk, invoice.id, Some(card.id)).await.unwrap();
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.status, OrderStatus::Paid);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::Resolved), "not FAILED_FINAL once paid");
+        assert_eq!(o.last_message.as_deref(), Some("Paid"));
+        assert!(c.charged_at(Gateway::Nmi).contains(&4_900));
+    }
+
     async fn nmi_a_declined_cycle_is_retried_on_the_recovery_schedule_then_suspended_then_failed_final(db: &TestDb) {
         decline_schedule(db, Gateway::Nmi).await;
     }
