@@ -220,8 +220,16 @@ impl Services {
             PaymentStatus::Failed => {
                 if let Some(order) = payment.order_id {
                     let code = settlement.code.clone().unwrap_or_default();
-                    self.record_recovery_failure(&mut tx, order, &code, &message, now, &settings)
-                        .await?;
+                    self.record_recovery_failure(
+                        &mut tx,
+                        order,
+                        payment.gateway,
+                        &code,
+                        &message,
+                        now,
+                        &settings,
+                    )
+                    .await?;
                 }
                 self.promote_late_success(&mut tx, payment_id, now, &settings)
                     .await?;

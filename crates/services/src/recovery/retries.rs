@@ -206,10 +206,12 @@ impl Services {
 
     /// A failed charge of a subscription cycle or switch payoff: the order awaits payment, recovery is
     /// scheduled (or waits for a new card after a hard decline), and the subscription pauses.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn record_recovery_failure(
         &self,
         tx: &mut Tx,
         order: OrderId,
+        declined_by: Gateway,
         code: &str,
         message: &str,
         now: DateTime<Utc>,
@@ -238,9 +240,10 @@ impl Services {
             }
             return Ok(());
         }
-        let gateway = o.locked_gateway.unwrap_or(settings.active_gateway);
+        // A decline code means what the gateway that gave it says it means: the failed payment's own,
+        // whichever gateway the order or the clinic uses now.
         let hard = matches!(
-            advise(gateway, code).action,
+            advise(declined_by, code).action,
             DeclineAction::NeedsNewCard | DeclineAction::Stop
         );
         let mut u = recovery_update_after_failure(&o, hard, message, now, settings);

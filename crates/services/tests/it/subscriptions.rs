@@ -285,6 +285,27 @@ on_both_databases! {
         assert_eq!(c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().len(), 1, "no second recovery order");
     }
 
+    async fn a_decline_is_judged_by_the_gateway_that_gave_it_not_the_orders_or_the_clinics(db: &TestDb) {
+        // The patient's NMI card was saved while the clinic was on NMI; the clinic is on Stripe now, and
+        // the patient's Stripe card is declined softly (retried on schedule).
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000000069").await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "stripe").await.unwrap();
+        c.add(Gateway::Stripe, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::RetryScheduled));
+
+        // Staff retry through NMI with the patient's NMI card, which NMI declines as expired (223): a hard
+        // decline on NMI, though "223" means nothing to Stripe. The recovery waits for a new card.
+        let e = c.s.retry_order(&c.manager, o.id, Some(Gateway::Nmi)).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Declined, "{e}");
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::NeedsPaymentMethod), "{:?}", o.last_message);
+        assert_eq!(o.next_retry_at, None, "an expired card is not retried");
+    }
+
     async fn an_order_paid_after_its_final_notice_resolves_its_recovery(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
