@@ -69,6 +69,19 @@ ensure_postgres() {
 # our own (not one the OS trusts), so the tests can check that ClinicPay verifies the database server:
 # accepted with the CA (database-ca-file), refused without it or under another name. Exports
 # CLINICPAY_TEST_PG_CA, the CA's certificate. Kept between runs; made again when missing or expiring.
+# make_localhost_certificate DIR CA_NAME: a throwaway CA (DIR/ca.pem) and a certificate for "localhost"
+# it signed (DIR/server.pem, DIR/server.key), for the test servers that speak TLS.
+make_localhost_certificate() {
+    local work="$1"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+}
+
 # ensure_gateway_tls: a certificate for "localhost" from a test CA that this computer's trust store
 # (update-ca-certificates) accepts, and socat, so an end-to-end test can put the gateway simulator behind
 # https as a live clinic's gateway is (a shipped build sends a live key over https only). The CA's key is
@@ -87,13 +100,7 @@ ensure_gateway_tls() {
     mkdir -p "$dir"
     local work
     work="$(mktemp -d)"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ClinicPay test gateway CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
-    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-        -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    make_localhost_certificate "$work" "ClinicPay test gateway CA"
     cp "$work/server.pem" "$work/server.key" "$work/ca.pem" "$dir/"
     chmod 600 "$dir/server.key"
     rm -rf "$work"
@@ -117,13 +124,7 @@ ensure_postgres_tls() {
     mkdir -p "$ca_dir"
     local work
     work="$(mktemp -d)"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ClinicPay test CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
-    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-        -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    make_localhost_certificate "$work" "ClinicPay test CA"
     sudo_if_needed mkdir -p "$server_dir"
     sudo_if_needed cp "$work/server.pem" "$work/server.key" "$server_dir/"
     sudo_if_needed chown -R postgres:postgres "$server_dir"
