@@ -149,7 +149,7 @@ pub async fn card_form(state: State<'_, AppState>) -> Result<CardForm, UiError> 
 #[derive(Debug, Clone, Deserialize, specta::Type)]
 pub struct NewCardDetails {
     pub cardholder_name: Option<String>,
-    /// Stripe's billing country (two letters); NMI's form does not ask.
+    /// The billing country (two letters), required on both gateways' forms.
     pub country: Option<String>,
     pub nickname: Option<String>,
 }
@@ -168,13 +168,18 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
 ) -> Result<Option<CardChange>, UiError> {
     let (s, actor) = state.signed_in().await?;
     let form = s.card_form_for(&actor, patient_id).await?;
+    // Both required on either gateway's form, and checked before the card window opens.
+    let (name, country) = clinicpay_services::Services::required_card_details(
+        details.cardholder_name.as_deref(),
+        details.country.as_deref(),
+    )?;
     let page = CardFormPage {
         gateway: form.gateway,
         script_url: form.script_url,
         public_key: form.public_key,
         training: form.training,
-        cardholder_name: details.cardholder_name.clone(),
-        country: details.country.clone(),
+        cardholder_name: Some(name.clone()),
+        country: Some(country.clone()),
     };
     let Ok(token) = cards.open(&app, page, state.simulator_origin())?.await else {
         return Ok(None);
@@ -189,8 +194,8 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
     let card = AddCard {
         gateway: form.gateway,
         token,
-        cardholder_name: details.cardholder_name,
-        country: details.country,
+        cardholder_name: Some(name),
+        country: Some(country),
         nickname: details.nickname,
     };
     Ok(Some(s.add_card(&actor, patient_id, card).await?))
@@ -244,6 +249,28 @@ pub async fn set_default_card(
 ) -> Result<CardChange, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.set_default_card(&actor, card_id).await?)
+}
+
+/// ⋮ Verify: a zero-amount check of the card at its gateway.
+#[tauri::command]
+#[specta::specta]
+pub async fn verify_card(
+    state: State<'_, AppState>,
+    card_id: PaymentMethodId,
+) -> Result<clinicpay_services::card_verify::CardVerified, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.verify_card(&actor, card_id).await?)
+}
+
+/// What a card pays, for the delete dialog to name before anyone confirms.
+#[tauri::command]
+#[specta::specta]
+pub async fn card_dependents(
+    state: State<'_, AppState>,
+    card_id: PaymentMethodId,
+) -> Result<clinicpay_services::card_dependents::CardDependents, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.card_dependents(&actor, card_id).await?)
 }
 
 #[tauri::command]
@@ -334,9 +361,10 @@ pub async fn checkout_status(
 pub async fn retry_order(
     state: State<'_, AppState>,
     order_id: OrderId,
+    gateway: Option<Gateway>,
 ) -> Result<PaymentResult, UiError> {
     let (s, actor) = state.signed_in().await?;
-    Ok(s.retry_order(&actor, order_id, None).await?)
+    Ok(s.retry_order(&actor, order_id, gateway).await?)
 }
 
 /// Refunds what is left of a payment, or the amount typed.
@@ -398,11 +426,18 @@ pub async fn escalation_report(
     state: State<'_, AppState>,
     patient_id: PatientId,
     order_id: Option<OrderId>,
+    shown_message: Option<String>,
 ) -> Result<SavedReport, UiError> {
     let (s, actor) = state.signed_in().await?;
     let folder = state.reports_folder();
-    Ok(s.save_escalation_pdf(&actor, patient_id, order_id, &folder)
-        .await?)
+    Ok(s.save_escalation_pdf(
+        &actor,
+        patient_id,
+        order_id,
+        shown_message.as_deref(),
+        &folder,
+    )
+    .await?)
 }
 
 // ---------------------------------------------------------------- processor log and settings
@@ -488,12 +523,14 @@ pub async fn expiring_cards(
     within_days: Option<u32>,
     expired: bool,
     patient_type: Option<PatientType>,
+    service: Option<String>,
 ) -> Result<ExpiringCards, UiError> {
     let (s, actor) = state.signed_in().await?;
     let filter = ExpiringFilter {
         within_days,
         expired,
         patient_type,
+        service,
     };
     Ok(s.expiring_cards(&actor, &filter).await?)
 }

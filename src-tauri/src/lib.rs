@@ -47,6 +47,8 @@ macro_rules! window_commands {
             commands::hand_over_card_token::<$($runtime)::+>,
             commands::cancel_card_entry::<$($runtime)::+>,
             commands::set_default_card,
+            commands::card_dependents,
+            commands::verify_card,
             commands::delete_card,
             commands::patient_account,
             commands::create_invoice,

@@ -10,6 +10,7 @@ import {
   accessible,
   clickClosing,
   clinicpay,
+  fillCardDetails,
   inCardWindow,
   invokeIn,
   newPatient,
@@ -74,6 +75,10 @@ async function addCard(browser, number, { nickname = "", screenshot = null } = {
   await browser.$('[data-testid="add-card"]').click();
   const dialog = await browser.$('[data-testid="add-card-dialog"]');
   await dialog.waitForDisplayed({ timeout: 5_000 });
+  // Cardholder name and country start empty and are required on both gateways' forms.
+  assert.equal(await browser.$('[data-testid="cardholder-name"]').getValue(), "");
+  assert.equal(await browser.$('[data-testid="card-country"]').getValue(), "");
+  await fillCardDetails(browser);
   if (nickname) await browser.$('input[name="nickname"]').setValue(nickname);
   if (screenshot) await accessible(browser, "add payment method");
   const save = await browser.$('[data-testid="save-card"]');
@@ -326,7 +331,7 @@ test("a clinic on Stripe: the card Element saves a card with name and country, a
       async function typeCard(number, { screenshot = null } = {}) {
         await browser.$('[data-testid="add-card"]').click();
         await browser.$('[data-testid="add-card-dialog"]').waitForDisplayed({ timeout: 5_000 });
-        await browser.$('select[name="country"]').selectByAttribute("value", "CA");
+        await fillCardDetails(browser, { country: "CA" });
         const save = await browser.$('[data-testid="save-card"]');
         await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
         await save.click();
@@ -411,6 +416,7 @@ test("the checks name the gateway mismatch, and a card re-saved for NMI resolves
 
     // The check's own action opens Add payment method; the card is re-saved for NMI.
     await method.$('[data-testid="check-action-add_card"]').click();
+    await fillCardDetails(browser);
     await browser.$('[data-testid="save-card"]').click();
     await enterNmiCard(browser, "4111111111111111");
     assert.equal(await toast(browser), "Your Visa ending in 1111 has been added to your account.");
@@ -529,6 +535,7 @@ test("the gateways' scripts run only in the card window, which can do nothing bu
     await noGatewayScriptIn(browser);
     await browser.$('[data-testid="add-card"]').click();
     await browser.$('[data-testid="add-card-dialog"]').waitForDisplayed({ timeout: 5_000 });
+    await fillCardDetails(browser);
     const save = await browser.$('[data-testid="save-card"]');
     await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
     await save.click();

@@ -195,6 +195,12 @@ export async function tab(browser, name) {
   });
 }
 
+/** Add payment method's two required fields, which start empty (nothing is filled in for staff). */
+export async function fillCardDetails(browser, { name = "John Q Smith", country = "US" } = {}) {
+  await browser.$('[data-testid="cardholder-name"]').setValue(name);
+  await browser.$('[data-testid="card-country"]').selectByAttribute("value", country);
+}
+
 export async function toast(browser) {
   const t = await browser.$('[data-testid="toast"]');
   await t.waitForDisplayed({ timeout: 15_000 });

@@ -7,7 +7,7 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
-	clinicInfo: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("clinic_info")),
+	clinicInfo: () => typedError<ClinicInfo_Serialize, UiError>(__TAURI_INVOKE("clinic_info")),
 	/**
 	 *  First-run setup: what was typed so far on this computer (the window resumes there). Nobody is signed
 	 *  in (there is nobody yet); every setup command refuses once the database holds a clinic.
@@ -22,12 +22,12 @@ export const commands = {
 	/**  First-run setup: the mail server's password into the keychain (when given) and a test email. */
 	sendSetupTestEmail: (draft: SetupDraft_Deserialize, password: string | null, to: string) => typedError<SetupDraft_Serialize, UiError>(__TAURI_INVOKE("send_setup_test_email", { draft, password, to })),
 	/**  First-run setup's last step: the clinic and its first IT account, made in one go. */
-	finishSetup: (draft: SetupDraft_Deserialize, password: string) => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("finish_setup", { draft, password })),
+	finishSetup: (draft: SetupDraft_Deserialize, password: string) => typedError<ClinicInfo_Serialize, UiError>(__TAURI_INVOKE("finish_setup", { draft, password })),
 	/**
 	 *  The first-run screen's other path: the demo clinic on the built-in simulators (training), in its
 	 *  own database on this computer, opened from now on at this desk.
 	 */
-	openDemoClinic: () => typedError<ClinicInfo, UiError>(__TAURI_INVOKE("open_demo_clinic")),
+	openDemoClinic: () => typedError<ClinicInfo_Serialize, UiError>(__TAURI_INVOKE("open_demo_clinic")),
 	/**  First-run setup: where the clinic will live (this computer, or what IT pinned). */
 	setupDatabase: () => typedError<SetupDatabase, UiError>(__TAURI_INVOKE("setup_database")),
 	/**
@@ -64,6 +64,10 @@ export const commands = {
 	/**  Closes the card window without a card: from the card window, only its own entry. */
 	cancelCardEntry: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_card_entry")),
 	setDefaultCard: (cardId: PaymentMethodId) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("set_default_card", { cardId })),
+	/**  What a card pays, for the delete dialog to name before anyone confirms. */
+	cardDependents: (cardId: PaymentMethodId) => typedError<CardDependents_Serialize, UiError>(__TAURI_INVOKE("card_dependents", { cardId })),
+	/**  ⋮ Verify: a zero-amount check of the card at its gateway. */
+	verifyCard: (cardId: PaymentMethodId) => typedError<CardVerified_Serialize, UiError>(__TAURI_INVOKE("verify_card", { cardId })),
 	deleteCard: (cardId: PaymentMethodId, confirmLast: boolean) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("delete_card", { cardId, confirmLast })),
 	patientAccount: (patientId: PatientId) => typedError<PatientAccount_Serialize, UiError>(__TAURI_INVOKE("patient_account", { patientId })),
 	/**  An invoice for an amount typed by staff ("80", "$1,234.50"). */
@@ -74,7 +78,7 @@ export const commands = {
 	 *  pressed again, it answers from the first press's invoice instead of charging a second time.
 	 */
 	checkout: (patientId: PatientId, amount: string, cardId: PaymentMethodId, attempt: string) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("checkout", { patientId, amount, cardId, attempt })),
-	retryOrder: (orderId: OrderId) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("retry_order", { orderId })),
+	retryOrder: (orderId: OrderId, gateway: Gateway | null) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("retry_order", { orderId, gateway })),
 	/**  Refunds what is left of a payment, or the amount typed. */
 	refundPayment: (paymentId: PaymentId, amount: string | null) => typedError<RefundResult_Serialize, UiError>(__TAURI_INVOKE("refund_payment", { paymentId, amount })),
 	/**  The clinic's newest payments (the Payments and Failed payments screens). */
@@ -83,7 +87,7 @@ export const commands = {
 	recoveryOrders: (status: RecoveryStatus | null) => typedError<Order_Serialize[], UiError>(__TAURI_INVOKE("recovery_orders", { status })),
 	whatToCheck: (patientId: PatientId, orderId: OrderId | null) => typedError<Check_Serialize[], UiError>(__TAURI_INVOKE("what_to_check", { patientId, orderId })),
 	/**  The escalation report, saved as a PDF in the Documents folder; its text goes to the clipboard. */
-	escalationReport: (patientId: PatientId, orderId: OrderId | null) => typedError<SavedReport, UiError>(__TAURI_INVOKE("escalation_report", { patientId, orderId })),
+	escalationReport: (patientId: PatientId, orderId: OrderId | null, shownMessage: string | null) => typedError<SavedReport, UiError>(__TAURI_INVOKE("escalation_report", { patientId, orderId, shownMessage })),
 	processorLog: (patientId: PatientId | null, search: string | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId, search })),
 	settings: () => typedError<SettingsView_Serialize, UiError>(__TAURI_INVOKE("settings")),
 	setSetting: (key: string, value: string) => typedError<SettingChanged, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
@@ -93,7 +97,7 @@ export const commands = {
 	 */
 	recoverySweep: (progress: Channel<SweepProgress>) => typedError<SweepProgress, UiError>(__TAURI_INVOKE("recovery_sweep", { progress })),
 	cancelRecoverySweep: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_recovery_sweep")),
-	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null) => typedError<ExpiringCards, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType })),
+	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null, service: string | null) => typedError<ExpiringCards, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType, service })),
 	/**  Notify: a reminder now for each chosen card. */
 	notifyCards: (cardIds: PaymentMethodId[]) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("notify_cards", { cardIds })),
 	/**  The gateway report for whole days `from`..`to` (YYYY-MM-DD; the last 30 days when empty). */
@@ -196,6 +200,25 @@ export type CardChange_Serialize = {
 	message: string,
 };
 
+/**  What a card pays, and in one sentence. */
+export type CardDependents = CardDependents_Serialize | CardDependents_Deserialize;
+
+/**  What a card pays, and in one sentence. */
+export type CardDependents_Deserialize = {
+	card_id: PaymentMethodId,
+	card: string,
+	dependents: Dependent_Deserialize[],
+	summary: string,
+};
+
+/**  What a card pays, and in one sentence. */
+export type CardDependents_Serialize = {
+	card_id: PaymentMethodId,
+	card: string,
+	dependents: Dependent_Serialize[],
+	summary: string,
+};
+
 /**  Where the window loads the active gateway's hosted card fields from. */
 export type CardForm = {
 	gateway: Gateway,
@@ -238,6 +261,32 @@ export type CardFormPage_Serialize = {
 	country: string | null,
 };
 
+/**  A card's latest check, as its row shows it. */
+export type CardVerification = {
+	at: string,
+	/**  `verified`, `refused` or `unknown`. */
+	outcome: string,
+	/**  "Verified on 01 Dec 2026", "Refused on 01 Dec 2026: Expired card (223)". */
+	summary: string,
+};
+
+/**  A verified card and the sentence to show. */
+export type CardVerified = CardVerified_Serialize | CardVerified_Deserialize;
+
+/**  A verified card and the sentence to show. */
+export type CardVerified_Deserialize = {
+	card: CardView_Deserialize,
+	verification: CardVerification,
+	message: string,
+};
+
+/**  A verified card and the sentence to show. */
+export type CardVerified_Serialize = {
+	card: CardView_Serialize,
+	verification: CardVerification,
+	message: string,
+};
+
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
 export type CardView = CardView_Serialize | CardView_Deserialize;
 
@@ -271,6 +320,8 @@ export type CardView_Deserialize = {
 	chargeable: boolean,
 	/**  The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last. */
 	preselected: boolean,
+	/**  Its latest zero-amount check at its gateway (Verify), if it has had one. */
+	last_verification?: CardVerification | null,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -303,6 +354,8 @@ export type CardView_Serialize = {
 	chargeable: boolean,
 	/**  The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last. */
 	preselected: boolean,
+	/**  Its latest zero-amount check at its gateway (Verify), if it has had one. */
+	last_verification: CardVerification | null,
 };
 
 /**  One line of "What to check". */
@@ -363,9 +416,28 @@ export type CheckoutAttemptStatus_Serialize = {
 	result: PaymentResult_Serialize | null,
 };
 
-export type ClinicInfo = {
+export type ClinicInfo = ClinicInfo_Serialize | ClinicInfo_Deserialize;
+
+export type ClinicInfo_Deserialize = {
 	clinic_name: string,
 	active_gateway: Gateway,
+	/**  Tried by a manual retry when the patient has no card on the gateway chosen (document 003). */
+	fallback_gateway?: Gateway | null,
+	/**  The demo clinic on the built-in simulators: no real money moves. */
+	training_mode: boolean,
+	/**  False for a database nobody has set up yet. */
+	configured: boolean,
+	/**  The desk locks after this many idle minutes (0: never). */
+	desk_lock_minutes: number,
+	/**  IT's managed configuration forbids training on this desk (and this clinic is a training one). */
+	training_refused: boolean,
+};
+
+export type ClinicInfo_Serialize = {
+	clinic_name: string,
+	active_gateway: Gateway,
+	/**  Tried by a manual retry when the patient has no card on the gateway chosen (document 003). */
+	fallback_gateway: Gateway | null,
 	/**  The demo clinic on the built-in simulators: no real money moves. */
 	training_mode: boolean,
 	/**  False for a database nobody has set up yet. */
@@ -434,6 +506,32 @@ export type DeclineLine_Serialize = {
 	code: string | null,
 	message: string | null,
 	count: number,
+};
+
+/**  One thing a card pays. */
+export type Dependent = Dependent_Serialize | Dependent_Deserialize;
+
+/**  A subscription or an unpaid invoice. */
+export type DependentKind = "subscription" | "invoice";
+
+/**  One thing a card pays. */
+export type Dependent_Deserialize = {
+	kind: DependentKind,
+	id: number,
+	/**  "Wellness ($49.00 a month)", "invoice 12 ($80.00, Visit)". */
+	what: string,
+	/**  The card that would pay it once this one is deleted ("Visa ending in 1111 on NMI"), if any. */
+	then_paid_by?: string | null,
+};
+
+/**  One thing a card pays. */
+export type Dependent_Serialize = {
+	kind: DependentKind,
+	id: number,
+	/**  "Wellness ($49.00 a month)", "invoice 12 ($80.00, Visit)". */
+	what: string,
+	/**  The card that would pay it once this one is deleted ("Visa ending in 1111 on NMI"), if any. */
+	then_paid_by: string | null,
 };
 
 /**  One desk as IT sees it. */
@@ -619,6 +717,8 @@ export type ExpiringCards = {
 	cards: ExpiringCard[],
 	/**  More matched than the dashboard shows. */
 	truncated: boolean,
+	/**  The services (subscription plans) patients have, for the Service Type filter. */
+	services: string[],
 };
 
 /**  What an export wrote. */
@@ -873,7 +973,7 @@ export type NewCardDetails = NewCardDetails_Serialize | NewCardDetails_Deseriali
 /**  What the desk window sends with a new card: everything but the card itself. */
 export type NewCardDetails_Deserialize = {
 	cardholder_name?: string | null,
-	/**  Stripe's billing country (two letters); NMI's form does not ask. */
+	/**  The billing country (two letters), required on both gateways' forms. */
 	country?: string | null,
 	nickname?: string | null,
 };
@@ -881,7 +981,7 @@ export type NewCardDetails_Deserialize = {
 /**  What the desk window sends with a new card: everything but the card itself. */
 export type NewCardDetails_Serialize = {
 	cardholder_name: string | null,
-	/**  Stripe's billing country (two letters); NMI's form does not ask. */
+	/**  The billing country (two letters), required on both gateways' forms. */
 	country: string | null,
 	nickname: string | null,
 };
@@ -915,6 +1015,37 @@ export type NewLogEntry_Serialize = {
 	outcome: string,
 	request: string,
 	response: string,
+};
+
+/**  Where an order's next charge goes. */
+export type NextCharge = NextCharge_Serialize | NextCharge_Deserialize;
+
+/**  Where an order's next charge goes. */
+export type NextCharge_Deserialize = {
+	order_id: OrderId,
+	/**  The gateway the next charge goes to; `None` when it cannot be charged as things stand. */
+	gateway?: Gateway | null,
+	/**  The card it will use ("Visa ending in 4242"). */
+	card?: string | null,
+	reason?: RouteReason | null,
+	/**  The gateway a card must be saved for when there is none to charge. */
+	needs_card_for?: Gateway | null,
+	/**  One sentence for staff: where, with what, and why. */
+	explanation: string,
+};
+
+/**  Where an order's next charge goes. */
+export type NextCharge_Serialize = {
+	order_id: OrderId,
+	/**  The gateway the next charge goes to; `None` when it cannot be charged as things stand. */
+	gateway: Gateway | null,
+	/**  The card it will use ("Visa ending in 4242"). */
+	card: string | null,
+	reason: RouteReason | null,
+	/**  The gateway a card must be saved for when there is none to charge. */
+	needs_card_for: Gateway | null,
+	/**  One sentence for staff: where, with what, and why. */
+	explanation: string,
 };
 
 export type Order = Order_Serialize | Order_Deserialize;
@@ -976,6 +1107,8 @@ export type PatientAccount_Deserialize = {
 	orders: Order_Deserialize[],
 	payments: Payment_Deserialize[],
 	subscriptions: Subscription_Deserialize[],
+	/**  Where each unpaid subscription or recovery order's next charge goes, and why. */
+	next_charges: NextCharge_Deserialize[],
 };
 
 /**  A patient's money records, newest first. */
@@ -984,6 +1117,8 @@ export type PatientAccount_Serialize = {
 	orders: Order_Serialize[],
 	payments: Payment_Serialize[],
 	subscriptions: Subscription_Serialize[],
+	/**  Where each unpaid subscription or recovery order's next charge goes, and why. */
+	next_charges: NextCharge_Serialize[],
 };
 
 /**  A patient of the clinic. */
@@ -1239,6 +1374,24 @@ export type ReminderReport_Serialize = {
 export type Role = "front_desk" | "billing_manager" | "it_admin" | 
 /**  The billing worker's own account (a service, not a person): billing passes only. */
 "worker";
+
+/**  Why a charge goes where it goes, in words staff can repeat. */
+export type RouteReason = 
+/**  The card the patient has just saved. */
+"card_just_saved" | 
+/**  The gateway staff chose for this retry. */
+"staff_chose" | 
+/**  The subscription's locked gateway, where the patient still has a usable card. */
+"locked" | 
+/**  No lock yet: the clinic's active gateway. */
+"active" | 
+/**
+ *  Locked elsewhere, but the patient has no usable card there (or its key is not on this computer):
+ *  the charge follows the clinic to its active gateway, and success locks it there.
+ */
+"follows_clinic" | 
+/**  The configured fallback gateway, the others having no usable card. */
+"fallback";
 
 /**  Where the escalation PDF was saved, and the same report as text for the clipboard. */
 export type SavedReport = {

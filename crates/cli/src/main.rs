@@ -157,6 +157,9 @@ enum Command {
         /// individual or business.
         #[arg(long = "type")]
         patient_type: Option<PatientType>,
+        /// Only the default cards that pay a subscription to this plan (document 000's Service Type).
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Card expiry reminders by email.
     #[command(subcommand)]
@@ -180,6 +183,9 @@ enum Command {
         order: Option<OrderId>,
         #[arg(long)]
         pdf: Option<std::path::PathBuf>,
+        /// The exact patient- or staff-facing message that was on screen (document 003).
+        #[arg(long)]
+        message: Option<String>,
     },
     /// Redacted gateway calls, newest first.
     ProcessorLog {
@@ -375,6 +381,11 @@ enum CardsCommand {
     },
     /// Makes a card the patient's default.
     Default { card: PaymentMethodId },
+    /// The subscriptions and unpaid invoices a card pays, and what would pay each without it.
+    Dependents { card: PaymentMethodId },
+    /// A zero-amount check of a saved card at its gateway: exit 0 verified, 4 refused by the bank
+    /// (its words), 5 no answer. Nothing is charged.
+    Verify { card: PaymentMethodId },
     /// Deletes a card at its gateway, then here.
     Delete {
         card: PaymentMethodId,
@@ -753,8 +764,16 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             };
             let change = s.add_card(&actor().await?, patient, card).await?;
             // A saved card retries the patient's recovery orders (the desktop app does it in the background).
-            let _ = s.retry_recovery_for_patient(patient).await;
+            let _ = s
+                .retry_recovery_for_patient(patient, Some(change.card.id))
+                .await;
             out.card_change(&change)
+        }
+        Command::Cards(CardsCommand::Verify { card }) => {
+            out.card_verified(&s.verify_card(&actor().await?, card).await?)
+        }
+        Command::Cards(CardsCommand::Dependents { card }) => {
+            out.card_dependents(&s.card_dependents(&actor().await?, card).await?)
         }
         Command::Cards(CardsCommand::Default { card }) => {
             out.card_change(&s.set_default_card(&actor().await?, card).await?)
@@ -986,11 +1005,13 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             within,
             expired,
             patient_type,
+            service,
         } => {
             let filter = clinicpay_services::reminders::ExpiringFilter {
                 within_days: within,
                 expired,
                 patient_type,
+                service,
             };
             out.expiring(&s.expiring_cards(&actor().await?, &filter).await?)
         }
@@ -1032,8 +1053,11 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             patient,
             order,
             pdf,
+            message,
         } => {
-            let report = s.escalation_report(&actor().await?, patient, order).await?;
+            let report = s
+                .escalation_report(&actor().await?, patient, order, message.as_deref())
+                .await?;
             if let Some(file) = &pdf {
                 clinicpay_services::desk::write_escalation_pdf(&report, file)?;
             }

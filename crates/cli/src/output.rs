@@ -578,6 +578,30 @@ impl Out {
         }
     }
 
+    pub fn card_verified(&self, v: &clinicpay_services::card_verify::CardVerified) {
+        if !self.json(v) {
+            println!("{}", v.message);
+        }
+    }
+
+    pub fn card_dependents(&self, d: &clinicpay_services::card_dependents::CardDependents) {
+        if !self.json(d) {
+            println!("{}", d.summary);
+            if !d.dependents.is_empty() {
+                let mut t = table(&["Kind", "Id", "What", "Charged after deletion to"]);
+                for x in &d.dependents {
+                    t.add_row(vec![
+                        format!("{:?}", x.kind).to_lowercase(),
+                        x.id.to_string(),
+                        x.what.clone(),
+                        x.then_paid_by.clone().unwrap_or_else(|| "nothing".into()),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+
     pub fn credentials_stored(&self, c: &CredentialsStored) {
         if !self.json(c) {
             println!("{}", c.message);
@@ -694,6 +718,9 @@ impl Out {
             });
             if let Some(i) = &d.invoice {
                 println!("Invoice {}: {} {}", i.id, i.amount, i.status.as_str());
+            }
+            if let Some(next) = &d.next_charge {
+                println!("Next charge: {}", next.explanation);
             }
             println!("{}", Self::payment_table(&d.payments));
         }

@@ -343,8 +343,73 @@ pub fn luhn_ok(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// `text` with anything that reads as a card number (13 to 19 digits, spaces or dashes between them
+/// allowed, passing the check digit) replaced, for text staff type that ClinicPay keeps (an escalation's
+/// on-screen message): a number pasted by mistake is never stored or printed.
+pub fn without_card_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            // The longest run of digits with single spaces or dashes between them.
+            let mut j = i;
+            let mut digits = String::new();
+            let mut end = i;
+            while j < chars.len() {
+                if chars[j].is_ascii_digit() {
+                    digits.push(chars[j]);
+                    end = j + 1;
+                    j += 1;
+                } else if (chars[j] == ' ' || chars[j] == '-')
+                    && j + 1 < chars.len()
+                    && chars[j + 1].is_ascii_digit()
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let hides_a_card = (13..=19).contains(&digits.len()) && luhn_ok(&digits)
+                || (digits.len() > 19
+                    && (0..=digits.len() - 13).any(|k| {
+                        (13..=19).any(|n| k + n <= digits.len() && luhn_ok(&digits[k..k + n]))
+                    }));
+            if hides_a_card {
+                out.push_str("[card number removed]");
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_card_number_in_typed_text_is_removed_and_other_numbers_stay() {
+        use super::without_card_numbers as clean;
+        assert_eq!(
+            clean("Patient read 4111 1111 1111 1111 to me"),
+            "Patient read [card number removed] to me"
+        );
+        assert_eq!(
+            clean("card 4111-1111-1111-1111."),
+            "card [card number removed]."
+        );
+        assert_eq!(clean("4242424242424242"), "[card number removed]");
+        assert_eq!(
+            clean("NMI 201: Do not honor (invoice 1234, order 56, 12/2026)"),
+            "NMI 201: Do not honor (invoice 1234, order 56, 12/2026)"
+        );
+        assert_eq!(clean("phone 555 0100 ext 22"), "phone 555 0100 ext 22");
+    }
+
     use super::*;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {

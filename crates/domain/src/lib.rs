@@ -13,6 +13,7 @@ pub mod money;
 pub mod patient;
 pub mod recovery;
 pub mod roles;
+pub mod routing;
 pub mod settings;
 pub mod status;
 

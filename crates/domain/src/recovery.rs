@@ -129,6 +129,7 @@ mod tests {
             suspend_day: 8,
             final_day: 15,
             promote_successful_card: true,
+            pause_on_first_failure: false,
         }
     }
 

@@ -24,6 +24,10 @@ pub struct RecoverySettings {
     pub final_day: u32,
     /// Promote a compatible non-default card to default when it succeeds for subscription or retry billing.
     pub promote_successful_card: bool,
+    /// Pause the subscription at its first failed charge. Off by default: document 000's grace period
+    /// ("Day 1-3: service continues normally") holds, and suspension on `suspend_day` still comes.
+    #[serde(default)]
+    pub pause_on_first_failure: bool,
 }
 
 impl Default for RecoverySettings {
@@ -34,6 +38,7 @@ impl Default for RecoverySettings {
             suspend_day: 8,
             final_day: 15,
             promote_successful_card: true,
+            pause_on_first_failure: false,
         }
     }
 }
@@ -222,6 +227,7 @@ pub enum SettingKey {
     RecoverySuspendDay,
     RecoveryFinalDay,
     RecoveryPromoteCard,
+    RecoveryPauseOnFirstFailure,
     RemindersEnabled,
     ReminderThresholds,
     StripePublishableKey,
@@ -238,7 +244,7 @@ pub enum SettingKey {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 25] = [
+    pub const ALL: [SettingKey; 26] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -251,6 +257,7 @@ impl SettingKey {
         SettingKey::RecoverySuspendDay,
         SettingKey::RecoveryFinalDay,
         SettingKey::RecoveryPromoteCard,
+        SettingKey::RecoveryPauseOnFirstFailure,
         SettingKey::RemindersEnabled,
         SettingKey::ReminderThresholds,
         SettingKey::StripePublishableKey,
@@ -280,6 +287,7 @@ impl SettingKey {
             SettingKey::RecoverySuspendDay => "recovery.suspend-day",
             SettingKey::RecoveryFinalDay => "recovery.final-day",
             SettingKey::RecoveryPromoteCard => "recovery.promote-successful-card",
+            SettingKey::RecoveryPauseOnFirstFailure => "recovery.pause-on-first-failure",
             SettingKey::RemindersEnabled => "reminders.enabled",
             SettingKey::ReminderThresholds => "reminders.thresholds",
             SettingKey::StripePublishableKey => "stripe.publishable-key",
@@ -339,6 +347,9 @@ impl SettingKey {
             SettingKey::RecoverySuspendDay => s.recovery.suspend_day.to_string(),
             SettingKey::RecoveryFinalDay => s.recovery.final_day.to_string(),
             SettingKey::RecoveryPromoteCard => s.recovery.promote_successful_card.to_string(),
+            SettingKey::RecoveryPauseOnFirstFailure => {
+                s.recovery.pause_on_first_failure.to_string()
+            }
             SettingKey::RemindersEnabled => s.reminders.enabled.to_string(),
             SettingKey::ReminderThresholds => days(&s.reminders.thresholds),
             SettingKey::StripePublishableKey => {
@@ -398,6 +409,9 @@ impl SettingKey {
             SettingKey::RecoveryFinalDay => s.recovery.final_day = parse_number(name, v)?,
             SettingKey::RecoveryPromoteCard => {
                 s.recovery.promote_successful_card = parse_bool(name, v)?
+            }
+            SettingKey::RecoveryPauseOnFirstFailure => {
+                s.recovery.pause_on_first_failure = parse_bool(name, v)?
             }
             SettingKey::RemindersEnabled => s.reminders.enabled = parse_bool(name, v)?,
             SettingKey::ReminderThresholds => {

@@ -80,7 +80,9 @@ status_enum!(
         AwaitingPayment = "AWAITING_PAYMENT" => [Paid, Cancelled],
         Paid = "PAID" => [Refunded],
         Refunded = "REFUNDED" => [],
-        Cancelled = "CANCELLED" => [],
+        // A checkout cancelled when its charge failed: pressed again (the same attempt) it is pending
+        // again; a late answer from the gateway that proves it was paid after all records the money.
+        Cancelled = "CANCELLED" => [Paid, Pending],
     }
 );
 
@@ -89,7 +91,9 @@ status_enum!(
         Open = "OPEN" => [Paid, Void],
         Paid = "PAID" => [Refunded],
         Refunded = "REFUNDED" => [],
-        Void = "VOID" => [],
+        // Voided with its failed checkout: reopened when it is pressed again, or paid by a late
+        // answer (see `OrderStatus::Cancelled`).
+        Void = "VOID" => [Paid, Open],
     }
 );
 
@@ -208,9 +212,15 @@ mod tests {
         assert!(OrderStatus::AwaitingPayment
             .transition(OrderStatus::Paid)
             .is_ok());
-        assert!(OrderStatus::Cancelled
+        assert!(OrderStatus::Refunded
             .transition(OrderStatus::Paid)
             .is_err());
+        // A checkout cancelled when its charge failed is paid after all when a late answer says so,
+        // and opens again when the same checkout is pressed again; a voided invoice likewise.
+        assert!(OrderStatus::Cancelled.can_become(OrderStatus::Paid));
+        assert!(OrderStatus::Cancelled.can_become(OrderStatus::Pending));
+        assert!(InvoiceStatus::Void.can_become(InvoiceStatus::Paid));
+        assert!(!InvoiceStatus::Void.can_become(InvoiceStatus::Refunded));
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct CardHolder {
     pub patient_ref: String,
     /// The patient's existing customer at this gateway (Stripe `cus_…`), if one was made before.
     pub customer: Option<String>,
+    /// The billing country typed at the desk (ISO 3166 alpha-2): NMI keeps it on the vault record
+    /// (`country`); Stripe has it on the PaymentMethod from Elements already.
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +206,34 @@ pub enum TransactionKind {
     Refund,
 }
 
+/// What a zero-amount check of a saved card found (document 000's "test payment after updating").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The bank accepted the card; nothing was charged.
+    Verified { reference: Option<String> },
+    /// The bank or the gateway refused it, in its own words.
+    Refused { code: String, message: String },
+    /// No answer could be read: nothing is known (and nothing was charged, the check being for zero).
+    Unknown { message: String },
+}
+
+impl VerifyOutcome {
+    /// A check's answer read from a charge-shaped answer (NMI's `type=validate` replies as a sale).
+    pub fn from_charge(outcome: ChargeOutcome) -> VerifyOutcome {
+        match outcome {
+            ChargeOutcome::Succeeded { reference } => VerifyOutcome::Verified {
+                reference: Some(reference).filter(|r| !r.is_empty()),
+            },
+            ChargeOutcome::Declined { code, message, .. } => {
+                VerifyOutcome::Refused { code, message }
+            }
+            ChargeOutcome::RetryableFailure { message }
+            | ChargeOutcome::Unknown { message }
+            | ChargeOutcome::RefusedAsDuplicate { message } => VerifyOutcome::Unknown { message },
+        }
+    }
+}
+
 /// One interface for both gateways.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
@@ -242,6 +273,14 @@ pub trait PaymentGateway: Send + Sync {
         refund_key: &str,
     ) -> Result<LookupOutcome, GatewayError>;
     async fn delete_card(&self, card_token: &str) -> Result<(), GatewayError>;
+    /// Asks the bank whether a saved card is good, charging nothing: NMI `type=validate`, Stripe an
+    /// off-session SetupIntent confirmed with the card. `key` names this check at the gateway.
+    async fn verify_card(
+        &self,
+        card_token: &str,
+        customer: Option<&str>,
+        key: &str,
+    ) -> VerifyOutcome;
     /// Every charge and refund the gateway holds that was created in `[from, to)`, oldest first,
     /// read page by page to the end: what reconciliation matches against the ledger.
     async fn transactions(

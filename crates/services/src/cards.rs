@@ -73,6 +73,8 @@ pub struct CardView {
     pub chargeable: bool,
     /// The card a payment picks first (at most one a patient): the chargeable default, else the chargeable card expiring last.
     pub preselected: bool,
+    /// Its latest zero-amount check at its gateway (Verify), if it has had one.
+    pub last_verification: Option<crate::card_verify::CardVerification>,
 }
 
 impl CardView {
@@ -97,6 +99,7 @@ impl CardView {
             details_missing: c.details_missing,
             chargeable: false,
             preselected: false,
+            last_verification: None,
         }
     }
 
@@ -130,12 +133,20 @@ impl Services {
         let mut r = self.store().reader().await?;
         self.require_patient(&mut r, patient).await?;
         let mut cards = repo::active_for_patient(&mut r, patient).await?;
+        let checks = repo::latest_verifications(&mut r, patient).await?;
         drop(r);
         if cards.iter().any(|c| c.details_missing) {
             self.backfill_details(&mut cards).await;
         }
         let active = self.load_settings().await?.active_gateway;
-        Ok(CardView::list(&cards, active, self.now()))
+        let mut views = CardView::list(&cards, active, self.now());
+        for view in &mut views {
+            view.last_verification = checks
+                .iter()
+                .find(|v| v.card == view.id)
+                .map(crate::card_verify::CardVerification::of);
+        }
+        Ok(views)
     }
 
     /// Fills brand, last four and expiry of imported cards from their gateway (document 003: "for some
@@ -277,6 +288,35 @@ impl Services {
         Ok(change)
     }
 
+    /// The card form's cardholder name and billing country, both required on either gateway's form
+    /// (nothing is filled in for staff): trimmed, the country as two capital letters.
+    pub fn required_card_details(
+        name: Option<&str>,
+        country: Option<&str>,
+    ) -> Result<(String, String)> {
+        let name = name.map(str::trim).unwrap_or_default();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ServiceError::Invalid(
+                "Type the cardholder's name as it is on the card (up to 100 characters).".into(),
+            ));
+        }
+        if name != clinicpay_domain::card::without_card_numbers(name) {
+            return Err(ServiceError::Invalid(
+                "That looks like a card number in the cardholder's name: type the name only. The card number goes in the card window.".into(),
+            ));
+        }
+        let country = country
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ServiceError::Invalid(
+                "Choose the card's billing country.".into(),
+            ));
+        }
+        Ok((name.to_owned(), country))
+    }
+
     /// Every "card saved" from now on (billing listens to retry recovery orders).
     pub fn card_saved_events(&self) -> tokio::sync::broadcast::Receiver<CardSaved> {
         self.events.subscribe()
@@ -308,6 +348,7 @@ impl Services {
             email: person.email.clone(),
             patient_ref: patient.0.to_string(),
             customer: customer.clone(),
+            country: input.country.clone().filter(|c| !c.trim().is_empty()),
         };
         let at_gateway = client
             .save_card(&holder, input.token.trim())
@@ -459,6 +500,9 @@ impl Services {
         confirm_last: bool,
     ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
+        // What it pays, named in the refusal and the answer (document 003: check subscriptions and
+        // unpaid invoices before a card is removed).
+        let dependents = self.card_dependents(actor, card).await?;
         // The rules first, so a refused deletion never reaches the gateway; then the card is marked as
         // being deleted, so no desk starts a charge with it while the gateway deletes it.
         let now = self.now();
@@ -468,7 +512,14 @@ impl Services {
             clinicpay_store::patients::lock(&mut tx, c.patient_id).await?;
             let c = self.require_card(&mut tx, card).await?;
             let cards = repo::active_for_patient(&mut tx, c.patient_id).await?;
-            DeletionCheck::evaluate(&c, &cards, confirm_last)?;
+            DeletionCheck::evaluate(&c, &cards, confirm_last).map_err(|e| {
+                match (ServiceError::from(e), dependents.dependents.is_empty()) {
+                    (ServiceError::CardRule(m), false) => {
+                        ServiceError::CardRule(format!("{m} {}", dependents.summary))
+                    }
+                    (other, _) => other,
+                }
+            })?;
             match repo::mark_deleting(&mut tx, c.id, now).await? {
                 Some(repo::DeleteBlock::BeingDeleted) => {
                     return Err(ServiceError::Conflict(format!(
@@ -547,6 +598,10 @@ impl Services {
         let mut message = format!("{} has been deleted.", c.describe());
         if check == DeletionCheck::AllowedLastCardConfirmed {
             message.push_str(" The patient has no saved card now: add a new one to keep automatic billing running.");
+        }
+        if !dependents.dependents.is_empty() {
+            message.push(' ');
+            message.push_str(&dependents.after_deletion());
         }
         Ok(CardChange {
             message,

@@ -10,6 +10,8 @@ use crate::{Result, Services};
 pub struct ClinicInfo {
     pub clinic_name: String,
     pub active_gateway: Gateway,
+    /// Tried by a manual retry when the patient has no card on the gateway chosen (document 003).
+    pub fallback_gateway: Option<Gateway>,
     /// The demo clinic on the built-in simulators: no real money moves.
     pub training_mode: bool,
     /// False for a database nobody has set up yet.
@@ -30,6 +32,7 @@ impl Services {
         Ok(ClinicInfo {
             clinic_name: s.clinic_name,
             active_gateway: s.active_gateway,
+            fallback_gateway: s.fallback_gateway,
             training_mode: s.training_mode,
             configured,
             desk_lock_minutes: s.desk_lock_minutes,

@@ -17,6 +17,8 @@ pub const TEST_BUILD: bool = cfg!(feature = "test-build");
 
 pub mod audit;
 pub mod billing;
+pub mod card_dependents;
+pub mod card_verify;
 pub mod cards;
 pub mod clinic;
 pub mod clock;

@@ -31,6 +31,7 @@ impl Services {
                 if let FeedEvent::Change(ChangeNotice {
                     action,
                     patient_id: Some(patient),
+                    subject_id,
                     ..
                 }) = event
                 {
@@ -42,7 +43,13 @@ impl Services {
                     };
                     if action == "card.added" && may_bill {
                         let _ = services
-                            .retry_recovery_for_patient(clinicpay_domain::PatientId(patient))
+                            .retry_recovery_for_patient(
+                                clinicpay_domain::PatientId(patient),
+                                subject_id
+                                    .parse()
+                                    .ok()
+                                    .map(clinicpay_domain::PaymentMethodId),
+                            )
                             .await;
                     }
                 }

@@ -52,6 +52,17 @@ impl From<activity::ActivityEntry> for ActivityView {
                 Some(d) => format!("Card deleted: {d}"),
                 None => "Card deleted".to_owned(),
             },
+            "subscription.gateway_relocked" => match (
+                text(&before, "locked_gateway"),
+                text(&after, "locked_gateway"),
+            ) {
+                (Some(b), Some(a)) => format!(
+                    "Subscription moved from {} to {}, which paid it",
+                    gateway_words(&b),
+                    gateway_words(&a)
+                ),
+                _ => "Subscription moved to another gateway".to_owned(),
+            },
             other => other.replace(['.', '_'], " "),
         };
         ActivityView {
@@ -62,6 +73,13 @@ impl From<activity::ActivityEntry> for ActivityView {
             summary,
         }
     }
+}
+
+/// "stripe" → "Stripe", as the clinic says it.
+fn gateway_words(id: &str) -> String {
+    id.parse::<clinicpay_domain::Gateway>()
+        .map(|g| g.to_string())
+        .unwrap_or_else(|_| id.to_owned())
 }
 
 /// Everything the patient profile shows.

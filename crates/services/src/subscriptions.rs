@@ -160,7 +160,7 @@ impl Services {
         let settings = self.load_settings().await?;
         let message = match payoff {
             None => format!("Subscription {id} moves to {} from its next cycle.", plan.trim()),
-            Some(order) => match self.charge_order(Some(actor), order, None, false, &settings).await {
+            Some(order) => match self.charge_order(Some(actor), order, crate::recovery::ChargeHow::ENGINE, &settings).await {
                 Ok(Charged::Paid(p)) => format!(
                     "Subscription {id} is on {} now; the difference of {} for this cycle was paid.",
                     plan.trim(),

@@ -87,6 +87,8 @@ pub(crate) struct VaultRecord {
     first_name: String,
     last_name: String,
     email: String,
+    /// The billing country sent with `add_customer` (`country`, ISO 3166 alpha-2), if any.
+    country: String,
 }
 
 /// One entry of the simulator's ledger: what NMI would have on record.
@@ -274,6 +276,7 @@ impl NmiState {
                 first_name: String::new(),
                 last_name: String::new(),
                 email: String::new(),
+                country: String::new(),
             },
         );
         id
@@ -305,6 +308,7 @@ impl NmiState {
                         first_name: "Demo".into(),
                         last_name: "Patient".into(),
                         email: String::new(),
+                        country: "US".into(),
                     },
                 );
             }
@@ -375,6 +379,7 @@ impl NmiState {
                         first_name: get("first_name"),
                         last_name: get("last_name"),
                         email: get("email"),
+                        country: get("country"),
                     },
                 );
                 ok(
@@ -645,8 +650,8 @@ impl NmiState {
                 for id in ids {
                     let r = &self.vault[id];
                     out.push_str(&format!(
-                        "\t\t<customer id=\"{id}\">\n\t\t\t<first_name>{}</first_name>\n\t\t\t<last_name>{}</last_name>\n\t\t\t<email>{}</email>\n\t\t\t<cc_number>{}</cc_number>\n\t\t\t<cc_exp>{}</cc_exp>\n\t\t\t<cc_type>{}</cc_type>\n\t\t\t<customer_vault_id>{id}</customer_vault_id>\n\t\t</customer>\n",
-                        xml_escape(&r.first_name), xml_escape(&r.last_name), xml_escape(&r.email),
+                        "\t\t<customer id=\"{id}\">\n\t\t\t<first_name>{}</first_name>\n\t\t\t<last_name>{}</last_name>\n\t\t\t<email>{}</email>\n\t\t\t<country>{}</country>\n\t\t\t<cc_number>{}</cc_number>\n\t\t\t<cc_exp>{}</cc_exp>\n\t\t\t<cc_type>{}</cc_type>\n\t\t\t<customer_vault_id>{id}</customer_vault_id>\n\t\t</customer>\n",
+                        xml_escape(&r.first_name), xml_escape(&r.last_name), xml_escape(&r.email), xml_escape(&r.country),
                         r.card.masked, r.card.exp, r.card.brand
                     ));
                 }

@@ -16,6 +16,7 @@ pub const TABLES: &[&str] = &[
     "patients",
     "patient_search_terms",
     "payment_methods",
+    "card_verifications",
     "subscriptions",
     "orders",
     "invoices",

@@ -146,12 +146,12 @@ pub async fn set_order_status(
     Ok(n == 1)
 }
 
-/// Locks the gateway an order (and its subscription) is charged through: the first successful charge.
+/// Locks an order to the gateway that paid it.
 pub async fn lock_gateway(tx: &mut Tx, order: OrderId, gateway: Gateway) -> Result<()> {
     sql!(
         tx,
         execute,
-        "UPDATE orders SET locked_gateway = $1 WHERE id = $2 AND locked_gateway IS NULL",
+        "UPDATE orders SET locked_gateway = $1 WHERE id = $2",
         gateway.as_str(),
         order.0
     )?;

@@ -300,3 +300,78 @@ pub async fn clear_deleting(tx: &mut Tx, card: PaymentMethodId) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// One zero-amount check of a saved card at its gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub card: PaymentMethodId,
+    pub at: DateTime<Utc>,
+    /// `verified`, `refused` or `unknown`.
+    pub outcome: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct VerificationRow {
+    payment_method_id: i64,
+    at: i64,
+    outcome: String,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Records a check of `card` and what its gateway said.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_verification(
+    tx: &mut Tx,
+    card: PaymentMethodId,
+    at: DateTime<Utc>,
+    outcome: &str,
+    code: Option<&str>,
+    message: Option<&str>,
+    reference: Option<&str>,
+    checked_by: Option<i64>,
+) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "INSERT INTO card_verifications (payment_method_id, at, outcome, code, message, reference, checked_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        card.0,
+        to_millis(at),
+        outcome,
+        code,
+        message,
+        reference,
+        checked_by
+    )?;
+    Ok(())
+}
+
+/// The latest check of each of a patient's cards that has one.
+pub async fn latest_verifications(
+    ex: &mut impl Executor,
+    patient: PatientId,
+) -> Result<Vec<Verification>> {
+    let rows = sql_as!(
+        ex,
+        VerificationRow,
+        fetch_all,
+        "SELECT v.payment_method_id, v.at, v.outcome, v.code, v.message
+           FROM card_verifications v JOIN payment_methods pm ON pm.id = v.payment_method_id
+          WHERE pm.patient_id = $1
+            AND v.id = (SELECT MAX(w.id) FROM card_verifications w WHERE w.payment_method_id = v.payment_method_id)",
+        patient.0
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Verification {
+            card: PaymentMethodId(r.payment_method_id),
+            at: from_millis(r.at),
+            outcome: r.outcome,
+            code: r.code,
+            message: r.message,
+        })
+        .collect())
+}

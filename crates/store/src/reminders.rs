@@ -44,6 +44,7 @@ pub async fn expiring(
     to: Month,
     still_valid_from: Month,
     patient_type: Option<&str>,
+    service: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ExpiringRow>> {
     // Months as year * 12 + month, as the payment_methods_expiry_month index holds them: the cards come
@@ -78,10 +79,12 @@ pub async fn expiring(
             AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
             AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
             AND {of_type}
+            AND ($9 IS NULL OR (pm.is_default AND EXISTS (SELECT 1 FROM subscriptions sv
+                 WHERE sv.patient_id = pm.patient_id AND sv.status <> 'CANCELLED' AND sv.plan = $9)))
           ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
           LIMIT $8"
     );
-    // The same eight values either way.
+    // The same nine values either way.
     macro_rules! run {
         ($kind:ident, $ty:ty, $method:ident, $q:expr) => {
             $kind!(
@@ -96,7 +99,8 @@ pub async fn expiring(
                 still_valid_from.0 as i64,
                 still_valid_from.1 as i64,
                 patient_type,
-                limit
+                limit,
+                service
             )
         };
     }
@@ -435,5 +439,15 @@ pub async fn locked_elsewhere(
           ORDER BY p.name, s.id LIMIT $2",
         gateway,
         limit
+    )?)
+}
+
+/// The services (subscription plans) patients have now, for the dashboard's Service Type filter.
+pub async fn service_names(ex: &mut impl Executor) -> Result<Vec<String>> {
+    Ok(sql_scalar!(
+        ex,
+        String,
+        fetch_all,
+        "SELECT DISTINCT plan FROM subscriptions WHERE status <> 'CANCELLED' ORDER BY plan LIMIT 500"
     )?)
 }

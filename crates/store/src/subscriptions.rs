@@ -205,19 +205,21 @@ pub async fn set_subscription_status(
     Ok(n == 1)
 }
 
+/// Locks a subscription to the gateway that has just charged it: the first success, or the first after
+/// it followed the clinic to another gateway. True when the lock changed.
 pub async fn lock_subscription_gateway(
     tx: &mut Tx,
     id: SubscriptionId,
     gateway: Gateway,
-) -> Result<()> {
-    sql!(
+) -> Result<bool> {
+    let n = sql!(
         tx,
         execute,
-        "UPDATE subscriptions SET locked_gateway = $1 WHERE id = $2 AND locked_gateway IS NULL",
+        "UPDATE subscriptions SET locked_gateway = $1 WHERE id = $2 AND (locked_gateway IS NULL OR locked_gateway <> $1)",
         gateway.as_str(),
         id.0
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 pub async fn set_plan(

@@ -117,6 +117,16 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             Permission(P::ManageCards),
         ),
         (
+            "verify_card",
+            json!({"cardId": no}),
+            Permission(P::ManageCards),
+        ),
+        (
+            "card_dependents",
+            json!({"cardId": no}),
+            Permission(P::ViewPatients),
+        ),
+        (
             "delete_card",
             json!({"cardId": no, "confirmLast": false}),
             Permission(P::ManageCards),
@@ -143,7 +153,7 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
         ),
         (
             "retry_order",
-            json!({"orderId": no}),
+            json!({"orderId": no, "gateway": "stripe"}),
             Permission(P::RetryRecovery),
         ),
         (

@@ -32,8 +32,10 @@ export function AddCardDialog({
 }) {
   const [form, setForm] = useState<CardForm | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [name, setName] = useState(patientName);
-  const [country, setCountry] = useState("US");
+  // Both required and typed by staff: nothing is filled in for them (the patient's name may not be the
+  // name on the card, and a guessed country is a wrong billing address).
+  const [name, setName] = useState("");
+  const [country, setCountry] = useState("");
   const [nickname, setNickname] = useState("");
   const { busy, error, submit } = useSubmit();
   const [waiting, setWaiting] = useState(false);
@@ -61,7 +63,7 @@ export function AddCardDialog({
         const saved = await call(
           commands.addCardThroughForm(patientId, {
             cardholder_name: name.trim() || null,
-            country: form.gateway === "stripe" ? country : null,
+            country: country || null,
             nickname: nickname.trim() || null,
           }),
         );
@@ -88,20 +90,36 @@ export function AddCardDialog({
           </p>
           <label>
             Cardholder name
-            <input name="cardholder" value={name} onChange={(e) => setName(e.target.value)} autoComplete="cc-name" />
+            <input
+              name="cardholder"
+              value={name}
+              required
+              maxLength={100}
+              placeholder={`As on the card, e.g. ${patientName}`}
+              onChange={(e) => setName(e.target.value)}
+              autoComplete="cc-name"
+              data-testid="cardholder-name"
+            />
           </label>
-          {form?.gateway === "stripe" && (
-            <label>
-              Country
-              <select name="country" value={country} onChange={(e) => setCountry(e.target.value)}>
-                {COUNTRIES.map(([code, label]) => (
-                  <option key={code} value={code}>
-                    {label}
-                  </option>
-                ))}
-              </select>
-            </label>
-          )}
+          <label>
+            Billing country
+            <select
+              name="country"
+              value={country}
+              required
+              onChange={(e) => setCountry(e.target.value)}
+              data-testid="card-country"
+            >
+              <option value="" disabled>
+                Choose…
+              </option>
+              {COUNTRIES.map(([code, label]) => (
+                <option key={code} value={code}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
           <label>
             <span>
               Nickname <span className="muted">(optional)</span>

@@ -2,9 +2,9 @@ import { useEffect, useRef, useState } from "react";
 import type { CardView_Serialize } from "../bindings";
 
 /** What a card row's menu can start. */
-export type CardAction = "delete" | "default";
+export type CardAction = "delete" | "default" | "verify";
 
-/** A card row's ⋮ menu: Set as Default and Delete, as document 000 allows them. */
+/** A card row's ⋮ menu: Set as Default, Verify and Delete, as document 000 allows them. */
 export function CardRowMenu({
   card,
   others,
@@ -60,6 +60,19 @@ export function CardRowMenu({
             data-testid="menu-set-default"
           >
             Set as Default
+          </button>
+          <button
+            type="button"
+            role="menuitem"
+            disabled={card.expired}
+            title={card.expired ? "An expired card cannot be verified: ask for the new card" : undefined}
+            onClick={() => {
+              setOpen(false);
+              onPick("verify");
+            }}
+            data-testid="menu-verify"
+          >
+            Verify
           </button>
           <button
             type="button"

@@ -1,11 +1,14 @@
+import { useCallback } from "react";
 import { commands, type CardView_Serialize } from "../bindings";
 import { call } from "../api";
+import { useLoad } from "../hooks/useLoad";
 import { gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
 
-/** Document 000's delete confirmation, with the warning when it is the patient's only card. */
+/** Document 000's delete confirmation, with the warning when it is the patient's only card, and (document
+ * 003) the subscriptions and unpaid invoices the card pays, named before anyone confirms. */
 export function DeleteCardDialog({
   card,
   last,
@@ -19,6 +22,8 @@ export function DeleteCardDialog({
 }) {
   const toast = useToast();
   const { busy, error, submit } = useSubmit();
+  const fetchDependents = useCallback(() => call(commands.cardDependents(card.id)), [card.id]);
+  const { data: dependents, error: dependentsError } = useLoad(fetchDependents, () => {});
   function confirm() {
     void submit(async () => {
       toast.ok((await call(commands.deleteCard(card.id, last))).message);
@@ -35,6 +40,32 @@ export function DeleteCardDialog({
           </strong>{" "}
           · expires {card.expiry} · {gatewayName(card.gateway)}
         </p>
+        {dependentsError ? (
+          <p className="warning" role="alert" data-testid="dependents-error">
+            What this card pays could not be checked ({dependentsError}). Look at the patient&apos;s subscriptions
+            and unpaid invoices before deleting it.
+          </p>
+        ) : !dependents ? (
+          <p className="muted small" aria-busy="true">
+            Checking what this card pays…
+          </p>
+        ) : dependents.dependents.length === 0 ? (
+          <p className="muted small" data-testid="no-dependents">
+            No subscription or unpaid invoice is charged to this card.
+          </p>
+        ) : (
+          <div className="warning" role="alert" data-testid="card-dependents">
+            <p>This card pays:</p>
+            <ul>
+              {dependents.dependents.map((d) => (
+                <li key={`${d.kind}-${d.id}`} data-testid="card-dependent">
+                  {d.what}:{" "}
+                  {d.then_paid_by ? `charged to ${d.then_paid_by} after this` : "no other card would pay it"}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         {last && (
           <p className="warning" role="alert" data-testid="last-card-warning">
             This is the patient&apos;s only payment method: services that require automatic billing may be suspended
@@ -50,7 +81,13 @@ export function DeleteCardDialog({
           <button type="button" onClick={onClose} disabled={busy}>
             Cancel
           </button>
-          <button type="button" className="danger" onClick={confirm} disabled={busy} data-testid="confirm-delete">
+          <button
+            type="button"
+            className="danger"
+            onClick={confirm}
+            disabled={busy || (!dependents && !dependentsError)}
+            data-testid="confirm-delete"
+          >
             {busy ? "Deleting…" : "Delete Payment Method"}
           </button>
         </div>

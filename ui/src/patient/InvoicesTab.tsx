@@ -31,7 +31,7 @@ export function InvoicesTab({
   activeGateway: Gateway;
   session: Session;
   onChanged: () => void;
-  onEscalate: () => void;
+  onEscalate: (shownMessage: string) => void;
 }) {
   const [paying, setPaying] = useState<Invoice_Serialize | null>(null);
   const [creating, setCreating] = useState(false);

@@ -69,10 +69,11 @@ export function PatientProfileView({
     () => void load(),
   );
 
-  function escalate() {
+  /** The escalation report, with the exact message that was on screen when there was one. */
+  function escalate(shownMessage?: string) {
     void submit(
       async () => {
-        const saved = await call(commands.escalationReport(patientId, checkOrder));
+        const saved = await call(commands.escalationReport(patientId, checkOrder, shownMessage ?? null));
         const copied = await copyText(saved.text);
         toast.ok(
           `${copied ? "The escalation report is on the clipboard" : "The escalation report could not be copied"} and saved as ${saved.path}.`,
@@ -184,6 +185,7 @@ export function PatientProfileView({
           {tab === "orders" && (
             <OrdersTab
               account={account}
+              clinic={clinic}
               session={session}
               onChanged={() => void load()}
               onCheck={(o) => setCheckOrder(o.id)}
@@ -205,7 +207,7 @@ export function PatientProfileView({
         checks={checks}
         orderId={checkOrder}
         onAction={act}
-        onEscalate={escalate}
+        onEscalate={() => escalate()}
         onClearOrder={() => setCheckOrder(null)}
         busy={escalating}
       />

@@ -30,7 +30,8 @@ export function PayInvoiceDialog({
   onClose: () => void;
   onPaid: () => void;
   onFailed: () => void;
-  onEscalate: () => void;
+  /** Escalate, with the exact message the dialog shows (document 003 asks for it). */
+  onEscalate: (shownMessage: string) => void;
 }) {
   const toast = useToast();
   const { compatible, cardId, setCardId, card } = useCardChoice(cards);
@@ -89,7 +90,7 @@ export function PayInvoiceDialog({
           <div className="form-error" role="alert" data-testid="pay-error" data-code={failure.code}>
             <p>{failure.message}</p>
             {failure.code !== "declined" && failure.code !== "no_compatible_card" && (
-              <button type="button" onClick={onEscalate} data-testid="escalate-from-pay">
+              <button type="button" onClick={() => onEscalate(failure.message)} data-testid="escalate-from-pay">
                 Escalate
               </button>
             )}

@@ -5,6 +5,7 @@ import { may } from "../shared/permissions";
 import { CardRowMenu, type CardAction } from "./CardRowMenu";
 import { DeleteCardDialog } from "./DeleteCardDialog";
 import { SetDefaultCard } from "./SetDefaultCard";
+import { VerifyCard } from "./VerifyCard";
 
 type Pending = { kind: CardAction; card: CardView_Serialize };
 
@@ -81,6 +82,15 @@ export function PaymentMethodsTable({
                   </td>
                   <td>
                     <span className="chip">{gatewayName(c.gateway)}</span>
+                    {c.last_verification && (
+                      <p
+                        className={`muted small ${c.last_verification.outcome === "refused" ? "error-text" : ""}`}
+                        data-testid="card-verification"
+                        data-outcome={c.last_verification.outcome}
+                      >
+                        {c.last_verification.summary}
+                      </p>
+                    )}
                   </td>
                   {canManage && (
                     <td className="row-actions">
@@ -102,6 +112,15 @@ export function PaymentMethodsTable({
           card={pending.card}
           last={cards.length === 1}
           onClose={() => setPending(null)}
+          onDone={() => {
+            setPending(null);
+            onChanged();
+          }}
+        />
+      )}
+      {pending?.kind === "verify" && (
+        <VerifyCard
+          card={pending.card}
           onDone={() => {
             setPending(null);
             onChanged();

@@ -1,6 +1,6 @@
 // Document 000's "Managing Expiring Cards": every card expiring soon (or already expired), who depends on
 // it, whether the patient has another valid card, and Update / Notify; select all → send reminders.
-import { useCallback, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { commands, type ExpiringCards, type PatientId, type PatientType, type Session } from "../bindings";
 import { ApiError, call, messageOf } from "../api";
 import { gatewayName } from "../format";
@@ -23,6 +23,9 @@ export function ExpiringCardsScreen({
   const toast = useToast();
   const [range, setRange] = useState<Range>("60");
   const [type, setType] = useState<PatientType | "all">("all");
+  // Document 000's "Service Type": the plans that need the card. Its choices outlive a reload.
+  const [service, setService] = useState<string>("");
+  const [services, setServices] = useState<string[]>([]);
   const [selected, setSelected] = useState<Set<number>>(new Set());
   const { busy: sending, submit } = useSubmit();
   const canNotify = may(session, "send_reminders");
@@ -31,10 +34,18 @@ export function ExpiringCardsScreen({
   const fetchCards = useCallback((): Promise<ExpiringCards> => {
     setSelected(new Set());
     return call(
-      commands.expiringCards(range === "expired" ? null : Number(range), range === "expired", type === "all" ? null : type),
+      commands.expiringCards(
+        range === "expired" ? null : Number(range),
+        range === "expired",
+        type === "all" ? null : type,
+        service === "" ? null : service,
+      ),
     );
-  }, [range, type]);
+  }, [range, type, service]);
   const { data, error, reload: load } = useLoad(fetchCards, onError, { clearWhileLoading: true });
+  useEffect(() => {
+    if (data) setServices(data.services);
+  }, [data]);
 
   function notify(ids: number[]) {
     if (ids.length === 0) return;
@@ -92,6 +103,17 @@ export function ExpiringCardsScreen({
             <option value="all">All</option>
             <option value="individual">Individuals</option>
             <option value="business">Businesses</option>
+          </select>
+        </label>
+        <label className="inline-label">
+          Service
+          <select value={service} onChange={(e) => setService(e.target.value)} data-testid="service-filter">
+            <option value="">All services</option>
+            {services.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         {canNotify && (

@@ -20,6 +20,8 @@ const SETTING_HELP: Record<string, string> = {
   "recovery.suspend-day": "From this day after the failure the subscription is suspended.",
   "recovery.final-day": "From this day the final notice goes out and recovery ends unpaid.",
   "recovery.promote-successful-card": "Make a card the default when it pays a recovery charge (true or false).",
+  "recovery.pause-on-first-failure":
+    "Pause the subscription at its first failed charge (true), or let service continue through the grace period until the suspension day (false).",
   "reminders.enabled": "Email patients before their cards expire (true or false).",
   "reminders.thresholds": "Days before expiry on which reminders go out, e.g. 60,30,7,0.",
   "updates.endpoint": "The clinic's update server (https://…); desks read CHANNEL/latest.json from it.",

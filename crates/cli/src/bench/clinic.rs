@@ -17,6 +17,9 @@ use sqlx::{Pool, Sqlite};
 
 use super::{ms, verdict, Timings};
 
+/// A plan the demo seed gives patients, for the dashboard's Service Type filter.
+const BENCH_SERVICE: &str = "Physio package";
+
 /// The database the measures read: made by the demo seed at a clinic group's size when empty.
 pub struct Clinic {
     pub url: String,
@@ -283,7 +286,7 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
         "{:<28} {:>7} {:>11} {:>11} {:>11}",
         "filter", "rows", "p50", "p95", "max"
     );
-    let filters: [(&str, ExpiringFilter); 5] = [
+    let filters: [(&str, ExpiringFilter); 6] = [
         (
             "next 30 days",
             ExpiringFilter {
@@ -310,6 +313,13 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
             "next 60 days, business",
             ExpiringFilter {
                 patient_type: Some(PatientType::Business),
+                ..Default::default()
+            },
+        ),
+        (
+            "next 60 days, one service",
+            ExpiringFilter {
+                service: Some(BENCH_SERVICE.into()),
                 ..Default::default()
             },
         ),

@@ -389,6 +389,7 @@ async fn gateways(calls: usize) {
                 email: "bench@example.com".into(),
                 patient_ref: "1".into(),
                 customer: None,
+                country: None,
             },
             &token,
         )
@@ -496,6 +497,7 @@ async fn stripe_gateway(calls: usize) {
                 email: "bench@example.com".into(),
                 patient_ref: "1".into(),
                 customer: None,
+                country: None,
             },
             &pm,
         )

@@ -101,7 +101,7 @@ on_both_databases! {
         let (code, checks) = json(db, &["--as", "frontdesk", "checks", "1"]);
         assert_eq!(code, 0, "{checks}");
         let checks = checks.as_array().unwrap();
-        assert_eq!(checks.len(), 13, "document 003's list");
+        assert_eq!(checks.len(), 14, "document 003's list, with its expiry-reminder check");
         assert_eq!(checks[0]["name"], "Active organization gateway");
         for c in checks {
             assert!(["ok", "attention", "action_needed"].contains(&c["level"].as_str().unwrap()), "{c}");

@@ -232,6 +232,22 @@ on_both_databases! {
         };
         let card = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("4111111111111111")])["card"]["id"].to_string();
 
+        // Verify: NMI's zero-amount check. Exit 0 verified; 4 refused by the bank, in its words; 5 no answer.
+        let verified = c.ok(&["--as", "frontdesk", "cards", "verify", &card]);
+        assert!(verified["message"].as_str().unwrap().contains("was verified with NMI"), "{verified}");
+        assert_eq!(verified["card"]["last_verification"]["outcome"], "verified");
+        let expired = c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token("4000000000000069")])["card"]["id"].to_string();
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "verify", &expired], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (4, Some("declined")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("Nothing was charged"), "{v}");
+        sim.inject("/api/transact.php", 1, clinicpay_sim::Fault::Status(500));
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "verify", &card], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (5, Some("gateway_unavailable")), "{v}");
+        let listed = c.ok(&["--as", "frontdesk", "cards", "list", &patient]);
+        let outcomes: Vec<_> = listed.as_array().unwrap().iter().map(|x| x["last_verification"]["outcome"].as_str().unwrap_or("none").to_owned()).collect();
+        assert_eq!(outcomes, vec!["unknown", "refused"], "the latest check of each card is on it");
+        c.ok(&["--as", "frontdesk", "cards", "delete", &expired]);
+
         let invoice = c.ok(&["--as", "frontdesk", "invoices", "create", &patient, "--amount", "123.45", "--description", "Consultation"]);
         assert_eq!(invoice["amount"], serde_json::json!({"minor": 12345, "currency": "USD"}));
         assert_eq!(invoice["status"], "OPEN");

@@ -147,6 +147,18 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, &'static str, Needs)> {
             Permission(P::ManageCards),
         ),
         (
+            "cards verify",
+            vec!["cards", "verify", no],
+            "",
+            Permission(P::ManageCards),
+        ),
+        (
+            "cards dependents",
+            vec!["cards", "dependents", no],
+            "",
+            Permission(P::ViewPatients),
+        ),
+        (
             "cards delete",
             vec!["cards", "delete", no],
             "",

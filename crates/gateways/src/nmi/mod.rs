@@ -20,7 +20,9 @@ use crate::{
 mod outcome;
 mod wire;
 
-use wire::{AddCustomer, Authenticated, DeleteCustomer, Query, QueryRecord, Sale, QUERY, TRANSACT};
+use wire::{
+    AddCustomer, Authenticated, DeleteCustomer, Query, QueryRecord, Sale, Validate, QUERY, TRANSACT,
+};
 
 pub const LIVE_BASE: &str = "https://secure.nmi.com";
 
@@ -125,6 +127,7 @@ impl PaymentGateway for NmiClient {
             first_name: first,
             last_name: last,
             email: &holder.email,
+            country: holder.country.as_deref(),
         };
         let reply = self.post(TRANSACT, "vault.add_customer", None, add).await;
         let id = outcome::vault_id(reply)?;
@@ -152,6 +155,23 @@ impl PaymentGateway for NmiClient {
             self.post(TRANSACT, "sale", Some(&req.payment_key), sale)
                 .await,
         )
+    }
+
+    async fn verify_card(
+        &self,
+        card_token: &str,
+        _customer: Option<&str>,
+        key: &str,
+    ) -> crate::VerifyOutcome {
+        let check = Validate {
+            kind: "validate",
+            customer_vault_id: card_token,
+            amount: "0.00",
+            orderid: key,
+        };
+        crate::VerifyOutcome::from_charge(outcome::charge(
+            self.post(TRANSACT, "validate", Some(key), check).await,
+        ))
     }
 
     async fn transactions(

@@ -29,6 +29,16 @@ pub(crate) struct Sale<'a> {
     pub dup_seconds: Option<&'static str>,
 }
 
+/// `type=validate` of a saved card: NMI's account verification, for no money.
+#[derive(Serialize)]
+pub(crate) struct Validate<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub customer_vault_id: &'a str,
+    pub amount: &'static str,
+    pub orderid: &'a str,
+}
+
 /// `type=refund` against the original transaction, in full (no `amount`) or in part.
 #[derive(Serialize)]
 pub(crate) struct Refund<'a> {
@@ -48,6 +58,9 @@ pub(crate) struct AddCustomer<'a> {
     pub first_name: &'a str,
     pub last_name: &'a str,
     pub email: &'a str,
+    /// ISO 3166 alpha-2 ("Format: CC" in NMI's Payment API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<&'a str>,
 }
 
 /// `customer_vault=delete_customer`.

@@ -561,6 +561,54 @@ impl PaymentGateway for StripeClient {
         outcome::detached(reply)
     }
 
+    async fn verify_card(
+        &self,
+        card_token: &str,
+        customer: Option<&str>,
+        key: &str,
+    ) -> crate::VerifyOutcome {
+        // Stripe verifies a card for later use with a SetupIntent confirmed off-session (its bank
+        // check, often a zero-amount authorization): nothing is charged.
+        let idempotency = format!("clinicpay-verify-{key}");
+        let mut create = vec![("usage", "off_session"), ("payment_method_types[]", "card")];
+        if let Some(c) = customer {
+            create.push(("customer", c));
+        }
+        let checked = async {
+            let seti: SetupIntent = self
+                .post(
+                    "/v1/setup_intents",
+                    "setup_intent.create (verify)",
+                    &idempotency,
+                    &create,
+                )
+                .await?;
+            let id = seti
+                .id
+                .ok_or_else(|| call::unavailable(Gateway::Stripe, "SetupIntent without an id"))?;
+            let seti: SetupIntent = self
+                .post(
+                    &format!("/v1/setup_intents/{id}/confirm"),
+                    "setup_intent.confirm (verify)",
+                    &format!("{idempotency}-confirm"),
+                    &[("payment_method", card_token)],
+                )
+                .await?;
+            outcome::set_up(&seti).map(|()| id)
+        };
+        match checked.await {
+            Ok(id) => crate::VerifyOutcome::Verified {
+                reference: Some(id),
+            },
+            Err(GatewayError::Rejected { code, message, .. }) => {
+                crate::VerifyOutcome::Refused { code, message }
+            }
+            Err(e) => crate::VerifyOutcome::Unknown {
+                message: e.to_string(),
+            },
+        }
+    }
+
     async fn check(&self) -> Result<(), GatewayError> {
         self.get::<Value>("/v1/customers", "check", None, &[("limit", "1")])
             .await

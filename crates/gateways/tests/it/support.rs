@@ -23,6 +23,7 @@ pub fn holder() -> CardHolder {
         email: "john@example.com".into(),
         patient_ref: "17".into(),
         customer: None,
+        country: Some("US".into()),
     }
 }
 

@@ -29,7 +29,7 @@ impl Services {
         check_duplicates: bool,
     ) -> Result<Charged> {
         if card.gateway != gateway {
-            return Err(no_card_for(gateway));
+            return Err(no_card_for(gateway, &[], self.now()));
         }
         // Everything that can fail without touching money fails here, before a payment row exists.
         let client = self
@@ -233,6 +233,10 @@ impl Services {
                 }
                 self.promote_late_success(&mut tx, payment_id, now, &settings)
                     .await?;
+                if let Some(invoice) = payment.invoice_id {
+                    self.close_failed_checkout(&mut tx, invoice, payment.id, now)
+                        .await?;
+                }
                 "payment.failed"
             }
             _ => "payment.unknown",
@@ -425,14 +429,13 @@ impl Services {
         now: DateTime<Utc>,
     ) -> Result<()> {
         if let Some(invoice) = payment.invoice_id {
-            invoices::set_invoice_status(
-                tx,
-                invoice,
-                InvoiceStatus::Open,
-                InvoiceStatus::Paid,
-                now,
-            )
-            .await?;
+            // Open, or voided with a failed checkout that a late answer proves was paid after all.
+            for from in [InvoiceStatus::Open, InvoiceStatus::Void] {
+                if invoices::set_invoice_status(tx, invoice, from, InvoiceStatus::Paid, now).await?
+                {
+                    break;
+                }
+            }
         }
         if let Some(order_id) = payment.order_id {
             if let Some(order) = orders::order(tx, order_id).await? {

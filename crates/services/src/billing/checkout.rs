@@ -45,7 +45,7 @@ impl Services {
             let cards = cards_repo::active_for_patient(&mut r, inv.patient_id).await?;
             let card = pick_compatible(&cards, gateway, selected, self.now())
                 .cloned()
-                .ok_or_else(|| no_card_for(gateway))?;
+                .ok_or_else(|| no_card_for(gateway, &cards, self.now()))?;
             (inv, card)
         };
         // An invoice is paid at most once by the database's own rule; the gateway's duplicate check
@@ -135,7 +135,7 @@ impl Services {
             }
         };
         let invoice = match earlier {
-            Some(invoice) => invoice,
+            Some(invoice) => self.reopen_checkout(actor, invoice).await?,
             None => {
                 self.create_checkout_invoice(actor, patient, amount, attempt)
                     .await?
@@ -144,6 +144,16 @@ impl Services {
         let charged = self
             .charge_invoice(Some(actor), &invoice, &card, gateway, &settings, true)
             .await;
+        if charged.is_err() {
+            // Whatever stopped it, an invoice with nothing paid on it does not stay open to pay by
+            // mistake; the error staff see is the one that stopped the charge.
+            if let Err(e) = self.close_unsent_checkout(invoice.id).await {
+                eprintln!(
+                    "ClinicPay: checkout invoice {} was left open ({e}).",
+                    invoice.id
+                );
+            }
+        }
         if !card.is_active() {
             // A card typed for this payment only: it leaves the gateway's vault whatever happened.
             if let Ok(client) = self
@@ -198,6 +208,117 @@ impl Services {
         self.require_card(&mut r, card.id).await
     }
 
+    /// A checkout whose charge did not go through (declined, not sent, refused as a duplicate) leaves
+    /// nothing to pay by mistake: its invoice is voided and its order cancelled. Pressing Charge again
+    /// in the same checkout reopens them (`reopen_checkout`). Not while another payment of that
+    /// invoice is still being checked with the gateway, or has gone through.
+    pub(crate) async fn close_failed_checkout(
+        &self,
+        tx: &mut clinicpay_store::Tx,
+        invoice_id: InvoiceId,
+        except: PaymentId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let Some(invoice) = invoices::invoice(tx, invoice_id).await? else {
+            return Ok(());
+        };
+        let Some(order_id) = invoice.order_id else {
+            return Ok(());
+        };
+        let Some(order) = clinicpay_store::orders::order(tx, order_id).await? else {
+            return Ok(());
+        };
+        if order.kind != OrderKind::Checkout
+            || payments::live_payment_of_invoice(tx, invoice_id, except)
+                .await?
+                .is_some()
+        {
+            return Ok(());
+        }
+        if !invoices::set_invoice_status(
+            tx,
+            invoice_id,
+            InvoiceStatus::Open,
+            InvoiceStatus::Void,
+            now,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        if order.status.can_become(OrderStatus::Cancelled) {
+            clinicpay_store::orders::set_order_status(
+                tx,
+                order_id,
+                order.status,
+                OrderStatus::Cancelled,
+                now,
+            )
+            .await?;
+        }
+        Change::new(None, now, "invoice.voided", "invoice", invoice_id)
+            .by_system("ClinicPay (the checkout's charge did not go through)")
+            .patient(invoice.patient_id)
+            .after(serde_json::json!({ "order": order_id.0, "amount": invoice.amount }))
+            .record(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The same checkout pressed again after its charge failed: its voided invoice and cancelled
+    /// order are open to pay again, so one checkout stays one invoice.
+    async fn reopen_checkout(&self, actor: &Actor, invoice: Invoice) -> Result<Invoice> {
+        if invoice.status != InvoiceStatus::Void {
+            return Ok(invoice);
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if !invoices::set_invoice_status(
+            &mut tx,
+            invoice.id,
+            InvoiceStatus::Void,
+            InvoiceStatus::Open,
+            now,
+        )
+        .await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "This checkout's invoice {} changed at another desk just now: nothing was charged. Start a new checkout.",
+                invoice.id
+            )));
+        }
+        if let Some(order) = invoice.order_id {
+            clinicpay_store::orders::set_order_status(
+                &mut tx,
+                order,
+                OrderStatus::Cancelled,
+                OrderStatus::Pending,
+                now,
+            )
+            .await?;
+        }
+        Change::new(Some(actor), now, "invoice.reopened", "invoice", invoice.id)
+            .patient(invoice.patient_id)
+            .after(serde_json::json!({ "amount": invoice.amount, "why": "the same checkout, charged again" }))
+            .record(&mut tx)
+            .await?;
+        let reopened = invoices::invoice(&mut tx, invoice.id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the invoice vanished".into()))?;
+        tx.commit().await?;
+        Ok(reopened)
+    }
+
+    /// The same for a checkout stopped before any payment was recorded (no key, the card being deleted).
+    async fn close_unsent_checkout(&self, invoice: InvoiceId) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.close_failed_checkout(&mut tx, invoice, PaymentId(0), now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn create_checkout_invoice(
         &self,
         actor: &Actor,
@@ -242,8 +363,10 @@ impl Services {
         }
         let Some(mut payment) = live else {
             return match invoice.status {
-                // Declined or never sent: the same invoice is charged again.
-                InvoiceStatus::Open => Ok(EarlierAttempt::ChargeAgain(invoice)),
+                // Declined or never sent (and so voided): the same invoice is charged again.
+                InvoiceStatus::Open | InvoiceStatus::Void => {
+                    Ok(EarlierAttempt::ChargeAgain(invoice))
+                }
                 other => Err(ServiceError::Conflict(format!(
                     "This checkout's invoice {} is {}: nothing was charged now. Start a new checkout if the patient owes more.",
                     invoice.id,
@@ -281,7 +404,9 @@ impl Services {
                     invoice,
                 })))
             }
-            PaymentStatus::Failed if invoice.status == InvoiceStatus::Open => {
+            PaymentStatus::Failed
+                if matches!(invoice.status, InvoiceStatus::Open | InvoiceStatus::Void) =>
+            {
                 Ok(EarlierAttempt::ChargeAgain(invoice))
             }
             PaymentStatus::Failed => Err(ServiceError::Conflict(format!(

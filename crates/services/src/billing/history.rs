@@ -16,6 +16,8 @@ pub struct OrderDetails {
     pub order: orders::Order,
     pub invoice: Option<Invoice>,
     pub payments: Vec<Payment>,
+    /// Where its next charge goes and why, while it is unpaid and a subscription's.
+    pub next_charge: Option<crate::recovery::NextCharge>,
 }
 
 impl Services {
@@ -47,6 +49,7 @@ impl Services {
         id: clinicpay_domain::OrderId,
     ) -> Result<OrderDetails> {
         actor.require(Permission::ViewPatients)?;
+        let settings = self.load_settings().await?;
         let mut r = self.store().reader().await?;
         let order = orders::order(&mut r, id).await?.ok_or_else(|| {
             ServiceError::NotFound(format!(
@@ -55,10 +58,21 @@ impl Services {
         })?;
         let invoice = invoices::invoice_of_order(&mut r, id).await?;
         let payments = payments::payments_of_order(&mut r, id).await?;
+        let sub = match order.subscription_id {
+            Some(s) => clinicpay_store::subscriptions::subscription(&mut r, s).await?,
+            None => None,
+        };
+        let cards =
+            clinicpay_store::payment_methods::active_for_patient(&mut r, order.patient_id).await?;
+        drop(r);
+        let next_charge = self
+            .next_charge(&order, sub.as_ref(), &cards, &settings)
+            .await?;
         Ok(OrderDetails {
             order,
             invoice,
             payments,
+            next_charge,
         })
     }
 }

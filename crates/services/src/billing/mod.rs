@@ -116,10 +116,27 @@ pub(crate) async fn insert_order_with_invoice(
     Ok((order, invoice))
 }
 
-pub(crate) fn no_card_for(gateway: Gateway) -> ServiceError {
-    ServiceError::NoCompatibleCard(format!(
-        "No {gateway} payment method found — ask the patient to re-save the card. The patient may have a card on file, but it is not saved for {gateway}, the payment processor in use."
-    ))
+/// No card of the patient's can be charged on `gateway`. A card saved for that gateway that has only
+/// expired is named as expired (the patient needs a new card, not a re-save for another processor).
+pub(crate) fn no_card_for(
+    gateway: Gateway,
+    cards: &[clinicpay_domain::PaymentMethod],
+    now: DateTime<Utc>,
+) -> ServiceError {
+    let expired = cards
+        .iter()
+        .filter(|c| c.usable_with(gateway) && c.expiry.is_expired(now))
+        .max_by_key(|c| (c.is_default, c.expiry));
+    ServiceError::NoCompatibleCard(match expired {
+        Some(card) => format!(
+            "{} expired in {}: ask the patient for a new card and save it for {gateway}.",
+            card.describe(),
+            card.expiry
+        ),
+        None => format!(
+            "No {gateway} payment method found — ask the patient to re-save the card. The patient may have a card on file, but it is not saved for {gateway}, the payment processor in use."
+        ),
+    })
 }
 
 impl Services {

@@ -1,6 +1,6 @@
-//! Document 003's thirteen checks, each a function of the facts about one patient (and order): what
+//! Document 003's fourteen checks, each a function of the facts about one patient (and order): what
 //! was found, how urgent, what to do next, and the one action the window can take.
-//! Long because there are thirteen checks and each holds its own words for every case; splitting them
+//! Long because there are fourteen checks and each holds its own words for every case; splitting them
 //! further would scatter document 003's one list.
 
 use clinicpay_domain::{InvoiceStatus, PaymentStatus, RecoveryStatus, SubscriptionStatus};
@@ -18,6 +18,7 @@ pub(super) fn checks(f: &Facts) -> Vec<Check> {
         method_gateway(f),
         default_method(f),
         card_expiry(f),
+        expiry_reminders(f),
         latest_invoice_status(f),
         latest_payment_status(f),
         processor_gateway_error(f),
@@ -231,6 +232,44 @@ fn card_expiry(f: &Facts) -> Check {
     }
 }
 
+/// Document 003, "Expiring Card Reminders": "whether reminder settings are enabled".
+fn expiry_reminders(f: &Facts) -> Check {
+    use CheckLevel::*;
+    let r = &f.reminders;
+    let when = r
+        .thresholds
+        .iter()
+        .map(|d| match d {
+            0 => "at expiry".to_owned(),
+            d => format!("{d} days before"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (r.enabled, r.mail_server) {
+        (false, _) => check(
+            "Expiry reminders",
+            Attention,
+            "Expiry reminders are off: patients are not emailed before their cards expire.".into(),
+            Some("Remind the patient yourself; a billing manager can turn reminders on in Settings (reminders.enabled)."),
+            None,
+        ),
+        (true, false) => check(
+            "Expiry reminders",
+            Attention,
+            "Expiry reminders are on, but no mail server is set, so none can be sent.".into(),
+            Some("Tell IT: the mail server (smtp.host) is not set."),
+            None,
+        ),
+        (true, true) => check(
+            "Expiry reminders",
+            Ok,
+            format!("Expiry reminders are on: patients are emailed {when} a card expires."),
+            None,
+            None,
+        ),
+    }
+}
+
 /// Document 003: "Latest invoice status".
 fn latest_invoice_status(f: &Facts) -> Check {
     use CheckAction::*;
@@ -438,8 +477,6 @@ fn subscription_status(f: &Facts) -> Check {
 fn recovery_status(f: &Facts) -> Check {
     use CheckAction::*;
     use CheckLevel::*;
-    let active = f.active;
-    let resave = format!("Ask the patient to re-save the card for {active}.");
     match &f.recovery {
         None => check(
             "Recovery status",
@@ -450,25 +487,31 @@ fn recovery_status(f: &Facts) -> Check {
         ),
         Some(o) => match o.recovery_status {
             Some(RecoveryStatus::NeedsPaymentMethod) => {
-                let compatible = f.compatible().next().is_some();
+                // The same routing the billing engine charges by says which gateway needs the card.
+                let next = f.next_charge.as_ref().filter(|n| n.order_id == o.id);
+                let needs = next.and_then(|n| n.needs_card_for).unwrap_or(f.active);
+                let chargeable = match next {
+                    Some(n) => n.gateway.is_some(),
+                    None => f.compatible().next().is_some(),
+                };
+                let resave = format!("Ask the patient to save a card for {needs}.");
                 check(
                     "Recovery status",
                     ActionNeeded,
                     format!(
-                        "Order {} needs a payment method for {}{}.",
+                        "Order {} needs a payment method for {needs}{}.",
                         o.id,
-                        o.locked_gateway.unwrap_or(active),
                         o.last_message
                             .as_ref()
                             .map(|m| format!(": {m}"))
                             .unwrap_or_default()
                     ),
-                    Some(if compatible {
-                        "The patient has a compatible card but recovery says none exists: escalate."
+                    Some(if chargeable {
+                        "The patient has a card the next charge can use but recovery says none exists: escalate."
                     } else {
                         resave.as_str()
                     }),
-                    Some(if compatible { Escalate } else { AddCard }),
+                    Some(if chargeable { Escalate } else { AddCard }),
                 )
             }
             Some(RecoveryStatus::RetryScheduled) => check(
@@ -538,25 +581,54 @@ fn recently_re_saved_card(f: &Facts) -> Check {
     }
 }
 
-/// Document 003: "Locked gateway".
+/// Document 003: "Locked gateway". A lock holds while the patient has a usable card on the locked
+/// gateway; the next charge's routing says where it goes now and why.
 fn locked_gateway(f: &Facts) -> Check {
     use CheckLevel::*;
     let active = f.active;
-
     let locked = f
-        .order
+        .subscription
         .as_ref()
-        .and_then(|o| o.locked_gateway)
-        .or(f.subscription.as_ref().and_then(|s| s.locked_gateway));
+        .and_then(|s| s.locked_gateway)
+        .or(f.order.as_ref().and_then(|o| o.locked_gateway));
+    let what = if f.subscription.is_some() {
+        "subscription"
+    } else {
+        "order"
+    };
+    if let Some(next) = &f.next_charge {
+        return match (next.gateway, next.needs_card_for) {
+            (Some(g), _) => check(
+                "Locked gateway",
+                if g == active { Ok } else { Attention },
+                next.explanation.clone(),
+                None,
+                None,
+            ),
+            (None, Some(needs)) => check(
+                "Locked gateway",
+                Attention,
+                next.explanation.clone(),
+                Some(&format!("Ask the patient to save a card for {needs}.")),
+                None,
+            ),
+            (None, None) => check(
+                "Locked gateway",
+                Attention,
+                next.explanation.clone(),
+                Some("Tell IT: the gateway key on this computer needs fixing."),
+                None,
+            ),
+        };
+    }
     match locked {
         Some(g) if g != active => check(
             "Locked gateway",
             Attention,
             format!(
-                "This {} is locked to {g}, while the clinic now takes cards through {active}: its charges go to {g}.",
-                if f.order.is_some() { "order" } else { "subscription" }
+                "This {what} is locked to {g}, while the clinic now takes cards through {active}: its charges go to {g} while the patient has a usable {g} card, and to {active} after that."
             ),
-            Some(&format!("The patient needs a card saved for {g} for this one.")),
+            None,
             None,
         ),
         Some(g) => check(

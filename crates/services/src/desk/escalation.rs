@@ -36,7 +36,10 @@ pub struct ReportLine {
     pub value: String,
 }
 
-fn report_lines(f: &Facts, actor: &Actor) -> Vec<ReportLine> {
+/// The longest on-screen message a report carries.
+const MESSAGE_LIMIT: usize = 2_000;
+
+fn report_lines(f: &Facts, actor: &Actor, shown: Option<&str>) -> Vec<ReportLine> {
     let line = |label: &str, value: String| ReportLine {
         label: label.into(),
         value,
@@ -153,6 +156,13 @@ fn report_lines(f: &Facts, actor: &Actor) -> Vec<ReportLine> {
                 .unwrap_or_else(none),
         ),
     ];
+    // Document 003: "screenshot or exact patient/staff-facing message".
+    lines.push(line(
+        "Message on screen",
+        shown
+            .map(|m| format!("\"{m}\""))
+            .unwrap_or_else(|| "none given".into()),
+    ));
     lines.push(line(
         "Reported by",
         format!(
@@ -167,15 +177,26 @@ fn report_lines(f: &Facts, actor: &Actor) -> Vec<ReportLine> {
 
 impl Services {
     /// Everything document 003 says to include when escalating, with the checks, as one text.
+    /// `shown` is the exact message that was on screen (the pay dialog's error, the patient's words),
+    /// kept as it was, without anything that reads as a card number.
     pub async fn escalation_report(
         &self,
         actor: &Actor,
         patient: PatientId,
         order: Option<OrderId>,
+        shown: Option<&str>,
     ) -> Result<EscalationReport> {
+        let shown = shown.map(|m| m.trim()).filter(|m| !m.is_empty()).map(|m| {
+            let flat: String = m
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(MESSAGE_LIMIT)
+                .collect();
+            clinicpay_domain::card::without_card_numbers(&flat)
+        });
         let facts = self.facts(actor, patient, order).await?;
         let checks = checks(&facts);
-        let details = report_lines(&facts, actor);
+        let details = report_lines(&facts, actor, shown.as_deref());
         let title = format!("ClinicPay escalation: {}", facts.patient.name);
         let mut text = format!("{title}\n{}\n\n", "=".repeat(title.chars().count()));
         for l in &details {
@@ -209,9 +230,10 @@ impl Services {
         actor: &Actor,
         patient: PatientId,
         order: Option<OrderId>,
+        shown: Option<&str>,
         folder: &std::path::Path,
     ) -> Result<SavedReport> {
-        let report = self.escalation_report(actor, patient, order).await?;
+        let report = self.escalation_report(actor, patient, order, shown).await?;
         let bytes = escalation_pdf(&report);
         let name = format!(
             "ClinicPay escalation - patient {patient}{} - {}.pdf",

@@ -53,9 +53,18 @@ pub struct Check {
 /// A card saved this recently counts as "recently re-saved".
 pub(super) const RECENT_DAYS: i64 = 14;
 
+/// What "Expiry reminders" needs to know of the clinic's settings.
+pub(super) struct RemindersFacts {
+    pub(super) enabled: bool,
+    pub(super) thresholds: Vec<u32>,
+    /// A mail server is set to send them through.
+    pub(super) mail_server: bool,
+}
+
 /// What the checks are computed from.
 pub(super) struct Facts {
     pub(super) active: Gateway,
+    pub(super) reminders: RemindersFacts,
     pub(super) patient: clinicpay_domain::Patient,
     pub(super) cards: Vec<CardView>,
     pub(super) order: Option<Order>,
@@ -65,6 +74,8 @@ pub(super) struct Facts {
     pub(super) charged_twice: Vec<Payment>,
     pub(super) subscription: Option<Subscription>,
     pub(super) recovery: Option<Order>,
+    /// Where the order's (else the open recovery's) next charge goes, by the engine's own routing.
+    pub(super) next_charge: Option<crate::recovery::NextCharge>,
     pub(super) log_ref: Option<i64>,
     pub(super) recent: Duration,
     pub(super) now: chrono::DateTime<chrono::Utc>,

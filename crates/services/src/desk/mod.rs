@@ -1,6 +1,6 @@
 //! The front desk's helpers around one patient (document 003, "Staff Checklist", "Escalation"): the
 //! hosted card form (`card_form`), the patient's account, "What to check" (`what_to_check` gathers the
-//! `facts`; `checks` holds the thirteen checks, each a named function) and the escalation report
+//! `facts`; `checks` holds the fourteen checks, each a named function) and the escalation report
 //! (`escalation`).
 
 mod card_form;
@@ -37,6 +37,8 @@ pub struct PatientAccount {
     pub orders: Vec<Order>,
     pub payments: Vec<Payment>,
     pub subscriptions: Vec<Subscription>,
+    /// Where each unpaid subscription or recovery order's next charge goes, and why.
+    pub next_charges: Vec<crate::recovery::NextCharge>,
 }
 
 impl Services {
@@ -46,13 +48,33 @@ impl Services {
         patient: PatientId,
     ) -> Result<PatientAccount> {
         actor.require(Permission::ViewPatients)?;
-        let mut r = self.store().reader().await?;
+        let settings = self.load_settings().await?;
         const LIMIT: i64 = 200;
+        let (invoices, orders, payments, subscriptions, cards) = {
+            let mut r = self.store().reader().await?;
+            (
+                invoices::invoices(&mut r, Some(patient), LIMIT).await?,
+                orders::orders(&mut r, Some(patient), None, LIMIT).await?,
+                payments::payments(&mut r, Some(patient), LIMIT).await?,
+                subscriptions::subscriptions(&mut r, Some(patient), LIMIT).await?,
+                clinicpay_store::payment_methods::active_for_patient(&mut r, patient).await?,
+            )
+        };
+        let mut next_charges = Vec::new();
+        for o in &orders {
+            let sub = o
+                .subscription_id
+                .and_then(|id| subscriptions.iter().find(|s| s.id == id));
+            if let Some(next) = self.next_charge(o, sub, &cards, &settings).await? {
+                next_charges.push(next);
+            }
+        }
         Ok(PatientAccount {
-            invoices: invoices::invoices(&mut r, Some(patient), LIMIT).await?,
-            orders: orders::orders(&mut r, Some(patient), None, LIMIT).await?,
-            payments: payments::payments(&mut r, Some(patient), LIMIT).await?,
-            subscriptions: subscriptions::subscriptions(&mut r, Some(patient), LIMIT).await?,
+            invoices,
+            orders,
+            payments,
+            subscriptions,
+            next_charges,
         })
     }
 }

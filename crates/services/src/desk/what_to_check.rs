@@ -1,4 +1,4 @@
-//! "What to check" (document 003's staff checklist): thirteen checks for a patient or one order, each
+//! "What to check" (document 003's staff checklist): fourteen checks for a patient or one order, each
 //! ok / attention / action needed with one finding, one next step and one action the window can take.
 
 use chrono::Duration;
@@ -6,7 +6,7 @@ use clinicpay_domain::{OrderId, PatientId, Permission, RecoveryStatus, Subscript
 use clinicpay_store::{invoices, orders, payments, subscriptions};
 
 use super::checks::checks;
-use super::facts::{Check, Facts, RECENT_DAYS};
+use super::facts::{Check, Facts, RemindersFacts, RECENT_DAYS};
 use crate::{Actor, Result, ServiceError, Services};
 
 impl Services {
@@ -77,24 +77,42 @@ impl Services {
                 .find(|o| o.recovery_status.is_some_and(RecoveryStatus::is_open))
                 .cloned(),
         };
+        let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, patient).await?;
+        drop(r);
+        let subscription = match &order {
+            Some(o) => o
+                .subscription_id
+                .and_then(|s| subscriptions.iter().find(|x| x.id == s).cloned()),
+            None => subscriptions
+                .iter()
+                .find(|s| s.status != SubscriptionStatus::Cancelled)
+                .or(subscriptions.first())
+                .cloned(),
+        };
+        let next_charge = match order.as_ref().or(open_recovery.as_ref()) {
+            Some(o) => {
+                let sub = o
+                    .subscription_id
+                    .and_then(|id| subscriptions.iter().find(|s| s.id == id));
+                self.next_charge(o, sub, &cards, &settings).await?
+            }
+            None => None,
+        };
         Ok(Facts {
             active: settings.active_gateway,
+            reminders: RemindersFacts {
+                enabled: settings.reminders.enabled,
+                thresholds: settings.reminders.thresholds.clone(),
+                mail_server: settings.smtp.host.is_some(),
+            },
             patient: patient_record,
             cards: profile_cards,
             invoice,
             latest_payment: payments.into_iter().max_by_key(|p| (p.created_at, p.id.0)),
             charged_twice,
-            subscription: match &order {
-                Some(o) => o
-                    .subscription_id
-                    .and_then(|s| subscriptions.iter().find(|x| x.id == s).cloned()),
-                None => subscriptions
-                    .iter()
-                    .find(|s| s.status != SubscriptionStatus::Cancelled)
-                    .or(subscriptions.first())
-                    .cloned(),
-            },
+            subscription,
             recovery: open_recovery,
+            next_charge,
             order,
             log_ref,
             recent: Duration::days(RECENT_DAYS),

@@ -68,7 +68,9 @@ impl Services {
         let mut wait = std::time::Duration::from_millis(50);
         let mut tries = 0;
         loop {
-            let charged = self.charge_order(None, order, None, false, settings).await;
+            let charged = self
+                .charge_order(None, order, super::ChargeHow::ENGINE, settings)
+                .await;
             tries += 1;
             match charged {
                 Ok(Charged::NotSent(..)) if tries < 16 => {

@@ -1,7 +1,8 @@
 //! Recovery moved on by the calendar: suspension on the suspend day, FAILED_FINAL and the final notice.
 
-use clinicpay_domain::SubscriptionStatus;
-use clinicpay_store::{orders, subscriptions};
+use chrono::{DateTime, Utc};
+use clinicpay_domain::{SubscriptionId, SubscriptionStatus};
+use clinicpay_store::{orders, subscriptions, Tx};
 
 use crate::recovery::{recovery_update_after_failure, WorkerReport};
 use crate::{Change, Result, Services};
@@ -30,15 +31,7 @@ impl Services {
                 ));
                 orders::set_recovery(&mut tx, order.id, &u, now).await?;
                 if let Some(sub) = order.subscription_id {
-                    if subscriptions::set_subscription_status(
-                        &mut tx,
-                        sub,
-                        SubscriptionStatus::Paused,
-                        SubscriptionStatus::Suspended,
-                        now,
-                    )
-                    .await?
-                    {
+                    if suspend(&mut tx, sub, now).await? {
                         report.suspended += 1;
                     }
                 }
@@ -51,15 +44,7 @@ impl Services {
                 report.failed_final += 1;
             } else if day >= settings.recovery.suspend_day as i64 {
                 if let Some(sub) = order.subscription_id {
-                    if subscriptions::set_subscription_status(
-                        &mut tx,
-                        sub,
-                        SubscriptionStatus::Paused,
-                        SubscriptionStatus::Suspended,
-                        now,
-                    )
-                    .await?
-                    {
+                    if suspend(&mut tx, sub, now).await? {
                         Change::new(None, now, "subscription.suspended", "subscription", sub)
                             .by_system("ClinicPay (payment recovery)")
                             .patient(order.patient_id)
@@ -74,4 +59,16 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// Suspends a subscription still in its grace period (active) or paused; true when it changed.
+async fn suspend(tx: &mut Tx, sub: SubscriptionId, now: DateTime<Utc>) -> Result<bool> {
+    for from in [SubscriptionStatus::Active, SubscriptionStatus::Paused] {
+        if subscriptions::set_subscription_status(tx, sub, from, SubscriptionStatus::Suspended, now)
+            .await?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -1,9 +1,10 @@
 //! Staff's Retry of one order (document 003, "Manual Retry") and the retry of a patient's recovery
 //! as soon as a card is saved.
 
-use clinicpay_domain::{Gateway, OrderId, OrderStatus, PatientId, Permission};
+use clinicpay_domain::{Gateway, OrderId, OrderStatus, PatientId, PaymentMethodId, Permission};
 use clinicpay_store::{invoices, orders};
 
+use super::ChargeHow;
 use crate::billing::Charged;
 use crate::{Actor, Result, ServiceError, Services};
 
@@ -37,13 +38,28 @@ impl Services {
         }
         let target = gateway.unwrap_or(settings.active_gateway);
         let charged = self
-            .charge_order(Some(actor), order, Some(target), true, &settings)
+            .charge_order(
+                Some(actor),
+                order,
+                ChargeHow {
+                    staff_chose: Some(target),
+                    allow_fallback: true,
+                    just_saved: None,
+                },
+                &settings,
+            )
             .await?;
         self.answer_retry(charged).await
     }
 
-    /// Retries the patient's open recovery orders, as happens when they save a compatible card.
-    pub async fn retry_recovery_for_patient(&self, patient: PatientId) -> Result<u32> {
+    /// Retries the patient's open recovery orders, as happens when they save a compatible card: with
+    /// `just_saved` first, the card they have just given (not the default that was declined), which
+    /// becomes the default when it pays (`recovery.promote-successful-card`).
+    pub async fn retry_recovery_for_patient(
+        &self,
+        patient: PatientId,
+        just_saved: Option<PaymentMethodId>,
+    ) -> Result<u32> {
         let settings = self.load_settings().await?;
         let open = {
             let mut r = self.store().reader().await?;
@@ -52,7 +68,15 @@ impl Services {
         let mut paid = 0;
         for order in open {
             if let Ok(Charged::Paid(_)) = self
-                .charge_order(None, order.id, None, false, &settings)
+                .charge_order(
+                    None,
+                    order.id,
+                    ChargeHow {
+                        just_saved,
+                        ..ChargeHow::ENGINE
+                    },
+                    &settings,
+                )
                 .await
             {
                 paid += 1;
@@ -69,7 +93,9 @@ impl Services {
             loop {
                 match events.recv().await {
                     Ok(e) => {
-                        let _ = services.retry_recovery_for_patient(e.patient_id).await;
+                        let _ = services
+                            .retry_recovery_for_patient(e.patient_id, Some(e.card_id))
+                            .await;
                     }
                     // Missed announcements: the worker's scheduled retries still cover those patients.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

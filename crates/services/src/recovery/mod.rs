@@ -10,9 +10,12 @@
 mod cycles;
 mod deadlines;
 mod manual_retry;
+mod next_charge;
 mod retries;
 mod sweep;
 
+pub use next_charge::NextCharge;
+pub(crate) use retries::{ChargeHow, Routed};
 pub use sweep::SweepProgress;
 
 use crate::{Actor, Result, Services};

@@ -2,11 +2,11 @@
 //! waiting for a card, success (the order paid, the subscription active again).
 
 use chrono::{DateTime, Duration, Utc};
-use clinicpay_domain::card::pick_compatible;
 use clinicpay_domain::decline::{advise, DeclineAction};
+use clinicpay_domain::routing::{route_charge, ChargeAsk, RouteReason};
 use clinicpay_domain::{
-    Gateway, InvoiceStatus, OrderId, OrderStatus, OrganizationSettings, RecoveryStatus,
-    SubscriptionStatus,
+    Gateway, InvoiceStatus, OrderId, OrderStatus, OrganizationSettings, PatientId, PaymentMethod,
+    PaymentMethodId, RecoveryStatus, SubscriptionStatus,
 };
 use clinicpay_store::orders::{Order, RecoveryUpdate};
 use clinicpay_store::{
@@ -15,7 +15,39 @@ use clinicpay_store::{
 
 use crate::billing::{no_card_for, Charged, DUPLICATE_REFUSED};
 use crate::recovery::{recovery_update_after_failure, WorkerReport, BATCH};
-use crate::{Actor, Change, Result, ServiceError, Services};
+use crate::{Actor, Change, ErrorCode, Result, ServiceError, Services};
+
+/// How a charge of an order was asked for (see `clinicpay_domain::routing::ChargeAsk`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChargeHow {
+    pub staff_chose: Option<Gateway>,
+    pub allow_fallback: bool,
+    pub just_saved: Option<PaymentMethodId>,
+}
+
+impl ChargeHow {
+    /// The billing engine, a sweep, a plan switch: locked, else active, then the fallback.
+    pub(crate) const ENGINE: ChargeHow = ChargeHow {
+        staff_chose: None,
+        allow_fallback: true,
+        just_saved: None,
+    };
+}
+
+/// Where `route_order_charge` sends a charge.
+pub(crate) enum Routed {
+    To {
+        card: PaymentMethod,
+        gateway: Gateway,
+        reason: RouteReason,
+        /// Why a gateway before this one was passed over (its key is not on this computer).
+        passed_over: Option<String>,
+    },
+    /// The patient has no usable card on any gateway the charge may use: save one for `gateway`.
+    NoCard { gateway: Gateway },
+    /// The patient has a card, but this computer has no working key for its gateway.
+    NoKey(ServiceError),
+}
 
 /// A retry stopped before the gateway is due again no sooner than this.
 pub const RETRY_NOT_SENT_WAIT: Duration = Duration::minutes(15);
@@ -46,7 +78,7 @@ impl Services {
             }
             report.retries_run += 1;
             match self
-                .charge_order(None, order.id, None, false, &settings)
+                .charge_order(None, order.id, ChargeHow::ENGINE, &settings)
                 .await
             {
                 Ok(Charged::Paid(_)) => report.retries_paid += 1,
@@ -78,16 +110,16 @@ impl Services {
         Ok(())
     }
 
-    /// Charges an order's open invoice: on `gateway` when given, else the gateway locked on the order or
-    /// its subscription, else the active one; with the default card if it fits, else another that does;
-    /// with the configured fallback gateway when allowed and the first has no card. No card at all puts
-    /// the order in recovery as NEEDS_PAYMENT_METHOD and pauses the subscription.
+    /// Charges an order's open invoice where `how` and the patient's cards say
+    /// (`clinicpay_domain::routing`): a card just saved first, staff's gateway on a Manual Retry, else
+    /// the subscription's locked gateway while the patient has a usable card there, else the active
+    /// gateway, then the fallback. No card anywhere puts the order in recovery as NEEDS_PAYMENT_METHOD
+    /// and pauses the subscription; a card whose gateway key is missing here is not a missing card.
     pub(crate) async fn charge_order(
         &self,
         actor: Option<&Actor>,
         order: OrderId,
-        gateway: Option<Gateway>,
-        allow_fallback: bool,
+        how: ChargeHow,
         settings: &OrganizationSettings,
     ) -> Result<Charged> {
         let (o, invoice, sub, cards, charged_before) = {
@@ -112,27 +144,90 @@ impl Services {
             let charged_before = !payments::payments_of_order(&mut r, o.id).await?.is_empty();
             (o, invoice, sub, cards, charged_before)
         };
-        let first_choice = gateway
-            .or(o.locked_gateway)
-            .or(sub.as_ref().and_then(|s| s.locked_gateway))
-            .unwrap_or(settings.active_gateway);
-        let now = self.now();
-        let mut choice =
-            pick_compatible(&cards, first_choice, None, now).map(|c| (c.clone(), first_choice));
-        if choice.is_none() && allow_fallback {
-            if let Some(fallback) = settings.fallback_gateway.filter(|f| *f != first_choice) {
-                choice =
-                    pick_compatible(&cards, fallback, None, now).map(|c| (c.clone(), fallback));
+        let locked = sub
+            .as_ref()
+            .and_then(|s| s.locked_gateway)
+            .or(o.locked_gateway);
+        match self
+            .route_order_charge(o.patient_id, locked, &cards, how, settings)
+            .await?
+        {
+            Routed::To { card, gateway, .. } => {
+                self.charge_invoice(actor, &invoice, &card, gateway, settings, charged_before)
+                    .await
+            }
+            Routed::NoKey(e) => Err(e),
+            Routed::NoCard { gateway } => {
+                let err = no_card_for(gateway, &cards, self.now());
+                self.needs_payment_method(&o, &err.to_string(), settings)
+                    .await?;
+                Err(err)
             }
         }
-        let Some((card, gateway)) = choice else {
-            let err = no_card_for(first_choice);
-            self.needs_payment_method(&o, &err.to_string(), settings)
-                .await?;
-            return Err(err);
-        };
-        self.charge_invoice(actor, &invoice, &card, gateway, settings, charged_before)
-            .await
+    }
+
+    /// Where an order's next charge goes (see `charge_order`), with each candidate gateway's key
+    /// looked for on this computer: one without it is passed over for the next.
+    pub(crate) async fn route_order_charge(
+        &self,
+        patient: PatientId,
+        locked: Option<Gateway>,
+        cards: &[PaymentMethod],
+        how: ChargeHow,
+        settings: &OrganizationSettings,
+    ) -> Result<Routed> {
+        let route = route_charge(
+            cards,
+            ChargeAsk {
+                staff_chose: how.staff_chose,
+                allow_fallback: how.allow_fallback,
+                just_saved: how.just_saved,
+                locked,
+                active: settings.active_gateway,
+                fallback: settings.fallback_gateway,
+            },
+            self.now(),
+        );
+        let mut no_key: Option<ServiceError> = None;
+        for candidate in route.candidates {
+            match self
+                .gateway_client(candidate.gateway, settings, Some(patient))
+                .await
+            {
+                Ok(_) => {
+                    let card = cards
+                        .iter()
+                        .find(|c| c.id == candidate.card)
+                        .cloned()
+                        .ok_or_else(|| ServiceError::Internal("a routed card vanished".into()))?;
+                    return Ok(Routed::To {
+                        card,
+                        gateway: candidate.gateway,
+                        reason: candidate.reason,
+                        passed_over: no_key.map(|e| e.to_string()),
+                    });
+                }
+                // This computer cannot use that gateway (no key, a key for another address, a test
+                // key on a live clinic): try the next; a keychain that did not answer is not that.
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        ErrorCode::CredentialsMissing
+                            | ErrorCode::CredentialsRefused
+                            | ErrorCode::InvalidInput
+                    ) =>
+                {
+                    no_key.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(match no_key {
+            Some(e) => Routed::NoKey(e),
+            None => Routed::NoCard {
+                gateway: route.needs_card_for,
+            },
+        })
     }
 
     pub(crate) async fn needs_payment_method(
@@ -184,16 +279,7 @@ impl Services {
                 })?;
         }
         orders::set_recovery(&mut tx, o.id, &u, now).await?;
-        if let Some(sub) = o.subscription_id {
-            subscriptions::set_subscription_status(
-                &mut tx,
-                sub,
-                SubscriptionStatus::Active,
-                SubscriptionStatus::Paused,
-                now,
-            )
-            .await?;
-        }
+        self.pause_if_set(&mut tx, o, settings, now).await?;
         Change::new(None, now, "recovery.needs_payment_method", "order", o.id)
             .by_system("ClinicPay (payment recovery)")
             .patient(o.patient_id)
@@ -274,15 +360,39 @@ impl Services {
             .await?;
         }
         orders::set_recovery(tx, o.id, &u, now).await?;
-        if let Some(sub) = o.subscription_id {
-            subscriptions::set_subscription_status(
+        self.pause_if_set(tx, &o, settings, now).await?;
+        Ok(())
+    }
+
+    /// Document 000's grace period: service continues after a failed charge, and the subscription is
+    /// suspended on the suspension day. A clinic that sets `recovery.pause-on-first-failure` pauses it
+    /// at once instead.
+    async fn pause_if_set(
+        &self,
+        tx: &mut Tx,
+        o: &Order,
+        settings: &OrganizationSettings,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(sub) = o.subscription_id else {
+            return Ok(());
+        };
+        if settings.recovery.pause_on_first_failure
+            && subscriptions::set_subscription_status(
                 tx,
                 sub,
                 SubscriptionStatus::Active,
                 SubscriptionStatus::Paused,
                 now,
             )
-            .await?;
+            .await?
+        {
+            Change::new(None, now, "subscription.paused", "subscription", sub)
+                .by_system("ClinicPay (payment recovery: recovery.pause-on-first-failure)")
+                .patient(o.patient_id)
+                .after(serde_json::json!({ "order": o.id.0 }))
+                .record(tx)
+                .await?;
         }
         Ok(())
     }
@@ -306,7 +416,21 @@ impl Services {
             return Ok(());
         }
         if let Some(sub) = o.subscription_id {
-            subscriptions::lock_subscription_gateway(tx, sub, payment.gateway).await?;
+            let before = subscriptions::subscription(tx, sub)
+                .await?
+                .and_then(|s| s.locked_gateway);
+            if subscriptions::lock_subscription_gateway(tx, sub, payment.gateway).await? {
+                if let Some(before) = before {
+                    // It followed the clinic (no usable card, or no key, on its old gateway).
+                    Change::new(None, now, "subscription.gateway_relocked", "subscription", sub)
+                        .by_system("ClinicPay (payment recovery)")
+                        .patient(o.patient_id)
+                        .before(serde_json::json!({ "locked_gateway": before }))
+                        .after(serde_json::json!({ "locked_gateway": payment.gateway, "paid_order": o.id.0 }))
+                        .record(tx)
+                        .await?;
+                }
+            }
             let others_open = orders::open_recovery_orders(tx, Some(o.patient_id), 100)
                 .await?
                 .iter()

@@ -47,7 +47,7 @@ impl Services {
                 break;
             }
             if let Ok(Charged::Paid(_)) = self
-                .charge_order(Some(actor), order.id, None, false, &settings)
+                .charge_order(Some(actor), order.id, super::ChargeHow::ENGINE, &settings)
                 .await
             {
                 p.paid += 1;

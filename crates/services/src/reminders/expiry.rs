@@ -27,6 +27,8 @@ pub struct ExpiringFilter {
     /// Only cards that have already expired.
     pub expired: bool,
     pub patient_type: Option<PatientType>,
+    /// Document 000's "Service Type": only default cards that pay a subscription to this plan.
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +60,8 @@ pub struct ExpiringCards {
     pub cards: Vec<ExpiringCard>,
     /// More matched than the dashboard shows.
     pub truncated: bool,
+    /// The services (subscription plans) patients have, for the Service Type filter.
+    pub services: Vec<String>,
 }
 
 pub(crate) fn month_of(t: DateTime<Utc>) -> Month {
@@ -166,8 +170,35 @@ impl Services {
             (this_month, month_of(now + Duration::days(within)))
         };
         let kind = filter.patient_type.map(|t| t.as_str());
+        let service = filter
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let mut r = self.store().reader().await?;
-        let rows = repo::expiring(&mut r, from, to, this_month, kind, DASHBOARD_LIMIT + 1).await?;
+        let services = repo::service_names(&mut r).await?;
+        if let Some(name) = service {
+            if !services.iter().any(|s| s == name) {
+                return Err(ServiceError::NotFound(format!(
+                    "No patient has a subscription to \"{name}\": use one of {}.",
+                    if services.is_empty() {
+                        "the plans once patients have some".to_owned()
+                    } else {
+                        services.join(", ")
+                    }
+                )));
+            }
+        }
+        let rows = repo::expiring(
+            &mut r,
+            from,
+            to,
+            this_month,
+            kind,
+            service,
+            DASHBOARD_LIMIT + 1,
+        )
+        .await?;
         drop(r);
         let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
         let cards = rows
@@ -176,7 +207,11 @@ impl Services {
             .filter_map(|row| expiring_card(row, now))
             .filter(|c| filter.expired || i64::from(c.days_until_expiry) <= within)
             .collect();
-        Ok(ExpiringCards { cards, truncated })
+        Ok(ExpiringCards {
+            cards,
+            truncated,
+            services,
+        })
     }
 
     /// One pass of automatic reminders (the worker runs it): new thresholds reached, then failed sends
@@ -212,7 +247,7 @@ impl Services {
         let to = month_of(now + Duration::days(i64::from(max)));
         let rows = {
             let mut r = self.store().reader().await?;
-            repo::expiring(&mut r, from, to, month_of(now), None, 1_000_000).await?
+            repo::expiring(&mut r, from, to, month_of(now), None, None, 1_000_000).await?
         };
         // Every threshold of a card in this window was claimed within the window plus a month.
         let claimed_before: std::collections::HashSet<(i64, i64)> = {

@@ -315,7 +315,11 @@ on_both_databases! {
         let good = c.add(Gateway::Nmi, "5431111111111111").await.unwrap().card;
         let err = c.s.checkout_attempt(&c.desk, c.patient, usd(6_800), CheckoutSource::SavedCard(declining.id), Some("attempt-3")).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::Declined, "{err}");
+        let between = c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().remove(0);
+        assert_eq!(between.status, InvoiceStatus::Void, "nothing left to pay by mistake between the presses");
         let paid = c.s.checkout_attempt(&c.desk, c.patient, usd(6_800), CheckoutSource::SavedCard(good.id), Some("attempt-3")).await.unwrap();
+        let order = c.s.order_details(&c.desk, paid.invoice.order_id.unwrap()).await.unwrap().order;
+        assert_eq!((paid.invoice.status, order.status), (InvoiceStatus::Paid, OrderStatus::Paid));
         assert_eq!(paid.payment.payment_method_id, Some(good.id));
         assert_eq!(c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap().len(), 1, "one invoice");
         // The same attempt for another amount is refused before anything happens.
@@ -324,6 +328,34 @@ on_both_databases! {
         let bad = c.s.checkout_attempt(&c.desk, c.patient, usd(100), CheckoutSource::SavedCard(good.id), Some("no spaces; please")).await.unwrap_err();
         assert_eq!(bad.code(), ErrorCode::InvalidInput, "{bad}");
         assert_eq!(c.charged_at(Gateway::Nmi), vec![6_800]);
+    }
+
+    async fn a_failed_checkout_leaves_nothing_to_pay_by_mistake(db: &TestDb) {
+        use clinicpay_services::credentials::{CredentialStore, Keychain};
+        let c = clinic(db, Gateway::Nmi).await;
+        let declining = c.add(Gateway::Nmi, "4000000000000341").await.unwrap().card;
+        // Declined: its invoice is voided and its order cancelled, by ClinicPay, in the activity log.
+        let err = c.s.checkout(&c.desk, c.patient, usd(4_500), CheckoutSource::SavedCard(declining.id)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Declined, "{err}");
+        let invoices = c.s.list_invoices(&c.desk, Some(c.patient)).await.unwrap();
+        assert_eq!(invoices.iter().map(|i| i.status).collect::<Vec<_>>(), vec![InvoiceStatus::Void]);
+        let orders = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap();
+        assert_eq!(orders.iter().map(|o| o.status).collect::<Vec<_>>(), vec![OrderStatus::Cancelled]);
+        let log = c.s.patient_profile(&c.desk, c.patient).await.unwrap().activity;
+        assert!(log.iter().any(|a| a.action == "invoice.voided"), "{log:?}");
+        // An invoice voided this way cannot be paid from the invoices tab.
+        let e = c.s.pay_invoice(&c.desk, invoices[0].id, None).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Conflict, "{e}");
+
+        // Not sent (this computer lost NMI's key): the same, and the error says why.
+        let good = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        Keychain::named(&c.keychain).delete(Gateway::Nmi.into()).unwrap();
+        let unsent = c.later(1);
+        let err = unsent.checkout(&c.desk, c.patient, usd(4_500), CheckoutSource::SavedCard(good.id)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::CredentialsMissing, "{err}");
+        let invoices = unsent.list_invoices(&c.desk, Some(c.patient)).await.unwrap();
+        assert!(invoices.iter().all(|i| i.status == InvoiceStatus::Void), "{invoices:?}");
+        assert!(c.charged_at(Gateway::Nmi).is_empty());
     }
 
     async fn nmi_two_invoices_of_the_same_amount_are_both_paid_at_the_desk(db: &TestDb) {

@@ -179,6 +179,76 @@ async fn gateway_failure_keeps_the_card(db: &TestDb, gateway: Gateway) {
 }
 
 on_both_databases! {
+
+    async fn nmi_verify_a_card_is_a_zero_amount_validate_and_its_answer_goes_on_the_card(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        let good = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        let verified = c.s.verify_card(&c.desk, good.id).await.unwrap();
+        assert_eq!(verified.message, "Visa ending in 1111 was verified with NMI: the bank accepted it, and nothing was charged.");
+        // At NMI: one validate for no money, under the card's vault id; no sale.
+        let at_nmi: Vec<_> = c.sim.transactions().iter().map(|t| (t.kind.clone(), t.amount_minor, t.success)).collect();
+        assert_eq!(at_nmi, vec![("validate".to_owned(), 0, true)]);
+        // The bank refuses an expired card: exit 4's error, its words, and the card says so.
+        let expired = c.add(Gateway::Nmi, "4000000000000069").await.unwrap().card;
+        let e = c.s.verify_card(&c.desk, expired.id).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Declined, "{e}");
+        assert!(e.to_string().starts_with("NMI refused Visa ending in 0069 when it was checked:"), "{e}");
+        let cards = c.s.list_cards(&c.desk, c.patient).await.unwrap();
+        let shown = |id| cards.iter().find(|x| x.id == id).unwrap().last_verification.clone().unwrap();
+        assert_eq!(shown(good.id).outcome, "verified");
+        assert!(shown(good.id).summary.starts_with("Verified on "), "{}", shown(good.id).summary);
+        assert_eq!(shown(expired.id).outcome, "refused");
+        assert!(shown(expired.id).summary.contains("(223)"), "{}", shown(expired.id).summary);
+        // No answer: exit 5's error, recorded as not checked.
+        c.sim.inject("/api/transact.php", 1, Fault::Status(500));
+        let e = c.s.verify_card(&c.desk, good.id).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::GatewayUnavailable, "{e}");
+        // Who asked, in the activity log; and only those allowed to manage cards may ask.
+        let log = c.s.patient_profile(&c.desk, c.patient).await.unwrap().activity;
+        assert_eq!(log.iter().filter(|a| a.action == "card.verified" && a.actor == "frontdesk").count(), 3);
+        assert!(c.charged_at(Gateway::Nmi).is_empty(), "nothing was ever charged");
+    }
+
+    async fn stripe_verify_a_card_is_an_off_session_setup_intent_that_charges_nothing(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let card = c.add(Gateway::Stripe, "4242424242424242").await.unwrap().card;
+        let verified = c.s.verify_card(&c.desk, card.id).await.unwrap();
+        assert_eq!(verified.verification.outcome, "verified");
+        assert!(c.sim.stripe_payment_intents().is_empty(), "no PaymentIntent: nothing charged");
+        // A Stripe card is verified at Stripe even after the clinic moved to NMI (its own gateway).
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        assert!(c.s.verify_card(&c.desk, card.id).await.is_ok());
+    }
+
+    async fn deleting_a_card_names_the_subscriptions_and_unpaid_invoices_it_pays_before_it_goes(db: &TestDb) {
+        use clinicpay_services::card_dependents::DependentKind;
+        let c = clinic(db, Gateway::Nmi).await;
+        let visa = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        let mc = c.add(Gateway::Nmi, "5555555555554444").await.unwrap().card;
+        let sub = c.s.create_subscription(&c.desk, c.patient, "Wellness", Clinic::usd(4_900), "month").await.unwrap();
+        let invoice = c.s.create_invoice(&c.desk, c.patient, Clinic::usd(8_000), "Visit").await.unwrap();
+
+        // The default pays both; the other card pays nothing, and says so.
+        let d = c.s.card_dependents(&c.desk, visa.id).await.unwrap();
+        let named: Vec<_> = d.dependents.iter().map(|x| (x.kind, x.id, x.what.as_str(), x.then_paid_by.as_deref())).collect();
+        assert_eq!(named, vec![
+            (DependentKind::Subscription, sub.id.0, "Wellness ($49.00 a month)", Some("Mastercard ending in 4444 on NMI")),
+            (DependentKind::Invoice, invoice.id.0, &*format!("invoice {} ($80.00, Visit)", invoice.id), Some("Mastercard ending in 4444 on NMI")),
+        ]);
+        let other = c.s.card_dependents(&c.desk, mc.id).await.unwrap();
+        assert!(other.dependents.is_empty());
+        assert!(other.summary.starts_with("Nothing depends on Mastercard ending in 4444"), "{}", other.summary);
+        let gone = c.s.delete_card(&c.desk, mc.id, false).await.unwrap();
+        assert_eq!(gone.message, "Mastercard ending in 4444 has been deleted.");
+
+        // Now the Visa is the last card: the refusal names what it pays, and so does the deletion.
+        let refused = c.s.delete_card(&c.desk, visa.id, false).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::CardRule);
+        let said = refused.to_string();
+        assert!(said.contains("only payment method") && said.contains("pays Wellness ($49.00 a month)") && said.contains("would have no card to charge"), "{said}");
+        let deleted = c.s.delete_card(&c.desk, visa.id, true).await.unwrap();
+        assert!(deleted.message.contains("What it paid: Wellness ($49.00 a month) has no card to charge now"), "{}", deleted.message);
+    }
     async fn nmi_deleting_follows_the_default_and_last_card_rules_and_deletes_at_nmi(db: &TestDb) {
         deletion_rules(db, Gateway::Nmi).await;
     }
@@ -308,5 +378,28 @@ on_both_databases! {
             assert!(!everything.contains(never), "{never} is stored in the database");
         }
         assert!(everything.contains("gateway.credentials_set"));
+    }
+}
+
+#[test]
+fn the_card_forms_name_and_country_are_both_required_and_nothing_fills_them() {
+    use clinicpay_services::Services;
+    let ok = Services::required_card_details(Some("  Ana Ruiz "), Some("ca")).unwrap();
+    assert_eq!(ok, ("Ana Ruiz".to_owned(), "CA".to_owned()));
+    for (name, country, says) in [
+        (None, Some("US"), "cardholder's name"),
+        (Some("   "), Some("US"), "cardholder's name"),
+        (Some("Ana Ruiz"), None, "billing country"),
+        (Some("Ana Ruiz"), Some(""), "billing country"),
+        (Some("Ana Ruiz"), Some("USA"), "billing country"),
+        (Some("4111 1111 1111 1111"), Some("US"), "card number"),
+    ] {
+        let e = Services::required_card_details(name, country).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidInput);
+        assert!(e.to_string().contains(says), "{name:?} {country:?}: {e}");
+        assert!(
+            !e.to_string().contains("4111"),
+            "a card number is never repeated"
+        );
     }
 }

@@ -28,7 +28,7 @@ on_both_databases! {
         let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, [
             "Active organization gateway", "Saved payment methods", "Method gateway", "Default method",
-            "Card expiry", "Latest invoice status", "Latest payment status", "Processor/gateway error",
+            "Card expiry", "Expiry reminders", "Latest invoice status", "Latest payment status", "Processor/gateway error",
             "Order source/context", "Subscription status", "Recovery status", "Recently re-saved card",
             "Locked gateway",
         ], "document 003's list, in its order");
@@ -46,8 +46,8 @@ on_both_databases! {
         assert_eq!(find(&checks, "Active organization gateway").level, CheckLevel::Ok);
 
         // Re-saving for NMI resolves the recovery, and the checks turn green where they should.
-        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
-        c.s.retry_recovery_for_patient(c.patient).await.unwrap();
+        let saved = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        c.s.retry_recovery_for_patient(c.patient, Some(saved.id)).await.unwrap();
         let after = c.s.what_to_check(&c.desk, c.patient, None).await.unwrap();
         assert_eq!(find(&after, "Recovery status").level, CheckLevel::Ok, "{:?}", find(&after, "Recovery status"));
         assert_eq!(find(&after, "Latest payment status").level, CheckLevel::Ok);
@@ -72,12 +72,15 @@ on_both_databases! {
         assert_eq!(error.finding, "Stripe said: \"Your card was declined.\" (generic_decline).");
         assert_eq!(find(&checks, "Latest invoice status").level, CheckLevel::Attention);
 
-        let report = c.s.escalation_report(&c.desk, c.patient, None).await.unwrap();
+        // The pay dialog's Escalate passes the exact message staff saw, as document 003 asks.
+        let shown = declined.to_string();
+        let report = c.s.escalation_report(&c.desk, c.patient, None, Some(&shown)).await.unwrap();
+        assert!(report.text.contains(&format!("Message on screen: \"{shown}\"")), "{}", report.text);
         let labels: Vec<&str> = report.details.iter().map(|l| l.label.as_str()).collect();
         for wanted in [
             "Patient", "Active organization gateway", "Saved payment methods", "Default card", "Order number",
             "Invoice number", "Subscription id", "Latest payment status", "Recovery status",
-            "Gateway decline/error message", "Processor log reference",
+            "Gateway decline/error message", "Processor log reference", "Message on screen",
         ] {
             assert!(labels.contains(&wanted), "document 003 asks for {wanted}: {labels:?}");
         }
@@ -90,7 +93,7 @@ on_both_databases! {
 
         // The same report as a PDF that a PDF reader reads back.
         let folder = std::env::temp_dir().join(format!("clinicpay-escalation-{}-{:?}", std::process::id(), db.backend()));
-        let saved = c.s.save_escalation_pdf(&c.desk, c.patient, None, &folder).await.unwrap();
+        let saved = c.s.save_escalation_pdf(&c.desk, c.patient, None, Some(&shown), &folder).await.unwrap();
         assert!(saved.path.ends_with(".pdf"), "{}", saved.path);
         let pdf = lopdf::Document::load(&saved.path).expect("a readable PDF");
         let pages: Vec<u32> = pdf.get_pages().keys().copied().collect();
@@ -99,6 +102,14 @@ on_both_databases! {
         assert!(text.contains("John Smith"), "{text}");
         assert_eq!(saved.text, report.text);
         std::fs::remove_dir_all(&folder).ok();
+
+        // Whatever staff type as the message, a card number in it is never kept or printed.
+        let typed = "Patient read out 4000 0000 0000 0341 and it failed";
+        let report = c.s.escalation_report(&c.desk, c.patient, None, Some(typed)).await.unwrap();
+        assert!(report.text.contains("Message on screen: \"Patient read out [card number removed] and it failed\""), "{}", report.text);
+        assert!(!report.text.contains("0000 0341"));
+        let none = c.s.escalation_report(&c.desk, c.patient, None, None).await.unwrap();
+        assert!(none.text.contains("Message on screen: none given"), "{}", none.text);
     }
 
     async fn the_card_form_is_the_gateways_own_script_with_the_public_key_or_a_clear_refusal(db: &TestDb) {

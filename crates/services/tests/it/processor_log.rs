@@ -25,7 +25,7 @@ on_both_databases! {
         let client = NmiClient::new(Some(&sim.base_url()), Secret::new(KEY), Arc::new(s.processor_log_sink(Some(patient))), DEFAULT_TIMEOUT);
 
         let token = sim.payment_token("4111111111111111", "1230");
-        let card = client.save_card(&CardHolder { name: "John Smith".into(), email: "j@example.com".into(), patient_ref: "1".into(), customer: None }, &token).await.unwrap();
+        let card = client.save_card(&CardHolder { name: "John Smith".into(), email: "j@example.com".into(), patient_ref: "1".into(), customer: None, country: Some("US".into()) }, &token).await.unwrap();
         let outcome = client
             .charge(&ChargeRequest { payment_key: "log-test-1".into(), card_token: card.token.clone(), customer: None, amount: Money::from_minor(2500, Currency::USD), check_duplicates: true })
             .await;

@@ -260,6 +260,42 @@ on_both_databases! {
         assert!(dash.cards[1].plans.is_empty());
     }
 
+    async fn the_dashboard_filters_by_the_service_that_needs_the_card(db: &TestDb) {
+        // Document 000: "Service Type - Filter by service requiring payment method".
+        let smtp = SmtpServer::start();
+        let c = clinic(db, smtp.port(), false).await;
+        let (ann, _) = patient_with_card(&c, "Ann Physio", PatientType::Individual, 12, 2026).await;
+        let (bo, _) = patient_with_card(&c, "Bo Yoga", PatientType::Individual, 12, 2026).await;
+        let (cy, _) = patient_with_card(&c, "Cy Both", PatientType::Individual, 1, 2027).await;
+        patient_with_card(&c, "Di None", PatientType::Individual, 12, 2026).await;
+        let (ed, _) = patient_with_card(&c, "Ed Ended", PatientType::Individual, 12, 2026).await;
+        let s = c.at(at(2026, 11, 23));
+        let usd = |m| Money::from_minor(m, Currency::USD);
+        s.create_subscription(&c.desk, ann, "Physio monthly", usd(4_900), "month").await.unwrap();
+        s.create_subscription(&c.desk, bo, "Yoga weekly", usd(1_500), "week").await.unwrap();
+        s.create_subscription(&c.desk, cy, "Physio monthly", usd(4_900), "month").await.unwrap();
+        s.create_subscription(&c.desk, cy, "Yoga weekly", usd(1_500), "week").await.unwrap();
+        let ended = s.create_subscription(&c.desk, ed, "Physio monthly", usd(4_900), "month").await.unwrap();
+        let mut tx = c.db_store.begin().await.unwrap();
+        let cancelled = clinicpay_store::subscriptions::set_subscription_status(&mut tx, ended.id, SubscriptionStatus::Active, SubscriptionStatus::Cancelled, at(2026, 11, 23)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(cancelled);
+
+        let of = |service: &str| {
+            let s = c.at(at(2026, 11, 23));
+            let desk = c.desk.clone();
+            let f = ExpiringFilter { within_days: Some(90), service: Some(service.into()), ..Default::default() };
+            async move { s.expiring_cards(&desk, &f).await.map(|d| d.cards.into_iter().map(|x| x.patient_name).collect::<Vec<_>>()) }
+        };
+        assert_eq!(of("Physio monthly").await.unwrap(), ["Ann Physio", "Cy Both"], "a cancelled plan needs no card");
+        assert_eq!(of("Yoga weekly").await.unwrap(), ["Bo Yoga", "Cy Both"]);
+        let dash = s.expiring_cards(&c.desk, &ExpiringFilter::default()).await.unwrap();
+        assert_eq!(dash.services, ["Physio monthly", "Yoga weekly"], "the filter's choices");
+        let unknown = of("Pilates").await.unwrap_err();
+        assert_eq!(unknown.code(), clinicpay_services::ErrorCode::NotFound);
+        assert!(unknown.to_string().contains("use one of Physio monthly, Yoga weekly"), "{unknown}");
+    }
+
     async fn notify_sends_now_once_a_day_and_the_front_desk_may_not(db: &TestDb) {
         let smtp = SmtpServer::start();
         let c = clinic(db, smtp.port(), false).await;

@@ -97,7 +97,8 @@ async fn decline_schedule(db: &TestDb, gateway: Gateway) {
             .await
             .unwrap()[0]
             .status,
-        SubscriptionStatus::Paused
+        SubscriptionStatus::Active,
+        "document 000's grace period: service continues after the first failure"
     );
 
     assert_eq!(c.later(DAY).run_worker_pass().await.unwrap().retries_run, 0);
@@ -260,7 +261,7 @@ on_both_databases! {
         assert_eq!(order.status, OrderStatus::AwaitingPayment);
         assert_eq!(order.recovery_status, Some(RecoveryStatus::NeedsPaymentMethod));
         assert!(order.last_message.as_deref().unwrap().starts_with("No NMI payment method found"), "{:?}", order.last_message);
-        assert_eq!(c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].status, SubscriptionStatus::Paused);
+        assert_eq!(c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].status, SubscriptionStatus::Active, "in its grace period");
         assert!(c.charged_at(Gateway::Stripe).is_empty(), "the Stripe card is not charged for an NMI order");
 
         // The patient re-saves the card for NMI: the recovery order is retried in the background at once.
@@ -304,6 +305,162 @@ on_both_databases! {
         let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
         assert_eq!(o.recovery_status, Some(RecoveryStatus::NeedsPaymentMethod), "{:?}", o.last_message);
         assert_eq!(o.next_retry_at, None, "an expired card is not retried");
+    }
+
+    async fn after_the_clinic_moves_a_subscription_whose_card_is_gone_follows_it_and_is_locked_there(db: &TestDb) {
+        // Paid on Stripe, so locked to Stripe; then the clinic moves to NMI and the Stripe card is removed.
+        let c = clinic(db, Gateway::Stripe).await;
+        let stripe_card = c.add(Gateway::Stripe, "4242424242424242").await.unwrap().card;
+        let sub = c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        c.s.delete_card(&c.desk, stripe_card.id, true).await.unwrap();
+
+        // The next cycle cannot go to Stripe: it waits for a card, and every screen asks for an NMI one.
+        let month = c.later(30 * DAY + 1);
+        let pass = month.run_worker_pass().await.unwrap();
+        assert_eq!(pass.needs_payment_method, 1, "{pass:?}");
+        let o = month.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::NeedsPaymentMethod));
+        assert!(o.last_message.as_deref().unwrap().starts_with("No NMI payment method found"), "{:?}", o.last_message);
+        let details = month.order_details(&c.desk, o.id).await.unwrap();
+        let next = details.next_charge.expect("an unpaid cycle has a next charge");
+        assert_eq!((next.gateway, next.needs_card_for), (None, Some(Gateway::Nmi)));
+        let checks = month.what_to_check(&c.desk, c.patient, Some(o.id)).await.unwrap();
+        for name in ["Recovery status", "Locked gateway"] {
+            let check = checks.iter().find(|x| x.name == name).unwrap();
+            let said = format!("{} {}", check.finding, check.next_step.clone().unwrap_or_default());
+            assert!(!said.contains("card saved for Stripe") && !said.contains("needs a payment method for Stripe"), "{name}: {said}");
+        }
+        assert_eq!(
+            checks.iter().find(|x| x.name == "Recovery status").unwrap().next_step.as_deref(),
+            Some("Ask the patient to save a card for NMI.")
+        );
+
+        // The patient re-saves for NMI, exactly as document 003 tells staff: the recovery pays on NMI.
+        let nmi_card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        assert_eq!(month.retry_recovery_for_patient(c.patient, Some(nmi_card.id)).await.unwrap(), 1);
+        let o = month.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!((o.status, o.recovery_status), (OrderStatus::Paid, Some(RecoveryStatus::Resolved)));
+        assert_eq!(o.locked_gateway, Some(Gateway::Nmi), "the order says the gateway that paid it");
+        let s = month.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap().remove(0);
+        assert_eq!((s.status, s.locked_gateway), (SubscriptionStatus::Active, Some(Gateway::Nmi)), "locked again, to NMI");
+        let log = month.patient_profile(&c.desk, c.patient).await.unwrap().activity;
+        let moved = log.iter().find(|a| a.action == "subscription.gateway_relocked").expect("the move is in the activity log");
+        assert_eq!(moved.summary, "Subscription moved from Stripe to NMI, which paid it");
+        assert_eq!(sub.locked_gateway, None);
+
+        // And the month after, the cycle goes straight to NMI.
+        assert_eq!(c.later(62 * DAY).run_worker_pass().await.unwrap().cycles_paid, 1, "January's cycle");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900, 4_900]);
+        assert_eq!(c.charged_at(Gateway::Stripe), vec![4_900]);
+    }
+
+    async fn a_subscription_locked_to_a_gateway_this_computer_has_no_key_for_is_charged_on_the_clinics(db: &TestDb) {
+        use clinicpay_services::credentials::{CredentialStore, Keychain};
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(2_500), "week").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        // While the Stripe key is here the lock holds, card on Stripe and all.
+        assert_eq!(c.later(7 * DAY + 1).run_worker_pass().await.unwrap().cycles_paid, 1);
+        assert_eq!(c.charged_at(Gateway::Stripe), vec![2_500, 2_500]);
+        // IT retired the Stripe key: the next cycle follows the clinic instead of never being sent.
+        Keychain::named(&c.keychain).delete(Gateway::Stripe.into()).unwrap();
+        assert_eq!(c.later(14 * DAY + 2).run_worker_pass().await.unwrap().cycles_paid, 1);
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![2_500]);
+        assert_eq!(c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].locked_gateway, Some(Gateway::Nmi));
+    }
+
+    async fn the_retry_after_a_card_is_saved_charges_that_card_not_the_declined_default(db: &TestDb) {
+        // The default card is reported lost: a hard decline, so recovery waits for a new card.
+        let c = clinic(db, Gateway::Nmi).await;
+        let lost = c.add(Gateway::Nmi, "4000000000000119").await.unwrap().card;
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+        assert_eq!(o.recovery_status, Some(RecoveryStatus::NeedsPaymentMethod), "{:?}", o.last_message);
+
+        // The patient gives a new card at the desk; the background retry charges it, not the lost one.
+        let listener = c.s.retry_recovery_when_cards_are_saved();
+        let new_card = c.add(Gateway::Nmi, "4111111111111111").await.unwrap().card;
+        let mut paid = None;
+        for _ in 0..100 {
+            let o = c.s.list_orders(&c.desk, Some(c.patient), None).await.unwrap().remove(0);
+            if o.status == OrderStatus::Paid {
+                paid = Some(o);
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        listener.abort();
+        let o = paid.expect("the retry after the card was saved paid the order");
+        let attempts = c.s.order_details(&c.desk, o.id).await.unwrap().payments;
+        let cards_tried: Vec<_> = attempts.iter().map(|p| (p.payment_method_id, p.status)).collect();
+        assert_eq!(
+            cards_tried.iter().filter(|(card, _)| *card == Some(lost.id)).count(),
+            1,
+            "the lost card was tried once, by the cycle, never by the retry: {cards_tried:?}"
+        );
+        assert!(cards_tried.contains(&(Some(new_card.id), PaymentStatus::Succeeded)), "{cards_tried:?}");
+        let cards = c.s.list_cards(&c.desk, c.patient).await.unwrap();
+        assert!(cards.iter().any(|x| x.id == new_card.id && x.is_default), "the card that paid became the default");
+        assert_eq!(c.charged_at(Gateway::Nmi), vec![4_900]);
+    }
+
+    async fn an_expired_card_on_the_right_gateway_is_called_expired_not_unsaved(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add_expiring(Gateway::Nmi, "4111111111111111", 12, 2026).await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        // December's cycle is paid; January's finds the card expired.
+        assert_eq!(c.s.run_worker_pass().await.unwrap().cycles_paid, 1);
+        let january = c.later(40 * DAY);
+        assert_eq!(january.run_worker_pass().await.unwrap().needs_payment_method, 1);
+        let o = january.list_orders(&c.desk, Some(c.patient), Some(RecoveryStatus::NeedsPaymentMethod)).await.unwrap().remove(0);
+        let said = o.last_message.unwrap();
+        assert!(said.starts_with("Visa ending in 1111 expired in 12/2026: ask the patient for a new card"), "{said}");
+        assert!(!said.contains("not saved for"), "{said}");
+        let checks = january.what_to_check(&c.desk, c.patient, Some(o.id)).await.unwrap();
+        let recovery = checks.iter().find(|x| x.name == "Recovery status").unwrap();
+        assert!(recovery.finding.contains("expired in 12/2026"), "{}", recovery.finding);
+        // Paying an invoice with it says the same.
+        let inv = january.create_invoice(&c.desk, c.patient, usd(1_000), "Visit").await.unwrap();
+        let e = january.pay_invoice(&c.desk, inv.id, None).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NoCompatibleCard);
+        assert!(e.to_string().contains("expired in 12/2026"), "{e}");
+    }
+
+    async fn service_continues_through_the_grace_period_and_is_suspended_on_day_eight(db: &TestDb) {
+        // Document 000: days 1-3 service continues; from day 8 it is suspended.
+        let c = clinic(db, Gateway::Nmi).await;
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let status = |s: clinicpay_services::Services| {
+            let (desk, patient) = (c.desk.clone(), c.patient);
+            async move { s.list_subscriptions(&desk, Some(patient)).await.unwrap()[0].status }
+        };
+        assert_eq!(status(c.s.clone()).await, SubscriptionStatus::Active);
+        let day3 = c.later(3 * DAY);
+        day3.run_worker_pass().await.unwrap();
+        assert_eq!(status(day3).await, SubscriptionStatus::Active, "day 3: still in grace");
+        let day8 = c.later(8 * DAY);
+        assert_eq!(day8.run_worker_pass().await.unwrap().suspended, 1);
+        assert_eq!(status(day8).await, SubscriptionStatus::Suspended, "day 8: suspended");
+    }
+
+    async fn a_clinic_that_pauses_on_the_first_failure_has_its_subscription_paused_at_once(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        c.s.set_setting(&c.manager, "recovery.pause-on-first-failure", "true").await.unwrap();
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        let status = c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].status;
+        assert_eq!(status, SubscriptionStatus::Paused);
+        let log = c.s.patient_profile(&c.desk, c.patient).await.unwrap().activity;
+        assert!(log.iter().any(|a| a.action == "subscription.paused" && a.actor.starts_with("ClinicPay")), "{log:?}");
     }
 
     async fn an_order_paid_after_its_final_notice_resolves_its_recovery(db: &TestDb) {

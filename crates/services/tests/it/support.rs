@@ -186,6 +186,35 @@ impl Clinic {
             .await
     }
 
+    /// Adds a test card that expires at the end of `month`/`year`.
+    pub async fn add_expiring(
+        &self,
+        gateway: Gateway,
+        number: &str,
+        month: u32,
+        year: i32,
+    ) -> clinicpay_services::Result<clinicpay_services::cards::CardChange> {
+        let token = match gateway {
+            Gateway::Nmi => self
+                .sim
+                .payment_token(number, &format!("{month:02}{:02}", year % 100)),
+            Gateway::Stripe => self.sim.stripe_payment_method(number, month, year),
+        };
+        self.s
+            .add_card(
+                &self.desk,
+                self.patient,
+                AddCard {
+                    gateway,
+                    token,
+                    cardholder_name: Some("John Q Smith".into()),
+                    country: None,
+                    nickname: None,
+                },
+            )
+            .await
+    }
+
     /// Cards the gateway itself holds for the patient.
     pub fn at_gateway(&self, gateway: Gateway) -> usize {
         match gateway {

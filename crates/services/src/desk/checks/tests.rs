@@ -10,7 +10,7 @@ use clinicpay_store::payments::Payment;
 use clinicpay_store::subscriptions::Subscription;
 use CheckLevel::*;
 
-use super::super::facts::RECENT_DAYS;
+use super::super::facts::{RemindersFacts, RECENT_DAYS};
 use super::*;
 use crate::cards::CardView;
 
@@ -25,6 +25,11 @@ fn usd(minor: i64) -> Money {
 fn facts(active: Gateway) -> Facts {
     Facts {
         active,
+        reminders: RemindersFacts {
+            enabled: true,
+            thresholds: vec![60, 30, 7, 0],
+            mail_server: true,
+        },
         patient: clinicpay_domain::Patient {
             id: PatientId(7),
             name: "Ann Lee".into(),
@@ -40,6 +45,7 @@ fn facts(active: Gateway) -> Facts {
         charged_twice: Vec::new(),
         subscription: None,
         recovery: None,
+        next_charge: None,
         log_ref: None,
         recent: Duration::days(RECENT_DAYS),
         now: now(),
@@ -48,6 +54,7 @@ fn facts(active: Gateway) -> Facts {
 
 fn card(id: i64, gateway: Gateway, default: bool, days_until_expiry: i32) -> CardView {
     CardView {
+        last_verification: None,
         id: PaymentMethodId(id),
         patient_id: PatientId(7),
         gateway,
@@ -164,6 +171,7 @@ fn the_checks_come_in_document_003s_order_one_each() {
             "Method gateway",
             "Default method",
             "Card expiry",
+            "Expiry reminders",
             "Latest invoice status",
             "Latest payment status",
             "Processor/gateway error",
@@ -484,6 +492,7 @@ fn locked_gateway_says_where_a_locked_charge_goes() {
         None,
         "This subscription is locked to Stripe",
     );
+    f.subscription = Some(subscription(SubscriptionStatus::Active, Some(Gateway::Nmi)));
     f.order = Some(order(None, Some(Gateway::Nmi)));
     says(
         &locked_gateway(&f),
@@ -491,4 +500,76 @@ fn locked_gateway_says_where_a_locked_charge_goes() {
         None,
         "Locked to NMI, the active gateway",
     );
+}
+
+#[test]
+fn locked_gateway_and_recovery_status_give_one_answer_about_the_next_charge() {
+    // Locked to Stripe, the clinic on NMI, no usable card anywhere: both checks ask for an NMI card.
+    let mut f = facts(Gateway::Nmi);
+    f.subscription = Some(subscription(
+        SubscriptionStatus::Paused,
+        Some(Gateway::Stripe),
+    ));
+    let o = order(
+        Some(RecoveryStatus::NeedsPaymentMethod),
+        Some(Gateway::Stripe),
+    );
+    f.next_charge = Some(crate::recovery::NextCharge {
+        order_id: o.id,
+        gateway: None,
+        card: None,
+        reason: None,
+        needs_card_for: Some(Gateway::Nmi),
+        explanation: "No NMI payment method found".into(),
+    });
+    f.recovery = Some(o.clone());
+    f.order = Some(o.clone());
+    let locked = locked_gateway(&f);
+    assert_eq!(
+        locked.next_step.as_deref(),
+        Some("Ask the patient to save a card for NMI.")
+    );
+    let recovery = recovery_status(&f);
+    says(
+        &recovery,
+        ActionNeeded,
+        Some(CheckAction::AddCard),
+        "needs a payment method for NMI",
+    );
+    assert_eq!(
+        recovery.next_step.as_deref(),
+        Some("Ask the patient to save a card for NMI.")
+    );
+    // Once an NMI card is saved the next charge goes there, and the lock check says so.
+    f.next_charge = Some(crate::recovery::NextCharge {
+        order_id: o.id,
+        gateway: Some(Gateway::Nmi),
+        card: Some("Visa ending in 1111".into()),
+        reason: Some(clinicpay_domain::routing::RouteReason::FollowsClinic),
+        needs_card_for: None,
+        explanation: "The next charge goes to NMI with Visa ending in 1111".into(),
+    });
+    says(&locked_gateway(&f), Ok, None, "goes to NMI");
+}
+
+#[test]
+fn expiry_reminders_says_whether_patients_are_told_before_a_card_expires() {
+    let mut f = facts(Gateway::Nmi);
+    says(
+        &expiry_reminders(&f),
+        Ok,
+        None,
+        "emailed 60 days before, 30 days before, 7 days before, at expiry a card expires",
+    );
+    f.reminders.mail_server = false;
+    says(
+        &expiry_reminders(&f),
+        Attention,
+        None,
+        "no mail server is set",
+    );
+    f.reminders.enabled = false;
+    let c = expiry_reminders(&f);
+    says(&c, Attention, None, "Expiry reminders are off");
+    assert!(c.next_step.unwrap().contains("reminders.enabled"));
 }
