@@ -166,6 +166,30 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
     patient_id: PatientId,
     details: NewCardDetails,
 ) -> Result<Option<CardChange>, UiError> {
+    let Some((s, actor, card)) = enter_card(&app, &state, &cards, patient_id, details).await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(s.add_card(&actor, patient_id, card).await?))
+}
+
+/// Opens the card window for a card of `patient` and waits for its token: the card as the services
+/// take it, with who asked (asked again once the card is in: the desk may have locked meanwhile, and
+/// the card goes only on the record of the person who asked for it). None: closed without a card.
+async fn enter_card<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    state: &State<'_, AppState>,
+    cards: &State<'_, CardEntry>,
+    patient_id: PatientId,
+    details: NewCardDetails,
+) -> Result<
+    Option<(
+        clinicpay_services::Services,
+        clinicpay_services::Actor,
+        AddCard,
+    )>,
+    UiError,
+> {
     let (s, actor) = state.signed_in().await?;
     let form = s.card_form_for(&actor, patient_id).await?;
     // Both required on either gateway's form, and checked before the card window opens.
@@ -181,11 +205,9 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
         cardholder_name: Some(name.clone()),
         country: Some(country.clone()),
     };
-    let Ok(token) = cards.open(&app, page, state.simulator_origin())?.await else {
+    let Ok(token) = cards.open(app, page, state.simulator_origin())?.await else {
         return Ok(None);
     };
-    // Asked again: the desk may have locked, or IT changed the role, while the card was typed; and
-    // the card goes on the record of the person who asked for it, or not at all.
     let started_by = actor.id;
     let (s, actor) = state.signed_in().await?;
     if actor.id != started_by {
@@ -198,7 +220,43 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
         country: Some(country),
         nickname: details.nickname,
     };
-    Ok(Some(s.add_card(&actor, patient_id, card).await?))
+    Ok(Some((s, actor, card)))
+}
+
+/// Take a payment with a new card (document 003: checkout "can use a new tokenized card"): the card is
+/// typed in the card window, charged once, and kept for later only when `save`. The attempt key makes
+/// a second press charge the same invoice, never a second one. None: the card window was closed.
+// Three of the arguments are Tauri's handles (the app, its state, the card window's), not the window's.
+#[allow(clippy::too_many_arguments)]
+#[tauri::command]
+#[specta::specta]
+pub async fn checkout_with_new_card<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    cards: State<'_, CardEntry>,
+    patient_id: PatientId,
+    amount: String,
+    details: NewCardDetails,
+    save: bool,
+    attempt: String,
+) -> Result<Option<PaymentResult>, UiError> {
+    let (s, _) = state.signed_in().await?;
+    // A wrong amount is said before anyone types a card.
+    let amount = s.parse_amount(&amount).await?;
+    let Some((s, actor, card)) = enter_card(&app, &state, &cards, patient_id, details).await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        s.checkout_attempt(
+            &actor,
+            patient_id,
+            amount,
+            CheckoutSource::NewCard { card, save },
+            Some(&attempt),
+        )
+        .await?,
+    ))
 }
 
 /// The card window: which hosted fields to load. Only the window opened for the card being entered.

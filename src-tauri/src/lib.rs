@@ -54,6 +54,7 @@ macro_rules! window_commands {
             commands::create_invoice,
             commands::pay_invoice,
             commands::checkout,
+            commands::checkout_with_new_card::<$($runtime)::+>,
             commands::retry_order,
             commands::refund_payment,
             commands::recent_payments,

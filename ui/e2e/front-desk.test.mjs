@@ -19,24 +19,9 @@ import {
   signIn,
   tab,
   toast,
+  enterNmiCard,
   withApp,
 } from "./harness.mjs";
-
-/** Types into the hosted card fields inside the gateway's frames, then returns to ClinicPay's page. */
-async function typeInFrame(browser, frameSelector, values) {
-  const frame = await browser.$(`${frameSelector}[data-ready="true"]`);
-  await frame.waitForDisplayed({ timeout: 15_000, timeoutMsg: `the hosted field ${frameSelector} never became ready` });
-  // As a person would: click into the gateway's field, then type. The keys go to the frame's input;
-  // ClinicPay's page never sees them.
-  for (const value of Object.values(values)) {
-    await frame.click();
-    for (const key of value) await browser.keys(key);
-  }
-  await browser.waitUntil(async () => (await frame.getAttribute("data-complete")) === "true", {
-    timeout: 5_000,
-    timeoutMsg: `the hosted field ${frameSelector} did not take ${Object.values(values).join("")}`,
-  });
-}
 
 /** The desk window never runs a gateway's script: no Stripe.js, no Collect.js, no script from elsewhere. */
 async function noGatewayScriptIn(browser) {
@@ -51,23 +36,6 @@ async function noGatewayScriptIn(browser) {
       .filter((src) => src && !src.startsWith(location.origin)),
   }));
   assert.deepEqual(found, { policy: true, stripe: "undefined", collect: "undefined", foreign: [] });
-}
-
-/** Types the card in the card window's hosted fields (NMI Collect.js in the demo clinic) and hands it over. */
-async function enterNmiCard(browser, number, { screenshot = null } = {}) {
-  await inCardWindow(browser, async () => {
-    await typeInFrame(browser, '[data-testid="collect-ccnumber"] iframe', { ccnumber: number });
-    await typeInFrame(browser, '[data-testid="collect-ccexp"] iframe', { ccexp: "1230" });
-    await typeInFrame(browser, '[data-testid="collect-cvv"] iframe', { cvv: "123" });
-    // Even the card window's own page never holds the number: it is only inside the gateway's frames.
-    const pageText = await browser.execute(() => document.documentElement.outerHTML);
-    assert.ok(!pageText.includes(number), "the card number is not in ClinicPay's card window");
-    if (screenshot) {
-      await shot(browser, screenshot);
-      await accessible(browser, "card window");
-    }
-    await clickClosing(browser, '[data-testid="use-card"]');
-  });
 }
 
 /** Add payment method: the nickname in the desk window, the card in the card window. */

@@ -195,6 +195,39 @@ export async function tab(browser, name) {
   });
 }
 
+/** Types into the hosted card fields inside the gateway's frames, then returns to ClinicPay's page. */
+export async function typeInFrame(browser, frameSelector, values) {
+  const frame = await browser.$(`${frameSelector}[data-ready="true"]`);
+  await frame.waitForDisplayed({ timeout: 15_000, timeoutMsg: `the hosted field ${frameSelector} never became ready` });
+  // As a person would: click into the gateway's field, then type. The keys go to the frame's input;
+  // ClinicPay's page never sees them.
+  for (const value of Object.values(values)) {
+    await frame.click();
+    for (const key of value) await browser.keys(key);
+  }
+  await browser.waitUntil(async () => (await frame.getAttribute("data-complete")) === "true", {
+    timeout: 5_000,
+    timeoutMsg: `the hosted field ${frameSelector} did not take ${Object.values(values).join("")}`,
+  });
+}
+
+/** Types the card in the card window's hosted fields (NMI Collect.js in the demo clinic) and hands it over. */
+export async function enterNmiCard(browser, number, { screenshot = null } = {}) {
+  await inCardWindow(browser, async () => {
+    await typeInFrame(browser, '[data-testid="collect-ccnumber"] iframe', { ccnumber: number });
+    await typeInFrame(browser, '[data-testid="collect-ccexp"] iframe', { ccexp: "1230" });
+    await typeInFrame(browser, '[data-testid="collect-cvv"] iframe', { cvv: "123" });
+    // Even the card window's own page never holds the number: it is only inside the gateway's frames.
+    const pageText = await browser.execute(() => document.documentElement.outerHTML);
+    assert.ok(!pageText.includes(number), "the card number is not in ClinicPay's card window");
+    if (screenshot) {
+      await shot(browser, screenshot);
+      await accessible(browser, "card window");
+    }
+    await clickClosing(browser, '[data-testid="use-card"]');
+  });
+}
+
 /** Add payment method's two required fields, which start empty (nothing is filled in for staff). */
 export async function fillCardDetails(browser, { name = "John Q Smith", country = "US" } = {}) {
   await browser.$('[data-testid="cardholder-name"]').setValue(name);

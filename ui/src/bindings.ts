@@ -78,6 +78,12 @@ export const commands = {
 	 *  pressed again, it answers from the first press's invoice instead of charging a second time.
 	 */
 	checkout: (patientId: PatientId, amount: string, cardId: PaymentMethodId, attempt: string) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("checkout", { patientId, amount, cardId, attempt })),
+	/**
+	 *  Take a payment with a new card (document 003: checkout "can use a new tokenized card"): the card is
+	 *  typed in the card window, charged once, and kept for later only when `save`. The attempt key makes
+	 *  a second press charge the same invoice, never a second one. None: the card window was closed.
+	 */
+	checkoutWithNewCard: (patientId: PatientId, amount: string, details: NewCardDetails_Deserialize, save: boolean, attempt: string) => typedError<PaymentResult_Serialize | null, UiError>(__TAURI_INVOKE("checkout_with_new_card", { patientId, amount, details, save, attempt })),
 	retryOrder: (orderId: OrderId, gateway: Gateway | null) => typedError<PaymentResult_Serialize, UiError>(__TAURI_INVOKE("retry_order", { orderId, gateway })),
 	/**  Refunds what is left of a payment, or the amount typed. */
 	refundPayment: (paymentId: PaymentId, amount: string | null) => typedError<RefundResult_Serialize, UiError>(__TAURI_INVOKE("refund_payment", { paymentId, amount })),

@@ -1,8 +1,9 @@
 //! Which gateway and card a charge of a subscription or recovery order goes to (document 003, "Gateway
 //! Compatibility", "Subscription Billing", "Manual Retry"). A subscription stays on the gateway that
 //! first charged it while the patient has a usable card there; once they have none (the clinic moved,
-//! the card is gone or expired), it follows the clinic to the active gateway, then the fallback, and the
-//! first success there locks it again. A card the patient has just saved is tried first.
+//! the card is gone or expired), it follows the clinic to the active gateway, and the first success
+//! there locks it again. The fallback gateway comes last where the caller allows it (Manual Retry). A
+//! card the patient has just saved is tried first.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,7 +16,7 @@ pub struct ChargeAsk {
     /// Staff's Manual Retry: the gateway they chose, or the active one. `None` for the billing engine
     /// and the retry that follows a saved card.
     pub staff_chose: Option<Gateway>,
-    /// Staff allowed the configured fallback (Manual Retry); the engine always may.
+    /// The configured fallback may be tried last (Manual Retry, document 003).
     pub allow_fallback: bool,
     /// The card the patient has just saved: it goes first.
     pub just_saved: Option<PaymentMethodId>,

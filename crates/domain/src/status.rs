@@ -212,9 +212,7 @@ mod tests {
         assert!(OrderStatus::AwaitingPayment
             .transition(OrderStatus::Paid)
             .is_ok());
-        assert!(OrderStatus::Refunded
-            .transition(OrderStatus::Paid)
-            .is_err());
+        assert!(OrderStatus::Refunded.transition(OrderStatus::Paid).is_err());
         // A checkout cancelled when its charge failed is paid after all when a late answer says so,
         // and opens again when the same checkout is pressed again; a voided invoice likewise.
         assert!(OrderStatus::Cancelled.can_become(OrderStatus::Paid));

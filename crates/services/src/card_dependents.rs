@@ -59,7 +59,8 @@ fn paying_subscription(
         cards,
         ChargeAsk {
             staff_chose: None,
-            allow_fallback: true,
+            // As the billing engine charges (`recovery::ChargeHow::ENGINE`).
+            allow_fallback: false,
             just_saved: None,
             locked: sub.locked_gateway,
             active: settings.active_gateway,

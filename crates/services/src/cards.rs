@@ -103,6 +103,20 @@ impl CardView {
         }
     }
 
+    /// The cards with their latest Verify check, where they have one.
+    pub(crate) fn with_verifications(
+        mut views: Vec<CardView>,
+        checks: &[repo::Verification],
+    ) -> Vec<CardView> {
+        for view in &mut views {
+            view.last_verification = checks
+                .iter()
+                .find(|v| v.card == view.id)
+                .map(crate::card_verify::CardVerification::of);
+        }
+        views
+    }
+
     /// The patient's cards as a payment dialog offers them: which can be charged through `active`, and
     /// the one picked first, by the same rule a charge uses (`pick_compatible`), so the window keeps no
     /// copy of it.
@@ -139,14 +153,10 @@ impl Services {
             self.backfill_details(&mut cards).await;
         }
         let active = self.load_settings().await?.active_gateway;
-        let mut views = CardView::list(&cards, active, self.now());
-        for view in &mut views {
-            view.last_verification = checks
-                .iter()
-                .find(|v| v.card == view.id)
-                .map(crate::card_verify::CardVerification::of);
-        }
-        Ok(views)
+        Ok(CardView::with_verifications(
+            CardView::list(&cards, active, self.now()),
+            &checks,
+        ))
     }
 
     /// Fills brand, last four and expiry of imported cards from their gateway (document 003: "for some

@@ -152,7 +152,8 @@ impl Services {
         let mut r = self.store().reader().await?;
         let patient = self.require_patient(&mut r, id).await?;
         let cards = clinicpay_store::payment_methods::active_for_patient(&mut r, id).await?;
-        let cards = CardView::list(&cards, active, now);
+        let checks = clinicpay_store::payment_methods::latest_verifications(&mut r, id).await?;
+        let cards = CardView::with_verifications(CardView::list(&cards, active, now), &checks);
         let activity = if actor.role.allows(Permission::ViewActivity) {
             activity::for_patient(&mut r, id.0, 100)
                 .await?

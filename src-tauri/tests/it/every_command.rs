@@ -147,6 +147,11 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             Permission(P::TakePayments),
         ),
         (
+            "checkout_with_new_card",
+            json!({"patientId": no, "amount": "1.00", "details": {"cardholder_name": "Ann Lee", "country": "US", "nickname": null}, "save": false, "attempt": attempt}),
+            Permission(P::TakePayments),
+        ),
+        (
             "checkout_status",
             json!({"attempt": attempt}),
             Permission(P::TakePayments),

@@ -8,16 +8,7 @@ import { call, messageOf } from "../api";
 import { gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
 import { useSubmit } from "../hooks/useSubmit";
-
-const COUNTRIES: [string, string][] = [
-  ["US", "United States"],
-  ["CA", "Canada"],
-  ["GB", "United Kingdom"],
-  ["AU", "Australia"],
-  ["NZ", "New Zealand"],
-  ["IE", "Ireland"],
-  ["MX", "Mexico"],
-];
+import { CardDetailsFields, useCardDetails } from "./CardDetailsFields";
 
 export function AddCardDialog({
   patientId,
@@ -32,11 +23,9 @@ export function AddCardDialog({
 }) {
   const [form, setForm] = useState<CardForm | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  // Both required and typed by staff: nothing is filled in for them (the patient's name may not be the
-  // name on the card, and a guessed country is a wrong billing address).
-  const [name, setName] = useState("");
-  const [country, setCountry] = useState("");
-  const [nickname, setNickname] = useState("");
+  // Name and country are required and typed by staff: nothing is filled in for them (the patient's name
+  // may not be the name on the card, and a guessed country is a wrong billing address).
+  const fields = useCardDetails();
   const { busy, error, submit } = useSubmit();
   const [waiting, setWaiting] = useState(false);
 
@@ -61,11 +50,7 @@ export function AddCardDialog({
     void submit(async () => {
       try {
         const saved = await call(
-          commands.addCardThroughForm(patientId, {
-            cardholder_name: name.trim() || null,
-            country: country || null,
-            nickname: nickname.trim() || null,
-          }),
+          commands.addCardThroughForm(patientId, fields.details),
         );
         // None: the card window was closed without a card; the dialog stays for another try.
         if (saved) onSaved(saved);
@@ -88,50 +73,7 @@ export function AddCardDialog({
               ? `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. Its number is typed in ${gatewayName(form.gateway)}'s own card window and goes straight to ${gatewayName(form.gateway)}; ClinicPay keeps only the brand, last four and expiry.`
               : "Loading the card form…"}
           </p>
-          <label>
-            Cardholder name
-            <input
-              name="cardholder"
-              value={name}
-              required
-              maxLength={100}
-              placeholder={`As on the card, e.g. ${patientName}`}
-              onChange={(e) => setName(e.target.value)}
-              autoComplete="cc-name"
-              data-testid="cardholder-name"
-            />
-          </label>
-          <label>
-            Billing country
-            <select
-              name="country"
-              value={country}
-              required
-              onChange={(e) => setCountry(e.target.value)}
-              data-testid="card-country"
-            >
-              <option value="" disabled>
-                Choose…
-              </option>
-              {COUNTRIES.map(([code, label]) => (
-                <option key={code} value={code}>
-                  {label}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            <span>
-              Nickname <span className="muted">(optional)</span>
-            </span>
-            <input
-              name="nickname"
-              value={nickname}
-              maxLength={40}
-              placeholder="e.g. Work card"
-              onChange={(e) => setNickname(e.target.value)}
-            />
-          </label>
+          <CardDetailsFields patientName={patientName} fields={fields} />
           {waiting && (
             <p className="muted" role="status" data-testid="card-window-open">
               Type the card in the Card details window, then choose Use this card.

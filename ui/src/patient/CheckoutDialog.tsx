@@ -6,6 +6,7 @@ import { Dialog } from "../shared/Dialog";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
 import { useCardChoice } from "../hooks/useCardChoice";
+import { CardDetailsFields, useCardDetails } from "./CardDetailsFields";
 import { CardSelect } from "./CardSelect";
 
 /** A fresh name for one checkout attempt (getRandomValues works outside secure contexts too). */
@@ -17,17 +18,20 @@ function newAttemptKey(): string {
 /** How often the dialog asks again while the first attempt's outcome is being checked. */
 const CHECK_EVERY_MS = 5_000;
 
-/** Checkout: one payment now with a saved card for the active gateway (document 003, "Checkout"). The
+/** Checkout: one payment now (document 003, "Checkout") with a saved card for the active gateway, or a new
+ * card typed in the gateway's card window and kept for later only when staff tick "Save for later". The
  * dialog names its attempt once: pressed again, or checking after an unknown outcome, it can never make a
  * second invoice or a second charge. */
 export function CheckoutDialog({
   patientId,
+  patientName,
   cards,
   activeGateway,
   onClose,
   onDone,
 }: {
   patientId: PatientId;
+  patientName: string;
   cards: CardView_Serialize[];
   activeGateway: Gateway;
   onClose: () => void;
@@ -35,6 +39,11 @@ export function CheckoutDialog({
 }) {
   const toast = useToast();
   const { compatible, cardId, setCardId } = useCardChoice(cards);
+  // Document 003: checkout can use "a new tokenized card" or "a saved payment method".
+  const [source, setSource] = useState<"saved" | "new">(compatible.length > 0 ? "saved" : "new");
+  const fields = useCardDetails();
+  const [save, setSave] = useState(false);
+  const [cardWindowOpen, setCardWindowOpen] = useState(false);
   const [amount, setAmount] = useState("");
   const { busy, error, setError, submit } = useSubmit();
   const attempt = useRef(newAttemptKey());
@@ -55,8 +64,37 @@ export function CheckoutDialog({
     }
   }
 
+  /** A new card: its number goes into the card window; the backend charges the token it hands over. */
+  async function sendNew() {
+    setCardWindowOpen(true);
+    try {
+      const paid = await call(
+        commands.checkoutWithNewCard(patientId, amount, fields.details, save, attempt.current),
+      );
+      // None: the card window was closed without a card; nothing was charged.
+      if (paid) {
+        toast.ok(paid.message);
+        setChecking(null);
+        onDone();
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "outcome_unknown") {
+        setChecking(e.message);
+        return;
+      }
+      setChecking(null);
+      throw e;
+    } finally {
+      setCardWindowOpen(false);
+    }
+  }
+
   function charge(e: FormEvent) {
     e.preventDefault();
+    if (source === "new") {
+      void submit(sendNew);
+      return;
+    }
     if (cardId === null) return;
     void submit(() => send(cardId));
   }
@@ -90,29 +128,78 @@ export function CheckoutDialog({
   return (
     <Dialog title="Take a payment" onClose={onClose} busy={busy} testId="checkout-dialog">
       <form className="stack" onSubmit={charge}>
-        {compatible.length === 0 ? (
-          <p className="warning" role="alert">
-            No saved card can be charged through {gatewayName(activeGateway)}, the clinic&apos;s active gateway. Add the
-            patient&apos;s card first.
-          </p>
+        <label>
+          Amount
+          <input
+            name="checkout-amount"
+            inputMode="decimal"
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+            required
+            autoFocus
+            disabled={checking !== null || cardWindowOpen}
+          />
+        </label>
+        <fieldset className="segmented" aria-label="Pay with" disabled={checking !== null || cardWindowOpen}>
+          <label className="inline-label">
+            <input
+              type="radio"
+              name="checkout-source"
+              value="saved"
+              checked={source === "saved"}
+              disabled={compatible.length === 0}
+              onChange={() => setSource("saved")}
+              data-testid="checkout-saved-card"
+            />
+            A saved card
+          </label>
+          <label className="inline-label">
+            <input
+              type="radio"
+              name="checkout-source"
+              value="new"
+              checked={source === "new"}
+              onChange={() => setSource("new")}
+              data-testid="checkout-new-card"
+            />
+            A new card
+          </label>
+        </fieldset>
+        {source === "saved" ? (
+          compatible.length === 0 ? (
+            <p className="warning" role="alert">
+              No saved card can be charged through {gatewayName(activeGateway)}, the clinic&apos;s active gateway. Use a
+              new card, or add the patient&apos;s card first.
+            </p>
+          ) : (
+            <CardSelect name="checkout-card" compatible={compatible} cardId={cardId} onChange={setCardId} />
+          )
         ) : (
           <>
-            <label>
-              Amount
+            <CardDetailsFields
+              patientName={patientName}
+              fields={fields}
+              withNickname={save}
+              disabled={checking !== null || cardWindowOpen}
+            />
+            <label className="inline-label">
               <input
-                name="checkout-amount"
-                inputMode="decimal"
-                value={amount}
-                onChange={(e) => setAmount(e.target.value)}
-                required
-                autoFocus
-                disabled={checking !== null}
+                type="checkbox"
+                checked={save}
+                onChange={(e) => setSave(e.target.checked)}
+                disabled={checking !== null || cardWindowOpen}
+                data-testid="checkout-save-card"
               />
+              Save for later (the patient agrees to keep this card on file)
             </label>
-            <CardSelect name="checkout-card" compatible={compatible} cardId={cardId} onChange={setCardId} />
-            <p className="muted small">Charged now through {gatewayName(activeGateway)}.</p>
+            {cardWindowOpen && (
+              <p className="muted" role="status" data-testid="card-window-open">
+                Type the card in the Card details window, then choose Use this card.
+              </p>
+            )}
           </>
         )}
+        <p className="muted small">Charged now through {gatewayName(activeGateway)}.</p>
         {checking !== null && (
           <p className="warning" role="status" data-testid="checkout-checking">
             The first attempt may have gone through: checking with {gatewayName(activeGateway)}… Do not take the payment
@@ -131,10 +218,18 @@ export function CheckoutDialog({
           <button
             type="submit"
             className="primary"
-            disabled={busy || cardId === null || checking !== null}
+            disabled={busy || (source === "saved" && cardId === null) || checking !== null}
             data-testid="confirm-checkout"
           >
-            {busy ? "Charging…" : checking !== null ? "Checking…" : "Charge"}
+            {cardWindowOpen
+              ? "Waiting for the card…"
+              : busy
+                ? "Charging…"
+                : checking !== null
+                  ? "Checking…"
+                  : source === "new"
+                    ? "Enter card and charge…"
+                    : "Charge"}
           </button>
         </div>
       </form>

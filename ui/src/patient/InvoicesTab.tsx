@@ -18,6 +18,7 @@ import { PayInvoiceDialog } from "./PayInvoiceDialog";
 
 export function InvoicesTab({
   patientId,
+  patientName,
   account,
   cards,
   activeGateway,
@@ -26,6 +27,7 @@ export function InvoicesTab({
   onEscalate,
 }: {
   patientId: PatientId;
+  patientName: string;
   account: PatientAccount_Serialize;
   cards: CardView_Serialize[];
   activeGateway: Gateway;
@@ -115,6 +117,7 @@ export function InvoicesTab({
       {taking && (
         <CheckoutDialog
           patientId={patientId}
+          patientName={patientName}
           cards={cards}
           activeGateway={activeGateway}
           onClose={() => setTaking(false)}

@@ -174,6 +174,7 @@ export function PatientProfileView({
           {tab === "invoices" && (
             <InvoicesTab
               patientId={patientId}
+              patientName={p.name}
               account={account}
               cards={profile.cards}
               activeGateway={clinic.active_gateway}

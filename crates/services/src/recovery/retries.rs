@@ -26,10 +26,13 @@ pub(crate) struct ChargeHow {
 }
 
 impl ChargeHow {
-    /// The billing engine, a sweep, a plan switch: locked, else active, then the fallback.
+    /// The billing engine, a sweep, a plan switch: locked, else active. The fallback gateway is Manual
+    /// Retry's only (document 003: "Retry can use … fallback gateway"); automatic billing of a patient
+    /// whose cards are on the other gateway waits for a card re-saved for the active one, as document
+    /// 003's own example says ("Result: … patient should re-save card for NMI").
     pub(crate) const ENGINE: ChargeHow = ChargeHow {
         staff_chose: None,
-        allow_fallback: true,
+        allow_fallback: false,
         just_saved: None,
     };
 }
