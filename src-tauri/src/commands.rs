@@ -532,6 +532,44 @@ pub async fn set_setting(
     Ok(s.set_setting(&actor, &key, &value).await?)
 }
 
+/// Settings → Payment recovery emails: the four emails' words.
+#[tauri::command]
+#[specta::specta]
+pub async fn notice_templates(
+    state: State<'_, AppState>,
+) -> Result<Vec<clinicpay_services::recovery::NoticeTemplateView>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.notice_templates(&actor).await?)
+}
+
+/// Saves a recovery email's words (a billing manager).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_notice_template(
+    state: State<'_, AppState>,
+    stage: clinicpay_domain::notices::NoticeStage,
+    subject: String,
+    body: String,
+) -> Result<clinicpay_services::recovery::NoticeTemplateView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let template = clinicpay_domain::notices::NoticeTemplate { subject, body };
+    Ok(s.set_notice_template(&actor, stage, template).await?)
+}
+
+/// The email a recovery template makes for an example patient, before it is saved.
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_notice_template(
+    state: State<'_, AppState>,
+    stage: clinicpay_domain::notices::NoticeStage,
+    subject: String,
+    body: String,
+) -> Result<clinicpay_services::reminders::Email, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let template = clinicpay_domain::notices::NoticeTemplate { subject, body };
+    Ok(s.preview_notice(&actor, stage, template).await?)
+}
+
 /// Locks the desk: the person stays named on the lock screen, but nothing more is served until a
 /// password is given again (theirs, or a colleague's for a quick switch).
 #[tauri::command]

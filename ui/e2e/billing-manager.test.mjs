@@ -5,7 +5,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { accessible, clinicpay, clinicpayAs, required, shot, signIn, toast, withApp } from "./harness.mjs";
+import {
+  accessible,
+  addNmiCard,
+  clinicpay,
+  clinicpayAs,
+  newPatient,
+  openPatient,
+  required,
+  shot,
+  signIn,
+  tab,
+  toast,
+  withApp,
+} from "./harness.mjs";
 
 const MAILDIR = required("CLINICPAY_E2E_MAILDIR");
 const SMTP_PORT = required("CLINICPAY_E2E_SMTP_PORT");
@@ -195,4 +208,64 @@ test("before switching gateways the manager sees who would break, as the store c
     await shot(browser, "66-gateway-readiness");
     await accessible(browser, "gateway readiness");
   });
+});
+
+test("a failed subscription charge emails the patient in the words the billing manager set and previewed", async () => {
+  for (const [k, v] of [
+    ["smtp.host", "127.0.0.1"],
+    ["smtp.port", SMTP_PORT],
+    ["smtp.security", "none"],
+    ["smtp.from", "Riverside Family Clinic <billing@riverside.example>"],
+  ]) {
+    clinicpayAs("it", "settings", "set", k, v);
+  }
+  clinicpay("settings", "set", "recovery.emails", "true");
+  const patient = newPatient("Rita Recovery");
+  try {
+    await withApp(async (browser) => {
+      await signIn(browser, "manager");
+      // Settings → Payment recovery emails: the first notice in the clinic's own words, previewed, saved.
+      await browser.$('[data-testid="nav-settings"]').click();
+      const first = await browser.$('[data-testid="notice-template"][data-stage="first_failure"]');
+      await first.waitForDisplayed({ timeout: 10_000 });
+      await first.$("summary").click();
+      const subject = await first.$('[data-testid="notice-subject"]');
+      await subject.clearValue();
+      await subject.setValue("Your payment for {description} did not go through");
+      await first.$('[data-testid="notice-preview-button"]').click();
+      const preview = await first.$('[data-testid="notice-preview"]');
+      await preview.waitForDisplayed({ timeout: 5_000 });
+      assert.match(await preview.getText(), /Your payment for Wellness membership — month did not go through/);
+      await shot(browser, "64-recovery-email-preview");
+      await first.$('[data-testid="notice-save"]').click();
+      assert.match(await toast(browser), /First payment failure notice: saved\./);
+
+      // The patient's card is declined when their plan is billed (by this desk's billing engine).
+      await openPatient(browser, patient);
+      await addNmiCard(browser, "4000000000000341");
+      clinicpay("subscriptions", "create", "--plan", "Wellness membership", "--amount", "49", "--every", "month", String(patient.id));
+      let email;
+      await browser.waitUntil(
+        () => {
+          email = delivered().find((m) => m.includes(patient.email) && m.includes("did not go through"));
+          return Boolean(email);
+        },
+        { timeout: 120_000, interval: 2_000, timeoutMsg: "no recovery email reached the mail server" },
+      );
+      const text = email.replaceAll("=\r\n", "").replaceAll("=\n", "").replaceAll("=3D", "=");
+      assert.match(text, /Subject: Your payment for Wellness membership/);
+      assert.match(text, /Hello Rita Recovery/);
+      assert.match(text, /\$49\.00/);
+      assert.match(text, /Visa ending in 0341/);
+      // Sent once, and on the patient's activity.
+      await tab(browser, "activity");
+      await browser.waitUntil(async () => /Payment recovery email sent: First payment failure notice/.test(await browser.$("main").getText()), {
+        timeout: 10_000,
+        timeoutMsg: "the email is not in the patient's activity",
+      });
+      assert.equal(delivered().filter((m) => m.includes(patient.email) && m.includes("did not go through")).length, 1);
+    });
+  } finally {
+    clinicpay("settings", "set", "recovery.emails", "false");
+  }
 });

@@ -169,6 +169,22 @@ export async function openPatient(browser, patient) {
   assert.equal(await name.getText(), patient.name);
 }
 
+/** Clicks `element` once nothing covers it (a toast fading out, a re-render): tried again for a while. */
+export async function clickWhenClear(browser, element, timeout = 10_000) {
+  await element.scrollIntoView({ block: "center" });
+  await browser.waitUntil(
+    async () => {
+      try {
+        await element.click();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeout, timeoutMsg: `${element.selector} could not be clicked` },
+  );
+}
+
 /** Opens a tab of the patient profile once it can take a click (the profile re-renders as it loads). */
 export async function tab(browser, name) {
   await browser.waitUntil(
@@ -226,6 +242,21 @@ export async function enterNmiCard(browser, number, { screenshot = null } = {}) 
     }
     await clickClosing(browser, '[data-testid="use-card"]');
   });
+}
+
+/** Add payment method from the Payment methods tab, with an NMI test card; answers the toast. */
+export async function addNmiCard(browser, number) {
+  await tab(browser, "cards");
+  await browser.$('[data-testid="add-card"]').click();
+  const dialog = await browser.$('[data-testid="add-card-dialog"]');
+  await dialog.waitForDisplayed({ timeout: 5_000 });
+  await fillCardDetails(browser);
+  const save = await browser.$('[data-testid="save-card"]');
+  await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
+  await save.click();
+  await enterNmiCard(browser, number);
+  await dialog.waitForExist({ reverse: true, timeout: 15_000 });
+  return toast(browser);
 }
 
 /** Add payment method's two required fields, which start empty (nothing is filled in for staff). */

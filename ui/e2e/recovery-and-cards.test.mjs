@@ -4,6 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  addNmiCard,
+  clickWhenClear,
   clinicpay,
   enterNmiCard,
   fillCardDetails,
@@ -15,20 +17,6 @@ import {
   toast,
   withApp,
 } from "./harness.mjs";
-
-async function addNmiCard(browser, number) {
-  await tab(browser, "cards");
-  await browser.$('[data-testid="add-card"]').click();
-  const dialog = await browser.$('[data-testid="add-card-dialog"]');
-  await dialog.waitForDisplayed({ timeout: 5_000 });
-  await fillCardDetails(browser);
-  const save = await browser.$('[data-testid="save-card"]');
-  await browser.waitUntil(() => save.isEnabled(), { timeout: 10_000 });
-  await save.click();
-  await enterNmiCard(browser, number);
-  await dialog.waitForExist({ reverse: true, timeout: 15_000 });
-  return toast(browser);
-}
 
 /** A demo patient with an active subscription locked to Stripe (it was charged there), whose saved cards
  * are all on Stripe, with nothing in recovery. */
@@ -103,7 +91,7 @@ test("after the clinic moves to NMI, a Stripe-locked subscription asks for an NM
       assert.match(await row.$('[data-testid="order-next-charge"]').getText(), /No NMI payment method found/);
 
       // Manual Retry (document 003): the gateway staff choose, and what happens without a card there.
-      await row.$('[data-testid="retry-order"]').click();
+      await clickWhenClear(browser, await row.$('[data-testid="retry-order"]'));
       const dialog = await browser.$('[data-testid="retry-dialog"]');
       await dialog.waitForDisplayed({ timeout: 5_000 });
       assert.equal(await browser.$('[data-testid="retry-gateway-nmi"]').isSelected(), true, "the clinic's gateway first");
@@ -119,7 +107,7 @@ test("after the clinic moves to NMI, a Stripe-locked subscription asks for an NM
       await dialog.waitForExist({ reverse: true, timeout: 5_000 });
 
       // What to check for this order gives the same answer.
-      await row.$('[data-testid="check-order"]').click();
+      await clickWhenClear(browser, await row.$('[data-testid="check-order"]'));
       const locked = await browser.$('[data-testid="check"][data-name="Locked gateway"]');
       await browser.waitUntil(async () => /save a card for NMI/.test(await locked.getText()), {
         timeout: 10_000,

@@ -97,6 +97,12 @@ export const commands = {
 	processorLog: (patientId: PatientId | null, search: string | null) => typedError<LogEntry_Serialize[], UiError>(__TAURI_INVOKE("processor_log", { patientId, search })),
 	settings: () => typedError<SettingsView_Serialize, UiError>(__TAURI_INVOKE("settings")),
 	setSetting: (key: string, value: string) => typedError<SettingChanged, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
+	/**  Settings → Payment recovery emails: the four emails' words. */
+	noticeTemplates: () => typedError<NoticeTemplateView[], UiError>(__TAURI_INVOKE("notice_templates")),
+	/**  Saves a recovery email's words (a billing manager). */
+	setNoticeTemplate: (stage: NoticeStage, subject: string, body: string) => typedError<NoticeTemplateView, UiError>(__TAURI_INVOKE("set_notice_template", { stage, subject, body })),
+	/**  The email a recovery template makes for an example patient, before it is saved. */
+	previewNoticeTemplate: (stage: NoticeStage, subject: string, body: string) => typedError<Email, UiError>(__TAURI_INVOKE("preview_notice_template", { stage, subject, body })),
 	/**
 	 *  A billing manager's recovery sweep, reporting after each order on `progress`; `cancel_recovery_sweep`
 	 *  stops it between orders.
@@ -592,6 +598,12 @@ export type DiagnosticsWritten = {
 	message: string,
 };
 
+/**  A reminder's (or a recovery email's) subject and text. */
+export type Email = {
+	subject: string,
+	body: string,
+};
+
 /**  The work ahead of the engine. */
 export type EngineDueWork = EngineDueWork_Serialize | EngineDueWork_Deserialize;
 
@@ -1052,6 +1064,32 @@ export type NextCharge_Serialize = {
 	needs_card_for: Gateway | null,
 	/**  One sentence for staff: where, with what, and why. */
 	explanation: string,
+};
+
+/**  One of document 000's recovery emails. */
+export type NoticeStage = 
+/**  "Customer receives first payment failure notice" (days 1-3). */
+"first_failure" | 
+/**  "Warning email sent" (days 4-7). */
+"warning" | 
+/**  "'Update Payment Method' email sent with link to Self-Care portal": recovery needs a new card. */
+"update_payment_method" | 
+/**  "Final notice sent" (day 15+): recovery has ended unpaid. */
+"final_notice";
+
+/**  A recovery email's words, with `{placeholders}`. */
+export type NoticeTemplate = {
+	subject: string,
+	body: string,
+};
+
+/**  One template as Settings shows it. */
+export type NoticeTemplateView = {
+	stage: NoticeStage,
+	title: string,
+	template: NoticeTemplate,
+	/**  A billing manager changed ClinicPay's words. */
+	edited: boolean,
 };
 
 export type Order = Order_Serialize | Order_Deserialize;

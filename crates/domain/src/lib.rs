@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod ids;
 pub mod managed;
 pub mod money;
+pub mod notices;
 pub mod patient;
 pub mod recovery;
 pub mod roles;

@@ -130,6 +130,7 @@ mod tests {
             final_day: 15,
             promote_successful_card: true,
             pause_on_first_failure: false,
+            emails: false,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct RecoverySettings {
     /// ("Day 1-3: service continues normally") holds, and suspension on `suspend_day` still comes.
     #[serde(default)]
     pub pause_on_first_failure: bool,
+    /// Email the patient at each stage of recovery (document 000). Off until the clinic turns it on,
+    /// like expiry reminders.
+    #[serde(default)]
+    pub emails: bool,
 }
 
 impl Default for RecoverySettings {
@@ -39,6 +43,7 @@ impl Default for RecoverySettings {
             final_day: 15,
             promote_successful_card: true,
             pause_on_first_failure: false,
+            emails: false,
         }
     }
 }
@@ -228,6 +233,7 @@ pub enum SettingKey {
     RecoveryFinalDay,
     RecoveryPromoteCard,
     RecoveryPauseOnFirstFailure,
+    RecoveryEmails,
     RemindersEnabled,
     ReminderThresholds,
     StripePublishableKey,
@@ -244,7 +250,7 @@ pub enum SettingKey {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 26] = [
+    pub const ALL: [SettingKey; 27] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -258,6 +264,7 @@ impl SettingKey {
         SettingKey::RecoveryFinalDay,
         SettingKey::RecoveryPromoteCard,
         SettingKey::RecoveryPauseOnFirstFailure,
+        SettingKey::RecoveryEmails,
         SettingKey::RemindersEnabled,
         SettingKey::ReminderThresholds,
         SettingKey::StripePublishableKey,
@@ -288,6 +295,7 @@ impl SettingKey {
             SettingKey::RecoveryFinalDay => "recovery.final-day",
             SettingKey::RecoveryPromoteCard => "recovery.promote-successful-card",
             SettingKey::RecoveryPauseOnFirstFailure => "recovery.pause-on-first-failure",
+            SettingKey::RecoveryEmails => "recovery.emails",
             SettingKey::RemindersEnabled => "reminders.enabled",
             SettingKey::ReminderThresholds => "reminders.thresholds",
             SettingKey::StripePublishableKey => "stripe.publishable-key",
@@ -350,6 +358,7 @@ impl SettingKey {
             SettingKey::RecoveryPauseOnFirstFailure => {
                 s.recovery.pause_on_first_failure.to_string()
             }
+            SettingKey::RecoveryEmails => s.recovery.emails.to_string(),
             SettingKey::RemindersEnabled => s.reminders.enabled.to_string(),
             SettingKey::ReminderThresholds => days(&s.reminders.thresholds),
             SettingKey::StripePublishableKey => {
@@ -413,6 +422,7 @@ impl SettingKey {
             SettingKey::RecoveryPauseOnFirstFailure => {
                 s.recovery.pause_on_first_failure = parse_bool(name, v)?
             }
+            SettingKey::RecoveryEmails => s.recovery.emails = parse_bool(name, v)?,
             SettingKey::RemindersEnabled => s.reminders.enabled = parse_bool(name, v)?,
             SettingKey::ReminderThresholds => {
                 let mut t = parse_days(name, v)?;

@@ -52,6 +52,17 @@ impl From<activity::ActivityEntry> for ActivityView {
                 Some(d) => format!("Card deleted: {d}"),
                 None => "Card deleted".to_owned(),
             },
+            "recovery.notice_sent" | "recovery.notice_refused" => {
+                let stage = text(&after, "stage")
+                    .and_then(|s| s.parse::<clinicpay_domain::notices::NoticeStage>().ok())
+                    .map(|s| s.title())
+                    .unwrap_or("email");
+                if e.action == "recovery.notice_sent" {
+                    format!("Payment recovery email sent: {stage}")
+                } else {
+                    format!("Payment recovery email refused by the mail server (tried again later): {stage}")
+                }
+            }
             "subscription.gateway_relocked" => match (
                 text(&before, "locked_gateway"),
                 text(&after, "locked_gateway"),

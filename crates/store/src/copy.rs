@@ -29,6 +29,8 @@ pub const TABLES: &[&str] = &[
     "worker_leases",
     "billing_engine",
     "reminders",
+    "recovery_notices",
+    "notice_templates",
     "desks",
     "reconciliations",
 ];

@@ -34,6 +34,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod processor_log;
 pub mod reconciliations;
+pub mod recovery_notices;
 pub mod refunds;
 pub mod reminders;
 pub mod report;

@@ -198,6 +198,17 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             json!({"key": "stripe.api-base", "value": "not an address"}),
             Permission(P::ChangeSecuritySettings),
         ),
+        ("notice_templates", json!({}), Permission(P::ViewPatients)),
+        (
+            "set_notice_template",
+            json!({"stage": "warning", "subject": "Your {amonut}", "body": "Hello"}),
+            Permission(P::ChangeSettings),
+        ),
+        (
+            "preview_notice_template",
+            json!({"stage": "warning", "subject": "Your {amount}", "body": "Hello {patient_name}"}),
+            Permission(P::ViewPatients),
+        ),
         // The sweep retries every due order of the clinic: billing's, not one order's retry at the desk.
         (
             "recovery_sweep",

@@ -18,7 +18,10 @@ const SETTING_HELP: Record<string, string> = {
   "recovery.retry-days": "Days after a failed subscription charge on which it is retried, e.g. 2,5.",
   "recovery.max-attempts": "At most this many automatic retries.",
   "recovery.suspend-day": "From this day after the failure the subscription is suspended.",
-  "recovery.final-day": "From this day the final notice goes out and recovery ends unpaid.",
+  "recovery.final-day":
+    "From this day recovery ends unpaid (the patient gets the final notice when recovery emails are on).",
+  "recovery.emails":
+    "Email the patient when a payment fails, a warning on day 4, a request to update the card, and the final notice (true or false). The words are under Payment recovery emails.",
   "recovery.promote-successful-card": "Make a card the default when it pays a recovery charge (true or false).",
   "recovery.pause-on-first-failure":
     "Pause the subscription at its first failed charge (true), or let service continue through the grace period until the suspension day (false).",

@@ -13,6 +13,7 @@ import { DesksPanel } from "./DesksPanel";
 import { DiagnosticsPanel } from "./DiagnosticsPanel";
 import { GatewayReadinessPanel } from "./GatewayReadinessPanel";
 import { SettingRow } from "./SettingRow";
+import { RecoveryEmailsPanel } from "./RecoveryEmailsPanel";
 import { StaffPanel } from "./StaffPanel";
 import { UpdatesPanel } from "./UpdatesPanel";
 import { YourPasswordPanel } from "./YourPasswordPanel";
@@ -58,6 +59,7 @@ export function SettingsScreen({ session, onError }: { session: Session; onError
           ))}
         </tbody>
       </table>
+      <RecoveryEmailsPanel session={session} onError={onError} />
       <BillingEnginePanel session={session} />
       <YourPasswordPanel />
       {may(session, "manage_staff") && <StaffPanel me={session.username} onError={onError} />}

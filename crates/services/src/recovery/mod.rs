@@ -11,10 +11,12 @@ mod cycles;
 mod deadlines;
 mod manual_retry;
 mod next_charge;
+mod notices;
 mod retries;
 mod sweep;
 
 pub use next_charge::NextCharge;
+pub use notices::NoticeTemplateView;
 pub(crate) use retries::{ChargeHow, Routed};
 pub use sweep::SweepProgress;
 
@@ -46,6 +48,8 @@ pub struct WorkerReport {
     pub janitor: crate::billing::JanitorReport,
     /// Card expiry reminders sent, refused and skipped in this pass.
     pub reminders: crate::reminders::ReminderReport,
+    /// Recovery emails (document 000's failure notice, warning, update request, final notice).
+    pub notices: crate::reminders::ReminderReport,
     /// Paused or suspended subscriptions whose latest cycle is paid and that nothing is recovering: an
     /// escalation case (document 003), listed for billing until someone looks.
     pub paused_after_payment: Vec<SubscriptionId>,
@@ -118,6 +122,14 @@ impl Services {
         }
         // Reminders never stop the billing work: a mail problem is reported and retried next pass.
         report.reminders = match self.run_reminders().await {
+            Ok(r) => r,
+            Err(e) => crate::reminders::ReminderReport {
+                note: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        // Recovery emails, likewise never in the way of billing.
+        report.notices = match self.send_recovery_notices().await {
             Ok(r) => r,
             Err(e) => crate::reminders::ReminderReport {
                 note: Some(e.to_string()),

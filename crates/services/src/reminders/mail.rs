@@ -31,24 +31,32 @@ fn build_message(
     row: &ExpiringRow,
     email: &Email,
 ) -> std::result::Result<Message, String> {
-    let from = sender(settings)?;
-    let to: Mailbox = format!(
-        "{} <{}>",
-        row.patient_name.replace(['<', '>', '"'], ""),
-        row.patient_email
+    message_to(
+        settings,
+        &row.patient_name,
+        &row.patient_email,
+        &email.subject,
+        &email.body,
     )
-    .parse()
-    .map_err(|e| {
-        format!(
-            "the patient's email {} is not an address ({e})",
-            row.patient_email
-        )
-    })?;
+}
+
+/// An email from the clinic's sender to a patient, or why it cannot be written.
+pub(crate) fn message_to(
+    settings: &OrganizationSettings,
+    name: &str,
+    address: &str,
+    subject: &str,
+    body: &str,
+) -> std::result::Result<Message, String> {
+    let from = sender(settings)?;
+    let to: Mailbox = format!("{} <{address}>", name.replace(['<', '>', '"'], ""))
+        .parse()
+        .map_err(|e| format!("the patient's email {address} is not an address ({e})"))?;
     Message::builder()
         .from(from)
         .to(to)
-        .subject(email.subject.clone())
-        .body(email.body.clone())
+        .subject(subject.to_owned())
+        .body(body.to_owned())
         .map_err(|e| e.to_string())
 }
 

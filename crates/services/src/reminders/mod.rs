@@ -10,6 +10,7 @@ pub(crate) use expiry::{card_row, day_number, month_of};
 pub use expiry::{
     due_threshold, retry_after, ExpiringCard, ExpiringCards, ExpiringFilter, DASHBOARD_LIMIT,
 };
+pub(crate) use mail::message_to;
 pub use templates::{expiry_email, resave_email, Email};
 
 use serde::Serialize;

@@ -3,7 +3,9 @@
 use clinicpay_domain::{CardBrand, OrganizationSettings};
 use clinicpay_store::reminders::ExpiringRow;
 
-/// A reminder's subject and text.
+/// A reminder's (or a recovery email's) subject and text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Email {
     pub subject: String,
     pub body: String,

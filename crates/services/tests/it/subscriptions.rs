@@ -463,6 +463,56 @@ on_both_databases! {
         assert!(log.iter().any(|a| a.action == "subscription.paused" && a.actor.starts_with("ClinicPay")), "{log:?}");
     }
 
+    async fn the_patient_is_emailed_at_each_stage_of_recovery_once_in_the_managers_words(db: &TestDb) {
+        use clinicpay_domain::notices::{NoticeStage, NoticeTemplate};
+        use clinicpay_testkit::SmtpServer;
+        let smtp = SmtpServer::start();
+        let c = clinic(db, Gateway::Nmi).await;
+        for (k, v) in [("smtp.host", "127.0.0.1".to_owned()), ("smtp.port", smtp.port().to_string()), ("smtp.security", "none".into()),
+                       ("smtp.from", "Riverside Clinic <billing@riverside.example>".into()),
+                       ("reminders.update-link", "https://portal.riverside.example/cards?patient={patient}".into())] {
+            c.s.set_setting(&c.it, k, &v).await.unwrap();
+        }
+        c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
+        c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        // Off until the clinic turns them on: the first failure sends nothing, and says why.
+        let pass = c.s.run_worker_pass().await.unwrap();
+        assert_eq!(pass.notices.note.as_deref(), Some("Recovery emails are off (recovery.emails)."));
+        assert!(smtp.messages().is_empty());
+        c.s.set_setting(&c.manager, "recovery.emails", "true").await.unwrap();
+        // The billing manager's own words for the warning, checked and previewed first.
+        let bad = NoticeTemplate { subject: "Still unpaid: {amonut}".into(), body: "Hello".into() };
+        assert_eq!(c.s.set_notice_template(&c.manager, NoticeStage::Warning, bad).await.unwrap_err().code(), ErrorCode::InvalidInput);
+        let mine = NoticeTemplate { subject: "Still unpaid: {amount}".into(), body: "Dear {patient_name}, {card} was declined. {update_link}".into() };
+        assert_eq!(c.s.set_notice_template(&c.desk, NoticeStage::Warning, mine.clone()).await.unwrap_err().code(), ErrorCode::PermissionDenied);
+        let preview = c.s.preview_notice(&c.manager, NoticeStage::Warning, mine.clone()).await.unwrap();
+        assert_eq!(preview.subject, "Still unpaid: $49.00");
+        c.s.set_notice_template(&c.manager, NoticeStage::Warning, mine).await.unwrap();
+
+        let subjects = || {
+            smtp.messages().iter().filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))).collect::<Vec<_>>()
+        };
+        // Day 1: the first failure notice, once however many passes run.
+        c.later(60).run_worker_pass().await.unwrap();
+        c.later(61).run_worker_pass().await.unwrap();
+        assert_eq!(subjects(), ["Your payment of $49.00 to Clinic did not go through"]);
+        let first = &smtp.messages()[0];
+        // Quoted-printable: `=` is written `=3D`, long lines are broken with a trailing `=`.
+        let text = first.replace("=\n", "").replace("=\r\n", "").replace("=3D", "=");
+        assert!(text.contains("Hello John Smith") && text.contains("Visa ending in 0341") && text.contains("portal.riverside.example/cards?patient="), "{text}");
+        // Day 4: the warning, in the manager's words; day 6: the retries are used up, so the update request.
+        c.later(4 * DAY).run_worker_pass().await.unwrap();
+        assert!(subjects().contains(&"Still unpaid: $49.00".to_owned()), "{:?}", subjects());
+        c.later(6 * DAY).run_worker_pass().await.unwrap();
+        assert!(subjects().contains(&"Please update your payment method with Clinic".to_owned()), "{:?}", subjects());
+        c.later(15 * DAY).run_worker_pass().await.unwrap();
+        assert!(subjects().contains(&"Final notice: $49.00 to Clinic is unpaid".to_owned()), "{:?}", subjects());
+        c.later(16 * DAY).run_worker_pass().await.unwrap();
+        assert_eq!(subjects().len(), 4, "each once");
+        let log = c.s.patient_profile(&c.manager, c.patient).await.unwrap().activity;
+        assert_eq!(log.iter().filter(|a| a.action == "recovery.notice_sent").count(), 4);
+    }
+
     async fn an_order_paid_after_its_final_notice_resolves_its_recovery(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         c.add(Gateway::Nmi, "4000000000000341").await.unwrap();
