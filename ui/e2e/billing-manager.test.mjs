@@ -258,6 +258,10 @@ test("a failed subscription charge emails the patient in the words the billing m
       assert.match(text, /\$49\.00/);
       assert.match(text, /Visa ending in 0341/);
       // Sent once, and on the patient's activity.
+      // Opened afresh (this desk's engine sent it after the profile was read).
+      await browser.$('[data-testid="nav-payments"]').click();
+      await browser.$('[data-testid="nav-patients"]').click();
+      await openPatient(browser, patient);
       await tab(browser, "activity");
       await browser.waitUntil(async () => /Payment recovery email sent: First payment failure notice/.test(await browser.$("main").getText()), {
         timeout: 10_000,

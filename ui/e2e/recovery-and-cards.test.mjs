@@ -88,7 +88,9 @@ test("after the clinic moves to NMI, a Stripe-locked subscription asks for an NM
       const row = await browser.$(`[data-testid="order-row"][data-order="${payoff}"]`);
       await row.waitForDisplayed({ timeout: 10_000 });
       // The order says where its next charge goes: nothing asks for a Stripe card any more.
-      assert.match(await row.$('[data-testid="order-next-charge"]').getText(), /No NMI payment method found/);
+      const next = await row.$('[data-testid="order-next-charge"]');
+      assert.equal(await next.getText(), "Next charge: needs a card saved for NMI");
+      assert.match(await next.getAttribute("title"), /No NMI payment method found/);
 
       // Manual Retry (document 003): the gateway staff choose, and what happens without a card there.
       await clickWhenClear(browser, await row.$('[data-testid="retry-order"]'));

@@ -280,6 +280,24 @@ pub async fn automatic_claimed_since(
     )?)
 }
 
+/// When the automatic reminder of `threshold` was claimed for `card`, if it was.
+pub async fn automatic_claimed_at(
+    ex: &mut impl Executor,
+    card: PaymentMethodId,
+    threshold: i64,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sql_scalar!(
+        ex,
+        i64,
+        fetch_optional,
+        "SELECT created_at FROM reminders
+          WHERE kind = 'automatic' AND payment_method_id = $1 AND threshold_days = $2",
+        card.0,
+        threshold
+    )?
+    .map(from_millis))
+}
+
 /// Failed reminders whose next attempt is due, and `sending` ones abandoned by a worker that died
 /// (claimed more than `stale_before` ago): claimed again by this caller, one conditional update each.
 pub async fn claim_retries(

@@ -1,11 +1,25 @@
 // The patient's orders and their recovery, with Retry where document 003 allows it.
 import { useState } from "react";
-import { type ClinicInfo, type Order_Serialize, type PatientAccount_Serialize, type Session } from "../bindings";
+import {
+  type ClinicInfo,
+  type NextCharge,
+  type Order_Serialize,
+  type PatientAccount_Serialize,
+  type Session,
+} from "../bindings";
 import { gatewayName } from "../format";
 import { MoneyCell } from "../shared/MoneyCell";
 import { StatusChip, statusWords } from "../shared/StatusChip";
 import { may } from "../shared/permissions";
 import { RetryDialog } from "./RetryDialog";
+
+/** The next charge in a few words (the whole sentence is its tooltip and in What to check). */
+function nextChargeWords(n: NextCharge | null): string {
+  if (!n) return "";
+  if (n.gateway) return `Next charge: ${gatewayName(n.gateway)}${n.card ? `, ${n.card}` : ""}`;
+  if (n.needs_card_for) return `Next charge: needs a card saved for ${gatewayName(n.needs_card_for)}`;
+  return "Next charge: waiting for this computer's gateway key";
+}
 
 export function OrdersTab({
   account,
@@ -70,13 +84,13 @@ export function OrdersTab({
                   ) : (
                     <span className="muted">—</span>
                   )}
-                  {o.last_message && <p className="muted small">{o.last_message}</p>}
+                  {o.last_message && <p className="muted small cell-note">{o.last_message}</p>}
                 </td>
                 <td>
                   {o.locked_gateway ? gatewayName(o.locked_gateway) : <span className="muted">—</span>}
                   {nextOf(o) && (
-                    <p className="muted small" data-testid="order-next-charge">
-                      {nextOf(o)?.explanation}
+                    <p className="muted small cell-note" data-testid="order-next-charge" title={nextOf(o)?.explanation}>
+                      {nextChargeWords(nextOf(o))}
                     </p>
                   )}
                 </td>

@@ -12,6 +12,9 @@ use serde::Serialize;
 use crate::reminders::{expiry_email, ReminderReport};
 use crate::{Actor, Result, ServiceError, Services};
 
+/// The reminder "threshold" of the one "your card has expired" email sent after a card has expired
+/// (document 000's at-expiry notice came while it was still valid).
+pub const EXPIRED_EMAIL: i64 = -1;
 /// Cards expired longer ago than this get no "it has expired" email when reminders are switched on.
 const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;
 /// A claimed send that never finished (a worker killed mid-send) is tried again after this long.
@@ -264,6 +267,42 @@ impl Services {
                 continue;
             };
             let days = expiry.days_until_expiry(now);
+            // Document 000: once the card has expired, one "your card has expired" email when it pays
+            // a subscription and the patient has no other valid card, after the at-expiry reminder that
+            // went out while it was still valid (one that went out after expiry said it already).
+            if days < 0
+                && row.plans.is_some()
+                && !row.has_other_valid
+                && !claimed_before.contains(&(row.card_id, EXPIRED_EMAIL))
+            {
+                let warned = {
+                    let mut r = self.store().reader().await?;
+                    repo::automatic_claimed_at(&mut r, PaymentMethodId(row.card_id), 0).await?
+                };
+                if warned.is_some_and(|at| at < expiry.expires_at()) {
+                    let claimed = {
+                        let mut tx = self.store().begin().await?;
+                        let id = repo::claim(
+                            &mut tx,
+                            PaymentMethodId(row.card_id),
+                            PatientId(row.patient_id),
+                            ReminderKind::Automatic,
+                            Some(EXPIRED_EMAIL),
+                            day_number(now),
+                            None,
+                            now,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        id
+                    };
+                    if let Some(id) = claimed {
+                        let email = expiry_email(&settings, &row, days);
+                        self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
+                            .await?;
+                    }
+                }
+            }
             let Some(threshold) = due_threshold(&settings.reminders.thresholds, days) else {
                 continue;
             };

@@ -178,6 +178,24 @@ on_both_databases! {
         assert_eq!(log.iter().filter(|e| e.action == "reminder.sent").count(), 4);
     }
 
+    async fn a_card_that_pays_a_plan_and_has_expired_gets_one_your_card_has_expired_email(db: &TestDb) {
+        // Document 000: after the at-expiry notice, "your card has expired" when services depend on it.
+        let smtp = SmtpServer::start();
+        let c = clinic(db, smtp.port(), true).await;
+        let (ann, _) = patient_with_card(&c, "Ann Plan", PatientType::Individual, 11, 2026).await;
+        patient_with_card(&c, "Cy Noplan", PatientType::Individual, 11, 2026).await;
+        c.at(at(2026, 11, 23)).create_subscription(&c.desk, ann, "Wellness", Money::from_minor(4_900, Currency::USD), "month").await.unwrap();
+        // 30 November, the last valid day: both get "expires today".
+        assert_eq!(c.at(at(2026, 11, 30)).run_reminders().await.unwrap().sent, 2);
+        // 2 December: Ann's card has expired and pays a plan, and she has no other card: one more email.
+        let after = c.at(at(2026, 12, 2)).run_reminders().await.unwrap();
+        assert_eq!(after.sent, 1, "{after:?}");
+        let expired: Vec<String> = smtp.messages().into_iter().filter(|m| m.contains("has expired")).collect();
+        assert_eq!(expired.len(), 1);
+        assert!(expired[0].contains("ann.plan@example.com"), "to Ann, not Cy: {}", expired[0]);
+        assert_eq!(c.at(at(2026, 12, 9)).run_reminders().await.unwrap().sent, 0, "once");
+    }
+
     async fn two_workers_at_the_same_moment_send_each_reminder_once(db: &TestDb) {
         let smtp = SmtpServer::start();
         let c = clinic(db, smtp.port(), true).await;
