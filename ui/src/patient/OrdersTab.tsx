@@ -46,6 +46,8 @@ export function OrdersTab({
   }
   return (
     <>
+      {/* Long recovery messages must not push Retry under the What to check panel: the table scrolls. */}
+      <div className="table-scroll">
       <table className="data-table" data-testid="orders-table">
         <thead>
           <tr>
@@ -95,20 +97,23 @@ export function OrdersTab({
                   )}
                 </td>
                 <td className="row-actions">
-                  <button type="button" className="link" onClick={() => onCheck(o)} data-testid="check-order">
-                    What to check
-                  </button>
-                  {retryable && (
-                    <button type="button" onClick={() => setRetrying(o)} data-testid="retry-order">
-                      Retry…
+                  <div className="stacked-actions">
+                    <button type="button" className="link" onClick={() => onCheck(o)} data-testid="check-order">
+                      What to check
                     </button>
-                  )}
+                    {retryable && (
+                      <button type="button" onClick={() => setRetrying(o)} data-testid="retry-order">
+                        Retry…
+                      </button>
+                    )}
+                  </div>
                 </td>
               </tr>
             );
           })}
         </tbody>
       </table>
+      </div>
       {retrying && (
         <RetryDialog
           order={retrying}
