@@ -140,7 +140,7 @@ export function CheckoutDialog({
             disabled={checking !== null || cardWindowOpen}
           />
         </label>
-        <fieldset className="segmented" aria-label="Pay with" disabled={checking !== null || cardWindowOpen}>
+        <fieldset className="choice" aria-label="Pay with" disabled={checking !== null || cardWindowOpen}>
           <label className="inline-label">
             <input
               type="radio"

@@ -44,7 +44,7 @@ export function RetryDialog({
             {next.explanation}
           </p>
         )}
-        <fieldset className="stack">
+        <fieldset className="choice">
           <legend>Charge through</legend>
           {GATEWAYS.map((g) => (
             <label key={g} className="inline-label">
