@@ -58,7 +58,7 @@ impl NoticeStage {
         let (subject, body) = match self {
             NoticeStage::FirstFailure => (
                 "Your payment of {amount} to {clinic} did not go through",
-                "Hello {patient_name},\n\nWe tried to charge {amount} to your {card} for {description}, and the payment did not go through. We will try again in the next few days; your service continues meanwhile.\n\nIf your card has changed, please update it: {update_link}\n\n{clinic}\n",
+                "Hello {patient_name},\n\nWe tried to charge {amount} to your {card} for {description}, and the payment did not go through. We will try again in the next few days.\n\nIf your card has changed, please update it: {update_link}\n\n{clinic}\n",
             ),
             NoticeStage::Warning => (
                 "Reminder: {amount} to {clinic} is still unpaid",

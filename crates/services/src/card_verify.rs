@@ -90,9 +90,21 @@ impl Services {
             rand::random::<u64>(),
             rand::random::<u32>()
         );
-        let outcome = client
+        let outcome = match client
             .verify_card(&c.token, customer.as_deref(), &key)
-            .await;
+            .await
+        {
+            // Only the bank's decline is "refused"; the gateway refusing the request itself (an
+            // imported card under another customer, a bad parameter) says nothing about the card.
+            VerifyOutcome::Refused { code, message }
+                if !crate::gateways::is_card_decline(c.gateway, &code) =>
+            {
+                VerifyOutcome::Unknown {
+                    message: format!("{message} ({code})"),
+                }
+            }
+            other => other,
+        };
         let (kind, code, message, reference) = match &outcome {
             VerifyOutcome::Verified { reference } => ("verified", None, None, reference.clone()),
             VerifyOutcome::Refused { code, message } => {

@@ -178,7 +178,7 @@ pub(crate) fn card_refusal(e: GatewayError) -> ServiceError {
     }
 }
 
-fn is_card_decline(gateway: Gateway, code: &str) -> bool {
+pub(crate) fn is_card_decline(gateway: Gateway, code: &str) -> bool {
     match gateway {
         // Stripe's card_error codes and decline codes are lower_snake; request errors carry other codes.
         Gateway::Stripe => !matches!(

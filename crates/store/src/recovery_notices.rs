@@ -101,7 +101,8 @@ pub async fn claim_retries(
 ) -> Result<Vec<Notice>> {
     let q = format!(
         "SELECT {COLUMNS} FROM recovery_notices
-          WHERE (status = 'failed' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_at < $2)
+          WHERE ((status = 'failed' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_at < $2))
+            AND attempts < 10
           ORDER BY id LIMIT $3"
     );
     let candidates: Vec<Notice> = sql_as!(
@@ -161,6 +162,18 @@ pub async fn mark_failed(
         "UPDATE recovery_notices SET status = 'failed', last_error = $1, next_attempt_at = $2 WHERE id = $3",
         error,
         to_millis(next_attempt_at),
+        id
+    )?;
+    Ok(())
+}
+
+/// Gives up on a notice (the order was paid meanwhile, or it was refused too often): kept, never retried.
+pub async fn abandon(ex: &mut impl Executor, id: i64, why: &str) -> Result<()> {
+    sql!(
+        ex,
+        execute,
+        "UPDATE recovery_notices SET status = 'failed', last_error = $1, next_attempt_at = NULL WHERE id = $2",
+        why,
         id
     )?;
     Ok(())

@@ -24,7 +24,8 @@ export function RetryDialog({
   onDone: () => void;
 }) {
   const toast = useToast();
-  const [gateway, setGateway] = useState<Gateway>(clinic.active_gateway);
+  // Where the next charge would go (the subscription's gateway while it has a card there), else the clinic's.
+  const [gateway, setGateway] = useState<Gateway>(next?.gateway ?? clinic.active_gateway);
   const { busy, error, submit } = useSubmit();
   const fallback = clinic.fallback_gateway && clinic.fallback_gateway !== gateway ? clinic.fallback_gateway : null;
   function retry() {
@@ -39,7 +40,7 @@ export function RetryDialog({
         <p className="pay-summary">
           <span className="big-money">{formatMoney(order.amount)}</span> for {order.description}
         </p>
-        {next && (
+        {next && (next.gateway === null || next.gateway === gateway) && (
           <p className="muted small" data-testid="retry-next-charge">
             {next.explanation}
           </p>

@@ -504,8 +504,22 @@ impl Services {
                         .desk_message(p.gateway, code, words),
                     _ => m,
                 };
+                let voided = match p.invoice_id {
+                    Some(i) => {
+                        let mut r = self.store().reader().await?;
+                        invoices::invoice(&mut r, i)
+                            .await?
+                            .is_some_and(|i| i.status == InvoiceStatus::Void)
+                    }
+                    None => false,
+                };
+                let after = if voided {
+                    "Nothing is left to pay for this checkout: take the payment again with another card."
+                } else {
+                    "The invoice stays unpaid."
+                };
                 Err(ServiceError::Declined(format!(
-                    "{} declined {} (payment {}). {said} The invoice stays unpaid.",
+                    "{} declined {} (payment {}). {said} {after}",
                     p.gateway,
                     card.describe(),
                     p.id

@@ -490,10 +490,13 @@ fn recovery_status(f: &Facts) -> Check {
                 // The same routing the billing engine charges by says which gateway needs the card.
                 let next = f.next_charge.as_ref().filter(|n| n.order_id == o.id);
                 let needs = next.and_then(|n| n.needs_card_for).unwrap_or(f.active);
-                let chargeable = match next {
-                    Some(n) => n.gateway.is_some(),
-                    None => f.compatible().next().is_some(),
-                };
+                // Document 003's escalation case: a compatible card saved since recovery began, yet
+                // recovery still asks for one (the retry after the save did not run). A card on file
+                // before (often the one declined) is not it.
+                let _ = next;
+                let chargeable = f
+                    .compatible()
+                    .any(|c| o.first_failed_at.is_some_and(|first| c.added_at > first));
                 let resave = format!("Ask the patient to save a card for {needs}.");
                 check(
                     "Recovery status",

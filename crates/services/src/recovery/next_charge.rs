@@ -3,7 +3,9 @@
 //! screen is never "needs a Stripe card" while the engine waits for an NMI one.
 
 use clinicpay_domain::routing::RouteReason;
-use clinicpay_domain::{Gateway, OrderId, OrderStatus, OrganizationSettings, PaymentMethod};
+use clinicpay_domain::{
+    Gateway, OrderId, OrderStatus, OrganizationSettings, PaymentMethod, RecoveryStatus,
+};
 use clinicpay_store::orders::Order;
 use clinicpay_store::subscriptions::Subscription;
 use serde::Serialize;
@@ -40,8 +42,28 @@ impl Services {
     ) -> Result<Option<NextCharge>> {
         if !order.kind.allows_manual_retry()
             || matches!(order.status, OrderStatus::Paid | OrderStatus::Cancelled)
+            // Recovery ended unpaid: nothing charges it by itself any more (staff may still Retry).
+            || order.recovery_status == Some(RecoveryStatus::FailedFinal)
         {
             return Ok(None);
+        }
+        // Waiting for a new card (a hard decline, no card, retries used up): nothing is charged until
+        // one is saved, and that card is tried first; cards already on file are not tried again.
+        if order.recovery_status == Some(RecoveryStatus::NeedsPaymentMethod) {
+            let active = settings.active_gateway;
+            return Ok(Some(NextCharge {
+                order_id: order.id,
+                gateway: None,
+                card: None,
+                reason: None,
+                needs_card_for: Some(active),
+                explanation: format!(
+                    "Waiting for a new card: the order is charged as soon as the patient saves one for {active}, with that card. {}",
+                    order.last_message.clone().unwrap_or_default()
+                )
+                .trim_end()
+                .to_owned(),
+            }));
         }
         let locked = sub.and_then(|s| s.locked_gateway).or(order.locked_gateway);
         // A keychain that does not answer must not keep the patient's account from opening.

@@ -235,16 +235,33 @@ impl Services {
                 let mut r = self.store().reader().await?;
                 orders::order(&mut r, n.order_id).await?
             };
-            if let Some(o) = o {
-                self.deliver_notice(
-                    &mailer,
-                    &settings,
-                    (n.id, n.attempts),
-                    &o,
-                    stage,
-                    &mut report,
-                )
-                .await?;
+            // Only while it is still due: an order paid meanwhile gets no "did not go through".
+            let still_due =
+                o.as_ref()
+                    .is_some_and(|o| match (o.recovery_status, o.first_failed_at) {
+                        (Some(status), Some(first)) => {
+                            due_notices(status, (now - first).num_days()).contains(&stage)
+                        }
+                        _ => false,
+                    });
+            match o {
+                Some(o) if still_due => {
+                    self.deliver_notice(
+                        &mailer,
+                        &settings,
+                        (n.id, n.attempts),
+                        &o,
+                        stage,
+                        &mut report,
+                    )
+                    .await?
+                }
+                _ => {
+                    let mut tx = self.store().begin().await?;
+                    repo::abandon(&mut tx, n.id, "not sent: the order's recovery moved on").await?;
+                    tx.commit().await?;
+                    report.skipped += 1;
+                }
             }
         }
         Ok(report)

@@ -422,7 +422,11 @@ impl Services {
             let before = subscriptions::subscription(tx, sub)
                 .await?
                 .and_then(|s| s.locked_gateway);
-            if subscriptions::lock_subscription_gateway(tx, sub, payment.gateway).await? {
+            // The first success locks; a later one moves the lock only onto the clinic's own gateway
+            // (it followed the clinic). Staff's one-off retry on another gateway, the fallback, or a
+            // late answer from the old gateway pays this order without moving the plan there.
+            let moves = before.is_none() || payment.gateway == settings.active_gateway;
+            if moves && subscriptions::lock_subscription_gateway(tx, sub, payment.gateway).await? {
                 if let Some(before) = before {
                     // It followed the clinic (no usable card, or no key, on its old gateway).
                     Change::new(None, now, "subscription.gateway_relocked", "subscription", sub)

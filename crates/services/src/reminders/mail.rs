@@ -49,9 +49,14 @@ pub(crate) fn message_to(
     body: &str,
 ) -> std::result::Result<Message, String> {
     let from = sender(settings)?;
-    let to: Mailbox = format!("{} <{address}>", name.replace(['<', '>', '"'], ""))
-        .parse()
-        .map_err(|e| format!("the patient's email {address} is not an address ({e})"))?;
+    // The name as a display name, whatever it holds ("Lee, Ann", "Acme Dental, LLC"): never parsed.
+    let to = Mailbox::new(
+        Some(name.replace(['\r', '\n'], " ")),
+        address
+            .trim()
+            .parse()
+            .map_err(|e| format!("the patient's email {address} is not an address ({e})"))?,
+    );
     Message::builder()
         .from(from)
         .to(to)

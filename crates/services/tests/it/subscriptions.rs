@@ -659,6 +659,24 @@ on_both_databases! {
         assert_eq!(again.code(), ErrorCode::Conflict, "paid already");
     }
 
+    async fn a_one_off_retry_on_another_gateway_pays_the_order_without_moving_the_plan_there(db: &TestDb) {
+        // A Stripe card from before, the clinic on NMI now, and the plan paid (so locked) on NMI.
+        let c = clinic(db, Gateway::Stripe).await;
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        c.s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        let sub = c.s.create_subscription(&c.desk, c.patient, "Wellness", usd(4_900), "month").await.unwrap();
+        c.s.run_worker_pass().await.unwrap();
+        assert_eq!(c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap()[0].locked_gateway, Some(Gateway::Nmi));
+        // A small plan change: NMI's test mode declines the payoff (under $1.00), staff retry it on Stripe.
+        let switched = c.s.switch_plan(&c.desk, sub.id, "Wellness plus", usd(4_990)).await.unwrap();
+        let payoff = switched.payoff_order.expect("a payoff");
+        let paid = c.s.retry_order(&c.manager, payoff, Some(Gateway::Stripe)).await.unwrap();
+        assert_eq!(paid.payment.gateway, Gateway::Stripe);
+        let s = c.s.list_subscriptions(&c.desk, Some(c.patient)).await.unwrap().remove(0);
+        assert_eq!(s.locked_gateway, Some(Gateway::Nmi), "a one-off on Stripe does not move the plan off the clinic's gateway");
+    }
+
     async fn nmi_a_plan_switch_charges_the_difference_for_the_rest_of_the_cycle_as_a_switch_payoff(db: &TestDb) {
         plan_switch(db, Gateway::Nmi).await;
     }

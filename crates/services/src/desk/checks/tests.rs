@@ -426,7 +426,19 @@ fn recovery_status_escalates_when_a_compatible_card_exists_but_recovery_wants_on
         Some(CheckAction::AddCard),
         "needs a payment method for NMI",
     );
+    // The card on file before recovery began (often the one declined) is not "a compatible card":
+    // the patient still needs a new one.
     f.cards = vec![card(1, Gateway::Nmi, true, 300)];
+    says(
+        &recovery_status(&f),
+        ActionNeeded,
+        Some(CheckAction::AddCard),
+        "needs a payment method",
+    );
+    // One saved since recovery began, and recovery still asks: the retry did not run, escalate.
+    let mut fresh = card(2, Gateway::Nmi, false, 300);
+    fresh.added_at = now() - Duration::days(1);
+    f.cards.push(fresh);
     says(
         &recovery_status(&f),
         ActionNeeded,
