@@ -366,6 +366,22 @@ impl Simulator {
             .create_payment_method(number, exp_month, exp_year, "")
     }
 
+    /// Completes a Checkout Session in setup mode as the patient would on its page, with a test card
+    /// (`sim complete-setup`): the session as Stripe then answers it, or why the page refused.
+    pub fn complete_checkout_setup(
+        &self,
+        session: &str,
+        number: &str,
+        exp_month: u32,
+        exp_year: i32,
+    ) -> Result<serde_json::Value, String> {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .complete_checkout_setup(session, number, exp_month, exp_year)
+    }
+
     /// Stripe PaymentMethods attached to a customer (saved cards, as Stripe holds them).
     pub fn stripe_attached_cards(&self) -> usize {
         self.shared

@@ -140,6 +140,12 @@ pub struct StripeState {
     customers: HashMap<String, Value>,
     payment_methods: HashMap<String, Card>,
     setup_intents: HashMap<String, Value>,
+    /// Checkout Sessions in `mode=setup` (Stripe's hosted card page), by id.
+    #[serde(default)]
+    checkout_sessions: HashMap<String, Value>,
+    /// The address this request came to (its Host header), for a session's `url`.
+    #[serde(skip)]
+    host: Option<String>,
     intents: Vec<Value>,
     pub(crate) refunds: Vec<Value>,
     /// Idempotency-Key → (what was asked, the answer given, when, in Unix seconds). Like Stripe, a key
@@ -362,6 +368,10 @@ impl StripeState {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        self.host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let key = headers
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
@@ -451,6 +461,46 @@ impl StripeState {
                 None => no_such("setupintent", id),
             },
             ("POST", ["v1", "setup_intents", id, "confirm"]) => self.confirm_setup(id, f),
+            ("POST", ["v1", "checkout", "sessions"]) => self.create_checkout_session(f),
+            ("GET", ["v1", "checkout", "sessions"]) => {
+                self.expire_checkout_sessions();
+                let mut found: Vec<Value> = self
+                    .checkout_sessions
+                    .values()
+                    .filter(|s| f.get("status").is_none_or(|st| s["status"] == json!(st)))
+                    .filter(|s| f.get("customer").is_none_or(|c| s["customer"] == json!(c)))
+                    .cloned()
+                    .collect();
+                found.sort_by_key(|s| std::cmp::Reverse(s["created"].as_i64()));
+                paged(found, f, "/v1/checkout/sessions")
+            }
+            ("GET", ["v1", "checkout", "sessions", id]) => {
+                self.expire_checkout_sessions();
+                match self.checkout_sessions.get(*id) {
+                    Some(s) => (StatusCode::OK, s.clone()),
+                    None => no_such("checkout.session", id),
+                }
+            }
+            ("POST", ["v1", "checkout", "sessions", id, "expire"]) => {
+                self.expire_checkout_sessions();
+                match self.checkout_sessions.get_mut(*id) {
+                    None => no_such("checkout.session", id),
+                    Some(s) if s["status"] != "open" => error(
+                        400,
+                        "invalid_request_error",
+                        "checkout_session_not_open",
+                        &format!(
+                            "This Checkout Session is {} and can no longer be expired: only an open session can.",
+                            s["status"].as_str().unwrap_or("closed")
+                        ),
+                    ),
+                    Some(s) => {
+                        s["status"] = json!("expired");
+                        s["url"] = Value::Null;
+                        (StatusCode::OK, s.clone())
+                    }
+                }
+            }
             ("POST", ["v1", "payment_intents"]) => self.create_payment_intent(f),
             ("GET", ["v1", "payment_intents"]) => {
                 let customer = f.get("customer");
@@ -638,6 +688,118 @@ impl StripeState {
         });
         self.setup_intents.insert(id, seti.clone());
         (StatusCode::OK, seti)
+    }
+
+    /// `POST /v1/checkout/sessions` in `mode=setup`, as Stripe documents it: `success_url` required,
+    /// `cancel_url` optional, `expires_at` from 30 minutes to 24 hours ahead (24 hours by default),
+    /// a SetupIntent for the session's customer, and the hosted page's `url`.
+    fn create_checkout_session(&mut self, f: &Fields) -> Answer {
+        let Some(mode) = f.get("mode") else {
+            return missing("mode");
+        };
+        if mode != "setup" {
+            return error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid",
+                &format!("This simulator serves Checkout in mode=setup only, not mode={mode}."),
+            );
+        }
+        let Some(success_url) = f.get("success_url").cloned() else {
+            return missing("success_url");
+        };
+        if let Some(c) = f.get("customer") {
+            if !self.customers.contains_key(c) {
+                return no_such("customer", c);
+            }
+        }
+        let created = now();
+        let expires_at = match f.get("expires_at") {
+            None => created + 24 * 3600,
+            Some(t) => match t.parse::<i64>() {
+                Ok(t) if (created + 30 * 60..=created + 24 * 3600).contains(&t) => t,
+                _ => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "parameter_invalid",
+                        "The `expires_at` timestamp must be between 30 minutes and 24 hours from the Checkout Session's creation.",
+                    )
+                }
+            },
+        };
+        let (_, seti) = self.create_setup_intent(f);
+        let id = self.id("cs_test");
+        let url = match &self.host {
+            Some(host) => json!(format!("http://{host}/stripe/checkout/{id}")),
+            None => Value::Null,
+        };
+        let session = json!({
+            "id": id,
+            "object": "checkout.session",
+            "mode": "setup",
+            "status": "open",
+            "payment_status": "no_payment_required",
+            "customer": f.get("customer"),
+            "setup_intent": seti["id"],
+            "success_url": success_url,
+            "cancel_url": f.get("cancel_url"),
+            "client_reference_id": f.get("client_reference_id"),
+            "created": created,
+            "expires_at": expires_at,
+            "livemode": false,
+            "url": url,
+        });
+        self.checkout_sessions.insert(id, session.clone());
+        (StatusCode::OK, session)
+    }
+
+    /// Open sessions past their `expires_at` are expired, as Stripe does on its own.
+    fn expire_checkout_sessions(&mut self) {
+        let t = now();
+        for s in self.checkout_sessions.values_mut() {
+            if s["status"] == "open" && s["expires_at"].as_i64().is_some_and(|e| e <= t) {
+                s["status"] = json!("expired");
+                s["url"] = Value::Null;
+            }
+        }
+    }
+
+    /// The patient fills in the hosted page with a test card: the session's SetupIntent is confirmed
+    /// with it (attached to the customer) and the session is complete. A card the bank declines
+    /// leaves the session open, as Stripe's page shows the decline and lets them try another.
+    pub(crate) fn complete_checkout_setup(
+        &mut self,
+        session: &str,
+        number: &str,
+        exp_month: u32,
+        exp_year: i32,
+    ) -> Result<Value, String> {
+        self.expire_checkout_sessions();
+        let Some(s) = self.checkout_sessions.get(session).cloned() else {
+            return Err(format!("No such checkout.session: '{session}'"));
+        };
+        if s["status"] != "open" {
+            return Err(format!(
+                "This Checkout Session is {}: it can no longer be completed.",
+                s["status"].as_str().unwrap_or("closed")
+            ));
+        }
+        let seti = s["setup_intent"].as_str().unwrap_or_default().to_owned();
+        let pm = self.create_payment_method(number, exp_month, exp_year, "");
+        let mut f = Fields::new();
+        f.insert("payment_method".into(), pm);
+        let (status, answer) = self.confirm_setup(&seti, &f);
+        if status != StatusCode::OK {
+            return Err(answer["error"]["message"]
+                .as_str()
+                .unwrap_or("the card was declined")
+                .to_owned());
+        }
+        let done = self.checkout_sessions.get_mut(session).expect("read above");
+        done["status"] = json!("complete");
+        done["url"] = Value::Null;
+        Ok(done.clone())
     }
 
     fn confirm_setup(&mut self, id: &str, f: &Fields) -> Answer {
