@@ -4,8 +4,7 @@ import { expiryState, formatDate, gatewayName } from "../format";
 import { may } from "../shared/permissions";
 import { CardRowMenu, type CardAction } from "./CardRowMenu";
 import { DeleteCardDialog } from "./DeleteCardDialog";
-import { SetDefaultCard } from "./SetDefaultCard";
-import { VerifyCard } from "./VerifyCard";
+import { CardActionNow } from "./CardActionNow";
 
 type Pending = { kind: CardAction; card: CardView_Serialize };
 
@@ -118,18 +117,11 @@ export function PaymentMethodsTable({
           }}
         />
       )}
-      {pending?.kind === "verify" && (
-        <VerifyCard
+      {(pending?.kind === "verify" || pending?.kind === "default") && (
+        <CardActionNow
+          key={`${pending.kind}-${pending.card.id}`}
           card={pending.card}
-          onDone={() => {
-            setPending(null);
-            onChanged();
-          }}
-        />
-      )}
-      {pending?.kind === "default" && (
-        <SetDefaultCard
-          card={pending.card}
+          action={pending.kind}
           onDone={() => {
             setPending(null);
             onChanged();

@@ -278,16 +278,31 @@ impl StripeClient {
         payment_method: &str,
     ) -> Result<(), GatewayError> {
         let key = format!("clinicpay-setup-{customer}-{payment_method}");
+        self.confirm_off_session_setup(Some(customer), payment_method, &key, "")
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates an off-session SetupIntent (for `customer` when given) and confirms it with
+    /// `payment_method` under idempotency key `key`: Stripe's check that the card can be charged later.
+    /// Answers the SetupIntent's id. `note` marks the processor-log operations (" (verify)").
+    async fn confirm_off_session_setup(
+        &self,
+        customer: Option<&str>,
+        payment_method: &str,
+        key: &str,
+        note: &str,
+    ) -> Result<String, GatewayError> {
+        let mut create = vec![("usage", "off_session"), ("payment_method_types[]", "card")];
+        if let Some(c) = customer {
+            create.insert(0, ("customer", c));
+        }
         let seti: SetupIntent = self
             .post(
                 "/v1/setup_intents",
-                "setup_intent.create",
-                &key,
-                &[
-                    ("customer", customer),
-                    ("usage", "off_session"),
-                    ("payment_method_types[]", "card"),
-                ],
+                &format!("setup_intent.create{note}"),
+                key,
+                &create,
             )
             .await?;
         let id = seti
@@ -296,12 +311,12 @@ impl StripeClient {
         let seti: SetupIntent = self
             .post(
                 &format!("/v1/setup_intents/{id}/confirm"),
-                "setup_intent.confirm",
+                &format!("setup_intent.confirm{note}"),
                 &format!("{key}-confirm"),
                 &[("payment_method", payment_method)],
             )
             .await?;
-        outcome::set_up(&seti)
+        outcome::set_up(&seti).map(|()| id)
     }
 
     async fn retrieve_payment_method(&self, id: &str) -> Result<PaymentMethod, GatewayError> {
@@ -570,32 +585,8 @@ impl PaymentGateway for StripeClient {
         // Stripe verifies a card for later use with a SetupIntent confirmed off-session (its bank
         // check, often a zero-amount authorization): nothing is charged.
         let idempotency = format!("clinicpay-verify-{key}");
-        let mut create = vec![("usage", "off_session"), ("payment_method_types[]", "card")];
-        if let Some(c) = customer {
-            create.push(("customer", c));
-        }
-        let checked = async {
-            let seti: SetupIntent = self
-                .post(
-                    "/v1/setup_intents",
-                    "setup_intent.create (verify)",
-                    &idempotency,
-                    &create,
-                )
-                .await?;
-            let id = seti
-                .id
-                .ok_or_else(|| call::unavailable(Gateway::Stripe, "SetupIntent without an id"))?;
-            let seti: SetupIntent = self
-                .post(
-                    &format!("/v1/setup_intents/{id}/confirm"),
-                    "setup_intent.confirm (verify)",
-                    &format!("{idempotency}-confirm"),
-                    &[("payment_method", card_token)],
-                )
-                .await?;
-            outcome::set_up(&seti).map(|()| id)
-        };
+        let checked =
+            self.confirm_off_session_setup(customer, card_token, &idempotency, " (verify)");
         match checked.await {
             Ok(id) => crate::VerifyOutcome::Verified {
                 reference: Some(id),

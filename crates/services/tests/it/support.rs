@@ -170,20 +170,7 @@ impl Clinic {
         gateway: Gateway,
         number: &str,
     ) -> clinicpay_services::Result<clinicpay_services::cards::CardChange> {
-        let token = self.token(gateway, number);
-        self.s
-            .add_card(
-                &self.desk,
-                self.patient,
-                AddCard {
-                    gateway,
-                    token,
-                    cardholder_name: Some("John Q Smith".into()),
-                    country: None,
-                    nickname: None,
-                },
-            )
-            .await
+        self.add_expiring(gateway, number, 12, 2030).await
     }
 
     /// Adds a test card that expires at the end of `month`/`year`.
