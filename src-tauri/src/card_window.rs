@@ -38,11 +38,13 @@ struct Pending {
     close: Box<dyn Fn() + Send + Sync>,
 }
 
-/// The one card being entered at this desk, if any.
+/// The one card being entered at this desk, if any: in the card window, or on Stripe's page in its
+/// own window (`card_page_window`).
 #[derive(Default)]
 pub struct CardEntry {
     pending: Mutex<Option<Pending>>,
     next: AtomicU64,
+    pub pages: crate::card_page_window::CardPages,
 }
 
 fn nothing_pending() -> UiError {
@@ -165,8 +167,10 @@ impl CardEntry {
         }
     }
 
-    /// Closes the card window without a card (Cancel, sign-out, the desk locking, the app closing).
+    /// Closes the card window or Stripe's page without a card (Cancel, sign-out, the desk locking,
+    /// the app closing).
     pub fn cancel(&self) {
+        self.pages.cancel();
         let taken = self.lock().take();
         if let Some(p) = taken {
             (p.close)();

@@ -36,6 +36,8 @@ use crate::card_window::{CardEntry, CardFormPage};
 use crate::error::UiError;
 use crate::state::AppState;
 use crate::updates::{UpdateStatus, Updates};
+use clinicpay_domain::card_entry::{card_entry_way, CardEntryWay};
+use clinicpay_services::card_pages::{CardPageDetails, PageEnd};
 
 /// The person signed in at this desk.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -138,11 +140,53 @@ pub async fn patient_profile(
 
 // ---------------------------------------------------------------- cards
 
+/// What the desk window knows of the card form: which gateway, and where the card is typed at this
+/// desk (the card window, or Stripe's own page in a window of its own).
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct DeskCardForm {
+    pub gateway: Gateway,
+    pub way: CardEntryWay,
+    pub training: bool,
+}
+
 #[tauri::command]
 #[specta::specta]
-pub async fn card_form(state: State<'_, AppState>) -> Result<CardForm, UiError> {
+pub async fn card_form<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<DeskCardForm, UiError> {
     let (s, actor) = state.signed_in().await?;
-    Ok(s.card_form(&actor).await?)
+    let form = s.card_form(&actor).await?;
+    Ok(DeskCardForm {
+        gateway: form.gateway,
+        way: entry_way(&app, &s, &form),
+        training: form.training,
+    })
+}
+
+/// Where this desk has a card typed for `form`: decided from the desk window's origin as the
+/// gateways' scripts decide (`clinicpay_domain::card_entry`), and IT's managed setting.
+fn entry_way<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    s: &clinicpay_services::Services,
+    form: &CardForm,
+) -> CardEntryWay {
+    use tauri::Manager;
+    let origin = app
+        .get_webview_window("main")
+        .and_then(|w| w.url().ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    card_entry_way(
+        form.gateway,
+        &origin,
+        s.managed()
+            .config
+            .desk
+            .stripe_card_entry
+            .unwrap_or_default(),
+        Some(&form.public_key),
+    )
 }
 
 /// What the desk window sends with a new card: everything but the card itself.
@@ -166,11 +210,104 @@ pub async fn add_card_through_form<R: tauri::Runtime>(
     patient_id: PatientId,
     details: NewCardDetails,
 ) -> Result<Option<CardChange>, UiError> {
+    if let Some(page) = card_page(&app, &state, &cards, patient_id, &details, false).await? {
+        let nickname = details.nickname.clone();
+        return finish_card_page(&state, page, move |s, actor, mut card| async move {
+            card.nickname = nickname;
+            let saved = s.add_card(&actor, patient_id, card).await?;
+            let id = saved.card.id;
+            Ok((saved, Some(id)))
+        })
+        .await;
+    }
     let Some((s, actor, card)) = enter_card(&app, &state, &cards, patient_id, details).await?
     else {
         return Ok(None);
     };
     Ok(Some(s.add_card(&actor, patient_id, card).await?))
+}
+
+/// A card page opened at this desk and how its window ended.
+struct OpenedPage {
+    id: i64,
+    by: clinicpay_services::Actor,
+    end: PageEnd,
+}
+
+/// Where this desk types cards on the gateway's own page: opens Stripe's page for the patient in its
+/// window and waits until it ends (success, Back, closed, or its time ran out). None: this desk types
+/// cards in the card window instead.
+async fn card_page<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    state: &State<'_, AppState>,
+    cards: &State<'_, CardEntry>,
+    patient_id: PatientId,
+    details: &NewCardDetails,
+    for_payment: bool,
+) -> Result<Option<OpenedPage>, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    let form = s.card_form_for(&actor, patient_id).await?;
+    if entry_way(app, &s, &form) != CardEntryWay::GatewayPage {
+        return Ok(None);
+    }
+    let (name, country) = clinicpay_services::Services::required_card_details(
+        details.cardholder_name.as_deref(),
+        details.country.as_deref(),
+    )?;
+    let page = s
+        .begin_card_page(
+            &actor,
+            patient_id,
+            CardPageDetails {
+                cardholder_name: name,
+                country,
+                for_payment,
+            },
+        )
+        .await?;
+    cards.cancel();
+    let ended = cards.pages.open(app, &page, state.simulator_origin())?;
+    let left = (page.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let end = match tokio::time::timeout(left, ended).await {
+        Ok(Ok(end)) => end,
+        // Its time ran out, or the window went without a word: ended, and asked at Stripe.
+        _ => {
+            cards.pages.cancel();
+            PageEnd::Closed
+        }
+    };
+    Ok(Some(OpenedPage {
+        id: page.id,
+        by: actor,
+        end,
+    }))
+}
+
+/// Asks how the page ended and, when a card was saved on it, uses it (saves it, or pays with it),
+/// for the person who opened it: the desk may have locked meanwhile, and a card goes on the record
+/// of the person who asked for it only (otherwise the billing engine saves it a little later).
+async fn finish_card_page<T, F, Fut>(
+    state: &State<'_, AppState>,
+    page: OpenedPage,
+    use_card: F,
+) -> Result<Option<T>, UiError>
+where
+    F: FnOnce(clinicpay_services::Services, clinicpay_services::Actor, AddCard) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<(T, Option<PaymentMethodId>), clinicpay_services::ServiceError>,
+    >,
+{
+    let (s, actor) = state.signed_in().await?;
+    if actor.id != page.by.id {
+        return Ok(None);
+    }
+    let (using, by) = (s.clone(), actor.clone());
+    Ok(s.card_from_page(&actor, page.id, page.end, move |card| {
+        use_card(using, by, card)
+    })
+    .await?)
 }
 
 /// Opens the card window for a card of `patient` and waits for its token: the card as the services
@@ -243,6 +380,23 @@ pub async fn checkout_with_new_card<R: tauri::Runtime>(
     let (s, _) = state.signed_in().await?;
     // A wrong amount is said before anyone types a card.
     let amount = s.parse_amount(&amount).await?;
+    if let Some(page) = card_page(&app, &state, &cards, patient_id, &details, true).await? {
+        let nickname = details.nickname.clone();
+        return finish_card_page(&state, page, move |s, actor, mut card| async move {
+            card.nickname = nickname;
+            let paid = s
+                .checkout_attempt(
+                    &actor,
+                    patient_id,
+                    amount,
+                    CheckoutSource::NewCard { card, save },
+                    Some(&attempt),
+                )
+                .await?;
+            Ok((paid, None))
+        })
+        .await;
+    }
     let Some((s, actor, card)) = enter_card(&app, &state, &cards, patient_id, details).await?
     else {
         return Ok(None);
@@ -318,6 +472,21 @@ pub async fn verify_card(
 ) -> Result<clinicpay_services::card_verify::CardVerified, UiError> {
     let (s, actor) = state.signed_in().await?;
     Ok(s.verify_card(&actor, card_id).await?)
+}
+
+/// "Send a secure card link": Stripe's page for the patient, for 24 hours, emailed when `send` (else
+/// only made, for staff to give the patient), for a recovery order when given.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_card_link(
+    state: State<'_, AppState>,
+    patient_id: PatientId,
+    order_id: Option<OrderId>,
+    send: bool,
+) -> Result<clinicpay_services::card_pages::CardLinkView, UiError> {
+    let (s, actor) = state.signed_in().await?;
+    Ok(s.create_card_link(&actor, patient_id, order_id, send)
+        .await?)
 }
 
 /// What a card pays, for the delete dialog to name before anyone confirms.

@@ -1,6 +1,7 @@
 //! ClinicPay's desktop shell. Thin: Tauri commands over `clinicpay-services`, typed errors, and the
 //! TypeScript bindings generated from these signatures (`ui/src/bindings.ts`, never edited by hand).
 
+pub mod card_page_window;
 pub mod card_window;
 pub mod commands;
 pub mod engine;
@@ -41,7 +42,7 @@ macro_rules! window_commands {
             commands::search_patients,
             commands::patient_profile,
             commands::lock_desk,
-            commands::card_form,
+            commands::card_form::<$($runtime)::+>,
             commands::add_card_through_form::<$($runtime)::+>,
             commands::card_form_config::<$($runtime)::+>,
             commands::hand_over_card_token::<$($runtime)::+>,
@@ -49,6 +50,7 @@ macro_rules! window_commands {
             commands::set_default_card,
             commands::card_dependents,
             commands::verify_card,
+            commands::send_card_link,
             commands::delete_card,
             commands::patient_account,
             commands::create_invoice,

@@ -50,7 +50,7 @@ export const commands = {
 	 *  password is given again (theirs, or a colleague's for a quick switch).
 	 */
 	lockDesk: () => typedError<null, UiError>(__TAURI_INVOKE("lock_desk")),
-	cardForm: () => typedError<CardForm, UiError>(__TAURI_INVOKE("card_form")),
+	cardForm: () => typedError<DeskCardForm, UiError>(__TAURI_INVOKE("card_form")),
 	/**
 	 *  Add payment method: opens the card window (the gateway's hosted fields, nothing else of ClinicPay),
 	 *  waits for the token it hands over, and saves the card. None: the card window was closed without a
@@ -68,6 +68,11 @@ export const commands = {
 	cardDependents: (cardId: PaymentMethodId) => typedError<CardDependents_Serialize, UiError>(__TAURI_INVOKE("card_dependents", { cardId })),
 	/**  ⋮ Verify: a zero-amount check of the card at its gateway. */
 	verifyCard: (cardId: PaymentMethodId) => typedError<CardVerified_Serialize, UiError>(__TAURI_INVOKE("verify_card", { cardId })),
+	/**
+	 *  "Send a secure card link": Stripe's page for the patient, for 24 hours, emailed when `send` (else
+	 *  only made, for staff to give the patient), for a recovery order when given.
+	 */
+	sendCardLink: (patientId: PatientId, orderId: OrderId | null, send: boolean) => typedError<CardLinkView_Serialize, UiError>(__TAURI_INVOKE("send_card_link", { patientId, orderId, send })),
 	deleteCard: (cardId: PaymentMethodId, confirmLast: boolean) => typedError<CardChange_Serialize, UiError>(__TAURI_INVOKE("delete_card", { cardId, confirmLast })),
 	patientAccount: (patientId: PatientId) => typedError<PatientAccount_Serialize, UiError>(__TAURI_INVOKE("patient_account", { patientId })),
 	/**  An invoice for an amount typed by staff ("80", "$1,234.50"). */
@@ -231,15 +236,12 @@ export type CardDependents_Serialize = {
 	summary: string,
 };
 
-/**  Where the window loads the active gateway's hosted card fields from. */
-export type CardForm = {
-	gateway: Gateway,
-	/**  Stripe.js or Collect.js: the gateway's own, or the built-in simulator's in training mode. */
-	script_url: string,
-	/**  The public key the script takes (Stripe's publishable key, NMI's tokenization key). */
-	public_key: string,
-	training: boolean,
-};
+/**  How this desk takes a card. */
+export type CardEntryWay = 
+/**  The gateway's hosted fields (Stripe Elements, NMI Collect.js) in ClinicPay's card window. */
+"card_fields" | 
+/**  The gateway's own page (Stripe Checkout in setup mode) in a window of its own. */
+"gateway_page";
 
 /**
  *  What the card window may know: which hosted fields to load and the billing details Stripe takes.
@@ -271,6 +273,62 @@ export type CardFormPage_Serialize = {
 	training: boolean,
 	cardholder_name: string | null,
 	country: string | null,
+};
+
+/**  Where a page or link stands, in staff's words. */
+export type CardLinkStatus = 
+/**  Waiting for the patient. */
+"open" | 
+/**  The card is being saved. */
+"saving" | 
+/**  The patient saved a card; it is on their profile. */
+"completed" | 
+/**  It takes no card any more. */
+"expired" | 
+/**  The patient saved a card the clinic could not keep (`outcome` says why). */
+"failed";
+
+/**  A secure card link, as the profile and `cards link` show it. */
+export type CardLinkView = CardLinkView_Serialize | CardLinkView_Deserialize;
+
+/**  A secure card link, as the profile and `cards link` show it. */
+export type CardLinkView_Deserialize = {
+	id: number,
+	patient_id: PatientId,
+	status: CardLinkStatus,
+	/**  The gateway's id for the page (Stripe `cs_…`). */
+	session: string,
+	/**  The page's address while it is open (to read to a patient on the phone). */
+	url?: string | null,
+	sent_to?: string | null,
+	sent_at?: string | null,
+	expires_at: string,
+	created_at: string,
+	created_by?: string | null,
+	finished_at?: string | null,
+	card_id?: PaymentMethodId | null,
+	order_id?: OrderId | null,
+	outcome?: string | null,
+};
+
+/**  A secure card link, as the profile and `cards link` show it. */
+export type CardLinkView_Serialize = {
+	id: number,
+	patient_id: PatientId,
+	status: CardLinkStatus,
+	/**  The gateway's id for the page (Stripe `cs_…`). */
+	session: string,
+	/**  The page's address while it is open (to read to a patient on the phone). */
+	url: string | null,
+	sent_to: string | null,
+	sent_at: string | null,
+	expires_at: string,
+	created_at: string,
+	created_by: string | null,
+	finished_at: string | null,
+	card_id: PaymentMethodId | null,
+	order_id: OrderId | null,
+	outcome: string | null,
 };
 
 /**  A card's latest check, as its row shows it. */
@@ -544,6 +602,16 @@ export type Dependent_Serialize = {
 	what: string,
 	/**  The card that would pay it once this one is deleted ("Visa ending in 1111 on NMI"), if any. */
 	then_paid_by: string | null,
+};
+
+/**
+ *  What the desk window knows of the card form: which gateway, and where the card is typed at this
+ *  desk (the card window, or Stripe's own page in a window of its own).
+ */
+export type DeskCardForm = {
+	gateway: Gateway,
+	way: CardEntryWay,
+	training: boolean,
 };
 
 /**  One desk as IT sees it. */
@@ -1075,7 +1143,12 @@ export type NoticeStage =
 /**  "'Update Payment Method' email sent with link to Self-Care portal": recovery needs a new card. */
 "update_payment_method" | 
 /**  "Final notice sent" (day 15+): recovery has ended unpaid. */
-"final_notice";
+"final_notice" | 
+/**
+ *  Not a recovery stage: the email that carries a secure card link (issue 22), sent when staff
+ *  choose "Send a secure card link". Edited beside the others.
+ */
+"card_link";
 
 /**  A recovery email's words, with `{placeholders}`. */
 export type NoticeTemplate = {
@@ -1176,6 +1249,8 @@ export type PatientProfile_Deserialize = {
 	patient: Patient_Deserialize,
 	cards: CardView_Deserialize[],
 	activity: ActivityView[],
+	/**  Secure card links sent to the patient, newest first, and what became of each. */
+	card_links: CardLinkView_Deserialize[],
 };
 
 /**  Everything the patient profile shows. */
@@ -1183,6 +1258,8 @@ export type PatientProfile_Serialize = {
 	patient: Patient_Serialize,
 	cards: CardView_Serialize[],
 	activity: ActivityView[],
+	/**  Secure card links sent to the patient, newest first, and what became of each. */
+	card_links: CardLinkView_Serialize[],
 };
 
 /**  Document 000's "Customer Type" filter: individual or business. */

@@ -252,6 +252,21 @@ enum SimCommand {
         #[arg(long, default_value = "12/30")]
         exp: String,
     },
+    /// Completes a simulated Stripe Checkout setup session as the patient would on its page.
+    CompleteSetup {
+        /// The simulator's base URL (as `sim serve` printed it).
+        #[arg(long = "sim")]
+        sim: String,
+        /// The Checkout Session's id (`cs_test_…`), as `cards link` printed it.
+        #[arg(long)]
+        session: String,
+        /// A test card number (the simulator's; never a real card).
+        #[arg(long)]
+        card: String,
+        /// Expiry as MM/YY.
+        #[arg(long, default_value = "12/30")]
+        exp: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -386,6 +401,18 @@ enum CardsCommand {
     /// A zero-amount check of a saved card at its gateway: exit 0 verified, 4 refused by the bank
     /// (its words), 5 no answer. Nothing is charged.
     Verify { card: PaymentMethodId },
+    /// A secure card link for the patient (Stripe's page for their customer, 24 hours): prints the
+    /// link, its session id and expiry; `--send` emails it with the clinic's template.
+    Link {
+        patient: PatientId,
+        #[arg(long)]
+        send: bool,
+        /// The recovery order the link is for.
+        #[arg(long)]
+        order: Option<OrderId>,
+    },
+    /// The secure card links made for a patient, newest first, and what became of each.
+    Links { patient: PatientId },
     /// Deletes a card at its gateway, then here.
     Delete {
         card: PaymentMethodId,
@@ -771,6 +798,17 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
         }
         Command::Cards(CardsCommand::Verify { card }) => {
             out.card_verified(&s.verify_card(&actor().await?, card).await?)
+        }
+        Command::Cards(CardsCommand::Link {
+            patient,
+            send,
+            order,
+        }) => out.card_link(
+            &s.create_card_link(&actor().await?, patient, order, send)
+                .await?,
+        ),
+        Command::Cards(CardsCommand::Links { patient }) => {
+            out.card_links(&s.card_links(&actor().await?, patient).await?)
         }
         Command::Cards(CardsCommand::Dependents { card }) => {
             out.card_dependents(&s.card_dependents(&actor().await?, card).await?)

@@ -571,6 +571,16 @@ impl Out {
         }
     }
 
+    pub fn sim_setup_completed(&self, session: &serde_json::Value) {
+        if !self.json(session) {
+            println!(
+                "Checkout Session {} is {}.",
+                session["id"].as_str().unwrap_or("?"),
+                session["status"].as_str().unwrap_or("?")
+            );
+        }
+    }
+
     pub fn card_change(&self, c: &CardChange) {
         if !self.json(c) {
             println!("{}", c.message);
@@ -581,6 +591,39 @@ impl Out {
     pub fn card_verified(&self, v: &clinicpay_services::card_verify::CardVerified) {
         if !self.json(v) {
             println!("{}", v.message);
+        }
+    }
+
+    pub fn card_link(&self, l: &clinicpay_services::card_pages::CardLinkView) {
+        if !self.json(l) {
+            match &l.sent_to {
+                Some(to) => println!("The secure card link was emailed to {to}."),
+                None => println!("Give this secure card link to the patient:"),
+            }
+            println!("{}", l.url.as_deref().unwrap_or("(no longer open)"));
+            println!(
+                "Session {} · works until {} (UTC), once.",
+                l.session,
+                l.expires_at.format("%d %b %Y %H:%M")
+            );
+        }
+    }
+
+    pub fn card_links(&self, links: &[clinicpay_services::card_pages::CardLinkView]) {
+        if !self.json(&links) {
+            let mut t = table(&["Id", "Made", "Sent to", "Status", "Until", "Card", "Note"]);
+            for l in links {
+                t.add_row(vec![
+                    l.id.to_string(),
+                    l.created_at.format("%d %b %Y %H:%M").to_string(),
+                    l.sent_to.clone().unwrap_or_else(|| "not sent".into()),
+                    format!("{:?}", l.status).to_lowercase(),
+                    l.expires_at.format("%d %b %Y %H:%M").to_string(),
+                    l.card_id.map(|c| c.to_string()).unwrap_or_default(),
+                    l.outcome.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
         }
     }
 

@@ -43,6 +43,12 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             let _ = tokio::signal::ctrl_c().await;
             Ok(())
         }
+        SimCommand::CompleteSetup {
+            sim,
+            session,
+            card,
+            exp,
+        } => complete_setup(&sim, &session, &card, &exp, out).await,
         SimCommand::Token {
             sim,
             gateway,
@@ -78,6 +84,59 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             }
         }
     }
+}
+
+/// The patient fills in the simulator's Checkout page for `session` and presses Save: the session
+/// as Stripe then answers it, or the page's refusal (a declined card leaves the session open).
+async fn complete_setup(
+    sim: &str,
+    session: &str,
+    card: &str,
+    exp: &str,
+    out: &Out,
+) -> Result<(), ServiceError> {
+    if session.is_empty()
+        || !session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(ServiceError::Invalid(format!(
+            "\"{session}\" is not a Checkout Session id: give the cs_… id that `cards link` printed."
+        )));
+    }
+    let reply = reqwest::Client::new()
+        .post(format!(
+            "{}/stripe/checkout/{session}",
+            sim.trim_end_matches('/')
+        ))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[("cardnumber", card), ("exp", exp)])
+        .send()
+        .await
+        .map_err(|e| {
+            ServiceError::Invalid(format!(
+                "The simulator at {sim} did not answer ({e}): is `clinicpay sim serve` running?"
+            ))
+        })?;
+    let status = reply.status();
+    let body: serde_json::Value = reply.json().await.map_err(|e| {
+        ServiceError::Invalid(format!(
+            "The simulator at {sim} answered something unexpected ({e})."
+        ))
+    })?;
+    if status.is_success() {
+        out.sim_setup_completed(&body);
+        return Ok(());
+    }
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("no reason given")
+        .to_owned();
+    Err(if status == reqwest::StatusCode::PAYMENT_REQUIRED {
+        ServiceError::Declined(format!("The checkout page refused the card: {message}"))
+    } else {
+        ServiceError::Invalid(format!("The checkout page refused: {message}"))
+    })
 }
 
 /// A Stripe PaymentMethod from the simulator's Stripe subset, made as Stripe.js makes it in the page

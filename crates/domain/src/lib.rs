@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod card;
+pub mod card_entry;
 pub mod clock;
 pub mod decline;
 pub mod error;

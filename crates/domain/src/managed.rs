@@ -54,6 +54,10 @@ pub struct ManagedUpdates {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ManagedDesk {
     pub lock_after_minutes: Option<u32>,
+    /// How a Stripe card is typed here: `auto` (Elements where the window is HTTPS, Stripe's own
+    /// page elsewhere), `hosted` (always Stripe's page) or `elements` (Elements wherever Stripe.js
+    /// takes them: off HTTPS only with a test key).
+    pub stripe_card_entry: Option<crate::card_entry::StripeCardEntry>,
 }
 
 /// One line of "what IT set on this desk", for the settings screen and the diagnostics bundle.
@@ -69,7 +73,7 @@ impl ManagedConfig {
     pub fn parse(text: &str, source: &str) -> Result<ManagedConfig, DomainError> {
         let config: ManagedConfig = toml::from_str(text).map_err(|e| {
             DomainError::InvalidSetting(format!(
-                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, database-ca-file, desk-name, training-allowed, engine, updates.endpoint, updates.channel, desk.lock-after-minutes) or ask IT.",
+                "The managed configuration {source} cannot be read: {}. Fix the file (the keys are database-url, allow-other-database, database-ca-file, desk-name, training-allowed, engine, updates.endpoint, updates.channel, desk.lock-after-minutes, desk.stripe-card-entry) or ask IT.",
                 e.message().trim_end_matches('.')
             ))
         })?;
@@ -159,6 +163,17 @@ impl ManagedConfig {
             "desk.lock-after-minutes",
             self.desk.lock_after_minutes.map(|m| m.to_string()),
         );
+        push(
+            "desk.stripe-card-entry",
+            self.desk.stripe_card_entry.map(|e| {
+                match e {
+                    crate::card_entry::StripeCardEntry::Auto => "auto",
+                    crate::card_entry::StripeCardEntry::Hosted => "hosted",
+                    crate::card_entry::StripeCardEntry::Elements => "elements",
+                }
+                .to_owned()
+            }),
+        );
         v
     }
 }
@@ -183,10 +198,15 @@ endpoint = "https://updates.clinic.example/clinicpay/"
 channel = "pilot"
 [desk]
 lock-after-minutes = 3
+stripe-card-entry = "hosted"
 "#,
             FILE,
         )
         .unwrap();
+        assert_eq!(
+            c.desk.stripe_card_entry,
+            Some(crate::card_entry::StripeCardEntry::Hosted)
+        );
         let s = c.apply(OrganizationSettings::default()).unwrap();
         assert_eq!(
             s.updates.endpoint.as_deref(),
@@ -200,7 +220,7 @@ lock-after-minutes = 3
         let shown = c.values(|u| u.replace("s3cret", "***"));
         assert!(shown.iter().all(|v| !v.value.contains("s3cret")));
         assert_eq!(c.engine_host(), EngineHost::Service);
-        assert_eq!(shown.len(), 8);
+        assert_eq!(shown.len(), 9);
     }
 
     #[test]

@@ -24,15 +24,28 @@ pub enum NoticeStage {
     UpdatePaymentMethod,
     /// "Final notice sent" (day 15+): recovery has ended unpaid.
     FinalNotice,
+    /// Not a recovery stage: the email that carries a secure card link (issue 22), sent when staff
+    /// choose "Send a secure card link". Edited beside the others.
+    CardLink,
 }
 
 impl NoticeStage {
-    pub const ALL: [NoticeStage; 4] = [
+    pub const ALL: [NoticeStage; 5] = [
         NoticeStage::FirstFailure,
         NoticeStage::Warning,
         NoticeStage::UpdatePaymentMethod,
         NoticeStage::FinalNotice,
+        NoticeStage::CardLink,
     ];
+
+    /// The placeholders this email may use: a card link is about no payment, so it has no amount,
+    /// card or description to fill in.
+    pub fn placeholders(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            NoticeStage::CardLink => &CARD_LINK_PLACEHOLDERS,
+            _ => &PLACEHOLDERS,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +53,7 @@ impl NoticeStage {
             NoticeStage::Warning => "warning",
             NoticeStage::UpdatePaymentMethod => "update_payment_method",
             NoticeStage::FinalNotice => "final_notice",
+            NoticeStage::CardLink => "card_link",
         }
     }
 
@@ -50,6 +64,7 @@ impl NoticeStage {
             NoticeStage::Warning => "Warning (days 4-7)",
             NoticeStage::UpdatePaymentMethod => "Update your payment method",
             NoticeStage::FinalNotice => "Final notice",
+            NoticeStage::CardLink => "Secure card link",
         }
     }
 
@@ -71,6 +86,10 @@ impl NoticeStage {
             NoticeStage::FinalNotice => (
                 "Final notice: {amount} to {clinic} is unpaid",
                 "Hello {patient_name},\n\nThis is our final notice: the payment of {amount} for {description} could not be taken from your {card}, and your service is suspended. To restore it, update your payment method and pay the outstanding balance: {update_link}\n\nIf you have questions, please call or visit {clinic}'s front desk.\n\n{clinic}\n",
+            ),
+            NoticeStage::CardLink => (
+                "Save your card with {clinic}",
+                "Hello {patient_name},\n\n{clinic} has sent you a secure link to save a payment card for your account. The card is entered on our payment processor's page; the clinic never sees its number. You will not be charged now.\n\n{update_link}\n\nThe link works for 24 hours and only once. If you did not expect this email, you can ignore it or call the clinic.\n\n{clinic}\n",
             ),
         };
         NoticeTemplate {
@@ -140,6 +159,16 @@ pub const PLACEHOLDERS: [(&str, &str); 6] = [
     ("clinic", "the clinic's name"),
 ];
 
+/// The card-link email's placeholders: the link itself goes in `{update_link}`.
+pub const CARD_LINK_PLACEHOLDERS: [(&str, &str); 3] = [
+    ("patient_name", "the patient's name"),
+    (
+        "update_link",
+        "the secure link where the patient saves their card",
+    ),
+    ("clinic", "the clinic's name"),
+];
+
 /// What a template's placeholders become for one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeValues {
@@ -152,9 +181,18 @@ pub struct NoticeValues {
 }
 
 impl NoticeTemplate {
-    /// Refuses a template staff cannot mean: empty, too long, a line break in the subject, or a
-    /// placeholder that does not exist (it would reach the patient as "{amonut}").
+    /// Refuses a template staff cannot mean for `stage`: empty, too long, a line break in the subject,
+    /// or a placeholder that email does not have (it would reach the patient as "{amonut}").
+    pub fn validate_for(&self, stage: NoticeStage) -> Result<(), DomainError> {
+        self.check(stage.placeholders())
+    }
+
+    /// [`Self::validate_for`] a recovery email.
     pub fn validate(&self) -> Result<(), DomainError> {
+        self.check(&PLACEHOLDERS)
+    }
+
+    fn check(&self, allowed: &[(&str, &str)]) -> Result<(), DomainError> {
         let invalid = |m: String| Err(DomainError::InvalidSetting(m));
         if self.subject.trim().is_empty() || self.body.trim().is_empty() {
             return invalid("A recovery email needs a subject and a body.".into());
@@ -167,10 +205,10 @@ impl NoticeTemplate {
         }
         for text in [&self.subject, &self.body] {
             for name in placeholders_in(text) {
-                if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+                if !allowed.iter().any(|(p, _)| *p == name) {
                     return invalid(format!(
                         "{{{name}}} is not a placeholder: use {}.",
-                        PLACEHOLDERS
+                        allowed
                             .iter()
                             .map(|(p, _)| format!("{{{p}}}"))
                             .collect::<Vec<_>>()
@@ -269,14 +307,15 @@ mod tests {
         };
         for stage in NoticeStage::ALL {
             let t = stage.default_template();
-            t.validate().unwrap();
+            t.validate_for(stage).unwrap();
             let (subject, body) = t.render(&v);
             assert!(
                 !subject.contains('{') && !body.contains('{'),
                 "{stage}: {subject} {body}"
             );
+            assert!(body.contains("Ann Lee"), "{stage}: {body}");
             assert!(
-                body.contains("Ann Lee") && body.contains("$49.00"),
+                body.contains("$49.00") || stage == NoticeStage::CardLink,
                 "{stage}: {body}"
             );
         }
@@ -296,5 +335,13 @@ mod tests {
         };
         assert!(two_lines.validate().is_err());
         assert_eq!("final-notice".parse::<NoticeStage>().unwrap(), FinalNotice);
+        // A card link is about no payment: no amount to put in it.
+        let link = NoticeTemplate {
+            subject: "Your card".into(),
+            body: "Pay {amount} at {update_link}".into(),
+        };
+        assert!(link.validate().is_ok());
+        let e = link.validate_for(CardLink).unwrap_err().to_string();
+        assert!(e.contains("{amount} is not a placeholder"), "{e}");
     }
 }

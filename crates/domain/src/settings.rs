@@ -98,6 +98,10 @@ pub struct OrganizationSettings {
     pub smtp: SmtpSettings,
     #[serde(default)]
     pub updates: UpdateSettings,
+    /// Where a patient's browser goes after saving a card through a secure card link (a page of the
+    /// clinic's website). Stripe's page needs one; the training clinic uses the simulator's.
+    #[serde(default)]
+    pub card_link_return_url: Option<String>,
 }
 
 fn default_lock_minutes() -> u32 {
@@ -122,6 +126,7 @@ impl Default for OrganizationSettings {
             desk_lock_minutes: default_lock_minutes(),
             smtp: SmtpSettings::default(),
             updates: UpdateSettings::default(),
+            card_link_return_url: None,
         }
     }
 }
@@ -247,10 +252,11 @@ pub enum SettingKey {
     SmtpFrom,
     UpdateEndpoint,
     UpdateChannel,
+    CardLinkReturnUrl,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 27] = [
+    pub const ALL: [SettingKey; 28] = [
         SettingKey::ClinicName,
         SettingKey::Gateway,
         SettingKey::FallbackGateway,
@@ -278,6 +284,7 @@ impl SettingKey {
         SettingKey::SmtpFrom,
         SettingKey::UpdateEndpoint,
         SettingKey::UpdateChannel,
+        SettingKey::CardLinkReturnUrl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -309,6 +316,7 @@ impl SettingKey {
             SettingKey::SmtpFrom => "smtp.from",
             SettingKey::UpdateEndpoint => "updates.endpoint",
             SettingKey::UpdateChannel => "updates.channel",
+            SettingKey::CardLinkReturnUrl => "card-link.return-url",
         }
     }
 
@@ -330,7 +338,8 @@ impl SettingKey {
             // link is where the clinic's own emails send patients to "update your card".
             | SettingKey::StripePublishableKey
             | SettingKey::NmiTokenizationKey
-            | SettingKey::ReminderUpdateLink => Permission::ChangeSecuritySettings,
+            | SettingKey::ReminderUpdateLink
+            | SettingKey::CardLinkReturnUrl => Permission::ChangeSecuritySettings,
             _ => Permission::ChangeSettings,
         }
     }
@@ -374,6 +383,7 @@ impl SettingKey {
             SettingKey::SmtpFrom => s.smtp.from.clone().unwrap_or_default(),
             SettingKey::UpdateEndpoint => s.updates.endpoint.clone().unwrap_or_default(),
             SettingKey::UpdateChannel => s.updates.channel.as_str().into(),
+            SettingKey::CardLinkReturnUrl => s.card_link_return_url.clone().unwrap_or_default(),
         }
     }
 
@@ -499,6 +509,17 @@ impl SettingKey {
             }
             SettingKey::UpdateEndpoint => s.updates.endpoint = parse_update_endpoint(name, v)?,
             SettingKey::UpdateChannel => s.updates.channel = v.parse()?,
+            SettingKey::CardLinkReturnUrl => {
+                s.card_link_return_url = match v {
+                    "" | "none" | "default" => None,
+                    link if WebAddress::parse_link(name, link)?.is_https() => Some(link.to_owned()),
+                    _ => {
+                        return Err(invalid(format!(
+                            "{name} is the page patients land on after saving a card: it must start with https://."
+                        )))
+                    }
+                }
+            }
         }
         s.validate()?;
         Ok(s)
@@ -671,6 +692,10 @@ mod tests {
             (
                 "reminders.update-link",
                 "https://portal.clinic.example/cards?patient={patient}",
+            ),
+            (
+                "card-link.return-url",
+                "https://riverside.example/card-saved",
             ),
             ("smtp.host", "in-v3.mailjet.com"),
             ("smtp.port", "465"),

@@ -234,6 +234,51 @@ impl VerifyOutcome {
     }
 }
 
+/// A page the gateway hosts where the patient types a card to save it for later (Stripe Checkout in
+/// `mode=setup`): opened in a window of its own at the desk, or sent to the patient as a link.
+#[derive(Debug, Clone)]
+pub struct HostedSetupRequest {
+    pub holder: CardHolder,
+    /// Where the page sends the browser once the card is saved; `{CHECKOUT_SESSION_ID}` is filled in.
+    pub success_url: String,
+    /// Where the page's Back goes; None: the page has no Back (a link the patient opens by email).
+    pub cancel_url: Option<String>,
+    /// When the page stops taking cards (Stripe: 30 minutes to 24 hours after it is made, judged by
+    /// Stripe's clock); None: the gateway's longest (Stripe: 24 hours), which no clock difference can
+    /// make invalid.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Our name for this setup: the idempotency key and the session's `client_reference_id`.
+    pub reference: String,
+}
+
+/// Where a hosted setup page stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostedSetupStatus {
+    /// Waiting for the patient.
+    Open,
+    /// The patient saved a card on it.
+    Complete,
+    /// It no longer takes a card (its time ran out, or ClinicPay ended it).
+    Expired,
+}
+
+/// A hosted setup page as the gateway answers for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostedSetup {
+    /// The gateway's id for it (Stripe `cs_…`).
+    pub session: String,
+    /// The page's address while it is open.
+    pub url: Option<String>,
+    pub status: HostedSetupStatus,
+    /// The gateway customer the card is saved under (Stripe `cus_…`).
+    pub customer: Option<String>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Once complete: the card saved on it, as `save_card` takes it and as it is kept once saved
+    /// (Stripe: the SetupIntent's PaymentMethod, `pm_…`).
+    pub card_token: Option<String>,
+}
+
 /// One interface for both gateways.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
@@ -290,4 +335,32 @@ pub trait PaymentGateway: Send + Sync {
     ) -> Result<Vec<GatewayTransaction>, GatewayError>;
     /// A harmless call that proves the credentials work.
     async fn check(&self) -> Result<(), GatewayError>;
+    /// Makes a hosted page where the patient saves a card (Stripe Checkout in setup mode), under the
+    /// patient's customer (made first when they have none). A gateway without one refuses.
+    async fn begin_hosted_setup(
+        &self,
+        _request: &HostedSetupRequest,
+    ) -> Result<HostedSetup, GatewayError> {
+        Err(no_hosted_setup(self.gateway()))
+    }
+    /// Where a hosted setup page stands now.
+    async fn hosted_setup(&self, _session: &str) -> Result<HostedSetup, GatewayError> {
+        Err(no_hosted_setup(self.gateway()))
+    }
+    /// Ends a hosted setup page so it takes no card (Cancel, a closed window, a link withdrawn). One
+    /// that already completed or expired is answered as it is.
+    async fn end_hosted_setup(&self, _session: &str) -> Result<HostedSetup, GatewayError> {
+        Err(no_hosted_setup(self.gateway()))
+    }
+}
+
+/// The `code` of a [`GatewayError::Rejected`] from a gateway that hosts no card-saving page.
+pub const NO_HOSTED_SETUP: &str = "hosted_setup_not_offered";
+
+fn no_hosted_setup(gateway: Gateway) -> GatewayError {
+    GatewayError::Rejected {
+        gateway,
+        code: NO_HOSTED_SETUP.into(),
+        message: format!("{gateway} has no page of its own where a patient saves a card for later: enter the card at the desk."),
+    }
 }

@@ -31,7 +31,15 @@ fn scrub(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
             for (k, member) in map.iter_mut() {
-                if JSON_SECRET_MEMBERS.contains(&k.to_ascii_lowercase().as_str()) {
+                if k == "url" {
+                    // A hosted card page's address lets whoever holds it save a card for the
+                    // patient: only its origin is written down.
+                    if let serde_json::Value::String(s) = member {
+                        if let Ok(u) = reqwest::Url::parse(s) {
+                            *s = format!("{}/…", u.origin().ascii_serialization());
+                        }
+                    }
+                } else if JSON_SECRET_MEMBERS.contains(&k.to_ascii_lowercase().as_str()) {
                     if let serde_json::Value::String(s) = member {
                         *s = if k == "client_secret" {
                             token_prefix(s)
@@ -151,6 +159,20 @@ mod tests {
         let form_body = "card[number]=4242424242424242&card[cvc]=123&type=card";
         let f = form(form_body);
         assert!(!f.contains("4242424242424242") && !f.contains("123"), "{f}");
+    }
+
+    #[test]
+    fn a_hosted_card_pages_address_keeps_only_its_origin() {
+        let r = json(
+            r#"{"id":"cs_test_1","url":"https://checkout.stripe.com/c/pay/cs_test_1#fidkdWxOYHwnPyd1blpxYHZxWjA0","object":"checkout.session"}"#,
+        );
+        assert!(
+            r.contains(r#""url":"https://checkout.stripe.com/…""#),
+            "{r}"
+        );
+        assert!(!r.contains("fidkd") && r.contains("cs_test_1"), "{r}");
+        // A list's relative url is no address to anything.
+        assert!(json(r#"{"url":"/v1/checkout/sessions"}"#).contains("/v1/checkout/sessions"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct AddCard {
     pub nickname: Option<String>,
 }
 
+/// Who saved a card no staff member entered: the patient, on the gateway's page (issue 22).
+pub(crate) const BY_PATIENT: &str = "the patient, through a secure card link";
+
 /// Published when a patient's card is saved: billing retries that patient's recovery orders at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CardSaved {
@@ -264,6 +267,17 @@ impl Services {
         input: AddCard,
     ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
+        self.add_card_by(Some(actor), patient, input).await
+    }
+
+    /// [`Self::add_card`] for `actor`, or for no one at the desk (a card the patient saved on the
+    /// gateway's page through a secure card link, saved here by the billing engine).
+    pub(crate) async fn add_card_by(
+        &self,
+        actor: Option<&Actor>,
+        patient: PatientId,
+        input: AddCard,
+    ) -> Result<CardChange> {
         let token = input.token.trim();
         if token.is_empty() {
             return Err(ServiceError::Invalid(
@@ -336,7 +350,7 @@ impl Services {
     /// there, made and remembered on first use) and answers what to record. Nothing is recorded yet.
     pub(crate) async fn vault_card(
         &self,
-        actor: &Actor,
+        actor: Option<&Actor>,
         patient: PatientId,
         input: &AddCard,
         settings: &clinicpay_domain::OrganizationSettings,
@@ -373,12 +387,13 @@ impl Services {
             let mut tx = self.store().begin().await?;
             patients::set_gateway_customer(&mut tx, patient, active, new).await?;
             Change::new(
-                Some(actor),
+                actor,
                 now,
                 "patient.gateway_customer_created",
                 "patient",
                 patient,
             )
+            .unless_staff(actor, BY_PATIENT)
             .patient(patient)
             .after(serde_json::json!({ "gateway": active.as_str(), "customer": new }))
             .record(&mut tx)
@@ -404,7 +419,7 @@ impl Services {
 
     async fn record_card(
         &self,
-        actor: &Actor,
+        actor: Option<&Actor>,
         patient: PatientId,
         card: NewCard,
     ) -> Result<CardChange> {
@@ -424,7 +439,8 @@ impl Services {
         let is_default = new_card_becomes_default(&existing);
         let saved = repo::insert(&mut tx, patient, &card, is_default, now).await?;
         let view = CardView::of(&saved, now);
-        Change::new(Some(actor), now, "card.added", "payment_method", saved.id)
+        Change::new(actor, now, "card.added", "payment_method", saved.id)
+            .unless_staff(actor, BY_PATIENT)
             .patient(patient)
             .after(&view)
             .record(&mut tx)
@@ -453,7 +469,7 @@ impl Services {
                 other = card.gateway
             )));
         }
-        self.record_card(actor, patient, card).await
+        self.record_card(Some(actor), patient, card).await
     }
 
     pub async fn set_default_card(

@@ -156,6 +156,7 @@ pub fn pass_summary(r: &WorkerReport) -> String {
         "unknown payments settled",
     );
     say(r.janitor.still_unknown, "payments still unknown");
+    say(r.card_links.saved, "cards saved through secure card links");
     say(r.reminders.sent, "reminders sent");
     say(r.reminders.failed, "reminders failed");
     let mut sentence = if said.is_empty() {

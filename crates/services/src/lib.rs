@@ -18,6 +18,7 @@ pub const TEST_BUILD: bool = cfg!(feature = "test-build");
 pub mod audit;
 pub mod billing;
 pub mod card_dependents;
+pub mod card_pages;
 pub mod card_verify;
 pub mod cards;
 pub mod clinic;
@@ -216,6 +217,14 @@ impl Change {
     pub(crate) fn by_system(mut self, name: &str) -> Change {
         self.0.actor_name = name.into();
         self
+    }
+
+    /// [`Self::by_system`] when no staff member made the change.
+    pub(crate) fn unless_staff(self, actor: Option<&Actor>, name: &str) -> Change {
+        match actor {
+            Some(_) => self,
+            None => self.by_system(name),
+        }
     }
 
     pub(crate) fn patient(mut self, id: clinicpay_domain::PatientId) -> Change {

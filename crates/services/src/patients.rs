@@ -100,6 +100,8 @@ pub struct PatientProfile {
     pub patient: Patient,
     pub cards: Vec<CardView>,
     pub activity: Vec<ActivityView>,
+    /// Secure card links sent to the patient, newest first, and what became of each.
+    pub card_links: Vec<crate::card_pages::CardLinkView>,
 }
 
 pub const SEARCH_LIMIT: i64 = 50;
@@ -174,10 +176,12 @@ impl Services {
         } else {
             Vec::new()
         };
+        let card_links = self.links_for(&mut r, id).await?;
         Ok(PatientProfile {
             patient,
             cards,
             activity,
+            card_links,
         })
     }
 

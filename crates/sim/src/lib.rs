@@ -22,6 +22,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 
 pub mod cards;
+mod checkout;
 mod collect;
 mod hosted;
 mod nmi;
@@ -255,6 +256,11 @@ impl Simulator {
                 "/js.stripe.com/elements/{session}/payment_method",
                 post(hosted::stripe_payment_method),
             )
+            .route("/stripe/checkout/thanks", get(checkout::thanks))
+            .route(
+                "/stripe/checkout/{session}",
+                get(checkout::page).post(checkout::submit),
+            )
             .route("/stripe/{*rest}", any(stripe::handle))
             .with_state(shared.clone());
         if let Some(close) = config.nmi_batch_close {
@@ -380,6 +386,16 @@ impl Simulator {
             .expect("sim state")
             .stripe
             .complete_checkout_setup(session, number, exp_month, exp_year)
+    }
+
+    /// Lets a Checkout Session's time run out, as if its `expires_at` had passed: Stripe expires it
+    /// on its own (tests cannot wait 24 hours).
+    pub fn run_out_checkout_session(&self, session: &str) {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .stripe
+            .run_out_checkout_session(session)
     }
 
     /// Stripe PaymentMethods attached to a customer (saved cards, as Stripe holds them).

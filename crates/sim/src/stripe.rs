@@ -489,8 +489,9 @@ impl StripeState {
                         400,
                         "invalid_request_error",
                         "checkout_session_not_open",
+                        // Stripe's words (a 400 invalid_request_error).
                         &format!(
-                            "This Checkout Session is {} and can no longer be expired: only an open session can.",
+                            "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of `{}`.",
                             s["status"].as_str().unwrap_or("closed")
                         ),
                     ),
@@ -752,6 +753,18 @@ impl StripeState {
         });
         self.checkout_sessions.insert(id, session.clone());
         (StatusCode::OK, session)
+    }
+
+    /// One Checkout Session as Stripe would answer it now (past its `expires_at`, expired).
+    pub(crate) fn checkout_session(&mut self, id: &str) -> Option<Value> {
+        self.expire_checkout_sessions();
+        self.checkout_sessions.get(id).cloned()
+    }
+
+    pub(crate) fn run_out_checkout_session(&mut self, id: &str) {
+        if let Some(s) = self.checkout_sessions.get_mut(id) {
+            s["expires_at"] = json!(now() - 1);
+        }
     }
 
     /// Open sessions past their `expires_at` are expired, as Stripe does on its own.

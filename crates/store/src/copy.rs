@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "notice_templates",
     "desks",
     "reconciliations",
+    "card_setups",
 ];
 
 /// Tables of the database's own running state, not the clinic's: not copied (the billing engine's

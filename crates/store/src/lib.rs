@@ -19,6 +19,7 @@ mod rows;
 mod tls;
 
 pub mod activity;
+pub mod card_setups;
 pub mod changes;
 pub mod clock;
 pub mod copy;

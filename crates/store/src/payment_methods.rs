@@ -99,6 +99,20 @@ pub async fn get(ex: &mut impl Executor, id: PaymentMethodId) -> Result<Option<P
         .transpose()
 }
 
+/// The card saved here (not deleted) under this gateway reference, if any.
+pub async fn active_by_token(
+    ex: &mut impl Executor,
+    gateway: Gateway,
+    token: &str,
+) -> Result<Option<PaymentMethod>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM payment_methods WHERE gateway = $1 AND token = $2 AND removed_at IS NULL"
+    );
+    sql_as!(ex, Row, fetch_optional, &q, gateway.as_str(), token)?
+        .map(TryInto::try_into)
+        .transpose()
+}
+
 /// The patient's saved cards that were not deleted, the default first, then newest first.
 pub async fn active_for_patient(
     ex: &mut impl Executor,

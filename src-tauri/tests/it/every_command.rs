@@ -122,6 +122,11 @@ fn matrix() -> Vec<(&'static str, Value, Needs)> {
             Permission(P::ManageCards),
         ),
         (
+            "send_card_link",
+            json!({"patientId": no, "orderId": null, "send": false}),
+            Permission(P::ManageCards),
+        ),
+        (
             "card_dependents",
             json!({"cardId": no}),
             Permission(P::ViewPatients),

@@ -3,7 +3,7 @@
 // stand-ins in training mode). The gateways' scripts never run in this window, and the card number and
 // its token never reach this page: the backend takes the token from the card window and saves the card.
 import { useEffect, useState, type FormEvent } from "react";
-import { commands, type CardChange_Serialize, type CardForm, type PatientId } from "../bindings";
+import { commands, type CardChange_Serialize, type DeskCardForm, type PatientId } from "../bindings";
 import { call, messageOf } from "../api";
 import { gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
@@ -21,7 +21,7 @@ export function AddCardDialog({
   onClose: () => void;
   onSaved: (c: CardChange_Serialize) => void;
 }) {
-  const [form, setForm] = useState<CardForm | null>(null);
+  const [form, setForm] = useState<DeskCardForm | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   // Name and country are required and typed by staff: nothing is filled in for them (the patient's name
   // may not be the name on the card, and a guessed country is a wrong billing address).
@@ -68,15 +68,19 @@ export function AddCardDialog({
         </p>
       ) : (
         <form className="stack" onSubmit={save}>
-          <p className="muted small">
-            {form
-              ? `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. Its number is typed in ${gatewayName(form.gateway)}'s own card window and goes straight to ${gatewayName(form.gateway)}; ClinicPay keeps only the brand, last four and expiry.`
-              : "Loading the card form…"}
+          <p className="muted small" data-testid="card-entry-way">
+            {!form
+              ? "Loading the card form…"
+              : form.way === "gateway_page"
+                ? `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. ${gatewayName(form.gateway)}'s own secure page opens in a new window, where the card is typed; ClinicPay keeps only the brand, last four and expiry.`
+                : `The card is saved with ${gatewayName(form.gateway)}, the clinic's active gateway. Its number is typed in ${gatewayName(form.gateway)}'s own card window and goes straight to ${gatewayName(form.gateway)}; ClinicPay keeps only the brand, last four and expiry.`}
           </p>
           <CardDetailsFields patientName={patientName} fields={fields} />
           {waiting && (
             <p className="muted" role="status" data-testid="card-window-open">
-              Type the card in the Card details window, then choose Use this card.
+              {form?.way === "gateway_page"
+                ? `Type the card on ${gatewayName(form.gateway)}'s page in the new window and choose Save card there. Close that window to stop.`
+                : "Type the card in the Card details window, then choose Use this card."}
             </p>
           )}
           {error && (
@@ -89,7 +93,7 @@ export function AddCardDialog({
               Cancel
             </button>
             <button type="submit" className="primary" disabled={!form || busy} data-testid="save-card">
-              {busy ? "Waiting for the card…" : "Enter card…"}
+              {busy ? "Waiting for the card…" : form?.way === "gateway_page" ? `Open ${gatewayName(form.gateway)}'s page…` : "Enter card…"}
             </button>
           </div>
         </form>

@@ -194,7 +194,8 @@ export function CheckoutDialog({
             </label>
             {cardWindowOpen && (
               <p className="muted" role="status" data-testid="card-window-open">
-                Type the card in the Card details window, then choose Use this card.
+                Type the card in the card window, or on {gatewayName(activeGateway)}'s page if it opened instead, and
+                confirm it there. Closing that window stops the payment.
               </p>
             )}
           </>

@@ -5,6 +5,7 @@ import {
   type NextCharge,
   type Order_Serialize,
   type PatientAccount_Serialize,
+  type PatientId,
   type Session,
 } from "../bindings";
 import { gatewayName } from "../format";
@@ -12,6 +13,7 @@ import { MoneyCell } from "../shared/MoneyCell";
 import { StatusChip, statusWords } from "../shared/StatusChip";
 import { may } from "../shared/permissions";
 import { RetryDialog } from "./RetryDialog";
+import { SendCardLinkDialog } from "./CardLinks";
 
 /** The next charge in a few words (the whole sentence is its tooltip and in What to check). */
 function nextChargeWords(n: NextCharge | null): string {
@@ -22,12 +24,16 @@ function nextChargeWords(n: NextCharge | null): string {
 }
 
 export function OrdersTab({
+  patientId,
+  email,
   account,
   clinic,
   session,
   onChanged,
   onCheck,
 }: {
+  patientId: PatientId;
+  email: string;
   account: PatientAccount_Serialize;
   clinic: ClinicInfo;
   session: Session;
@@ -35,7 +41,10 @@ export function OrdersTab({
   onCheck: (order: Order_Serialize) => void;
 }) {
   const [retrying, setRetrying] = useState<Order_Serialize | null>(null);
+  const [linking, setLinking] = useState<Order_Serialize | null>(null);
   const canRetry = may(session, "retry_recovery");
+  // A recovery order waiting for a card: the patient can save one themselves (Stripe only).
+  const canLink = may(session, "manage_cards") && clinic.active_gateway === "stripe";
   const nextOf = (o: Order_Serialize) => account.next_charges.find((n) => n.order_id === o.id) ?? null;
   if (account.orders.length === 0) {
     return (
@@ -106,6 +115,12 @@ export function OrdersTab({
                         Retry…
                       </button>
                     )}
+                    {canLink &&
+                      (o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED") && (
+                        <button type="button" className="link" onClick={() => setLinking(o)} data-testid="order-card-link">
+                          Send a secure card link…
+                        </button>
+                      )}
                   </div>
                 </td>
               </tr>
@@ -114,6 +129,18 @@ export function OrdersTab({
         </tbody>
       </table>
       </div>
+      {linking && (
+        <SendCardLinkDialog
+          patientId={patientId}
+          email={email}
+          orderId={linking.id}
+          onClose={() => setLinking(null)}
+          onSent={() => {
+            setLinking(null);
+            onChanged();
+          }}
+        />
+      )}
       {retrying && (
         <RetryDialog
           order={retrying}

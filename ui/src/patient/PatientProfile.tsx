@@ -19,6 +19,8 @@ import { useSubmit } from "../hooks/useSubmit";
 import { useLiveReload } from "../live";
 import { ActivityList } from "./ActivityList";
 import { AddCardDialog } from "./AddCardDialog";
+import { CardLinksPanel } from "./CardLinks";
+import { may } from "../shared/permissions";
 import { InvoicesTab } from "./InvoicesTab";
 import { OrdersTab } from "./OrdersTab";
 import { PaymentMethodsTable } from "./PaymentMethodsTable";
@@ -164,12 +166,22 @@ export function PatientProfileView({
         </div>
         <section role="tabpanel" className="tab-panel">
           {tab === "cards" && (
-            <PaymentMethodsTable
-              cards={profile.cards}
-              session={session}
-              onChanged={() => void load()}
-              onAdd={() => setAdding(true)}
-            />
+            <>
+              <PaymentMethodsTable
+                cards={profile.cards}
+                session={session}
+                onChanged={() => void load()}
+                onAdd={() => setAdding(true)}
+              />
+              <CardLinksPanel
+                patientId={patientId}
+                email={p.email}
+                links={profile.card_links}
+                clinic={clinic}
+                canSend={may(session, "manage_cards")}
+                onChanged={() => void load()}
+              />
+            </>
           )}
           {tab === "invoices" && (
             <InvoicesTab
@@ -185,6 +197,8 @@ export function PatientProfileView({
           )}
           {tab === "orders" && (
             <OrdersTab
+              patientId={patientId}
+              email={p.email}
               account={account}
               clinic={clinic}
               session={session}

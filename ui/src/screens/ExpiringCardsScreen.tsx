@@ -1,7 +1,16 @@
 // Document 000's "Managing Expiring Cards": every card expiring soon (or already expired), who depends on
 // it, whether the patient has another valid card, and Update / Notify; select all → send reminders.
 import { useCallback, useEffect, useState } from "react";
-import { commands, type ExpiringCards, type PatientId, type PatientType, type Session } from "../bindings";
+import {
+  commands,
+  type ClinicInfo,
+  type ExpiringCard,
+  type ExpiringCards,
+  type PatientId,
+  type PatientType,
+  type Session,
+} from "../bindings";
+import { SendCardLinkDialog } from "../patient/CardLinks";
 import { ApiError, call, messageOf } from "../api";
 import { gatewayName } from "../format";
 import { may } from "../shared/permissions";
@@ -13,10 +22,12 @@ type Range = "30" | "60" | "90" | "expired";
 
 export function ExpiringCardsScreen({
   session,
+  clinic,
   onOpenPatient,
   onError,
 }: {
   session: Session;
+  clinic: ClinicInfo;
   onOpenPatient: (id: PatientId) => void;
   onError: (e: ApiError) => void;
 }) {
@@ -29,6 +40,9 @@ export function ExpiringCardsScreen({
   const [selected, setSelected] = useState<Set<number>>(new Set());
   const { busy: sending, submit } = useSubmit();
   const canNotify = may(session, "send_reminders");
+  // The patient saves their new card on Stripe's page themselves (Stripe only).
+  const canLink = may(session, "manage_cards") && clinic.active_gateway === "stripe";
+  const [linking, setLinking] = useState<ExpiringCard | null>(null);
 
   // A new window or filter starts from nothing: no stale rows, nothing selected.
   const fetchCards = useCallback((): Promise<ExpiringCards> => {
@@ -216,6 +230,11 @@ export function ExpiringCardsScreen({
                     <button type="button" onClick={() => onOpenPatient(c.patient_id)} data-testid="update-card">
                       Update
                     </button>
+                    {canLink && (
+                      <button type="button" onClick={() => setLinking(c)} data-testid="expiring-card-link">
+                        Card link…
+                      </button>
+                    )}
                     {canNotify && (
                       <button
                         type="button"
@@ -232,6 +251,15 @@ export function ExpiringCardsScreen({
             </tbody>
           </table>
         </>
+      )}
+      {linking && (
+        <SendCardLinkDialog
+          patientId={linking.patient_id}
+          email={linking.patient_email}
+          orderId={null}
+          onClose={() => setLinking(null)}
+          onSent={() => setLinking(null)}
+        />
       )}
     </section>
   );

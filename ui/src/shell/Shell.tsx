@@ -224,7 +224,7 @@ export function Shell({
             <RecoveryScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "expiring" && (
-            <ExpiringCardsScreen session={session} onOpenPatient={openPatient} onError={onSessionLost} />
+            <ExpiringCardsScreen session={session} clinic={clinic} onOpenPatient={openPatient} onError={onSessionLost} />
           )}
           {section === "reports" && <ReportsScreen onError={onSessionLost} />}
           {section === "reconciliation" && <ReconciliationScreen training={clinic.training_mode} onOpenPatient={openPatient} onError={onSessionLost} />}

@@ -170,6 +170,53 @@ on_both_databases! {
         c.assert_nothing_secret_leaked().await;
     }
 
+    async fn a_secure_card_link_is_made_completed_as_the_patient_would_and_saved_by_the_worker(db: &TestDb) {
+        let c = cli(db);
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        c.ok(&["demo", "seed", "--patients", "3"]);
+        c.ok(&["--as", "manager", "settings", "set", "fallback-gateway", "none"]);
+        c.ok(&["--as", "manager", "settings", "set", "gateway", "stripe"]);
+        c.ok(&["--as", "it", "settings", "set", "stripe.api-base", &format!("{}/stripe", sim.base_url())]);
+        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Ada Link", "--email", "ada.link@example.com"])["id"].to_string();
+
+        // The link, its session and its expiry (Stripe's 24 hours, by Stripe's clock: this CLI's is --now).
+        let link = c.ok(&["--as", "frontdesk", "cards", "link", &patient]);
+        let (url, session) = (link["url"].as_str().unwrap().to_owned(), link["session"].as_str().unwrap().to_owned());
+        assert!(session.starts_with("cs_test_") && url.ends_with(&format!("/stripe/checkout/{session}")), "{link}");
+        assert_eq!((link["status"].as_str(), link["sent_to"].as_str()), (Some("open"), None));
+        let expires: chrono::DateTime<chrono::Utc> = link["expires_at"].as_str().unwrap().parse().unwrap();
+        let hours = (expires - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+        assert!((23.9..=24.0).contains(&hours), "{hours}");
+
+        // The patient's bank declines the first card on the page (exit 4, the page's words); then a good one.
+        let complete = |card: &str| c.run(&["sim", "complete-setup", "--sim", &sim.base_url(), "--session", &session, "--card", card], "");
+        let (code, v) = complete("4000000000000002");
+        assert_eq!((code, v["error"]["code"].as_str()), (4, Some("declined")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("Your card was declined."), "{v}");
+        let (code, v) = complete("4242424242424242");
+        assert_eq!((code, v["status"].as_str()), (0, Some("complete")), "{v}");
+        let (code, v) = complete("4242424242424242");
+        assert_eq!(code, 3, "a page takes one card: {v}");
+
+        // The worker's pass saves it; the profile shows the link completed.
+        let pass = c.ok(&["--as", "it", "worker", "--once"]);
+        assert_eq!(pass["card_links"]["saved"], 1, "{pass}");
+        let cards = c.ok(&["--as", "frontdesk", "cards", "list", &patient]);
+        assert_eq!((cards[0]["last4"].as_str(), cards[0]["is_default"].as_bool()), (Some("4242"), Some(true)), "{cards}");
+        let links = c.ok(&["--as", "frontdesk", "cards", "links", &patient]);
+        assert_eq!((links[0]["status"].as_str(), links[0]["card_id"].clone()), (Some("completed"), cards[0]["id"].clone()), "{links}");
+
+        // --send with no mail server: refused before any link exists (exit 3); NMI has no such page.
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "link", &patient, "--send"], "");
+        assert_eq!((code, v["error"]["code"].as_str()), (3, Some("invalid_input")), "{v}");
+        assert_eq!(c.ok(&["--as", "frontdesk", "cards", "links", &patient]).as_array().unwrap().len(), 1);
+        c.ok(&["--as", "manager", "settings", "set", "gateway", "nmi"]);
+        let (code, v) = c.run(&["--as", "frontdesk", "cards", "link", &patient], "");
+        assert_eq!(code, 3, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("Stripe"), "{v}");
+        c.assert_nothing_secret_leaked().await;
+    }
+
     async fn it_stores_secrets_from_stdin_in_the_keychain_and_gateway_check_says_whether_they_work(db: &TestDb) {
         let c = cli(db);
         let sim = simulator().await;

@@ -153,6 +153,18 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, &'static str, Needs)> {
             Permission(P::ManageCards),
         ),
         (
+            "cards link",
+            vec!["cards", "link", no],
+            "",
+            Permission(P::ManageCards),
+        ),
+        (
+            "cards links",
+            vec!["cards", "links", no],
+            "",
+            Permission(P::ViewPatients),
+        ),
+        (
             "cards dependents",
             vec!["cards", "dependents", no],
             "",

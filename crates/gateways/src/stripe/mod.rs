@@ -18,14 +18,15 @@ use serde_json::Value;
 
 use crate::call::{self, Call, Format, Logged, Reply, Transport};
 use crate::{
-    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, GatewayTransaction, LookupOutcome,
-    PaymentGateway, ProcessorLog, SavedCard, Secret,
+    CardHolder, ChargeOutcome, ChargeRequest, GatewayError, GatewayTransaction, HostedSetup,
+    HostedSetupRequest, HostedSetupStatus, LookupOutcome, PaymentGateway, ProcessorLog, SavedCard,
+    Secret,
 };
 
 mod outcome;
 mod wire;
 
-use wire::{Customer, List, PaymentIntent, PaymentMethod, Refund, SetupIntent};
+use wire::{CheckoutSession, Customer, List, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 
 pub const LIVE_BASE: &str = "https://api.stripe.com";
 /// The API version ClinicPay's requests and reply parsing are written against.
@@ -319,6 +320,14 @@ impl StripeClient {
         outcome::set_up(&seti).map(|()| id)
     }
 
+    /// A completed Checkout Session's card: the PaymentMethod its SetupIntent holds.
+    async fn with_card(&self, mut setup: HostedSetup) -> Result<HostedSetup, GatewayError> {
+        if let Some(seti) = setup.card_token.take() {
+            setup.card_token = Some(self.payment_method_of(&seti).await?);
+        }
+        Ok(setup)
+    }
+
     async fn retrieve_payment_method(&self, id: &str) -> Result<PaymentMethod, GatewayError> {
         self.get(
             &format!("/v1/payment_methods/{id}"),
@@ -377,6 +386,39 @@ impl StripeClient {
         )
         .await
     }
+}
+
+/// A Checkout Session in ClinicPay's terms; a session without an id or a known status is no answer.
+fn read_session(s: CheckoutSession) -> Result<HostedSetup, GatewayError> {
+    let status = match s.status.as_deref() {
+        Some("open") => HostedSetupStatus::Open,
+        Some("complete") => HostedSetupStatus::Complete,
+        Some("expired") => HostedSetupStatus::Expired,
+        other => {
+            return Err(call::unavailable(
+                Gateway::Stripe,
+                format!("a Checkout Session in a state ClinicPay does not know ({other:?})"),
+            ))
+        }
+    };
+    let session =
+        s.id.ok_or_else(|| call::unavailable(Gateway::Stripe, "a Checkout Session without an id"))?;
+    let expires_at = s
+        .expires_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .ok_or_else(|| {
+            call::unavailable(Gateway::Stripe, "a Checkout Session without its expiry")
+        })?;
+    Ok(HostedSetup {
+        session,
+        url: s.url.filter(|_| status == HostedSetupStatus::Open),
+        status,
+        customer: s.customer,
+        expires_at,
+        card_token: s
+            .setup_intent
+            .filter(|_| status == HostedSetupStatus::Complete),
+    })
 }
 
 fn amount_minor(amount: Money) -> String {
@@ -597,6 +639,81 @@ impl PaymentGateway for StripeClient {
             Err(e) => crate::VerifyOutcome::Unknown {
                 message: e.to_string(),
             },
+        }
+    }
+
+    async fn begin_hosted_setup(
+        &self,
+        req: &HostedSetupRequest,
+    ) -> Result<HostedSetup, GatewayError> {
+        let customer = match &req.holder.customer {
+            Some(c) => c.clone(),
+            None => self.create_customer(&req.holder).await?,
+        };
+        let expires_at = req.expires_at.map(|t| t.timestamp().to_string());
+        let mut form = vec![
+            ("mode", "setup"),
+            ("customer", customer.as_str()),
+            // Cards only: ClinicPay charges saved cards, nothing else.
+            ("payment_method_types[]", "card"),
+            ("success_url", req.success_url.as_str()),
+            ("client_reference_id", req.reference.as_str()),
+            (
+                "setup_intent_data[metadata][clinicpay_patient]",
+                req.holder.patient_ref.as_str(),
+            ),
+        ];
+        if let Some(back) = &req.cancel_url {
+            form.push(("cancel_url", back));
+        }
+        if let Some(t) = &expires_at {
+            form.push(("expires_at", t));
+        }
+        let session: CheckoutSession = self
+            .post(
+                "/v1/checkout/sessions",
+                "checkout.session.create",
+                &format!("clinicpay-setup-page-{}", req.reference),
+                &form,
+            )
+            .await?;
+        let mut setup = self.with_card(read_session(session)?).await?;
+        setup.customer.get_or_insert(customer);
+        Ok(setup)
+    }
+
+    async fn hosted_setup(&self, session: &str) -> Result<HostedSetup, GatewayError> {
+        let session: CheckoutSession = self
+            .get(
+                &format!("/v1/checkout/sessions/{session}"),
+                "checkout.session.retrieve",
+                None,
+                &[],
+            )
+            .await?;
+        self.with_card(read_session(session)?).await
+    }
+
+    async fn end_hosted_setup(&self, session: &str) -> Result<HostedSetup, GatewayError> {
+        let ended: Result<CheckoutSession, _> = self
+            .post(
+                &format!("/v1/checkout/sessions/{session}/expire"),
+                "checkout.session.expire",
+                &format!("clinicpay-end-setup-page-{session}"),
+                &[],
+            )
+            .await;
+        match ended {
+            Ok(s) => self.with_card(read_session(s)?).await,
+            // Only an open session can be expired: one that completed or expired already is
+            // answered as it stands.
+            Err(refused @ GatewayError::Rejected { .. }) => {
+                match self.hosted_setup(session).await {
+                    Ok(now) if now.status != HostedSetupStatus::Open => Ok(now),
+                    _ => Err(refused),
+                }
+            }
+            Err(other) => Err(other),
         }
     }
 

@@ -191,6 +191,25 @@ pub(crate) struct SetupIntent {
     pub last_setup_error: LastError,
 }
 
+/// A Checkout Session in `mode=setup`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CheckoutSession {
+    #[serde(deserialize_with = "lenient")]
+    pub id: Option<String>,
+    /// `open`, `complete` or `expired`.
+    #[serde(deserialize_with = "lenient")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub url: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    pub customer: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    pub setup_intent: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub expires_at: Option<i64>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct PaymentMethod {

@@ -187,7 +187,9 @@ impl Services {
                 "This card was entered for {entered}, but the clinic now takes cards through {gateway}: enter the card again."
             )));
         }
-        let saved = self.vault_card(actor, patient, &input, settings).await?;
+        let saved = self
+            .vault_card(Some(actor), patient, &input, settings)
+            .await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let card = cards_repo::insert(&mut tx, patient, &saved, false, now).await?;

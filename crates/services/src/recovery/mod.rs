@@ -55,6 +55,8 @@ pub struct WorkerReport {
     pub paused_after_payment: Vec<SubscriptionId>,
     /// The daily reconciliation of the day before, when this pass ran it.
     pub reconciliation: Option<crate::reconcile::ReconciliationVerdict>,
+    /// Cards patients saved on Stripe's page through secure card links, and pages that ended.
+    pub card_links: crate::card_pages::CardPageReport,
 }
 
 /// Where an order's recovery goes after a failed charge, by the clinic's schedule
@@ -136,6 +138,12 @@ impl Services {
                 ..Default::default()
             },
         };
+        // Cards saved through secure card links: before the reconciliation, after billing, and never
+        // in its way (a gateway that cannot answer is asked again next pass).
+        match self.poll_card_pages().await {
+            Ok(r) => report.card_links = r,
+            Err(e) => eprintln!("ClinicPay: secure card links were not checked ({e}); they are checked again next pass."),
+        }
         // The day before, reconciled once by one worker; a failure is said and tried next pass.
         if let Some(job) = self
             .store()

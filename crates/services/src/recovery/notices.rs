@@ -46,7 +46,10 @@ fn update_link(settings: &OrganizationSettings, patient: i64) -> String {
 
 impl Services {
     /// The template of `stage`: the billing manager's, else ClinicPay's.
-    async fn notice_template(&self, stage: NoticeStage) -> Result<(NoticeTemplate, bool)> {
+    pub(crate) async fn notice_template(
+        &self,
+        stage: NoticeStage,
+    ) -> Result<(NoticeTemplate, bool)> {
         let mut r = self.store().reader().await?;
         Ok(match repo::template(&mut r, stage).await? {
             Some(t) => (t, true),
@@ -78,7 +81,7 @@ impl Services {
         template: NoticeTemplate,
     ) -> Result<NoticeTemplateView> {
         actor.require(Permission::ChangeSettings)?;
-        template.validate()?;
+        template.validate_for(stage)?;
         let (before, _) = self.notice_template(stage).await?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -111,17 +114,19 @@ impl Services {
         template: NoticeTemplate,
     ) -> Result<Email> {
         actor.require(Permission::ViewPatients)?;
-        template.validate()?;
+        template.validate_for(stage)?;
         let settings = self.load_settings().await?;
         let values = NoticeValues {
             patient_name: "Ann Example".into(),
             amount: Money::from_minor(4_900, settings.currency).to_string(),
             card: "Visa ending in 4242".into(),
             description: "Wellness membership — month".into(),
-            update_link: update_link(&settings, 1),
+            update_link: match stage {
+                NoticeStage::CardLink => "https://checkout.stripe.com/c/pay/cs_live_example".into(),
+                _ => update_link(&settings, 1),
+            },
             clinic: settings.clinic_name.clone(),
         };
-        let _ = stage;
         let (subject, body) = template.render(&values);
         Ok(Email { subject, body })
     }

@@ -2,6 +2,7 @@
 //! `support` is the clinic on the simulator that the scenarios share.
 
 mod billing;
+mod card_links;
 mod cards_on_gateways;
 mod database_tls;
 mod db_copy;

@@ -28,6 +28,7 @@ on_both_databases! {
             ("stripe.publishable-key", "pk_live_51Hmallory"),
             ("nmi.tokenization-key", "abc123-mallory-key-0001"),
             ("reminders.update-link", "https://evil.example/?p={patient}"),
+            ("card-link.return-url", "https://evil.example/saved"),
             ("desk.lock-after-minutes", "0"),
         ] {
             let e = c.s.set_setting(&c.manager, key, value).await.unwrap_err();

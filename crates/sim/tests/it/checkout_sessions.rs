@@ -175,3 +175,107 @@ async fn a_setup_session_saves_the_patients_card_to_their_customer_and_ends() {
     .await;
     assert_eq!(complete["data"][0]["id"].as_str(), Some(id.as_str()));
 }
+
+#[tokio::test]
+async fn the_hosted_page_takes_the_card_shows_a_decline_and_sends_the_patient_to_success_or_back() {
+    use reqwest::Method;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (_, customer) = stripe(&sim, Method::POST, "/v1/customers", &[("name", "Ann Lee")]).await;
+    let form = [
+        ("mode", "setup"),
+        ("customer", customer["id"].as_str().unwrap()),
+        (
+            "success_url",
+            "https://clinicpay.invalid/setup/done?session={CHECKOUT_SESSION_ID}",
+        ),
+        ("cancel_url", "https://clinicpay.invalid/setup/back"),
+    ];
+    let (_, session) = stripe(&sim, Method::POST, "/v1/checkout/sessions", &form).await;
+    let (id, url) = (
+        session["id"].as_str().unwrap(),
+        session["url"].as_str().unwrap(),
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The page: the card fields, and Back to the clinic's cancel address.
+    let page = browser.get(url).send().await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let page = page.text().await.unwrap();
+    assert!(page.contains(r#"name="cardnumber""#), "{page}");
+    assert!(page.contains(r#"href="https://clinicpay.invalid/setup/back""#));
+
+    // A number that is not a card, then a card the bank declines: shown on the page, never echoed,
+    // and the session stays open.
+    let typo = browser
+        .post(url)
+        .form(&[
+            ("cardnumber", "4242424242424241"),
+            ("exp", "12 / 30"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typo.status(), 402);
+    let typo = typo.text().await.unwrap();
+    assert!(typo.contains("Your card number is invalid."));
+    assert!(!typo.contains("4242424242424241"));
+    let declined = browser
+        .post(url)
+        .form(&[
+            ("cardnumber", "4000000000000002"),
+            ("exp", "12 / 30"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(declined.contains("Your card was declined."), "{declined}");
+    let (_, still) = stripe(
+        &sim,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{id}"),
+        &[],
+    )
+    .await;
+    assert_eq!(still["status"], "open");
+
+    // A good card: to the success address with the session's id in place of the template.
+    let saved = browser
+        .post(url)
+        .form(&[
+            ("cardnumber", "4242 4242 4242 4242"),
+            ("exp", "12 / 30"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        saved.headers()["location"].to_str().unwrap(),
+        format!("https://clinicpay.invalid/setup/done?session={id}")
+    );
+    let again = browser.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("already been used"), "{again}");
+
+    // A script (sim complete-setup) asks for JSON: the refusal in Stripe's words.
+    let (_, other) = stripe(&sim, Method::POST, "/v1/checkout/sessions", &form).await;
+    let refused: Value = browser
+        .post(other["url"].as_str().unwrap())
+        .header("accept", "application/json")
+        .form(&[("cardnumber", "4000000000000002"), ("exp", "12/30")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["message"], "Your card was declined.");
+}
