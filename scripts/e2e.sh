@@ -47,6 +47,9 @@ SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 "$CLINICPAY_SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$WORK/maildir" &
 SMTP_PID=$!
 export CLINICPAY_E2E_SMTP_PORT="$SMTP_PORT" CLINICPAY_E2E_MAILDIR="$WORK/maildir"
+# IT's managed configuration for the app under test: none until a test writes one (as root, as a
+# deployed file is), e.g. to keep Stripe Elements on this Linux desk with the training clinic's test key.
+export CLINICPAY_MANAGED_CONFIG="$WORK/managed.toml"
 
 say "starting tauri-driver"
 start_window_driver "$WORK/driver.log"

@@ -3,7 +3,7 @@
 import { after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { remote } from "webdriverio";
@@ -129,6 +129,30 @@ export async function inCardWindow(browser, body) {
       .catch(() => {});
     await browser.switchToWindow(main);
   }
+}
+
+/** Runs `body` with IT's managed configuration of the app under test set to `text` (read when the app
+ * starts), then removes it. */
+export async function withManagedConfig(text, body) {
+  const file = required("CLINICPAY_MANAGED_CONFIG");
+  writeFileSync(file, text, { mode: 0o644 });
+  try {
+    return await body();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** Types a card on Stripe's own page (Checkout in setup mode, here the simulator's) in the window the
+ * app opened for it, and saves it; the page's answer (the window closing, or the bank's refusal shown on
+ * the page) is for the caller to wait for. */
+export async function typeOnStripePage(browser, number, { exp = "12 / 30", cvc = "123" } = {}) {
+  const field = await browser.$('[data-testid="checkout-card-number"]');
+  await field.waitForDisplayed({ timeout: 15_000 });
+  await field.clearValue();
+  await field.setValue(number);
+  await browser.$('[data-testid="checkout-exp"]').setValue(exp);
+  await browser.$('[data-testid="checkout-cvc"]').setValue(cvc);
 }
 
 /** Clicks something that closes its own window (the card window's buttons): the click's answer may

@@ -57,7 +57,14 @@ pub struct ReminderSettings {
     /// Where the patient updates their card (the clinic's portal); `{patient}` becomes their number.
     #[serde(default)]
     pub update_link: Option<String>,
+    /// `reminders.update-link secure-card-link`: each email to a patient carries a fresh secure card
+    /// link instead (Stripe's page, for 24 hours; issue 22).
+    #[serde(default)]
+    pub secure_card_link: bool,
 }
+
+/// The value of `reminders.update-link` that puts a fresh secure card link in each email.
+pub const SECURE_CARD_LINK: &str = "secure-card-link";
 
 impl Default for ReminderSettings {
     fn default() -> Self {
@@ -65,6 +72,7 @@ impl Default for ReminderSettings {
             enabled: false,
             thresholds: vec![60, 30, 7, 0],
             update_link: None,
+            secure_card_link: false,
         }
     }
 }
@@ -375,6 +383,9 @@ impl SettingKey {
             }
             SettingKey::NmiTokenizationKey => s.nmi_tokenization_key.clone().unwrap_or_default(),
             SettingKey::DeskLockMinutes => s.desk_lock_minutes.to_string(),
+            SettingKey::ReminderUpdateLink if s.reminders.secure_card_link => {
+                SECURE_CARD_LINK.into()
+            }
             SettingKey::ReminderUpdateLink => s.reminders.update_link.clone().unwrap_or_default(),
             SettingKey::SmtpHost => s.smtp.host.clone().unwrap_or_default(),
             SettingKey::SmtpPort => s.smtp.port.to_string(),
@@ -455,12 +466,13 @@ impl SettingKey {
                 s.desk_lock_minutes = m;
             }
             SettingKey::ReminderUpdateLink => {
+                s.reminders.secure_card_link = v == SECURE_CARD_LINK;
                 s.reminders.update_link = match v {
-                    "" | "none" | "default" => None,
+                    "" | "none" | "default" | SECURE_CARD_LINK => None,
                     link if WebAddress::parse_link(name, link)?.is_https() => Some(link.to_owned()),
                     _ => {
                         return Err(invalid(format!(
-                            "{name} is a link patients open from an email: it must start with https://."
+                            "{name} is a link patients open from an email: it must start with https://, or be secure-card-link for a fresh secure card link in each email (Stripe)."
                         )))
                     }
                 }
@@ -693,6 +705,7 @@ mod tests {
                 "reminders.update-link",
                 "https://portal.clinic.example/cards?patient={patient}",
             ),
+            ("reminders.update-link", "secure-card-link"),
             (
                 "card-link.return-url",
                 "https://riverside.example/card-saved",

@@ -177,7 +177,7 @@ impl Services {
         };
         let row = self
             .open_page(
-                actor,
+                Some(actor),
                 patient,
                 &settings,
                 PageAsk {
@@ -310,7 +310,10 @@ impl Services {
         if settings.active_gateway != Gateway::Stripe {
             return Err(stripe_only(settings.active_gateway));
         }
-        let return_url = link_return_url(&settings)?;
+        let return_url = link_return_url(
+            &settings,
+            self.api_base(Gateway::Stripe, &settings).as_deref(),
+        )?;
         let person = {
             let mut r = self.store().reader().await?;
             let person = self.require_patient(&mut r, patient).await?;
@@ -343,7 +346,7 @@ impl Services {
         };
         let row = self
             .open_page(
-                actor,
+                Some(actor),
                 patient,
                 &settings,
                 PageAsk {
@@ -545,7 +548,7 @@ impl Services {
     /// remembered when new), in the activity log.
     async fn open_page(
         &self,
-        actor: &Actor,
+        actor: Option<&Actor>,
         patient: PatientId,
         settings: &OrganizationSettings,
         ask: PageAsk<'_>,
@@ -588,12 +591,13 @@ impl Services {
         {
             patients::set_gateway_customer(&mut tx, patient, gateway, new).await?;
             Change::new(
-                Some(actor),
+                actor,
                 now,
                 "patient.gateway_customer_created",
                 "patient",
                 patient,
             )
+            .unless_staff(actor, BY_EMAILS)
             .patient(patient)
             .after(serde_json::json!({ "gateway": gateway.as_str(), "customer": new }))
             .record(&mut tx)
@@ -609,7 +613,7 @@ impl Services {
                 url: page.url.as_deref(),
                 order_id: ask.order,
                 expires_at: page.expires_at,
-                created_by: Some(actor.id),
+                created_by: actor.map(|a| a.id),
                 cardholder_name: ask.cardholder_name,
                 country: ask.country,
             },
@@ -620,7 +624,8 @@ impl Services {
             SetupKind::Link => "card_link.created",
             _ => "card_page.opened",
         };
-        Change::new(Some(actor), now, action, "card_link", row.id)
+        Change::new(actor, now, action, "card_link", row.id)
+            .unless_staff(actor, BY_EMAILS)
             .patient(patient)
             .after(serde_json::json!({
                 "gateway": gateway.as_str(),
@@ -731,6 +736,62 @@ impl Services {
     }
 }
 
+impl Services {
+    /// The settings an email to a patient is written with. With `reminders.update-link` set to
+    /// `secure-card-link` and the clinic on Stripe, its update link is a fresh secure card link for
+    /// the patient (for `order` when given), recorded as sent to `to`; when none can be made (Stripe
+    /// cannot be reached), the email says to call or visit the clinic, as with no link set.
+    pub(crate) async fn settings_for_email(
+        &self,
+        settings: &OrganizationSettings,
+        patient: PatientId,
+        order: Option<OrderId>,
+        to: &str,
+    ) -> OrganizationSettings {
+        let mut s = settings.clone();
+        if !s.reminders.secure_card_link || s.active_gateway != Gateway::Stripe {
+            return s;
+        }
+        let made = async {
+            let return_url = link_return_url(
+                settings,
+                self.api_base(Gateway::Stripe, settings).as_deref(),
+            )?;
+            let row = self
+                .open_page(
+                    None,
+                    patient,
+                    settings,
+                    PageAsk {
+                        kind: SetupKind::Link,
+                        success_url: return_url,
+                        cancel_url: None,
+                        order,
+                        cardholder_name: None,
+                        country: None,
+                    },
+                )
+                .await?;
+            let mut tx = self.store().begin().await?;
+            repo::mark_sent(&mut tx, row.id, to, self.now()).await?;
+            tx.commit().await?;
+            Ok::<_, ServiceError>(row.url)
+        }
+        .await;
+        match made {
+            Ok(Some(url)) => s.reminders.update_link = Some(url),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "ClinicPay: no secure card link could be made for patient {patient}'s email ({e}); it asks them to call or visit instead."
+            ),
+        }
+        s
+    }
+}
+
+/// Who made a link that went out in an email nobody at the desk wrote.
+const BY_EMAILS: &str = "ClinicPay, for an email to the patient";
+
 /// What kind of page to make.
 struct PageAsk<'a> {
     kind: SetupKind,
@@ -743,11 +804,11 @@ struct PageAsk<'a> {
 
 /// Where the patient's browser goes after saving a card through a link: the clinic's page, or, for a
 /// clinic on the built-in simulator (an address on this computer, never a live gateway), its own.
-fn link_return_url(settings: &OrganizationSettings) -> Result<String> {
+fn link_return_url(settings: &OrganizationSettings, stripe_base: Option<&str>) -> Result<String> {
     if let Some(url) = &settings.card_link_return_url {
         return Ok(url.clone());
     }
-    match settings.stripe_api_base.as_deref() {
+    match stripe_base {
         Some(base) if base.starts_with("http://") => {
             Ok(format!("{}/checkout/thanks", base.trim_end_matches('/')))
         }

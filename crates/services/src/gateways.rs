@@ -48,6 +48,26 @@ impl Services {
 
     /// The same, writing its calls to `log`, and with `typed` instead of the keychain's secret when
     /// given (first-run setup: there is no clinic to log to yet, and a key is tried before it is kept).
+    /// Where `gateway`'s API is for this clinic: the built-in simulator in training, else the setting
+    /// (None: the gateway's live address).
+    pub(crate) fn api_base(
+        &self,
+        gateway: Gateway,
+        settings: &OrganizationSettings,
+    ) -> Option<String> {
+        let configured = match gateway {
+            Gateway::Stripe => settings.stripe_api_base.clone(),
+            Gateway::Nmi => settings.nmi_api_base.clone(),
+        };
+        match (settings.training_mode, self.training_simulator()) {
+            (true, Some(sim)) => Some(match gateway {
+                Gateway::Stripe => format!("{sim}/stripe"),
+                Gateway::Nmi => sim.to_owned(),
+            }),
+            _ => configured,
+        }
+    }
+
     pub(crate) async fn gateway_client_logged(
         &self,
         gateway: Gateway,
@@ -55,17 +75,7 @@ impl Services {
         log: Arc<dyn clinicpay_gateways::ProcessorLog>,
         typed: Option<Secret>,
     ) -> Result<Box<dyn PaymentGateway>> {
-        let configured = match gateway {
-            Gateway::Stripe => settings.stripe_api_base.clone(),
-            Gateway::Nmi => settings.nmi_api_base.clone(),
-        };
-        let base = match (settings.training_mode, self.training_simulator()) {
-            (true, Some(sim)) => Some(match gateway {
-                Gateway::Stripe => format!("{sim}/stripe"),
-                Gateway::Nmi => sim.to_owned(),
-            }),
-            _ => configured,
-        };
+        let base = self.api_base(gateway, settings);
         let secret = if settings.training_mode {
             self.require_training_allowed()?;
             if base.is_none() {

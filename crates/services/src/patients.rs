@@ -74,6 +74,31 @@ impl From<activity::ActivityEntry> for ActivityView {
                 ),
                 _ => "Subscription moved to another gateway".to_owned(),
             },
+            "card_page.opened" => "Stripe's card page opened at the desk".to_owned(),
+            "card_page.complete" => "Card typed on Stripe's page at the desk".to_owned(),
+            "card_page.expired" => "Stripe's card page closed without a card".to_owned(),
+            "card_page.failed" => match text(&after, "outcome") {
+                Some(why) => format!("A card typed on Stripe's page was not kept: {why}"),
+                None => "A card typed on Stripe's page was not kept".to_owned(),
+            },
+            "card_link.created" => "Secure card link made".to_owned(),
+            "card_link.sent" => match text(&after, "to") {
+                Some(to) => format!("Secure card link emailed to {to}"),
+                None => "Secure card link emailed".to_owned(),
+            },
+            "card_link.complete" => {
+                "The patient saved a card through the secure card link".to_owned()
+            }
+            "card_link.expired" => match text(&after, "outcome") {
+                Some(why) => format!("Secure card link ended: {why}"),
+                None => "Secure card link ended".to_owned(),
+            },
+            "card_link.failed" => match text(&after, "outcome") {
+                Some(why) => {
+                    format!("The card saved through the secure card link was not kept: {why}")
+                }
+                None => "The card saved through the secure card link was not kept".to_owned(),
+            },
             other => other.replace(['.', '_'], " "),
         };
         ActivityView {

@@ -50,7 +50,12 @@ impl Services {
             };
             match claimed {
                 Some(id) => {
-                    let email = resave_email(&settings, &row);
+                    let email = resave_email(
+                        &self
+                            .settings_for_email(&settings, p.patient_id, None, &row.patient_email)
+                            .await,
+                        &row,
+                    );
                     self.deliver(
                         &mailer,
                         &settings,

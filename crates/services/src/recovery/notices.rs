@@ -149,6 +149,8 @@ impl Services {
                 .into_iter()
                 .find(|c| c.is_default),
         };
+        let patient_email = patient.email.clone();
+        drop(r);
         Ok(Recipient {
             name: patient.name.clone(),
             email: patient.email.clone(),
@@ -159,7 +161,12 @@ impl Services {
                     .map(|c| c.describe())
                     .unwrap_or_else(|| "card on file".into()),
                 description: o.description.clone(),
-                update_link: update_link(settings, o.patient_id.0),
+                update_link: update_link(
+                    &self
+                        .settings_for_email(settings, o.patient_id, Some(o.id), &patient_email)
+                        .await,
+                    o.patient_id.0,
+                ),
                 clinic: settings.clinic_name.clone(),
             },
         })

@@ -297,7 +297,18 @@ impl Services {
                         id
                     };
                     if let Some(id) = claimed {
-                        let email = expiry_email(&settings, &row, days);
+                        let email = expiry_email(
+                            &self
+                                .settings_for_email(
+                                    &settings,
+                                    PatientId(row.patient_id),
+                                    None,
+                                    &row.patient_email,
+                                )
+                                .await,
+                            &row,
+                            days,
+                        );
                         self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
                             .await?;
                     }
@@ -328,7 +339,18 @@ impl Services {
             };
             match claimed {
                 Some(id) => {
-                    let email = expiry_email(&settings, &row, days);
+                    let email = expiry_email(
+                        &self
+                            .settings_for_email(
+                                &settings,
+                                PatientId(row.patient_id),
+                                None,
+                                &row.patient_email,
+                            )
+                            .await,
+                        &row,
+                        days,
+                    );
                     self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
                         .await?;
                 }
@@ -389,7 +411,18 @@ impl Services {
             };
             match claimed {
                 Some(id) => {
-                    let email = expiry_email(&settings, &row, days);
+                    let email = expiry_email(
+                        &self
+                            .settings_for_email(
+                                &settings,
+                                PatientId(row.patient_id),
+                                None,
+                                &row.patient_email,
+                            )
+                            .await,
+                        &row,
+                        days,
+                    );
                     self.deliver(
                         &mailer,
                         &settings,
@@ -435,7 +468,18 @@ impl Services {
             let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
                 .map(|e| e.days_until_expiry(now))
                 .unwrap_or(0);
-            let email = expiry_email(settings, &row, days);
+            let email = expiry_email(
+                &self
+                    .settings_for_email(
+                        settings,
+                        PatientId(row.patient_id),
+                        None,
+                        &row.patient_email,
+                    )
+                    .await,
+                &row,
+                days,
+            );
             self.deliver(
                 mailer,
                 settings,

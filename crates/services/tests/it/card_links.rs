@@ -199,6 +199,33 @@ on_both_databases! {
         assert!(log.iter().any(|a| a.action == "card.added" && a.actor == "the patient, through a secure card link"), "{log:?}");
     }
 
+    async fn with_update_link_secure_card_link_each_email_to_the_patient_carries_a_fresh_link(db: &TestDb) {
+        let smtp = SmtpServer::start();
+        let c = clinic(db, Gateway::Stripe).await;
+        with_mail(&c, &smtp).await;
+        c.s.set_setting(&c.it, "reminders.update-link", "secure-card-link").await.unwrap();
+        c.s.set_setting(&c.manager, "recovery.emails", "true").await.unwrap();
+        let s = c.with_clock(SystemClock);
+        c.add(Gateway::Stripe, "4000000000000341").await.unwrap();
+        s.create_subscription(&c.desk, c.patient, "Wellness", Money::from_minor(4_900, Currency::USD), "month").await.unwrap();
+        // The pass that declines the plan's charge sends the first failure notice, with a link in it.
+        let pass = s.run_worker_pass().await.unwrap();
+        assert_eq!(pass.notices.sent, 1, "{:?}", pass.notices);
+        let mails = smtp.messages();
+        let url = link_in(&mails[0]);
+        assert!(url.contains("/stripe/checkout/cs_test_"), "{url}");
+        let links = s.card_links(&c.desk, c.patient).await.unwrap();
+        assert_eq!((links.len(), links[0].sent_to.as_deref(), links[0].order_id.is_some()), (1, Some("john@example.com"), true));
+        assert!(s.patient_profile(&c.desk, c.patient).await.unwrap().activity.iter()
+            .any(|a| a.action == "card_link.created" && a.actor == "ClinicPay, for an email to the patient"));
+
+        // The patient uses it: the next pass saves the card and the order is paid.
+        c.sim.complete_checkout_setup(&session_of(&url), "4242424242424242", 12, 2030).unwrap();
+        let pass = s.run_worker_pass().await.unwrap();
+        assert_eq!((pass.card_links.saved, pass.card_links.recovery_paid), (1, 1), "{:?}", pass.card_links);
+
+    }
+
     async fn a_link_that_runs_out_is_shown_expired_and_saves_nothing(db: &TestDb) {
         let c = clinic(db, Gateway::Stripe).await;
         let s = c.with_clock(SystemClock);
