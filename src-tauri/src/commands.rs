@@ -232,6 +232,8 @@ struct OpenedPage {
     id: i64,
     by: clinicpay_services::Actor,
     end: PageEnd,
+    for_payment: bool,
+    patient: PatientId,
 }
 
 /// Where this desk types cards on the gateway's own page: opens Stripe's page for the patient in its
@@ -270,7 +272,21 @@ async fn card_page<R: tauri::Runtime>(
     let left = (page.expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
-    let end = match tokio::time::timeout(left, ended).await {
+    // Typing on Stripe's page is someone at the desk, though the desk window sees no key: the desk
+    // does not lock on them meanwhile.
+    let waited = async {
+        let mut ended = ended;
+        let mut ping = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                end = &mut ended => return end,
+                _ = ping.tick() => {
+                    let _ = state.activity().await;
+                }
+            }
+        }
+    };
+    let end = match tokio::time::timeout(left, waited).await {
         Ok(Ok(end)) => end,
         // Its time ran out, or the window went without a word: ended, and asked at Stripe.
         _ => {
@@ -282,12 +298,16 @@ async fn card_page<R: tauri::Runtime>(
         id: page.id,
         by: actor,
         end,
+        for_payment,
+        patient: patient_id,
     }))
 }
 
-/// Asks how the page ended and, when a card was saved on it, uses it (saves it, or pays with it),
-/// for the person who opened it: the desk may have locked meanwhile, and a card goes on the record
-/// of the person who asked for it only (otherwise the billing engine saves it a little later).
+/// Asks how the page ended and, when a card was saved on it, uses it (saves it, or pays with it) for
+/// the person who opened it. If the desk locked or someone else signed in meanwhile, the page is still
+/// finished for that person (a card the patient typed is not left at Stripe): a card is saved to the
+/// patient's profile, but no payment is taken that nobody at the desk sees, and the window is told
+/// nothing.
 async fn finish_card_page<T, F, Fut>(
     state: &State<'_, AppState>,
     page: OpenedPage,
@@ -299,10 +319,30 @@ where
         Output = Result<(T, Option<PaymentMethodId>), clinicpay_services::ServiceError>,
     >,
 {
-    let (s, actor) = state.signed_in().await?;
-    if actor.id != page.by.id {
+    let here = state
+        .signed_in()
+        .await
+        .ok()
+        .filter(|(_, a)| a.id == page.by.id);
+    let Some((s, actor)) = here else {
+        let s = state.services()?;
+        let by = page.by.clone();
+        let (using, patient_of) = (s.clone(), by.clone());
+        let (for_payment, patient) = (page.for_payment, page.patient);
+        let _ = s
+            .card_from_page(&by, page.id, page.end, move |card| async move {
+                if for_payment {
+                    return Err(clinicpay_services::ServiceError::Conflict(
+                        "The desk locked before the payment was taken: nothing was charged, and the card typed for it was not kept.".into(),
+                    ));
+                }
+                let saved = using.add_card(&patient_of, patient, card).await?;
+                let id = saved.card.id;
+                Ok(((), Some(id)))
+            })
+            .await;
         return Ok(None);
-    }
+    };
     let (using, by) = (s.clone(), actor.clone());
     Ok(s.card_from_page(&actor, page.id, page.end, move |card| {
         use_card(using, by, card)

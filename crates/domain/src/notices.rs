@@ -184,7 +184,14 @@ impl NoticeTemplate {
     /// Refuses a template staff cannot mean for `stage`: empty, too long, a line break in the subject,
     /// or a placeholder that email does not have (it would reach the patient as "{amonut}").
     pub fn validate_for(&self, stage: NoticeStage) -> Result<(), DomainError> {
-        self.check(stage.placeholders())
+        self.check(stage.placeholders())?;
+        if stage == NoticeStage::CardLink && !self.body.contains("{update_link}") {
+            return Err(DomainError::InvalidSetting(
+                "The secure card link email must carry the link: put {update_link} in its body."
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// [`Self::validate_for`] a recovery email.
@@ -199,6 +206,10 @@ impl NoticeTemplate {
         }
         if self.subject.chars().count() > 200 || self.subject.contains(['\n', '\r']) {
             return invalid("The subject is one line of at most 200 characters.".into());
+        }
+        // A subject is written into the activity log; a link in it could be a live card link.
+        if self.subject.contains("{update_link}") {
+            return invalid("Put {update_link} in the body, not the subject.".into());
         }
         if self.body.chars().count() > 5_000 {
             return invalid("The body is at most 5,000 characters.".into());
@@ -343,5 +354,20 @@ mod tests {
         assert!(link.validate().is_ok());
         let e = link.validate_for(CardLink).unwrap_err().to_string();
         assert!(e.contains("{amount} is not a placeholder"), "{e}");
+        // The card-link email carries its link; no subject carries one (subjects are logged).
+        let no_link = NoticeTemplate {
+            subject: "Your card".into(),
+            body: "Hello {patient_name}".into(),
+        };
+        assert!(no_link
+            .validate_for(CardLink)
+            .unwrap_err()
+            .to_string()
+            .contains("{update_link}"));
+        let in_subject = NoticeTemplate {
+            subject: "Update: {update_link}".into(),
+            body: "Hello {patient_name}".into(),
+        };
+        assert!(in_subject.validate().is_err());
     }
 }

@@ -19,13 +19,15 @@ use clinicpay_domain::notices::{NoticeStage, NoticeValues};
 use clinicpay_domain::{
     Gateway, OrderId, OrganizationSettings, PatientId, PaymentMethodId, Permission,
 };
-use clinicpay_gateways::{CardHolder, HostedSetup, HostedSetupRequest, HostedSetupStatus};
+use clinicpay_gateways::{
+    CardHolder, GatewayError, HostedSetup, HostedSetupRequest, HostedSetupStatus,
+};
 use clinicpay_store::card_setups::{self as repo, CardSetup, NewCardSetup, SetupKind};
 use clinicpay_store::{orders, patients, payment_methods, staff, Reader};
 use lettre::AsyncTransport;
 use serde::Serialize;
 
-use crate::cards::{AddCard, BY_PATIENT};
+use crate::cards::{AddCard, BY_DESK_PAGE, BY_PATIENT};
 use crate::{Actor, Change, Result, ServiceError, Services};
 
 /// The desk's page window stops at these addresses and never loads them (`.invalid` never resolves,
@@ -147,13 +149,13 @@ fn stripe_only(gateway: Gateway) -> ServiceError {
     ))
 }
 
-/// Whether an error means "try again later" (nothing decided), not "this card cannot be kept".
+/// Whether an error means "try again later" (nothing decided, the card not used), not "this card
+/// cannot be kept". A payment whose outcome is unknown used the card: that is not one.
 fn transient(e: &ServiceError) -> bool {
     matches!(
         e,
         ServiceError::GatewayUnavailable(_)
             | ServiceError::DatabaseUnavailable(_)
-            | ServiceError::OutcomeUnknown(_)
             | ServiceError::CredentialsMissing(_)
             | ServiceError::KeychainUnavailable(_)
     )
@@ -246,7 +248,7 @@ impl Services {
             }
             Err(e) => {
                 return Err(ServiceError::GatewayUnavailable(format!(
-                    "The card was typed on {}'s page, but {} cannot be asked for it now ({e}). ClinicPay adds it by itself within minutes once {} answers; check the patient's cards before entering it again.",
+                    "The card was typed on {}'s page, but {} cannot be asked for it now ({e}). ClinicPay adds it to the patient's cards by itself within the hour once {} answers: do not enter it again.",
                     row.gateway, row.gateway, row.gateway
                 )))
             }
@@ -270,24 +272,36 @@ impl Services {
                         .await?;
                     return Ok(None);
                 }
-                match use_card(card).await {
-                    Ok((answer, saved)) => {
-                        let what = if saved.is_some() {
-                            "saved"
-                        } else {
-                            "used for a payment and not kept"
-                        };
-                        self.end_page(&row, "complete", saved, what, Some(actor))
-                            .await?;
-                        Ok(Some(answer))
-                    }
+                let token = card.token.clone();
+                let used = use_card(card).await;
+                // Kept here or not, whatever `use_card` said: a card the clinic does not keep does
+                // not stay chargeable at the gateway either.
+                let kept = self.already_saved(&row, &token).await?;
+                match used {
                     Err(e) if transient(&e) => {
                         self.release_page(&row).await?;
                         Err(e)
                     }
-                    Err(e) => {
-                        self.end_page(&row, "failed", None, &e.to_string(), Some(actor))
+                    Ok((answer, _)) => {
+                        let what = if kept.is_some() {
+                            "saved"
+                        } else {
+                            "used for a payment and not kept"
+                        };
+                        self.end_page(&row, "complete", kept, what, Some(actor))
                             .await?;
+                        if kept.is_none() {
+                            self.detach(&row, &token, &settings).await;
+                        }
+                        Ok(Some(answer))
+                    }
+                    Err(e) => {
+                        let status = if kept.is_some() { "complete" } else { "failed" };
+                        self.end_page(&row, status, kept, &e.to_string(), Some(actor))
+                            .await?;
+                        if kept.is_none() {
+                            self.detach(&row, &token, &settings).await;
+                        }
                         Err(e)
                     }
                 }
@@ -384,10 +398,14 @@ impl Services {
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
-                let client = self
+                // Withdrawn at Stripe when it can be asked; either way closed here (a page whose
+                // withdrawal did not reach Stripe takes its card nowhere: nothing polls it).
+                if let Ok(client) = self
                     .gateway_client(row.gateway, &settings, Some(patient))
-                    .await?;
-                let _ = client.end_hosted_setup(&row.session_ref).await;
+                    .await
+                {
+                    let _ = client.end_hosted_setup(&row.session_ref).await;
+                }
                 self.end_page(
                     &row,
                     "expired",
@@ -421,18 +439,26 @@ impl Services {
     pub async fn card_links(&self, actor: &Actor, patient: PatientId) -> Result<Vec<CardLinkView>> {
         actor.require(Permission::ViewPatients)?;
         let mut r = self.store().reader().await?;
-        self.links_for(&mut r, patient).await
+        self.links_for(&mut r, patient, actor).await
     }
 
+    /// The patient's links as `actor` may see them: an open link's address lets whoever holds it put
+    /// a card on the patient's account, so only someone who may manage cards sees it.
     pub(crate) async fn links_for(
         &self,
         r: &mut Reader,
         patient: PatientId,
+        actor: &Actor,
     ) -> Result<Vec<CardLinkView>> {
+        let addresses = actor.role.allows(Permission::ManageCards);
         let mut out = Vec::new();
         for row in repo::for_patient(r, patient, 50).await? {
             if row.kind == SetupKind::Link {
-                out.push(self.link_view(r, row).await?);
+                let mut view = self.link_view(r, row).await?;
+                if !addresses {
+                    view.url = None;
+                }
+                out.push(view);
             }
         }
         Ok(out)
@@ -458,12 +484,35 @@ impl Services {
                 continue;
             }
             report.checked += 1;
+            // Stripe forgets nothing it made, but a page whose time is long past takes no card: it is
+            // closed here without asking (keys removed, a test session after going live).
+            if now > row.expires_at + CLAIM_STALE && row.status == "open" {
+                if self
+                    .end_page(&row, "expired", None, "its time ran out", None)
+                    .await?
+                {
+                    report.expired += 1;
+                }
+                continue;
+            }
             let page = match self
                 .gateway_client(row.gateway, &settings, Some(row.patient_id))
                 .await
             {
                 Ok(client) => match client.hosted_setup(&row.session_ref).await {
                     Ok(page) => (client, page),
+                    // The gateway has no such page (a test session after the clinic went live).
+                    Err(GatewayError::Rejected { code, .. })
+                        if code == "resource_missing" || code == clinicpay_gateways::NOT_FOUND =>
+                    {
+                        if self
+                            .end_page(&row, "expired", None, "the gateway no longer has it", None)
+                            .await?
+                        {
+                            report.expired += 1;
+                        }
+                        continue;
+                    }
                     Err(_) => {
                         report.unreachable += 1;
                         continue;
@@ -475,6 +524,28 @@ impl Services {
                 }
             };
             let (client, page) = page;
+            // The clinic moved to another gateway: an open page there no longer takes a card.
+            if page.status == HostedSetupStatus::Open && row.gateway != settings.active_gateway {
+                if let Ok(ended) = client.end_hosted_setup(&row.session_ref).await {
+                    if ended.status == HostedSetupStatus::Expired
+                        && self
+                            .end_page(
+                                &row,
+                                "expired",
+                                None,
+                                &format!(
+                                    "withdrawn: the clinic now takes cards through {}",
+                                    settings.active_gateway
+                                ),
+                                None,
+                            )
+                            .await?
+                    {
+                        report.expired += 1;
+                    }
+                }
+                continue;
+            }
             match page.status {
                 // A desk's page nobody is watching any more takes no card: ended at the gateway.
                 HostedSetupStatus::Open if desks => {
@@ -518,7 +589,26 @@ impl Services {
                         report.failed += 1;
                         continue;
                     }
-                    match self.add_card_by(None, row.patient_id, card).await {
+                    // A desk whose person re-entered the same card meanwhile (the page's own save never
+                    // came through): the card the patient has is not saved twice.
+                    if let Some(same) = self.same_card_saved(&row, &card.token, &*client).await? {
+                        let _ = client.delete_card(&card.token).await;
+                        self.end_page(
+                            &row,
+                            "complete",
+                            Some(same),
+                            "the same card was saved at the desk meanwhile",
+                            None,
+                        )
+                        .await?;
+                        continue;
+                    }
+                    let token = card.token.clone();
+                    let by = match row.kind {
+                        SetupKind::Link => BY_PATIENT,
+                        _ => BY_DESK_PAGE,
+                    };
+                    match self.add_card_by(None, by, row.patient_id, card).await {
                         Ok(change) => {
                             self.end_page(&row, "complete", Some(change.card.id), "saved", None)
                                 .await?;
@@ -535,6 +625,10 @@ impl Services {
                         Err(e) => {
                             self.end_page(&row, "failed", None, &e.to_string(), None)
                                 .await?;
+                            // Not kept here, so not kept there (the clinic moved gateways, …).
+                            if self.already_saved(&row, &token).await?.is_none() {
+                                let _ = client.delete_card(&token).await;
+                            }
                             report.failed += 1;
                         }
                     }
@@ -680,6 +774,50 @@ impl Services {
             .map(|c| c.id))
     }
 
+    /// Takes a page's card off the gateway (the clinic does not keep it); a gateway that cannot be
+    /// asked now is said in the log, the card staying there unused.
+    async fn detach(&self, row: &CardSetup, token: &str, settings: &OrganizationSettings) {
+        let detached = match self
+            .gateway_client(row.gateway, settings, Some(row.patient_id))
+            .await
+        {
+            Ok(client) => client.delete_card(token).await.map_err(ServiceError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = detached {
+            eprintln!(
+                "ClinicPay: the card typed on page {} was not kept here and could not be taken off {} ({e}).",
+                row.session_ref, row.gateway
+            );
+        }
+    }
+
+    /// A card of the patient's already saved here that is the same card as the page's (same
+    /// fingerprint, gateway and expiry), if any.
+    async fn same_card_saved(
+        &self,
+        row: &CardSetup,
+        token: &str,
+        client: &dyn clinicpay_gateways::PaymentGateway,
+    ) -> Result<Option<PaymentMethodId>> {
+        let Ok(details) = client.card_details(token).await else {
+            return Ok(None);
+        };
+        let Some(fingerprint) = details.fingerprint else {
+            return Ok(None);
+        };
+        let mut r = self.store().reader().await?;
+        Ok(payment_methods::active_for_patient(&mut r, row.patient_id)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.gateway == row.gateway
+                    && c.fingerprint.as_deref() == Some(fingerprint.as_str())
+                    && (c.expiry.month, c.expiry.year) == (details.exp_month, details.exp_year)
+            })
+            .map(|c| c.id))
+    }
+
     /// Ends the page's row (once) with the activity entry; answers whether this call ended it.
     async fn end_page(
         &self,
@@ -697,8 +835,13 @@ impl Services {
                 SetupKind::Link => "card_link",
                 _ => "card_page",
             };
+            let by = match (status, row.kind) {
+                ("complete", SetupKind::Link) => BY_PATIENT,
+                ("complete", _) => BY_DESK_PAGE,
+                _ => "ClinicPay's billing engine",
+            };
             Change::new(actor, now, &format!("{what}.{status}"), "card_link", row.id)
-                .unless_staff(actor, BY_PATIENT)
+                .unless_staff(actor, by)
                 .patient(row.patient_id)
                 .after(serde_json::json!({
                     "session": row.session_ref,
@@ -753,6 +896,25 @@ impl Services {
             return s;
         }
         let made = async {
+            // A link of this patient's (for this order) still open for most of a day is sent again
+            // rather than a new one made each email.
+            let reusable = {
+                let mut r = self.store().reader().await?;
+                let now = self.now();
+                repo::for_patient(&mut r, patient, 20)
+                    .await?
+                    .into_iter()
+                    .find(|l| {
+                        l.kind == SetupKind::Link
+                            && l.status == "open"
+                            && l.order_id == order
+                            && l.url.is_some()
+                            && l.expires_at > now + Duration::hours(12)
+                    })
+            };
+            if let Some(link) = reusable {
+                return Ok::<_, ServiceError>(link.url);
+            }
             let return_url = link_return_url(
                 settings,
                 self.api_base(Gateway::Stripe, settings).as_deref(),

@@ -31,6 +31,9 @@ pub struct AddCard {
 
 /// Who saved a card no staff member entered: the patient, on the gateway's page (issue 22).
 pub(crate) const BY_PATIENT: &str = "the patient, through a secure card link";
+/// Who saved a card typed on Stripe's page at a desk that never said how the page ended (it closed,
+/// crashed or locked): the billing engine, from Stripe.
+pub(crate) const BY_DESK_PAGE: &str = "ClinicPay, for a card typed on Stripe's page at the desk";
 
 /// Published when a patient's card is saved: billing retries that patient's recovery orders at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -267,14 +270,16 @@ impl Services {
         input: AddCard,
     ) -> Result<CardChange> {
         actor.require(Permission::ManageCards)?;
-        self.add_card_by(Some(actor), patient, input).await
+        self.add_card_by(Some(actor), BY_PATIENT, patient, input)
+            .await
     }
 
-    /// [`Self::add_card`] for `actor`, or for no one at the desk (a card the patient saved on the
-    /// gateway's page through a secure card link, saved here by the billing engine).
+    /// [`Self::add_card`] for `actor`, or for no one at the desk (a card saved on the gateway's page,
+    /// saved here by the billing engine), then named `system` in the activity log.
     pub(crate) async fn add_card_by(
         &self,
         actor: Option<&Actor>,
+        system: &str,
         patient: PatientId,
         input: AddCard,
     ) -> Result<CardChange> {
@@ -293,12 +298,14 @@ impl Services {
         if Gateway::of_token(token) != active {
             return Err(mismatch(Gateway::of_token(token), active));
         }
-        let new_card = self.vault_card(actor, patient, &input, &settings).await?;
+        let new_card = self
+            .vault_card_by(actor, system, patient, &input, &settings)
+            .await?;
         let client = self
             .gateway_client(active, &settings, Some(patient))
             .await?;
         let token = new_card.token.clone();
-        let recorded = self.record_card(actor, patient, new_card).await;
+        let recorded = self.record_card(actor, system, patient, new_card).await;
         if recorded.is_err() {
             // Not kept here, so not kept there: a card the clinic cannot see must not stay chargeable.
             let _ = client.delete_card(&token).await;
@@ -355,6 +362,18 @@ impl Services {
         input: &AddCard,
         settings: &clinicpay_domain::OrganizationSettings,
     ) -> Result<NewCard> {
+        self.vault_card_by(actor, BY_PATIENT, patient, input, settings)
+            .await
+    }
+
+    async fn vault_card_by(
+        &self,
+        actor: Option<&Actor>,
+        system: &str,
+        patient: PatientId,
+        input: &AddCard,
+        settings: &clinicpay_domain::OrganizationSettings,
+    ) -> Result<NewCard> {
         let active = settings.active_gateway;
         let (person, customer) = {
             let mut r = self.store().reader().await?;
@@ -393,7 +412,7 @@ impl Services {
                 "patient",
                 patient,
             )
-            .unless_staff(actor, BY_PATIENT)
+            .unless_staff(actor, system)
             .patient(patient)
             .after(serde_json::json!({ "gateway": active.as_str(), "customer": new }))
             .record(&mut tx)
@@ -420,6 +439,7 @@ impl Services {
     async fn record_card(
         &self,
         actor: Option<&Actor>,
+        system: &str,
         patient: PatientId,
         card: NewCard,
     ) -> Result<CardChange> {
@@ -440,7 +460,7 @@ impl Services {
         let saved = repo::insert(&mut tx, patient, &card, is_default, now).await?;
         let view = CardView::of(&saved, now);
         Change::new(actor, now, "card.added", "payment_method", saved.id)
-            .unless_staff(actor, BY_PATIENT)
+            .unless_staff(actor, system)
             .patient(patient)
             .after(&view)
             .record(&mut tx)
@@ -469,7 +489,8 @@ impl Services {
                 other = card.gateway
             )));
         }
-        self.record_card(Some(actor), patient, card).await
+        self.record_card(Some(actor), BY_PATIENT, patient, card)
+            .await
     }
 
     pub async fn set_default_card(

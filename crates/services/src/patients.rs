@@ -201,7 +201,7 @@ impl Services {
         } else {
             Vec::new()
         };
-        let card_links = self.links_for(&mut r, id).await?;
+        let card_links = self.links_for(&mut r, id, actor).await?;
         Ok(PatientProfile {
             patient,
             cards,

@@ -50,7 +50,9 @@ export function SendCardLinkDialog({
       <div className="stack">
         <p>
           The patient saves a card on Stripe's own secure page: the clinic never sees its number, and nothing is
-          charged then. {orderId !== null && `Once it is saved, order #${orderId} is charged to it straight away.`}
+          charged then.{" "}
+          {orderId !== null &&
+            `Once the patient has saved it, ClinicPay retries their unpaid plan charges with it within a minute or so, order #${orderId} among them.`}
         </p>
         <p className="muted small">The link works for 24 hours, once. It is emailed to {email}.</p>
         {error && (

@@ -699,7 +699,12 @@ impl PaymentGateway for StripeClient {
             .post(
                 &format!("/v1/checkout/sessions/{session}/expire"),
                 "checkout.session.expire",
-                &format!("clinicpay-end-setup-page-{session}"),
+                // A key of its own each time: expiring is idempotent at Stripe already, and a key
+                // whose first try met a 5xx would answer that 5xx for a day.
+                &format!(
+                    "clinicpay-end-setup-page-{session}-{}",
+                    chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+                ),
                 &[],
             )
             .await;

@@ -226,6 +226,49 @@ on_both_databases! {
 
     }
 
+    async fn a_card_saved_on_a_link_the_clinic_can_no_longer_keep_is_taken_off_stripe(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let s = c.with_clock(SystemClock);
+        let done = s.create_card_link(&c.desk, c.patient, None, false).await.unwrap();
+        let open = s.create_card_link(&c.desk, c.patient, None, false).await.unwrap();
+        c.sim.complete_checkout_setup(&done.session, "4242424242424242", 12, 2030).unwrap();
+        assert_eq!(c.sim.stripe_attached_cards(), 1, "Stripe saved it to the patient's customer");
+        // The clinic moves to NMI before the engine looks.
+        s.set_setting(&c.manager, "gateway", "nmi").await.unwrap();
+        let pass = s.run_worker_pass().await.unwrap();
+        assert_eq!((pass.card_links.saved, pass.card_links.failed, pass.card_links.expired), (0, 1, 1), "{:?}", pass.card_links);
+        assert!(s.list_cards(&c.desk, c.patient).await.unwrap().is_empty());
+        assert_eq!(c.sim.stripe_attached_cards(), 0, "not kept here, so not left chargeable at Stripe");
+        let links = s.card_links(&c.desk, c.patient).await.unwrap();
+        let by_id = |id| links.iter().find(|l| l.id == id).unwrap();
+        assert_eq!(by_id(done.id).status, CardLinkStatus::Failed);
+        assert!(by_id(done.id).outcome.as_deref().unwrap().contains("NMI"), "{:?}", by_id(done.id).outcome);
+        assert_eq!(by_id(open.id).status, CardLinkStatus::Expired, "an open link is withdrawn");
+        assert!(c.sim.complete_checkout_setup(&open.session, "4242424242424242", 12, 2030).is_err());
+    }
+
+    async fn a_desk_page_the_engine_finishes_does_not_save_a_card_the_desk_saved_again_meanwhile(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let s = c.with_clock(SystemClock);
+        let page = s.begin_card_page(&c.desk, c.patient, details()).await.unwrap();
+        c.sim.complete_checkout_setup(&session_of(&page.url), "4242424242424242", 12, 2030).unwrap();
+        // The desk locked before the page said so; the person typed the same card again.
+        c.add(Gateway::Stripe, "4242424242424242").await.unwrap();
+        let later = c.with_clock(FixedClock(chrono::Utc::now() + chrono::Duration::minutes(45)));
+        later.run_worker_pass().await.unwrap();
+        assert_eq!(s.list_cards(&c.desk, c.patient).await.unwrap().len(), 1, "one card, not two");
+        assert_eq!(c.sim.stripe_attached_cards(), 1, "the page's copy is taken off Stripe");
+    }
+
+    async fn only_someone_who_may_manage_cards_sees_an_open_links_address(db: &TestDb) {
+        let c = clinic(db, Gateway::Stripe).await;
+        let s = c.with_clock(SystemClock);
+        s.create_card_link(&c.desk, c.patient, None, false).await.unwrap();
+        assert!(s.card_links(&c.desk, c.patient).await.unwrap()[0].url.is_some());
+        assert!(s.card_links(&c.it, c.patient).await.unwrap()[0].url.is_none());
+        assert!(s.patient_profile(&c.it, c.patient).await.unwrap().card_links[0].url.is_none());
+    }
+
     async fn a_link_that_runs_out_is_shown_expired_and_saves_nothing(db: &TestDb) {
         let c = clinic(db, Gateway::Stripe).await;
         let s = c.with_clock(SystemClock);
