@@ -4,7 +4,7 @@
 # print figures, not tests: nothing here fails because something was slow.
 #
 #   ./scripts/bench.sh                      everything (about 45 minutes on 2 cores, builds included)
-#   ./scripts/bench.sh clinic sweep         only some parts: clinic report-pg sweep propagation desktop deb
+#   ./scripts/bench.sh clinic sweep         only some parts: clinic report-pg sweep reconcile refresh propagation desktop deb
 #
 # The clinic group's data is made by `clinicpay demo seed --patients 200000 --clinic-group` (deterministic:
 # seed 1) into $CARGO_TARGET_DIR/bench/ and reused by later runs; CLINICPAY_BENCH_PATIENTS changes the size.
@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg sweep reconcile propagation desktop deb)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg sweep reconcile refresh propagation desktop deb)
 wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 
 ensure_rust
@@ -73,6 +73,11 @@ if wants reconcile; then
     say "reconciliation of 100,000 NMI transactions (SQLite, then PostgreSQL)"
     "$BIN/clinicpay-bench" reconcile --transactions 100000 2>&1 | tee -a "$LOG"
     "$BIN/clinicpay-bench" reconcile --transactions 100000 --db "$PG" 2>&1 | tee -a "$LOG"
+fi
+
+if wants refresh; then
+    say "refresh from the card networks' updates, simulator at each gateway's rate limit"
+    "$BIN/clinicpay-bench" refresh --cards 2000 2>&1 | tee -a "$LOG"
 fi
 
 if wants propagation; then

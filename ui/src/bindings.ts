@@ -392,6 +392,8 @@ export type CardView_Deserialize = {
 	preselected: boolean,
 	/**  Its latest zero-amount check at its gateway (Verify), if it has had one. */
 	last_verification?: CardVerification | null,
+	/**  When ClinicPay saw the card network renew it (a new expiry or number from its gateway). */
+	renewed_by_network_at?: string | null,
 };
 
 /**  A saved card as the Payment Methods table shows it. The gateway token is never included. */
@@ -426,6 +428,8 @@ export type CardView_Serialize = {
 	preselected: boolean,
 	/**  Its latest zero-amount check at its gateway (Verify), if it has had one. */
 	last_verification: CardVerification | null,
+	/**  When ClinicPay saw the card network renew it (a new expiry or number from its gateway). */
+	renewed_by_network_at: string | null,
 };
 
 /**  One line of "What to check". */
@@ -797,10 +801,17 @@ export type ExpiringCard = {
 	has_other_valid_card: boolean,
 	/**  Subscription plans charged to this card (it is the default). */
 	plans: string[],
+	/**  The card network renewed it (a new expiry or number ClinicPay took from its gateway). */
+	renewed_by_network: boolean,
 };
 
 export type ExpiringCards = {
 	cards: ExpiringCard[],
+	/**
+	 *  Cards at the top of the list whose gateway could not say just now whether the card network
+	 *  renewed them (shown as ClinicPay last knew them).
+	 */
+	not_checked: number,
 	/**  More matched than the dashboard shows. */
 	truncated: boolean,
 	/**  The services (subscription plans) patients have, for the Service Type filter. */
@@ -1480,6 +1491,13 @@ export type ReminderReport_Deserialize = {
 	skipped: number,
 	/**  Reminders disabled, or no mail server set up: why nothing went out. */
 	note?: string | null,
+	/**
+	 *  Cards due a reminder whose gateway could not say whether the card network renewed them: their
+	 *  reminder waits for the next pass (issue 23).
+	 */
+	not_checked?: number,
+	/**  Cards the card network had renewed: no reminder for them. */
+	renewed?: number,
 };
 
 /**  What a reminder run did. */
@@ -1490,6 +1508,13 @@ export type ReminderReport_Serialize = {
 	skipped: number,
 	/**  Reminders disabled, or no mail server set up: why nothing went out. */
 	note: string | null,
+	/**
+	 *  Cards due a reminder whose gateway could not say whether the card network renewed them: their
+	 *  reminder waits for the next pass (issue 23).
+	 */
+	not_checked: number,
+	/**  Cards the card network had renewed: no reminder for them. */
+	renewed: number,
 };
 
 export type Role = "front_desk" | "billing_manager" | "it_admin" | 

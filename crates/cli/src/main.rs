@@ -252,6 +252,23 @@ enum SimCommand {
         #[arg(long, default_value = "12/30")]
         exp: String,
     },
+    /// The card network renews saved cards at a running simulator, as Stripe's automatic updates or
+    /// NMI's Account Updater would: the gateway's look-ups then answer the new expiry (and number).
+    RenewCard {
+        #[arg(long = "sim")]
+        sim: String,
+        #[arg(long)]
+        gateway: clinicpay_domain::Gateway,
+        /// The last four digits of the saved cards to renew.
+        #[arg(long)]
+        card: String,
+        /// The new expiry, MM/YY.
+        #[arg(long)]
+        exp: String,
+        /// A replacement test card number, when the issuer changed the number too.
+        #[arg(long)]
+        number: Option<String>,
+    },
     /// Completes a simulated Stripe Checkout setup session as the patient would on its page.
     CompleteSetup {
         /// The simulator's base URL (as `sim serve` printed it).
@@ -413,6 +430,10 @@ enum CardsCommand {
     },
     /// The secure card links made for a patient, newest first, and what became of each.
     Links { patient: PatientId },
+    /// Asks the gateways now for the patient's cards (or every card expiring within the largest
+    /// reminder threshold) and takes what the card networks renewed: checked, renewed, unchanged,
+    /// could not check.
+    Refresh { patient: Option<PatientId> },
     /// Deletes a card at its gateway, then here.
     Delete {
         card: PaymentMethodId,
@@ -807,6 +828,9 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
             &s.create_card_link(&actor().await?, patient, order, send)
                 .await?,
         ),
+        Command::Cards(CardsCommand::Refresh { patient }) => {
+            out.card_refresh(&s.refresh_cards(&actor().await?, patient).await?)
+        }
         Command::Cards(CardsCommand::Links { patient }) => {
             out.card_links(&s.card_links(&actor().await?, patient).await?)
         }

@@ -571,6 +571,12 @@ impl Out {
         }
     }
 
+    pub fn sim_renewed(&self, renewed: u64) {
+        if !self.json(&serde_json::json!({ "renewed": renewed })) {
+            println!("{renewed} saved card(s) renewed by the card network.");
+        }
+    }
+
     pub fn sim_setup_completed(&self, session: &serde_json::Value) {
         if !self.json(session) {
             println!(
@@ -606,6 +612,18 @@ impl Out {
                 l.session,
                 l.expires_at.format("%d %b %Y %H:%M")
             );
+        }
+    }
+
+    pub fn card_refresh(&self, r: &clinicpay_services::card_refresh::RefreshReport) {
+        if !self.json(r) {
+            println!(
+                "{} checked: {} renewed by the card network, {} unchanged; {} could not be checked.",
+                r.checked, r.renewed, r.unchanged, r.could_not_check
+            );
+            for line in r.renewals.iter().chain(&r.problems) {
+                println!("  {line}");
+            }
         }
     }
 

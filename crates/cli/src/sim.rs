@@ -43,6 +43,41 @@ pub async fn run(command: SimCommand, out: &Out) -> Result<(), ServiceError> {
             let _ = tokio::signal::ctrl_c().await;
             Ok(())
         }
+        SimCommand::RenewCard {
+            sim,
+            gateway,
+            card,
+            exp,
+            number,
+        } => {
+            let mut form = vec![
+                ("gateway", gateway.as_str().to_owned()),
+                ("last4", card),
+                ("exp", exp),
+            ];
+            if let Some(n) = number {
+                form.push(("number", n));
+            }
+            let reply: serde_json::Value = reqwest::Client::new()
+                .post(format!("{}/_sim/renew-card", sim.trim_end_matches('/')))
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| ServiceError::Invalid(format!("The simulator at {sim} did not answer ({e}): is `clinicpay sim serve` running?")))?
+                .json()
+                .await
+                .map_err(|e| ServiceError::Invalid(format!("The simulator at {sim} answered something unexpected ({e}).")))?;
+            match reply["renewed"].as_u64() {
+                Some(n) => {
+                    out.sim_renewed(n);
+                    Ok(())
+                }
+                None => Err(ServiceError::Invalid(format!(
+                    "The simulator refused: {}",
+                    reply["error"].as_str().unwrap_or("no reason given")
+                ))),
+            }
+        }
         SimCommand::CompleteSetup {
             sim,
             session,

@@ -160,6 +160,60 @@ pub struct PaymentMethod {
     /// placeholders until the gateway's details are filled in.
     #[serde(default)]
     pub details_missing: bool,
+    /// When ClinicPay last asked the card's gateway for its details (issue 23), if ever.
+    #[serde(default)]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// When ClinicPay saw the card network renew it (a new expiry or number, from the gateway).
+    #[serde(default)]
+    pub renewed_at: Option<DateTime<Utc>>,
+}
+
+/// What the card network changed about a saved card, as its gateway now holds it (Stripe's card
+/// automatic updates, NMI's Account Updater).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkUpdate {
+    pub brand: CardBrand,
+    pub last4: String,
+    pub expiry: CardExpiry,
+    /// The issuer replaced the card's number (its last four changed).
+    pub new_number: bool,
+}
+
+impl NetworkUpdate {
+    /// What the gateway holds for `ours` now, when it differs from our copy (its expiry or its
+    /// number): None when nothing changed.
+    pub fn between(
+        ours: &PaymentMethod,
+        brand: CardBrand,
+        last4: &str,
+        expiry: CardExpiry,
+    ) -> Option<NetworkUpdate> {
+        let new_number = !last4.is_empty() && last4 != ours.last4;
+        (new_number || expiry != ours.expiry).then(|| NetworkUpdate {
+            brand: if new_number { brand } else { ours.brand },
+            last4: if new_number {
+                last4.to_owned()
+            } else {
+                ours.last4.clone()
+            },
+            expiry,
+            new_number,
+        })
+    }
+
+    /// The activity log's sentence: "Visa ••4242: the card network renewed it to 08/2030", or
+    /// "Visa ••4242: the card network replaced it with ••1881, valid to 08/2030".
+    pub fn describe(&self, ours: &PaymentMethod) -> String {
+        let was = format!("{} ••{}", ours.brand, ours.last4);
+        if self.new_number {
+            format!(
+                "{was}: the card network replaced it with ••{}, valid to {}",
+                self.last4, self.expiry
+            )
+        } else {
+            format!("{was}: the card network renewed it to {}", self.expiry)
+        }
+    }
 }
 
 impl PaymentMethod {
@@ -433,7 +487,44 @@ mod tests {
             created_at: at(2024, 1, id as u32),
             removed_at: None,
             details_missing: false,
+            checked_at: None,
+            renewed_at: None,
         }
+    }
+
+    #[test]
+    fn a_renewal_is_a_new_expiry_or_a_new_number_and_says_which() {
+        let ours = card(1, Gateway::Stripe, true, (12, 2026));
+        let same = NetworkUpdate::between(
+            &ours,
+            CardBrand::Visa,
+            "1001",
+            CardExpiry::new(12, 2026).unwrap(),
+        );
+        assert_eq!(same, None);
+        let renewed = NetworkUpdate::between(
+            &ours,
+            CardBrand::Visa,
+            "1001",
+            CardExpiry::new(8, 2030).unwrap(),
+        )
+        .unwrap();
+        assert!(!renewed.new_number);
+        assert_eq!(
+            renewed.describe(&ours),
+            "Visa ••1001: the card network renewed it to 08/2030"
+        );
+        let replaced = NetworkUpdate::between(
+            &ours,
+            CardBrand::Mastercard,
+            "1881",
+            CardExpiry::new(8, 2030).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            replaced.describe(&ours),
+            "Visa ••1001: the card network replaced it with ••1881, valid to 08/2030"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod settings;
 pub mod status;
 
 pub use address::{check_gateway_address, WebAddress};
-pub use card::{CardBrand, CardExpiry, DeletionCheck, NewCard, PaymentMethod};
+pub use card::{CardBrand, CardExpiry, DeletionCheck, NetworkUpdate, NewCard, PaymentMethod};
 pub use clock::{Clock, FixedClock, SkewedClock, SystemClock};
 pub use error::DomainError;
 pub use gateway::Gateway;

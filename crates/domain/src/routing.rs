@@ -175,6 +175,8 @@ mod tests {
             details_missing: false,
             created_at: now(),
             removed_at: None,
+            checked_at: None,
+            renewed_at: None,
         }
     }
 

@@ -81,6 +81,8 @@ pub struct CardView {
     pub preselected: bool,
     /// Its latest zero-amount check at its gateway (Verify), if it has had one.
     pub last_verification: Option<crate::card_verify::CardVerification>,
+    /// When ClinicPay saw the card network renew it (a new expiry or number from its gateway).
+    pub renewed_by_network_at: Option<DateTime<Utc>>,
 }
 
 impl CardView {
@@ -106,6 +108,7 @@ impl CardView {
             chargeable: false,
             preselected: false,
             last_verification: None,
+            renewed_by_network_at: c.renewed_at,
         }
     }
 

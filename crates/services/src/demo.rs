@@ -23,6 +23,12 @@ use serde::Serialize;
 use crate::{Actor, Change, Result, ServiceError, Services};
 
 pub const DEMO_PASSWORD: &str = "demo";
+
+/// Whether a saved card's gateway reference is one the demo seed made up (`pm_demo_…` for Stripe,
+/// `demo…` for NMI): never at any gateway.
+pub fn is_demo_token(token: &str) -> bool {
+    token.starts_with("pm_demo_") || token.starts_with("demo")
+}
 pub const DEFAULT_PATIENTS: u32 = 60;
 
 /// How big a demo clinic to make.

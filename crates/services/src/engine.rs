@@ -157,6 +157,10 @@ pub fn pass_summary(r: &WorkerReport) -> String {
     );
     say(r.janitor.still_unknown, "payments still unknown");
     say(r.card_links.saved, "cards saved through secure card links");
+    say(
+        r.card_refresh.as_ref().map_or(0, |c| c.renewed),
+        "cards renewed by the card network",
+    );
     say(r.reminders.sent, "reminders sent");
     say(r.reminders.failed, "reminders failed");
     let mut sentence = if said.is_empty() {

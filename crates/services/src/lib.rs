@@ -19,6 +19,7 @@ pub mod audit;
 pub mod billing;
 pub mod card_dependents;
 pub mod card_pages;
+pub mod card_refresh;
 pub mod card_verify;
 pub mod cards;
 pub mod clinic;
@@ -100,6 +101,9 @@ pub struct Services {
     /// Set on the services an engine pass runs with: every charge first renews the engine's lease, so
     /// a desk that slept through a takeover sends nothing (see `engine`).
     engine_lease: Option<Arc<engine::PassLease>>,
+    /// When the billing engine next refreshes expiring cards from the card networks' updates (see
+    /// `card_refresh`): later after a gateway would not answer, or once every card was fresh.
+    card_refresh_next: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl Services {
@@ -126,6 +130,7 @@ impl Services {
             database_time: Arc::default(),
             engine_here: Arc::default(),
             engine_lease: None,
+            card_refresh_next: Arc::default(),
         }
     }
 

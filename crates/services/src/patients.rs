@@ -74,6 +74,8 @@ impl From<activity::ActivityEntry> for ActivityView {
                 ),
                 _ => "Subscription moved to another gateway".to_owned(),
             },
+            "card.renewed_by_network" => text(&after, "summary")
+                .unwrap_or_else(|| "The card network renewed a card".to_owned()),
             "card_page.opened" => "Stripe's card page opened at the desk".to_owned(),
             "card_page.complete" => "Card typed on Stripe's page at the desk".to_owned(),
             "card_page.expired" => "Stripe's card page closed without a card".to_owned(),

@@ -257,6 +257,8 @@ impl Simulator {
                 post(hosted::stripe_payment_method),
             )
             .route("/stripe/checkout/thanks", get(checkout::thanks))
+            // The simulator's own controls (no gateway has them): what a card network does by itself.
+            .route("/_sim/renew-card", post(renew_card_route))
             .route(
                 "/stripe/checkout/{session}",
                 get(checkout::page).post(checkout::submit),
@@ -398,6 +400,35 @@ impl Simulator {
             .run_out_checkout_session(session)
     }
 
+    /// The card network renews the saved cards ending in `last4` at `gateway` to expire at the end
+    /// of `month`/`year` (and, given `new_number`, replaces their number): afterwards the gateway's own
+    /// look-ups answer the new details (`sim renew-card`). Answers how many saved cards changed.
+    pub fn renew_card(
+        &self,
+        gateway: &str,
+        last4: &str,
+        month: u32,
+        year: i32,
+        new_number: Option<&str>,
+    ) -> usize {
+        let mut s = self.shared.lock().expect("sim state");
+        let changed = match gateway {
+            "stripe" => s.stripe.renew_cards(last4, month, year, new_number),
+            _ => s
+                .nmi
+                .renew_cards(last4, &format!("{month:02}{:02}", year % 100), new_number),
+        };
+        s.persist();
+        changed
+    }
+
+    /// Attaches every PaymentMethod not saved to a customer to one customer of its own (benchmarks
+    /// that make cards in bulk, as Stripe holds saved cards).
+    pub fn attach_all_stripe_payment_methods(&self) {
+        let mut s = self.shared.lock().expect("sim state");
+        s.stripe.attach_all();
+    }
+
     /// Stripe PaymentMethods attached to a customer (saved cards, as Stripe holds them).
     pub fn stripe_attached_cards(&self) -> usize {
         self.shared
@@ -457,6 +488,41 @@ impl Simulator {
 }
 
 /// Applies the request's fault, if any, around `work`, which answers (status, content type, body).
+/// `POST /_sim/renew-card` (`gateway`, `last4`, `exp` as MMYY or MM/YY, optional `number`): the card
+/// network renews saved cards, as `Simulator::renew_card`.
+async fn renew_card_route(
+    axum::extract::State(shared): axum::extract::State<Arc<Mutex<Shared>>>,
+    axum::Form(f): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let digits: String = f
+        .get("exp")
+        .map(|e| e.chars().filter(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    let (Some(gateway), Some(last4), 4) = (f.get("gateway"), f.get("last4"), digits.len()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "give gateway, last4 and exp (MM/YY)"})),
+        )
+            .into_response();
+    };
+    let month: u32 = digits[..2].parse().unwrap_or(0);
+    let year: i32 = 2000 + digits[2..].parse::<i32>().unwrap_or(0);
+    let number = f.get("number").filter(|n| n.len() >= 12);
+    let mut s = shared.lock().expect("sim state");
+    let renewed = match gateway.as_str() {
+        "stripe" => s
+            .stripe
+            .renew_cards(last4, month, year, number.map(String::as_str)),
+        _ => s.nmi.renew_cards(
+            last4,
+            &format!("{month:02}{:02}", year % 100),
+            number.map(String::as_str),
+        ),
+    };
+    s.persist();
+    axum::Json(serde_json::json!({ "renewed": renewed })).into_response()
+}
+
 pub(crate) async fn with_faults(
     shared: &Arc<Mutex<Shared>>,
     path: &str,

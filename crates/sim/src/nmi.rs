@@ -635,6 +635,30 @@ impl NmiState {
         }
     }
 
+    /// The card network renews saved cards ending in `last4` (NMI's Account Updater refreshing the
+    /// Customer Vault): the new expiry, and the new number's mask when the issuer replaced the number.
+    /// Answers how many vault records changed.
+    pub(crate) fn renew_cards(
+        &mut self,
+        last4: &str,
+        exp_mmyy: &str,
+        new_number: Option<&str>,
+    ) -> usize {
+        let mut changed = 0;
+        for record in self.vault.values_mut() {
+            if !record.card.masked.ends_with(last4) {
+                continue;
+            }
+            record.card.exp = exp_mmyy.to_owned();
+            if let Some(n) = new_number {
+                record.card.masked = masked(n);
+                record.card.brand = brand_of(n).into();
+            }
+            changed += 1;
+        }
+        changed
+    }
+
     pub(crate) fn query(&self, f: &Fields) -> String {
         if !self.authenticated(f) {
             return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nm_response><error_response>Authentication Failed</error_response></nm_response>\n".into();

@@ -296,6 +296,44 @@ impl StripeState {
     }
 
     /// A PaymentMethod for a card, as Stripe.js makes it in the page from the card element.
+    /// The card network renews saved cards ending in `last4` (Stripe's card automatic updates): the
+    /// PaymentMethod keeps its id and gets the new expiry, and the new last four and fingerprint when
+    /// the issuer replaced the number. Only cards saved to a customer are updated. Answers how many.
+    pub(crate) fn renew_cards(
+        &mut self,
+        last4: &str,
+        exp_month: u32,
+        exp_year: i32,
+        new_number: Option<&str>,
+    ) -> usize {
+        let mut changed = 0;
+        let key = self.card_key.clone();
+        for card in self.payment_methods.values_mut() {
+            let c = &mut card.json;
+            if c["customer"].is_null() || c["card"]["last4"] != last4 {
+                continue;
+            }
+            c["card"]["exp_month"] = json!(exp_month);
+            c["card"]["exp_year"] = json!(exp_year);
+            if let Some(n) = new_number {
+                c["card"]["last4"] = json!(&n[n.len() - 4..]);
+                c["card"]["brand"] = json!(brand_of(n));
+                c["card"]["fingerprint"] = json!(format!("fp{:016x}", key.digest(n)));
+            }
+            changed += 1;
+        }
+        changed
+    }
+
+    pub(crate) fn attach_all(&mut self) {
+        let customer = self.id("cus");
+        for card in self.payment_methods.values_mut() {
+            if card.json["customer"].is_null() {
+                card.json["customer"] = json!(customer);
+            }
+        }
+    }
+
     pub(crate) fn create_payment_method(
         &mut self,
         number: &str,

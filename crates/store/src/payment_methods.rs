@@ -26,6 +26,8 @@ struct Row {
     created_at: i64,
     removed_at: Option<i64>,
     details_missing: bool,
+    checked_at: Option<i64>,
+    renewed_at: Option<i64>,
 }
 
 impl TryFrom<Row> for PaymentMethod {
@@ -50,13 +52,16 @@ impl TryFrom<Row> for PaymentMethod {
             created_at: from_millis(r.created_at),
             removed_at: r.removed_at.map(from_millis),
             details_missing: r.details_missing,
+            checked_at: r.checked_at.map(from_millis),
+            renewed_at: r.renewed_at.map(from_millis),
         })
     }
 }
 
 const COLUMNS: &str =
     "id, patient_id, gateway, token, brand, last4, exp_month, exp_year, cardholder_name,
-    nickname, country, fingerprint, is_default, created_at, removed_at, details_missing";
+    nickname, country, fingerprint, is_default, created_at, removed_at, details_missing, checked_at,
+    renewed_at";
 
 pub async fn insert(
     tx: &mut Tx,
@@ -97,6 +102,86 @@ pub async fn get(ex: &mut impl Executor, id: PaymentMethodId) -> Result<Option<P
     sql_as!(ex, Row, fetch_optional, &q, id.0)?
         .map(TryInto::try_into)
         .transpose()
+}
+
+/// Saved cards (not deleted, with their details) expiring from `from` to `to` (year, month; both
+/// included) that nobody asked their gateway about since `checked_before`: the ones to refresh from
+/// the card networks' updates, soonest expiry first.
+pub async fn to_refresh(
+    ex: &mut impl Executor,
+    from: (i32, u32),
+    to: (i32, u32),
+    checked_before: DateTime<Utc>,
+    patient: Option<PatientId>,
+    limit: i64,
+) -> Result<Vec<PaymentMethod>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM payment_methods
+          WHERE removed_at IS NULL AND details_missing = $1
+            AND exp_year * 12 + exp_month BETWEEN $2 AND $3
+            AND (checked_at IS NULL OR checked_at < $4)
+            AND ($5 IS NULL OR patient_id = $5)
+          ORDER BY exp_year, exp_month, id LIMIT $6"
+    );
+    sql_as!(
+        ex,
+        Row,
+        fetch_all,
+        &q,
+        false,
+        i64::from(from.0) * 12 + i64::from(from.1),
+        i64::from(to.0) * 12 + i64::from(to.1),
+        to_millis(checked_before),
+        patient.map(|p| p.0),
+        limit
+    )?
+    .into_iter()
+    .map(TryInto::try_into)
+    .collect()
+}
+
+/// The card network's update of a saved card, as its gateway answered: the new brand, last four and
+/// expiry, marked renewed and checked now.
+pub async fn apply_network_update(
+    tx: &mut Tx,
+    id: PaymentMethodId,
+    update: &clinicpay_domain::NetworkUpdate,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sql!(
+        tx,
+        execute,
+        "UPDATE payment_methods SET brand = $2, last4 = $3, exp_month = $4, exp_year = $5,
+                renewed_at = $6, checked_at = $6
+          WHERE id = $1",
+        id.0,
+        update.brand.as_str(),
+        &update.last4,
+        i64::from(update.expiry.month),
+        i64::from(update.expiry.year),
+        to_millis(now)
+    )?;
+    Ok(())
+}
+
+/// These cards' gateways were asked about them at `now` and answered what ClinicPay holds.
+pub async fn mark_checked(
+    ex: &mut impl Executor,
+    ids: &[PaymentMethodId],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // Our own integers, written into the statement rather than bound one by one.
+    let list = ids
+        .iter()
+        .map(|i| i.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let q = format!("UPDATE payment_methods SET checked_at = $1 WHERE id IN ({list})");
+    sql!(ex, execute, &q, to_millis(now))?;
+    Ok(())
 }
 
 /// The card saved here (not deleted) under this gateway reference, if any.

@@ -30,6 +30,8 @@ pub struct ExpiringRow {
     /// For a default card, the patient's plans (not cancelled) that are billed to it, oldest first,
     /// joined by U+001F.
     pub plans: Option<String>,
+    /// When ClinicPay saw the card network renew it (milliseconds), if it did.
+    pub renewed_at: Option<i64>,
 }
 
 /// What joins the plans in [`ExpiringRow::plans`].
@@ -73,7 +75,7 @@ pub async fn expiring(
                          WHERE o.patient_id = pm.patient_id AND o.id <> pm.id AND o.removed_at IS NULL
                            AND o.exp_year * 12 + o.exp_month > pm.exp_year * 12 + pm.exp_month
                            AND o.exp_year * 12 + o.exp_month >= $5 * 12 + $6) AS has_other_valid,
-                CASE WHEN pm.is_default THEN {plans} END AS plans
+                CASE WHEN pm.is_default THEN {plans} END AS plans, pm.renewed_at
            FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
           WHERE pm.removed_at IS NULL
             AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
@@ -111,7 +113,8 @@ pub async fn expiring(
     // itself for 5,000 cards (issue 11's profile): SQLite packs them into one JSON array.
     let q = format!(
         "SELECT json_group_array(json_array(card_id, patient_id, gateway, brand, last4, exp_month,
-                exp_year, is_default, patient_name, patient_email, patient_type, has_other_valid, plans))
+                exp_year, is_default, patient_name, patient_email, patient_type, has_other_valid, plans,
+                renewed_at))
            FROM ({select})"
     );
     let json = run!(sql_scalar, String, fetch_one, &q)?;
@@ -129,6 +132,7 @@ pub async fn expiring(
         String,
         i64,
         Option<String>,
+        Option<i64>,
     );
     let packed: Vec<Packed> = serde_json::from_str(&json)
         .map_err(|e| crate::StoreError::Corrupt(format!("expiring cards: {e}")))?;
@@ -148,6 +152,7 @@ pub async fn expiring(
             patient_type: r.10,
             has_other_valid: r.11 != 0,
             plans: r.12,
+            renewed_at: r.13,
         })
         .collect();
     // An aggregate's input order is not promised: the order is put back here.

@@ -70,6 +70,15 @@ export function PaymentMethodsTable({
                   <td data-testid="card-expiry">
                     {c.expiry}
                     {exp.label && <span className={`chip ${exp.tone}`}>{exp.label}</span>}
+                    {c.renewed_by_network_at && (
+                      <span
+                        className="chip"
+                        data-testid="renewed-by-network"
+                        title={`The card network renewed this card; ClinicPay took its new details from ${gatewayName(c.gateway)} on ${formatDate(c.renewed_by_network_at)}.`}
+                      >
+                        renewed by the network
+                      </span>
+                    )}
                   </td>
                   <td className="nowrap">{formatDate(c.added_at)}</td>
                   <td>

@@ -164,6 +164,13 @@ export function ExpiringCardsScreen({
             {cards.length} card{cards.length === 1 ? "" : "s"}
             {data.truncated ? " shown; more match: narrow the filter" : ""}.
           </p>
+          {data.not_checked > 0 && (
+            <p className="warning" role="status" data-testid="expiring-not-checked">
+              {data.not_checked} card{data.not_checked === 1 ? "" : "s"} at the top could not be checked with the
+              gateway just now: the card network may already have renewed {data.not_checked === 1 ? "it" : "them"}.
+              ClinicPay checks again before any reminder goes out.
+            </p>
+          )}
           <table className="data-table" data-testid="expiring-table">
             <thead>
               <tr>
@@ -214,7 +221,14 @@ export function ExpiringCardsScreen({
                   <td className="nowrap">
                     {c.brand} ••{c.last4} <span className="chip">{gatewayName(c.gateway)}</span>
                   </td>
-                  <td>{c.expiry}</td>
+                  <td>
+                    {c.expiry}
+                    {c.renewed_by_network && (
+                      <span className="chip" data-testid="renewed-by-network">
+                        renewed by the network
+                      </span>
+                    )}
+                  </td>
                   <td data-testid="expiring-days">
                     {c.expired ? (
                       <span className="chip red">EXPIRED</span>

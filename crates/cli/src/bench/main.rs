@@ -138,6 +138,10 @@ async fn main() {
                 .unwrap_or(100);
             sweep(orders, rate, Duration::from_millis(latency), arg("--db")).await;
         }
+        "refresh" => {
+            let cards = arg("--cards").and_then(|c| c.parse().ok()).unwrap_or(2_000);
+            refresh(cards).await;
+        }
         "reconcile" => {
             let n = arg("--transactions")
                 .and_then(|c| c.parse().ok())
@@ -146,7 +150,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients N] | sweep [--orders N] [--rate PER_SECOND] [--latency-ms MS] [--db URL] | propagation [--changes N] [--db postgres://…] | gateways [--calls N] | reconcile [--transactions N] [--db URL]"
+                "usage: clinicpay-bench clinic|search|profile|expiring|report [--db URL] [--patients N] | sweep [--orders N] [--rate PER_SECOND] [--latency-ms MS] [--db URL] | propagation [--changes N] [--db postgres://…] | gateways [--calls N] | reconcile [--transactions N] [--db URL] | refresh [--cards N]"
             );
             std::process::exit(2);
         }
@@ -792,6 +796,148 @@ async fn sweep_once(
         rate_limited: sim.rate_limited(),
         duplicates,
     }
+}
+
+/// The card networks' updates first (issue 23): how fast ClinicPay asks each gateway for expiring
+/// cards against a simulator that enforces the gateway's rate limit (Stripe: 25 a second for one
+/// endpoint; NMI publishes none, so the simulator is given 10), a tenth of them renewed by the network,
+/// and what 50,000 expiring cards take at that pace.
+async fn refresh(cards: usize) {
+    use clinicpay_domain::Gateway;
+    println!("refresh from the card networks' updates, {cards} expiring cards a gateway, simulator at the gateway's limit:");
+    for (gateway, limit) in [(Gateway::Stripe, 25), (Gateway::Nmi, 10)] {
+        let n = if gateway == Gateway::Nmi {
+            cards / 4
+        } else {
+            cards
+        };
+        let (report, elapsed, limited) = refresh_once(gateway, n, limit).await;
+        let per_second = f64::from(report.checked) / elapsed;
+        println!(
+            "  {gateway}: {} checked in {elapsed:.1} s = {per_second:.1}/s ({:.0}% of the {limit}/s limit), {} renewed, {} could not be checked, {limited} answered 429; 50,000 expiring cards at this pace: {:.0} min",
+            report.checked,
+            100.0 * per_second / f64::from(limit),
+            report.renewed,
+            report.could_not_check,
+            50_000.0 / per_second / 60.0
+        );
+        verdict(
+            &format!("refresh, {gateway}"),
+            format!("{per_second:.1} cards/s"),
+            format!("the limit, {limit}/s"),
+            format!("{:.0}%", 100.0 * per_second / f64::from(limit)),
+            "under the limit, 0 answered 429, every renewal taken",
+            limited == 0 && report.renewed as usize == n / 10 && report.could_not_check == 0,
+        );
+    }
+}
+
+async fn refresh_once(
+    gateway: clinicpay_domain::Gateway,
+    cards: usize,
+    limit: u32,
+) -> (clinicpay_services::card_refresh::RefreshReport, f64, usize) {
+    use chrono::Datelike;
+    use clinicpay_domain::{
+        CardBrand, CardExpiry, Gateway, NewCard, NewPatient, OrganizationSettings, PatientType,
+        Role, StaffId, SystemClock,
+    };
+    use clinicpay_sim::{SimConfig, Simulator};
+    use clinicpay_store::{organization, patients, payment_methods};
+
+    let sim = Simulator::start(SimConfig {
+        rate_limit_per_second: Some(limit),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let path = std::env::temp_dir().join(format!(
+        "clinicpay-refresh-{}-{}.db",
+        std::process::id(),
+        gateway.as_str()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let url = path.display().to_string();
+    let store = clinicpay_store::Store::open(&url).await.expect("database");
+    let now = chrono::Utc::now();
+    let soon = now + chrono::Duration::days(20);
+    {
+        let mut tx = store.begin().await.expect("begin");
+        let settings = OrganizationSettings {
+            active_gateway: gateway,
+            nmi_api_base: Some(sim.base_url()),
+            stripe_api_base: Some(format!("{}/stripe", sim.base_url())),
+            training_mode: true,
+            ..OrganizationSettings::default()
+        };
+        organization::save(&mut tx, &settings, now)
+            .await
+            .expect("settings");
+        for i in 0..cards {
+            let p = patients::insert(
+                &mut tx,
+                &NewPatient {
+                    name: format!("Refresh Patient {i}"),
+                    email: format!("refresh{i}@example.com"),
+                    phone: None,
+                    patient_type: PatientType::Individual,
+                },
+                now,
+            )
+            .await
+            .expect("patient");
+            // A tenth carry the number the network renews below.
+            let number = if i % 10 == 0 {
+                "5555555555554444"
+            } else {
+                "4111111111111111"
+            };
+            let (month, year) = (soon.month(), soon.year());
+            let token = match gateway {
+                Gateway::Stripe => sim.stripe_payment_method(number, month, year),
+                Gateway::Nmi => sim.vault_card(number, &format!("{month:02}{:02}", year % 100)),
+            };
+            payment_methods::insert(
+                &mut tx,
+                p.id,
+                &NewCard {
+                    gateway,
+                    token,
+                    brand: CardBrand::Visa,
+                    last4: number[12..].into(),
+                    expiry: CardExpiry::new(month, year).expect("expiry"),
+                    cardholder_name: p.name.clone(),
+                    nickname: None,
+                    country: None,
+                    fingerprint: None,
+                },
+                true,
+                now,
+            )
+            .await
+            .expect("card");
+        }
+        tx.commit().await.expect("commit");
+    }
+    // Stripe renews only cards saved to a customer; the simulator's PaymentMethods here have none, so
+    // the NMI vault and Stripe differ: Stripe's are attached first.
+    if gateway == Gateway::Stripe {
+        sim.attach_all_stripe_payment_methods();
+    }
+    sim.renew_card(gateway.as_str(), "4444", 6, soon.year() + 4, None);
+    let services = Services::new(store.clone(), Arc::new(SystemClock));
+    let bench = clinicpay_services::Actor {
+        id: StaffId(0),
+        username: "bench".into(),
+        display_name: "Bench".into(),
+        role: Role::FrontDesk,
+    };
+    let started = Instant::now();
+    let report = services.refresh_cards(&bench, None).await.expect("refresh");
+    let elapsed = started.elapsed().as_secs_f64();
+    store.close().await;
+    let _ = std::fs::remove_file(&path);
+    (report, elapsed, sim.rate_limited())
 }
 
 /// Desk-to-desk propagation on PostgreSQL: desk A makes N changes one after another; desk B (its own

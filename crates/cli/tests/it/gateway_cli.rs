@@ -217,6 +217,34 @@ on_both_databases! {
         c.assert_nothing_secret_leaked().await;
     }
 
+    async fn cards_refresh_takes_what_the_card_network_renewed_at_the_gateway(db: &TestDb) {
+        let c = cli(db);
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        c.ok(&["demo", "seed", "--patients", "3"]);
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", &sim.base_url()]);
+        let patient = c.ok(&["--as", "frontdesk", "patients", "add", "--name", "Rene Renewal", "--email", "rene@example.com"])["id"].to_string();
+        let token = c.ok(&["sim", "token", "--sim", &sim.base_url(), "--gateway", "nmi", "--card", "4111111111111111", "--exp", "12/26"])["token"].as_str().unwrap().to_owned();
+        c.ok(&["--as", "frontdesk", "cards", "add", &patient, "--gateway", "nmi", "--token", &token]);
+
+        // Nothing renewed yet: checked, unchanged.
+        let r = c.ok(&["--as", "frontdesk", "cards", "refresh", &patient]);
+        assert_eq!((r["checked"].as_u64(), r["renewed"].as_u64(), r["unchanged"].as_u64(), r["could_not_check"].as_u64()), (Some(1), Some(0), Some(1), Some(0)), "{r}");
+        // The network renews it (as NMI's Account Updater would), as the patient's bank reports.
+        let renewed = c.ok(&["sim", "renew-card", "--sim", &sim.base_url(), "--gateway", "nmi", "--card", "1111", "--exp", "08/30"]);
+        assert_eq!(renewed["renewed"], 1);
+        let r = c.ok(&["--as", "frontdesk", "cards", "refresh", &patient]);
+        assert_eq!((r["checked"].as_u64(), r["renewed"].as_u64()), (Some(1), Some(1)), "{r}");
+        assert_eq!(r["renewals"][0], "Visa ••1111: the card network renewed it to 08/2030");
+        let cards = c.ok(&["--as", "frontdesk", "cards", "list", &patient]);
+        assert_eq!(cards[0]["expiry"], "08/2030");
+        assert!(cards[0]["renewed_by_network_at"].is_string(), "{cards}");
+        // A gateway that does not answer: exit 0 with what it could not check (nothing changed).
+        c.ok(&["--as", "it", "settings", "set", "nmi.api-base", "http://127.0.0.1:9"]);
+        let r = c.ok(&["--as", "frontdesk", "cards", "refresh", &patient]);
+        assert_eq!((r["checked"].as_u64(), r["could_not_check"].as_u64()), (Some(0), Some(1)), "{r}");
+        c.assert_nothing_secret_leaked().await;
+    }
+
     async fn it_stores_secrets_from_stdin_in_the_keychain_and_gateway_check_says_whether_they_work(db: &TestDb) {
         let c = cli(db);
         let sim = simulator().await;

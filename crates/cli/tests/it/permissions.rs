@@ -159,6 +159,12 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, &'static str, Needs)> {
             Permission(P::ManageCards),
         ),
         (
+            "cards refresh",
+            vec!["cards", "refresh"],
+            "",
+            Permission(P::ManageCards),
+        ),
+        (
             "cards links",
             vec!["cards", "links", no],
             "",

@@ -57,6 +57,8 @@ pub struct WorkerReport {
     pub reconciliation: Option<crate::reconcile::ReconciliationVerdict>,
     /// Cards patients saved on Stripe's page through secure card links, and pages that ended.
     pub card_links: crate::card_pages::CardPageReport,
+    /// This pass's share of the refresh from the card networks' updates (issue 23), when it ran one.
+    pub card_refresh: Option<crate::card_refresh::RefreshReport>,
 }
 
 /// Where an order's recovery goes after a failed charge, by the clinic's schedule
@@ -121,6 +123,12 @@ impl Services {
             let settled = self.settle_unknown_payments().await;
             job.release().await?;
             report.janitor = settled?;
+        }
+        // The card networks' updates: a share of the expiring cards asked of their gateways, so
+        // reminders and the dashboard act on cards as they are (never in billing's way).
+        match self.refresh_expiring_cards().await {
+            Ok(r) => report.card_refresh = r,
+            Err(e) => eprintln!("ClinicPay: expiring cards were not refreshed from their gateways ({e}); tried again next pass."),
         }
         // Reminders never stop the billing work: a mail problem is reported and retried next pass.
         report.reminders = match self.run_reminders().await {

@@ -38,6 +38,8 @@ impl ChargeHow {
 }
 
 /// Where `route_order_charge` sends a charge.
+// One value per charge decision: boxing the card would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Routed {
     To {
         card: PaymentMethod,
@@ -161,6 +163,35 @@ impl Services {
             }
             Routed::NoKey(e) => Err(e),
             Routed::NoCard { gateway } => {
+                // The card networks' updates first (issue 23): an expired card the network has
+                // renewed pays, instead of the order waiting for a card the patient already has.
+                let now = self.now();
+                let expired: Vec<_> = cards
+                    .iter()
+                    .filter(|c| c.gateway == gateway && c.expiry.is_expired(now))
+                    .cloned()
+                    .collect();
+                if !expired.is_empty() && self.refresh_only(expired, settings).await.renewed > 0 {
+                    let fresh = {
+                        let mut r = self.store().reader().await?;
+                        cards_repo::active_for_patient(&mut r, o.patient_id).await?
+                    };
+                    if let Routed::To { card, gateway, .. } = self
+                        .route_order_charge(o.patient_id, locked, &fresh, how, settings)
+                        .await?
+                    {
+                        return self
+                            .charge_invoice(
+                                actor,
+                                &invoice,
+                                &card,
+                                gateway,
+                                settings,
+                                charged_before,
+                            )
+                            .await;
+                    }
+                }
                 let err = no_card_for(gateway, &cards, self.now());
                 self.needs_payment_method(&o, &err.to_string(), settings)
                     .await?;

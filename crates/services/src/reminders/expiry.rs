@@ -5,6 +5,7 @@ use clinicpay_domain::{
     CardBrand, CardExpiry, Gateway, OrganizationSettings, PatientId, PatientType, PaymentMethod,
     PaymentMethodId, Permission,
 };
+use clinicpay_store::payment_methods;
 use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use serde::Serialize;
@@ -21,6 +22,11 @@ const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;
 const STALE_SEND: Duration = Duration::minutes(15);
 /// The most rows the dashboard gets at once; the count says when there are more.
 pub const DASHBOARD_LIMIT: i64 = 5_000;
+
+/// The dashboard's first page: the cards asked of their gateways before it is shown.
+const FIRST_PAGE: usize = 25;
+/// How long the dashboard waits for those answers.
+const FIRST_PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What the expiring-cards dashboard and `clinicpay expiring` show.
 #[derive(Debug, Clone, Default)]
@@ -55,12 +61,17 @@ pub struct ExpiringCard {
     pub has_other_valid_card: bool,
     /// Subscription plans charged to this card (it is the default).
     pub plans: Vec<String>,
+    /// The card network renewed it (a new expiry or number ClinicPay took from its gateway).
+    pub renewed_by_network: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ExpiringCards {
     pub cards: Vec<ExpiringCard>,
+    /// Cards at the top of the list whose gateway could not say just now whether the card network
+    /// renewed them (shown as ClinicPay last knew them).
+    pub not_checked: u32,
     /// More matched than the dashboard shows.
     pub truncated: bool,
     /// The services (subscription plans) patients have, for the Service Type filter.
@@ -116,6 +127,7 @@ pub(crate) fn card_row(
         patient_type: patient_type.into(),
         has_other_valid: false,
         plans: None,
+        renewed_at: c.renewed_at.map(|t| t.timestamp_millis()),
     }
 }
 
@@ -149,6 +161,7 @@ fn expiring_card(row: ExpiringRow, now: DateTime<Utc>) -> Option<ExpiringCard> {
         is_default: row.is_default,
         has_other_valid_card: row.has_other_valid,
         plans,
+        renewed_by_network: row.renewed_at.is_some(),
     })
 }
 
@@ -203,6 +216,32 @@ impl Services {
         )
         .await?;
         drop(r);
+        // The card networks' updates first: the top of the list is asked of the gateways (those not
+        // asked within the day), a few seconds at most, so a card already renewed is not shown as
+        // expiring (issue 23). The rest are kept true by the billing engine's refresh.
+        let top: Vec<PaymentMethodId> = rows
+            .iter()
+            .take(FIRST_PAGE)
+            .map(|r| PaymentMethodId(r.card_id))
+            .collect();
+        let (rows, not_checked) = match self.refresh_first_page(&top).await {
+            Some(checked) if checked.renewed > 0 => {
+                let mut r = self.store().reader().await?;
+                let again = repo::expiring(
+                    &mut r,
+                    from,
+                    to,
+                    this_month,
+                    kind,
+                    service,
+                    DASHBOARD_LIMIT + 1,
+                )
+                .await?;
+                (again, checked.unchecked.len() as u32)
+            }
+            Some(checked) => (rows, checked.unchecked.len() as u32),
+            None => (rows, top.len() as u32),
+        };
         let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
         let cards = rows
             .into_iter()
@@ -212,9 +251,32 @@ impl Services {
             .collect();
         Ok(ExpiringCards {
             cards,
+            not_checked,
             truncated,
             services,
         })
+    }
+
+    /// The dashboard's first page asked of the gateways (see `expiring_cards`); None when the answers
+    /// did not come within `FIRST_PAGE_WAIT` (what came is kept).
+    async fn refresh_first_page(
+        &self,
+        cards: &[PaymentMethodId],
+    ) -> Option<crate::card_refresh::RefreshReport> {
+        let settings = self.load_settings().await.ok()?;
+        let cards = {
+            let mut r = self.store().reader().await.ok()?;
+            let mut found = Vec::with_capacity(cards.len());
+            for id in cards {
+                if let Ok(Some(c)) = payment_methods::get(&mut r, *id).await {
+                    found.push(c);
+                }
+            }
+            found
+        };
+        tokio::time::timeout(FIRST_PAGE_WAIT, self.refresh_if_stale(cards, &settings))
+            .await
+            .ok()
     }
 
     /// One pass of automatic reminders (the worker runs it): new thresholds reached, then failed sends
@@ -262,7 +324,52 @@ impl Services {
                 .collect()
         };
         let mut report = ReminderReport::default();
+        // The card networks' updates first: each card due a reminder now is asked of its gateway
+        // just before, so a card already renewed gets none (issue 23).
+        let due_now: Vec<PaymentMethodId> = rows
+            .iter()
+            .filter(|row| {
+                let Ok(expiry) = CardExpiry::new(row.exp_month as u32, row.exp_year as i32) else {
+                    return false;
+                };
+                let days = expiry.days_until_expiry(now);
+                let expired_email = days < 0
+                    && row.plans.is_some()
+                    && !row.has_other_valid
+                    && !claimed_before.contains(&(row.card_id, EXPIRED_EMAIL));
+                let threshold = due_threshold(&settings.reminders.thresholds, days)
+                    .is_some_and(|t| !claimed_before.contains(&(row.card_id, i64::from(t))));
+                expired_email || threshold
+            })
+            .map(|row| PaymentMethodId(row.card_id))
+            .collect();
+        let checked = if due_now.is_empty() {
+            crate::card_refresh::RefreshReport::default()
+        } else {
+            let cards = {
+                let mut r = self.store().reader().await?;
+                let mut cards = Vec::with_capacity(due_now.len());
+                for id in &due_now {
+                    if let Some(c) = payment_methods::get(&mut r, *id).await? {
+                        cards.push(c);
+                    }
+                }
+                cards
+            };
+            self.refresh_at_gateways(cards, &settings).await
+        };
+        report.renewed = checked.renewed;
+        let rows = if checked.renewed > 0 {
+            let mut r = self.store().reader().await?;
+            repo::expiring(&mut r, from, to, month_of(now), None, None, 1_000_000).await?
+        } else {
+            rows
+        };
         for row in rows {
+            if checked.unchecked.contains(&PaymentMethodId(row.card_id)) {
+                report.not_checked += 1;
+                continue;
+            }
             let Ok(expiry) = CardExpiry::new(row.exp_month as u32, row.exp_year as i32) else {
                 continue;
             };

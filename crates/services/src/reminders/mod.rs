@@ -25,4 +25,11 @@ pub struct ReminderReport {
     pub skipped: u32,
     /// Reminders disabled, or no mail server set up: why nothing went out.
     pub note: Option<String>,
+    /// Cards due a reminder whose gateway could not say whether the card network renewed them: their
+    /// reminder waits for the next pass (issue 23).
+    #[serde(default)]
+    pub not_checked: u32,
+    /// Cards the card network had renewed: no reminder for them.
+    #[serde(default)]
+    pub renewed: u32,
 }

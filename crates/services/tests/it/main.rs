@@ -3,6 +3,7 @@
 
 mod billing;
 mod card_links;
+mod card_refresh;
 mod cards_on_gateways;
 mod database_tls;
 mod db_copy;

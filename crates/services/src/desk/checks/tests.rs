@@ -55,6 +55,7 @@ fn facts(active: Gateway) -> Facts {
 fn card(id: i64, gateway: Gateway, default: bool, days_until_expiry: i32) -> CardView {
     CardView {
         last_verification: None,
+        renewed_by_network_at: None,
         id: PaymentMethodId(id),
         patient_id: PatientId(7),
         gateway,
