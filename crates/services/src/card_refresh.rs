@@ -25,8 +25,9 @@ use tokio::sync::Semaphore;
 
 use crate::{Actor, Change, Result, Services};
 
-/// At most this many cards a billing-engine pass (twenty seconds at Stripe's pace).
-const PASS_BUDGET_CARDS: usize = 400;
+/// A billing-engine pass spends about this many seconds of look-ups a gateway (400 Stripe cards, 100
+/// NMI cards at their paces), so billing is never held up longer.
+const PASS_SECONDS: f64 = 20.0;
 
 /// A gateway that fails this many look-ups in a row is taken to be down: the rest wait.
 const DOWN_AFTER: usize = 5;
@@ -144,12 +145,18 @@ impl Services {
             return Ok(None);
         }
         let settings = self.load_settings().await?;
-        let mut cards = self
+        let stale = self
             .expiring_to_refresh(&settings, now, now - FRESH_FOR)
             .await?;
-        let budget = PASS_BUDGET_CARDS;
-        let all = cards.len() <= budget;
-        cards.truncate(budget);
+        // Each gateway's share: what its pace asks in PASS_SECONDS, soonest expiry first.
+        let mut cards = Vec::new();
+        let mut all = true;
+        for gateway in [Gateway::Nmi, Gateway::Stripe] {
+            let cap = (Pace::for_gateway(gateway).per_second * PASS_SECONDS) as usize;
+            let these: Vec<_> = stale.iter().filter(|c| c.gateway == gateway).collect();
+            all &= these.len() <= cap;
+            cards.extend(these.into_iter().take(cap).cloned());
+        }
         let report = self.refresh_at_gateways(cards, &settings).await;
         let rest = if !report.unchecked.is_empty() {
             Some(now + Duration::minutes(15))
