@@ -166,9 +166,15 @@ impl Services {
                 // The card networks' updates first (issue 23): an expired card the network has
                 // renewed pays, instead of the order waiting for a card the patient already has.
                 let now = self.now();
+                // Asked at most once an hour a card: a sweep over many orders waiting on expired
+                // cards does not ask the gateway about the same card again and again.
                 let expired: Vec<_> = cards
                     .iter()
                     .filter(|c| c.gateway == gateway && c.expiry.is_expired(now))
+                    .filter(|c| {
+                        c.checked_at
+                            .is_none_or(|t| t < now - chrono::Duration::hours(1))
+                    })
                     .cloned()
                     .collect();
                 if !expired.is_empty() && self.refresh_only(expired, settings).await.renewed > 0 {
