@@ -683,19 +683,8 @@ impl Services {
             .as_ref()
             .filter(|c| Some(*c) != customer.as_ref())
         {
-            patients::set_gateway_customer(&mut tx, patient, gateway, new).await?;
-            Change::new(
-                actor,
-                now,
-                "patient.gateway_customer_created",
-                "patient",
-                patient,
-            )
-            .unless_staff(actor, BY_EMAILS)
-            .patient(patient)
-            .after(serde_json::json!({ "gateway": gateway.as_str(), "customer": new }))
-            .record(&mut tx)
-            .await?;
+            Self::remember_gateway_customer(&mut tx, actor, BY_EMAILS, patient, gateway, new, now)
+                .await?;
         }
         let row = repo::insert(
             &mut tx,

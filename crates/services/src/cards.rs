@@ -405,20 +405,16 @@ impl Services {
             .as_ref()
             .filter(|c| Some(*c) != customer.as_ref())
         {
-            let now = self.now();
             let mut tx = self.store().begin().await?;
-            patients::set_gateway_customer(&mut tx, patient, active, new).await?;
-            Change::new(
+            Self::remember_gateway_customer(
+                &mut tx,
                 actor,
-                now,
-                "patient.gateway_customer_created",
-                "patient",
+                system,
                 patient,
+                active,
+                new,
+                self.now(),
             )
-            .unless_staff(actor, system)
-            .patient(patient)
-            .after(serde_json::json!({ "gateway": active.as_str(), "customer": new }))
-            .record(&mut tx)
             .await?;
             tx.commit().await?;
         }
@@ -437,6 +433,31 @@ impl Services {
                 .or(at_gateway.country.clone()),
             fingerprint: at_gateway.fingerprint.clone(),
         })
+    }
+
+    /// The patient's customer at `gateway`, made there on first use: remembered, in the activity log.
+    pub(crate) async fn remember_gateway_customer(
+        tx: &mut clinicpay_store::Tx,
+        actor: Option<&Actor>,
+        system: &str,
+        patient: PatientId,
+        gateway: Gateway,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        patients::set_gateway_customer(tx, patient, gateway, customer).await?;
+        Change::new(
+            actor,
+            now,
+            "patient.gateway_customer_created",
+            "patient",
+            patient,
+        )
+        .unless_staff(actor, system)
+        .patient(patient)
+        .after(serde_json::json!({ "gateway": gateway.as_str(), "customer": customer }))
+        .record(tx)
+        .await
     }
 
     async fn record_card(

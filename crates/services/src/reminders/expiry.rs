@@ -404,18 +404,7 @@ impl Services {
                         id
                     };
                     if let Some(id) = claimed {
-                        let email = expiry_email(
-                            &self
-                                .settings_for_email(
-                                    &settings,
-                                    PatientId(row.patient_id),
-                                    None,
-                                    &row.patient_email,
-                                )
-                                .await,
-                            &row,
-                            days,
-                        );
+                        let email = self.expiry_email_to(&settings, &row, days).await;
                         self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
                             .await?;
                     }
@@ -446,18 +435,7 @@ impl Services {
             };
             match claimed {
                 Some(id) => {
-                    let email = expiry_email(
-                        &self
-                            .settings_for_email(
-                                &settings,
-                                PatientId(row.patient_id),
-                                None,
-                                &row.patient_email,
-                            )
-                            .await,
-                        &row,
-                        days,
-                    );
+                    let email = self.expiry_email_to(&settings, &row, days).await;
                     self.deliver(&mailer, &settings, (id, 1), &row, email, None, &mut report)
                         .await?;
                 }
@@ -518,18 +496,7 @@ impl Services {
             };
             match claimed {
                 Some(id) => {
-                    let email = expiry_email(
-                        &self
-                            .settings_for_email(
-                                &settings,
-                                PatientId(row.patient_id),
-                                None,
-                                &row.patient_email,
-                            )
-                            .await,
-                        &row,
-                        days,
-                    );
+                    let email = self.expiry_email_to(&settings, &row, days).await;
                     self.deliver(
                         &mailer,
                         &settings,
@@ -545,6 +512,24 @@ impl Services {
             }
         }
         Ok(report)
+    }
+
+    /// The expiry reminder for `row`, with a fresh secure card link in it when the clinic chose so.
+    async fn expiry_email_to(
+        &self,
+        settings: &OrganizationSettings,
+        row: &ExpiringRow,
+        days: i64,
+    ) -> crate::reminders::Email {
+        let settings = self
+            .settings_for_email(
+                settings,
+                PatientId(row.patient_id),
+                None,
+                &row.patient_email,
+            )
+            .await;
+        expiry_email(&settings, row, days)
     }
 
     pub async fn list_reminders(
@@ -575,18 +560,7 @@ impl Services {
             let days = CardExpiry::new(row.exp_month as u32, row.exp_year as i32)
                 .map(|e| e.days_until_expiry(now))
                 .unwrap_or(0);
-            let email = expiry_email(
-                &self
-                    .settings_for_email(
-                        settings,
-                        PatientId(row.patient_id),
-                        None,
-                        &row.patient_email,
-                    )
-                    .await,
-                &row,
-                days,
-            );
+            let email = self.expiry_email_to(settings, &row, days).await;
             self.deliver(
                 mailer,
                 settings,
