@@ -117,8 +117,14 @@ export function OrdersTab({
                     )}
                     {canLink &&
                       (o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED") && (
-                        <button type="button" className="link" onClick={() => setLinking(o)} data-testid="order-card-link">
-                          Send a secure card link…
+                        <button
+                          type="button"
+                          className="link"
+                          onClick={() => setLinking(o)}
+                          title="Send the patient a secure card link for this order"
+                          data-testid="order-card-link"
+                        >
+                          Card link…
                         </button>
                       )}
                   </div>
