@@ -32,6 +32,9 @@ pub struct EnginePace {
     pub lease: Duration,
     /// How often the holder renews it during a pass, and a waiting process tries to take it.
     pub try_every: std::time::Duration,
+    /// How long a pass bills due cycles before its other work; with more due, the next pass follows
+    /// at once instead of after `every`.
+    pub cycles_per_pass: std::time::Duration,
 }
 
 impl Default for EnginePace {
@@ -41,6 +44,7 @@ impl Default for EnginePace {
             longest_backoff: std::time::Duration::from_secs(5 * 60),
             lease: Duration::seconds(75),
             try_every: std::time::Duration::from_secs(30),
+            cycles_per_pass: crate::recovery::CYCLES_PER_PASS,
         }
     }
 }
@@ -169,6 +173,9 @@ pub fn pass_summary(r: &WorkerReport) -> String {
         let s = said.join(", ") + ".";
         s[..1].to_uppercase() + &s[1..]
     };
+    if r.more_due {
+        sentence.push_str(" More cycles are due: the next pass follows at once.");
+    }
     if let Some(v) = &r.reconciliation {
         sentence.push(' ');
         sentence.push_str(&v.verdict);
@@ -215,10 +222,21 @@ impl Services {
                         .engine_pass(&holder, worker.as_ref(), pace, &mut holding, &mut told)
                         .await
                     {
-                        Ok(()) => wait = pace.every,
-                        Err(()) => wait = (wait * 2).min(pace.longest_backoff).max(pace.every),
+                        // Month-end: more cycles are due than a pass bills, so the next pass
+                        // follows at once.
+                        Ok(true) => {
+                            wait = pace.every;
+                            next = std::time::Duration::ZERO;
+                        }
+                        Ok(false) => {
+                            wait = pace.every;
+                            next = wait;
+                        }
+                        Err(()) => {
+                            wait = (wait * 2).min(pace.longest_backoff).max(pace.every);
+                            next = wait;
+                        }
                     }
-                    next = wait;
                 }
                 Ok(false) => {}
                 Err(e) => told(EngineEvent::LeaseUnknown(e.to_string())),
@@ -287,7 +305,7 @@ impl Services {
 
     /// One pass while holding the lease, renewing it meanwhile; what it did (or its error) is recorded
     /// for the status and told to the log. A pass whose lease was taken mid-way finishes (its work is
-    /// claimed row by row), and the next turn yields.
+    /// claimed row by row), and the next turn yields. Ok(true): more cycles are due than it billed.
     async fn engine_pass(
         &self,
         holder: &Holder,
@@ -295,10 +313,11 @@ impl Services {
         pace: EnginePace,
         holding: &mut bool,
         told: &mut impl FnMut(EngineEvent),
-    ) -> std::result::Result<(), ()> {
+    ) -> std::result::Result<bool, ()> {
         let started = Instant::now();
         // On a task of its own, so a pass that panics is a failed pass, not the end of the engine.
-        let billing = self.under_lease(holder, pace.lease);
+        let mut billing = self.under_lease(holder, pace.lease);
+        billing.cycles_per_pass = pace.cycles_per_pass;
         let worker = worker.cloned();
         let pass = tokio::spawn(async move {
             match worker {
@@ -334,7 +353,7 @@ impl Services {
                     told(EngineEvent::LeaseUnknown(e.to_string()));
                 }
                 told(EngineEvent::Pass(sentence));
-                Ok(())
+                Ok(report.more_due)
             }
             Err(e) => {
                 let message = e.to_string();

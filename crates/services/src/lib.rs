@@ -104,6 +104,8 @@ pub struct Services {
     /// When the billing engine next refreshes expiring cards from the card networks' updates (see
     /// `card_refresh`): later after a gateway would not answer, or once every card was fresh.
     card_refresh_next: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// How long a pass keeps billing due cycles before the rest of its work (see `recovery::cycles`).
+    cycles_per_pass: std::time::Duration,
 }
 
 impl Services {
@@ -131,6 +133,7 @@ impl Services {
             engine_here: Arc::default(),
             engine_lease: None,
             card_refresh_next: Arc::default(),
+            cycles_per_pass: recovery::CYCLES_PER_PASS,
         }
     }
 

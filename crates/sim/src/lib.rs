@@ -346,6 +346,19 @@ impl Simulator {
         self.shared.lock().expect("sim state").nmi.ledger.clone()
     }
 
+    /// How many NMI sales were approved so far, without copying the ledger (a benchmark watches a
+    /// month-end's progress with it while the gateway is busy).
+    pub fn approved_sales(&self) -> usize {
+        self.shared
+            .lock()
+            .expect("sim state")
+            .nmi
+            .ledger
+            .iter()
+            .filter(|t| t.kind == "sale" && t.success)
+            .count()
+    }
+
     /// Every PaymentIntent the Stripe side holds, oldest first, as Stripe would show them.
     pub fn stripe_payment_intents(&self) -> Vec<serde_json::Value> {
         self.shared

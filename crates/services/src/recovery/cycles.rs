@@ -13,47 +13,76 @@ use crate::{Change, Result, ServiceError, Services};
 impl Services {
     /// Bills every due cycle once: its order and invoice are created (the unique cycle index makes a
     /// second worker's attempt fail harmlessly), the subscription's next date moves on, then it is charged.
+    ///
+    /// At month-end tens of thousands of cycles fall due at once, so the pass keeps the gateway busy:
+    /// the next batch is claimed while the last charges of the one before are still in flight, batch
+    /// after batch, for up to [`CYCLES_PER_PASS`](crate::recovery::CYCLES_PER_PASS) (the engine's pace may say otherwise); what is left is said in `more_due`, and the engine
+    /// runs its next pass at once (retries and reminders get their turn in between).
     pub(crate) async fn run_due_cycles(&self, report: &mut WorkerReport) -> Result<()> {
         let settings = self.load_settings().await?;
         let now = self.now();
-        let mut created = Vec::new();
-        {
-            let mut tx = self.store().begin().await?;
-            for sub in subscriptions::claim_due_subscriptions(&mut tx, now, BATCH).await? {
-                match self.create_cycle_order(&mut tx, &sub, now).await {
-                    Ok(order) => created.push(order),
-                    Err(ServiceError::Conflict(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            tx.commit().await?;
-        }
-        // Orders an earlier worker created but stopped before charging (killed, crashed).
-        let stranded = {
-            let mut r = self.store().reader().await?;
-            orders::uncharged_orders(&mut r, now - crate::billing::JANITOR_GRACE, BATCH).await?
-        };
-        created.extend(stranded.into_iter().map(|o| o.id));
-        report.cycles_billed += created.len() as u32;
-        // Several charges in flight at once, so a sweep runs at the gateway's pace rather than one
-        // round trip at a time; each order is charged by exactly one task.
+        let started = std::time::Instant::now();
         let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CHARGES_IN_FLIGHT));
         let mut running = tokio::task::JoinSet::new();
-        for order in created {
-            let permit = limit.clone().acquire_owned().await;
-            let services = self.clone();
-            let settings = settings.clone();
-            running.spawn(async move {
-                let _permit = permit;
-                services.charge_paced(order, &settings).await
-            });
+        let tally = |done: std::result::Result<Result<Charged>, tokio::task::JoinError>,
+                     report: &mut WorkerReport| match done {
+            Ok(Ok(Charged::Paid(_))) => report.cycles_paid += 1,
+            Ok(Err(ServiceError::NoCompatibleCard(_))) => report.needs_payment_method += 1,
+            _ => {}
+        };
+        let mut first = true;
+        loop {
+            let mut created = Vec::new();
+            let claimed = {
+                let mut tx = self.store().begin().await?;
+                let due = subscriptions::claim_due_subscriptions(&mut tx, now, BATCH).await?;
+                for sub in &due {
+                    match self.create_cycle_order(&mut tx, sub, now).await {
+                        Ok(order) => created.push(order),
+                        Err(ServiceError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                tx.commit().await?;
+                due.len()
+            };
+            if first {
+                // Orders an earlier worker created but stopped before charging (killed, crashed).
+                let mut r = self.store().reader().await?;
+                let stranded =
+                    orders::uncharged_orders(&mut r, now - crate::billing::JANITOR_GRACE, BATCH)
+                        .await?;
+                created.extend(stranded.into_iter().map(|o| o.id));
+                first = false;
+            }
+            report.cycles_billed += created.len() as u32;
+            let made_any = !created.is_empty();
+            // Several charges in flight at once, so a sweep runs at the gateway's pace rather than
+            // one round trip at a time; each order is charged by exactly one task.
+            for order in created {
+                let permit = limit.clone().acquire_owned().await;
+                let services = self.clone();
+                let settings = settings.clone();
+                running.spawn(async move {
+                    let _permit = permit;
+                    services.charge_paced(order, &settings).await
+                });
+                // Finished charges are counted as they end, so a long month-end holds only the
+                // ones in flight.
+                while let Some(done) = running.try_join_next() {
+                    tally(done, report);
+                }
+            }
+            if claimed < BATCH as usize || !made_any {
+                break;
+            }
+            if started.elapsed() >= self.cycles_per_pass {
+                report.more_due = true;
+                break;
+            }
         }
         while let Some(done) = running.join_next().await {
-            match done {
-                Ok(Ok(Charged::Paid(_))) => report.cycles_paid += 1,
-                Ok(Err(ServiceError::NoCompatibleCard(_))) => report.needs_payment_method += 1,
-                _ => {}
-            }
+            tally(done, report);
         }
         Ok(())
     }

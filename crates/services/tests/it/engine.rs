@@ -10,7 +10,7 @@ use clinicpay_domain::*;
 use clinicpay_services::credentials::Keychain;
 use clinicpay_services::engine::{EngineEvent, EngineHere, EnginePace, EngineRole, HolderKind};
 use clinicpay_services::{ErrorCode, Services};
-use clinicpay_testkit::on_both_databases;
+use clinicpay_testkit::{on_both_databases, TestDb};
 
 /// A desk's engine running in the background, with what it told its log.
 struct Running {
@@ -46,6 +46,7 @@ fn fast(lease: chrono::Duration) -> EnginePace {
         longest_backoff: Duration::from_millis(400),
         lease,
         try_every: Duration::from_millis(100),
+        cycles_per_pass: Duration::from_secs(60),
     }
 }
 
@@ -113,7 +114,87 @@ async fn due_subscription(c: &Clinic, minor: i64) {
         .unwrap();
 }
 
+/// `n` patients, each with a saved NMI card and a monthly plan due now, written straight to the store
+/// (a month-end's worth of cycles without a month of set-up).
+async fn cycles_due_now(c: &Clinic, db: &TestDb, n: usize) {
+    use clinicpay_store::subscriptions::{insert_subscription, NewSubscription};
+    let at = now();
+    let mut tx = db.store.begin().await.unwrap();
+    for i in 0..n {
+        let p = clinicpay_store::patients::insert(
+            &mut tx,
+            &NewPatient {
+                name: format!("Month End {i}"),
+                email: format!("month-end-{i}@example.com"),
+                phone: None,
+                patient_type: PatientType::Individual,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+        let card = NewCard {
+            gateway: Gateway::Nmi,
+            token: c.sim.vault_card("4111111111111111", "1230"),
+            brand: CardBrand::Visa,
+            last4: "1111".into(),
+            expiry: CardExpiry::new(12, 2030).unwrap(),
+            cardholder_name: p.name.clone(),
+            nickname: None,
+            country: None,
+            fingerprint: None,
+        };
+        clinicpay_store::payment_methods::insert(&mut tx, p.id, &card, true, at)
+            .await
+            .unwrap();
+        let plan = NewSubscription {
+            patient_id: p.id,
+            plan: "Wellness".into(),
+            amount: Clinic::usd(2_500),
+            interval: BillingInterval::Month,
+            status: SubscriptionStatus::Active,
+            next_cycle_at: at,
+            locked_gateway: None,
+        };
+        insert_subscription(&mut tx, &plan, at).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
 on_both_databases! {
+    async fn at_month_end_the_engine_bills_every_due_cycle_without_waiting_for_its_next_pass(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        // More cycles due than one pass bills: a batch is 200, and this engine's pass bills one batch.
+        cycles_due_now(&c, db, 450).await;
+        let pace = EnginePace {
+            every: Duration::from_secs(3600),
+            cycles_per_pass: Duration::ZERO,
+            ..fast(chrono::Duration::seconds(75))
+        };
+        let a = start(desk(&c, FixedClock(now())), "Front desk 1", pace);
+        until("every due cycle is billed, although a pass comes only every hour", Duration::from_secs(60), async || {
+            c.sim.transactions().iter().filter(|t| t.kind == "sale" && t.success).count() == 450 && a.passes() >= 3
+        })
+        .await;
+        let said = a.events.lock().unwrap().clone();
+        let passes: Vec<_> = said.iter().filter(|e| e.starts_with("pass:")).collect();
+        assert!(passes.len() >= 3, "{said:?}");
+        assert!(passes[0].contains("More cycles are due"), "{said:?}");
+        assert!(passes[1].contains("More cycles are due"), "{said:?}");
+        let sales = c.sim.transactions().into_iter().filter(|t| t.kind == "sale").collect::<Vec<_>>();
+        let orders: std::collections::BTreeSet<_> = sales.iter().map(|t| t.order_id.clone()).collect();
+        assert_eq!((sales.len(), orders.len()), (450, 450), "each cycle charged once");
+        a.close().await;
+    }
+
+    async fn one_pass_bills_due_cycles_beyond_one_batch(db: &TestDb) {
+        let c = clinic(db, Gateway::Nmi).await;
+        cycles_due_now(&c, db, 450).await;
+        let report = c.s.run_worker_pass().await.unwrap();
+        assert_eq!((report.cycles_billed, report.cycles_paid, report.more_due), (450, 450, false));
+        assert_eq!(c.s.run_worker_pass().await.unwrap().cycles_billed, 0);
+    }
+
     async fn one_desk_runs_the_engine_and_another_takes_over_when_it_closes(db: &TestDb) {
         let c = clinic(db, Gateway::Nmi).await;
         due_subscription(&c, 4_900).await;
