@@ -199,6 +199,9 @@ pub struct GatewayTransaction {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Where a gateway's listing hands its pages (see [`PaymentGateway::transactions`]).
+pub type TransactionPages = tokio::sync::mpsc::Sender<Vec<GatewayTransaction>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionKind {
@@ -326,13 +329,17 @@ pub trait PaymentGateway: Send + Sync {
         customer: Option<&str>,
         key: &str,
     ) -> VerifyOutcome;
-    /// Every charge and refund the gateway holds that was created in `[from, to)`, oldest first,
-    /// read page by page to the end: what reconciliation matches against the ledger.
+    /// Every charge and refund the gateway holds that was created in `[from, to)`, read page by page
+    /// to the end, each page handed to `pages` as soon as it is read: what reconciliation matches
+    /// against the ledger, a million of them in a busy month, never all held at once. A transaction
+    /// that moved while the pages were read may come twice. Stops early, without error, once
+    /// nobody takes the pages any more.
     async fn transactions(
         &self,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<GatewayTransaction>, GatewayError>;
+        pages: &TransactionPages,
+    ) -> Result<(), GatewayError>;
     /// A harmless call that proves the credentials work.
     async fn check(&self) -> Result<(), GatewayError>;
     /// Makes a hosted page where the patient saves a card (Stripe Checkout in setup mode), under the

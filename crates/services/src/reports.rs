@@ -99,9 +99,8 @@ impl Services {
                 .and_hms_opt(0, 0, 0)
                 .expect("midnight"),
         );
+        let (payments, declines) = self.payment_and_decline_totals(start, end).await?;
         let mut r = self.store().reader().await?;
-        let payments = report::payment_totals(&mut r, start, end).await?;
-        let declines = report::decline_totals(&mut r, start, end).await?;
         let refunds = report::refund_totals(&mut r, start, end).await?;
         let recovery = report::recovery_totals(&mut r, start, end).await?;
         drop(r);
@@ -166,6 +165,110 @@ impl Services {
             gateways,
             recovery: funnel,
         })
+    }
+
+    /// The payments' totals and declines of `[start, end)`: the closed days' kept totals (made now for
+    /// any day not kept yet or changed since) and the last two days counted live. When another desk is
+    /// making the day totals at this moment, the whole range is counted live instead of waiting.
+    async fn payment_and_decline_totals(
+        &self,
+        start: chrono::DateTime<Utc>,
+        end: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<report::PaymentTotals>, Vec<report::DeclineTotals>)> {
+        // By the database's clock, as its triggers mark changed days.
+        let kept_until = closed_days_end(self.fresh_now().await?).min(end.timestamp_millis());
+        let from = start.timestamp_millis();
+        if from < kept_until && self.keep_day_totals(from, kept_until, usize::MAX).await? {
+            let live_from = Utc.timestamp_millis_opt(kept_until).single().unwrap_or(end);
+            let mut r = self.store().reader().await?;
+            let mut payments = report::kept_payment_totals(&mut r, from, kept_until).await?;
+            let mut declines = report::kept_decline_totals(&mut r, from, kept_until).await?;
+            if live_from < end {
+                payments.extend(report::payment_totals(&mut r, live_from, end).await?);
+                declines.extend(report::decline_totals(&mut r, live_from, end).await?);
+            }
+            return Ok((add_payment_totals(payments), add_decline_totals(declines)));
+        }
+        let mut r = self.store().reader().await?;
+        Ok((
+            report::payment_totals(&mut r, start, end).await?,
+            report::decline_totals(&mut r, start, end).await?,
+        ))
+    }
+
+    /// Makes sure the totals of every day in `[from, to)` are kept and true: the days not kept yet (or
+    /// changed since) are counted now (at most `most` of them, the most recent first), a month of
+    /// contiguous days to a statement and a transaction, so the database is never held for long.
+    /// False when another desk holds the job at this moment, or days were left for later.
+    async fn keep_day_totals(&self, from: i64, to: i64, most: usize) -> Result<bool> {
+        let (from, fresh) = {
+            let mut r = self.store().reader().await?;
+            // Before the first payment there is nothing to count: those days are not kept at all.
+            let Some(first) = report::first_payment_day(&mut r).await? else {
+                return Ok(true);
+            };
+            let from = from.max(first);
+            if from >= to {
+                return Ok(true);
+            }
+            let fresh: std::collections::HashSet<i64> = report::fresh_days(&mut r, from, to)
+                .await?
+                .into_iter()
+                .collect();
+            (from, fresh)
+        };
+        let days = (0..)
+            .map(|i| from + i * report::DAY_MS)
+            .take_while(|d| *d < to);
+        let mut stale: Vec<i64> = days.filter(|d| !fresh.contains(d)).collect();
+        let all = stale.len() <= most;
+        stale.drain(..stale.len().saturating_sub(most));
+        const MONTH: i64 = 31 * report::DAY_MS;
+        let mut spans: Vec<(i64, i64)> = Vec::new();
+        for day in stale {
+            match spans.last_mut() {
+                Some((start, end)) if *end == day && day - *start < MONTH => {
+                    *end = day + report::DAY_MS
+                }
+                _ => spans.push((day, day + report::DAY_MS)),
+            }
+        }
+        if spans.is_empty() {
+            return Ok(true);
+        }
+        let Some(job) = self
+            .store()
+            .try_singleton(
+                "report-day-totals",
+                self.worker_id(),
+                self.now(),
+                Duration::minutes(10),
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let counted: Result<()> = async {
+            for (a, b) in spans.iter().rev() {
+                let mut tx = self.store().begin().await?;
+                report::summarize_days(&mut tx, *a, *b).await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        }
+        .await;
+        job.release().await?;
+        counted.map(|()| all)
+    }
+
+    /// The billing engine's share of keeping the report fast: up to `days` closed days not kept yet (or
+    /// changed since) are counted each pass, the most recent first, back to the clinic's first payment,
+    /// so the billing manager's report rarely waits.
+    pub(crate) async fn keep_report_day_totals(&self, days: usize) -> Result<()> {
+        let to = closed_days_end(self.fresh_now().await?);
+        self.keep_day_totals(i64::MIN / 2, to, days)
+            .await
+            .map(|_| ())
     }
 
     /// Failed payments, newest first, optionally only those whose patient, code or message matches.
@@ -235,6 +338,72 @@ impl Services {
             ),
         })
     }
+}
+
+/// The end of the days whose totals are kept (exclusive, UTC ms): days that ended at least a day ago. The
+/// last two days are always counted live, so today's billing never touches the kept totals, and a day
+/// is kept only once late answers and the janitor are mostly done with it.
+fn closed_days_end(now: chrono::DateTime<Utc>) -> i64 {
+    let t = now.timestamp_millis();
+    t - t.rem_euclid(report::DAY_MS) - report::DAY_MS
+}
+
+/// Kept and live totals of the same gateway, status and currency added together.
+fn add_payment_totals(rows: Vec<report::PaymentTotals>) -> Vec<report::PaymentTotals> {
+    let mut by_key: std::collections::BTreeMap<(String, String, String), (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for t in rows {
+        let e = by_key.entry((t.gateway, t.status, t.currency)).or_default();
+        e.0 += t.count;
+        e.1 += t.amount_minor;
+    }
+    by_key
+        .into_iter()
+        .map(
+            |((gateway, status, currency), (count, amount_minor))| report::PaymentTotals {
+                gateway,
+                status,
+                currency,
+                count,
+                amount_minor,
+            },
+        )
+        .collect()
+}
+
+/// Kept and live declines of the same code and words added together, most frequent first.
+fn add_decline_totals(rows: Vec<report::DeclineTotals>) -> Vec<report::DeclineTotals> {
+    let mut by_key: std::collections::BTreeMap<(String, Option<String>, Option<String>), i64> =
+        std::collections::BTreeMap::new();
+    for d in rows {
+        *by_key
+            .entry((d.gateway, d.decline_code, d.decline_message))
+            .or_default() += d.count;
+    }
+    let mut out: Vec<report::DeclineTotals> = by_key
+        .into_iter()
+        .map(
+            |((gateway, decline_code, decline_message), count)| report::DeclineTotals {
+                gateway,
+                decline_code,
+                decline_message,
+                count,
+            },
+        )
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            a.gateway.as_str(),
+            std::cmp::Reverse(a.count),
+            &a.decline_code,
+        )
+            .cmp(&(
+                b.gateway.as_str(),
+                std::cmp::Reverse(b.count),
+                &b.decline_code,
+            ))
+    });
+    out
 }
 
 /// The figures of one gateway and currency, added the first time they are seen.

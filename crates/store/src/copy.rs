@@ -33,12 +33,24 @@ pub const TABLES: &[&str] = &[
     "notice_templates",
     "desks",
     "reconciliations",
+    "reconciliation_lines",
     "card_setups",
+    "payment_day_totals",
+    "payment_days",
+    "payment_day_changes",
 ];
 
 /// Tables of the database's own running state, not the clinic's: not copied (the billing engine's
-/// lease and last pass belong to the old database; the new one starts with none).
-const NOT_COPIED: &[&str] = &["billing_engine"];
+/// lease and last pass belong to the old database; the new one starts with none; a reconciliation's
+/// staged lines are its working state).
+/// The report's day totals are made again from the payments.
+const NOT_COPIED: &[&str] = &[
+    "billing_engine",
+    "reconciliation_lines",
+    "payment_day_totals",
+    "payment_days",
+    "payment_day_changes",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableCopy {

@@ -34,6 +34,7 @@ pub mod patients;
 pub mod payment_methods;
 pub mod payments;
 pub mod processor_log;
+pub mod reconciliation_lines;
 pub mod reconciliations;
 pub mod recovery_notices;
 pub mod refunds;

@@ -178,7 +178,8 @@ impl PaymentGateway for NmiClient {
         &self,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<GatewayTransaction>, GatewayError> {
+        pages: &crate::TransactionPages,
+    ) -> Result<(), GatewayError> {
         const PER_PAGE: u32 = 1000;
         // At most ten million transactions: a server that ignores page_number cannot keep us here.
         const MOST_PAGES: u32 = 10_000;
@@ -187,8 +188,7 @@ impl PaymentGateway for NmiClient {
         // sale of the period that settled after it is listed under a later date: ask from the period's
         // start until now, and keep what was *made* in the period (its first action's date).
         let until = chrono::Utc::now().max(to) + chrono::Duration::minutes(5);
-        let mut seen = std::collections::HashSet::new();
-        let mut all = Vec::new();
+        let mut first_of_last_page: Option<String> = None;
         for page in 0..MOST_PAGES {
             let records = self
                 .query(
@@ -198,20 +198,25 @@ impl PaymentGateway for NmiClient {
                 )
                 .await?;
             let full = records.len() as u32 >= PER_PAGE;
-            let before = seen.len();
-            // A transaction modified while the pages are read can move and be listed twice.
-            for t in outcome::period_transactions(&records) {
-                if seen.insert(t.reference.clone()) {
-                    all.push(t);
-                }
+            let listed = outcome::period_transactions(&records);
+            // A server that answers every page_number with the first page would list it forever.
+            let first = listed.first().map(|t| t.reference.clone());
+            if page > 0 && first.is_some() && first == first_of_last_page {
+                break;
             }
-            if !full || seen.len() == before {
+            first_of_last_page = first;
+            let kept: Vec<GatewayTransaction> = listed
+                .into_iter()
+                .filter(|t| t.created_at >= from && t.created_at < to)
+                .collect();
+            if !kept.is_empty() && pages.send(kept).await.is_err() {
+                break;
+            }
+            if !full {
                 break;
             }
         }
-        all.retain(|t| t.created_at >= from && t.created_at < to);
-        all.sort_by_key(|t| t.created_at);
-        Ok(all)
+        Ok(())
     }
 
     async fn lookup(&self, request: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {

@@ -500,9 +500,9 @@ impl PaymentGateway for StripeClient {
         &self,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<GatewayTransaction>, GatewayError> {
+        pages: &crate::TransactionPages,
+    ) -> Result<(), GatewayError> {
         let (gte, lt) = (from.timestamp().to_string(), to.timestamp().to_string());
-        let mut all = Vec::new();
         // Stripe lists newest first, 100 at a time; `starting_after` the last one reads on.
         for (path, operation) in [
             ("/v1/payment_intents", "payment_intent.list"),
@@ -524,20 +524,25 @@ impl PaymentGateway for StripeClient {
                     .last()
                     .and_then(|v| v["id"].as_str())
                     .map(str::to_owned);
-                all.extend(items.iter().filter_map(|v| {
-                    if path == "/v1/refunds" {
-                        outcome::refund_transaction(&wire::read(v))
-                    } else {
-                        outcome::intent_transaction(&wire::read(v))
-                    }
-                }));
+                let listed: Vec<GatewayTransaction> = items
+                    .iter()
+                    .filter_map(|v| {
+                        if path == "/v1/refunds" {
+                            outcome::refund_transaction(&wire::read(v))
+                        } else {
+                            outcome::intent_transaction(&wire::read(v))
+                        }
+                    })
+                    .collect();
+                if !listed.is_empty() && pages.send(listed).await.is_err() {
+                    return Ok(());
+                }
                 if page.has_more != Some(true) || after.is_none() {
                     break;
                 }
             }
         }
-        all.sort_by_key(|t| t.created_at);
-        Ok(all)
+        Ok(())
     }
 
     async fn lookup(&self, req: &ChargeRequest) -> Result<LookupOutcome, GatewayError> {

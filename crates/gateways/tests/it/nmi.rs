@@ -440,7 +440,7 @@ async fn a_period_lists_a_sale_that_settled_after_it_and_each_transaction_once()
     // The batch closes after the period: NMI now files the sales under the settlement's date.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(sim.settle_nmi_batch(), 2);
-    let listed = client.transactions(made, period_end).await.unwrap();
+    let listed = all_listed(&client, made, period_end).await;
     let keys: Vec<_> = listed.iter().map(|t| t.our_key.clone().unwrap()).collect();
     assert_eq!(
         keys,
@@ -451,9 +451,27 @@ async fn a_period_lists_a_sale_that_settled_after_it_and_each_transaction_once()
         .iter()
         .all(|t| t.taken && t.kind == TransactionKind::Charge));
     // Asked about the time after the period only, nothing made then is listed.
-    assert!(client
-        .transactions(period_end, chrono::Utc::now())
+    assert!(all_listed(&client, period_end, chrono::Utc::now())
         .await
-        .unwrap()
         .is_empty());
+}
+
+/// Every page the client lists for `[from, to)`, one after another.
+async fn all_listed(
+    client: &NmiClient,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Vec<clinicpay_gateways::GatewayTransaction> {
+    let (pages, mut read) = tokio::sync::mpsc::channel(4);
+    let listing = async move {
+        client.transactions(from, to, &pages).await.unwrap();
+    };
+    let reading = async {
+        let mut all = Vec::new();
+        while let Some(page) = read.recv().await {
+            all.extend(page);
+        }
+        all
+    };
+    tokio::join!(listing, reading).1
 }

@@ -8,8 +8,9 @@ pub mod matching;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clinicpay_domain::{Gateway, PaymentStatus, Permission};
-use clinicpay_gateways::TransactionKind;
+use clinicpay_gateways::{GatewayError, GatewayTransaction, PaymentGateway, TransactionKind};
 use clinicpay_store::payments::Settlement;
+use clinicpay_store::reconciliation_lines as lines;
 use clinicpay_store::reconciliations::{self, NewRun, RunRow};
 use clinicpay_store::{payments, refunds, StoreError};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,53 @@ use crate::{Actor, Change, Result, ServiceError, Services};
 /// Gateway transactions this close to the period's edges are read too, so a charge recorded at
 /// 23:59:59 and stamped 00:00:01 by the gateway is matched, not reported twice.
 const EDGE: Duration = Duration::hours(1);
+
+const CHARGE: &str = "charge";
+const REFUND: &str = "refund";
+
+/// The period reconciled, and the time it was asked.
+#[derive(Clone, Copy)]
+struct Period {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+/// A gateway's transaction as staged for matching.
+fn line_of(t: GatewayTransaction) -> lines::Line {
+    lines::Line {
+        kind: match t.kind {
+            TransactionKind::Charge => CHARGE,
+            TransactionKind::Refund => REFUND,
+        }
+        .to_owned(),
+        reference: t.reference,
+        our_key: t.our_key,
+        amount_minor: t.amount_minor,
+        currency: t.currency,
+        taken: t.taken,
+        status: t.status,
+        created_at: t.created_at.timestamp_millis(),
+    }
+}
+
+/// A staged line back as the gateway's transaction.
+fn transaction_of(l: lines::Line) -> Option<GatewayTransaction> {
+    Some(GatewayTransaction {
+        kind: match l.kind.as_str() {
+            CHARGE => TransactionKind::Charge,
+            REFUND => TransactionKind::Refund,
+            _ => return None,
+        },
+        created_at: l.created_at(),
+        reference: l.reference,
+        our_key: l.our_key,
+        amount_minor: l.amount_minor,
+        currency: l.currency,
+        taken: l.taken,
+        status: l.status,
+    })
+}
 
 /// One gateway's part of a reconciliation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,90 +205,138 @@ impl Services {
         settings: &clinicpay_domain::OrganizationSettings,
         asked_for: bool,
     ) -> Result<Option<GatewayReconciliation>> {
-        let (mut ledger, mut ledger_refunds) = {
+        let (ledger_payments, ledger_refunds) = {
             let mut r = self.store().reader().await?;
             (
-                payments::ledger_between(
-                    &mut r,
-                    gateway,
-                    from - Duration::days(1),
-                    to + Duration::days(1),
-                )
-                .await?,
-                refunds::ledger_between(
-                    &mut r,
-                    gateway,
-                    from - Duration::days(1),
-                    to + Duration::days(1),
-                )
-                .await?,
+                lines::ledger_count(&mut r, CHARGE, gateway, from, to).await? as u32,
+                lines::ledger_count(&mut r, REFUND, gateway, from, to).await? as u32,
             )
         };
-        let in_period = |t: DateTime<Utc>| t >= from && t < to;
-        let ledger_payments = ledger.iter().filter(|p| in_period(p.created_at)).count() as u32;
-        let ledger_refund_count = ledger_refunds
-            .iter()
-            .filter(|r| in_period(r.created_at))
-            .count() as u32;
         let unavailable = |message: String| GatewayReconciliation {
             gateway,
             gateway_charges: 0,
             gateway_refunds: 0,
             ledger_payments,
-            ledger_refunds: ledger_refund_count,
+            ledger_refunds,
             mismatches: Vec::new(),
             unavailable: Some(message),
         };
         let client = match self.gateway_client(gateway, settings, None).await {
             Ok(c) => c,
             // Never used and no key: nothing to reconcile on this gateway.
-            Err(_) if !asked_for && ledger_payments == 0 && ledger_refund_count == 0 => {
-                return Ok(None)
+            Err(_) if !asked_for && ledger_payments == 0 && ledger_refunds == 0 => return Ok(None),
+            Err(e) => return Ok(Some(unavailable(e.to_string()))),
+        };
+        let run = format!("{}-{:016x}", gateway.as_str(), rand::random::<u64>());
+        let part = self
+            .reconcile_listed(
+                client.as_ref(),
+                &run,
+                Period { from, to, now },
+                settings,
+                (ledger_payments, ledger_refunds),
+            )
+            .await;
+        // The run's lines go whatever happened, with any that a stopped run left behind.
+        let mut tx = self.store().begin().await?;
+        lines::remove(&mut tx, &run, now - Duration::days(1)).await?;
+        tx.commit().await?;
+        Ok(Some(match part? {
+            Ok(part) => part,
+            Err(e) => unavailable(e.to_string()),
+        }))
+    }
+
+    /// The gateway's listing of the period (with its edges), written to the database page by page as
+    /// it is read: the listing and the writing run side by side, a few pages apart at most. The
+    /// gateway's error, if it could not list.
+    async fn stage_listing(
+        &self,
+        client: &dyn PaymentGateway,
+        run: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(), GatewayError>> {
+        let (sender, mut pages) = tokio::sync::mpsc::channel::<Vec<GatewayTransaction>>(4);
+        let listing = async move {
+            let listed = client.transactions(from, to, &sender).await;
+            drop(sender);
+            listed
+        };
+        let staging = async move {
+            while let Some(page) = pages.recv().await {
+                let staged: Vec<lines::Line> = page.into_iter().map(line_of).collect();
+                let mut tx = self.store().begin().await?;
+                lines::stage(&mut tx, run, &staged, now).await?;
+                tx.commit().await?;
             }
-            Err(e) => return Ok(Some(unavailable(e.to_string()))),
+            Ok::<(), ServiceError>(())
         };
-        let transactions = match client.transactions(from - EDGE, to + EDGE).await {
-            Ok(t) => t,
-            Err(e) => return Ok(Some(unavailable(e.to_string()))),
-        };
-        // Keys the gateway listed that the ledger around the period does not hold: a payment made
-        // long before (or a clock far off) is still ours.
-        let missing = |kind| {
-            transactions
-                .iter()
-                .filter(|t| t.kind == kind)
-                .filter_map(|t| t.our_key.clone())
-                .collect::<Vec<_>>()
-        };
+        // A write that fails drops the pages, which stops the listing at its next page.
+        let (listed, staged) = tokio::join!(listing, staging);
+        staged?;
+        Ok(listed)
+    }
+
+    /// Lists the gateway's period into `run` and matches what may differ; the gateway's error if it
+    /// could not list.
+    async fn reconcile_listed(
+        &self,
+        client: &dyn PaymentGateway,
+        run: &str,
+        period: Period,
+        settings: &clinicpay_domain::OrganizationSettings,
+        (ledger_payments, ledger_refunds): (u32, u32),
+    ) -> Result<std::result::Result<GatewayReconciliation, GatewayError>> {
+        let Period { from, to, now } = period;
+        let gateway = client.gateway();
+        if let Err(e) = self
+            .stage_listing(client, run, from - EDGE, to + EDGE, now)
+            .await?
         {
-            let mut r = self.store().reader().await?;
-            let known: std::collections::HashSet<String> =
-                ledger.iter().map(|p| p.idempotency_key.clone()).collect();
-            let keys: Vec<String> = missing(TransactionKind::Charge)
-                .into_iter()
-                .filter(|k| !known.contains(k))
-                .collect();
-            ledger.extend(payments::with_keys(&mut r, gateway, &keys).await?);
-            let known: std::collections::HashSet<String> = ledger_refunds
-                .iter()
-                .map(|x| x.idempotency_key.clone())
-                .collect();
-            let keys: Vec<String> = missing(TransactionKind::Refund)
-                .into_iter()
-                .filter(|k| !known.contains(k))
-                .collect();
-            ledger_refunds.extend(refunds::with_keys(&mut r, gateway, &keys).await?);
+            return Ok(Err(e));
         }
+        let in_period = |t: DateTime<Utc>| t >= from && t < to;
+        // What was made in the last minutes may still be on its way to either side.
+        let match_to = to.min(now - Duration::minutes(5));
+        let (transactions, ledger, ledger_refunds_checked) = {
+            let mut r = self.store().reader().await?;
+            let mut keys =
+                lines::ledger_keys_to_check(&mut r, run, CHARGE, gateway, from, match_to).await?;
+            let refund_keys =
+                lines::ledger_keys_to_check(&mut r, run, REFUND, gateway, from, match_to).await?;
+            let refunds_checked = refunds::with_keys(&mut r, gateway, &refund_keys).await?;
+            // A refund's payment tells whose it is; it is matched with its own transactions.
+            for refund in &refunds_checked {
+                if let Some(p) = payments::payment(&mut r, refund.payment_id).await? {
+                    keys.push(p.idempotency_key);
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            let mut staged = lines::with_keys(&mut r, run, CHARGE, &keys).await?;
+            staged.extend(lines::with_keys(&mut r, run, REFUND, &refund_keys).await?);
+            staged.extend(lines::unrecorded(&mut r, run, CHARGE, gateway, from, match_to).await?);
+            staged.extend(lines::unrecorded(&mut r, run, REFUND, gateway, from, match_to).await?);
+            (
+                staged
+                    .into_iter()
+                    .filter_map(transaction_of)
+                    .collect::<Vec<_>>(),
+                payments::with_keys(&mut r, gateway, &keys).await?,
+                refunds_checked,
+            )
+        };
         let mut mismatches = matching::mismatches(&matching::Inputs {
             gateway,
             from,
-            // What was made in the last minutes may still be on its way to either side.
-            to: to.min(now - Duration::minutes(5)),
+            to: match_to,
             now,
             currency: settings.currency,
             transactions: &transactions,
             payments: &ledger,
-            refunds: &ledger_refunds,
+            refunds: &ledger_refunds_checked,
         });
         // Money moved that ClinicPay recorded as failed: record what the gateway says, as a late answer.
         for m in &mut mismatches {
@@ -290,21 +386,13 @@ impl Services {
             }
         }
         mismatches.sort_by_key(|m| m.at);
-        let in_window = |t: &&clinicpay_gateways::GatewayTransaction| in_period(t.created_at);
-        Ok(Some(GatewayReconciliation {
+        let mut r = self.store().reader().await?;
+        Ok(Ok(GatewayReconciliation {
             gateway,
-            gateway_charges: transactions
-                .iter()
-                .filter(in_window)
-                .filter(|t| t.kind == TransactionKind::Charge)
-                .count() as u32,
-            gateway_refunds: transactions
-                .iter()
-                .filter(in_window)
-                .filter(|t| t.kind == TransactionKind::Refund)
-                .count() as u32,
+            gateway_charges: lines::count(&mut r, run, CHARGE, from, to).await? as u32,
+            gateway_refunds: lines::count(&mut r, run, REFUND, from, to).await? as u32,
             ledger_payments,
-            ledger_refunds: ledger_refund_count,
+            ledger_refunds,
             mismatches,
             unavailable: None,
         }))

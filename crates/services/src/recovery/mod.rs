@@ -32,11 +32,16 @@ use serde::Serialize;
 pub(crate) const BATCH: i64 = 200;
 /// Charges a worker has in flight at once.
 pub(crate) const CHARGES_IN_FLIGHT: usize = 8;
+/// How long one pass keeps billing due cycles before the rest of its work (retries, deadlines,
+/// reminders) has its turn; the engine then runs the next pass at once.
+pub(crate) const CYCLES_PER_PASS: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What one worker pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WorkerReport {
     pub cycles_billed: u32,
+    /// More cycles were due than one pass bills ([`CYCLES_PER_PASS`]): the next pass follows at once.
+    pub more_due: bool,
     pub cycles_paid: u32,
     pub retries_run: u32,
     pub retries_paid: u32,
@@ -151,6 +156,10 @@ impl Services {
         match self.poll_card_pages().await {
             Ok(r) => report.card_links = r,
             Err(e) => eprintln!("ClinicPay: secure card links were not checked ({e}); they are checked again next pass."),
+        }
+        // The gateway report's kept day totals, a month of days a pass at most, never in billing's way.
+        if let Err(e) = self.keep_report_day_totals(31).await {
+            eprintln!("ClinicPay: the report's day totals were not kept up to date ({e}); tried again next pass.");
         }
         // The day before, reconciled once by one worker; a failure is said and tried next pass.
         if let Some(job) = self

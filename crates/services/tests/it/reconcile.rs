@@ -188,6 +188,11 @@ async fn every_kind_of_difference_is_found_and_said(db: &TestDb, gateway: Gatewa
     // Run again: what was recorded now no longer differs.
     let again = run(&c, &s, gateway).await;
     assert_eq!(again.gateways[0].mismatches.len(), 6, "{:?}", kinds(&again));
+    // The gateway's listing was staged in the database for the matching, and is gone with the run.
+    let mut tx = db.store.begin().await.unwrap();
+    let staged: i64 =
+        clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM reconciliation_lines").await;
+    assert_eq!(staged, 0);
 }
 
 on_both_databases! {

@@ -92,4 +92,61 @@ on_both_databases! {
         drop(r);
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    async fn a_report_over_closed_days_is_the_ledgers_even_after_a_late_change_to_an_old_payment(db: &TestDb) {
+        use clinicpay_store::payments::{insert_payment, NewPayment};
+        let c = clinic(db, Gateway::Nmi).await;
+        let now = c.s.now();
+        // A fortnight of history: closed days, whose totals the report keeps.
+        let mut tx = db.store.begin().await.unwrap();
+        let mut keys = Vec::new();
+        for (i, (days_ago, minor, status, code)) in [
+            (12, 5_000, PaymentStatus::Succeeded, None),
+            (12, 2_500, PaymentStatus::Failed, Some("200")),
+            (9, 7_000, PaymentStatus::Succeeded, None),
+            (9, 1_000, PaymentStatus::Failed, Some("201")),
+            (6, 3_000, PaymentStatus::Failed, Some("200")),
+            (6, 4_000, PaymentStatus::Unknown, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let key = format!("history-{i}");
+            insert_payment(&mut tx, &NewPayment {
+                patient_id: c.patient, invoice_id: None, order_id: None, payment_method_id: None,
+                gateway: Gateway::Nmi, amount: usd(minor), status, idempotency_key: key.clone(),
+                gateway_reference: None, decline_code: code.map(String::from),
+                decline_message: code.map(|_| "DECLINE".to_owned()), created_by: None,
+            }, now - chrono::Duration::days(days_ago)).await.unwrap();
+            keys.push(key);
+        }
+        tx.commit().await.unwrap();
+        let from = (now - chrono::Duration::days(20)).date_naive();
+        let nmi = |r: &clinicpay_services::reports::GatewayReport| r.gateways.iter().find(|g| g.gateway == Gateway::Nmi).unwrap().clone();
+
+        let first = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
+        assert_eq!((first.attempts, first.succeeded, first.failed, first.unknown_waiting), (6, 2, 3, 1));
+        assert_eq!(first.succeeded_amount, usd(12_000));
+        let codes: Vec<_> = first.declines.iter().map(|d| (d.code.clone().unwrap(), d.count)).collect();
+        assert_eq!(codes, vec![("200".to_owned(), 2), ("201".to_owned(), 1)], "most frequent first");
+        let mut tx = db.store.begin().await.unwrap();
+        let kept: i64 = clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM payment_day_totals").await;
+        drop(tx);
+        assert!(kept > 0, "the closed days' totals are kept");
+
+        // Days later the janitor learns the unknown payment was taken, and a decline is corrected.
+        clinicpay_testkit::raw_execute(db, &format!("UPDATE payments SET status = 'SUCCEEDED' WHERE idempotency_key = '{}'", keys[5])).await;
+        clinicpay_testkit::raw_execute(db, &format!("UPDATE payments SET decline_code = '201' WHERE idempotency_key = '{}'", keys[4])).await;
+        let again = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
+        assert_eq!((again.attempts, again.succeeded, again.failed, again.unknown_waiting), (6, 3, 3, 0));
+        assert_eq!(again.succeeded_amount, usd(16_000));
+        let codes: Vec<_> = again.declines.iter().map(|d| (d.code.clone().unwrap(), d.count)).collect();
+        assert_eq!(codes, vec![("201".to_owned(), 2), ("200".to_owned(), 1)]);
+        // A payment made today is counted live beside the kept days.
+        let inv = c.s.create_invoice(&c.desk, c.patient, usd(900), "Visit").await.unwrap();
+        c.add(Gateway::Nmi, "4111111111111111").await.unwrap();
+        c.s.pay_invoice(&c.desk, inv.id, None).await.unwrap();
+        let today = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
+        assert_eq!((today.attempts, today.succeeded, today.succeeded_amount), (7, 4, usd(16_900)));
+    }
 }

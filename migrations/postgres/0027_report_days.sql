@@ -1,0 +1,43 @@
+-- The gateway report over a clinic group's years (issue 24): each closed day's payment totals are kept,
+-- so a report over ten million payments adds up a few thousand rows of totals and counts only the last
+-- two days live. A day is summarized once it is two days old (`payment_days`, as of the day's change
+-- generation); a change to a payment made before today (a late answer, the janitor, a correction)
+-- moves its day's generation on, so that day is summarized again before it is used. Today's payments
+-- never touch these tables: billing does not wait on them.
+CREATE TABLE payment_day_totals (
+    day             BIGINT NOT NULL,
+    gateway         TEXT   NOT NULL,
+    status          TEXT   NOT NULL,
+    currency        TEXT   NOT NULL,
+    decline_code    TEXT   NOT NULL,
+    decline_message TEXT   NOT NULL,
+    count           BIGINT NOT NULL,
+    amount_minor    BIGINT NOT NULL,
+    PRIMARY KEY (day, gateway, status, currency, decline_code, decline_message)
+);
+CREATE TABLE payment_days (
+    day        BIGINT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+CREATE TABLE payment_day_changes (
+    day        BIGINT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+CREATE FUNCTION payment_day_changed() RETURNS trigger AS $$
+DECLARE
+    today BIGINT := (floor(extract(epoch FROM now()) / 86400) * 86400000)::BIGINT;
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.created_at < today THEN
+        INSERT INTO payment_day_changes (day, generation) VALUES (OLD.created_at - OLD.created_at % 86400000, 1)
+        ON CONFLICT (day) DO UPDATE SET generation = payment_day_changes.generation + 1;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.created_at < today THEN
+        INSERT INTO payment_day_changes (day, generation) VALUES (NEW.created_at - NEW.created_at % 86400000, 1)
+        ON CONFLICT (day) DO UPDATE SET generation = payment_day_changes.generation + 1;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER payments_day_changed
+AFTER INSERT OR DELETE OR UPDATE OF status, amount_minor, gateway, currency, decline_code, decline_message, created_at
+ON payments FOR EACH ROW EXECUTE FUNCTION payment_day_changed();
