@@ -18,9 +18,16 @@ function start() {
     });
 }
 
-/** Calls `reload` shortly after a change `matches` (several changes at once reload once), and after
- * the database connection comes back. */
-export function useLiveReload(matches: (c: DataChanged) => boolean, reload: () => void) {
+/** How soon after a change the screen reloads: changes that arrive meanwhile are taken by the same
+ * reload. */
+const GATHER_MS = 30;
+
+/** Calls `reload` shortly after a change `matches`, and after the database connection comes back.
+ * Twenty desks may change things fifty times a second, so the wait starts at the first change and is
+ * not put off by the next ones (the screen keeps up instead of waiting for a quiet moment), and a
+ * reload never starts while the last one is still loading: changes that come during one are taken by
+ * the one after it. */
+export function useLiveReload(matches: (c: DataChanged) => boolean, reload: () => unknown) {
   const latest = useRef({ matches, reload });
   useEffect(() => {
     latest.current = { matches, reload };
@@ -28,15 +35,32 @@ export function useLiveReload(matches: (c: DataChanged) => boolean, reload: () =
   useEffect(() => {
     start();
     let timer: number | undefined;
+    let loading = false;
+    let again = false;
+    let gone = false;
+    const run = async () => {
+      timer = undefined;
+      loading = true;
+      again = false;
+      try {
+        await latest.current.reload();
+      } catch {
+        /* the screen shows its own error */
+      }
+      loading = false;
+      if (again && !gone) schedule();
+    };
+    const schedule = () => {
+      if (loading) again = true;
+      else if (timer === undefined) timer = window.setTimeout(() => void run(), GATHER_MS);
+    };
     const listener: Listener = (c) => {
       if (c.kind === "lost") return;
-      if (c.kind === "reconnected" || latest.current.matches(c)) {
-        window.clearTimeout(timer);
-        timer = window.setTimeout(() => latest.current.reload(), 30);
-      }
+      if (c.kind === "reconnected" || latest.current.matches(c)) schedule();
     };
     listeners.add(listener);
     return () => {
+      gone = true;
       listeners.delete(listener);
       window.clearTimeout(timer);
     };

@@ -66,10 +66,7 @@ export function PatientProfileView({
   }, [patientId, checkOrder]);
   const { data, error, reload: load } = useLoad(fetchPatient, onError);
   // Another desk changed this patient's cards, payments or recovery: show it.
-  useLiveReload(
-    (c) => c.patient_id === patientId,
-    () => void load(),
-  );
+  useLiveReload((c) => c.patient_id === patientId, load);
 
   /** The escalation report, with the exact message that was on screen when there was one. */
   function escalate(shownMessage?: string) {

@@ -24,7 +24,7 @@ export function PaymentsScreen({
     [failedOnly, applied],
   );
   const { data, error, reload } = useLoad<Payment_Serialize[]>(load, onError);
-  useLiveReload(isMoney, () => void reload());
+  useLiveReload(isMoney, reload);
   const title = failedOnly ? "Failed payments" : "Payments";
   return (
     <section className="stack" data-testid={failedOnly ? "failed-payments-screen" : "payments-screen"}>

@@ -22,7 +22,7 @@ export function RecoveryScreen({
 }) {
   const load = useCallback(() => call(commands.recoveryOrders(null)), []);
   const { data, error, reload } = useLoad<Order_Serialize[]>(load, onError);
-  useLiveReload(isMoney, () => void reload());
+  useLiveReload(isMoney, reload);
   if (!data) return <Loading error={error} retry={() => void reload()} />;
   const open = data.filter((o) => o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED");
   return (

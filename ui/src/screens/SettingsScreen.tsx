@@ -21,7 +21,7 @@ import { YourPasswordPanel } from "./YourPasswordPanel";
 export function SettingsScreen({ session, onError }: { session: Session; onError: (e: ApiError) => void }) {
   const load = useCallback(() => call(commands.settings()), []);
   const { data, error, reload } = useLoad<SettingsView>(load, onError);
-  useLiveReload((c) => c.subject_type === "setting", () => void reload());
+  useLiveReload((c) => c.subject_type === "setting", reload);
   const canChange = may(session, "change_settings");
   if (!data) return <Loading error={error} retry={() => void reload()} />;
   return (

@@ -28,7 +28,7 @@ export function ChargedTwice({
     [patientId, reloadKey],
   );
   const { data, reload } = useLoad<Payment_Serialize[]>(load, onError);
-  useLiveReload(isMoney, () => void reload());
+  useLiveReload(isMoney, reload);
   if (!data || data.length === 0) return null;
   return (
     <div className="warning stack" role="alert" data-testid="charged-twice">
