@@ -3,17 +3,20 @@
 # measured in the same run (these machines are noisy), ending with the summary table. Programs that
 # print figures, not tests: nothing here fails because something was slow.
 #
-#   ./scripts/bench.sh                      everything (about 45 minutes on 2 cores, builds included)
-#   ./scripts/bench.sh clinic sweep         only some parts: clinic report-pg sweep reconcile refresh propagation desktop deb
+#   ./scripts/bench.sh                      everything (about two hours on 2 cores the first time: the
+#                                           clinics are seeded once and reused)
+#   ./scripts/bench.sh clinic month-end     only some parts: clinic report-pg month-end sweep reconcile
+#                                           refresh propagation desktop window deb
 #
-# The clinic group's data is made by `clinicpay demo seed --patients 200000 --clinic-group` (deterministic:
-# seed 1) into $CARGO_TARGET_DIR/bench/ and reused by later runs; CLINICPAY_BENCH_PATIENTS changes the size.
+# The clinic group's data is made by `clinicpay demo seed --patients 1000000 --clinic-group` (deterministic:
+# seed 1; about 2 million cards and 10 million payments) into $CARGO_TARGET_DIR/bench/ and reused by later
+# runs; CLINICPAY_BENCH_PATIENTS changes the size (CLINICPAY_BENCH_PG_PATIENTS on PostgreSQL).
 # PostgreSQL is $CLINICPAY_TEST_PG (default the local server), in schemas cp_bench_*.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg sweep reconcile refresh propagation desktop deb)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(clinic report-pg month-end sweep reconcile refresh propagation desktop window deb)
 wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 
 ensure_rust
@@ -26,7 +29,7 @@ BIN="$CARGO_TARGET_DIR/release"
 OUT="$CARGO_TARGET_DIR/bench"
 mkdir -p "$OUT"
 LOG="$OUT/bench-$(date +%Y%m%d-%H%M%S).log"
-PATIENTS="${CLINICPAY_BENCH_PATIENTS:-200000}"
+PATIENTS="${CLINICPAY_BENCH_PATIENTS:-1000000}"
 PG="${CLINICPAY_TEST_PG:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 # with_schema URL SCHEMA: the address whose tables live in SCHEMA.
 with_schema() { local sep='?'; [[ "$1" == *\?* ]] && sep='&'; echo "$1${sep}options=-c%20search_path%3D$2"; }
@@ -48,8 +51,8 @@ if wants clinic; then
 fi
 
 if wants report-pg; then
-    # 110,000 patients of a clinic group hold just over a million payments.
-    PG_PATIENTS="${CLINICPAY_BENCH_PG_PATIENTS:-110000}"
+    # A million patients of a clinic group hold about ten million payments.
+    PG_PATIENTS="${CLINICPAY_BENCH_PG_PATIENTS:-1000000}"
     say "gateway report (PostgreSQL, $PG_PATIENTS patients)"
     SCHEMA="cp_bench_report_$PG_PATIENTS"
     URL="$(with_schema "$PG" "$SCHEMA")"
@@ -64,15 +67,20 @@ if wants report-pg; then
     "$BIN/clinicpay-bench" report --db "$URL" 2>&1 | tee -a "$LOG"
 fi
 
+if wants month-end; then
+    say "month-end: 50,000 cycles due, the billing engine (clinicpay worker) against a gateway at its rate limit"
+    "$BIN/clinicpay-bench" month-end --cycles 50000 --rate 100 2>&1 | tee -a "$LOG"
+fi
+
 if wants sweep; then
     say "recovery sweep (simulator limited to 100 requests a second)"
     "$BIN/clinicpay-bench" sweep --orders 10000 --rate 100 --latency-ms 100 2>&1 | tee -a "$LOG"
 fi
 
 if wants reconcile; then
-    say "reconciliation of 100,000 NMI transactions (SQLite, then PostgreSQL)"
-    "$BIN/clinicpay-bench" reconcile --transactions 100000 2>&1 | tee -a "$LOG"
-    "$BIN/clinicpay-bench" reconcile --transactions 100000 --db "$PG" 2>&1 | tee -a "$LOG"
+    say "reconciliation of 1,000,000 NMI transactions, and of 100,000 for the memory (SQLite, then PostgreSQL)"
+    "$BIN/clinicpay-bench" reconcile --transactions 1000000 2>&1 | tee -a "$LOG"
+    "$BIN/clinicpay-bench" reconcile --transactions 1000000 --db "$PG" 2>&1 | tee -a "$LOG"
 fi
 
 if wants refresh; then
@@ -81,13 +89,18 @@ if wants refresh; then
 fi
 
 if wants propagation; then
-    say "desk-to-desk propagation (PostgreSQL)"
-    "$BIN/clinicpay-bench" propagation --changes 1000 --db "$PG" 2>&1 | tee -a "$LOG"
+    say "twenty desks on one PostgreSQL, 50 changes a second"
+    "$BIN/clinicpay-bench" propagation --desks 20 --changes 3000 --rate 50 --db "$PG" 2>&1 | tee -a "$LOG"
 fi
 
 if wants desktop; then
     say "cold start and idle memory, next to a hello-world Tauri 2 app"
     ./scripts/measure-desktop.sh 2>&1 | tee -a "$LOG"
+fi
+
+if wants window; then
+    say "the window while work arrives: live updates from another desk, and typing during a 10,000-order sweep"
+    ./scripts/measure-window.sh 2>&1 | tee -a "$LOG"
 fi
 
 if wants deb; then

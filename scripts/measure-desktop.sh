@@ -44,9 +44,9 @@ node -e '
 const fs = require("fs");
 const read = (f) => JSON.parse(fs.readFileSync(f, "utf8").split("\n").find((l) => l.startsWith("FIGURES ")).slice(8));
 const [h, c, n] = [read(process.argv[1]), read(process.argv[2]), read(process.argv[3])];
-const line = (m, fig, ref, r, t) => console.log(`RESULT | ${m} | ${fig} | ${ref} | ${r.toFixed(2)}x | ${t} | ${r <= 1.3 ? "met" : "MISSED"} |`);
-line("cold start to a usable window", `median ${c.medianMs.toFixed(0)} ms`, `hello-world Tauri ${h.medianMs.toFixed(0)} ms`, c.medianMs / h.medianMs, "≤ 1.3x");
-line("idle memory, app + WebKit (PSS), billing engine running", `${c.pssMiB.toFixed(1)} MiB`, `hello-world Tauri ${h.pssMiB.toFixed(1)} MiB`, c.pssMiB / h.pssMiB, "≤ 1.3x");
+const line = (m, fig, ref, r, t) => console.log(`RESULT | ${m} | ${fig} | ${ref} | ${r.toFixed(2)}x | ≤ ${t.toFixed(2)}x | ${r <= t ? "met" : "MISSED"} |`);
+line("cold start to a usable window", `median ${c.medianMs.toFixed(0)} ms`, `hello-world Tauri ${h.medianMs.toFixed(0)} ms`, c.medianMs / h.medianMs, 1.10);
+line("idle memory, app + WebKit (PSS), billing engine running", `${c.pssMiB.toFixed(1)} MiB`, `hello-world Tauri ${h.pssMiB.toFixed(1)} MiB`, c.pssMiB / h.pssMiB, 1.15);
 console.log(`RESULT | idle CPU, billing engine running (a pass every 30 s) | ${c.cpuPercent.toFixed(2)} % of a core | without the engine ${n.cpuPercent.toFixed(2)} %, hello-world ${h.cpuPercent.toFixed(2)} % | — | — | — |`);
 console.log(`RESULT | idle memory, billing engine off (engine = service) | ${n.pssMiB.toFixed(1)} MiB | with it ${c.pssMiB.toFixed(1)} MiB | ${(c.pssMiB / n.pssMiB).toFixed(2)}x | — | — |`);
 ' "$WORK/hello.txt" "$WORK/clinicpay.txt" "$WORK/no-engine.txt"

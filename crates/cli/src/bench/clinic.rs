@@ -75,6 +75,27 @@ pub async fn open(url: &str, patients: u32) -> Clinic {
     }
 }
 
+async fn patients_of(c: &Clinic) -> i64 {
+    overview::clinic_counts(&mut c.store.reader().await.expect("reader"))
+        .await
+        .expect("counts")
+        .patients
+}
+
+async fn payments_of(c: &Clinic) -> i64 {
+    let mut r = c.store.reader().await.expect("reader");
+    match clinicpay_store::Executor::conn(&mut r) {
+        clinicpay_store::Conn::Sqlite(c) => sqlx::query_scalar("SELECT COUNT(*) FROM payments")
+            .fetch_one(c)
+            .await
+            .expect("count"),
+        clinicpay_store::Conn::Postgres(c) => sqlx::query_scalar("SELECT COUNT(*) FROM payments")
+            .fetch_one(c)
+            .await
+            .expect("count"),
+    }
+}
+
 /// A connection of sqlx's own on the same SQLite file: the floor our layers are measured against.
 async fn raw_sqlite(url: &str) -> Pool<Sqlite> {
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
@@ -152,12 +173,12 @@ pub async fn search(c: &Clinic, desk: &Actor) {
     let (ours, floor) = (Timings(ours_all), Timings(raw_all));
     let ratio = ours.p(0.95).as_secs_f64() / floor.p(0.95).as_secs_f64();
     verdict(
-        "patient search, SQLite",
+        &format!("patient search, {} patients, SQLite", patients_of(c).await),
         format!("p95 {} (p50 {})", ms(ours.p(0.95)), ms(ours.p(0.5))),
         format!("raw SQL p95 {}", ms(floor.p(0.95))),
         format!("{ratio:.2}x"),
-        "p95 ≤ 2x and ≤ 5 ms",
-        ratio <= 2.0 && ours.p(0.95) <= Duration::from_millis(5),
+        "p95 ≤ 1.3x and ≤ 5 ms",
+        ratio <= 1.3 && ours.p(0.95) <= Duration::from_millis(5),
     );
     raw.close().await;
 }
@@ -263,7 +284,7 @@ pub async fn profile(c: &Clinic, desk: &Actor, opens: i64) {
         ms(t.max())
     );
     verdict(
-        "patient profile",
+        &format!("patient profile, {} payments", payments_of(c).await),
         format!("p95 {} (p50 {})", ms(t.p(0.95)), ms(t.p(0.5))),
         "—".into(),
         "—".into(),
@@ -325,6 +346,7 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
         ),
     ];
     let mut worst = Timings::default();
+    let mut default = Timings::default();
     for (name, f) in filters {
         let rows = c
             .services
@@ -347,6 +369,9 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
             ms(t.p(0.95)),
             ms(t.max())
         );
+        if name == "next 60 days (default)" {
+            default = t.clone();
+        }
         if t.p(0.95) > worst.p(0.95) || worst.0.is_empty() {
             worst = t;
         }
@@ -368,6 +393,21 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
         floor.push(start.elapsed());
         std::hint::black_box(cards.len());
     }
+    // The same statement without its limit: every card of the range, sorted.
+    let full_sql = RAW_EXPIRING_CARDS.replace("LIMIT 5001", "");
+    let mut full = Timings::default();
+    let mut in_range = 0;
+    for _ in 0..6 {
+        let start = Instant::now();
+        let cards = sqlx::query(&full_sql)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&raw)
+            .await
+            .expect("raw cards, all");
+        full.push(start.elapsed());
+        in_range = cards.len();
+    }
     println!(
         "{:<28} {:>7} {:>11} {:>11} {:>11}",
         "raw SQL, default filter",
@@ -376,14 +416,30 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
         ms(floor.p(0.95)),
         ms(floor.max())
     );
-    let ratio = worst.p(0.95).as_secs_f64() / floor.p(0.95).as_secs_f64();
+    println!(
+        "{:<28} {:>7} {:>11} {:>11} {:>11}",
+        "raw SQL, all of the range",
+        in_range,
+        ms(full.p(0.5)),
+        ms(full.p(0.95)),
+        ms(full.max())
+    );
+    // The same filter against its own statement raw; the other filters against the target alone.
+    let ratio = default.p(0.95).as_secs_f64() / floor.p(0.95).as_secs_f64();
     verdict(
-        "expiring-cards dashboard, SQLite",
-        format!("slowest filter p95 {}", ms(worst.p(0.95))),
+        &format!("expiring-cards dashboard, {cards} cards, SQLite"),
+        format!(
+            "default filter p95 {}, slowest filter p95 {}; the first page against sorting all {in_range} of the range: {}",
+            ms(default.p(0.95)),
+            ms(worst.p(0.95)),
+            ms(full.p(0.5))
+        ),
         format!("raw SQL p95 {}", ms(floor.p(0.95))),
         format!("{ratio:.2}x"),
-        "≤ 50 ms",
-        worst.p(0.95) <= Duration::from_millis(50),
+        "≤ 1.3x and ≤ 50 ms, first page cheaper than the full sort",
+        ratio <= 1.3
+            && worst.p(0.95) <= Duration::from_millis(50)
+            && default.p(0.95) < full.p(0.5),
     );
     raw.close().await;
 }
@@ -462,8 +518,14 @@ pub async fn report(c: &Clinic, label: &str) {
         format!("p95 {}", ms(ours.p(0.95))),
         format!("raw aggregate p95 {}", ms(floor.p(0.95))),
         format!("{ratio:.2}x"),
-        "≤ 1 s",
-        ours.p(0.95) <= Duration::from_secs(1) && counted >= 1_000_000,
+        if label == "PostgreSQL" {
+            "≤ 1.5x and ≤ 1 s"
+        } else {
+            "≤ 1 s"
+        },
+        ours.p(0.95) <= Duration::from_secs(1)
+            && (label != "PostgreSQL" || ratio <= 1.5)
+            && counted >= 1_000_000,
     );
 }
 
