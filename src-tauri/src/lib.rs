@@ -7,6 +7,7 @@ pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod live;
+pub mod prerender;
 pub mod state;
 pub mod updates;
 
@@ -229,9 +230,47 @@ fn boot_facts(state: &state::AppState) -> tauri::plugin::TauriPlugin<tauri::Wry>
         .and_then(|info| serde_json::to_string(info).ok());
     let mut plugin = tauri::plugin::Builder::new("clinicpay-boot");
     if let Some(json) = info {
-        plugin = plugin.js_init_script(format!("window.__CLINICPAY_BOOT__ = {json};"));
+        // Also what the parsed page held before its scripts ran (the pre-rendered sign-in form,
+        // `prerender`), for the window test that keeps it the same as the React one.
+        plugin = plugin.js_init_script(format!(
+            "window.__CLINICPAY_BOOT__ = {json};\n\
+             document.addEventListener('readystatechange', () => {{\n\
+               if (document.readyState === 'interactive' && !window.__CLINICPAY_PARSED__) {{\n\
+                 const root = document.getElementById('root');\n\
+                 window.__CLINICPAY_PARSED__ = {{ html: root ? root.innerHTML : '', at: performance.now() }};\n\
+               }}\n\
+             }});"
+        ));
     }
     plugin.build()
+}
+
+/// The desk window, from its configuration (`tauri.conf.json`, created here rather than by Tauri), its
+/// page served with the sign-in form already in it (`prerender`).
+fn open_desk_window(
+    app: &mut tauri::App<tauri::Wry>,
+    state: &state::AppState,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == "main")
+        .cloned()
+        .ok_or("tauri.conf.json names no main window")?;
+    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+    if let Some(markup) = state
+        .clinic_at_start
+        .as_ref()
+        .and_then(prerender::sign_in_markup)
+    {
+        window = window.on_web_resource_request(move |request, response| {
+            prerender::serve(&request, response, &markup)
+        });
+    }
+    window.build()?;
+    Ok(())
 }
 
 /// The desk window's Content Security Policy: ClinicPay's own files and nothing else. No third-party
@@ -351,6 +390,7 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            open_desk_window(app, &state)?;
             let desk = state.desk.clone();
             let services = state.services();
             app.manage(state);

@@ -159,6 +159,26 @@ test("a front-desk person signs in, finds a patient, sees the cards with the rig
   });
 });
 
+test("the sign-in form is on screen before the page's scripts run, the same as the one the app then shows", async () => {
+  await withApp(async (browser) => {
+    await browser.$('input[name="username"]').waitForDisplayed({ timeout: 20_000 });
+    // The React form has taken over (the pre-rendered one carries data-prerendered).
+    await browser.waitUntil(async () => !(await browser.$("form[data-prerendered]").isExisting()), { timeout: 10_000 });
+    const { parsed, live } = await browser.execute(() => {
+      // Element by element: tag, classes, and the text of those without children.
+      const shape = (root) =>
+        [...root.querySelectorAll("*")].map(
+          (e) => `${e.tagName}.${e.className}${e.childElementCount ? "" : `:${e.textContent.trim()}`}`,
+        );
+      const then = document.createElement("div");
+      then.innerHTML = window.__CLINICPAY_PARSED__?.html ?? "";
+      return { parsed: shape(then), live: shape(document.getElementById("root")) };
+    });
+    assert.ok(parsed.some((e) => e.startsWith("INPUT")), `the parsed page held the form: ${parsed.join(" ")}`);
+    assert.deepEqual(parsed, live, "the pre-rendered form is the React one");
+  });
+});
+
 test("a wrong password gives the sign-in message and no way in", async () => {
   await withApp(async (browser) => {
     await signIn(browser, "frontdesk", "not-the-password");

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { commands, type ClinicInfo, type Session } from "../bindings";
 import { call, messageOf } from "../api";
 import { useSubmit } from "../hooks/useSubmit";
@@ -12,8 +12,13 @@ export function SignIn({
   lockedAs: Session | null;
   onSignedIn: (s: Session) => void;
 }) {
-  const [username, setUsername] = useState(lockedAs?.username ?? "");
-  const [password, setPassword] = useState("");
+  // What was typed into the form the app drew before the scripts ran (main.tsx), taken over once.
+  const [typed] = useState(() => (lockedAs ? undefined : window.__CLINICPAY_TYPED__));
+  const [username, setUsername] = useState(lockedAs?.username ?? typed?.username ?? "");
+  const [password, setPassword] = useState(typed?.password ?? "");
+  useEffect(() => {
+    delete window.__CLINICPAY_TYPED__;
+  }, []);
   const { busy, error, setError, submit } = useSubmit();
 
   function signIn(e: FormEvent) {
@@ -44,7 +49,7 @@ export function SignIn({
           <input
             name="username"
             autoComplete="username"
-            autoFocus={!lockedAs}
+            autoFocus={!lockedAs && typed?.focused !== "password"}
             value={username}
             onChange={(e) => setUsername(e.target.value)}
             required
@@ -56,7 +61,7 @@ export function SignIn({
             name="password"
             type="password"
             autoComplete="current-password"
-            autoFocus={!!lockedAs}
+            autoFocus={!!lockedAs || typed?.focused === "password"}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
             required
