@@ -684,38 +684,50 @@ impl NmiState {
         } else {
             // NMI's dates are YYYYMMDDhhmmss in UTC, both ends inclusive (compared as text), and select
             // by when a transaction was last modified: any action (a settle, a void) moves it.
-            let modified = |t: &Transaction| -> String {
+            fn modified(t: &Transaction) -> &str {
                 t.actions
                     .iter()
                     .map(|a| a.at.as_str())
                     .max()
                     .unwrap_or(t.at.as_str())
-                    .to_owned()
-            };
-            let matches = self.ledger.iter().filter(|t| {
+            }
+            let wanted = |t: &&Transaction| {
                 f.get("order_id").is_none_or(|o| &t.order_id == o)
                     && f.get("transaction_id")
                         .is_none_or(|i| &t.transaction_id == i)
                     && f.get("start_date")
-                        .is_none_or(|d| modified(t).as_str() >= d.as_str())
-                    && f.get("end_date")
-                        .is_none_or(|d| modified(t).as_str() <= d.as_str())
-            });
+                        .is_none_or(|d| modified(t) >= d.as_str())
+                    && f.get("end_date").is_none_or(|d| modified(t) <= d.as_str())
+            };
             // `result_limit` answers at most that many, `page_number` (from 0) says which; the ledger
-            // is oldest first (`result_order=standard`), `reverse` turns it round.
-            let mut matches: Vec<&Transaction> = matches.collect();
-            if f.get("result_order").map(String::as_str) == Some("reverse") {
-                matches.reverse();
-            }
+            // is oldest first (`result_order=standard`), `reverse` turns it round. Read lazily: a
+            // month's listing of a million transactions is a thousand pages.
             let limit = f.get("result_limit").and_then(|l| l.parse::<usize>().ok());
             let page = f
                 .get("page_number")
                 .and_then(|p| p.parse::<usize>().ok())
                 .unwrap_or(0);
-            let matches: Vec<&Transaction> = match limit {
-                Some(l) => matches.into_iter().skip(page * l).take(l).collect(),
-                None => matches,
+            let (skip, take) = match limit {
+                Some(l) => (page.saturating_mul(l), l),
+                None => (0, usize::MAX),
             };
+            let matches: Vec<&Transaction> =
+                if f.get("result_order").map(String::as_str) == Some("reverse") {
+                    self.ledger
+                        .iter()
+                        .rev()
+                        .filter(wanted)
+                        .skip(skip)
+                        .take(take)
+                        .collect()
+                } else {
+                    self.ledger
+                        .iter()
+                        .filter(wanted)
+                        .skip(skip)
+                        .take(take)
+                        .collect()
+                };
             for t in matches {
                 out.push_str(&format!(
                     "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n\t\t<currency>USD</currency>\n",

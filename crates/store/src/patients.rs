@@ -163,7 +163,9 @@ pub async fn count(ex: &mut impl Executor) -> Result<i64> {
 /// and reading stops after one page. So a single letter at 200,000 patients costs about what a full
 /// name does.
 pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<Vec<Patient>> {
-    const CAP: i64 = 5_000;
+    // Enough to tell a selective word from a common one; counting further costs more than it tells
+    // (at a million patients "sm" has tens of thousands of terms).
+    const CAP: i64 = 256;
     let words = query_words(query);
     if words.is_empty() {
         let q = format!("SELECT {COLUMNS} FROM patients p ORDER BY p.name, p.id LIMIT $1");
@@ -172,8 +174,9 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
             .map(TryInto::try_into)
             .collect();
     }
-    // How many terms each word matches (up to CAP), to pick the most selective one to drive.
-    let mut ranked: Vec<(i64, String)> = Vec::with_capacity(words.len());
+    // How many terms each word matches (up to CAP), to pick the most selective one to drive; among
+    // words that all reach the cap, the longest.
+    let mut ranked: Vec<(i64, std::cmp::Reverse<usize>, String)> = Vec::with_capacity(words.len());
     for w in words.iter() {
         let matches = if words.len() == 1 {
             0
@@ -188,13 +191,13 @@ pub async fn search(ex: &mut impl Executor, query: &str, limit: i64) -> Result<V
                 CAP
             )?
         };
-        ranked.push((matches, w.clone()));
+        ranked.push((matches, std::cmp::Reverse(w.chars().count()), w.clone()));
     }
     ranked.sort();
-    let driver = &ranked[0].1;
+    let driver = &ranked[0].2;
     let others: Vec<String> = ranked[1..]
         .iter()
-        .map(|(_, w)| format!("% {}%", crate::escape_like(w)))
+        .map(|(_, _, w)| format!("% {}%", crate::escape_like(w)))
         .collect();
     let mut q = format!(
         "SELECT {COLUMNS} FROM patient_search_terms t JOIN patients p ON p.id = t.patient_id

@@ -219,17 +219,17 @@ async fn raw_search(pool: &Pool<Sqlite>, query: &str) -> RawSearch {
         let mut ranked = Vec::new();
         for w in words {
             let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= ?1 AND term < ?2 LIMIT 5000)",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM patient_search_terms WHERE term >= ?1 AND term < ?2 LIMIT 256)",
             )
             .bind(&w)
             .bind(format!("{w}\u{10FFFF}"))
             .fetch_one(pool)
             .await
             .expect("count terms");
-            ranked.push((n, w));
+            ranked.push((n, std::cmp::Reverse(w.chars().count()), w));
         }
         ranked.sort();
-        words = ranked.into_iter().map(|(_, w)| w).collect();
+        words = ranked.into_iter().map(|(_, _, w)| w).collect();
     }
     let mut sql = String::from(
         "SELECT p.id, p.name, p.email, p.phone, p.patient_type, p.created_at
