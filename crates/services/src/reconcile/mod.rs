@@ -276,6 +276,9 @@ impl Services {
         // A write that fails drops the pages, which stops the listing at its next page.
         let (listed, staged) = tokio::join!(listing, staging);
         staged?;
+        let mut tx = self.store().begin().await?;
+        lines::refresh_statistics(&mut tx).await?;
+        tx.commit().await?;
         Ok(listed)
     }
 
