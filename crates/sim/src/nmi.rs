@@ -187,6 +187,24 @@ pub struct NmiState {
     /// What card digests are keyed with (see `CardKey`).
     #[serde(default)]
     card_key: CardKey,
+    /// Bumped by anything that may change the ledger, so a listing cursor knows it is stale.
+    #[serde(skip)]
+    ledger_changes: u64,
+    /// Where the last Query API page ended, so the next page of the same listing starts there
+    /// instead of walking the ledger from the start (a million-transaction listing is a thousand
+    /// pages; walking from the start each time made it quadratic).
+    #[serde(skip)]
+    listing_cursor: Option<ListingCursor>,
+}
+
+/// The end of one page of a listing: its filter (every field but `page_number`), the ledger as it
+/// was, the page that comes next, and how far into the ledger (in the listing's order) it reached.
+#[derive(Debug)]
+struct ListingCursor {
+    filter: Vec<(String, String)>,
+    ledger_changes: u64,
+    next_page: usize,
+    ledger_position: usize,
 }
 
 type Fields = HashMap<String, String>;
@@ -326,6 +344,7 @@ impl NmiState {
     }
 
     pub(crate) fn transact(&mut self, f: &Fields) -> String {
+        self.ledger_changes += 1;
         if !self.authenticated(f) {
             return error("Authentication Failed");
         }
@@ -433,6 +452,7 @@ impl NmiState {
     /// Closes the batch as NMI does (nightly, or when the merchant closes it): every transaction
     /// pending settlement becomes `complete` and gains a `settle` action. Answers how many settled.
     pub fn settle_batch(&mut self) -> usize {
+        self.ledger_changes += 1;
         self.last_batch += 1;
         let batch = 4_820_000 + self.last_batch;
         let at = now_text();
@@ -659,7 +679,7 @@ impl NmiState {
         changed
     }
 
-    pub(crate) fn query(&self, f: &Fields) -> String {
+    pub(crate) fn query(&mut self, f: &Fields) -> String {
         if !self.authenticated(f) {
             return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nm_response><error_response>Authentication Failed</error_response></nm_response>\n".into();
         }
@@ -711,23 +731,42 @@ impl NmiState {
                 Some(l) => (page.saturating_mul(l), l),
                 None => (0, usize::MAX),
             };
-            let matches: Vec<&Transaction> =
-                if f.get("result_order").map(String::as_str) == Some("reverse") {
-                    self.ledger
-                        .iter()
-                        .rev()
-                        .filter(wanted)
-                        .skip(skip)
-                        .take(take)
-                        .collect()
+            let reverse = f.get("result_order").map(String::as_str) == Some("reverse");
+            let mut filter: Vec<(String, String)> = f
+                .iter()
+                .filter(|(k, _)| k.as_str() != "page_number")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            filter.sort();
+            // The next page of the listing just answered starts where that one ended.
+            let (mut position, mut to_skip) = match &self.listing_cursor {
+                Some(c)
+                    if limit.is_some()
+                        && c.filter == filter
+                        && c.ledger_changes == self.ledger_changes
+                        && c.next_page == page =>
+                {
+                    (c.ledger_position, 0)
+                }
+                _ => (0, skip),
+            };
+            let ledger = &self.ledger;
+            let mut matches: Vec<&Transaction> = Vec::new();
+            while position < ledger.len() && matches.len() < take {
+                let t = if reverse {
+                    &ledger[ledger.len() - 1 - position]
                 } else {
-                    self.ledger
-                        .iter()
-                        .filter(wanted)
-                        .skip(skip)
-                        .take(take)
-                        .collect()
+                    &ledger[position]
                 };
+                position += 1;
+                if wanted(&t) {
+                    if to_skip > 0 {
+                        to_skip -= 1;
+                    } else {
+                        matches.push(t);
+                    }
+                }
+            }
             for t in matches {
                 out.push_str(&format!(
                     "\t<transaction>\n\t\t<transaction_id>{}</transaction_id>\n\t\t<transaction_type>cc</transaction_type>\n\t\t<condition>{}</condition>\n\t\t<order_id>{}</order_id>\n\t\t<cc_number>{}</cc_number>\n\t\t<cc_exp>{}</cc_exp>\n\t\t<cc_type>{}</cc_type>\n\t\t<customer_vault_id>{}</customer_vault_id>\n\t\t<currency>USD</currency>\n",
@@ -748,6 +787,12 @@ impl NmiState {
                 }
                 out.push_str("\t</transaction>\n");
             }
+            self.listing_cursor = limit.map(|_| ListingCursor {
+                filter,
+                ledger_changes: self.ledger_changes,
+                next_page: page + 1,
+                ledger_position: position,
+            });
         }
         out.push_str("</nm_response>\n");
         out
@@ -779,4 +824,67 @@ pub(crate) async fn query(State(shared): State<Arc<Mutex<Shared>>>, body: String
         (StatusCode::OK, "text/xml; charset=UTF-8", s.nmi.query(&f))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(pairs: &[(&str, &str)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn sale(nmi: &mut NmiState, order: &str) {
+        let answer = nmi.transact(&ask(&[
+            ("security_key", "k"),
+            ("type", "sale"),
+            ("ccnumber", "4111111111111111"),
+            ("ccexp", "1230"),
+            ("amount", "10.00"),
+            ("orderid", order),
+        ]));
+        assert!(answer.contains("response=1"), "{answer}");
+    }
+
+    fn page(nmi: &mut NmiState, page: usize, order: &str) -> Vec<String> {
+        let xml = nmi.query(&ask(&[
+            ("security_key", "k"),
+            ("result_limit", "3"),
+            ("page_number", &page.to_string()),
+            ("result_order", order),
+        ]));
+        xml.split("<order_id>")
+            .skip(1)
+            .map(|s| s[..s.find('<').unwrap_or(0)].to_owned())
+            .collect()
+    }
+
+    fn orders(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("o{i}")).collect()
+    }
+
+    #[test]
+    fn a_listings_pages_in_turn_out_of_turn_and_after_a_new_sale_are_the_same_as_asked_afresh() {
+        let mut nmi = NmiState::new(None);
+        for i in 0..10 {
+            sale(&mut nmi, &format!("o{i}"));
+        }
+        // In turn: each page continues where the last ended.
+        assert_eq!(page(&mut nmi, 0, "standard"), orders(0..3));
+        assert_eq!(page(&mut nmi, 1, "standard"), orders(3..6));
+        assert_eq!(page(&mut nmi, 2, "standard"), orders(6..9));
+        assert_eq!(page(&mut nmi, 3, "standard"), orders(9..10));
+        // Out of turn, and another listing's order in between.
+        assert_eq!(page(&mut nmi, 1, "standard"), orders(3..6));
+        assert_eq!(page(&mut nmi, 0, "reverse"), ["o9", "o8", "o7"]);
+        assert_eq!(page(&mut nmi, 2, "standard"), orders(6..9));
+        // A sale between two pages: the next page is read afresh, as NMI would answer it.
+        assert_eq!(page(&mut nmi, 0, "reverse"), ["o9", "o8", "o7"]);
+        sale(&mut nmi, "o10");
+        assert_eq!(page(&mut nmi, 1, "reverse"), ["o7", "o6", "o5"]);
+        assert_eq!(page(&mut nmi, 3, "standard"), orders(9..11));
+    }
 }
