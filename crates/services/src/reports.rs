@@ -178,7 +178,13 @@ impl Services {
         // By the database's clock, as its triggers mark changed days.
         let kept_until = closed_days_end(self.fresh_now().await?).min(end.timestamp_millis());
         let from = start.timestamp_millis();
-        if from < kept_until && self.keep_day_totals(from, kept_until, usize::MAX).await? {
+        // Days not kept yet are counted while the billing manager waits only when they are few (the
+        // engine keeps up day by day); the first report over years of history counts live instead.
+        if from < kept_until
+            && self
+                .keep_day_totals(from, kept_until, DAYS_COUNTED_WHILE_ASKED, AtAsking)
+                .await?
+        {
             let live_from = Utc.timestamp_millis_opt(kept_until).single().unwrap_or(end);
             let mut r = self.store().reader().await?;
             let mut payments = report::kept_payment_totals(&mut r, from, kept_until).await?;
@@ -197,10 +203,17 @@ impl Services {
     }
 
     /// Makes sure the totals of every day in `[from, to)` are kept and true: the days not kept yet (or
-    /// changed since) are counted now (at most `most` of them, the most recent first), a month of
-    /// contiguous days to a statement and a transaction, so the database is never held for long.
-    /// False when another desk holds the job at this moment, or days were left for later.
-    async fn keep_day_totals(&self, from: i64, to: i64, most: usize) -> Result<bool> {
+    /// changed since) are counted now (at most `most` of them, the most recent first; at asking, none
+    /// when there are more), a month of contiguous days to a statement and a transaction, so the
+    /// database is never held for long. False when another desk holds the job at this moment, or days
+    /// were left for later.
+    async fn keep_day_totals(
+        &self,
+        from: i64,
+        to: i64,
+        most: usize,
+        when: KeepingDays,
+    ) -> Result<bool> {
         let (from, fresh) = {
             let mut r = self.store().reader().await?;
             // Before the first payment there is nothing to count: those days are not kept at all.
@@ -222,6 +235,9 @@ impl Services {
             .take_while(|d| *d < to);
         let mut stale: Vec<i64> = days.filter(|d| !fresh.contains(d)).collect();
         let all = stale.len() <= most;
+        if !all && when == AtAsking {
+            return Ok(false);
+        }
         stale.drain(..stale.len().saturating_sub(most));
         const MONTH: i64 = 31 * report::DAY_MS;
         let mut spans: Vec<(i64, i64)> = Vec::new();
@@ -266,7 +282,7 @@ impl Services {
     /// so the billing manager's report rarely waits.
     pub(crate) async fn keep_report_day_totals(&self, days: usize) -> Result<()> {
         let to = closed_days_end(self.fresh_now().await?);
-        self.keep_day_totals(i64::MIN / 2, to, days)
+        self.keep_day_totals(i64::MIN / 2, to, days, KeepingDays::ByTheEngine)
             .await
             .map(|_| ())
     }
@@ -343,6 +359,18 @@ impl Services {
 /// The end of the days whose totals are kept (exclusive, UTC ms): days that ended at least a day ago. The
 /// last two days are always counted live, so today's billing never touches the kept totals, and a day
 /// is kept only once late answers and the janitor are mostly done with it.
+/// At most this many days not kept yet are counted while someone waits for a report: a month's.
+const DAYS_COUNTED_WHILE_ASKED: usize = 31;
+
+/// Who is counting days: someone asking for a report (who should not wait through years of
+/// history), or the billing engine in the background (a few days each pass).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeepingDays {
+    AtAsking,
+    ByTheEngine,
+}
+use KeepingDays::AtAsking;
+
 fn closed_days_end(now: chrono::DateTime<Utc>) -> i64 {
     let t = now.timestamp_millis();
     t - t.rem_euclid(report::DAY_MS) - report::DAY_MS

@@ -149,4 +149,44 @@ on_both_databases! {
         let today = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
         assert_eq!((today.attempts, today.succeeded, today.succeeded_amount), (7, 4, usd(16_900)));
     }
+
+    async fn the_first_report_over_months_of_history_counts_live_and_leaves_keeping_the_days_to_the_engine(db: &TestDb) {
+        use clinicpay_store::payments::{insert_payment, NewPayment};
+        let c = clinic(db, Gateway::Nmi).await;
+        let now = c.s.now();
+        // Two months of history arrive at once (an import, a desk that joins): 60 closed days not kept.
+        let mut tx = db.store.begin().await.unwrap();
+        for days_ago in 2..62 {
+            insert_payment(&mut tx, &NewPayment {
+                patient_id: c.patient, invoice_id: None, order_id: None, payment_method_id: None,
+                gateway: Gateway::Nmi, amount: usd(1_000 + days_ago), status: PaymentStatus::Succeeded,
+                idempotency_key: format!("old-{days_ago}"), gateway_reference: None, decline_code: None,
+                decline_message: None, created_by: None,
+            }, now - chrono::Duration::days(days_ago)).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let kept = || async {
+            let mut tx = db.store.begin().await.unwrap();
+            clinicpay_testkit::raw_scalar(&mut tx, "SELECT COUNT(*) FROM payment_day_totals").await
+        };
+        let from = (now - chrono::Duration::days(90)).date_naive();
+        let expected = usd((2..62).map(|d| 1_000 + d).sum());
+        let nmi = |r: &clinicpay_services::reports::GatewayReport| r.gateways.iter().find(|g| g.gateway == Gateway::Nmi).unwrap().clone();
+
+        // The billing manager does not wait while sixty days are counted: the answer is the ledger's.
+        let first = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
+        assert_eq!((first.attempts, first.succeeded, first.succeeded_amount), (60, 60, expected));
+        let kept_after_asking: i64 = kept().await;
+        assert_eq!(kept_after_asking, 0, "no day was counted while the report was asked");
+
+        // The billing engine keeps them, a month a pass, the most recent first; then the report reads them.
+        c.s.run_worker_pass().await.unwrap();
+        let after_one_pass: i64 = kept().await;
+        assert_eq!(after_one_pass, 31, "a month, the most recent first");
+        c.s.run_worker_pass().await.unwrap();
+        let after_two: i64 = kept().await;
+        assert_eq!(after_two, 60);
+        let later = nmi(&c.s.gateway_report(&c.manager, Some(from), None).await.unwrap());
+        assert_eq!((later.attempts, later.succeeded, later.succeeded_amount), (60, 60, expected));
+    }
 }
