@@ -104,6 +104,8 @@ pub struct Services {
     /// When the billing engine next refreshes expiring cards from the card networks' updates (see
     /// `card_refresh`): later after a gateway would not answer, or once every card was fresh.
     card_refresh_next: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// How many search terms start with words typed lately, to choose which word a search reads from.
+    term_counts: Arc<clinicpay_store::patients::TermCounts>,
     /// How long a pass keeps billing due cycles before the rest of its work (see `recovery::cycles`).
     cycles_per_pass: std::time::Duration,
 }
@@ -133,6 +135,7 @@ impl Services {
             engine_here: Arc::default(),
             engine_lease: None,
             card_refresh_next: Arc::default(),
+            term_counts: Arc::default(),
             cycles_per_pass: recovery::CYCLES_PER_PASS,
         }
     }

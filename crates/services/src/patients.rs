@@ -181,7 +181,7 @@ impl Services {
     pub async fn search_patients(&self, actor: &Actor, query: &str) -> Result<Vec<Patient>> {
         actor.require(Permission::ViewPatients)?;
         let mut r = self.store().reader().await?;
-        Ok(repo::search(&mut r, query, SEARCH_LIMIT).await?)
+        Ok(repo::search_with(&mut r, query, SEARCH_LIMIT, &self.term_counts).await?)
     }
 
     pub async fn patient_profile(&self, actor: &Actor, id: PatientId) -> Result<PatientProfile> {

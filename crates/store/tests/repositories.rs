@@ -334,6 +334,39 @@ on_both_databases! {
         assert!(reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), Some("business"), None, 100).await.unwrap().is_empty());
     }
 
+    async fn a_search_reads_from_the_word_with_fewer_terms_when_both_are_common(db: &TestDb) {
+        // Both words match more terms than a quick count looks at, and are as long as each other: the
+        // full counts decide. Which word is read from shows in the order: by that word, then by name.
+        let mut tx = db.store.begin().await.unwrap();
+        for i in 0..150 {
+            patient(&mut tx, "Joan Smyth", &format!("a{i}@example.com"), None).await;
+            patient(&mut tx, "Joe Smith", &format!("b{i}@example.com"), None).await;
+            patient(&mut tx, "Jody Brown", &format!("c{i}@example.com"), None).await;
+            patient(&mut tx, "Jody Green", &format!("d{i}@example.com"), None).await;
+        }
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let first = |v: Vec<Patient>| v.first().map(|p| p.name.clone());
+        // "jo" 600 terms, "sm" 300: read from "sm", so "smith" comes before "smyth".
+        let counts = patients::TermCounts::default();
+        for q in ["jo sm", "sm jo"] {
+            let found = patients::search_with(&mut r, q, 10, &counts).await.unwrap();
+            assert_eq!(found.len(), 10);
+            assert_eq!(first(found).as_deref(), Some("Joe Smith"), "{q}");
+        }
+        drop(r);
+        // Now "sm" is the common one: read from "jo", so "joan" comes before "joe".
+        let mut tx = db.store.begin().await.unwrap();
+        for i in 0..400 {
+            patient(&mut tx, "Al Smart", &format!("e{i}@example.com"), None).await;
+        }
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let fresh = patients::TermCounts::default();
+        let found = patients::search_with(&mut r, "jo sm", 10, &fresh).await.unwrap();
+        assert_eq!(first(found).as_deref(), Some("Joan Smyth"));
+    }
+
     async fn patients_are_found_by_name_email_or_phone_prefix(db: &TestDb) {
         let mut tx = db.store.begin().await.unwrap();
         patient(&mut tx, "John Smith", "john.smith@example.com", Some("+1 555 010 2030")).await;
