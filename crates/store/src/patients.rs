@@ -275,34 +275,43 @@ pub async fn search_with(
     for i in 0..others.len() {
         q.push_str(&format!(" AND t.search_text LIKE ${} ESCAPE '\\'", i + 3));
     }
-    // A patient can match one word through several terms (name and email): read a little more, dedupe.
+    // A patient can match one word through several terms (name and email): a page is read with room
+    // for a few, deduped, and read again longer only when too few patients were left and more exist.
     q.push_str(&format!(
         " ORDER BY t.term, t.sort_key, t.patient_id LIMIT ${}",
         others.len() + 3
     ));
     let upper = format!("{driver}\u{10FFFF}");
-    let rows: Vec<Row> = match ex.conn() {
-        crate::Conn::Sqlite(c) => {
-            let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
-            for o in &others {
-                query = query.bind(o);
+    let limit = limit.max(0);
+    for read in [limit * 2, limit * 8] {
+        let rows: Vec<Row> = match ex.conn() {
+            crate::Conn::Sqlite(c) => {
+                let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
+                for o in &others {
+                    query = query.bind(o);
+                }
+                query.bind(read).fetch_all(c).await?
             }
-            query.bind(limit * 4).fetch_all(c).await?
-        }
-        crate::Conn::Postgres(c) => {
-            let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
-            for o in &others {
-                query = query.bind(o);
+            crate::Conn::Postgres(c) => {
+                let mut query = sqlx::query_as::<_, Row>(&q).bind(driver).bind(&upper);
+                for o in &others {
+                    query = query.bind(o);
+                }
+                query.bind(read).fetch_all(c).await?
             }
-            query.bind(limit * 4).fetch_all(c).await?
+        };
+        let all_read = (rows.len() as i64) < read;
+        let mut seen = std::collections::HashSet::new();
+        let found: Vec<Row> = rows
+            .into_iter()
+            .filter(|r| seen.insert(r.id))
+            .take(limit as usize)
+            .collect();
+        if found.len() as i64 == limit || all_read || read == limit * 8 {
+            return found.into_iter().map(TryInto::try_into).collect();
         }
-    };
-    let mut seen = std::collections::HashSet::new();
-    rows.into_iter()
-        .filter(|r| seen.insert(r.id))
-        .take(limit.max(0) as usize)
-        .map(TryInto::try_into)
-        .collect()
+    }
+    Ok(Vec::new())
 }
 
 /// The prefixes to look up: name words as typed (lowercase), or the digits of a phone number.

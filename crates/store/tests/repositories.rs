@@ -334,6 +334,22 @@ on_both_databases! {
         assert!(reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), Some("business"), None, 100).await.unwrap().is_empty());
     }
 
+    async fn a_page_of_results_is_full_even_when_each_patient_matches_through_several_words(db: &TestDb) {
+        // "sa" finds each of them through three words, one after another in the term index (saba, sabb,
+        // sabc, saca…): the first twenty terms hold only seven patients. Still ten on a page of ten, each
+        // once, and the eleventh when the page is longer.
+        let mut tx = db.store.begin().await.unwrap();
+        for (i, c) in ('b'..='l').enumerate() {
+            patient(&mut tx, &format!("Sa{c}a Sa{c}b Sa{c}c"), &format!("x{i}@example.com"), None).await;
+        }
+        tx.commit().await.unwrap();
+        let mut r = db.store.reader().await.unwrap();
+        let found = patients::search(&mut r, "sa", 10).await.unwrap();
+        let unique: std::collections::HashSet<i64> = found.iter().map(|p| p.id.0).collect();
+        assert_eq!((found.len(), unique.len()), (10, 10));
+        assert_eq!(patients::search(&mut r, "sa", 50).await.unwrap().len(), 11);
+    }
+
     async fn a_search_reads_from_the_word_with_fewer_terms_when_both_are_common(db: &TestDb) {
         // Both words match more terms than a quick count looks at, and are as long as each other: the
         // full counts decide. Which word is read from shows in the order: by that word, then by name.
