@@ -33,6 +33,15 @@ async function open(db) {
     connectionRetryTimeout: 60_000,
     capabilities: { "wdio:enforceWebDriverClassic": true, "tauri:options": { application: app, args: ["--db", db] } },
   });
+  // The sign-in form the scripts draw (the pre-rendered copy is replaced, and an element found in it
+  // goes stale).
+  await browser.waitUntil(
+    () =>
+      browser.execute(
+        () => !!document.querySelector('input[name="username"]') && !document.querySelector("form[data-prerendered]"),
+      ),
+    { timeout: 30_000 },
+  );
   const user = await browser.$('input[name="username"]');
   await user.waitForDisplayed({ timeout: 30_000 });
   await user.setValue("manager");
@@ -171,12 +180,48 @@ async function sweep(db) {
         true,
       );
     });
+    // The page's calls into the app while it is timed: which commands, how often, how long each took
+    // to answer, and how much came back (what the page then had to parse and draw).
+    // (Tauri's IPC is a fetch of ipc://localhost/<command> on Linux; its invoke cannot be wrapped.)
+    await browser.execute(() => {
+      const fetch = window.fetch.bind(window);
+      window.__calls = {};
+      window.fetch = async (input, init) => {
+        const url = String(input instanceof Request ? input.url : input);
+        if (!url.startsWith("ipc:")) return fetch(input, init);
+        const cmd = decodeURIComponent(url.split("/").pop());
+        const t = performance.now();
+        const c = (window.__calls[cmd] ??= { calls: 0, ms: 0, kB: 0 });
+        c.calls++;
+        const answer = await fetch(input, init);
+        const body = await answer.clone().arrayBuffer();
+        c.ms += performance.now() - t;
+        c.kB += body.byteLength / 1024;
+        return answer;
+      };
+    });
+    const calls = async (label) => {
+      const seen = await browser.execute(() => {
+        const c = window.__calls;
+        window.__calls = {};
+        return c;
+      });
+      for (const [cmd, c] of Object.entries(seen)) {
+        console.log(
+          `sweep: ${label}: ${cmd} called ${c.calls} times, ${f1(c.ms / c.calls)} ms each to answer, ${f1(c.kB)} kB in all`,
+        );
+      }
+    };
+    const rows = await browser.execute(() => document.querySelectorAll('[data-testid="recovery-row"]').length);
+    console.log(`sweep: the recovery screen draws ${rows} orders`);
     const search = await browser.$('[data-testid="patient-search"]');
     const keys = [];
     for (let r = 0; r < 8; r++) keys.push(..."smith", ...Array(5).fill("Backspace"));
     await search.click();
+    await calls("before typing");
     const before = await typeAndTime(browser, keys, 60);
     await browser.keys("Escape");
+    await calls("typing before the sweep");
 
     await browser.$('[data-testid="start-sweep"]').click();
     await browser.$('[data-testid="sweep-counts"]').waitForDisplayed({ timeout: 20_000 });
@@ -186,6 +231,7 @@ async function sweep(db) {
     const during = await typeAndTime(browser, keys, 60);
     await browser.keys("Escape");
     const frames = await stopFrames(browser);
+    await calls("typing while the sweep ran");
     const counts = await browser.$('[data-testid="sweep-counts"]');
     const progress = (await counts.isExisting()) ? await counts.getText() : "finished";
     // Then the sweep is left to finish, for its own time.

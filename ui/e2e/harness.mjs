@@ -89,7 +89,20 @@ window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa",
   assert.deepEqual(violations, [], `accessibility on ${screen}`);
 }
 
+/** Waits for the sign-in form the app's scripts draw. The page is served with a pre-rendered copy that
+ * React replaces once its scripts run; an element found in the copy goes stale (found without a handle). */
+export async function signInFormReady(browser, timeout = 20_000) {
+  await browser.waitUntil(
+    () =>
+      browser.execute(
+        () => !!document.querySelector('input[name="username"]') && !document.querySelector("form[data-prerendered]"),
+      ),
+    { timeout, timeoutMsg: "the sign-in form was not drawn" },
+  );
+}
+
 export async function signIn(browser, username = "frontdesk", password = "demo") {
+  await signInFormReady(browser);
   const user = await browser.$('input[name="username"]');
   await user.waitForDisplayed({ timeout: 20_000 });
   await user.setValue(username);

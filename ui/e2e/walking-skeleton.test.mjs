@@ -63,7 +63,20 @@ async function shot(browser, name) {
   await browser.saveScreenshot(join(SHOTS, `${name}.png`));
 }
 
+/** Waits for the sign-in form the app's scripts draw. The page is served with a pre-rendered copy that
+ * React replaces once its scripts run; an element found in the copy goes stale (found without a handle). */
+async function signInFormReady(browser, timeout = 20_000) {
+  await browser.waitUntil(
+    () =>
+      browser.execute(
+        () => !!document.querySelector('input[name="username"]') && !document.querySelector("form[data-prerendered]"),
+      ),
+    { timeout, timeoutMsg: "the sign-in form was not drawn" },
+  );
+}
+
 async function signIn(browser, username, password) {
+  await signInFormReady(browser);
   const user = await browser.$('input[name="username"]');
   await user.waitForDisplayed({ timeout: 20_000 });
   await user.setValue(username);
@@ -161,9 +174,8 @@ test("a front-desk person signs in, finds a patient, sees the cards with the rig
 
 test("the sign-in form is on screen before the page's scripts run, the same as the one the app then shows", async () => {
   await withApp(async (browser) => {
-    await browser.$('input[name="username"]').waitForDisplayed({ timeout: 20_000 });
     // The React form has taken over (the pre-rendered one carries data-prerendered).
-    await browser.waitUntil(async () => !(await browser.$("form[data-prerendered]").isExisting()), { timeout: 10_000 });
+    await signInFormReady(browser);
     const { parsed, live } = await browser.execute(() => {
       // Element by element: tag, classes, and the text of those without children.
       const shape = (root) =>

@@ -57,10 +57,18 @@ export function App() {
     void load();
   }, [load]);
 
+  // The desk's screens are fetched once someone starts signing in (the first key or click), not while
+  // the window sits at the sign-in form: an idle desk keeps only the form's scripts in memory.
   useEffect(() => {
     if (boot.state !== "ready") return;
-    const idle = window.setTimeout(() => void loadShell(), 50);
-    return () => window.clearTimeout(idle);
+    const fetchShell = () => void loadShell();
+    const once = { once: true, capture: true } as const;
+    window.addEventListener("keydown", fetchShell, once);
+    window.addEventListener("pointerdown", fetchShell, once);
+    return () => {
+      window.removeEventListener("keydown", fetchShell, once);
+      window.removeEventListener("pointerdown", fetchShell, once);
+    };
   }, [boot.state]);
 
   const signedOut = useCallback(() => {

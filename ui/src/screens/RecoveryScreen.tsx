@@ -1,5 +1,5 @@
 // The clinic's orders in recovery, each opening its patient; the billing manager's sweep above them.
-import { useCallback } from "react";
+import { useCallback, useState } from "react";
 import { commands, type Order_Serialize, type PatientId, type Session } from "../bindings";
 import { ApiError, call } from "../api";
 import { formatDateTime } from "../format";
@@ -10,6 +10,10 @@ import { may } from "../shared/permissions";
 import { useLoad } from "../hooks/useLoad";
 import { isMoney, useLiveReload } from "../live";
 import { RecoverySweep } from "./RecoverySweep";
+
+/** Orders drawn at once: a clinic group can have ten thousand in recovery, and a table that long made
+ * every keystroke anywhere in the window wait for its style and layout. */
+const PAGE = 100;
 
 export function RecoveryScreen({
   session,
@@ -22,7 +26,11 @@ export function RecoveryScreen({
 }) {
   const load = useCallback(() => call(commands.recoveryOrders(null)), []);
   const { data, error, reload } = useLoad<Order_Serialize[]>(load, onError);
-  useLiveReload(isMoney, reload);
+  const [shown, setShown] = useState(PAGE);
+  // While a sweep runs, every order it pays is a change: the list is read again once it ends, not
+  // ten thousand times while someone is typing.
+  const [sweeping, setSweeping] = useState(false);
+  useLiveReload((c) => !sweeping && isMoney(c), reload);
   if (!data) return <Loading error={error} retry={() => void reload()} />;
   const open = data.filter((o) => o.recovery_status === "NEEDS_PAYMENT_METHOD" || o.recovery_status === "RETRY_SCHEDULED");
   return (
@@ -32,7 +40,9 @@ export function RecoveryScreen({
         Subscription charges that failed. Orders that need a payment method wait for the patient to save a card for the
         clinic&apos;s gateway; ClinicPay retries them as soon as one is saved.
       </p>
-      {may(session, "run_billing") && <RecoverySweep onFinished={() => void reload()} />}
+      {may(session, "run_billing") && (
+        <RecoverySweep onRunning={setSweeping} onFinished={() => void reload()} />
+      )}
       {open.length === 0 ? (
         <div className="empty-state small">
           <p>No order is in recovery.</p>
@@ -52,7 +62,7 @@ export function RecoveryScreen({
             </tr>
           </thead>
           <tbody>
-            {open.map((o) => (
+            {open.slice(0, shown).map((o) => (
               <tr key={o.id} data-testid="recovery-row">
                 <td>#{o.id}</td>
                 <td>
@@ -68,6 +78,14 @@ export function RecoveryScreen({
             ))}
           </tbody>
         </table>
+      )}
+      {open.length > shown && (
+        <p className="muted" data-testid="recovery-more">
+          Showing the first {shown.toLocaleString()} of {open.length.toLocaleString()} orders in recovery.{" "}
+          <button type="button" className="link" onClick={() => setShown((n) => n + PAGE)}>
+            Show {Math.min(PAGE, open.length - shown).toLocaleString()} more
+          </button>
+        </p>
       )}
     </section>
   );

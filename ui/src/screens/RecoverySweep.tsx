@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Channel } from "@tauri-apps/api/core";
 import { commands, type SweepProgress } from "../bindings";
 import { call, messageOf } from "../api";
@@ -6,17 +6,33 @@ import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
 
 /** A billing manager's sweep over every open recovery order, with a progress bar and Cancel. */
-export function RecoverySweep({ onFinished }: { onFinished: () => void }) {
+export function RecoverySweep({
+  onFinished,
+  onRunning,
+}: {
+  onFinished: () => void;
+  onRunning?: (running: boolean) => void;
+}) {
   const toast = useToast();
   const [progress, setProgress] = useState<SweepProgress | null>(null);
   const { busy: running, submit } = useSubmit();
+  useEffect(() => onRunning?.(running), [running, onRunning]);
   async function start() {
     if (running) return;
     await submit(
       async () => {
+        // An update for each order is drawn at most once a frame: the newest when the frame comes.
+        let latest: SweepProgress | null = null;
+        let frame = 0;
         const channel = new Channel<SweepProgress>();
-        channel.onmessage = (p) => setProgress(p);
-        const end = await call(commands.recoverySweep(channel));
+        channel.onmessage = (p) => {
+          latest = p;
+          frame ||= requestAnimationFrame(() => {
+            frame = 0;
+            setProgress(latest);
+          });
+        };
+        const end = await call(commands.recoverySweep(channel)).finally(() => cancelAnimationFrame(frame));
         setProgress(end);
         toast.ok(
           end.cancelled
