@@ -49,12 +49,12 @@ pub async fn expiring(
     service: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ExpiringRow>> {
-    // Months as year * 12 + month, as the payment_methods_expiry_month index holds them: the cards come
-    // off the index already in order (soonest month, then oldest card), so the limit stops the scan.
-    // One patient type is read off patients_type as a set of patients first: checking each card's
-    // patient instead meant a look-up per card in range (48k at 400k cards).
+    // Months as year * 12 + month, as the indexes hold them: the cards come off an index already in
+    // order (soonest month, then oldest card), so the limit stops the scan. Each filter has its own
+    // index in that order (migration 0028): one patient type's cards by the type each card carries, one
+    // service's cards through its plans, which carry the patient's default card and its month.
     let of_type = if patient_type.is_some() {
-        "pm.patient_id IN (SELECT id FROM patients WHERE patient_type = $7)"
+        "pm.patient_type = $7"
     } else {
         "$7 IS NULL"
     };
@@ -68,24 +68,47 @@ pub async fn expiring(
                WHERE s.patient_id = pm.patient_id AND s.status <> 'CANCELLED')"
         }
     };
-    let select = format!(
-        "SELECT pm.id AS card_id, pm.patient_id, pm.gateway, pm.brand, pm.last4, pm.exp_month, pm.exp_year,
-                pm.is_default, p.name AS patient_name, p.email AS patient_email, p.patient_type,
-                EXISTS (SELECT 1 FROM payment_methods o
-                         WHERE o.patient_id = pm.patient_id AND o.id <> pm.id AND o.removed_at IS NULL
-                           AND o.exp_year * 12 + o.exp_month > pm.exp_year * 12 + pm.exp_month
-                           AND o.exp_year * 12 + o.exp_month >= $5 * 12 + $6) AS has_other_valid,
-                CASE WHEN pm.is_default THEN {plans} END AS plans, pm.renewed_at
-           FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
-          WHERE pm.removed_at IS NULL
-            AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
-            AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
-            AND {of_type}
-            AND ($9 IS NULL OR (pm.is_default AND EXISTS (SELECT 1 FROM subscriptions sv
-                 WHERE sv.patient_id = pm.patient_id AND sv.status <> 'CANCELLED' AND sv.plan = $9)))
-          ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
-          LIMIT $8"
+    let columns = format!(
+        "pm.id AS card_id, pm.patient_id, pm.gateway, pm.brand, pm.last4, pm.exp_month, pm.exp_year,
+         pm.is_default, p.name AS patient_name, p.email AS patient_email, p.patient_type,
+         EXISTS (SELECT 1 FROM payment_methods o
+                  WHERE o.patient_id = pm.patient_id AND o.id <> pm.id AND o.removed_at IS NULL
+                    AND o.exp_year * 12 + o.exp_month > pm.exp_year * 12 + pm.exp_month
+                    AND o.exp_year * 12 + o.exp_month >= $5 * 12 + $6) AS has_other_valid,
+         CASE WHEN pm.is_default THEN {plans} END AS plans, pm.renewed_at"
     );
+    let select = if service.is_some() {
+        // The service's plans in their default cards' order; a patient with the plan twice is listed
+        // once (by the first of them).
+        format!(
+            "SELECT {columns}
+               FROM subscriptions sv
+               JOIN payment_methods pm ON pm.id = sv.default_card_id
+               JOIN patients p ON p.id = pm.patient_id
+              WHERE sv.plan = $9 AND sv.status <> 'CANCELLED' AND sv.default_card_id IS NOT NULL
+                AND sv.default_card_expiry >= $1 * 12 + $2
+                AND sv.default_card_expiry <= $3 * 12 + $4
+                AND pm.removed_at IS NULL AND pm.is_default
+                AND {of_type}
+                AND sv.id = (SELECT min(s1.id) FROM subscriptions s1
+                              WHERE s1.patient_id = sv.patient_id AND s1.plan = $9
+                                AND s1.status <> 'CANCELLED')
+              ORDER BY sv.default_card_expiry, sv.default_card_id
+              LIMIT $8"
+        )
+    } else {
+        format!(
+            "SELECT {columns}
+               FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
+              WHERE pm.removed_at IS NULL
+                AND pm.exp_year * 12 + pm.exp_month >= $1 * 12 + $2
+                AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
+                AND {of_type}
+                AND $9 IS NULL
+              ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
+              LIMIT $8"
+        )
+    };
     // The same nine values either way.
     macro_rules! run {
         ($kind:ident, $ty:ty, $method:ident, $q:expr) => {

@@ -314,6 +314,106 @@ on_both_databases! {
         assert!(unknown.to_string().contains("use one of Physio monthly, Yoga weekly"), "{unknown}");
     }
 
+    async fn the_dashboards_filters_follow_a_patients_type_default_card_renewal_and_removal(db: &TestDb) {
+        // The type and service filters read copies kept beside the cards and plans (migration 0028):
+        // each change staff, the card networks or the gateways make must reach them.
+        let smtp = SmtpServer::start();
+        let c = clinic(db, smtp.port(), false).await;
+        let (ann, first) = patient_with_card(&c, "Ann Physio", PatientType::Individual, 12, 2026).await;
+        let s = c.at(at(2026, 11, 23));
+        let usd = |m| Money::from_minor(m, Currency::USD);
+        s.create_subscription(&c.desk, ann, "Physio monthly", usd(4_900), "month").await.unwrap();
+        s.create_subscription(&c.desk, ann, "Physio monthly", usd(2_500), "month").await.unwrap();
+        let shown = |f: ExpiringFilter| {
+            let s = c.at(at(2026, 11, 23));
+            let desk = c.desk.clone();
+            async move {
+                s.expiring_cards(&desk, &f).await.unwrap().cards.into_iter().map(|x| (x.patient_name, x.card_id)).collect::<Vec<_>>()
+            }
+        };
+        let business = || ExpiringFilter { within_days: Some(90), patient_type: Some(PatientType::Business), ..Default::default() };
+        let physio = || ExpiringFilter { within_days: Some(90), service: Some("Physio monthly".into()), ..Default::default() };
+        let ann_ = |card| ("Ann Physio".to_owned(), card);
+        assert_eq!(shown(physio()).await, [ann_(first)], "listed once though she has the plan twice");
+        assert!(shown(business()).await.is_empty());
+
+        // The clinic books Ann as a business: her card follows.
+        let as_business = NewPatient { name: "Ann Physio".into(), email: "ann.physio@example.com".into(), phone: None, patient_type: PatientType::Business };
+        s.update_patient(&c.desk, ann, as_business).await.unwrap();
+        assert_eq!(shown(business()).await, [ann_(first)]);
+
+        // A second card expiring in January becomes her default: the plan follows it.
+        let mut tx = c.db_store.begin().await.unwrap();
+        let second = payment_methods::insert(
+            &mut tx,
+            ann,
+            &NewCard {
+                gateway: Gateway::Nmi,
+                token: "vault-ann-2".into(),
+                brand: CardBrand::Mastercard,
+                last4: "4444".into(),
+                expiry: CardExpiry::new(1, 2027).unwrap(),
+                cardholder_name: "Ann Physio".into(),
+                nickname: None,
+                country: Some("US".into()),
+                fingerprint: None,
+            },
+            false,
+            at(2026, 11, 20),
+        )
+        .await
+        .unwrap()
+        .id;
+        tx.commit().await.unwrap();
+        assert_eq!(shown(business()).await, [ann_(first), ann_(second)], "a new card takes its patient's type");
+        s.set_default_card(&c.desk, second).await.unwrap();
+        assert_eq!(shown(physio()).await, [ann_(second)]);
+
+        // The card network renews it to 2030: nothing the plan needs expires within 90 days.
+        let mut tx = c.db_store.begin().await.unwrap();
+        let renewal = NetworkUpdate { brand: CardBrand::Mastercard, last4: "4444".into(), expiry: CardExpiry::new(3, 2030).unwrap(), new_number: false };
+        payment_methods::apply_network_update(&mut tx, second, &renewal, at(2026, 11, 23)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(shown(physio()).await.is_empty());
+        assert_eq!(shown(business()).await, [ann_(first)]);
+
+        // The first card is her default again, then removed: the plan has no card left to list.
+        s.set_default_card(&c.desk, first).await.unwrap();
+        assert_eq!(shown(physio()).await, [ann_(first)]);
+        let mut tx = c.db_store.begin().await.unwrap();
+        payment_methods::remove(&mut tx, first, at(2026, 11, 23)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(shown(physio()).await.is_empty());
+        assert!(shown(business()).await.is_empty());
+
+        // A plan made before its patient has a card follows the first card saved as default.
+        let bo = s.add_patient(&c.desk, NewPatient { name: "Bo Later".into(), email: "bo@example.com".into(), phone: None, patient_type: PatientType::Individual }).await.unwrap().id;
+        s.create_subscription(&c.desk, bo, "Physio monthly", usd(4_900), "month").await.unwrap();
+        let mut tx = c.db_store.begin().await.unwrap();
+        let bos = payment_methods::insert(
+            &mut tx,
+            bo,
+            &NewCard {
+                gateway: Gateway::Nmi,
+                token: "vault-bo".into(),
+                brand: CardBrand::Visa,
+                last4: "1111".into(),
+                expiry: CardExpiry::new(12, 2026).unwrap(),
+                cardholder_name: "Bo Later".into(),
+                nickname: None,
+                country: Some("US".into()),
+                fingerprint: None,
+            },
+            true,
+            at(2026, 11, 23),
+        )
+        .await
+        .unwrap()
+        .id;
+        tx.commit().await.unwrap();
+        assert_eq!(shown(physio()).await, [("Bo Later".to_owned(), bos)]);
+    }
+
     async fn notify_sends_now_once_a_day_and_the_front_desk_may_not(db: &TestDb) {
         let smtp = SmtpServer::start();
         let c = clinic(db, smtp.port(), false).await;
