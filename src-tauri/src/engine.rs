@@ -42,6 +42,11 @@ impl DeskEngine {
         }
     }
 
+    /// Whether the engine was started at this desk (by the app or by the first-run screen).
+    pub fn is_started(&self) -> bool {
+        self.task.lock().map(|t| t.is_some()).unwrap_or(false)
+    }
+
     fn signal_stop(&self) {
         if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
             let _ = stop.send(());

@@ -250,6 +250,7 @@ fn boot_facts(state: &state::AppState) -> tauri::plugin::TauriPlugin<tauri::Wry>
 fn open_desk_window(
     app: &mut tauri::App<tauri::Wry>,
     state: &state::AppState,
+    first_page: std::sync::Arc<tokio::sync::Notify>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let config = app
         .config()
@@ -259,7 +260,13 @@ fn open_desk_window(
         .find(|w| w.label == "main")
         .cloned()
         .ok_or("tauri.conf.json names no main window")?;
-    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.on_page_load(
+        move |_, load| {
+            if matches!(load.event(), tauri::webview::PageLoadEvent::Finished) {
+                first_page.notify_one();
+            }
+        },
+    );
     if let Some(markup) = state
         .clinic_at_start
         .as_ref()
@@ -366,6 +373,58 @@ pub fn card_window_csp(policy: &str, training_simulator: Option<&str>) -> String
         .join("; ")
 }
 
+/// How long the background work waits for the window's first page before it starts anyway (a page
+/// that failed to load still gets a billing engine).
+const BACKGROUND_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the desk does in the background while the app runs.
+fn start_background_work(app: tauri::AppHandle, desk: Option<ThisDesk>) {
+    // The database open now: the first-run screen may have opened the demo clinic meanwhile (and
+    // started its engine and live updates itself).
+    let services = app.state::<state::AppState>().services();
+    let started = app.state::<engine::DeskEngine>().is_started();
+    // The desk inventory: seen now, then every few minutes while the app runs (on the
+    // database open at the time: the demo clinic may replace the first one).
+    if let Some(desk) = desk.clone() {
+        let handle = app.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                if let Ok(services) = handle.state::<state::AppState>().services() {
+                    if let Err(e) = services.desk_seen(&desk).await {
+                        tracing::warn!(error = %e, "desk inventory not updated");
+                    }
+                }
+                tokio::time::sleep(clinicpay_services::desk_inventory::DESK_HEARTBEAT).await;
+            }
+        });
+    }
+    // The activity log's head in the app log, at start and every day: a copy outside the
+    // database that `clinicpay audit verify --anchor LOGFILE` checks the log against.
+    if let Ok(services) = &services {
+        let services = services.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                match services.activity_anchor().await {
+                    Ok(anchor) => tracing::info!("{}", anchor.line),
+                    Err(e) => tracing::warn!(error = %e, "activity anchor not written"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
+            }
+        });
+    }
+    // The billing engine: this desk bills the clinic while it holds the engine (one per
+    // database; another desk or IT's service may hold it instead). On a database with no
+    // clinic yet it waits, and starts billing once setup has made one.
+    if let (Ok(services), Some(desk), false) = (&services, &desk, started) {
+        app.state::<engine::DeskEngine>()
+            .start(services.clone(), desk.name.clone());
+    }
+    // Several desks on one PostgreSQL: what another desk changes appears here at once.
+    if let (Ok(services), false) = (services, started) {
+        live::start(app.clone(), services);
+    }
+}
+
 pub fn run() {
     let _log = start_logging();
     let builder = specta_builder();
@@ -390,52 +449,19 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
-            open_desk_window(app, &state)?;
+            let first_page = std::sync::Arc::new(tokio::sync::Notify::new());
+            open_desk_window(app, &state, first_page.clone())?;
             let desk = state.desk.clone();
-            let services = state.services();
             app.manage(state);
-            // The desk inventory: seen now, then every few minutes while the app runs (on the
-            // database open at the time: the demo clinic may replace the first one).
-            if let Some(desk) = desk.clone() {
-                let handle = app.handle().clone();
-                tauri::async_runtime::spawn(async move {
-                    loop {
-                        if let Ok(services) = handle.state::<state::AppState>().services() {
-                            if let Err(e) = services.desk_seen(&desk).await {
-                                tracing::warn!(error = %e, "desk inventory not updated");
-                            }
-                        }
-                        tokio::time::sleep(clinicpay_services::desk_inventory::DESK_HEARTBEAT)
-                            .await;
-                    }
-                });
-            }
-            // The activity log's head in the app log, at start and every day: a copy outside the
-            // database that `clinicpay audit verify --anchor LOGFILE` checks the log against.
-            if let Ok(services) = &services {
-                let services = services.clone();
-                tauri::async_runtime::spawn(async move {
-                    loop {
-                        match services.activity_anchor().await {
-                            Ok(anchor) => tracing::info!("{}", anchor.line),
-                            Err(e) => tracing::warn!(error = %e, "activity anchor not written"),
-                        }
-                        tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
-                    }
-                });
-            }
-            // The billing engine: this desk bills the clinic while it holds the engine (one per
-            // database; another desk or IT's service may hold it instead). On a database with no
-            // clinic yet it waits, and starts billing once setup has made one.
-            let engine = engine::DeskEngine::default();
-            if let (Ok(services), Some(desk)) = (&services, &desk) {
-                engine.start(services.clone(), desk.name.clone());
-            }
-            app.manage(engine);
-            // Several desks on one PostgreSQL: what another desk changes appears here at once.
-            if let Ok(services) = services {
-                live::start(app.handle().clone(), services);
-            }
+            app.manage(engine::DeskEngine::default());
+            // The billing engine, live updates, the desk inventory and the activity anchor start once
+            // the window's first page has loaded: on a two-core desk they would otherwise take the
+            // processor from WebKit while it draws the sign-in form (docs/performance.md, cold start).
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let _ = tokio::time::timeout(BACKGROUND_WAITS_AT_MOST, first_page.notified()).await;
+                start_background_work(handle, desk);
+            });
             app.manage(updates::Updates::new(version.clone()));
             app.manage(card_window::CardEntry::default());
             // The card window goes with the desk window (on Linux a child window would outlive it).
