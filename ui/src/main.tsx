@@ -26,6 +26,9 @@ if (root) {
       focused: active === password ? "password" : active === username ? "username" : null,
     };
   }
+  // The pre-rendered copy goes before the app draws its own (React's createRoot replaced it; Preact would
+  // try to reuse its elements). Both happen in this task, so no frame shows an empty window.
+  root.replaceChildren();
   createRoot(root).render(
     <StrictMode>
       <App />

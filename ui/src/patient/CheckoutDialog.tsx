@@ -3,6 +3,7 @@ import { commands, type CardView_Serialize, type Gateway, type PatientId } from 
 import { ApiError, call, messageOf } from "../api";
 import { gatewayName } from "../format";
 import { Dialog } from "../shared/Dialog";
+import { focusOnMount } from "../shared/focus";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
 import { useCardChoice } from "../hooks/useCardChoice";
@@ -136,7 +137,7 @@ export function CheckoutDialog({
             value={amount}
             onChange={(e) => setAmount(e.target.value)}
             required
-            autoFocus
+            ref={focusOnMount}
             disabled={checking !== null || cardWindowOpen}
           />
         </label>

@@ -3,6 +3,7 @@ import { commands, type PatientId } from "../bindings";
 import { call } from "../api";
 import { formatMoney } from "../format";
 import { Dialog } from "../shared/Dialog";
+import { focusOnMount } from "../shared/focus";
 import { useToast } from "../shared/Toasts";
 import { useSubmit } from "../hooks/useSubmit";
 
@@ -32,7 +33,7 @@ export function NewInvoiceDialog({
       <form className="stack" onSubmit={create}>
         <label>
           Amount
-          <input name="amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} required autoFocus />
+          <input name="amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} required ref={focusOnMount} />
         </label>
         <label>
           For

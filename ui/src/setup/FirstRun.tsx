@@ -6,6 +6,7 @@ import { commands, type ClinicInfo, type Gateway, type SetupDatabase, type Setup
 import { ApiError, call } from "../api";
 import { gatewayName } from "../format";
 import { useSubmit } from "../hooks/useSubmit";
+import { focusOnMount } from "../shared/focus";
 
 const STEPS = ["database", "clinic", "account", "gateway", "fallback", "mail", "review"] as const;
 type Step = (typeof STEPS)[number];
@@ -326,7 +327,7 @@ function ClinicStep({ draft, update }: StepProps) {
           name="clinic_name"
           value={draft.clinic_name}
           onChange={(e) => update({ clinic_name: e.target.value })}
-          autoFocus
+          ref={focusOnMount}
           required
         />
       </label>
@@ -363,7 +364,7 @@ function AccountStep({
           autoComplete="username"
           value={draft.it_username}
           onChange={(e) => update({ it_username: e.target.value })}
-          autoFocus
+          ref={focusOnMount}
           required
         />
       </label>

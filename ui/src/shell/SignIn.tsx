@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { commands, type ClinicInfo, type Session } from "../bindings";
 import { call, messageOf } from "../api";
 import { useSubmit } from "../hooks/useSubmit";
+import { focusOnMount } from "../shared/focus";
 
 export function SignIn({
   clinic,
@@ -49,7 +50,7 @@ export function SignIn({
           <input
             name="username"
             autoComplete="username"
-            autoFocus={!lockedAs && typed?.focused !== "password"}
+            ref={!lockedAs && typed?.focused !== "password" ? focusOnMount : undefined}
             value={username}
             onChange={(e) => setUsername(e.target.value)}
             required
@@ -61,7 +62,7 @@ export function SignIn({
             name="password"
             type="password"
             autoComplete="current-password"
-            autoFocus={!!lockedAs || typed?.focused === "password"}
+            ref={lockedAs || typed?.focused === "password" ? focusOnMount : undefined}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
             required
