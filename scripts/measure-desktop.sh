@@ -32,6 +32,10 @@ say "figures"
 HELLO_BIN="$(find "$CARGO_TARGET_DIR/release" -maxdepth 1 -type f -executable -name 'hello-tauri*' | head -1)"
 (cd ui && node bench/startup.mjs "hello-world" "$HELLO_BIN" "#greet-input") | tee "$WORK/hello.txt"
 (cd ui && node bench/startup.mjs "ClinicPay" "$CARGO_TARGET_DIR/release/clinicpay-desktop" 'input[name="username"]' --db "$DB") | tee "$WORK/clinicpay.txt"
+# The floor under the window benchmarks' "key to next frame" on this display: the same typing in the
+# hello-world's field and in ClinicPay's sign-in form.
+(cd ui && node bench/typing.mjs "hello-world" "$HELLO_BIN" "#greet-input") | tee "$WORK/hello-typing.txt"
+(cd ui && node bench/typing.mjs "ClinicPay" "$CARGO_TARGET_DIR/release/clinicpay-desktop" 'input[name="username"]' --db "$DB") | tee "$WORK/clinicpay-typing.txt"
 # The same desk without its billing engine (IT's managed engine = "service"), for what the engine costs.
 stop_window_driver
 printf 'engine = "service"\n' >"$WORK/managed.toml"
@@ -48,5 +52,7 @@ const line = (m, fig, ref, r, t) => console.log(`RESULT | ${m} | ${fig} | ${ref}
 line("cold start to a usable window", `median ${c.medianMs.toFixed(0)} ms`, `hello-world Tauri ${h.medianMs.toFixed(0)} ms`, c.medianMs / h.medianMs, 1.10);
 line("idle memory, app + WebKit (PSS), billing engine running", `${c.pssMiB.toFixed(1)} MiB`, `hello-world Tauri ${h.pssMiB.toFixed(1)} MiB`, c.pssMiB / h.pssMiB, 1.15);
 console.log(`RESULT | idle CPU, billing engine running (a pass every 30 s) | ${c.cpuPercent.toFixed(2)} % of a core | without the engine ${n.cpuPercent.toFixed(2)} %, hello-world ${h.cpuPercent.toFixed(2)} % | — | — | — |`);
+const [ht, ct] = [read(process.argv[4]), read(process.argv[5])];
+console.log(`RESULT | typing, key to next frame (the floor under the sweep row) | ClinicPay sign-in p95 ${ct.p95.toFixed(1)} ms | hello-world p95 ${ht.p95.toFixed(1)} ms | ${(ct.p95 / ht.p95).toFixed(2)}x | — | — |`);
 console.log(`RESULT | idle memory, billing engine off (engine = service) | ${n.pssMiB.toFixed(1)} MiB | with it ${c.pssMiB.toFixed(1)} MiB | ${(c.pssMiB / n.pssMiB).toFixed(2)}x | — | — |`);
-' "$WORK/hello.txt" "$WORK/clinicpay.txt" "$WORK/no-engine.txt"
+ ' "$WORK/hello.txt" "$WORK/clinicpay.txt" "$WORK/no-engine.txt" "$WORK/hello-typing.txt" "$WORK/clinicpay-typing.txt"

@@ -11,6 +11,7 @@
 //   node bench/window.mjs <app> <clinicpay-bench> --live <postgres url> <patient email> --sweep <sqlite file>
 import { spawn } from "node:child_process";
 import { remote } from "webdriverio";
+import { SEARCH_KEYS, f1, listenKeyToFrame, pct, sleep, typeAndTime } from "./keys.mjs";
 
 const [app, benchBin, ...rest] = process.argv.slice(2);
 const opt = (name, n = 1) => {
@@ -18,12 +19,6 @@ const opt = (name, n = 1) => {
   return i < 0 ? null : rest.slice(i + 1, i + 1 + n);
 };
 const port = Number(process.env.CLINICPAY_E2E_DRIVER_PORT ?? 4444);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.round((s.length - 1) * p))] : NaN;
-};
-const f1 = (x) => x.toFixed(1);
 
 async function open(db) {
   const browser = await remote({
@@ -149,37 +144,12 @@ async function live(db, email) {
   }
 }
 
-/** Types `keys` one at a time into the focused field, `gap` ms apart; the page records each key's time
- * from the event to the frame after it was handled. */
-async function typeAndTime(browser, keys, gap) {
-  await browser.execute(() => {
-    window.__latency = [];
-  });
-  for (const k of keys) {
-    await browser.keys(k);
-    await sleep(gap);
-  }
-  await sleep(300);
-  return browser.execute(() => window.__latency);
-}
-
 async function sweep(db) {
   const browser = await open(db);
   try {
     await browser.$('[data-testid="nav-recovery"]').click();
     await browser.$('[data-testid="start-sweep"]').waitForDisplayed({ timeout: 20_000 });
-    await browser.execute(() => {
-      // Key to the next frame: the frame is requested while the key is handled, and its time taken
-      // once it has been painted.
-      window.addEventListener(
-        "keydown",
-        (e) => {
-          const t0 = e.timeStamp;
-          requestAnimationFrame(() => setTimeout(() => window.__latency?.push(performance.now() - t0), 0));
-        },
-        true,
-      );
-    });
+    await listenKeyToFrame(browser);
     // The page's calls into the app while it is timed: which commands, how often, how long each took
     // to answer, and how much came back (what the page then had to parse and draw).
     // (Tauri's IPC is a fetch of ipc://localhost/<command> on Linux; its invoke cannot be wrapped.)
@@ -215,8 +185,7 @@ async function sweep(db) {
     const rows = await browser.execute(() => document.querySelectorAll('[data-testid="recovery-row"]').length);
     console.log(`sweep: the recovery screen draws ${rows} orders`);
     const search = await browser.$('[data-testid="patient-search"]');
-    const keys = [];
-    for (let r = 0; r < 8; r++) keys.push(..."smith", ...Array(5).fill("Backspace"));
+    const keys = SEARCH_KEYS;
     await search.click();
     await calls("before typing");
     const before = await typeAndTime(browser, keys, 60);
