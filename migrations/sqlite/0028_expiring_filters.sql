@@ -30,39 +30,34 @@ END;
 
 ALTER TABLE subscriptions ADD COLUMN default_card_id INTEGER;
 ALTER TABLE subscriptions ADD COLUMN default_card_expiry INTEGER;
-UPDATE subscriptions
-   SET (default_card_id, default_card_expiry) =
-       (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-         WHERE pm.patient_id = subscriptions.patient_id AND pm.is_default AND pm.removed_at IS NULL);
+-- Each patient's default card and its month, as the triggers below copy them onto the patient's plans.
+CREATE VIEW default_cards AS
+    SELECT patient_id, id, exp_year * 12 + exp_month AS expiry FROM payment_methods
+     WHERE is_default AND removed_at IS NULL;
+UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+    (SELECT id, expiry FROM default_cards d WHERE d.patient_id = subscriptions.patient_id);
 CREATE INDEX subscriptions_plan_card_expiry
     ON subscriptions (plan, default_card_expiry, default_card_id)
  WHERE status <> 'CANCELLED' AND default_card_id IS NOT NULL;
 
+-- A new plan, or one moved to another patient, takes that patient's default card.
 CREATE TRIGGER subscriptions_default_card_on_insert AFTER INSERT ON subscriptions
 BEGIN
-    UPDATE subscriptions
-       SET (default_card_id, default_card_expiry) =
-           (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-             WHERE pm.patient_id = NEW.patient_id AND pm.is_default AND pm.removed_at IS NULL)
-     WHERE id = NEW.id;
+    UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+        (SELECT id, expiry FROM default_cards WHERE patient_id = NEW.patient_id) WHERE id = NEW.id;
 END;
 CREATE TRIGGER subscriptions_default_card_on_move AFTER UPDATE OF patient_id ON subscriptions
 WHEN OLD.patient_id IS NOT NEW.patient_id
 BEGIN
-    UPDATE subscriptions
-       SET (default_card_id, default_card_expiry) =
-           (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-             WHERE pm.patient_id = NEW.patient_id AND pm.is_default AND pm.removed_at IS NULL)
-     WHERE id = NEW.id;
+    UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+        (SELECT id, expiry FROM default_cards WHERE patient_id = NEW.patient_id) WHERE id = NEW.id;
 END;
+-- A patient's plans follow the patient's default card.
 CREATE TRIGGER payment_methods_default_to_plans_on_insert AFTER INSERT ON payment_methods
 WHEN NEW.is_default
 BEGIN
-    UPDATE subscriptions
-       SET (default_card_id, default_card_expiry) =
-           (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-             WHERE pm.patient_id = NEW.patient_id AND pm.is_default AND pm.removed_at IS NULL)
-     WHERE patient_id = NEW.patient_id;
+    UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+        (SELECT id, expiry FROM default_cards WHERE patient_id = NEW.patient_id) WHERE patient_id = NEW.patient_id;
 END;
 CREATE TRIGGER payment_methods_default_to_plans_on_update
 AFTER UPDATE OF is_default, removed_at, exp_month, exp_year, patient_id ON payment_methods
@@ -70,18 +65,13 @@ WHEN OLD.is_default IS NOT NEW.is_default OR OLD.removed_at IS NOT NEW.removed_a
   OR OLD.patient_id IS NOT NEW.patient_id
   OR (NEW.is_default AND (OLD.exp_month IS NOT NEW.exp_month OR OLD.exp_year IS NOT NEW.exp_year))
 BEGIN
-    UPDATE subscriptions
-       SET (default_card_id, default_card_expiry) =
-           (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-             WHERE pm.patient_id = subscriptions.patient_id AND pm.is_default AND pm.removed_at IS NULL)
+    UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+        (SELECT d.id, d.expiry FROM default_cards d WHERE d.patient_id = subscriptions.patient_id)
      WHERE patient_id IN (OLD.patient_id, NEW.patient_id);
 END;
 CREATE TRIGGER payment_methods_default_to_plans_on_delete AFTER DELETE ON payment_methods
 WHEN OLD.is_default
 BEGIN
-    UPDATE subscriptions
-       SET (default_card_id, default_card_expiry) =
-           (SELECT pm.id, pm.exp_year * 12 + pm.exp_month FROM payment_methods pm
-             WHERE pm.patient_id = OLD.patient_id AND pm.is_default AND pm.removed_at IS NULL)
-     WHERE patient_id = OLD.patient_id;
+    UPDATE subscriptions SET (default_card_id, default_card_expiry) =
+        (SELECT id, expiry FROM default_cards WHERE patient_id = OLD.patient_id) WHERE patient_id = OLD.patient_id;
 END;

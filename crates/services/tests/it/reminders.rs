@@ -95,10 +95,23 @@ async fn patient_with_gateway_card(
         )
         .await
         .unwrap();
+    let card = save_card(c, p.id, name, gateway, (month, year), true).await;
+    (p.id, card)
+}
+
+/// A Visa card saved for `patient` (its token made from `name`), the default or not.
+async fn save_card(
+    c: &Clinic,
+    patient: PatientId,
+    name: &str,
+    gateway: Gateway,
+    (month, year): (u32, i32),
+    is_default: bool,
+) -> PaymentMethodId {
     let mut tx = c.db_store.begin().await.unwrap();
     let card = payment_methods::insert(
         &mut tx,
-        p.id,
+        patient,
         &NewCard {
             gateway,
             token: format!("vault-{}", name.replace(' ', "")),
@@ -110,13 +123,13 @@ async fn patient_with_gateway_card(
             country: Some("US".into()),
             fingerprint: None,
         },
-        true,
+        is_default,
         at(2026, 1, 5),
     )
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    (p.id, card.id)
+    card.id
 }
 
 /// A delivered message with its quoted-printable body decoded enough to read (soft breaks, "=").
@@ -343,35 +356,14 @@ on_both_databases! {
         assert_eq!(shown(business()).await, [ann_(first)]);
 
         // A second card expiring in January becomes her default: the plan follows it.
-        let mut tx = c.db_store.begin().await.unwrap();
-        let second = payment_methods::insert(
-            &mut tx,
-            ann,
-            &NewCard {
-                gateway: Gateway::Nmi,
-                token: "vault-ann-2".into(),
-                brand: CardBrand::Mastercard,
-                last4: "4444".into(),
-                expiry: CardExpiry::new(1, 2027).unwrap(),
-                cardholder_name: "Ann Physio".into(),
-                nickname: None,
-                country: Some("US".into()),
-                fingerprint: None,
-            },
-            false,
-            at(2026, 11, 20),
-        )
-        .await
-        .unwrap()
-        .id;
-        tx.commit().await.unwrap();
+        let second = save_card(&c, ann, "Ann Physio second", Gateway::Nmi, (1, 2027), false).await;
         assert_eq!(shown(business()).await, [ann_(first), ann_(second)], "a new card takes its patient's type");
         s.set_default_card(&c.desk, second).await.unwrap();
         assert_eq!(shown(physio()).await, [ann_(second)]);
 
         // The card network renews it to 2030: nothing the plan needs expires within 90 days.
         let mut tx = c.db_store.begin().await.unwrap();
-        let renewal = NetworkUpdate { brand: CardBrand::Mastercard, last4: "4444".into(), expiry: CardExpiry::new(3, 2030).unwrap(), new_number: false };
+        let renewal = NetworkUpdate { brand: CardBrand::Visa, last4: "4242".into(), expiry: CardExpiry::new(3, 2030).unwrap(), new_number: false };
         payment_methods::apply_network_update(&mut tx, second, &renewal, at(2026, 11, 23)).await.unwrap();
         tx.commit().await.unwrap();
         assert!(shown(physio()).await.is_empty());
@@ -389,28 +381,7 @@ on_both_databases! {
         // A plan made before its patient has a card follows the first card saved as default.
         let bo = s.add_patient(&c.desk, NewPatient { name: "Bo Later".into(), email: "bo@example.com".into(), phone: None, patient_type: PatientType::Individual }).await.unwrap().id;
         s.create_subscription(&c.desk, bo, "Physio monthly", usd(4_900), "month").await.unwrap();
-        let mut tx = c.db_store.begin().await.unwrap();
-        let bos = payment_methods::insert(
-            &mut tx,
-            bo,
-            &NewCard {
-                gateway: Gateway::Nmi,
-                token: "vault-bo".into(),
-                brand: CardBrand::Visa,
-                last4: "1111".into(),
-                expiry: CardExpiry::new(12, 2026).unwrap(),
-                cardholder_name: "Bo Later".into(),
-                nickname: None,
-                country: Some("US".into()),
-                fingerprint: None,
-            },
-            true,
-            at(2026, 11, 23),
-        )
-        .await
-        .unwrap()
-        .id;
-        tx.commit().await.unwrap();
+        let bos = save_card(&c, bo, "Bo Later", Gateway::Nmi, (12, 2026), true).await;
         assert_eq!(shown(physio()).await, [("Bo Later".to_owned(), bos)]);
     }
 
