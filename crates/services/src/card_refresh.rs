@@ -372,6 +372,9 @@ impl Services {
     ) -> Result<String> {
         let sentence = update.describe(card);
         let mut tx = self.store().begin().await?;
+        // The patient first, as every change to a patient's cards: the plans carry the default card's
+        // month (migration 0028).
+        clinicpay_store::patients::lock(&mut tx, card.patient_id).await?;
         repo::apply_network_update(&mut tx, card.id, update, now).await?;
         Change::new(
             None,

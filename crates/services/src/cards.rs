@@ -191,6 +191,7 @@ impl Services {
             let filled = async {
                 let now = self.now();
                 let mut tx = self.store().begin().await?;
+                clinicpay_store::patients::lock(&mut tx, card.patient_id).await?;
                 repo::fill_details(&mut tx, card.id, details.brand, &details.last4, expiry).await?;
                 Change::new(None, now, "card.details_filled", "payment_method", card.id)
                     .by_system("ClinicPay (from the gateway)")
@@ -234,6 +235,9 @@ impl Services {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let person = self.require_patient(&mut tx, patient).await?;
+        // The patient first, as every change to a patient's cards and plans: the database copies a
+        // patient's default card onto the plans (migration 0028), and two of these at once must take turns.
+        clinicpay_store::patients::lock(&mut tx, patient).await?;
         let existing = repo::active_for_patient(&mut tx, patient).await?;
         let saved = repo::insert_imported(
             &mut tx,

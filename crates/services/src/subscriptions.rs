@@ -51,6 +51,9 @@ impl Services {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         self.require_patient(&mut tx, patient).await?;
+        // The patient first, as every change to a patient's cards and plans: the database copies a
+        // patient's default card onto the plans (migration 0028), and two of these at once must take turns.
+        clinicpay_store::patients::lock(&mut tx, patient).await?;
         // The first cycle is due at once: the worker bills it on its next pass.
         let id = subscriptions::insert_subscription(
             &mut tx,

@@ -121,6 +121,10 @@ impl Services {
         let payment = payments::payment(&mut tx, payment_id)
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("payment {payment_id} vanished")))?;
+        // The patient first, as every change to a patient's cards and plans takes it: settling may
+        // resume a plan and make its card the default, and a desk changing the same patient's cards
+        // updates those plans through the database's copies (migration 0028) in the other order.
+        patients::lock(&mut tx, payment.patient_id).await?;
         let (to, settlement, message) = match &outcome {
             ChargeOutcome::Succeeded { reference } => (
                 PaymentStatus::Succeeded,
