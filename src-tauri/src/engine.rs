@@ -3,6 +3,7 @@
 //! after the pass under way, giving the engine up so another desk takes over at once. What it does goes
 //! to the app log (and so into the diagnostics bundle).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,6 +15,9 @@ use clinicpay_services::Services;
 pub struct DeskEngine {
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     task: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// The app is closing: nothing starts the engine any more (the start deferred to the window's first
+    /// page could otherwise take the lease after the exit gave it up, and hold it until it lapsed).
+    closing: AtomicBool,
 }
 
 impl DeskEngine {
@@ -21,7 +25,17 @@ impl DeskEngine {
     /// while this desk cannot run it, and says why in the log), in place of any loop running before
     /// (which gives its lease up in the background).
     pub fn start(&self, services: Services, desk: String) {
-        self.signal_stop();
+        // Held while starting, so a stop at the same moment either comes first (and nothing starts) or
+        // finds this loop's sender.
+        let Ok(mut slot) = self.stop.lock() else {
+            return;
+        };
+        if self.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(running) = slot.take() {
+            let _ = running.send(());
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let role = EngineRole {
             name: desk,
@@ -34,9 +48,7 @@ impl DeskEngine {
                 })
                 .await
         });
-        if let Ok(mut s) = self.stop.lock() {
-            *s = Some(stop);
-        }
+        *slot = Some(stop);
         if let Ok(mut t) = self.task.lock() {
             *t = Some(task);
         }
@@ -47,17 +59,16 @@ impl DeskEngine {
         self.task.lock().map(|t| t.is_some()).unwrap_or(false)
     }
 
-    fn signal_stop(&self) {
-        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
-            let _ = stop.send(());
-        }
-    }
-
     /// Stops the engine when the app exits: the pass under way may finish within `grace`, then the
     /// lease is given up. A pass longer than that is cut off with the app; its lease lapses and the
     /// janitor settles whatever it left unknown.
     pub fn stop(&self, grace: Duration) {
-        self.signal_stop();
+        if let Ok(mut slot) = self.stop.lock() {
+            self.closing.store(true, Ordering::SeqCst);
+            if let Some(stop) = slot.take() {
+                let _ = stop.send(());
+            }
+        }
         if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
             let finished =
                 tauri::async_runtime::block_on(async { tokio::time::timeout(grace, task).await });
