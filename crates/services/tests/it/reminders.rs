@@ -367,6 +367,11 @@ on_both_databases! {
         payment_methods::apply_network_update(&mut tx, second, &renewal, at(2026, 11, 23)).await.unwrap();
         tx.commit().await.unwrap();
         assert!(shown(physio()).await.is_empty());
+        // The dashboard also checks each card's own month, so ask the plans' index itself too.
+        let mut r = c.db_store.reader().await.unwrap();
+        let by_plan = clinicpay_store::reminders::expiring(&mut r, (2026, 11), (2027, 2), (2026, 11), None, Some("Physio monthly"), 100).await.unwrap();
+        assert!(by_plan.is_empty(), "the plan's copy follows the renewal: {by_plan:?}");
+        drop(r);
         assert_eq!(shown(business()).await, [ann_(first)]);
 
         // The first card is her default again, then removed: the plan has no card left to list.
