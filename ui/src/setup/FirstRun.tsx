@@ -234,13 +234,14 @@ function DatabaseStep({
       .then(setCurrent)
       .catch(() => undefined);
   }, []);
-  useEffect(() => {
-    setBlock(
-      server && current?.kind !== "postgres"
-        ? "Connect to the clinic's PostgreSQL first, or choose this computer."
-        : null,
-    );
-  }, [server, current, setBlock]);
+  // Set in the same event as the choice, not in an effect: Preact runs effects after the next paint, and
+  // a Next pressed right after choosing PostgreSQL must already be refused.
+  const updateBlock = (on: boolean, now: SetupDatabase | null = current) =>
+    setBlock(on && now?.kind !== "postgres" ? "Connect to the clinic's PostgreSQL first, or choose this computer." : null);
+  function choose(on: boolean) {
+    setServer(on);
+    updateBlock(on);
+  }
   if (!current) return <p className="muted">Looking at this desk&apos;s database…</p>;
   if (current.pinned_by_it || current.kind === "postgres") {
     return (
@@ -255,11 +256,11 @@ function DatabaseStep({
       <fieldset className="choice">
         <legend>The clinic&apos;s data lives on</legend>
         <label className="inline-label">
-          <input type="radio" name="database" value="here" checked={!server} onChange={() => setServer(false)} />
+          <input type="radio" name="database" value="here" checked={!server} onChange={() => choose(false)} />
           This computer
         </label>
         <label className="inline-label">
-          <input type="radio" name="database" value="postgres" checked={server} onChange={() => setServer(true)} />
+          <input type="radio" name="database" value="postgres" checked={server} onChange={() => choose(true)} />
           The clinic&apos;s PostgreSQL (several desks)
         </label>
       </fieldset>
@@ -300,7 +301,9 @@ function DatabaseStep({
                     return;
                   }
                   setResult(chosen.message);
-                  setCurrent(await call(commands.setupDatabase()));
+                  const now = await call(commands.setupDatabase());
+                  setCurrent(now);
+                  updateBlock(server, now);
                 })
               }
             >
