@@ -19,7 +19,9 @@ use clinicpay_services::gateway_switch::GatewayReadiness;
 use clinicpay_services::patients::PatientProfile;
 use clinicpay_services::reconcile::{Reconciliation, ReconciliationVerdict};
 use clinicpay_services::recovery::SweepProgress;
-use clinicpay_services::reminders::{ExpiringCards, ExpiringFilter, ReminderReport};
+use clinicpay_services::reminders::{
+    ExpiringCards, ExpiringCursor, ExpiringFilter, ReminderReport, DASHBOARD_PAGE,
+};
 use clinicpay_services::reports::{ExportedReport, GatewayReport};
 use clinicpay_services::settings::{SettingChanged, SettingsView};
 use clinicpay_services::setup::{DatabaseChosen, SetupCheck, SetupDatabase, SetupDraft};
@@ -793,8 +795,11 @@ pub async fn lock_desk(
 
 // ---------------------------------------------------------------- long work
 
-/// A billing manager's recovery sweep, reporting after each order on `progress`; `cancel_recovery_sweep`
-/// stops it between orders.
+/// How often the sweep's progress reaches the window.
+const SWEEP_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A billing manager's recovery sweep, reporting its progress on `progress` (ten times a second at
+/// most, and its end); `cancel_recovery_sweep` stops it between orders.
 #[tauri::command]
 #[specta::specta]
 pub async fn recovery_sweep(
@@ -803,9 +808,16 @@ pub async fn recovery_sweep(
 ) -> Result<SweepProgress, UiError> {
     let (s, actor) = state.signed_in().await?;
     let cancel = state.start_sweep(&actor)?;
+    // Each message is a script the page runs between its frames: the newest figures a few times a
+    // second, not one message per order (hundreds a second against the simulators), and the end.
+    let mut sent: Option<std::time::Instant> = None;
     let result = s
         .recovery_sweep(&actor, &cancel, |p| {
-            let _ = progress.send(p);
+            let due = sent.is_none_or(|t| t.elapsed() >= SWEEP_PROGRESS_EVERY);
+            if due || p.done == p.total || p.cancelled {
+                sent = Some(std::time::Instant::now());
+                let _ = progress.send(p);
+            }
         })
         .await;
     state.end_sweep();
@@ -829,13 +841,17 @@ pub async fn expiring_cards(
     expired: bool,
     patient_type: Option<PatientType>,
     service: Option<String>,
+    after: Option<ExpiringCursor>,
 ) -> Result<ExpiringCards, UiError> {
     let (s, actor) = state.signed_in().await?;
+    // The window asks in pages: "Show more" passes the page's `next`.
     let filter = ExpiringFilter {
         within_days,
         expired,
         patient_type,
         service,
+        page_size: Some(DASHBOARD_PAGE),
+        after,
     };
     Ok(s.expiring_cards(&actor, &filter).await?)
 }

@@ -3,11 +3,14 @@
 // by scripts/e2e.sh) whose mailbox the test reads.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   accessible,
   addNmiCard,
+  CLI,
   clinicpay,
   clinicpayAs,
   newPatient,
@@ -123,6 +126,45 @@ test("the expiring-cards dashboard matches the store, filters, and sends reminde
     await browser.$('[data-testid="cards-table"]').waitForDisplayed({ timeout: 10_000 });
     assert.equal(await browser.$('[data-testid="patient-name"]').getText(), soon[0].patient_name);
   });
+});
+
+test("a clinic with more expiring cards than a page: Show more brings the rest, in the store's order", async () => {
+  // A clinic of its own, large enough that the 90-day window holds more than the window's page of 500.
+  const db = join(mkdtempSync(join(tmpdir(), "clinicpay-expiring-")), "large.db");
+  execFileSync(CLI, ["--db", db, "demo", "seed", "--patients", "4000"], { stdio: "ignore" });
+  const store = JSON.parse(
+    execFileSync(CLI, ["--db", db, "--as", "manager", "--json", "expiring", "--within", "90"], {
+      encoding: "utf8",
+      env: { ...process.env, CLINICPAY_PASSWORD: "demo" },
+    }),
+  ).cards.map((c) => c.card_id);
+  assert.ok(store.length > 500 && store.length < 1000, `between one and two pages: ${store.length}`);
+  await withApp(
+    async (browser) => {
+      await signIn(browser, "manager");
+      await browser.$('[data-testid="nav-expiring"]').click();
+      await browser.$('[data-testid="window-90"]').click();
+      await browser.waitUntil(async () => (await rowsShown(browser)).length === 500, {
+        timeout: 20_000,
+        timeoutMsg: "the first page of 500 never showed",
+      });
+      assert.deepEqual(await rowsShown(browser), store.slice(0, 500), "the first page is the store's first 500");
+      assert.match(await browser.$('[data-testid="expiring-count"]').getText(), /^500 cards shown, soonest first; more match/);
+      await browser.$('[data-testid="expiring-more"]').click();
+      await browser.waitUntil(async () => (await rowsShown(browser)).length === store.length, {
+        timeout: 20_000,
+        timeoutMsg: "Show more did not bring the rest",
+      });
+      assert.deepEqual(await rowsShown(browser), store, "the two pages are the store's list, each card once");
+      assert.equal(await browser.$('[data-testid="expiring-more"]').isExisting(), false, "nothing more to show");
+      assert.equal(await browser.$('[data-testid="expiring-count"]').getText(), `${store.length} cards.`);
+      // Select all takes every card shown, both pages.
+      await browser.$('[data-testid="select-all"]').click();
+      assert.equal(await browser.$('[data-testid="notify-selected"]').getText(), `Send reminders (${store.length})`);
+      await shot(browser, "64-expiring-show-more");
+    },
+    { db },
+  );
 });
 
 test("the gateway report matches the ledger, draws its charts, and exports CSV and PDF; failed payments are searchable", async () => {

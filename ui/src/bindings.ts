@@ -109,12 +109,12 @@ export const commands = {
 	/**  The email a recovery template makes for an example patient, before it is saved. */
 	previewNoticeTemplate: (stage: NoticeStage, subject: string, body: string) => typedError<Email, UiError>(__TAURI_INVOKE("preview_notice_template", { stage, subject, body })),
 	/**
-	 *  A billing manager's recovery sweep, reporting after each order on `progress`; `cancel_recovery_sweep`
-	 *  stops it between orders.
+	 *  A billing manager's recovery sweep, reporting its progress on `progress` (ten times a second at
+	 *  most, and its end); `cancel_recovery_sweep` stops it between orders.
 	 */
 	recoverySweep: (progress: Channel<SweepProgress>) => typedError<SweepProgress, UiError>(__TAURI_INVOKE("recovery_sweep", { progress })),
 	cancelRecoverySweep: () => typedError<null, UiError>(__TAURI_INVOKE("cancel_recovery_sweep")),
-	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null, service: string | null) => typedError<ExpiringCards, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType, service })),
+	expiringCards: (withinDays: number | null, expired: boolean, patientType: PatientType | null, service: string | null, after: ExpiringCursor | null) => typedError<ExpiringCards_Serialize, UiError>(__TAURI_INVOKE("expiring_cards", { withinDays, expired, patientType, service, after })),
 	/**  Notify: a reminder now for each chosen card. */
 	notifyCards: (cardIds: PaymentMethodId[]) => typedError<ReminderReport_Serialize, UiError>(__TAURI_INVOKE("notify_cards", { cardIds })),
 	/**  The gateway report for whole days `from`..`to` (YYYY-MM-DD; the last 30 days when empty). */
@@ -805,7 +805,9 @@ export type ExpiringCard = {
 	renewed_by_network: boolean,
 };
 
-export type ExpiringCards = {
+export type ExpiringCards = ExpiringCards_Serialize | ExpiringCards_Deserialize;
+
+export type ExpiringCards_Deserialize = {
 	cards: ExpiringCard[],
 	/**
 	 *  Cards at the top of the list whose gateway could not say just now whether the card network
@@ -814,8 +816,32 @@ export type ExpiringCards = {
 	not_checked: number,
 	/**  More matched than the dashboard shows. */
 	truncated: boolean,
+	/**  Asked in pages: where the next page starts, when there is one. */
+	next?: ExpiringCursor | null,
 	/**  The services (subscription plans) patients have, for the Service Type filter. */
 	services: string[],
+};
+
+export type ExpiringCards_Serialize = {
+	cards: ExpiringCard[],
+	/**
+	 *  Cards at the top of the list whose gateway could not say just now whether the card network
+	 *  renewed them (shown as ClinicPay last knew them).
+	 */
+	not_checked: number,
+	/**  More matched than the dashboard shows. */
+	truncated: boolean,
+	/**  Asked in pages: where the next page starts, when there is one. */
+	next?: ExpiringCursor,
+	/**  The services (subscription plans) patients have, for the Service Type filter. */
+	services: string[],
+};
+
+/**  Where the next page of expiring cards starts: after this card, in the dashboard's order. */
+export type ExpiringCursor = {
+	/**  The card's expiry month as `year * 12 + month`. */
+	month_key: number,
+	card_id: PaymentMethodId,
 };
 
 /**  What an export wrote. */

@@ -1074,6 +1074,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), ServiceError> {
                 expired,
                 patient_type,
                 service,
+                ..Default::default()
             };
             out.expiring(&s.expiring_cards(&actor().await?, &filter).await?)
         }

@@ -37,9 +37,18 @@ pub struct ExpiringRow {
 /// What joins the plans in [`ExpiringRow::plans`].
 pub const PLAN_SEPARATOR: char = '\u{1f}';
 
-/// Cards whose expiry month is within `[from, to]`, soonest month first, then in the order they were saved.
-/// `still_valid_from` is this month:
+/// Where a page of expiring cards goes on from: the last card shown and its expiry month as
+/// `year * 12 + month` (the order the dashboard's indexes hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiringAfter {
+    pub month_key: i64,
+    pub card_id: i64,
+}
+
+/// Cards whose expiry month is within `[from, to]`, soonest month first, then in the order they were saved,
+/// from just after `after` when given. `still_valid_from` is this month:
 /// another card counts as valid from it on.
+#[allow(clippy::too_many_arguments)]
 pub async fn expiring(
     ex: &mut impl Executor,
     from: Month,
@@ -47,6 +56,7 @@ pub async fn expiring(
     still_valid_from: Month,
     patient_type: Option<&str>,
     service: Option<&str>,
+    after: Option<ExpiringAfter>,
     limit: i64,
 ) -> Result<Vec<ExpiringRow>> {
     // Months as year * 12 + month, as the indexes hold them: the cards come off an index already in
@@ -57,6 +67,12 @@ pub async fn expiring(
         "pm.patient_type = $7"
     } else {
         "$7 IS NULL"
+    };
+    // The next page starts off the same index just past the last card shown: the month as a range the
+    // index can seek to, and within that month the cards after it (those skipped were shown already).
+    let after_clause = |key: &str, id: &str| match after {
+        Some(_) => format!("{key} >= $10 AND ({key} > $10 OR {id} > $11)"),
+        None => "$10 IS NULL AND $11 IS NULL".to_owned(),
     };
     let plans = match ex.conn() {
         crate::Conn::Sqlite(_) => {
@@ -78,6 +94,7 @@ pub async fn expiring(
          CASE WHEN pm.is_default THEN {plans} END AS plans, pm.renewed_at"
     );
     let select = if service.is_some() {
+        let after = after_clause("sv.default_card_expiry", "sv.default_card_id");
         // The service's plans in their default cards' order; a patient with the plan twice is listed
         // once (by the first of them).
         format!(
@@ -93,10 +110,12 @@ pub async fn expiring(
                 AND sv.id = (SELECT min(s1.id) FROM subscriptions s1
                               WHERE s1.patient_id = sv.patient_id AND s1.plan = $9
                                 AND s1.status <> 'CANCELLED')
+                AND {after}
               ORDER BY sv.default_card_expiry, sv.default_card_id
               LIMIT $8"
         )
     } else {
+        let after = after_clause("pm.exp_year * 12 + pm.exp_month", "pm.id");
         format!(
             "SELECT {columns}
                FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
@@ -105,11 +124,12 @@ pub async fn expiring(
                 AND pm.exp_year * 12 + pm.exp_month <= $3 * 12 + $4
                 AND {of_type}
                 AND $9 IS NULL
+                AND {after}
               ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id
               LIMIT $8"
         )
     };
-    // The same nine values either way.
+    // The same eleven values either way.
     macro_rules! run {
         ($kind:ident, $ty:ty, $method:ident, $q:expr) => {
             $kind!(
@@ -125,7 +145,9 @@ pub async fn expiring(
                 still_valid_from.1 as i64,
                 patient_type,
                 limit,
-                service
+                service,
+                after.map(|a| a.month_key),
+                after.map(|a| a.card_id)
             )
         };
     }

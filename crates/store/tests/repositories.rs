@@ -327,11 +327,11 @@ on_both_databases! {
         payment_methods::insert(&mut tx, p.id, &soon, true, now()).await.unwrap();
         payment_methods::insert(&mut tx, p.id, &later, false, now()).await.unwrap();
         payment_methods::insert(&mut tx, p.id, &gone, false, now()).await.unwrap();
-        let rows = reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), None, None, 100).await.unwrap();
+        let rows = reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), None, None, None, 100).await.unwrap();
         assert_eq!(rows.iter().map(|r| (r.last4.as_str(), r.has_other_valid)).collect::<Vec<_>>(), vec![("1111", true)]);
-        let expired = reminders::expiring(&mut tx, (0, 1), (2026, 10), (2026, 11), None, None, 100).await.unwrap();
+        let expired = reminders::expiring(&mut tx, (0, 1), (2026, 10), (2026, 11), None, None, None, 100).await.unwrap();
         assert_eq!(expired.iter().map(|r| r.last4.as_str()).collect::<Vec<_>>(), vec!["3333"]);
-        assert!(reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), Some("business"), None, 100).await.unwrap().is_empty());
+        assert!(reminders::expiring(&mut tx, (2026, 11), (2027, 1), (2026, 11), Some("business"), None, None, 100).await.unwrap().is_empty());
     }
 
     async fn a_page_of_results_is_full_even_when_each_patient_matches_through_several_words(db: &TestDb) {

@@ -1,11 +1,12 @@
 // Document 000's "Managing Expiring Cards": every card expiring soon (or already expired), who depends on
 // it, whether the patient has another valid card, and Update / Notify; select all → send reminders.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import {
   commands,
   type ClinicInfo,
   type ExpiringCard,
   type ExpiringCards,
+  type ExpiringCursor,
   type PatientId,
   type PatientType,
   type Session,
@@ -43,19 +44,32 @@ export function ExpiringCardsScreen({
   // The patient saves their new card on Stripe's page themselves (Stripe only).
   const canLink = may(session, "manage_cards") && clinic.active_gateway === "stripe";
   const [linking, setLinking] = useState<ExpiringCard | null>(null);
+  // The pages "Show more" brought after the first, and where the next one starts.
+  const [more, setMore] = useState<{ cards: ExpiringCard[]; next: ExpiringCursor | null } | null>(null);
+  const { busy: loadingMore, submit: submitMore } = useSubmit();
+  // Which list a page belongs to: one that comes after the filter changed is dropped.
+  const list = useRef(0);
 
+  const page = useCallback(
+    (after: ExpiringCursor | null): Promise<ExpiringCards> =>
+      call(
+        commands.expiringCards(
+          range === "expired" ? null : Number(range),
+          range === "expired",
+          type === "all" ? null : type,
+          service === "" ? null : service,
+          after,
+        ),
+      ),
+    [range, type, service],
+  );
   // A new window or filter starts from nothing: no stale rows, nothing selected.
   const fetchCards = useCallback((): Promise<ExpiringCards> => {
     setSelected(new Set());
-    return call(
-      commands.expiringCards(
-        range === "expired" ? null : Number(range),
-        range === "expired",
-        type === "all" ? null : type,
-        service === "" ? null : service,
-      ),
-    );
-  }, [range, type, service]);
+    setMore(null);
+    list.current += 1;
+    return page(null);
+  }, [page]);
   const { data, error, reload: load } = useLoad(fetchCards, onError, { clearWhileLoading: true });
   useEffect(() => {
     if (data) setServices(data.services);
@@ -76,7 +90,21 @@ export function ExpiringCardsScreen({
     );
   }
 
-  const cards = data?.cards ?? [];
+  const cards = more ? [...(data?.cards ?? []), ...more.cards] : (data?.cards ?? []);
+  const next = more ? more.next : (data?.next ?? null);
+
+  function showMore() {
+    if (!next) return;
+    void submitMore(
+      async () => {
+        const of = list.current;
+        const got = await page(next);
+        if (of !== list.current) return;
+        setMore((m) => ({ cards: [...(m?.cards ?? []), ...got.cards], next: got.next ?? null }));
+      },
+      (e) => toast.error(messageOf(e)),
+    );
+  }
   const allSelected = cards.length > 0 && selected.size === cards.length;
   return (
     <section className="stack" data-testid="expiring-screen">
@@ -162,7 +190,7 @@ export function ExpiringCardsScreen({
         <>
           <p className="muted small" data-testid="expiring-count">
             {cards.length} card{cards.length === 1 ? "" : "s"}
-            {data.truncated ? " shown; more match: narrow the filter" : ""}.
+            {next ? " shown, soonest first; more match: Show more at the end of the list, or narrow the filter" : ""}.
           </p>
           {data.not_checked > 0 && (
             <p className="warning" role="status" data-testid="expiring-not-checked">
@@ -264,6 +292,13 @@ export function ExpiringCardsScreen({
               ))}
             </tbody>
           </table>
+          {next && (
+            <div className="actions">
+              <button type="button" onClick={showMore} disabled={loadingMore} data-testid="expiring-more">
+                {loadingMore ? "Loading…" : "Show more"}
+              </button>
+            </div>
+          )}
         </>
       )}
       {linking && (

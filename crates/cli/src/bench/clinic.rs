@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
 use clinicpay_domain::{PatientId, PatientType, SystemClock};
 use clinicpay_services::demo::DemoSize;
-use clinicpay_services::reminders::ExpiringFilter;
+use clinicpay_services::reminders::{ExpiringFilter, DASHBOARD_LIMIT, DASHBOARD_PAGE};
 use clinicpay_services::{Actor, Services};
 use clinicpay_store::{overview, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -293,15 +293,20 @@ pub async fn profile(c: &Clinic, desk: &Actor, opens: i64) {
     );
 }
 
-/// The expiring-cards dashboard through the services, and its cards and plans statements sent raw.
+/// The expiring-cards dashboard through the services as the window asks for it (its first page, and the
+/// page "Show more" brings), and its cards and plans statements sent raw.
 pub async fn expiring(c: &Clinic, desk: &Actor) {
+    let page = || ExpiringFilter {
+        page_size: Some(DASHBOARD_PAGE),
+        ..Default::default()
+    };
     let raw = raw_sqlite(&c.url).await;
     let cards = overview::clinic_counts(&mut c.store.reader().await.expect("reader"))
         .await
         .expect("counts")
         .active_cards;
     println!(
-        "\nexpiring-cards dashboard over {cards} saved cards, 20 runs each after one warm-up:"
+        "\nexpiring-cards dashboard over {cards} saved cards, pages of {DASHBOARD_PAGE}, 20 runs each after one warm-up:"
     );
     println!(
         "{:<28} {:>7} {:>11} {:>11} {:>11}",
@@ -312,36 +317,36 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
             "next 30 days",
             ExpiringFilter {
                 within_days: Some(30),
-                ..Default::default()
+                ..page()
             },
         ),
-        ("next 60 days (default)", ExpiringFilter::default()),
+        ("next 60 days (default)", page()),
         (
             "next 90 days",
             ExpiringFilter {
                 within_days: Some(90),
-                ..Default::default()
+                ..page()
             },
         ),
         (
             "already expired",
             ExpiringFilter {
                 expired: true,
-                ..Default::default()
+                ..page()
             },
         ),
         (
             "next 60 days, business",
             ExpiringFilter {
                 patient_type: Some(PatientType::Business),
-                ..Default::default()
+                ..page()
             },
         ),
         (
             "next 60 days, one service",
             ExpiringFilter {
                 service: Some(BENCH_SERVICE.into()),
-                ..Default::default()
+                ..page()
             },
         ),
     ];
@@ -376,15 +381,61 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
             worst = t;
         }
     }
+    // "Show more" on the default filter: the page after the first, and the tenth.
+    let mut later = page();
+    for n in 1..=10 {
+        let start = Instant::now();
+        let got = c
+            .services
+            .expiring_cards(desk, &later)
+            .await
+            .expect("expiring");
+        if n == 2 || n == 10 {
+            println!(
+                "{:<28} {:>7} {:>11}",
+                format!("default, page {n} (Show more)"),
+                got.cards.len(),
+                ms(start.elapsed())
+            );
+        }
+        match got.next {
+            Some(next) => later.after = Some(next),
+            None => break,
+        }
+    }
+    // What `clinicpay expiring` lists at once, for scripts.
+    let list = ExpiringFilter::default();
+    let mut t = Timings::default();
+    let mut listed = 0;
+    for _ in 0..6 {
+        let start = Instant::now();
+        listed = c
+            .services
+            .expiring_cards(desk, &list)
+            .await
+            .expect("expiring")
+            .cards
+            .len();
+        t.push(start.elapsed());
+    }
+    println!(
+        "{:<28} {:>7} {:>11} {:>11} {:>11}",
+        format!("CLI list (up to {DASHBOARD_LIMIT})"),
+        listed,
+        ms(t.p(0.5)),
+        ms(t.p(0.95)),
+        ms(t.max())
+    );
     // The default filter's statement, raw: cards expiring this month to two months on, with the patient,
-    // whether another card is still valid, and the plans billed to a default card.
+    // whether another card is still valid, and the plans billed to a default card; the window's page.
+    let page_sql = format!("{RAW_EXPIRING_CARDS} LIMIT {}", DASHBOARD_PAGE + 1);
     let now = Utc::now();
     let from = now.year() * 12 + now.month() as i32;
     let to = from + 2;
     let mut floor = Timings::default();
     for _ in 0..21 {
         let start = Instant::now();
-        let cards = sqlx::query(RAW_EXPIRING_CARDS)
+        let cards = sqlx::query(&page_sql)
             .bind(from)
             .bind(to)
             .fetch_all(&raw)
@@ -394,12 +445,12 @@ pub async fn expiring(c: &Clinic, desk: &Actor) {
         std::hint::black_box(cards.len());
     }
     // The same statement without its limit: every card of the range, sorted.
-    let full_sql = RAW_EXPIRING_CARDS.replace("LIMIT 5001", "");
+    let full_sql = RAW_EXPIRING_CARDS;
     let mut full = Timings::default();
     let mut in_range = 0;
     for _ in 0..6 {
         let start = Instant::now();
-        let cards = sqlx::query(&full_sql)
+        let cards = sqlx::query(full_sql)
             .bind(from)
             .bind(to)
             .fetch_all(&raw)
@@ -455,7 +506,7 @@ const RAW_EXPIRING_CARDS: &str = "
                     WHERE s.patient_id = pm.patient_id AND s.status <> 'CANCELLED' ORDER BY s.id)) END
       FROM payment_methods pm JOIN patients p ON p.id = pm.patient_id
      WHERE pm.removed_at IS NULL AND pm.exp_year * 12 + pm.exp_month BETWEEN ?1 AND ?2
-     ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id LIMIT 5001";
+     ORDER BY pm.exp_year * 12 + pm.exp_month, pm.id";
 
 /// The gateway report over the whole history and shorter ranges, and its payment aggregate sent raw.
 pub async fn report(c: &Clinic, label: &str) {

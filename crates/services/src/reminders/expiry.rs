@@ -8,7 +8,7 @@ use clinicpay_domain::{
 use clinicpay_store::payment_methods;
 use clinicpay_store::reminders::{self as repo, ExpiringRow, Month, ReminderKind};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::reminders::{expiry_email, ReminderReport};
 use crate::{Actor, Result, ServiceError, Services};
@@ -22,6 +22,9 @@ const EXPIRED_REMINDER_WINDOW_DAYS: i64 = 31;
 const STALE_SEND: Duration = Duration::minutes(15);
 /// The most rows the dashboard gets at once; the count says when there are more.
 pub const DASHBOARD_LIMIT: i64 = 5_000;
+/// The window's page of the dashboard: a screen's worth many times over, and cheap to draw; "Show more"
+/// asks for the next.
+pub const DASHBOARD_PAGE: u32 = 500;
 
 /// The dashboard's first page: the cards asked of their gateways before it is shown.
 const FIRST_PAGE: usize = 25;
@@ -38,6 +41,20 @@ pub struct ExpiringFilter {
     pub patient_type: Option<PatientType>,
     /// Document 000's "Service Type": only default cards that pay a subscription to this plan.
     pub service: Option<String>,
+    /// Pages of this many cards (at most `DASHBOARD_LIMIT`), with `next` to ask for the one after;
+    /// without it, up to `DASHBOARD_LIMIT` at once (the CLI's list).
+    pub page_size: Option<u32>,
+    /// The page after this card (`ExpiringCards::next` of the page before).
+    pub after: Option<ExpiringCursor>,
+}
+
+/// Where the next page of expiring cards starts: after this card, in the dashboard's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExpiringCursor {
+    /// The card's expiry month as `year * 12 + month`.
+    pub month_key: i32,
+    pub card_id: PaymentMethodId,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +91,9 @@ pub struct ExpiringCards {
     pub not_checked: u32,
     /// More matched than the dashboard shows.
     pub truncated: bool,
+    /// Asked in pages: where the next page starts, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<ExpiringCursor>,
     /// The services (subscription plans) patients have, for the Service Type filter.
     pub services: Vec<String>,
 }
@@ -183,9 +203,27 @@ impl Services {
         let (from, to) = if filter.expired {
             ((0, 1), previous_month(this_month))
         } else {
-            (this_month, month_of(now + Duration::days(within)))
+            // A month's cards all end on its last day: the last month in the window is the one whose
+            // last day is at most `within` days away, so no page is made of cards shown nowhere.
+            (
+                this_month,
+                previous_month(month_of(now + Duration::days(within + 1))),
+            )
         };
         let kind = filter.patient_type.map(|t| t.as_str());
+        let limit = match filter.page_size {
+            None => DASHBOARD_LIMIT,
+            Some(n) if n >= 1 && i64::from(n) <= DASHBOARD_LIMIT => i64::from(n),
+            Some(_) => {
+                return Err(ServiceError::Invalid(format!(
+                    "A page of expiring cards holds 1 to {DASHBOARD_LIMIT} cards."
+                )))
+            }
+        };
+        let after = filter.after.map(|a| repo::ExpiringAfter {
+            month_key: i64::from(a.month_key),
+            card_id: a.card_id.0,
+        });
         let service = filter
             .service
             .as_deref()
@@ -212,16 +250,18 @@ impl Services {
             this_month,
             kind,
             service,
-            DASHBOARD_LIMIT + 1,
+            after,
+            limit + 1,
         )
         .await?;
         drop(r);
         // The card networks' updates first: the top of the list is asked of the gateways (those not
         // asked within the day), a few seconds at most, so a card already renewed is not shown as
-        // expiring (issue 23). The rest are kept true by the billing engine's refresh.
+        // expiring (issue 23). The rest are kept true by the billing engine's refresh, and so are the
+        // pages after the first.
         let top: Vec<PaymentMethodId> = rows
             .iter()
-            .take(FIRST_PAGE)
+            .take(if after.is_some() { 0 } else { FIRST_PAGE })
             .map(|r| PaymentMethodId(r.card_id))
             .collect();
         let (rows, not_checked) = match self.refresh_first_page(&top).await {
@@ -234,7 +274,8 @@ impl Services {
                     this_month,
                     kind,
                     service,
-                    DASHBOARD_LIMIT + 1,
+                    after,
+                    limit + 1,
                 )
                 .await?;
                 (again, checked.unchecked.len() as u32)
@@ -242,17 +283,36 @@ impl Services {
             Some(checked) => (rows, checked.unchecked.len() as u32),
             None => (rows, top.len() as u32),
         };
-        let truncated = rows.len() as i64 > DASHBOARD_LIMIT;
-        let cards = rows
+        let truncated = rows.len() as i64 > limit;
+        let last = rows
+            .get(limit as usize - 1)
+            .map(|r| (r.exp_year * 12 + r.exp_month, PaymentMethodId(r.card_id)));
+        let cards: Vec<ExpiringCard> = rows
             .into_iter()
-            .take(DASHBOARD_LIMIT as usize)
+            .take(limit as usize)
             .filter_map(|row| expiring_card(row, now))
             .filter(|c| filter.expired || i64::from(c.days_until_expiry) <= within)
             .collect();
+        // The range is whole months and a month's cards all end on its last day, so once the page's last
+        // card is past the window, so is every card after it: no next page then.
+        let next = match last {
+            Some((month_key, card_id))
+                if truncated
+                    && filter.page_size.is_some()
+                    && cards.last().map(|c| c.card_id) == Some(card_id) =>
+            {
+                Some(ExpiringCursor {
+                    month_key: month_key as i32,
+                    card_id,
+                })
+            }
+            _ => None,
+        };
         Ok(ExpiringCards {
+            truncated: truncated && (next.is_some() || filter.page_size.is_none()),
             cards,
             not_checked,
-            truncated,
+            next,
             services,
         })
     }
@@ -312,7 +372,7 @@ impl Services {
         let to = month_of(now + Duration::days(i64::from(max)));
         let rows = {
             let mut r = self.store().reader().await?;
-            repo::expiring(&mut r, from, to, month_of(now), None, None, 1_000_000).await?
+            repo::expiring(&mut r, from, to, month_of(now), None, None, None, 1_000_000).await?
         };
         // Every threshold of a card in this window was claimed within the window plus a month.
         let claimed_before: std::collections::HashSet<(i64, i64)> = {
@@ -361,7 +421,7 @@ impl Services {
         report.renewed = checked.renewed;
         let rows = if checked.renewed > 0 {
             let mut r = self.store().reader().await?;
-            repo::expiring(&mut r, from, to, month_of(now), None, None, 1_000_000).await?
+            repo::expiring(&mut r, from, to, month_of(now), None, None, None, 1_000_000).await?
         } else {
             rows
         };

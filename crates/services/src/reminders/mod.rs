@@ -8,7 +8,8 @@ mod templates;
 
 pub(crate) use expiry::{card_row, day_number, month_of};
 pub use expiry::{
-    due_threshold, retry_after, ExpiringCard, ExpiringCards, ExpiringFilter, DASHBOARD_LIMIT,
+    due_threshold, retry_after, ExpiringCard, ExpiringCards, ExpiringCursor, ExpiringFilter,
+    DASHBOARD_LIMIT, DASHBOARD_PAGE,
 };
 pub(crate) use mail::message_to;
 pub use templates::{expiry_email, resave_email, Email};

@@ -369,7 +369,7 @@ on_both_databases! {
         assert!(shown(physio()).await.is_empty());
         // The dashboard also checks each card's own month, so ask the plans' index itself too.
         let mut r = c.db_store.reader().await.unwrap();
-        let by_plan = clinicpay_store::reminders::expiring(&mut r, (2026, 11), (2027, 2), (2026, 11), None, Some("Physio monthly"), 100).await.unwrap();
+        let by_plan = clinicpay_store::reminders::expiring(&mut r, (2026, 11), (2027, 2), (2026, 11), None, Some("Physio monthly"), None, 100).await.unwrap();
         assert!(by_plan.is_empty(), "the plan's copy follows the renewal: {by_plan:?}");
         drop(r);
         assert_eq!(shown(business()).await, [ann_(first)]);
@@ -388,6 +388,58 @@ on_both_databases! {
         s.create_subscription(&c.desk, bo, "Physio monthly", usd(4_900), "month").await.unwrap();
         let bos = save_card(&c, bo, "Bo Later", Gateway::Nmi, (12, 2026), true).await;
         assert_eq!(shown(physio()).await, [("Bo Later".to_owned(), bos)]);
+    }
+
+    async fn the_window_pages_through_every_card_once_in_the_dashboards_order_under_each_filter(db: &TestDb) {
+        // The window asks for a page at a time and "Show more" goes on after its last card: together the
+        // pages are the whole list, in order, under every filter, and the last page says there is no more.
+        let smtp = SmtpServer::start();
+        let c = clinic(db, smtp.port(), false).await;
+        let s = c.at(at(2026, 11, 23));
+        let usd = Money::from_minor(4_900, Currency::USD);
+        let months = [(12, 2026), (1, 2027), (12, 2026), (1, 2027), (12, 2026), (2, 2027), (1, 2027), (12, 2026)];
+        for (n, (month, year)) in months.into_iter().enumerate() {
+            let kind = if n % 2 == 0 { PatientType::Business } else { PatientType::Individual };
+            let (p, _) = patient_with_card(&c, &format!("Pat {n}"), kind, month, year).await;
+            if n % 3 != 1 {
+                s.create_subscription(&c.desk, p, "Physio monthly", usd, "month").await.unwrap();
+            }
+        }
+        let filters = [
+            ("default: 60 days, so January's cards (69 days) are outside", ExpiringFilter::default()),
+            ("90 days", ExpiringFilter { within_days: Some(90), ..Default::default() }),
+            ("business", ExpiringFilter { within_days: Some(90), patient_type: Some(PatientType::Business), ..Default::default() }),
+            ("one service", ExpiringFilter { within_days: Some(90), service: Some("Physio monthly".into()), ..Default::default() }),
+        ];
+        for (name, filter) in filters {
+            let whole = s.expiring_cards(&c.desk, &filter).await.unwrap();
+            assert!(whole.next.is_none() && !whole.truncated, "{name}: the CLI's list is one piece");
+            let whole: Vec<_> = whole.cards.into_iter().map(|x| x.card_id).collect();
+            assert!(whole.len() >= 3, "{name}: enough cards for pages of two: {whole:?}");
+            let mut paged = Vec::new();
+            let mut page = ExpiringFilter { page_size: Some(2), ..filter.clone() };
+            for _ in 0..10 {
+                let got = s.expiring_cards(&c.desk, &page).await.unwrap();
+                assert!(got.cards.len() <= 2, "{name}: a page holds at most its size");
+                assert!(!got.cards.is_empty(), "{name}: no page is empty (a Show more that shows nothing)");
+                paged.extend(got.cards.iter().map(|x| x.card_id));
+                assert_eq!(got.truncated, got.next.is_some(), "{name}");
+                match got.next {
+                    Some(next) => {
+                        assert_eq!(next.card_id, got.cards.last().unwrap().card_id, "{name}: the next page starts after the last card shown");
+                        page.after = Some(next);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(paged, whole, "{name}: the pages are the whole list, each card once, in order");
+        }
+        let default = s.expiring_cards(&c.desk, &ExpiringFilter::default()).await.unwrap();
+        assert_eq!(default.cards.len(), 4, "December's four: {:?}", default.cards);
+        for size in [0, 5_001] {
+            let refused = s.expiring_cards(&c.desk, &ExpiringFilter { page_size: Some(size), ..Default::default() }).await.unwrap_err();
+            assert!(refused.to_string().contains("1 to 5000"), "{refused}");
+        }
     }
 
     async fn notify_sends_now_once_a_day_and_the_front_desk_may_not(db: &TestDb) {
