@@ -67,6 +67,23 @@ pub(crate) struct Shared {
     pub(crate) rate_limited: usize,
     /// What the hosted-field frames sent, by session, until the token is made (never persisted).
     pub(crate) hosted: std::collections::HashMap<String, hosted::Typed>,
+    /// Changed since the state file was last written.
+    dirty: bool,
+    /// Wakes the state file's writer (set when there is a state file).
+    persist_soon: Option<Arc<tokio::sync::Notify>>,
+    /// How many times the state file was written.
+    state_writes: usize,
+}
+
+/// How long the state file's writer gathers changes before it writes them all at once. Writing the
+/// whole state after every request cost time in proportion to its size, so a training clinic's sweep
+/// of thousands of orders spent its desk's processor on the file, and the window stuttered.
+const PERSIST_AFTER: Duration = Duration::from_millis(250);
+
+/// Serialises the state file's writers: the one that takes its snapshot later also writes later.
+#[derive(Default)]
+struct StateFile {
+    writing: Mutex<()>,
 }
 
 /// A token bucket refilled at `per_second`, holding at most one second's worth.
@@ -111,15 +128,53 @@ fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 impl Shared {
-    /// Writes the gateways' state to the state file, if there is one (whole file, then renamed, so a
-    /// crash never leaves half a file).
-    fn persist(&self) {
-        let Some(path) = &self.state_file else {
+    /// Marks the gateways' state for the state file, if there is one: its writer writes it within
+    /// `PERSIST_AFTER`, with every change made meanwhile, and the simulator writes what is left when
+    /// it stops. A crash of the process loses at most that last quarter second of a training gateway.
+    fn persist(&mut self) {
+        if self.state_file.is_none() {
             return;
+        }
+        self.dirty = true;
+        if let Some(soon) = &self.persist_soon {
+            soon.notify_one();
+        }
+    }
+
+    /// The state as the file holds it, when there are changes to write; clears `dirty`.
+    fn take_snapshot(&mut self) -> Option<(PathBuf, Vec<u8>)> {
+        if !self.dirty {
+            return None;
+        }
+        let path = self.state_file.clone()?;
+        let saved = SavedStateRef {
+            nmi: &self.nmi,
+            stripe: &self.stripe,
         };
-        let saved = serde_json::json!({ "nmi": &self.nmi, "stripe": &self.stripe });
+        let bytes = serde_json::to_vec(&saved).ok()?;
+        self.dirty = false;
+        self.state_writes += 1;
+        Some((path, bytes))
+    }
+}
+
+/// What `SavedState` reads, written without copying the state.
+#[derive(serde::Serialize)]
+struct SavedStateRef<'a> {
+    nmi: &'a NmiState,
+    stripe: &'a StripeState,
+}
+
+/// Writes the newest state if it changed (whole file, then renamed, so a crash never leaves half a file).
+fn write_state(shared: &Mutex<Shared>, file: &StateFile) {
+    let _writing = file.writing.lock().unwrap_or_else(|e| e.into_inner());
+    let snapshot = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take_snapshot();
+    if let Some((path, bytes)) = snapshot {
         let tmp = path.with_extension("tmp");
-        if write_owner_only(&tmp, saved.to_string().as_bytes()).is_ok() {
+        if write_owner_only(&tmp, &bytes).is_ok() {
             let _ = std::fs::rename(&tmp, path);
         }
     }
@@ -149,6 +204,7 @@ impl Shared {
 pub struct Simulator {
     addr: SocketAddr,
     shared: Arc<Mutex<Shared>>,
+    state_file: Arc<StateFile>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -221,10 +277,15 @@ impl Simulator {
         nmi.adopt_demo_cards = config.adopt_demo_cards;
         nmi.duplicate_window = config.nmi_duplicate_window;
         stripe.adopt_demo_cards = config.adopt_demo_cards;
+        let persist_soon = config
+            .state_file
+            .as_ref()
+            .map(|_| Arc::new(tokio::sync::Notify::new()));
         let shared = Arc::new(Mutex::new(Shared {
             nmi,
             stripe,
             state_file: config.state_file.clone(),
+            persist_soon: persist_soon.clone(),
             rate: config.rate_limit_per_second.map(|r| RateLimit {
                 per_second: f64::from(r),
                 tokens: f64::from(r),
@@ -265,6 +326,22 @@ impl Simulator {
             )
             .route("/stripe/{*rest}", any(stripe::handle))
             .with_state(shared.clone());
+        let state_file = Arc::new(StateFile::default());
+        if let Some(soon) = persist_soon {
+            let shared = Arc::downgrade(&shared);
+            let file = state_file.clone();
+            tokio::spawn(async move {
+                loop {
+                    soon.notified().await;
+                    tokio::time::sleep(PERSIST_AFTER).await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let file = file.clone();
+                    let _ = tokio::task::spawn_blocking(move || write_state(&shared, &file)).await;
+                }
+            });
+        }
         if let Some(close) = config.nmi_batch_close {
             let shared = Arc::downgrade(&shared);
             tokio::spawn(async move {
@@ -292,6 +369,7 @@ impl Simulator {
         Ok(Simulator {
             addr,
             shared,
+            state_file,
             shutdown: Some(tx),
         })
     }
@@ -495,6 +573,17 @@ impl Simulator {
     }
 
     /// Requests served so far (including faulted ones).
+    /// Writes the state file now if anything changed since it was last written (the app calls it on
+    /// its way out; dropping the simulator does it too).
+    pub fn flush_state(&self) {
+        write_state(&self.shared, &self.state_file);
+    }
+
+    /// How many times the state file has been written.
+    pub fn state_writes(&self) -> usize {
+        self.shared.lock().expect("sim state").state_writes
+    }
+
     pub fn requests(&self) -> usize {
         self.shared.lock().expect("sim state").requests
     }
@@ -594,6 +683,7 @@ impl Drop for Simulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.flush_state();
     }
 }
 
