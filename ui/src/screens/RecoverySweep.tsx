@@ -57,7 +57,7 @@ export function RecoverySweep({
             aria-valuemax={progress?.total ?? 0}
             aria-valuenow={progress?.done ?? 0}
           >
-            <div className="progress-bar" style={{ width: `${pct}%` }} />
+            <div className="progress-bar" style={{ transform: `scaleX(${pct / 100})` }} />
           </div>
           <span data-testid="sweep-counts">
             {progress ? `${progress.done} of ${progress.total} orders · ${progress.paid} paid` : "Starting…"}
