@@ -436,6 +436,15 @@ on_both_databases! {
         }
         let default = s.expiring_cards(&c.desk, &ExpiringFilter::default()).await.unwrap();
         assert_eq!(default.cards.len(), 4, "December's four: {:?}", default.cards);
+        // The Service Type choices: the plans someone still has, a plan only cancelled left out.
+        let (p, _) = patient_with_card(&c, "Pat Ended", PatientType::Individual, 12, 2026).await;
+        let ended = s.create_subscription(&c.desk, p, "Ended plan", usd, "month").await.unwrap();
+        s.create_subscription(&c.desk, p, "Acupuncture", usd, "month").await.unwrap();
+        let mut tx = c.db_store.begin().await.unwrap();
+        clinicpay_store::subscriptions::set_subscription_status(&mut tx, ended.id, SubscriptionStatus::Active, SubscriptionStatus::Cancelled, at(2026, 11, 23)).await.unwrap();
+        tx.commit().await.unwrap();
+        let services = s.expiring_cards(&c.desk, &ExpiringFilter::default()).await.unwrap().services;
+        assert_eq!(services, ["Acupuncture", "Physio monthly"]);
         for size in [0, 5_001] {
             let refused = s.expiring_cards(&c.desk, &ExpiringFilter { page_size: Some(size), ..Default::default() }).await.unwrap_err();
             assert!(refused.to_string().contains("1 to 5000"), "{refused}");
