@@ -135,40 +135,6 @@ fn explicit_database_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// The runtime every command, the billing engine, a sweep and the training simulator run on, made
-/// before anything is spawned on it. Its threads (and those they start, such as SQLite's) yield the
-/// processor to the window: on a two-core desk a sweep of thousands of orders against a gateway that
-/// answers at once (training's simulator) otherwise takes both cores from WebKit's drawing, and typing
-/// stutters. The work still runs at full speed when the window is idle.
-fn background_runtime() -> tokio::runtime::Runtime {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("clinicpay-work")
-        .on_thread_start(below_the_window)
-        .build()
-        .unwrap_or_else(|e| {
-            eprintln!("ClinicPay could not start its worker threads: {e}");
-            std::process::exit(1);
-        });
-    tauri::async_runtime::set(runtime.handle().clone());
-    runtime
-}
-
-/// How far below the window's threads the background threads run (nice, 0 to 19).
-#[cfg(target_os = "linux")]
-const BACKGROUND_NICE: libc::c_int = 10;
-
-/// Lowers the calling thread's priority: on Linux the nice value is a thread's own, and the threads it
-/// starts inherit it.
-fn below_the_window() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's own id changes only that thread's nice value.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, BACKGROUND_NICE);
-    }
-}
-
 /// The desk's state: IT's managed configuration first (its database, its pins), then the database.
 fn open_state(app_version: &str) -> state::AppState {
     let managed = match Managed::load() {
@@ -461,7 +427,6 @@ fn start_background_work(app: tauri::AppHandle, desk: Option<ThisDesk>) {
 
 pub fn run() {
     let _log = start_logging();
-    let _work = background_runtime();
     let builder = specta_builder();
     let mut context = tauri::generate_context!();
     let version = context.package_info().version.to_string();
