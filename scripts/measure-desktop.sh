@@ -18,6 +18,17 @@ if [ ! -d "$HELLO/src-tauri" ]; then
     mkdir -p "$(dirname "$HELLO")"
     (cd "$(dirname "$HELLO")" && npx --yes create-tauri-app@4.7.4 hello-tauri --template vanilla-ts --manager npm --identifier com.example.hello --yes >/dev/null)
 fi
+# The floor opens the same size of window as ClinicPay (the scaffold's is 800x600): WebKit's tiles and the
+# window's buffers grow with its area, and that is the window's size, not the app's weight.
+node -e '
+const fs = require("fs");
+const [ours, theirs] = process.argv.slice(1);
+const size = JSON.parse(fs.readFileSync(ours, "utf8")).app.windows[0];
+const conf = JSON.parse(fs.readFileSync(theirs, "utf8"));
+Object.assign(conf.app.windows[0], { width: size.width, height: size.height });
+fs.writeFileSync(theirs, JSON.stringify(conf, null, 2));
+console.log(`hello-world window: ${size.width}x${size.height}, as ClinicPay'"'"'s`);
+' "$ROOT/src-tauri/tauri.conf.json" "$HELLO/src-tauri/tauri.conf.json"
 say "building the hello-world app (release)"
 (cd "$HELLO" && npm install --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null)
 (cd "$HELLO/src-tauri" && cargo build --release --features tauri/custom-protocol --quiet)
