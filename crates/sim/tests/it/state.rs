@@ -1,14 +1,46 @@
 //! `sim serve --state FILE`: a training desk keeps its simulated gateways' saved cards and ledger when
 //! the app restarts, so the cards in its database still charge.
 
+use std::path::PathBuf;
+
 use clinicpay_sim::{SimConfig, Simulator};
 
-#[tokio::test]
-async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file() {
-    let dir = std::env::temp_dir().join(format!("clinicpay-sim-state-{}", std::process::id()));
+/// A folder of this test's own and the state file's path in it (not there yet).
+fn fresh_state_file(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("clinicpay-sim-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sim.json");
     let _ = std::fs::remove_file(&file);
+    (dir, file)
+}
+
+/// Saves a test Visa in the NMI vault through the Payment API, as ClinicPay does; its vault id.
+async fn vault_a_card(http: &reqwest::Client, sim: &Simulator) -> String {
+    let token = sim.payment_token("4111111111111111", "1230");
+    let reply = http
+        .post(format!("{}/api/transact.php", sim.base_url()))
+        .form(&[
+            ("security_key", "any-key"),
+            ("customer_vault", "add_customer"),
+            ("payment_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&reply).unwrap();
+    fields
+        .into_iter()
+        .find(|(k, _)| k == "customer_vault_id")
+        .map(|(_, v)| v)
+        .expect("a vault id")
+}
+
+#[tokio::test]
+async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file() {
+    let (dir, file) = fresh_state_file("state");
     let config = SimConfig {
         state_file: Some(file.clone()),
         ..SimConfig::default()
@@ -16,26 +48,7 @@ async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file
     let http = reqwest::Client::new();
     let (vault_id, pm) = {
         let sim = Simulator::start(config.clone()).await.unwrap();
-        let token = sim.payment_token("4111111111111111", "1230");
-        let reply = http
-            .post(format!("{}/api/transact.php", sim.base_url()))
-            .form(&[
-                ("security_key", "any-key"),
-                ("customer_vault", "add_customer"),
-                ("payment_token", token.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let fields: Vec<(String, String)> = serde_urlencoded::from_str(&reply).unwrap();
-        let vault_id = fields
-            .iter()
-            .find(|(k, _)| k == "customer_vault_id")
-            .map(|(_, v)| v.clone())
-            .unwrap();
+        let vault_id = vault_a_card(&http, &sim).await;
         let pm = sim.stripe_payment_method("4242424242424242", 12, 2030);
         // A request after the payment method was made writes it to the file as well.
         http.get(format!("{}/stripe/v1/payment_methods/{pm}", sim.base_url()))
@@ -99,10 +112,7 @@ async fn the_vault_ledger_and_stripe_objects_survive_a_restart_with_a_state_file
 async fn a_burst_of_requests_writes_the_state_file_a_few_times_and_it_ends_up_with_the_newest() {
     // Writing the whole state after every request cost the desk its processor in a sweep of thousands
     // of orders: the file now gathers a quarter second of changes, and nothing is lost at the end.
-    let dir = std::env::temp_dir().join(format!("clinicpay-sim-burst-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("sim.json");
-    let _ = std::fs::remove_file(&file);
+    let (dir, file) = fresh_state_file("burst");
     let sim = Simulator::start(SimConfig {
         state_file: Some(file.clone()),
         ..SimConfig::default()
@@ -111,28 +121,8 @@ async fn a_burst_of_requests_writes_the_state_file_a_few_times_and_it_ends_up_wi
     .unwrap();
     let http = reqwest::Client::new();
     let mut last = String::new();
-    for n in 0..200 {
-        let token = sim.payment_token("4111111111111111", "1230");
-        let reply = http
-            .post(format!("{}/api/transact.php", sim.base_url()))
-            .form(&[
-                ("security_key", "any-key"),
-                ("customer_vault", "add_customer"),
-                ("payment_token", token.as_str()),
-                ("order_id", &format!("burst-{n}")),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let fields: Vec<(String, String)> = serde_urlencoded::from_str(&reply).unwrap();
-        last = fields
-            .into_iter()
-            .find(|(k, _)| k == "customer_vault_id")
-            .map(|(_, v)| v)
-            .expect("a vault id");
+    for _ in 0..200 {
+        last = vault_a_card(&http, &sim).await;
     }
     let writes = sim.state_writes();
     assert!(writes <= 50, "200 requests wrote the file {writes} times");
@@ -148,16 +138,7 @@ async fn a_burst_of_requests_writes_the_state_file_a_few_times_and_it_ends_up_wi
         "the newest vault entry {last} is in the file"
     );
     // A change just before the simulator stops is written as it stops.
-    let token = sim.payment_token("4111111111111111", "1230");
-    http.post(format!("{}/api/transact.php", sim.base_url()))
-        .form(&[
-            ("security_key", "any-key"),
-            ("customer_vault", "add_customer"),
-            ("payment_token", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    vault_a_card(&http, &sim).await;
     let vaulted = sim.vault_size();
     assert_eq!(vaulted, 201);
     drop(sim);
